@@ -1,0 +1,159 @@
+"""Every verdict criterion of the book, one function each, computed from measured arrays.
+
+Each returns :func:`nslib.verdict` output: ``holds``, the criterion in words, and the measured
+values behind it. Criteria are fixed here, before any result is seen; tests feed each one
+constructed data on which it must come out false.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from ._results import verdict
+
+__all__ = ["loglog_slope", "cycle_not_converge", "gap_linear_in_step", "not_yet_measured",
+           "huber_unstable_beyond_2_over_l", "adaptive_optimizers_differ"]
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of log y against log x (NaN if any value is non-positive or non-finite)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 2 or not (np.all(np.isfinite(y)) and np.all(y > 0) and np.all(x > 0)):
+        return float("nan")
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+def not_yet_measured(what: str) -> dict:
+    """A declared claim whose experiment is not built yet: recorded as not holding, and said so."""
+    return verdict(False, f"not yet measured: {what}")
+
+
+def cycle_not_converge(late_gaps: Mapping[str, np.ndarray], lrs, landed: Mapping[str, np.ndarray],
+                       increases: Mapping[str, np.ndarray], periods: Mapping[str, np.ndarray],
+                       c: float, abs_name: str = "abs", abs_rtol: float = 1e-6) -> dict:
+    """Constant-step GD does not converge on objectives non-differentiable at their minimiser.
+
+    Per objective, arrays are (L, S) over step sizes ``lrs`` and starts. Runs that landed exactly
+    on a kink are set apart. Holds when, for every objective and every other run, the late mean
+    gap is >= c * lr and f still rises in the late window; and for |x| the gap is lr/2 to ``abs_rtol``.
+    """
+    lrs = np.asarray(lrs, float)
+    per_group, ok = {}, True
+    for name, gap in late_gaps.items():
+        gap = np.asarray(gap, float)
+        keep = ~np.asarray(landed[name], bool)
+        thresh = c * lrs[:, None] * np.ones_like(gap)
+        not_conv = np.where(np.isfinite(gap), gap >= thresh, True)[keep]
+        oscillates = (np.asarray(increases[name]) > 0)[keep]
+        per = np.asarray(periods[name])[keep]
+        group_ok = bool(not_conv.all() and oscillates.all())
+        entry = {
+            "runs": int(keep.size), "kink_landings": int((~keep).sum()),
+            "fraction_not_converged": float(not_conv.mean()) if not_conv.size else None,
+            "fraction_oscillating": float(oscillates.mean()) if oscillates.size else None,
+            "min_gap_over_lr": float(np.nanmin(gap[keep] / thresh[keep] * c)) if keep.any() else None,
+            "period_mode": int(np.bincount(per).argmax()) if per.size else None,
+            "fraction_exact_cycle": float((per > 0).mean()) if per.size else None,
+        }
+        if name == abs_name and keep.any():
+            rel = np.abs(gap / (lrs[:, None] / 2) - 1)[keep]
+            entry["abs_max_rel_dev_from_lr_over_2"] = float(np.nanmax(rel))
+            group_ok = group_ok and bool(np.nanmax(rel) <= abs_rtol)
+        entry["holds"] = group_ok
+        ok = ok and group_ok and keep.any()
+        per_group[name] = entry
+    return verdict(
+        ok,
+        f"for every objective non-differentiable at its minimiser and every run not landing exactly on "
+        f"a kink: late mean gap >= {c:g} x lr and f still rises in the late window; for |x| the gap "
+        f"equals lr/2 within {abs_rtol:g} (relative)",
+        per_group=per_group,
+    )
+
+
+def gap_linear_in_step(lrs, median_gaps: Mapping[str, np.ndarray], diminishing_ratio: Mapping[str, float],
+                       lo: float = 0.9, hi: float = 1.1, min_ratio: float = 10.0) -> dict:
+    """Late mean gap grows linearly in the step: log-log slope in [lo, hi] for every objective,
+    and diminishing steps lr0/sqrt(k) end with a gap >= ``min_ratio`` times smaller than constant lr0."""
+    per_group, ok = {}, True
+    for name, g in median_gaps.items():
+        s = loglog_slope(lrs, g)
+        r = float(diminishing_ratio[name])
+        good = bool(lo <= s <= hi) and bool(r >= min_ratio)
+        per_group[name] = {"slope": s, "constant_over_diminishing_gap": r, "holds": good}
+        ok = ok and good
+    return verdict(
+        ok,
+        f"log-log slope of the median late mean gap against lr within [{lo:g}, {hi:g}] for every "
+        f"objective, and diminishing steps lr0/sqrt(k) reach a late gap >= {min_ratio:g}x smaller than lr0",
+        per_group=per_group,
+    )
+
+
+def huber_unstable_beyond_2_over_l(lrs, late_gaps, huber_width: float, quad_lrs, quad_diverged,
+                                   quad_curvature: float, rtol: float = 0.05, zero_below: float = 1e-10) -> dict:
+    """Huber of width d (gradient 1/d-Lipschitz): for lr > 2d the late mean gap is (lr - d)/2 within
+    ``rtol`` for every start; for lr < 2d it falls below ``zero_below``; the quadratic with curvature L
+    diverges for every start when lr > 2/L and for none when lr < 2/L.
+
+    ``late_gaps`` is (L, S) for the Huber runs; ``quad_diverged`` is (Lq, S) booleans.
+    """
+    lrs, g = np.asarray(lrs, float), np.asarray(late_gaps, float)
+    d = huber_width
+    above, below = lrs > 2 * d, lrs < 2 * d
+    pred = (lrs - d) / 2
+    rel = np.abs(g / pred[:, None] - 1)
+    above_ok = bool(above.any() and np.all(np.isfinite(rel[above])) and np.nanmax(rel[above]) <= rtol)
+    below_ok = bool(below.any() and np.all(g[below] < zero_below))
+    qlrs, qd = np.asarray(quad_lrs, float), np.asarray(quad_diverged, bool)
+    qa, qb = qlrs > 2 / quad_curvature, qlrs < 2 / quad_curvature
+    quad_ok = bool(qa.any() and qb.any() and qd[qa].all() and not qd[qb].any())
+    return verdict(
+        above_ok and below_ok and quad_ok,
+        f"Huber width d: for every lr > 2d the late mean gap is (lr - d)/2 within {rtol:.0%} for every start, "
+        f"for every lr < 2d it is < {zero_below:g}; the quadratic (L = {quad_curvature:g}) diverges for "
+        f"every start when lr > 2/L and for none when lr < 2/L",
+        max_rel_dev_above=float(np.nanmax(rel[above])) if above.any() else None,
+        max_gap_below=float(np.max(g[below])) if below.any() else None,
+        lrs_above_2d=lrs[above].tolist(), lrs_below_2d=lrs[below].tolist(),
+        quad_fraction_diverged_above=float(qd[qa].mean()) if qa.any() else None,
+        quad_fraction_diverged_below=float(qd[qb].mean()) if qb.any() else None,
+        huber_above_ok=above_ok, huber_below_ok=below_ok, quadratic_ok=quad_ok,
+    )
+
+
+def adaptive_optimizers_differ(behaviour_frame, twin_pairs, claim_optimizer: str = "rmsprop",
+                               min_fraction: float = 0.5) -> dict:
+    """Does an optimizer behave differently on differentiable and non-differentiable twins?
+
+    Per optimizer: the fraction of (twin pair, lr) where its behaviour class (converges / stalls /
+    diverges) differs between the smooth and the non-smooth twin. ``holds`` answers the paper's
+    sentence for ``claim_optimizer``: it behaves differently in >= ``min_fraction`` of them.
+    """
+    b = behaviour_frame.set_index(["optimizer", "objective", "lr"])["behaviour"]
+    per_group = {}
+    for opt in behaviour_frame.optimizer.unique():
+        diffs, total = 0, 0
+        detail = {}
+        for smooth, rough in twin_pairs:
+            for lr in sorted(behaviour_frame.lr.unique()):
+                bs, br = b.get((opt, smooth, lr)), b.get((opt, rough, lr))
+                if bs is None or br is None or br == "lands on kink":
+                    continue
+                total += 1
+                diffs += int(bs != br)
+                detail[f"{smooth} vs {rough} @ lr={lr:g}"] = f"{bs} / {br}"
+        frac = diffs / total if total else None
+        per_group[opt] = {"fraction_differs": frac, "pairs": total, "holds": bool(frac is not None and
+                                                                               frac >= min_fraction),
+                          "detail": detail}
+    holds = per_group.get(claim_optimizer, {}).get("holds", False)
+    return verdict(
+        holds,
+        f"{claim_optimizer} behaves differently (converges vs stalls vs diverges, median late gap of runs "
+        f"that do not land on a kink) on the smooth and the non-smooth twin in >= {min_fraction:.0%} of "
+        f"(twin pair, lr) cases; other optimizers in per_group",
+        per_group=per_group,
+    )
