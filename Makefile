@@ -1,0 +1,39 @@
+# nslib book: `make test` and `make book` are the two commands; each sets up .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NB ?= nonsmooth-convex-dynamics
+PROFILE ?= book
+ARGS ?=
+OUT ?= runs
+export NSLIB_THREADS ?= 1
+
+.PHONY: setup test book run lint clean
+
+# (Re)install when the venv is missing or pyproject/constraints changed.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,dist]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(PY) -m pytest
+
+# Fresh doctrees every time (an incremental rebuild can pass stale); executed notebooks come from the
+# jupyter cache in _build/.jupyter_cache, re-executed when their source changes.
+book: setup
+	rm -rf _build/html _build/.doctrees
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+run: setup
+	$(PY) -m nslib run $(NB) --profile $(PROFILE) --out $(OUT) $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check nslib tests benchmarks
+
+clean:
+	rm -rf _build _results runs .pytest_cache
