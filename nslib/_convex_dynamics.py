@@ -9,7 +9,7 @@ import torch
 from ._dynamics import Trajectory, cycle_period, increases_per_100, run_dynamics
 from ._objectives import make_objective
 
-__all__ = ["random_starts", "step_size_study", "summarise", "twin_study", "behaviour", "TWIN_PAIRS"]
+__all__ = ["TWIN_PAIRS", "behaviour", "random_starts", "step_size_study", "summarise", "twin_study"]
 
 # (smooth twin, non-smooth twin): the same shape with and without a kink at the minimiser
 TWIN_PAIRS = (("quadratic", "abs"), ("huber", "abs"), ("smooth-l1-regression", "l1-regression"))

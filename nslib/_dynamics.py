@@ -4,7 +4,6 @@ statistics a verdict reads from them (late mean gap, cycle period, loss increase
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,8 +12,15 @@ import torch
 from ._objectives import Objective
 from ._train import make_optimizer, make_scheduler
 
-__all__ = ["Trajectory", "run_dynamics", "blew_up", "late_mean_gap", "cycle_period", "increases_per_100",
-           "first_step_staying"]
+__all__ = [
+    "Trajectory",
+    "blew_up",
+    "cycle_period",
+    "first_step_staying",
+    "increases_per_100",
+    "late_mean_gap",
+    "run_dynamics",
+]
 
 
 @dataclass

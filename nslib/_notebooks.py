@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ._params import ParamError, ParamSpec, coerce, parse_parameters_cell
 
-__all__ = ["NotebookInfo", "notebooks_dir", "available_notebooks", "load_notebook", "PROFILES"]
+__all__ = ["PROFILES", "NotebookInfo", "available_notebooks", "load_notebook", "notebooks_dir"]
 
 PROFILES = ("quick", "book", "paper")
 
@@ -64,8 +64,8 @@ class NotebookInfo:
             # the notebook's own metadata, evaluated over the resolved literals only
             if not eval(expr, {"__builtins__": {"len": len, "min": min, "max": max, "all": all, "any": any}},
                         dict(resolved)):
-                shown = ", ".join(f"{n} = {resolved[n]!r}" for n in self.specs if n in expr)
-                raise ParamError(f"parameters {shown} break a rule: {message}")
+                shown = ", ".join(f"{n!r} = {resolved[n]!r}" for n in self.specs if n in expr)
+                raise ParamError(f"parameters {shown} are not allowed together: allowed is {message}")
         return resolved
 
 
@@ -77,7 +77,7 @@ def _parameters_source(nb: dict, path: Path) -> str:
     raise SyntaxError(f"{path}: no code cell tagged 'parameters'")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(path: Path, mtime: float) -> NotebookInfo:
     nb = json.loads(path.read_text(encoding="utf-8"))
     meta = nb.get("metadata", {}).get("nslib", {})
@@ -95,7 +95,7 @@ def _load(path: Path, mtime: float) -> NotebookInfo:
 
 def load_notebook(stem: str) -> NotebookInfo:
     """Read notebook ``stem`` (file stem, e.g. ``l1-paradox``) from the notebooks folder."""
-    stem = stem[:-6] if stem.endswith(".ipynb") else stem
+    stem = stem.removesuffix(".ipynb")
     path = notebooks_dir() / f"{stem}.ipynb"
     if not path.is_file():
         known = ", ".join(available_notebooks()) or "(none)"

@@ -8,13 +8,15 @@ convergence of the method.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
-__all__ = ["Objective", "make_objective", "OBJECTIVES", "separable_data"]
+from ._data import separable_classification
+
+__all__ = ["OBJECTIVES", "Objective", "make_objective"]
 
 
 @dataclass(frozen=True)
@@ -36,18 +38,6 @@ class Objective:
 
 def _never(x: torch.Tensor) -> torch.Tensor:
     return torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-
-
-def separable_data(n: int = 20, dim: int = 2, margin: float = 0.5, seed: int = 0):
-    """Linearly separable points (through the origin) with labels +-1, deterministic by seed."""
-    rng = np.random.default_rng(seed)
-    w_true = rng.normal(size=dim)
-    w_true /= np.linalg.norm(w_true)
-    X = rng.normal(size=(n, dim))
-    s = X @ w_true
-    X += np.outer(np.sign(s) * margin, w_true)  # push every point at least `margin` from the plane
-    y = np.sign(X @ w_true)
-    return torch.tensor(X, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
 
 
 def _hinge_parts(X, y):
@@ -97,7 +87,7 @@ def make_objective(name: str, dim: int = 1, huber_width: float = 0.1, curvature:
         return Objective("max-affine", 1, f, 0.0, False, lambda x: (x[:, 0] == 0) | (x[:, 0] == 2 / 3),
                          note="max(-x, x/2, 2x - 1)")
     if name in ("hinge-l2", "hinge"):
-        X, y = separable_data(seed=data_seed)
+        X, y = separable_classification(seed=data_seed)
         margins = _hinge_parts(X, y)
         if name == "hinge":
             return Objective("hinge", X.shape[1], lambda w: torch.relu(1 - margins(w)).mean(1), 0.0, True,

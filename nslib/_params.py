@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ParamError", "ParamSpec", "parse_parameters_cell", "coerce", "parse_cli_value"]
+__all__ = ["ParamError", "ParamSpec", "coerce", "parse_cli_value", "parse_parameters_cell"]
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 _LIST_RE = re.compile(r"^list\[(int|float|str|bool)\]$")

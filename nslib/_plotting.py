@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display in CI; notebooks still render inline through the kernel
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-__all__ = ["set_theme", "PALETTE", "loss_curves", "loglog_rate", "verdict_table"]
+__all__ = ["PALETTE", "loglog_rate", "loss_curves", "set_theme", "verdict_table"]
 
 PALETTE = sns.color_palette("colorblind")
 

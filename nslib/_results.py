@@ -10,8 +10,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ from ._notebooks import load_notebook
 from ._params import ParamError
 from ._runtime import resolve_device, set_threads
 
-__all__ = ["Run", "start", "verdict", "to_json_safe", "default_results_dir", "RESULTS_FILE"]
+__all__ = ["RESULTS_FILE", "Run", "default_results_dir", "start", "to_json_safe", "verdict"]
 
 RESULTS_FILE = "results.json"
 

@@ -18,14 +18,15 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from ._notebooks import PROFILES, NotebookInfo, available_notebooks, load_notebook, notebooks_dir
+from ._notebooks import PROFILES, NotebookInfo, available_notebooks, load_notebook
 from ._params import ParamError, parse_cli_value
 from ._results import RESULTS_FILE
 
-__all__ = ["main", "run_notebook", "run_hash"]
+__all__ = ["main", "run_hash", "run_notebook"]
 
 log = logging.getLogger("nslib")
 

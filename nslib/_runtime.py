@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["set_threads", "resolve_device", "resolve_dtype", "seed_everything", "DTYPES"]
+__all__ = ["DTYPES", "resolve_device", "resolve_dtype", "seed_everything", "set_threads"]
 
 DTYPES = {
     "float16": torch.float16,

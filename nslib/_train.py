@@ -5,13 +5,13 @@ Adam / RMSProp, constant or diminishing steps, history as a DataFrame, divergenc
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import pandas as pd
 import torch
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "make_optimizer", "make_scheduler", "train", "History"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "History", "make_optimizer", "make_scheduler", "train"]
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 SCHEDULES = ("constant", "invsqrt")

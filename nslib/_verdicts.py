@@ -7,14 +7,20 @@ constructed data on which it must come out false.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from ._results import verdict
 
-__all__ = ["loglog_slope", "cycle_not_converge", "gap_linear_in_step", "not_yet_measured",
-           "huber_unstable_beyond_2_over_l", "adaptive_optimizers_differ"]
+__all__ = [
+    "adaptive_optimizers_differ",
+    "cycle_not_converge",
+    "gap_linear_in_step",
+    "huber_unstable_beyond_2_over_l",
+    "loglog_slope",
+    "not_yet_measured",
+]
 
 
 def loglog_slope(x, y) -> float:
@@ -104,7 +110,8 @@ def huber_unstable_beyond_2_over_l(lrs, late_gaps, huber_width: float, quad_lrs,
     d = huber_width
     above, below = lrs > 2 * d, lrs < 2 * d
     pred = (lrs - d) / 2
-    rel = np.abs(g / pred[:, None] - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # lr = d predicts 0; NaN runs stay NaN
+        rel = np.abs(g / pred[:, None] - 1)
     above_ok = bool(above.any() and np.all(np.isfinite(rel[above])) and np.nanmax(rel[above]) <= rtol)
     below_ok = bool(below.any() and np.all(g[below] < zero_below))
     qlrs, qd = np.asarray(quad_lrs, float), np.asarray(quad_diverged, bool)

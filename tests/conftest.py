@@ -1,0 +1,55 @@
+"""Shared helpers: run the CLI in a subprocess, list the notebooks of the table of contents."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+torch.set_num_threads(1)
+
+
+def toc_notebooks() -> list[str]:
+    """Stems of the notebooks listed in _toc.yml (later findings are covered without editing tests)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(toc)
+    return [Path(f).name.removesuffix(".ipynb") for f in files if f.startswith("notebooks/")]
+
+
+def nslib_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NSLIB_THREADS="1", PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "nslib", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def quick_runs(tmp_path_factory):
+    """Each toc notebook run twice with the quick profile into two folders (shared by several tests)."""
+    out = {}
+    for stem in toc_notebooks():
+        dirs = []
+        for rep in range(2):
+            d = tmp_path_factory.mktemp(f"{stem}-{rep}")
+            proc = nslib_cli("run", stem, "--profile", "quick", "--out", str(d))
+            dirs.append((proc, d))
+        out[stem] = dirs
+    return out
