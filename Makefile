@@ -23,9 +23,16 @@ setup: $(STAMP)
 test: setup
 	$(PY) -m pytest
 
+# The jupyter cache re-executes a notebook when its code cells change, but cannot see nslib: drop it
+# whenever nslib's sources change, so the book never shows results of older code.
+NSLIB_SOURCES := $(wildcard nslib/*.py)
+_build/.nslib-sources: $(NSLIB_SOURCES) pyproject.toml constraints.txt
+	rm -rf _build/.jupyter_cache
+	mkdir -p _build && touch $@
+
 # Fresh doctrees every time (an incremental rebuild can pass stale); executed notebooks come from the
-# jupyter cache in _build/.jupyter_cache, re-executed when their source changes.
-book: setup
+# jupyter cache in _build/.jupyter_cache, re-executed when their code cells or nslib change.
+book: setup _build/.nslib-sources
 	rm -rf _build/html _build/.doctrees
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display in CI; notebooks still render inline through the kernel
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
