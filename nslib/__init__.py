@@ -1,13 +1,15 @@
 """nslib: helpers for the book on what non-smoothness does to neural-network training.
 
-Implementation lives in private modules; this is the public surface, grouped by concept:
+Implementation lives in private modules, one concept each; this is the public surface:
 
-- parameters and runs: :func:`start`, :class:`Run`, :func:`verdict`, :class:`ParamError`
-- runtime: :func:`set_threads`, :func:`resolve_device`, :func:`resolve_dtype`, :func:`seed_everything`
-- training: :func:`train`, :func:`make_optimizer`, :func:`make_scheduler`
-- toy dynamics: :func:`make_objective`, :func:`run_dynamics` and its statistics
-- verdict criteria: :mod:`nslib._verdicts` (re-exported below)
-- figures: :func:`set_theme`, :func:`loss_curves`, :func:`loglog_rate`, :func:`verdict_table`
+- runs and parameters (``_params``, ``_notebooks``, ``_results``, ``_runner``): :func:`start`, :class:`Run`,
+  :func:`verdict`; the command line is ``python -m nslib``
+- runtime (``_runtime``): threads, device, dtype, seeds
+- training, models, data (``_train``, ``_models``, ``_data``)
+- toy dynamics (``_objectives``, ``_dynamics``, ``_convex_dynamics``)
+- the Lasso and pruning experiments (``_lasso``, ``_pruning``)
+- verdict criteria, one function per claim (``_verdicts``)
+- figures and glue (``_plotting``, ``_book``)
 """
 
 __version__ = "0.1.0"
@@ -15,92 +17,48 @@ __version__ = "0.1.0"
 from ._book import glue_text, glue_verdicts, show_verdicts
 from ._convex_dynamics import TWIN_PAIRS, behaviour, random_starts, step_size_study, summarise, twin_study
 from ._data import Split, load_digits, load_mnist1d, separable_classification, sparse_regression
-from ._dynamics import (
-                        Trajectory,
-                        blew_up,
-                        cycle_period,
-                        first_step_staying,
-                        increases_per_100,
-                        late_mean_gap,
-                        run_dynamics,
-)
+from ._dynamics import (Trajectory, blew_up, cycle_period, first_step_staying, increases_per_100, late_mean_gap,
+                        run_dynamics)
+from ._lasso import (NGDM_METHODS, LassoProblem, exact_lasso, fista, lasso_kkt_violation, lasso_objective,
+                     make_problems, run_ngdm, support_jaccard)
 from ._models import ACTIVATIONS, INITS, ReLUAlpha, make_activation, mlp, relu_alpha
 from ._notebooks import available_notebooks, load_notebook
 from ._objectives import OBJECTIVES, Objective, make_objective
 from ._params import ParamError, ParamSpec
 from ._plotting import PALETTE, loglog_rate, loss_curves, set_theme, verdict_table
+from ._pruning import (accuracy, curve_area, magnitude_prune, penalised_weights, pruning_curves, sparsity,
+                       train_l1_mlp)
 from ._results import Run, start, to_json_safe, verdict
 from ._runtime import DTYPES, resolve_device, resolve_dtype, seed_everything, set_threads
 from ._train import OPTIMIZERS, SCHEDULES, History, make_optimizer, make_scheduler, train
-from ._verdicts import (
-                        adaptive_optimizers_differ,
-                        cycle_not_converge,
-                        gap_linear_in_step,
-                        huber_unstable_beyond_2_over_l,
-                        loglog_slope,
-                        not_yet_measured,
-)
+from ._verdicts import (adaptive_optimizers_differ, cycle_not_converge, gap_linear_in_step,
+                        huber_unstable_beyond_2_over_l, loglog_slope, ngdm_l1_grows_with_lambda,
+                        ngdm_no_exact_zeros, not_yet_measured, objective_gap_grows, prox_recovers_support,
+                        pruning_threshold_worse)
 
 __all__ = [
-                        "ACTIVATIONS",
-                        "DTYPES",
-                        "INITS",
-                        "OBJECTIVES",
-                        "OPTIMIZERS",
-                        "PALETTE",
-                        "SCHEDULES",
-                        "TWIN_PAIRS",
-                        "History",
-                        "Objective",
-                        "ParamError",
-                        "ParamSpec",
-                        "ReLUAlpha",
-                        "Run",
-                        "Split",
-                        "Trajectory",
-                        "__version__",
-                        "adaptive_optimizers_differ",
-                        "available_notebooks",
-                        "behaviour",
-                        "blew_up",
-                        "cycle_not_converge",
-                        "cycle_period",
-                        "first_step_staying",
-                        "gap_linear_in_step",
-                        "glue_text",
-                        "glue_verdicts",
-                        "huber_unstable_beyond_2_over_l",
-                        "increases_per_100",
-                        "late_mean_gap",
-                        "load_digits",
-                        "load_mnist1d",
-                        "load_notebook",
-                        "loglog_rate",
-                        "loglog_slope",
-                        "loss_curves",
-                        "make_activation",
-                        "make_objective",
-                        "make_optimizer",
-                        "make_scheduler",
-                        "mlp",
-                        "not_yet_measured",
-                        "random_starts",
-                        "relu_alpha",
-                        "resolve_device",
-                        "resolve_dtype",
-                        "run_dynamics",
-                        "seed_everything",
-                        "separable_classification",
-                        "set_theme",
-                        "set_threads",
-                        "show_verdicts",
-                        "sparse_regression",
-                        "start",
-                        "step_size_study",
-                        "summarise",
-                        "to_json_safe",
-                        "train",
-                        "twin_study",
-                        "verdict",
-                        "verdict_table",
+    "__version__",
+    # runs, parameters, results
+    "start", "Run", "verdict", "to_json_safe", "ParamError", "ParamSpec", "load_notebook", "available_notebooks",
+    # runtime
+    "set_threads", "resolve_device", "resolve_dtype", "seed_everything", "DTYPES",
+    # training, models, data
+    "train", "History", "make_optimizer", "make_scheduler", "OPTIMIZERS", "SCHEDULES",
+    "mlp", "make_activation", "ReLUAlpha", "relu_alpha", "ACTIVATIONS", "INITS",
+    "Split", "load_digits", "load_mnist1d", "sparse_regression", "separable_classification",
+    # toy dynamics
+    "make_objective", "Objective", "OBJECTIVES", "run_dynamics", "Trajectory", "late_mean_gap", "cycle_period",
+    "increases_per_100", "first_step_staying", "blew_up", "random_starts", "step_size_study", "summarise",
+    "twin_study", "behaviour", "TWIN_PAIRS",
+    # Lasso and pruning
+    "LassoProblem", "make_problems", "lasso_objective", "lasso_kkt_violation", "exact_lasso", "fista", "run_ngdm",
+    "NGDM_METHODS", "support_jaccard", "train_l1_mlp", "pruning_curves", "magnitude_prune", "sparsity", "accuracy",
+    "penalised_weights", "curve_area",
+    # verdict criteria
+    "cycle_not_converge", "gap_linear_in_step", "huber_unstable_beyond_2_over_l", "adaptive_optimizers_differ",
+    "ngdm_no_exact_zeros", "ngdm_l1_grows_with_lambda", "objective_gap_grows", "prox_recovers_support",
+    "pruning_threshold_worse", "loglog_slope", "not_yet_measured",
+    # figures and glue
+    "set_theme", "PALETTE", "loss_curves", "loglog_rate", "verdict_table", "show_verdicts", "glue_text",
+    "glue_verdicts",
 ]

@@ -62,12 +62,13 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor]
           batch_size: int | None = None, schedule: str = "constant", record_every: int = 1,
           metrics: Mapping[str, Callable[[torch.nn.Module], float]] | None = None,
           generator: torch.Generator | None = None, progress: bool = False,
-          optimizer_kwargs: dict | None = None) -> History:
+          optimizer_kwargs: dict | None = None, after_step: Callable[[float], None] | None = None) -> History:
     """Train ``model`` on (X, y) for ``steps`` optimizer steps; full batch when ``batch_size`` is None.
 
     Every ``record_every`` steps (and at the end) the loss of the current minibatch and each
     ``metrics[name](model)`` are recorded. A NaN/inf loss stops the run and is reported as
-    divergence (step and value), never raised.
+    divergence (step and value), never raised. ``after_step(lr)``, if given, runs after every
+    optimizer step with the step size just used (e.g. a proximal soft-thresholding).
     """
     if steps < 0 or record_every < 1:
         raise ValueError(f"steps = {steps}, record_every = {record_every}: allowed is steps >= 0, record_every >= 1")
@@ -108,6 +109,8 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if after_step is not None:
+            after_step(opt.param_groups[0]["lr"])
         if sched is not None:
             sched.step()
     return History(pd.DataFrame(rows), diverged_at, diverged_value)

@@ -90,3 +90,44 @@ def test_adaptive_optimizers_differ():
 
 def test_not_yet_measured_never_holds():
     assert nslib.not_yet_measured("x")["holds"] is False
+
+
+LAMS = [0.1, 0.3, 1.0, 2.0]
+
+
+def test_ngdm_no_exact_zeros():
+    exact = np.full((3, 4), 190)
+    ok = {"subgradient": np.zeros((3, 4)), "adam": np.zeros((3, 4))}
+    assert nslib.ngdm_no_exact_zeros(exact, ok, p=200, k=10, judged=("subgradient", "adam"))["holds"] is True
+    bad = dict(ok, adam=np.full((3, 4), 5))
+    assert nslib.ngdm_no_exact_zeros(exact, bad, p=200, k=10, judged=("subgradient", "adam"))["holds"] is False
+    dense_exact = np.full((3, 4), 190)
+    dense_exact[1, 2] = 0  # an exact solution without zeros breaks the contrast
+    assert nslib.ngdm_no_exact_zeros(dense_exact, ok, p=200, k=10, judged=("subgradient", "adam"))["holds"] is False
+
+
+def test_ngdm_l1_grows_with_lambda():
+    exact = np.tile([10.0, 8.0, 5.0, 1.0], (3, 1))
+    rising = np.tile([10.0, 9.0, 12.0, 20.0], (3, 1))
+    assert nslib.ngdm_l1_grows_with_lambda(LAMS, {"subgradient": rising}, exact)["holds"] is True
+    assert nslib.ngdm_l1_grows_with_lambda(LAMS, {"subgradient": exact}, exact)["holds"] is False
+    assert nslib.ngdm_l1_grows_with_lambda(LAMS, {"subgradient": rising}, rising)["holds"] is False
+
+
+def test_objective_gap_grows():
+    grow = np.tile([0.1, 0.3, 1.0, 4.0], (5, 1))
+    assert nslib.objective_gap_grows(LAMS, {"subgradient": grow})["holds"] is True
+    flat = np.tile([0.1, 0.12, 0.15, 0.18], (5, 1))  # increasing but by less than 2x
+    assert nslib.objective_gap_grows(LAMS, {"subgradient": flat})["holds"] is False
+
+
+def test_prox_recovers_support():
+    assert nslib.prox_recovers_support(np.ones((5, 4)))["holds"] is True
+    j = np.ones((5, 4))
+    j[:2, 1] = 0.9
+    assert nslib.prox_recovers_support(j)["holds"] is False
+
+
+def test_pruning_threshold_worse():
+    assert nslib.pruning_threshold_worse([0.5, 0.6, 0.7], [0.6, 0.7, 0.8])["holds"] is True
+    assert nslib.pruning_threshold_worse([0.6, 0.7, 0.8], [0.6, 0.7, 0.8])["holds"] is False
