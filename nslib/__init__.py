@@ -15,6 +15,8 @@ Implementation lives in private modules, one concept each; this is the public su
 __version__ = "0.1.0"
 
 from ._book import glue_text, glue_verdicts, show_verdicts
+from ._clarke import (ClarkeSet, InconclusiveError, Kinks, ad_gradient, clarke_set_exact, clarke_set_sampled,
+                      dense_relu_loss, hull_distance, in_hull, kink_survey, kinked_point, n_params)
 from ._convex_dynamics import TWIN_PAIRS, behaviour, random_starts, step_size_study, summarise, twin_study
 from ._data import Split, load_digits, load_mnist1d, separable_classification, sparse_regression
 from ._dynamics import (Trajectory, blew_up, cycle_period, first_step_staying, increases_per_100, late_mean_gap,
@@ -34,7 +36,8 @@ from ._train import OPTIMIZERS, SCHEDULES, History, make_optimizer, make_schedul
 from ._verdicts import (adaptive_optimizers_differ, cycle_not_converge, gap_linear_in_step,
                         huber_unstable_beyond_2_over_l, loglog_slope, ngdm_l1_grows_with_lambda,
                         ngdm_no_exact_zeros, not_yet_measured, objective_gap_grows, prox_recovers_support,
-                        pruning_threshold_worse)
+                        pruning_threshold_worse, single_sample_clarke, batch_needs_agnostic_choice,
+                        kakade_lee_counterexample)
 
 __all__ = [
     "__version__",
@@ -54,10 +57,14 @@ __all__ = [
     "LassoProblem", "make_problems", "lasso_objective", "lasso_kkt_violation", "exact_lasso", "fista", "run_ngdm",
     "NGDM_METHODS", "support_jaccard", "train_l1_mlp", "pruning_curves", "magnitude_prune", "sparsity", "accuracy",
     "penalised_weights", "curve_area",
+    # Clarke subdifferentials
+    "Kinks", "ad_gradient", "clarke_set_exact", "clarke_set_sampled", "hull_distance", "in_hull", "ClarkeSet",
+    "InconclusiveError", "dense_relu_loss", "n_params", "kinked_point", "kink_survey",
     # verdict criteria
     "cycle_not_converge", "gap_linear_in_step", "huber_unstable_beyond_2_over_l", "adaptive_optimizers_differ",
     "ngdm_no_exact_zeros", "ngdm_l1_grows_with_lambda", "objective_gap_grows", "prox_recovers_support",
-    "pruning_threshold_worse", "loglog_slope", "not_yet_measured",
+    "pruning_threshold_worse", "single_sample_clarke", "batch_needs_agnostic_choice", "kakade_lee_counterexample",
+    "loglog_slope", "not_yet_measured",
     # figures and glue
     "set_theme", "PALETTE", "loss_curves", "loglog_rate", "verdict_table", "show_verdicts", "glue_text",
     "glue_verdicts",

@@ -14,10 +14,13 @@ INITS = ("default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaimi
 
 
 class _ReLUAlphaFn(torch.autograd.Function):
-    """relu(x) forward; backward g * 1[x > 0] + alpha * g * 1[x == 0] (alpha times the upstream gradient)."""
+    """relu(x) forward; backward g * 1[x > 0] + alpha * g * 1[x == 0] (alpha times the upstream gradient).
+
+    ``alpha`` is a float or a tensor broadcastable to x (one choice per element, as the Clarke tools need).
+    """
 
     @staticmethod
-    def forward(ctx, x, alpha: float):
+    def forward(ctx, x, alpha):
         ctx.save_for_backward(x)
         ctx.alpha = alpha
         return x.clamp_min(0)
@@ -29,9 +32,9 @@ class _ReLUAlphaFn(torch.autograd.Function):
         return grad * slope, None
 
 
-def relu_alpha(x: torch.Tensor, alpha: float = 0.0) -> torch.Tensor:
-    """ReLU whose derivative at exactly 0 is ``alpha`` (PyTorch's own relu uses 0)."""
-    return _ReLUAlphaFn.apply(x, float(alpha))
+def relu_alpha(x: torch.Tensor, alpha: float | torch.Tensor = 0.0) -> torch.Tensor:
+    """ReLU whose derivative at exactly 0 is ``alpha`` (PyTorch's own relu uses 0); -0.0 counts as 0."""
+    return _ReLUAlphaFn.apply(x, alpha if isinstance(alpha, torch.Tensor) else float(alpha))
 
 
 class ReLUAlpha(nn.Module):

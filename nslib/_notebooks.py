@@ -62,8 +62,8 @@ class NotebookInfo:
                 resolved[name] = coerce(self.specs[name], value)
         for expr, message in (self.constraints or {}).items():
             # the notebook's own metadata, evaluated over the resolved literals only
-            if not eval(expr, {"__builtins__": {"len": len, "min": min, "max": max, "all": all, "any": any}},
-                        dict(resolved)):
+            scope = {"__builtins__": {"len": len, "min": min, "max": max, "all": all, "any": any}, **resolved}
+            if not eval(expr, scope):  # globals, so that generator expressions see the parameters
                 shown = ", ".join(f"{n!r} = {resolved[n]!r}" for n in self.specs if n in expr)
                 raise ParamError(f"parameters {shown} are not allowed together: allowed is {message}")
         return resolved

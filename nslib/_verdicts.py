@@ -257,3 +257,43 @@ def pruning_threshold_worse(area_threshold, area_prox, min_fraction: float = 0.8
                    f"{min_fraction:.0%} of seeds",
                    fraction_seeds=float(worse.mean()), area_threshold=a.tolist(), area_prox=b.tolist(),
                    max_abs_area_difference=float(np.max(np.abs(a - b))))
+
+
+def single_sample_clarke(distances: Mapping[float, np.ndarray], control_distances, tol: float = 1e-9) -> dict:
+    """AD with ReLU'(0) = alpha lies in the exact Clarke set at every kinked point for every tested alpha in
+    [0, 1] (sup-norm distance <= tol), while the negative control falls outside at one point at least."""
+    per_group = {}
+    ok = True
+    for alpha, d in distances.items():
+        d = np.asarray(d, float)
+        frac = float(np.mean(d <= tol))
+        per_group[f"alpha={alpha:g}"] = {"fraction_inside": frac, "max_distance": float(d.max()), "holds": frac == 1.0}
+        ok = ok and frac == 1.0
+    c = np.asarray(control_distances, float)
+    control_out = bool(np.any(c > tol))
+    return verdict(ok and control_out,
+                   f"for every alpha tested, AD lies within sup-norm {tol:g} of the exact Clarke set at 100% of the "
+                   f"points; the negative control lies outside at >= 1 point",
+                   control_fraction_outside=float(np.mean(c > tol)), control_max_distance=float(c.max()),
+                   points=int(len(c)), per_group=per_group)
+
+
+def batch_needs_agnostic_choice(agnostic: Mapping[float, np.ndarray], per_sample: np.ndarray,
+                                tol: float = 1e-12) -> dict:
+    """The Clarke set of the batch loss is {0}: AD must return 0 (sup norm <= tol) for every agnostic
+    choice (all samples take the same ReLU'(0)) and a non-zero vector for the per-sample choice."""
+    ag = {f"alpha={a:g}": float(np.abs(np.asarray(g, float)).max()) for a, g in agnostic.items()}
+    ps = float(np.abs(np.asarray(per_sample, float)).max())
+    ok = all(v <= tol for v in ag.values()) and ps > tol
+    return verdict(ok, f"AD is in the Clarke set {{0}} (sup norm <= {tol:g}) for every agnostic choice and "
+                       "outside it for the per-sample choice",
+                   agnostic_sup_norm=ag, per_sample_sup_norm=ps, per_sample_gradient=np.asarray(per_sample).tolist())
+
+
+def kakade_lee_counterexample(ad_value: float, clarke_vertices, tol: float = 1e-9) -> dict:
+    """relu(x) - relu(-x) = x: the installed AD returns 0 at x = 0 while the Clarke set is {1}."""
+    V = np.asarray(clarke_vertices, float)
+    clarke_is_one = V.shape == (1, 1) and abs(V[0, 0] - 1.0) <= tol
+    ok = bool(ad_value == 0.0 and clarke_is_one)
+    return verdict(ok, "AD of relu(x) - relu(-x) at x = 0 is 0, and the exact Clarke set there is {1}",
+                   ad_value=float(ad_value), clarke_vertices=V.ravel().tolist())

@@ -131,3 +131,24 @@ def test_prox_recovers_support():
 def test_pruning_threshold_worse():
     assert nslib.pruning_threshold_worse([0.5, 0.6, 0.7], [0.6, 0.7, 0.8])["holds"] is True
     assert nslib.pruning_threshold_worse([0.6, 0.7, 0.8], [0.6, 0.7, 0.8])["holds"] is False
+
+
+def test_single_sample_clarke():
+    inside = {0.0: np.zeros(5), 1.0: np.zeros(5)}
+    assert nslib.single_sample_clarke(inside, np.array([0, 0.5, 0, 0, 0]))["holds"] is True
+    assert nslib.single_sample_clarke(inside, np.zeros(5))["holds"] is False  # control never outside
+    bad = {**inside, 0.5: np.array([0, 0, 1e-3, 0, 0])}
+    assert nslib.single_sample_clarke(bad, np.array([0, 0.5, 0, 0, 0]))["holds"] is False
+
+
+def test_batch_needs_agnostic_choice():
+    ag = {0.0: np.zeros(3), 1.0: np.zeros(3)}
+    assert nslib.batch_needs_agnostic_choice(ag, np.array([0, -2.0, 0]))["holds"] is True
+    assert nslib.batch_needs_agnostic_choice(ag, np.zeros(3))["holds"] is False
+    assert nslib.batch_needs_agnostic_choice({0.0: np.array([0, 1e-3, 0])}, np.array([0, -2.0, 0]))["holds"] is False
+
+
+def test_kakade_lee_counterexample():
+    assert nslib.kakade_lee_counterexample(0.0, [[1.0]])["holds"] is True
+    assert nslib.kakade_lee_counterexample(1.0, [[1.0]])["holds"] is False
+    assert nslib.kakade_lee_counterexample(0.0, [[0.0], [1.0]])["holds"] is False
