@@ -22,7 +22,7 @@ from ._data import Split, load_digits, load_mnist1d, separable_classification, s
 from ._dynamics import (Trajectory, blew_up, cycle_period, first_step_staying, increases_per_100, late_mean_gap,
                         run_dynamics)
 from ._lasso import (NGDM_METHODS, LassoProblem, exact_lasso, fista, lasso_kkt_violation, lasso_objective,
-                     make_problems, run_ngdm, support_jaccard)
+                     make_problems, run_ngdm, support_jaccard, solution_table, by_seed_and_lambda)
 from ._models import ACTIVATIONS, INITS, ReLUAlpha, make_activation, mlp, relu_alpha
 from ._notebooks import available_notebooks, load_notebook
 from ._objectives import OBJECTIVES, Objective, make_objective
@@ -55,7 +55,8 @@ __all__ = [
     "twin_study", "behaviour", "TWIN_PAIRS",
     # Lasso and pruning
     "LassoProblem", "make_problems", "lasso_objective", "lasso_kkt_violation", "exact_lasso", "fista", "run_ngdm",
-    "NGDM_METHODS", "support_jaccard", "train_l1_mlp", "pruning_curves", "magnitude_prune", "sparsity", "accuracy",
+    "NGDM_METHODS", "support_jaccard", "solution_table", "by_seed_and_lambda",
+    "train_l1_mlp", "pruning_curves", "magnitude_prune", "sparsity", "accuracy",
     "penalised_weights", "curve_area",
     # Clarke subdifferentials
     "Kinks", "ad_gradient", "clarke_set_exact", "clarke_set_sampled", "hull_distance", "in_hull", "ClarkeSet",

@@ -12,13 +12,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ._data import sparse_regression
 from ._train import make_optimizer, make_scheduler
 
 __all__ = ["LassoProblem", "make_problems", "lasso_objective", "lasso_kkt_violation", "exact_lasso", "fista",
-           "run_ngdm", "NGDM_METHODS", "support_jaccard"]
+           "run_ngdm", "NGDM_METHODS", "support_jaccard", "solution_table", "by_seed_and_lambda"]
 
 NGDM_METHODS = ("subgradient", "sgd", "adam", "rmsprop", "prox-sgd", "diminishing", "uv")
 
@@ -188,3 +189,29 @@ def support_jaccard(W: np.ndarray, W_ref: np.ndarray) -> np.ndarray:
     a, b = W != 0, W_ref != 0
     inter, union = (a & b).sum(-1), (a | b).sum(-1)
     return np.where(union == 0, 1.0, inter / np.maximum(union, 1))
+
+
+def solution_table(prob: LassoProblem, runs: dict[str, NgdmRun], W_exact: np.ndarray, seeds) -> pd.DataFrame:
+    """One row per (method, seed, lambda): exact and near zeros, L1 norm, objective gap, the constant-step
+    floor lr * ||subgradient||^2 / 2, and the support's Jaccard index against the exact solution."""
+    F_exact = lasso_objective(prob.X, prob.y, torch.tensor(W_exact), prob.lams).numpy()
+    lams = prob.lams.tolist()
+    rows = []
+    sols = {m: (r.W, r.lr, r.subgrad_norm) for m, r in runs.items()}
+    sols["exact"] = (W_exact, float("nan"), np.full(F_exact.shape, np.nan))
+    for m, (W, lr, gnorm) in sols.items():
+        F = lasso_objective(prob.X, prob.y, torch.tensor(W), prob.lams).numpy()
+        jac = support_jaccard(W, W_exact)
+        for s, seed in enumerate(seeds):
+            for j, lam in enumerate(lams):
+                rows.append({"method": m, "lr": lr, "seed": seed, "lambda": lam,
+                             "zeros": int((W[s, j] == 0).sum()), "near_zeros": int((np.abs(W[s, j]) < 1e-12).sum()),
+                             "l1": float(np.abs(W[s, j]).sum()), "gap": float(F[s, j] - F_exact[s, j]),
+                             "bound": lr * gnorm[s, j] ** 2 / 2, "jaccard": float(jac[s, j])})
+    return pd.DataFrame(rows)
+
+
+def by_seed_and_lambda(table: pd.DataFrame, column: str, methods, seeds, lams) -> dict[str, np.ndarray]:
+    """``column`` of :func:`solution_table` as one (seed, lambda) array per method, for the verdicts."""
+    return {m: table[table.method == m].pivot(index="seed", columns="lambda", values=column)
+            .loc[list(seeds), list(lams)].to_numpy() for m in methods}

@@ -92,3 +92,18 @@ def test_survey_flags_the_counterexample():
     s = nslib.kink_survey()
     assert not s.loc[s.operation == "relu(x) - relu(-x)", "in the Clarke set"].any()
     assert s.loc[s.operation == "abs(x)", "in the Clarke set"].all()
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 6), st.integers(1, 4))
+def test_hull_distance_zero_inside_and_positive_outside(seed, r, d):
+    rng = np.random.default_rng(seed)
+    V = rng.normal(size=(r, d))
+    w = rng.dirichlet(np.ones(r))
+    assert hull_distance(w @ V, V) <= 1e-9
+    far = V.max(0) + 1.0  # beyond every vertex in every coordinate: sup distance >= 1
+    assert hull_distance(far, V) >= 1.0 - 1e-9

@@ -80,3 +80,32 @@ def test_list_and_params_commands():
     assert proc.returncode == 0 and STEM in proc.stdout and "cycle-not-converge" in proc.stdout
     proc = nslib_cli("params", STEM)
     assert proc.returncode == 0 and "allowed:" in proc.stdout and "lrs" in proc.stdout
+
+
+@pytest.mark.parametrize("args,name", [
+    (["-p", "lams", "[0.1, 0.0]"], "lams"),
+    (["-p", "k", "300"], "k"),
+    (["-p", "optimizers", "['sgd', 'lbfgs']"], "optimizers"),
+])
+def test_l1_paradox_bad_input_exit_2(tmp_path, args, name):
+    proc = nslib_cli("run", "l1-paradox", "--profile", "quick", "--out", str(tmp_path), *args)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and f"'{name}'" in lines[0]
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.notebook
+def test_sweep_runs_every_grid_point_and_writes_a_table(tmp_path):
+    proc = nslib_cli("sweep", "abs-smooth-clarke", "--profile", "quick", "--grid", "seed=0,1", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = Path(proc.stdout.strip().splitlines()[-1])
+    lines = table.read_text().strip().splitlines()
+    assert lines[0].startswith("seed,") and len(lines) == 3
+    assert len([d for d in (tmp_path / "abs-smooth-clarke").iterdir() if d.is_dir()]) == 2
+
+
+def test_sweep_validates_the_whole_grid_first(tmp_path):
+    proc = nslib_cli("sweep", "abs-smooth-clarke", "--profile", "quick", "--grid", "seed=0,-1", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "'seed'" in proc.stderr
+    assert not any(tmp_path.iterdir())
