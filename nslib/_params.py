@@ -119,6 +119,9 @@ def parse_parameters_cell(source: str) -> dict[str, ParamSpec]:
         default = ast.literal_eval(node.value)
         line = lines[node.end_lineno - 1]
         comment = line.split("#", 1)[1] if "#" in line else ""
+        if "=" in comment:
+            # papermill's own parser skips such a line silently, and then ignores -p for it
+            raise SyntaxError(f"parameter {name!r}: its comment contains '=', which papermill cannot read; rephrase it")
         help_text, interval, choices, each = _parse_constraint(name, comment)
         spec = ParamSpec(name, type_str, default, help_text, interval, choices, each)
         coerce(spec, default)  # a default that breaks its own rule is a bug in the notebook

@@ -58,6 +58,11 @@ def test_default_breaking_its_rule_is_rejected():
         parse_parameters_cell("lr: float = -1.0  # step {in (0, 1)}\n")
 
 
+def test_comment_with_equals_sign_is_rejected():
+    with pytest.raises(SyntaxError, match="papermill"):
+        parse_parameters_cell("lr: float = 0.1  # step, lr = eta {in (0, 1)}\n")
+
+
 def test_non_literal_parameters_cell_is_rejected():
     with pytest.raises(SyntaxError):
         parse_parameters_cell("lr = 0.1\n")
