@@ -9,7 +9,7 @@ import torch
 from ._dynamics import Trajectory, cycle_period, increases_per_100, run_dynamics
 from ._objectives import make_objective
 
-__all__ = ["TWIN_PAIRS", "behaviour", "random_starts", "step_size_study", "summarise", "twin_study"]
+__all__ = ["TWIN_PAIRS", "behaviour", "random_starts", "step_size_study", "summarise", "twin_study", "cycle_table"]
 
 # (smooth twin, non-smooth twin): the same shape with and without a kink at the minimiser
 TWIN_PAIRS = (("quadratic", "abs"), ("huber", "abs"), ("smooth-l1-regression", "l1-regression"))
@@ -49,6 +49,16 @@ def summarise(trajs: dict[str, Trajectory], window: int) -> pd.DataFrame:
                     "exact_min_at": int(tr.exact_min_at[li, s]), "diverged_at": int(tr.diverged_at[li, s]),
                 })
     return pd.DataFrame(rows)
+
+
+def cycle_table(summary: pd.DataFrame, names) -> pd.DataFrame:
+    """Per objective of a :func:`summarise` frame: gap / lr (median, min), most common period, median loss
+    rises per 100 late steps, exact kink landings and runs."""
+    sub = summary[summary.objective.isin(names)].assign(gap_over_lr=lambda d: d.late_gap / d.lr)
+    return sub.groupby("objective", sort=False).agg(
+        median_gap_over_lr=("gap_over_lr", "median"), min_gap_over_lr=("gap_over_lr", "min"),
+        period_mode=("period", lambda p: int(np.bincount(p).argmax())), rises_per_100=("rises_per_100", "median"),
+        kink_landings=("kink_landing_at", lambda s: int((s >= 0).sum())), runs=("start", "size"))
 
 
 def twin_study(optimizers, lrs, *, n_starts: int, steps: int, start_scale: float, seed: int, window: int,

@@ -19,7 +19,8 @@ from ._data import sparse_regression
 from ._train import make_optimizer, make_scheduler
 
 __all__ = ["LassoProblem", "make_problems", "lasso_objective", "lasso_kkt_violation", "exact_lasso", "fista",
-           "run_ngdm", "NGDM_METHODS", "support_jaccard", "solution_table", "by_seed_and_lambda"]
+           "run_ngdm", "NGDM_METHODS", "support_jaccard", "solution_table", "by_seed_and_lambda",
+           "soft_threshold"]
 
 NGDM_METHODS = ("subgradient", "sgd", "adam", "rmsprop", "prox-sgd", "diminishing", "uv")
 
@@ -85,7 +86,8 @@ def exact_lasso(prob: LassoProblem, kkt_tol: float = 1e-8) -> tuple[np.ndarray, 
     return W, viol
 
 
-def _soft_threshold(W: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def soft_threshold(W: torch.Tensor, t) -> torch.Tensor:
+    """Proximal map of t * ||.||_1: sign(W) * max(|W| - t, 0)."""
     return torch.sign(W) * torch.clamp(W.abs() - t, min=0.0)
 
 
@@ -98,7 +100,7 @@ def fista(prob: LassoProblem, steps: int) -> np.ndarray:
     Z, t = W.clone(), 1.0
     for _ in range(steps):
         grad = -torch.einsum("snp,sln->slp", X, y[:, None, :] - torch.einsum("snp,slp->sln", X, Z)) / n
-        W_new = _soft_threshold(Z - step * grad, step * lams[None, :, None])
+        W_new = soft_threshold(Z - step * grad, step * lams[None, :, None])
         t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
         Z = W_new + ((t - 1) / t_new) * (W_new - W)
         W, t = W_new, t_new
@@ -172,7 +174,7 @@ def run_ngdm(prob: LassoProblem, method: str, *, steps: int, lr_scale: float = 0
             sched.step()
         with torch.no_grad():
             if method == "prox-sgd":
-                W.copy_(_soft_threshold(W, lr * lam3))
+                W.copy_(soft_threshold(W, lr * lam3))
             if t >= steps - window:
                 torch.maximum(late_max, weights().abs(), out=late_max)
     with torch.no_grad():

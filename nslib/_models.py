@@ -13,28 +13,29 @@ ACTIVATIONS = ("relu", "relu-alpha", "softplus", "gelu", "silu", "tanh", "elu", 
 INITS = ("default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
 
 
-class _ReLUAlphaFn(torch.autograd.Function):
-    """relu(x) forward; backward g * 1[x > 0] + alpha * g * 1[x == 0] (alpha times the upstream gradient).
+class KinkFn(torch.autograd.Function):
+    """relu or abs forward; backward g * (relu'(z) or sign(z)) away from 0 and g * zero_slope at exact zeros.
 
-    ``alpha`` is a float or a tensor broadcastable to x (one choice per element, as the Clarke tools need).
+    ``zero_slope`` is a float or a tensor broadcastable to z (one choice per element, as the Clarke tools need);
+    -0.0 counts as 0. Shared by :func:`relu_alpha` and :mod:`nslib._clarke`.
     """
 
     @staticmethod
-    def forward(ctx, x, alpha):
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return x.clamp_min(0)
+    def forward(ctx, z, kind: str, zero_slope):
+        ctx.save_for_backward(z)
+        ctx.kind, ctx.zero_slope = kind, zero_slope
+        return z.clamp_min(0) if kind == "relu" else z.abs()
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        slope = (x > 0).to(grad.dtype) + ctx.alpha * (x == 0).to(grad.dtype)
-        return grad * slope, None
+        (z,) = ctx.saved_tensors
+        base = (z > 0).to(grad.dtype) if ctx.kind == "relu" else torch.sign(z)
+        return grad * (base + ctx.zero_slope * (z == 0).to(grad.dtype)), None, None
 
 
 def relu_alpha(x: torch.Tensor, alpha: float | torch.Tensor = 0.0) -> torch.Tensor:
-    """ReLU whose derivative at exactly 0 is ``alpha`` (PyTorch's own relu uses 0); -0.0 counts as 0."""
-    return _ReLUAlphaFn.apply(x, alpha if isinstance(alpha, torch.Tensor) else float(alpha))
+    """ReLU whose derivative at exactly 0 is ``alpha`` times the upstream gradient (torch's relu uses 0)."""
+    return KinkFn.apply(x, "relu", alpha if isinstance(alpha, torch.Tensor) else float(alpha))
 
 
 class ReLUAlpha(nn.Module):

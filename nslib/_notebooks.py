@@ -41,6 +41,13 @@ class NotebookInfo:
     paper_cost: str
     constraints: dict[str, str] | None = None  # expression over parameters -> message when it is false
 
+    def spec(self, name: str) -> ParamSpec:
+        """The declaration of parameter ``name``; ParamError naming the known ones if there is none."""
+        if name not in self.specs:
+            raise ParamError(f"parameter {name!r} is unknown to notebook {self.stem!r}: "
+                             f"allowed is one of {', '.join(self.specs)}")
+        return self.specs[name]
+
     def resolve(self, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """Defaults (= book), then the profile, then ``overrides``; every value validated."""
         if profile not in PROFILES:
@@ -54,12 +61,7 @@ class NotebookInfo:
         layers = [self.profiles.get(profile, {}) if profile != "book" else {}, overrides or {}]
         for layer in layers:
             for name, value in layer.items():
-                if name not in self.specs:
-                    raise ParamError(
-                        f"parameter {name!r} is unknown to notebook {self.stem!r}: "
-                        f"allowed is one of {', '.join(self.specs)}"
-                    )
-                resolved[name] = coerce(self.specs[name], value)
+                resolved[name] = coerce(self.spec(name), value)
         for expr, message in (self.constraints or {}).items():
             # the notebook's own metadata, evaluated over the resolved literals only
             scope = {"__builtins__": {"len": len, "min": min, "max": max, "all": all, "any": any}, **resolved}

@@ -7,11 +7,12 @@ import torch
 import torch.nn.functional as F
 
 from ._data import Split
+from ._lasso import soft_threshold
 from ._models import mlp
 from ._train import train
 
 __all__ = ["penalised_weights", "sparsity", "magnitude_prune", "accuracy", "train_l1_mlp", "pruning_curves",
-           "curve_area"]
+           "curve_area", "pruning_areas"]
 
 
 def penalised_weights(model: torch.nn.Module) -> list[torch.Tensor]:
@@ -65,7 +66,7 @@ def train_l1_mlp(data: Split, lam: float, method: str, *, hidden: int, epochs: i
         def after(step_lr: float) -> None:
             with torch.no_grad():
                 for w in weights:
-                    w.copy_(torch.sign(w) * torch.clamp(w.abs() - step_lr * lam, min=0.0))
+                    w.copy_(soft_threshold(w, step_lr * lam))
     else:
         raise ValueError(f"method = {method!r}: allowed is one of subgradient, prox")
     train(model, loss_fn, data.X_train, data.y_train, optimizer="sgd", lr=lr, steps=steps, batch_size=batch_size,
@@ -90,6 +91,15 @@ def pruning_curves(data: Split, lams, *, hidden: int, epochs: int, lr: float, ba
                      "acc_subgradient_unpruned": accuracy(sub, data.X_test, data.y_test),
                      "sparsity_subgradient_unpruned": sparsity(sub)})
     return rows
+
+
+def pruning_areas(frame):
+    """Per seed of a :func:`pruning_curves` frame: area under accuracy-vs-sparsity for both routes."""
+    import pandas as pd
+
+    rows = [{"seed": s, "area_threshold": curve_area(d.sparsity, d.acc_threshold),
+             "area_prox": curve_area(d.sparsity, d.acc_prox)} for s, d in frame.groupby("seed")]
+    return pd.DataFrame(rows).set_index("seed")
 
 
 def curve_area(sparsities, accs) -> float:

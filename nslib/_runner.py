@@ -96,15 +96,7 @@ def run_notebook(stem: str, profile: str = "book", overrides: dict[str, Any] | N
 
 
 def _parse_overrides(info: NotebookInfo, pairs: Sequence[Sequence[str]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, text in pairs:
-        if name not in info.specs:
-            raise ParamError(
-                f"parameter {name!r} is unknown to notebook {info.stem!r}: "
-                f"allowed is one of {', '.join(info.specs)}"
-            )
-        out[name] = parse_cli_value(info.specs[name], text)
-    return out
+    return {name: parse_cli_value(info.spec(name), text) for name, text in pairs}
 
 
 def _parse_grid(info: NotebookInfo, grids: Sequence[str]) -> dict[str, list[Any]]:
@@ -114,11 +106,7 @@ def _parse_grid(info: NotebookInfo, grids: Sequence[str]) -> dict[str, list[Any]
         if "=" not in item:
             raise ParamError(f"--grid {item!r}: allowed is NAME=V1,V2,...")
         name, values = item.split("=", 1)
-        spec = info.specs.get(name)
-        if spec is None:
-            raise ParamError(
-                f"parameter {name!r} is unknown to notebook {info.stem!r}: allowed is one of {', '.join(info.specs)}"
-            )
+        spec = info.spec(name)
         sep = ";" if spec.is_list else ","
         grid[name] = [parse_cli_value(spec, v.strip()) for v in values.split(sep) if v.strip()]
     return grid
@@ -150,9 +138,10 @@ def _cmd_params(args) -> int:
 def _cmd_run(args) -> int:
     info = load_notebook(args.notebook)
     overrides = _parse_overrides(info, args.p or [])
-    info.resolve(args.profile, overrides)  # every error before any kernel starts
     try:
-        path = run_notebook(info.stem, args.profile, overrides, args.out)
+        path = run_notebook(info.stem, args.profile, overrides, args.out)  # validates before any kernel starts
+    except ParamError:
+        raise  # main() reports it with exit code 2
     except Exception as exc:  # noqa: BLE001 - report and fail with a clear status
         print(f"nslib: run of {info.stem!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -186,11 +175,7 @@ def _cmd_sweep(args) -> int:
         with Client(args.scheduler) as client:
             futures = client.map(_sweep_one, [info.stem] * len(points), [args.profile] * len(points),
                                  points, [out] * len(points), pure=False)
-            results = client.gather(futures, errors="skip")
-            dirs = list(results) if len(results) == len(points) else None
-            if dirs is None:
-                print("nslib: some sweep points failed on the cluster", file=sys.stderr)
-                return 1
+            dirs = client.gather(futures)  # a failed point raises RuntimeError -> exit 1
     else:
         from concurrent.futures import ThreadPoolExecutor
 

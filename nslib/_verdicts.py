@@ -59,7 +59,7 @@ def cycle_not_converge(late_gaps: Mapping[str, np.ndarray], lrs, landed: Mapping
             "runs": int(keep.size), "kink_landings": int((~keep).sum()),
             "fraction_not_converged": float(not_conv.mean()) if not_conv.size else None,
             "fraction_oscillating": float(oscillates.mean()) if oscillates.size else None,
-            "min_gap_over_lr": float(np.nanmin(gap[keep] / thresh[keep] * c)) if keep.any() else None,
+            "min_gap_over_lr": float(np.nanmin((gap / lrs[:, None])[keep])) if keep.any() else None,
             "period_mode": int(np.bincount(per).argmax()) if per.size else None,
             "fraction_exact_cycle": float((per > 0).mean()) if per.size else None,
         }
