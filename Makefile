@@ -25,7 +25,7 @@ test: setup
 
 # The jupyter cache re-executes a notebook when its code cells change, but cannot see nslib: drop it
 # whenever nslib's sources change, so the book never shows results of older code.
-NSLIB_SOURCES := $(wildcard nslib/*.py)
+NSLIB_SOURCES := $(wildcard nslib/*.py nslib/*/*.py)
 _build/.nslib-sources: $(NSLIB_SOURCES) pyproject.toml constraints.txt
 	rm -rf _build/.jupyter_cache
 	mkdir -p _build && touch $@

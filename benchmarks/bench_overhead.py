@@ -15,14 +15,15 @@ import time
 import torch
 import torch.nn.functional as F
 
-import nslib
+from nslib.tools.models import mlp
+from nslib.tools.train import train
 
 STEPS, LR, REPEATS = 500, 0.1, 5
 
 
 def _model(seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return nslib.mlp([64, 128, 128, 10], "relu")
+    return mlp([64, 128, 128, 10], "relu")
 
 
 def hand_written(X, y, seed: int) -> float:
@@ -41,7 +42,7 @@ def hand_written(X, y, seed: int) -> float:
 def with_nslib(X, y, seed: int) -> float:
     model = _model(seed)
     t0 = time.perf_counter()
-    nslib.train(model, F.cross_entropy, X, y, optimizer="sgd", lr=LR, steps=STEPS, record_every=10)
+    train(model, F.cross_entropy, X, y, optimizer="sgd", lr=LR, steps=STEPS, record_every=10)
     return time.perf_counter() - t0
 
 

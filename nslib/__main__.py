@@ -1,8 +1,8 @@
-"""``python -m nslib``: see :mod:`nslib._runner`."""
+"""``python -m nslib``: see :mod:`nslib.runner._cli`."""
 
 import sys
 
-from ._runner import main
+from .runner import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,231 @@
+"""Finding *abs-smooth-clarke* (Baumgärtner & Bethke 2024): does backward AD return Clarke gradients?
+
+The page's experiments (kinked points of dense ReLU nets, the one-neuron batch, the live survey of what
+PyTorch returns at kinks), its figure (``plot_*``) and one criterion per claim id:
+:func:`single_sample_clarke`, :func:`batch_needs_agnostic_choice`, :func:`kakade_lee_counterexample`.
+The Clarke-set machinery itself is :mod:`nslib.tools.clarke`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from ..runner import verdict
+from ..tools.clarke import CLOSED_FORMS, ad_gradient, clarke_set_exact, clarke_set_sampled, hull_distance, in_hull
+from ..tools.kinks import Kinks
+
+__all__ = [
+    # experiments
+    "clarke_distances", "closed_form_check", "dense_relu_loss", "kink_survey", "kinked_point", "n_params",
+    "one_neuron_batch", "sampled_vs_exact",
+    # figures
+    "plot_distances",
+    # criteria, one per claim id
+    "batch_needs_agnostic_choice", "kakade_lee_counterexample", "single_sample_clarke",
+]
+
+
+def closed_form_check() -> pd.DataFrame:
+    """The exact-set tool on :data:`nslib.tools.clarke.CLOSED_FORMS`: patterns realised, vertices found, and
+    whether the set equals the closed form (each hull inside the other)."""
+    rows = []
+    for name, (fn, d, known) in CLOSED_FORMS.items():
+        c = clarke_set_exact(fn, torch.zeros(d, dtype=torch.float64), piecewise_linear=True)
+        known = np.array(known)
+        same = all(in_hull(v, known) for v in c.vertices) and all(in_hull(v, c.vertices) for v in known)
+        rows.append({"function": name, "patterns realised": f"{c.patterns_realised}/{c.patterns_total}",
+                     "vertices found": np.array2string(c.vertices, precision=3).replace("\n", ""),
+                     "equals the closed form": same})
+    return pd.DataFrame(rows).set_index("function")
+
+
+def n_params(sizes) -> int:
+    """Number of weights and biases of a dense net with layer widths ``sizes``."""
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def dense_relu_loss(sizes, X: torch.Tensor, Y: torch.Tensor) -> Callable:
+    """f(theta, k): summed squared loss of a dense ReLU net with biases, theta the flat parameter vector
+    (per layer: W row-major, then b). ``X`` (N, sizes[0]) and ``Y`` (N, sizes[-1])."""
+    def f(theta: torch.Tensor, k: Kinks) -> torch.Tensor:
+        h, pos = X, 0
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            W = theta[pos:pos + a * b].view(b, a)
+            pos += a * b
+            bias = theta[pos:pos + b]
+            pos += b
+            h = h @ W.T + bias
+            if i < len(sizes) - 2:
+                h = k.relu(h)
+        return ((h - Y) ** 2).sum()
+
+    return f
+
+
+def clarke_distances(sizes, ties_per_layer: int, n_points: int, seed: int, alphas) -> pd.DataFrame:
+    """For ``n_points`` kinked points (seeds seed, seed + 1, ...): the sup-norm distance, relative to
+    max(1, |g|), of AD's output with ReLU'(0) = alpha to the exact Clarke set, for every alpha. One row each."""
+    rows = []
+    for i in range(n_points):
+        f, theta = kinked_point(sizes, ties_per_layer, seed + i)
+        cs = clarke_set_exact(f, theta)
+        for a in alphas:
+            g = ad_gradient(f, theta, relu0=a)
+            rows.append({"point": i, "alpha": a, "ties": cs.n_ties, "vertices": len(cs.vertices),
+                         "distance": hull_distance(g, cs.vertices) / max(1.0, float(np.abs(g).max()))})
+    return pd.DataFrame(rows)
+
+
+def kinked_point(sizes, ties_per_layer: int, seed: int):
+    """A dense ReLU net's parameters and one integer sample at which ``ties_per_layer`` pre-activations of every
+    hidden layer are exactly 0 (integer weights and data, biases solved for): returns (f, theta), the loss
+    ``f(theta, k)`` of :func:`dense_relu_loss` and the flat parameter vector."""
+    rng = np.random.default_rng(seed)
+    X = torch.tensor(rng.integers(-2, 3, size=(1, sizes[0])), dtype=torch.float64)
+    Y = torch.tensor(rng.integers(-2, 3, size=(1, sizes[-1])), dtype=torch.float64)
+    parts, h = [], X
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        W = torch.tensor(rng.integers(-2, 3, size=(b, a)), dtype=torch.float64)
+        pre = (h @ W.T)[0]
+        bias = torch.tensor(rng.integers(-2, 3, size=b), dtype=torch.float64)
+        hidden = i < len(sizes) - 2
+        if hidden:
+            tied = rng.choice(b, size=min(ties_per_layer, b), replace=False)
+            bias[tied] = -pre[tied]  # integers: the pre-activation is exactly 0
+            untied = np.setdiff1d(np.arange(b), tied)
+            clash = untied[(pre[untied] + bias[untied] == 0).numpy()]
+            bias[clash] += 1  # keep the other units off their kink
+        parts += [W.flatten(), bias]
+        h = h @ W.T + bias
+        if hidden:
+            h = h.clamp_min(0)
+    return dense_relu_loss(sizes, X, Y), torch.cat(parts)
+
+
+def _survey_cases():
+    """(operation, input shown, function of a leaf tensor, Clarke set vertices in closed form)."""
+    F = torch.nn.functional
+    z, nz = 0.0, -0.0
+    return [
+        ("abs(x)", "x = 0", [z], lambda x: x.abs().sum(), [[-1.0], [1.0]]),
+        ("abs(x)", "x = -0.0", [nz], lambda x: x.abs().sum(), [[-1.0], [1.0]]),
+        ("relu(x)", "x = 0", [z], lambda x: torch.relu(x).sum(), [[0.0], [1.0]]),
+        ("relu(x)", "x = -0.0", [nz], lambda x: torch.relu(x).sum(), [[0.0], [1.0]]),
+        ("maximum(x, y)", "x = y = 0", [z, z], lambda x: torch.maximum(x[0], x[1]), [[1.0, 0.0], [0.0, 1.0]]),
+        ("minimum(x, y)", "x = y = 0", [z, z], lambda x: torch.minimum(x[0], x[1]), [[1.0, 0.0], [0.0, 1.0]]),
+        ("max(x) (full reduction)", "x = (0, 0)", [z, z], lambda x: x.max(), [[1.0, 0.0], [0.0, 1.0]]),
+        ("max(x, dim=0).values", "x = (0, 0)", [z, z], lambda x: x.max(dim=0).values, [[1.0, 0.0], [0.0, 1.0]]),
+        ("where(x > 0, x, 0)", "x = 0", [z], lambda x: torch.where(x > 0, x, torch.zeros_like(x)).sum(),
+         [[0.0], [1.0]]),
+        ("hardtanh(x)", "x = 1", [1.0], lambda x: F.hardtanh(x).sum(), [[0.0], [1.0]]),
+        ("clamp(x, -1, 1)", "x = 1", [1.0], lambda x: x.clamp(-1, 1).sum(), [[0.0], [1.0]]),
+        ("l1_loss(x, 0)", "x = 0", [z], lambda x: F.l1_loss(x, torch.zeros_like(x)), [[-1.0], [1.0]]),
+        ("relu(x) - relu(-x)", "x = 0", [z], lambda x: (torch.relu(x) - torch.relu(-x)).sum(), [[1.0]]),
+        ("relu(x) - relu(-x)", "x = -0.0", [nz], lambda x: (torch.relu(x) - torch.relu(-x)).sum(), [[1.0]]),
+    ]
+
+
+def kink_survey(tol: float = 1e-12) -> pd.DataFrame:
+    """What the installed PyTorch's autograd returns at kinks, against each Clarke set (a live table)."""
+    rows = []
+    for op, where, values, fn, clarke in _survey_cases():
+        x = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+        fn(x).backward()
+        g = x.grad.numpy()
+        V = np.array(clarke)
+        rows.append({"operation": op, "at": where, "autograd returns": np.array2string(g, precision=3),
+                     "Clarke set": "{" + ", ".join(np.array2string(v, precision=3) for v in V) + "}"
+                     if len(V) == 1 else "conv{" + ", ".join(np.array2string(v, precision=3) for v in V) + "}",
+                     "in the Clarke set": bool(hull_distance(g, V) <= tol)})
+    return pd.DataFrame(rows)
+
+
+def sampled_vs_exact(points: pd.DataFrame, sizes, ties_per_layer: int, seed: int, n_samples: int,
+                     radius: float, first: int = 10) -> pd.Series:
+    """At the point (among the first ``first``) whose exact Clarke set has the most vertices: the sampled inner
+    estimate against the exact set, and AD's (ReLU'(0) = 0) distance to each."""
+    n = int(points.point.max()) + 1
+    best = max(range(min(n, first)), key=lambda i: (points[points.point == i].vertices.iloc[0], -i))
+    f, theta = kinked_point(sizes, ties_per_layer, seed + best)
+    exact = clarke_set_exact(f, theta)
+    sampled = clarke_set_sampled(f, theta, n=n_samples, radius=radius, seed=seed)
+    g0 = ad_gradient(f, theta, relu0=0.0)
+    return pd.Series({"exact vertices": len(exact.vertices), "distinct sampled gradients": len(sampled),
+                      "exact vertices inside the sampled hull": sum(in_hull(v, sampled, 1e-6) for v in exact.vertices),
+                      "AD (ReLU'(0)=0) distance to the sampled hull": hull_distance(g0, sampled),
+                      "AD (ReLU'(0)=0) distance to the exact set": hull_distance(g0, exact.vertices)},
+                     name=f"point {best}")
+
+
+def one_neuron_batch(theta: torch.Tensor, k: Kinks) -> torch.Tensor:
+    """Summed squared loss of v * relu(w x + b) on two samples x1 = x2 = 0 with targets +1 and -1; theta = (w, b, v).
+    One kink site per sample, so that a per-sample choice of ReLU'(0) can be made."""
+    w, b, v = theta
+    x, y = torch.zeros(2, dtype=torch.float64), torch.tensor([1.0, -1.0], dtype=torch.float64)
+    pre = w * x + b
+    return sum((v * k.relu(pre[i]) - y[i]) ** 2 for i in range(2))
+
+
+# ----------------------------------------------------------------------------------------------------- figures
+
+def plot_distances(points: pd.DataFrame, tol: float, floor: float = 1e-18):
+    """Each AD output's sup-norm distance to the exact Clarke set, per ReLU'(0), with the tolerance dashed."""
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    shown = points.assign(shown=np.maximum(points.distance, floor), alpha=points.alpha.map(lambda a: f"{a:g}"))
+    sns.stripplot(data=shown, x="alpha", y="shown", ax=ax, jitter=0.25, size=4)
+    ax.axhline(tol, color="k", ls="--", lw=1, label=f"tolerance {tol:g}")
+    ax.set(yscale="log", xlabel="ReLU'(0) used by AD", ylabel=f"sup-norm distance / max(1, |g|) (0 at {floor:g})",
+           title="AD outputs against the exact Clarke set")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------- criteria
+
+def single_sample_clarke(points: pd.DataFrame, alphas, control_alpha: float, tol: float = 1e-9) -> dict:
+    """AD with ReLU'(0) = alpha lies in the exact Clarke set at every kinked point for every tested alpha in
+    [0, 1] (sup-norm distance <= tol), while the negative control falls outside at one point at least.
+    ``points`` is a :func:`clarke_distances` frame."""
+    per_group = {}
+    ok = True
+    for alpha in alphas:
+        d = points[points.alpha == alpha].distance.to_numpy(float)
+        frac = float(np.mean(d <= tol))
+        per_group[f"alpha={alpha:g}"] = {"fraction_inside": frac, "max_distance": float(d.max()), "holds": frac == 1.0}
+        ok = ok and frac == 1.0
+    c = points[points.alpha == control_alpha].distance.to_numpy(float)
+    control_out = bool(np.any(c > tol))
+    return verdict(ok and control_out,
+                   f"for every alpha tested, AD lies within sup-norm {tol:g} of the exact Clarke set at 100% of the "
+                   f"points; the negative control lies outside at >= 1 point",
+                   control_fraction_outside=float(np.mean(c > tol)), control_max_distance=float(c.max()),
+                   points=int(len(c)), per_group=per_group)
+
+
+def batch_needs_agnostic_choice(agnostic: Mapping[float, np.ndarray], per_sample: np.ndarray,
+                                tol: float = 1e-12) -> dict:
+    """The Clarke set of the batch loss is {0}: AD must return 0 (sup norm <= tol) for every agnostic
+    choice (all samples take the same ReLU'(0)) and a non-zero vector for the per-sample choice."""
+    ag = {f"alpha={a:g}": float(np.abs(np.asarray(g, float)).max()) for a, g in agnostic.items()}
+    ps = float(np.abs(np.asarray(per_sample, float)).max())
+    ok = all(v <= tol for v in ag.values()) and ps > tol
+    return verdict(ok, f"AD is in the Clarke set {{0}} (sup norm <= {tol:g}) for every agnostic choice and "
+                       "outside it for the per-sample choice",
+                   agnostic_sup_norm=ag, per_sample_sup_norm=ps, per_sample_gradient=np.asarray(per_sample).tolist())
+
+
+def kakade_lee_counterexample(ad_value: float, clarke_vertices, tol: float = 1e-9) -> dict:
+    """relu(x) - relu(-x) = x: the installed AD returns 0 at x = 0 while the Clarke set is {1}."""
+    V = np.asarray(clarke_vertices, float)
+    clarke_is_one = V.shape == (1, 1) and abs(V[0, 0] - 1.0) <= tol
+    ok = bool(ad_value == 0.0 and clarke_is_one)
+    return verdict(ok, "AD of relu(x) - relu(-x) at x = 0 is 0, and the exact Clarke set there is {1}",
+                   ad_value=float(ad_value), clarke_vertices=V.ravel().tolist())

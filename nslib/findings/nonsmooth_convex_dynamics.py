@@ -1,0 +1,339 @@
+"""Finding *nonsmooth-convex-dynamics* (Kumar 2024): constant steps on convex non-smooth functions.
+
+The page's experiments (step-size studies on batched objectives, the optimizer twins), its figures
+(``plot_*``, one per figure cell) and one criterion per claim id:
+:func:`cycle_not_converge`, :func:`gap_linear_in_step`, :func:`huber_unstable_beyond_2_over_l`,
+:func:`adaptive_optimizers_differ`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+
+from ..figures import PALETTE, log_floor, loglog_rate
+from ..runner import verdict
+from ..tools.dynamics import Trajectory, blew_up, cycle_period, increases_per_100, run_dynamics
+from ..tools.objectives import make_objective
+from ..tools.stats import loglog_slope
+
+__all__ = [
+    # experiments
+    "NONSMOOTH", "COUNTEREXAMPLES", "TWIN_PAIRS", "behaviour", "counterexample_table", "cycle_table",
+    "optimizer_ranking", "random_starts", "step_size_study", "summarise", "twin_study",
+    # figures
+    "plot_cycles", "plot_gap_against_step", "plot_huber_and_quadratic", "plot_twins",
+    # criteria, one per claim id
+    "adaptive_optimizers_differ", "cycle_not_converge", "gap_linear_in_step", "huber_unstable_beyond_2_over_l",
+]
+
+#: Non-differentiable at the minimiser: the functions the claim is about.
+NONSMOOTH = ("abs", "l1", "max-affine", "hinge-l2")
+#: Non-smooth, but flat around the minimiser: counterexamples to the v1 wording.
+COUNTEREXAMPLES = ("hinge", "dead-zone")
+
+#: (smooth twin, non-smooth twin): the same shape with and without a kink at the minimiser.
+TWIN_PAIRS = (("quadratic", "abs"), ("huber", "abs"), ("smooth-l1-regression", "l1-regression"))
+
+
+def random_starts(dim: int, n: int, scale: float, seed: int) -> torch.Tensor:
+    """``n`` starts uniform in [-scale, scale]^dim (float64), deterministic by seed."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, dim, generator=g, dtype=torch.float64) * 2 - 1) * scale
+
+
+def step_size_study(names, lrs, *, n_starts: int, steps: int, start_scale: float, seed: int,
+                    optimizer: str = "sgd", schedule: str = "constant", **objective_kwargs) -> dict[str, Trajectory]:
+    """Run ``optimizer`` on every objective in ``names`` at every lr, from the same random starts."""
+    out = {}
+    for i, name in enumerate(names):
+        obj = make_objective(name, **objective_kwargs)
+        x0 = random_starts(obj.dim, n_starts, start_scale, seed + 1000 * i)
+        out[name] = run_dynamics(obj, x0, lrs, optimizer=optimizer, steps=steps, schedule=schedule)
+    return out
+
+
+def summarise(trajs: dict[str, Trajectory], window: int) -> pd.DataFrame:
+    """One row per (objective, lr, start): late mean gap, period, rises per 100 steps, landings."""
+    rows = []
+    for name, tr in trajs.items():
+        late = tr.late_gap(window)
+        period = cycle_period(tr.x_tail)
+        rises = increases_per_100(tr.gap, window)
+        L, S = late.shape
+        for li in range(L):
+            for s in range(S):
+                rows.append({
+                    "objective": name, "optimizer": tr.optimizer, "schedule": tr.schedule, "lr": tr.lrs[li],
+                    "start": s, "late_gap": late[li, s], "period": int(period[li, s]),
+                    "rises_per_100": rises[li, s], "kink_landing_at": int(tr.kink_landing_at[li, s]),
+                    "exact_min_at": int(tr.exact_min_at[li, s]), "diverged_at": int(tr.diverged_at[li, s]),
+                })
+    return pd.DataFrame(rows)
+
+
+def cycle_table(summary: pd.DataFrame, names) -> pd.DataFrame:
+    """Per objective of a :func:`summarise` frame: gap / lr (median, min), most common period, median loss
+    rises per 100 late steps, exact kink landings and runs."""
+    sub = summary[summary.objective.isin(names)].assign(gap_over_lr=lambda d: d.late_gap / d.lr)
+    return sub.groupby("objective", sort=False).agg(
+        median_gap_over_lr=("gap_over_lr", "median"), min_gap_over_lr=("gap_over_lr", "min"),
+        period_mode=("period", lambda p: int(np.bincount(p).argmax())), rises_per_100=("rises_per_100", "median"),
+        kink_landings=("kink_landing_at", lambda s: int((s >= 0).sum())), runs=("start", "size"))
+
+
+def counterexample_table(summary: pd.DataFrame, names=COUNTEREXAMPLES) -> pd.DataFrame:
+    """Per (lr, objective) of a :func:`summarise` frame: runs that reached f = f* exactly, and the median step."""
+    counter = (summary[summary.objective.isin(names)]
+               .groupby(["objective", "lr"]).agg(
+                   reached_zero=("exact_min_at", lambda s: f"{int((s >= 0).sum())}/{len(s)}"),
+                   median_step=("exact_min_at", lambda s: float(np.median(s[s >= 0])) if (s >= 0).any() else np.nan))
+               .reset_index())
+    return counter.pivot(index="lr", columns="objective", values=["reached_zero", "median_step"])
+
+
+def twin_study(optimizers, lrs, *, n_starts: int, steps: int, start_scale: float, seed: int, window: int,
+               huber_width: float) -> pd.DataFrame:
+    """Every optimizer on every objective of :data:`TWIN_PAIRS`, from shared starts: one summary frame."""
+    names = list(dict.fromkeys(n for pair in TWIN_PAIRS for n in pair))
+    frames = []
+    for opt in optimizers:
+        trajs = step_size_study(names, lrs, n_starts=n_starts, steps=steps, start_scale=start_scale, seed=seed,
+                                optimizer=opt, huber_width=huber_width)
+        frames.append(summarise(trajs, window))
+    return pd.concat(frames, ignore_index=True)
+
+
+def behaviour(frame: pd.DataFrame, converged_below: float) -> pd.DataFrame:
+    """Per (optimizer, objective, lr): 'converges' if the median late gap of runs that did not land
+    exactly on a kink is below ``converged_below``, 'diverges' if any run diverged, else 'stalls'."""
+    rows = []
+    for (opt, obj, lr), sub in frame.groupby(["optimizer", "objective", "lr"], sort=False):
+        free = sub[sub.kink_landing_at < 0]
+        if (sub.diverged_at >= 0).any():
+            b = "diverges"
+        elif free.empty:
+            b = "lands on kink"
+        else:
+            b = "converges" if float(np.median(free.late_gap)) < converged_below else "stalls"
+        rows.append({"optimizer": opt, "objective": obj, "lr": lr, "behaviour": b,
+                     "median_late_gap": float(np.median(sub.late_gap)),
+                     "kink_landings": int((sub.kink_landing_at >= 0).sum()), "runs": len(sub)})
+    return pd.DataFrame(rows)
+
+
+def optimizer_ranking(twins: pd.DataFrame) -> pd.Series:
+    """Per objective: the optimizers ordered by median late gap of the runs that did not land on a kink."""
+    return (twins[twins.kink_landing_at < 0].groupby(["objective", "optimizer"]).late_gap.median().unstack()
+            .apply(lambda r: " < ".join(r.sort_values().index), axis=1))
+
+
+def _median_late_gaps(trajs: Mapping[str, Trajectory], window: int) -> dict[str, np.ndarray]:
+    return {n: np.median(tr.late_gap(window), 1) for n, tr in trajs.items()}
+
+
+# ----------------------------------------------------------------------------------------------------- figures
+
+def plot_cycles(trajs: Mapping[str, Trajectory], shown_lr: float = 0.1, cycle_names=("abs", "max-affine")):
+    """Left: the median gap of every objective over the steps at the lr closest to ``shown_lr``; right: the
+    last iterates of one start, in units of lr, for ``cycle_names``."""
+    first = next(iter(trajs.values()))
+    li = int(np.argmin(np.abs(first.lrs - shown_lr)))
+    lr = first.lrs[li]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for i, (name, tr) in enumerate(trajs.items()):
+        axes[0].plot(np.median(log_floor(tr.gap[li]), 0), color=PALETTE[i % len(PALETTE)], label=name, lw=1)
+    axes[0].set(yscale="log", xlabel="step k", ylabel="f(x_k) - f* (median over starts)", title=f"GD at eta = {lr:g}")
+    axes[0].legend(frameon=False, fontsize="small", ncol=2)
+    for i, name in enumerate(n for n in cycle_names if n in trajs):
+        xt = trajs[name].x_tail[li, 0, -12:, 0]
+        axes[1].plot(np.arange(-len(xt), 0), xt / lr, marker="o", color=PALETTE[i], label=name)
+    axes[1].axhline(0, color="k", lw=0.8)
+    axes[1].set(xlabel="steps before the end", ylabel="x_k / eta", title="Last iterates of one start")
+    axes[1].legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gap_against_step(trajs: Mapping[str, Trajectory], diminishing: Mapping[str, Trajectory], window: int):
+    """Left: median late mean gap against lr (log-log, slope-1 reference); right: the gap under diminishing steps."""
+    lrs = next(iter(trajs.values())).lrs
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    loglog_rate(lrs, _median_late_gaps(trajs, window), ax=axes[0], xlabel="step size eta",
+                ylabel="median late mean gap", title="Late gap against the step")
+    for i, (n, tr) in enumerate(diminishing.items()):
+        axes[1].plot(log_floor(np.median(tr.gap[0], 0)), color=PALETTE[i % len(PALETTE)], lw=1, label=n)
+    lr0 = next(iter(diminishing.values())).lrs[0]
+    axes[1].set(yscale="log", xscale="log", xlabel="step k", ylabel="f(x_k) - f* (median)",
+                title=f"Diminishing steps eta0/sqrt(k+1), eta0 = {lr0:g}")
+    axes[1].legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_huber_and_quadratic(huber: Trajectory, quadratic: Trajectory, window: int, huber_width: float,
+                             curvature: float):
+    """Left: Huber's late mean gap against lr with the prediction (lr - d)/2 above 2d; right: the quadratic's
+    gap over the steps at each lr (diverged runs clipped at 1e100)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    hl = huber.lrs
+    axes[0].plot(hl, log_floor(np.median(huber.late_gap(window), 1)), "o", label="measured (median)")
+    grid = np.linspace(2 * huber_width, max(hl.max(), 2 * huber_width), 50)
+    axes[0].plot(grid, (grid - huber_width) / 2, "k--", lw=1, label="(eta - d)/2")
+    axes[0].axvline(2 * huber_width, color=PALETTE[3], ls=":", label="eta = 2d = 2/L")
+    axes[0].set(yscale="log", xlabel="step size eta", ylabel="late mean gap (zeros at 1e-18)",
+                title=f"Huber, d = {huber_width:g}")
+    axes[0].legend(frameon=False, fontsize="small")
+    for i, lr in enumerate(quadratic.lrs):
+        g = np.nan_to_num(np.median(quadratic.gap[i], 0), nan=1e100, posinf=1e100)
+        axes[1].plot(np.clip(g, 1e-100, 1e100), color=PALETTE[i % len(PALETTE)], label=f"eta = {lr:g}")
+    axes[1].set(yscale="log", ylim=(1e-100, 1e101), xlabel="step k",
+                ylabel="f - f* (median, clipped to 1e-100..1e100)", title=f"Quadratic, 2/L = {2 / curvature:g}")
+    axes[1].legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_twins(beh: pd.DataFrame, floor: float = 1e-30):
+    """Median late mean gap against lr, per objective (colour) and optimizer (style)."""
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    order = list(dict.fromkeys(n for pair in TWIN_PAIRS for n in pair))
+    sns.lineplot(data=beh.assign(gap=log_floor(beh.median_late_gap, floor)), x="lr", y="gap", hue="objective",
+                 style="optimizer", markers=True, dashes=True, hue_order=order, ax=ax)
+    ax.set(xscale="log", yscale="log", xlabel="step size eta", ylabel=f"median late mean gap (floor {floor:g})",
+           title="Final gap by optimizer and twin")
+    ax.legend(frameon=False, fontsize="x-small", ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------- criteria
+
+def cycle_not_converge(trajs: Mapping[str, Trajectory], window: int, c: float, abs_name: str = "abs",
+                       abs_rtol: float = 1e-6) -> dict:
+    """Constant-step GD does not converge on objectives non-differentiable at their minimiser.
+
+    Runs that landed exactly on a kink are set apart. Holds when, for every objective and every other run,
+    the late mean gap is >= c * lr and f still rises in the late window; and for |x| the gap is lr/2 to
+    ``abs_rtol``.
+    """
+    per_group, ok = {}, True
+    for name, tr in trajs.items():
+        lrs = np.asarray(tr.lrs, float)
+        gap = tr.late_gap(window)
+        keep = ~(tr.kink_landing_at >= 0)
+        thresh = c * lrs[:, None] * np.ones_like(gap)
+        not_conv = np.where(np.isfinite(gap), gap >= thresh, True)[keep]
+        oscillates = (increases_per_100(tr.gap, window) > 0)[keep]
+        per = cycle_period(tr.x_tail)[keep]
+        group_ok = bool(not_conv.all() and oscillates.all())
+        entry = {
+            "runs": int(keep.size), "kink_landings": int((~keep).sum()),
+            "fraction_not_converged": float(not_conv.mean()) if not_conv.size else None,
+            "fraction_oscillating": float(oscillates.mean()) if oscillates.size else None,
+            "min_gap_over_lr": float(np.nanmin((gap / lrs[:, None])[keep])) if keep.any() else None,
+            "period_mode": int(np.bincount(per).argmax()) if per.size else None,
+            "fraction_exact_cycle": float((per > 0).mean()) if per.size else None,
+        }
+        if name == abs_name and keep.any():
+            rel = np.abs(gap / (lrs[:, None] / 2) - 1)[keep]
+            entry["abs_max_rel_dev_from_lr_over_2"] = float(np.nanmax(rel))
+            group_ok = group_ok and bool(np.nanmax(rel) <= abs_rtol)
+        entry["holds"] = group_ok
+        ok = ok and group_ok and keep.any()
+        per_group[name] = entry
+    return verdict(
+        ok,
+        f"for every objective non-differentiable at its minimiser and every run not landing exactly on "
+        f"a kink: late mean gap >= {c:g} x lr and f still rises in the late window; for |x| the gap "
+        f"equals lr/2 within {abs_rtol:g} (relative)",
+        per_group=per_group,
+    )
+
+
+def gap_linear_in_step(trajs: Mapping[str, Trajectory], diminishing: Mapping[str, Trajectory], window: int,
+                       lo: float = 0.9, hi: float = 1.1, min_ratio: float = 10.0) -> dict:
+    """Late mean gap grows linearly in the step: log-log slope in [lo, hi] for every objective,
+    and diminishing steps lr0/sqrt(k) end with a gap >= ``min_ratio`` times smaller than constant lr0."""
+    per_group, ok = {}, True
+    for name, g in _median_late_gaps(trajs, window).items():
+        s = loglog_slope(trajs[name].lrs, g)
+        r = float(g[-1] / np.median(diminishing[name].late_gap(window)))
+        good = bool(lo <= s <= hi) and bool(r >= min_ratio)
+        per_group[name] = {"slope": s, "constant_over_diminishing_gap": r, "holds": good}
+        ok = ok and good
+    return verdict(
+        ok,
+        f"log-log slope of the median late mean gap against lr within [{lo:g}, {hi:g}] for every "
+        f"objective, and diminishing steps lr0/sqrt(k) reach a late gap >= {min_ratio:g}x smaller than lr0",
+        per_group=per_group,
+    )
+
+
+def huber_unstable_beyond_2_over_l(huber: Trajectory, quadratic: Trajectory, window: int, huber_width: float,
+                                   curvature: float, rtol: float = 0.05, zero_below: float = 1e-10) -> dict:
+    """Huber of width d (gradient 1/d-Lipschitz): for lr > 2d the late mean gap is (lr - d)/2 within
+    ``rtol`` for every start; for lr < 2d it falls below ``zero_below``; the quadratic with curvature L
+    diverges for every start when lr > 2/L and for none when lr < 2/L."""
+    lrs, g = np.asarray(huber.lrs, float), huber.late_gap(window)
+    d = huber_width
+    above, below = lrs > 2 * d, lrs < 2 * d
+    pred = (lrs - d) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):  # lr = d predicts 0; NaN runs stay NaN
+        rel = np.abs(g / pred[:, None] - 1)
+    above_ok = bool(above.any() and np.all(np.isfinite(rel[above])) and np.nanmax(rel[above]) <= rtol)
+    below_ok = bool(below.any() and np.all(g[below] < zero_below))
+    qlrs, qd = np.asarray(quadratic.lrs, float), blew_up(quadratic)
+    qa, qb = qlrs > 2 / curvature, qlrs < 2 / curvature
+    quad_ok = bool(qa.any() and qb.any() and qd[qa].all() and not qd[qb].any())
+    return verdict(
+        above_ok and below_ok and quad_ok,
+        f"Huber width d: for every lr > 2d the late mean gap is (lr - d)/2 within {rtol:.0%} for every start, "
+        f"for every lr < 2d it is < {zero_below:g}; the quadratic (L = {curvature:g}) diverges for "
+        f"every start when lr > 2/L and for none when lr < 2/L",
+        max_rel_dev_above=float(np.nanmax(rel[above])) if above.any() else None,
+        max_gap_below=float(np.max(g[below])) if below.any() else None,
+        lrs_above_2d=lrs[above].tolist(), lrs_below_2d=lrs[below].tolist(),
+        quad_fraction_diverged_above=float(qd[qa].mean()) if qa.any() else None,
+        quad_fraction_diverged_below=float(qd[qb].mean()) if qb.any() else None,
+        huber_above_ok=above_ok, huber_below_ok=below_ok, quadratic_ok=quad_ok,
+    )
+
+
+def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str, str]] = TWIN_PAIRS,
+                               claim_optimizer: str = "rmsprop", min_fraction: float = 0.5) -> dict:
+    """Does an optimizer behave differently on differentiable and non-differentiable twins?
+
+    ``beh`` is a :func:`behaviour` frame. Per optimizer: the fraction of (twin pair, lr) where its behaviour
+    class (converges / stalls / diverges) differs between the smooth and the non-smooth twin. ``holds``
+    answers the paper's sentence for ``claim_optimizer``: it behaves differently in >= ``min_fraction``.
+    """
+    b = beh.set_index(["optimizer", "objective", "lr"])["behaviour"]
+    per_group = {}
+    for opt in beh.optimizer.unique():
+        diffs, total = 0, 0
+        detail = {}
+        for smooth, rough in twin_pairs:
+            for lr in sorted(beh.lr.unique()):
+                bs, br = b.get((opt, smooth, lr)), b.get((opt, rough, lr))
+                if bs is None or br is None or br == "lands on kink":
+                    continue
+                total += 1
+                diffs += int(bs != br)
+                detail[f"{smooth} vs {rough} @ lr={lr:g}"] = f"{bs} / {br}"
+        frac = diffs / total if total else None
+        per_group[opt] = {"fraction_differs": frac, "pairs": total,
+                          "holds": bool(frac is not None and frac >= min_fraction), "detail": detail}
+    holds = per_group.get(claim_optimizer, {}).get("holds", False)
+    return verdict(
+        holds,
+        f"{claim_optimizer} behaves differently (converges vs stalls vs diverges, median late gap of runs "
+        f"that do not land on a kink) on the smooth and the non-smooth twin in >= {min_fraction:.0%} of "
+        f"(twin pair, lr) cases; other optimizers in per_group",
+        per_group=per_group,
+    )

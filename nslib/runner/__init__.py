@@ -1,0 +1,25 @@
+"""How a page runs: parameters and their validation, notebooks on disk, the run record, runtime, the CLI.
+
+No experiment maths lives here. Private files, re-exported:
+
+- ``_params``: the parameters cell's declarations (:class:`ParamSpec`) and :class:`ParamError`
+- ``_notebooks``: notebooks on disk, their claims, profiles and constraints (:func:`load_notebook`)
+- ``_results``: :func:`start`, :class:`Run`, :func:`verdict`, results.json
+- ``_runtime``: threads, device, dtype and seeds
+- ``_cli`` and ``_sweep``: ``python -m nslib run|list|params`` and ``sweep``
+- ``_apidoc``: the book's API page, generated from ``__all__`` and docstrings
+"""
+
+from ._apidoc import api_markdown, documented, public_modules
+from ._cli import main, run_hash, run_notebook
+from ._notebooks import PROFILES, NotebookInfo, available_notebooks, load_notebook, notebooks_dir
+from ._params import ParamError, ParamSpec
+from ._results import RESULTS_FILE, Run, start, to_json_safe, verdict
+from ._runtime import DTYPES, resolve_device, resolve_dtype, seed_everything, set_threads
+
+__all__ = [
+    "DTYPES", "PROFILES", "RESULTS_FILE", "NotebookInfo", "ParamError", "ParamSpec", "Run", "api_markdown",
+    "available_notebooks", "documented", "public_modules",
+    "load_notebook", "main", "notebooks_dir", "resolve_device", "resolve_dtype", "run_hash", "run_notebook",
+    "seed_everything", "set_threads", "start", "to_json_safe", "verdict",
+]

@@ -1,0 +1,169 @@
+"""The command line: ``python -m nslib run|sweep|list|params`` (sweeps live in :mod:`._sweep`).
+
+``run`` validates every parameter before a kernel starts, executes the notebook with papermill
+into a temporary folder, and moves it into place as ``DIR/<stem>/<hash>/`` (atomically replacing
+an earlier run with the same parameters). The last line on stdout is the absolute run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._notebooks import PROFILES, NotebookInfo, available_notebooks, load_notebook
+from ._params import ParamError, parse_cli_value
+from ._results import RESULTS_FILE
+
+__all__ = ["main", "parse_overrides", "run_hash", "run_notebook"]
+
+log = logging.getLogger("nslib")
+
+
+def run_hash(profile: str, params: dict[str, Any]) -> str:
+    """Short hash of the resolved parameters and the profile: the run's folder name."""
+    blob = json.dumps({"profile": profile, "parameters": params}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _execute(info: NotebookInfo, params: dict[str, Any], profile: str, target: Path) -> None:
+    import papermill as pm
+
+    env_keys = {"NSLIB_RUN_DIR": str(target.parent), "NSLIB_PROFILE": profile}
+    old = {k: os.environ.get(k) for k in env_keys}
+    os.environ.update(env_keys)  # the kernel inherits the environment; the path never enters the hash
+    try:
+        for attempt in range(3):
+            try:
+                pm.execute_notebook(
+                    str(info.path),
+                    str(target),
+                    parameters=params,
+                    cwd=str(info.path.parent),
+                    progress_bar=False,
+                    log_output=False,
+                    kernel_name="python3",
+                )
+                return
+            except (RuntimeError, OSError) as exc:
+                # parallel runs can race on kernel ports; anything else is re-raised at once
+                if "kernel" not in str(exc).lower() or attempt == 2:
+                    raise
+                log.warning("kernel start failed (%s); retrying", exc)
+                time.sleep(1 + attempt)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_notebook(stem: str, profile: str = "book", overrides: dict[str, Any] | None = None,
+                 out: str | Path = "runs") -> Path:
+    """Validate, execute and place one run; return its absolute run directory."""
+    info = load_notebook(stem)
+    params = info.resolve(profile, overrides)
+    final = (Path(out) / info.stem / run_hash(profile, params)).resolve()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        _execute(info, params, profile, tmp / "notebook.ipynb")
+        if not (tmp / RESULTS_FILE).is_file():
+            raise RuntimeError(f"notebook {stem!r} finished without writing {RESULTS_FILE} (missing run.save()?)")
+        trash = final.parent / f".{final.name}.old-{os.getpid()}"
+        if final.exists():
+            os.replace(final, trash)
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def parse_overrides(info: NotebookInfo, pairs: Sequence[Sequence[str]]) -> dict[str, Any]:
+    return {name: parse_cli_value(info.spec(name), text) for name, text in pairs}
+
+
+def _cmd_list(_args) -> int:
+    for stem in available_notebooks():
+        info = load_notebook(stem)
+        print(f"{stem}: profiles book{''.join(', ' + p for p in info.profiles)}")
+        for cid, text in info.claims.items():
+            print(f"  {cid}: {text}")
+    return 0
+
+
+def _cmd_params(args) -> int:
+    info = load_notebook(args.notebook)
+    names = list(info.specs)
+    w = max(len(n) for n in names) if names else 4
+    for name, spec in info.specs.items():
+        prof = "; ".join(f"{p}={info.profiles[p][name]!r}" for p in info.profiles if name in info.profiles[p])
+        print(f"{name:<{w}}  {spec.type:<12} default={spec.default!r}")
+        print(f"{'':<{w}}  {spec.help}")
+        print(f"{'':<{w}}  allowed: {spec.allowed()}" + (f"; profiles: {prof}" if prof else ""))
+    if info.paper_cost:
+        print(f"paper profile cost: {info.paper_cost}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    info = load_notebook(args.notebook)
+    overrides = parse_overrides(info, args.p or [])
+    try:
+        path = run_notebook(info.stem, args.profile, overrides, args.out)  # validates before any kernel starts
+    except ParamError:
+        raise  # reported by main() with exit code 2, not as a failed run
+    except Exception as exc:  # noqa: BLE001 - report and fail with a clear status
+        print(f"nslib: run of {info.stem!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m nslib", description="Run the nslib book's notebooks.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="list the notebooks, their profiles and claims")
+    pp = sub.add_parser("params", help="show a notebook's parameters, allowed values and profiles")
+    pp.add_argument("notebook")
+    for name, hlp in (("run", "run one notebook"), ("sweep", "run a notebook over a parameter grid")):
+        sp = sub.add_parser(name, help=hlp)
+        sp.add_argument("notebook", help="file stem, e.g. nonsmooth-convex-dynamics")
+        sp.add_argument("--profile", default="book", choices=PROFILES)
+        sp.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a parameter")
+        sp.add_argument("--out", default="runs", help="output folder (default: ./runs)")
+    sw = sub.choices["sweep"]
+    sw.add_argument("--grid", action="append", metavar="NAME=V1,V2", help="values to sweep (';' for lists)")
+    sw.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    sw.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m nslib``; returns the exit status (2 for bad input)."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        from ._sweep import cmd_sweep
+
+        handler = {"list": _cmd_list, "params": _cmd_params, "run": _cmd_run, "sweep": cmd_sweep}[args.cmd]
+        return handler(args)
+    except ParamError as exc:
+        print(f"nslib: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"nslib: {exc}", file=sys.stderr)
+        return 1

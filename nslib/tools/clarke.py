@@ -1,0 +1,171 @@
+"""Clarke generalised gradients of abs-smooth functions written as torch code.
+
+A function is written as ``f(x, k)`` where ``x`` is a flat float64 tensor of variables and every kink goes
+through ``k.relu(z)`` or ``k.abs(z)``. The tools evaluate it in two modes:
+
+- as an AD library would (:func:`ad_gradient`): one derivative value at 0 for every kink;
+- piece by piece (:func:`clarke_set_exact`): for every sign pattern of the pre-activations that are exactly 0
+  at the point, the gradient of that smooth piece, kept only if the pattern is *realised on an open set*
+  arbitrarily close to the point. The Clarke set is the convex hull of those gradients. Counting every pattern
+  consistent at the point instead would give conv{0, 1, 2} for relu(x) - relu(-x), whose Clarke set is {1}.
+
+Realisation is decided to first order by a linear program: pattern s is realised if some direction h makes
+s_i <grad z_i, h> > 0 for every tied pre-activation z_i (gradients taken on the pattern's own pieces). This is
+exact for functions piecewise linear in x, and whenever the tied gradients are linearly independent (LIKQ:
+then every pattern is realised). Otherwise a rejected pattern could still live in a cusp, and the tool
+raises rather than guess.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import linprog
+
+from .kinks import Kinks
+
+__all__ = ["CLOSED_FORMS", "ClarkeSet", "InconclusiveError", "ad_gradient", "clarke_set_exact", "clarke_set_sampled",
+           "hull_distance", "in_hull"]
+
+
+class InconclusiveError(ValueError):
+    """The first-order realisability test cannot decide (kink gradients linearly dependent, not piecewise linear)."""
+
+
+def _grad(f: Callable, x0: torch.Tensor, kinks: Kinks) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradient of ``f(x, kinks)`` at ``x0`` and the leaf ``x`` (its graph kept for the kink gradients)."""
+    x = x0.detach().clone().requires_grad_(True)
+    out = f(x, kinks)
+    (g,) = torch.autograd.grad(out, x, retain_graph=True)
+    return g, x
+
+
+def ad_gradient(f: Callable, x0: torch.Tensor, relu0: float = 0.0, abs0: float = 0.0,
+                pattern: list[torch.Tensor] | None = None) -> np.ndarray:
+    """What backward-mode AD returns at ``x0`` when every kink uses the same derivative at 0, or, with
+    ``pattern``, the side (+1 / -1) chosen at each kink site (e.g. a different choice per sample)."""
+    g, _ = _grad(f, x0, Kinks({"relu": relu0, "abs": abs0}, pattern=pattern))
+    return g.numpy().copy()
+
+
+@dataclass
+class ClarkeSet:
+    """Vertices (gradients of the realised pieces) whose convex hull is the Clarke set at a point."""
+
+    vertices: np.ndarray  # (r, d)
+    n_ties: int
+    patterns_realised: int
+    patterns_total: int
+
+
+def _tied(kinks: Kinks) -> list[tuple[int, int]]:
+    return [(s, int(j)) for s, z in enumerate(kinks.sites) for j in torch.nonzero(z.detach().flatten() == 0).flatten()]
+
+
+def clarke_set_exact(f: Callable, x0: torch.Tensor, *, piecewise_linear: bool = False, max_ties: int = 12,
+                     tol: float = 1e-12) -> ClarkeSet:
+    """The Clarke subdifferential of ``f`` at ``x0`` from the patterns realised on open sets near ``x0``."""
+    x0 = x0.to(torch.float64)
+    probe = Kinks()
+    _grad(f, x0, probe)
+    ties = _tied(probe)
+    m = len(ties)
+    if m > max_ties:
+        raise ValueError(f"{m} pre-activations are exactly 0 at the point: 2^{m} patterns exceed max_ties = {max_ties}")
+    shapes = [z.shape for z in probe.sites]
+    verts = []
+    for signs in itertools.product((1.0, -1.0), repeat=m):
+        pattern = [torch.zeros(sh, dtype=torch.float64).flatten() for sh in shapes]
+        for (s, j), sg in zip(ties, signs):
+            pattern[s][j] = sg
+        pattern = [p.view(sh) for p, sh in zip(pattern, shapes)]
+        kinks = Kinks(pattern=pattern)
+        g, x = _grad(f, x0, kinks)
+        if m:
+            rows = []
+            for (s, j), sg in zip(ties, signs):
+                (gz,) = torch.autograd.grad(kinks.sites[s].flatten()[j], x, retain_graph=True, allow_unused=True)
+                gz = torch.zeros_like(x) if gz is None else gz
+                rows.append(sg * gz.detach().numpy())
+            A = np.array(rows)
+            if not _strictly_feasible(A, tol):
+                if not piecewise_linear and np.linalg.matrix_rank(A, tol=1e-10) < m:
+                    raise InconclusiveError(
+                        "a sign pattern fails the first-order test while the kink gradients are linearly dependent: "
+                        "it could still be realised in a cusp. Pass piecewise_linear=True if f is piecewise linear "
+                        "in x, or move the point")
+                continue
+        verts.append(g.detach().numpy().copy())
+    V = np.unique(np.round(np.array(verts), 14), axis=0)
+    return ClarkeSet(V, m, len(verts), 2 ** m)
+
+
+def _strictly_feasible(A: np.ndarray, tol: float) -> bool:
+    """Is there h in [-1, 1]^d with A h > 0 (componentwise)? LP: maximise eps s.t. A h >= eps."""
+    m, d = A.shape
+    c = np.zeros(d + 1)
+    c[-1] = -1.0  # maximise eps
+    A_ub = np.hstack([-A, np.ones((m, 1))])  # eps - A h <= 0
+    bounds = [(-1, 1)] * d + [(None, 1)]
+    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(m), bounds=bounds, method="highs")
+    scale = max(1.0, float(np.abs(A).max()))
+    return bool(res.status == 0 and -res.fun > tol * scale)
+
+
+def clarke_set_sampled(f: Callable, x0: torch.Tensor, *, n: int = 200, radius: float = 1e-6,
+                       seed: int = 0) -> np.ndarray:
+    """Gradients at ``n`` random points within ``radius`` (sup norm) of ``x0``: an INNER estimate of the
+    Clarke set. A vector outside their hull may still be in the Clarke set (inconclusive); inside is evidence."""
+    g = torch.Generator().manual_seed(seed)
+    x0 = x0.to(torch.float64)
+    out = []
+    for _ in range(n):
+        x = x0 + radius * (2 * torch.rand(x0.shape, generator=g, dtype=torch.float64) - 1)
+        out.append(ad_gradient(f, x))
+    return np.unique(np.round(np.array(out), 12), axis=0)
+
+
+def hull_distance(g: np.ndarray, vertices: np.ndarray) -> float:
+    """Sup-norm distance from ``g`` to conv(vertices), by linear programming (0 inside)."""
+    V = np.atleast_2d(vertices)
+    r, d = V.shape
+    # variables: lambda (r), t; minimise t s.t. -t <= V^T lambda - g <= t, lambda >= 0, sum lambda = 1
+    c = np.zeros(r + 1)
+    c[-1] = 1.0
+    A_ub = np.vstack([np.hstack([V.T, -np.ones((d, 1))]), np.hstack([-V.T, -np.ones((d, 1))])])
+    b_ub = np.concatenate([g, -g])
+    A_eq = np.hstack([np.ones((1, r)), np.zeros((1, 1))])
+    res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=[1.0], bounds=[(0, None)] * r + [(0, None)],
+                  method="highs")
+    if res.status != 0:
+        raise RuntimeError(f"hull-distance LP failed: {res.message}")
+    return float(res.fun)
+
+
+def in_hull(g: np.ndarray, vertices: np.ndarray, tol: float = 1e-9) -> bool:
+    """``g`` in conv(vertices) up to sup-norm distance ``tol`` (relative to max(1, |g|_inf))."""
+    return hull_distance(np.asarray(g, float), vertices) <= tol * max(1.0, float(np.abs(g).max()))
+
+
+def _max2(x: torch.Tensor, k: Kinks) -> torch.Tensor:
+    """max(x, y) written with one kink: y + relu(x - y)."""
+    return x[1] + k.relu(x[0] - x[1])
+
+
+def _corner3(x: torch.Tensor, k: Kinks) -> torch.Tensor:
+    """max(x, y, -x - y): three linear pieces meeting at the origin."""
+    m = _max2(x, k)
+    return m + k.relu(-x[0] - x[1] - m)
+
+
+#: Functions with known Clarke sets at the origin: name -> (f(x, k), dimension, vertices of the set in closed form).
+CLOSED_FORMS = {
+    "|x| at 0": (lambda x, k: k.abs(x).sum(), 1, [[-1.0], [1.0]]),
+    "max(x, y) at 0": (_max2, 2, [[1.0, 0.0], [0.0, 1.0]]),
+    "relu(x) - relu(-x) at 0": (lambda x, k: (k.relu(x) - k.relu(-x)).sum(), 1, [[1.0]]),
+    "max(x, y, -x-y) at 0": (_corner3, 2, [[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]),
+}

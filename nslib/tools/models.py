@@ -1,0 +1,63 @@
+"""Models: an MLP with the activation chosen by name, including ReLU with a chosen derivative at 0."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .kinks import ReLUAlpha
+
+__all__ = ["ACTIVATIONS", "INITS", "make_activation", "mlp"]
+
+#: Activation names accepted by :func:`make_activation` and :func:`mlp`.
+ACTIVATIONS = ("relu", "relu-alpha", "softplus", "gelu", "silu", "tanh", "elu", "identity")
+#: Weight initialisations accepted by :func:`mlp`.
+INITS = ("default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
+
+
+def make_activation(name: str, *, alpha: float = 0.0, beta: float = 1.0) -> nn.Module:
+    """Activation by name; ``alpha`` is ReLU'(0) for ``relu-alpha``, ``beta`` the softplus sharpness."""
+    table = {
+        "relu": lambda: nn.ReLU(),
+        "relu-alpha": lambda: ReLUAlpha(alpha),
+        "softplus": lambda: nn.Softplus(beta=beta),
+        "gelu": lambda: nn.GELU(),
+        "silu": lambda: nn.SiLU(),
+        "tanh": lambda: nn.Tanh(),
+        "elu": lambda: nn.ELU(),
+        "identity": lambda: nn.Identity(),
+    }
+    if name not in table:
+        raise ValueError(f"activation = {name!r}: allowed is one of {', '.join(ACTIVATIONS)}")
+    return table[name]()
+
+
+def _init_linear(layer: nn.Linear, init: str) -> None:
+    if init == "default":
+        return
+    fn = {"xavier_uniform": nn.init.xavier_uniform_, "xavier_normal": nn.init.xavier_normal_,
+          "kaiming_uniform": lambda w: nn.init.kaiming_uniform_(w, nonlinearity="relu"),
+          "kaiming_normal": lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu")}.get(init)
+    if fn is None:
+        raise ValueError(f"init = {init!r}: allowed is one of {', '.join(INITS)}")
+    fn(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
+def mlp(sizes: Sequence[int], activation: str = "relu", *, bias: bool = True, init: str = "default",
+        alpha: float = 0.0, beta: float = 1.0, dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu") -> nn.Sequential:
+    """Fully connected net ``sizes[0] -> ... -> sizes[-1]``, the activation between layers (not after the last)."""
+    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+        raise ValueError(f"sizes = {list(sizes)}: allowed is at least two positive layer widths")
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = nn.Linear(int(a), int(b), bias=bias)
+        _init_linear(lin, init)
+        layers.append(lin)
+        if i < len(sizes) - 2:
+            layers.append(make_activation(activation, alpha=alpha, beta=beta))
+    return nn.Sequential(*layers).to(device=device, dtype=dtype)

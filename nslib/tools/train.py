@@ -1,0 +1,123 @@
+"""Training loops on torch's own optimizers and schedulers: full-batch GD or minibatch SGD /
+Adam / RMSProp, constant or diminishing steps, history as a DataFrame, divergence as a result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "History", "accuracy", "make_optimizer", "make_scheduler", "train"]
+
+#: Optimizer names accepted by :func:`make_optimizer` and :func:`train`.
+OPTIMIZERS = ("sgd", "rmsprop", "adam")
+#: Step-size schedules accepted by :func:`make_scheduler`.
+SCHEDULES = ("constant", "invsqrt")
+
+
+def make_optimizer(name: str, params, lr: float | None = None, **kwargs) -> torch.optim.Optimizer:
+    """torch's SGD (no momentum: plain (sub)gradient steps), RMSprop or Adam, by name."""
+    if lr is not None:
+        kwargs["lr"] = lr
+    if name == "sgd":
+        return torch.optim.SGD(params, **kwargs)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, **kwargs)
+    if name == "adam":
+        return torch.optim.Adam(params, **kwargs)
+    raise ValueError(f"optimizer = {name!r}: allowed is one of {', '.join(OPTIMIZERS)}")
+
+
+def make_scheduler(opt: torch.optim.Optimizer, schedule: str):
+    """``constant`` -> None; ``invsqrt`` -> lr_k = lr_0 / sqrt(k + 1) (the classic diminishing step)."""
+    if schedule == "constant":
+        return None
+    if schedule == "invsqrt":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 / math.sqrt(k + 1))
+    raise ValueError(f"schedule = {schedule!r}: allowed is one of {', '.join(SCHEDULES)}")
+
+
+@dataclass
+class History:
+    """What a training run recorded: a DataFrame (step, loss, metrics) and its divergence, if any."""
+
+    frame: pd.DataFrame
+    diverged_at: int | None = None  # first step whose loss was NaN or inf
+    diverged_value: float | None = None
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
+
+    @property
+    def final_loss(self) -> float:
+        return float("nan") if self.diverged else float(self.frame["loss"].iloc[-1])
+
+
+def train(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+          X: torch.Tensor, y: torch.Tensor, *, optimizer: str = "sgd", lr: float = 0.1, steps: int = 100,
+          batch_size: int | None = None, schedule: str = "constant", record_every: int = 1,
+          metrics: Mapping[str, Callable[[torch.nn.Module], float]] | None = None,
+          generator: torch.Generator | None = None, progress: bool = False,
+          optimizer_kwargs: dict | None = None, after_step: Callable[[float], None] | None = None) -> History:
+    """Train ``model`` on (X, y) for ``steps`` optimizer steps; full batch when ``batch_size`` is None.
+
+    Every ``record_every`` steps (and at the end) the loss of the current minibatch and each
+    ``metrics[name](model)`` are recorded. A NaN/inf loss stops the run and is reported as
+    divergence (step and value), never raised. ``after_step(lr)``, if given, runs after every
+    optimizer step with the step size just used (e.g. a proximal soft-thresholding).
+    """
+    if steps < 0 or record_every < 1:
+        raise ValueError(f"steps = {steps}, record_every = {record_every}: allowed is steps >= 0, record_every >= 1")
+    opt = make_optimizer(optimizer, model.parameters(), lr=lr, **(optimizer_kwargs or {}))
+    sched = make_scheduler(opt, schedule)
+    n = X.shape[0]
+    full = batch_size is None or batch_size >= n
+    rows: list[dict] = []
+    diverged_at = diverged_value = None
+    perm, pos = None, n
+    it = range(steps + 1)
+    if progress:
+        from tqdm import tqdm  # plain tqdm: readable in papermill logs, kept out of built pages
+
+        it = tqdm(it, desc=f"{optimizer} lr={lr:g}", mininterval=5, leave=False)
+    for t in it:
+        if full:
+            xb, yb = X, y
+        else:
+            if pos + batch_size > n:
+                perm, pos = torch.randperm(n, generator=generator, device="cpu").to(X.device), 0
+            idx = perm[pos:pos + batch_size]
+            pos += batch_size
+            xb, yb = X[idx], y[idx]
+        loss = loss_fn(model(xb), yb)
+        value = loss.item()
+        if not math.isfinite(value):
+            diverged_at, diverged_value = t, value
+            break
+        if t % record_every == 0 or t == steps:
+            row = {"step": t, "loss": value, "lr": opt.param_groups[0]["lr"]}
+            if metrics:
+                with torch.no_grad():
+                    row.update({k: float(fn(model)) for k, fn in metrics.items()})
+            rows.append(row)
+        if t == steps:
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if after_step is not None:
+            after_step(opt.param_groups[0]["lr"])
+        if sched is not None:
+            sched.step()
+    return History(pd.DataFrame(rows), diverged_at, diverged_value)
+
+
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of rows of ``X`` whose arg-max output equals the label ``y``."""
+    return float((model(X).argmax(1) == y).double().mean())

@@ -1,0 +1,149 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.linear_model import Lasso
+
+from nslib.findings import l1_paradox as l1
+from nslib.findings.l1_paradox import exact_lasso, fista, lasso_kkt_violation, lasso_objective, make_problems, run_ngdm
+from nslib.tools.data import load_digits
+from nslib.tools.sparsity import sparsity
+
+
+@pytest.fixture(scope="module")
+def prob():
+    return make_problems(40, 60, 5, 0.5, [0, 1], [0.05, 0.2, 1.0])
+
+
+def test_exact_reference_satisfies_kkt_to_1e_8(prob):
+    W, viol = exact_lasso(prob)
+    assert viol.max() <= 1e-8
+    # recompute independently in numpy for one case
+    X, y = prob.X[1].numpy(), prob.y[1].numpy()
+    g = X.T @ (y - X @ W[1, 1]) / len(y)
+    on = W[1, 1] != 0
+    assert np.abs(g[on] - 0.2 * np.sign(W[1, 1][on])).max() <= 1e-8 and np.abs(g[~on]).max() <= 0.2 + 1e-8
+
+
+def test_kkt_check_detects_a_wrong_solution(prob):
+    W, _ = exact_lasso(prob)
+    X, y = prob.X[0].numpy(), prob.y[0].numpy()
+    assert lasso_kkt_violation(X, y, W[0, 1] * 1.01, 0.2) > 1e-4
+
+
+LAM = torch.tensor([0.3], dtype=torch.float64)
+
+
+def test_objective_is_sklearn_lasso_with_alpha_lambda(prob):
+    X, y = prob.X[0].numpy(), prob.y[0].numpy()
+    w = np.random.default_rng(0).normal(size=60)
+    F = lasso_objective(prob.X[:1], prob.y[:1], torch.tensor(w)[None, None, :], LAM)
+    direct = np.sum((y - X @ w) ** 2) / (2 * len(y)) + 0.3 * np.abs(w).sum()
+    assert float(F) == pytest.approx(direct, rel=1e-12)
+    # and sklearn's minimiser of alpha = 0.3 minimises it: perturbations only increase F
+    m = Lasso(alpha=0.3, fit_intercept=False, tol=1e-12, max_iter=10**6).fit(X, y)
+    F0 = float(lasso_objective(prob.X[:1], prob.y[:1], torch.tensor(m.coef_)[None, None, :], LAM))
+    for _ in range(5):
+        d = 1e-3 * np.random.default_rng(_).normal(size=60)
+        Fd = float(lasso_objective(prob.X[:1], prob.y[:1], torch.tensor(m.coef_ + d)[None, None, :],
+                                   LAM))
+        assert Fd >= F0
+
+
+def test_fista_matches_the_exact_solution(prob):
+    W, _ = exact_lasso(prob)
+    Wf = fista(prob, 3000)
+    np.testing.assert_allclose(Wf, W, atol=1e-6)
+    assert l1.support_jaccard(Wf, W).min() == 1.0
+
+
+@pytest.mark.parametrize("method", l1.NGDM_METHODS)
+def test_every_solver_runs_and_lowers_the_objective(prob, method):
+    r = run_ngdm(prob, method, steps=300, window=50)
+    assert r.W.shape == (2, 3, 60) and not r.diverged.any()
+    F = lasso_objective(prob.X, prob.y, torch.tensor(r.W), prob.lams)
+    F0 = lasso_objective(prob.X, prob.y, torch.zeros(2, 3, 60, dtype=torch.float64), prob.lams)
+    # at the smallest lambda every solver must improve on w = 0 (at large lambda w = 0 is nearly optimal and
+    # a constant-step subgradient iterate can end above it, which is part of the finding)
+    assert (F[:, 0] < F0[:, 0]).all()
+
+
+def test_prox_sgd_produces_exact_zeros_and_subgradient_none(prob):
+    prox = run_ngdm(prob, "prox-sgd", steps=300, window=50)
+    sub = run_ngdm(prob, "subgradient", steps=300, window=50)
+    assert (prox.W == 0).sum() > 0 and (sub.W == 0).sum() == 0
+
+
+def test_unknown_method_and_bad_k():
+    with pytest.raises(ValueError, match="method"):
+        run_ngdm(make_problems(10, 5, 2, 0.1, [0], [0.1]), "lbfgs", steps=10)
+    with pytest.raises(ValueError, match="k"):
+        make_problems(10, 5, 6, 0.1, [0], [0.1])
+
+
+def test_prox_training_gives_exact_zeros_and_curve_area():
+    data = load_digits(seed=0, n_train=200)
+    net = l1.train_l1_mlp(data, 0.01, "prox", hidden=8, epochs=3, lr=0.1, batch_size=32, seed=0)
+    assert sparsity(net) > 0
+    with pytest.raises(ValueError, match="method"):
+        l1.train_l1_mlp(data, 0.01, "magic", hidden=8, epochs=1, lr=0.1, batch_size=32, seed=0)
+
+
+# ------------------------------------------------------------------------------------- criteria on constructed data
+
+LAMS = [0.1, 0.3, 1.0, 2.0]
+
+
+def table(columns: dict, seeds=3):
+    """A solution table: ``columns[method][name]`` is a (seed, lambda) array or a scalar."""
+    rows = []
+    for m, cols in columns.items():
+        for s in range(seeds):
+            for j, lam in enumerate(LAMS):
+                rows.append({"method": m, "seed": s, "lambda": lam,
+                             **{c: (np.asarray(v, float)[s, j] if np.ndim(v) else v) for c, v in cols.items()}})
+    return pd.DataFrame(rows)
+
+
+def test_ngdm_no_exact_zeros():
+    exact = {"zeros": np.full((3, 4), 190)}
+    ok = table({"exact": exact, "subgradient": {"zeros": 0}, "adam": {"zeros": 0}})
+    assert l1.ngdm_no_exact_zeros(ok, p=200, k=10, judged=("subgradient", "adam"))["holds"] is True
+    bad = table({"exact": exact, "subgradient": {"zeros": 0}, "adam": {"zeros": 5}})
+    assert l1.ngdm_no_exact_zeros(bad, p=200, k=10, judged=("subgradient", "adam"))["holds"] is False
+    dense = np.full((3, 4), 190)
+    dense[1, 2] = 0  # an exact solution without zeros breaks the contrast
+    t = table({"exact": {"zeros": dense}, "subgradient": {"zeros": 0}, "adam": {"zeros": 0}})
+    assert l1.ngdm_no_exact_zeros(t, p=200, k=10, judged=("subgradient", "adam"))["holds"] is False
+
+
+def test_ngdm_l1_grows_with_lambda():
+    exact = np.tile([10.0, 8.0, 5.0, 1.0], (3, 1))
+    rising = np.tile([10.0, 9.0, 12.0, 20.0], (3, 1))
+    assert l1.ngdm_l1_grows_with_lambda(table({"exact": {"l1": exact}, "subgradient": {"l1": rising}}))["holds"] is True
+    assert l1.ngdm_l1_grows_with_lambda(table({"exact": {"l1": exact}, "subgradient": {"l1": exact}}))["holds"] is False
+    flat_exact = table({"exact": {"l1": rising}, "subgradient": {"l1": rising}})
+    assert l1.ngdm_l1_grows_with_lambda(flat_exact)["holds"] is False
+
+
+def test_objective_gap_grows():
+    grow = np.tile([0.1, 0.3, 1.0, 4.0], (5, 1))
+    assert l1.objective_gap_grows(table({"exact": {"gap": 0.0}, "subgradient": {"gap": grow}}, 5))["holds"] is True
+    flat = np.tile([0.1, 0.12, 0.15, 0.18], (5, 1))  # increasing but by less than 2x
+    assert l1.objective_gap_grows(table({"exact": {"gap": 0.0}, "subgradient": {"gap": flat}}, 5))["holds"] is False
+
+
+def test_prox_recovers_support():
+    W = np.zeros((5, 4, 6))
+    W[..., :2] = 1.0
+    assert l1.prox_recovers_support(W.copy(), W)["holds"] is True
+    Wp = W.copy()
+    Wp[:2, 1, 2] = 0.1  # an extra non-zero: Jaccard 2/3 on two seeds of five
+    assert l1.prox_recovers_support(Wp, W)["holds"] is False
+
+
+def test_pruning_threshold_worse():
+    areas = pd.DataFrame({"area_threshold": [0.5, 0.6, 0.7], "area_prox": [0.6, 0.7, 0.8]})
+    assert l1.pruning_threshold_worse(areas)["holds"] is True
+    same = pd.DataFrame({"area_threshold": [0.6, 0.7, 0.8], "area_prox": [0.6, 0.7, 0.8]})
+    assert l1.pruning_threshold_worse(same)["holds"] is False

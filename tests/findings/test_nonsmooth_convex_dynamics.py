@@ -1,0 +1,114 @@
+"""The criteria of nonsmooth-convex-dynamics on constructed trajectories: where they must hold, come out
+false, or (preconditions failing) be inconclusive."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nslib.findings import nonsmooth_convex_dynamics as ncd
+from nslib.tools.dynamics import Trajectory
+
+LRS = np.array([0.01, 0.1, 1.0])
+S, T = 4, 400
+
+
+def cycling(name, lrs, level, schedule="constant"):
+    """A trajectory in a 2-cycle: x alternates between a and a - lr, the gap between a and lr - a with mean
+    ``level`` per lr (an array), so f rises every other step."""
+    lrs = np.asarray(lrs, float)
+    L = len(lrs)
+    a = np.asarray(level, float)[:, None, None] * np.ones((L, S, T))
+    wiggle = 0.25 * a * np.where(np.arange(T) % 2, 1.0, -1.0)
+    gap = a + wiggle
+    x = np.where(np.arange(64) % 2, 0.3, -0.7) * lrs[:, None, None] * np.ones((L, S, 64))
+    neg = np.full((L, S), -1)
+    return Trajectory(name, "sgd", schedule, lrs, gap, x[..., None], neg, neg.copy(), neg.copy())
+
+
+def cycles():
+    return {"abs": cycling("abs", LRS, LRS / 2), "l1": cycling("l1", LRS, LRS * 2.5)}
+
+
+def test_cycle_not_converge_holds_on_cycles():
+    v = ncd.cycle_not_converge(cycles(), window=100, c=0.1)
+    assert v["holds"] is True and v["measured"]["per_group"]["abs"]["period_mode"] == 2
+
+
+def test_cycle_not_converge_fails_when_a_run_converges():
+    trajs = cycles()
+    trajs["l1"].gap[1, 2, :] = 1e-20 * np.exp(-np.arange(T) / 50)
+    v = ncd.cycle_not_converge(trajs, window=100, c=0.1)
+    assert v["holds"] is False and v["measured"]["per_group"]["l1"]["holds"] is False
+
+
+def test_cycle_not_converge_fails_when_abs_gap_is_not_half_the_step():
+    trajs = cycles()
+    trajs["abs"].gap[...] *= 1.01
+    assert ncd.cycle_not_converge(trajs, window=100, c=0.1)["holds"] is False
+
+
+def test_kink_landings_are_set_apart_not_counted_as_convergence():
+    trajs = cycles()
+    trajs["l1"].gap[0, 0, 200:] = 0.0
+    trajs["l1"].kink_landing_at[0, 0] = 200
+    v = ncd.cycle_not_converge(trajs, window=100, c=0.1)
+    assert v["holds"] is True and v["measured"]["per_group"]["l1"]["kink_landings"] == 1
+
+
+def test_gap_linear_in_step():
+    good = {"abs": cycling("abs", LRS, LRS / 2)}
+    dimin = {"abs": cycling("abs", [1.0], [0.01], "invsqrt")}
+    assert ncd.gap_linear_in_step(good, dimin, 100)["holds"] is True
+    quadratic_rate = {"abs": cycling("abs", LRS, LRS ** 2)}
+    assert ncd.gap_linear_in_step(quadratic_rate, dimin, 100)["holds"] is False
+    weak = {"abs": cycling("abs", [1.0], [0.25], "invsqrt")}  # only 2x smaller than lr0/2
+    assert ncd.gap_linear_in_step(good, weak, 100)["holds"] is False
+
+
+def huber_runs(d=0.1):
+    lrs = np.array([0.05, 0.1, 0.4, 0.8])
+    level = np.where(lrs > 2 * d, (lrs - d) / 2, 0.0)
+    huber = cycling("huber", lrs, level)
+    qlrs = np.array([0.1, 0.3])
+    quad = cycling("quadratic", qlrs, [1e-30, 1.0])
+    quad.gap[1, :, 0] = 1.0
+    quad.gap[1, :, 1:] = np.inf
+    quad.diverged_at[1] = 1
+    return huber, quad
+
+
+def test_huber_criterion():
+    huber, quad = huber_runs()
+    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.1, 10.0)["holds"] is True
+    huber.gap[3, 0] *= 1.2
+    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.1, 10.0)["holds"] is False
+    huber, quad = huber_runs()
+    huber.gap[0, 1] = 1e-3
+    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.1, 10.0)["holds"] is False
+    huber, quad = huber_runs()
+    quad.gap[1] = 1e-3  # the quadratic beyond 2/L does not diverge
+    quad.diverged_at[1] = -1
+    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.1, 10.0)["holds"] is False
+
+
+def _behaviour(rms_smooth: str):
+    rows = []
+    for opt, smooth_b in (("sgd", "converges"), ("rmsprop", rms_smooth)):
+        for lr in (0.01, 0.1):
+            rows += [{"optimizer": opt, "objective": "quadratic", "lr": lr, "behaviour": smooth_b},
+                     {"optimizer": opt, "objective": "abs", "lr": lr, "behaviour": "stalls"}]
+    return pd.DataFrame(rows)
+
+
+def test_adaptive_optimizers_differ():
+    pairs = [("quadratic", "abs")]
+    v = ncd.adaptive_optimizers_differ(_behaviour("stalls"), pairs)
+    assert v["holds"] is False and v["measured"]["per_group"]["sgd"]["holds"] is True
+    assert ncd.adaptive_optimizers_differ(_behaviour("converges"), pairs)["holds"] is True
+
+
+@pytest.mark.parametrize("names", [("hinge", "dead-zone")])
+def test_counterexample_table_counts_exact_minima(names):
+    summary = pd.DataFrame([{"objective": n, "lr": 0.1, "exact_min_at": s} for n in names for s in (10, 30, -1)])
+    t = ncd.counterexample_table(summary, names)
+    assert t.loc[0.1, ("reached_zero", "hinge")] == "2/3" and t.loc[0.1, ("median_step", "hinge")] == 20.0

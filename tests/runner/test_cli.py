@@ -1,0 +1,110 @@
+import json
+from pathlib import Path
+
+import pytest
+from conftest import nslib_cli, toc_notebooks
+
+from nslib.runner import load_notebook, run_hash
+
+ENV_KEYS = {"python", "torch", "nslib", "git_commit", "device", "dtype", "threads", "platform"}
+TOP_KEYS = {"notebook", "profile", "parameters", "verdicts", "metrics", "env", "elapsed_s"}
+STEM = "nonsmooth-convex-dynamics"
+
+
+@pytest.mark.parametrize("args,name", [
+    (["-p", "no_such_param", "1"], "no_such_param"),
+    (["-p", "steps", "many"], "steps"),
+    (["-p", "steps", "2.5"], "steps"),
+    (["-p", "lrs", "[0.1, -1.0]"], "lrs"),
+    (["-p", "device", "tpu"], "device"),
+    (["-p", "optimizers", "['sgd', 'lbfgs']"], "optimizers"),
+    (["-p", "window", "501"], "window"),
+])
+def test_bad_parameters_exit_2_before_any_run(tmp_path, args, name):
+    proc = nslib_cli("run", STEM, "--profile", "quick", "--out", str(tmp_path), *args)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and f"'{name}'" in lines[0] and "allowed" in lines[0]
+    assert proc.stdout == ""
+    assert not any(tmp_path.iterdir()), "a run directory was left behind"
+
+
+def test_unknown_notebook_and_profile_exit_2(tmp_path):
+    proc = nslib_cli("run", "no-such-notebook", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "no-such-notebook" in proc.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def _no_nan(text: str) -> dict:
+    def bad(c):
+        raise AssertionError(f"non-finite {c} in results.json")
+
+    return json.loads(text, parse_constant=bad)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("stem", toc_notebooks())
+def test_quick_run_writes_results_with_declared_claims(quick_runs, stem):
+    proc, out = quick_runs[stem][0]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    assert run_dir.is_absolute() and run_dir.is_dir()
+    info = load_notebook(stem)
+    assert run_dir == (out / stem / run_hash("quick", info.resolve("quick"))).resolve()
+    assert sorted(p.name for p in run_dir.iterdir()) == ["notebook.ipynb", "results.json"]
+    assert [p.name for p in run_dir.parent.iterdir()] == [run_dir.name], "temporary folders left behind"
+    res = _no_nan((run_dir / "results.json").read_text())
+    assert set(res) == TOP_KEYS and set(res["env"]) == ENV_KEYS
+    assert res["notebook"] == stem and res["profile"] == "quick"
+    assert list(res["verdicts"]) == list(info.claims)
+    for cid, v in res["verdicts"].items():
+        assert cid == cid.lower() and " " not in cid and "_" not in cid
+        assert isinstance(v["holds"], bool) and v["criterion"] and isinstance(v["measured"], dict)
+    assert res["parameters"] == info.resolve("quick")
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("stem", toc_notebooks())
+def test_same_seed_same_results(quick_runs, stem):
+    (p1, _), (p2, _) = quick_runs[stem]
+    assert p1.returncode == 0 and p2.returncode == 0
+    r1, r2 = (json.loads((Path(p.stdout.strip().splitlines()[-1]) / "results.json").read_text())
+              for p in (p1, p2))
+    r1.pop("elapsed_s"), r2.pop("elapsed_s")
+    assert r1 == r2
+
+
+def test_list_and_params_commands():
+    proc = nslib_cli("list")
+    assert proc.returncode == 0 and STEM in proc.stdout and "cycle-not-converge" in proc.stdout
+    proc = nslib_cli("params", STEM)
+    assert proc.returncode == 0 and "allowed:" in proc.stdout and "lrs" in proc.stdout
+
+
+@pytest.mark.parametrize("args,name", [
+    (["-p", "lams", "[0.1, 0.0]"], "lams"),
+    (["-p", "k", "300"], "k"),
+    (["-p", "optimizers", "['sgd', 'lbfgs']"], "optimizers"),
+])
+def test_l1_paradox_bad_input_exit_2(tmp_path, args, name):
+    proc = nslib_cli("run", "l1-paradox", "--profile", "quick", "--out", str(tmp_path), *args)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and f"'{name}'" in lines[0]
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.notebook
+def test_sweep_runs_every_grid_point_and_writes_a_table(tmp_path):
+    proc = nslib_cli("sweep", "abs-smooth-clarke", "--profile", "quick", "--grid", "seed=0,1", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = Path(proc.stdout.strip().splitlines()[-1])
+    lines = table.read_text().strip().splitlines()
+    assert lines[0].startswith("seed,") and len(lines) == 3
+    assert len([d for d in (tmp_path / "abs-smooth-clarke").iterdir() if d.is_dir()]) == 2
+
+
+def test_sweep_validates_the_whole_grid_first(tmp_path):
+    proc = nslib_cli("sweep", "abs-smooth-clarke", "--profile", "quick", "--grid", "seed=0,-1", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "'seed'" in proc.stderr
+    assert not any(tmp_path.iterdir())
