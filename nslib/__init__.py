@@ -14,12 +14,12 @@ __version__ = "0.1.0"
 from . import findings, runner, tools
 from .figures import PALETTE, set_theme
 from .glue import glue_text, glue_verdicts, show_verdicts
-from .runner import ParamError, Run, start, verdict
+from .runner import ParamError, Run, inconclusive, start, verdict
 
 __all__ = [
     "__version__",
     # the page kit
-    "start", "Run", "verdict", "ParamError", "set_theme", "PALETTE", "glue_text", "glue_verdicts", "show_verdicts",
+    "start", "Run", "verdict", "inconclusive", "ParamError", "set_theme", "PALETTE", "glue_text", "glue_verdicts", "show_verdicts",
     # namespaces
     "tools", "findings", "runner",
 ]

@@ -75,13 +75,17 @@ def loglog_rate(x, ys: Mapping[str, np.ndarray], ax=None, reference_slope: float
     return ax
 
 
+def _group_state(entry: dict) -> str:
+    h = entry.get("holds")
+    return "inconclusive" if h is None else ("holds" if h else "does not hold")
+
+
 def _short(measured: dict, limit: int = 6) -> str:
     parts = []
     for k, v in measured.items():
         if k == "per_group" and isinstance(v, dict):
             parts.append("per group: " + "; ".join(
-                f"{g}: {'holds' if e.get('holds') else 'fails'}" if isinstance(e, dict) else f"{g}: {e}"
-                for g, e in v.items()))
+                f"{g}: {_group_state(e)}" if isinstance(e, dict) else f"{g}: {e}" for g, e in v.items()))
         elif isinstance(v, float):
             parts.append(f"{k} = {v:.3g}")
         else:
@@ -90,7 +94,8 @@ def _short(measured: dict, limit: int = 6) -> str:
 
 
 def verdict_table(verdicts: Mapping[str, dict]) -> pd.DataFrame:
-    """One row per claim: id, criterion, measured values (summarised), holds."""
-    rows = [{"claim": cid, "criterion": v["criterion"], "measured": _short(v.get("measured", {})),
-             "holds": "yes" if v["holds"] else "no"} for cid, v in verdicts.items()]
+    """One row per claim: id, verdict (holds / does not hold / inconclusive: reason), criterion, measured values."""
+    rows = [{"claim": cid,
+             "verdict": v["status"] + (f": {v['reason']}" if v["status"] == "inconclusive" else ""),
+             "criterion": v["criterion"], "measured": _short(v.get("measured", {}))} for cid, v in verdicts.items()]
     return pd.DataFrame(rows).set_index("claim")

@@ -28,10 +28,19 @@ def glue_text(name: str, value: Any, fmt: str = "") -> str:
     return text
 
 
+# the scorecard shows the three states apart at a glance
+_MARKS = {"holds": "✔", "does not hold": "✘", "inconclusive": "?"}
+
+
 def glue_verdicts(run) -> None:
-    """Glue ``verdict-<claim id>`` -> 'holds' / 'does not hold' for every recorded verdict."""
+    """Glue, for every recorded verdict, ``verdict-<claim id>`` -> 'holds' / 'does not hold' / 'is inconclusive'
+    (so that "the claim {glue}" reads right in each state) and ``reason-<claim id>`` -> why it is inconclusive
+    (empty otherwise); ``state-<claim id>`` -> the state with a mark, for the scorecard."""
     for cid, v in run.verdicts.items():
-        glue_text(f"verdict-{cid}", "holds" if v["holds"] else "does not hold")
+        state = v["status"]
+        glue_text(f"verdict-{cid}", "is inconclusive" if state == "inconclusive" else state)
+        glue_text(f"reason-{cid}", f"(inconclusive: {v['reason']})" if state == "inconclusive" else "")
+        glue_text(f"state-{cid}", _MARKS[state] + " " + state)
 
 
 def show_verdicts(run):

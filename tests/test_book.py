@@ -29,7 +29,7 @@ def test_claims_are_kebab_case_and_in_the_scorecard(path):
     assert claims
     for cid in claims:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", cid)
-        assert f"../notebooks/{path.stem}.ipynb::verdict-{cid}:s`" in index
+        assert f"../notebooks/{path.stem}.ipynb::state-{cid}:s`" in index
 
 
 def test_every_notebook_is_in_the_toc():

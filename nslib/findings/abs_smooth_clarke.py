@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..runner import verdict
+from ..runner import inconclusive, verdict
 from ..tools.clarke import CLOSED_FORMS, ad_gradient, clarke_set_exact, clarke_set_sampled, hull_distance, in_hull
 from ..tools.kinks import Kinks
 
@@ -69,7 +69,8 @@ def dense_relu_loss(sizes, X: torch.Tensor, Y: torch.Tensor) -> Callable:
 
 def clarke_distances(sizes, ties_per_layer: int, n_points: int, seed: int, alphas) -> pd.DataFrame:
     """For ``n_points`` kinked points (seeds seed, seed + 1, ...): the sup-norm distance, relative to
-    max(1, |g|), of AD's output with ReLU'(0) = alpha to the exact Clarke set, for every alpha. One row each."""
+    max(1, |g|), of AD's output with ReLU'(0) = alpha to the exact Clarke set, for every alpha. One row each;
+    ``trivial`` marks points whose Clarke set is {0} (the loss is identically 0 nearby: every choice passes)."""
     rows = []
     for i in range(n_points):
         f, theta = kinked_point(sizes, ties_per_layer, seed + i)
@@ -77,6 +78,7 @@ def clarke_distances(sizes, ties_per_layer: int, n_points: int, seed: int, alpha
         for a in alphas:
             g = ad_gradient(f, theta, relu0=a)
             rows.append({"point": i, "alpha": a, "ties": cs.n_ties, "vertices": len(cs.vertices),
+                         "trivial": bool(np.all(cs.vertices == 0)),
                          "distance": hull_distance(g, cs.vertices) / max(1.0, float(np.abs(g).max()))})
     return pd.DataFrame(rows)
 
@@ -191,23 +193,39 @@ def plot_distances(points: pd.DataFrame, tol: float, floor: float = 1e-18):
 # ---------------------------------------------------------------------------------------------------- criteria
 
 def single_sample_clarke(points: pd.DataFrame, alphas, control_alpha: float, tol: float = 1e-9) -> dict:
-    """AD with ReLU'(0) = alpha lies in the exact Clarke set at every kinked point for every tested alpha in
-    [0, 1] (sup-norm distance <= tol), while the negative control falls outside at one point at least.
-    ``points`` is a :func:`clarke_distances` frame."""
-    per_group = {}
-    ok = True
+    """AD with ReLU'(0) = alpha lies in the exact Clarke set at every judged kinked point for every tested alpha in
+    [0, 1] (sup-norm distance <= tol), while the negative control falls outside at one judged point at least.
+    ``points`` is a :func:`clarke_distances` frame.
+
+    Judged points have a tied pre-activation and a Clarke set other than {0} (where the loss is identically 0
+    nearby, every choice passes, the control too: such points are reported apart). Preconditions: at least one
+    judged point (else the control cannot fail, and the run cannot decide), and every alpha was run.
+    """
+    criterion = (f"at every kinked point whose Clarke set is not {{0}}, AD with each ReLU'(0) in {list(alphas)} lies "
+                 f"within sup-norm {tol:g} of the exact Clarke set; the control ReLU'(0) = {control_alpha:g} lies "
+                 f"outside at >= 1 such point")
+    first = points.drop_duplicates("point")
+    trivial, untied = int(first.trivial.sum()), int((first.ties == 0).sum())
+    judged_ids = set(first.point[~first.trivial.astype(bool) & (first.ties > 0)])
+    counts = dict(points=int(len(first)), judged_points=len(judged_ids), trivial_points=trivial, untied_points=untied)
+    missing = [a for a in list(alphas) + [control_alpha] if not (points.alpha == a).any()]
+    if missing:
+        return inconclusive(criterion, f"ReLU'(0) = {missing} was not run", **counts)
+    if not judged_ids:
+        return inconclusive(criterion, f"no point has a tied pre-activation and a Clarke set other than {{0}} "
+                                       f"({untied} without ties, {trivial} with the set {{0}}): AD's choice at 0 "
+                                       "is never used, and the control cannot fall outside", **counts)
+    judged = points[points.point.isin(judged_ids)]
+    per_group, ok = {}, True
     for alpha in alphas:
-        d = points[points.alpha == alpha].distance.to_numpy(float)
+        d = judged[judged.alpha == alpha].distance.to_numpy(float)
         frac = float(np.mean(d <= tol))
         per_group[f"alpha={alpha:g}"] = {"fraction_inside": frac, "max_distance": float(d.max()), "holds": frac == 1.0}
         ok = ok and frac == 1.0
-    c = points[points.alpha == control_alpha].distance.to_numpy(float)
+    c = judged[judged.alpha == control_alpha].distance.to_numpy(float)
     control_out = bool(np.any(c > tol))
-    return verdict(ok and control_out,
-                   f"for every alpha tested, AD lies within sup-norm {tol:g} of the exact Clarke set at 100% of the "
-                   f"points; the negative control lies outside at >= 1 point",
-                   control_fraction_outside=float(np.mean(c > tol)), control_max_distance=float(c.max()),
-                   points=int(len(c)), per_group=per_group)
+    return verdict(ok and control_out, criterion, control_fraction_outside=float(np.mean(c > tol)),
+                   control_max_distance=float(c.max()), per_group=per_group, **counts)
 
 
 def batch_needs_agnostic_choice(agnostic: Mapping[float, np.ndarray], per_sample: np.ndarray,

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..figures import PALETTE
-from ..runner import verdict
+from ..runner import inconclusive, verdict
 from ..tools.data import Split, sparse_regression
 from ..tools.models import mlp
 from ..tools.sparsity import curve_area, magnitude_prune, penalised_weights, soft_threshold, sparsity
@@ -32,12 +32,12 @@ from ..tools.train import accuracy, make_optimizer, make_scheduler, train
 __all__ = [
     # the Lasso
     "NGDM_METHODS", "LassoProblem", "NgdmRun", "by_seed_and_lambda", "exact_lasso", "fista", "lasso_kkt_violation",
-    "lasso_objective", "make_problems", "oscillation_table", "run_ngdm", "solution_summary", "solution_table",
+    "lasso_objective", "make_problems", "oscillation_table", "predicted_l1", "crossover", "run_ngdm", "solution_summary", "solution_table",
     "support_jaccard",
     # pruning an MLP
     "pruning_areas", "pruning_curves", "train_l1_mlp",
     # figures
-    "plot_gap_against_lambda", "plot_l1_and_zeros", "plot_pruning",
+    "plot_gap_against_lambda", "plot_l1_and_zeros", "plot_pruning", "plot_u_shape",
     # criteria, one per claim id
     "ngdm_l1_grows_with_lambda", "ngdm_no_exact_zeros", "objective_gap_grows", "prox_recovers_support",
     "pruning_threshold_worse",
@@ -142,7 +142,7 @@ class NgdmRun:
     lr: float  # one step size for every dataset and lambda
     late_max_abs: np.ndarray  # (S, Lam, p) max |w_j| over the late window
     subgrad_norm: np.ndarray  # (S, Lam) ||subgradient|| at the final iterate (sign(0) = 0)
-    diverged: np.ndarray  # (S, Lam) bool
+    diverged: np.ndarray  # (S, Lam) bool: non-finite, or F grew > 10x over the late window and ended above F(0)
 
 
 def run_ngdm(prob: LassoProblem, method: str, *, steps: int, lr_scale: float = 0.5, adaptive_lr: float = 1e-2,
@@ -180,7 +180,12 @@ def run_ngdm(prob: LassoProblem, method: str, *, steps: int, lr_scale: float = 0
     def weights() -> torch.Tensor:
         return U * V if method == "uv" else W
 
+    F_start = lasso_objective(X, y, torch.zeros(S, L, p, dtype=torch.float64), lams)
+    F_window = F_start
     for t in range(steps):
+        if t == steps - window:
+            with torch.no_grad():
+                F_window = lasso_objective(X, y, weights(), lams)
         if stochastic:
             idx = torch.randint(0, n, (batch_size,), generator=gen)
             Xb, yb = X[:, idx, :], y[:, idx]
@@ -206,9 +211,12 @@ def run_ngdm(prob: LassoProblem, method: str, *, steps: int, lr_scale: float = 0
     with torch.no_grad():
         Wf = weights()
         g = _ls_gradient(X, y, Wf) + lam3 * torch.sign(Wf)
+        F_end = lasso_objective(X, y, Wf, lams)
     Wn = Wf.detach().numpy().copy()
+    # divergence is geometric growth, not a large oscillation floor (which grows like lr * lambda^2 and is the claim)
+    grew = ((F_end > 10 * F_window) & (F_end > F_start)).numpy()
     return NgdmRun(method, Wn, lr, late_max.numpy(), torch.linalg.vector_norm(g, dim=-1).numpy(),
-                   ~np.isfinite(Wn).all(-1))
+                   ~np.isfinite(Wn).all(-1) | ~np.isfinite(F_end.numpy()) | grew)
 
 
 def support_jaccard(W: np.ndarray, W_ref: np.ndarray) -> np.ndarray:
@@ -219,14 +227,15 @@ def support_jaccard(W: np.ndarray, W_ref: np.ndarray) -> np.ndarray:
 
 
 def solution_table(prob: LassoProblem, runs: dict[str, NgdmRun], W_exact: np.ndarray, seeds) -> pd.DataFrame:
-    """One row per (method, seed, lambda): exact and near zeros, L1 norm, objective gap, the constant-step
-    floor lr * ||subgradient||^2 / 2, and the support's Jaccard index against the exact solution."""
+    """One row per (method, seed, lambda): exact and near zeros, L1 norm, objective gap, the limit of the
+    constant-step upper bound lr * ||subgradient||^2 / 2 (not a floor), the support's Jaccard index against the
+    exact solution, and whether the run diverged."""
     F_exact = lasso_objective(prob.X, prob.y, torch.tensor(W_exact), prob.lams).numpy()
     lams = prob.lams.tolist()
     rows = []
-    sols = {m: (r.W, r.lr, r.subgrad_norm) for m, r in runs.items()}
-    sols["exact"] = (W_exact, float("nan"), np.full(F_exact.shape, np.nan))
-    for m, (W, lr, gnorm) in sols.items():
+    sols = {m: (r.W, r.lr, r.subgrad_norm, r.diverged) for m, r in runs.items()}
+    sols["exact"] = (W_exact, float("nan"), np.full(F_exact.shape, np.nan), np.zeros(F_exact.shape, bool))
+    for m, (W, lr, gnorm, div) in sols.items():
         F = lasso_objective(prob.X, prob.y, torch.tensor(W), prob.lams).numpy()
         jac = support_jaccard(W, W_exact)
         for s, seed in enumerate(seeds):
@@ -234,7 +243,8 @@ def solution_table(prob: LassoProblem, runs: dict[str, NgdmRun], W_exact: np.nda
                 rows.append({"method": m, "lr": lr, "seed": seed, "lambda": lam,
                              "zeros": int((W[s, j] == 0).sum()), "near_zeros": int((np.abs(W[s, j]) < 1e-12).sum()),
                              "l1": float(np.abs(W[s, j]).sum()), "gap": float(F[s, j] - F_exact[s, j]),
-                             "bound": lr * gnorm[s, j] ** 2 / 2, "jaccard": float(jac[s, j])})
+                             "bound": lr * gnorm[s, j] ** 2 / 2, "jaccard": float(jac[s, j]),
+                             "diverged": bool(div[s, j])})
     return pd.DataFrame(rows)
 
 
@@ -247,6 +257,22 @@ def by_seed_and_lambda(table: pd.DataFrame, column: str, methods, seeds, lams) -
 def solution_summary(table: pd.DataFrame, column: str = "l1") -> pd.DataFrame:
     """Median of ``column`` of :func:`solution_table` per method (rows) and lambda (columns)."""
     return table.groupby(["method", "lambda"])[column].median().unstack("lambda")
+
+
+def predicted_l1(W_exact: np.ndarray, lams, lr: float) -> np.ndarray:
+    """The subgradient-GD L1 norm predicted from the exact path alone, (S, Lam): ||w*(lambda)||_1 plus the
+    oscillation of the coordinates that are 0 in w*. Each of them rattles across 0 in steps of lr * (lambda +- g_j);
+    in the symmetric 2-cycle (g_j = 0) its mean |w_j| is lr * lambda / 2, so the p - |S(lambda)| of them add
+    (p - |S|) * lr * lambda / 2, which grows linearly in lambda while the exact norm falls."""
+    lams = np.asarray(lams, float)
+    off = (W_exact == 0).sum(-1)
+    return np.abs(W_exact).sum(-1) + off * lr * lams[None, :] / 2
+
+
+def crossover(lams, norms) -> float:
+    """The lambda of the grid where the median (over seeds) of ``norms`` (S, Lam) is smallest: the bottom of the U."""
+    lams = np.asarray(lams, float)
+    return float(lams[int(np.argmin(np.median(np.asarray(norms, float), 0)))])
 
 
 def oscillation_table(run: NgdmRun, W_exact: np.ndarray, lams) -> pd.DataFrame:
@@ -341,15 +367,33 @@ def plot_l1_and_zeros(table: pd.DataFrame, p: int, k: int):
     return fig
 
 
+def plot_u_shape(table: pd.DataFrame, predicted: np.ndarray, lambda_star: float):
+    """Subgradient GD's ||w||_1 against lambda (median over seeds), the exact path, and the prediction
+    ||w*||_1 + (p - |S|) lr lambda / 2 from the exact path alone; the predicted crossover lambda* dotted."""
+    lams = list(dict.fromkeys(table["lambda"]))
+    med = table.groupby(["method", "lambda"]).l1.median()
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    ax.plot(lams, [med["subgradient", lam] for lam in lams], "o-", color=PALETTE[1], label="subgradient GD (measured)")
+    ax.plot(lams, np.median(predicted, 0), "s--", color=PALETTE[2], label="predicted from the exact path")
+    ax.plot(lams, [med["exact", lam] for lam in lams], "o-", color=PALETTE[0], label="exact Lasso")
+    ax.axvline(lambda_star, color="k", ls=":", lw=1, label=f"predicted lambda* = {lambda_star:g}")
+    ax.set(xscale="log", xlabel="lambda", ylabel="||w||_1 (median over seeds)", title="The U: falls with the exact "
+           "path, then rises with the oscillation")
+    ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
 def plot_gap_against_lambda(table: pd.DataFrame):
-    """F(w) - F* of the NGDMs against lambda, with subgradient GD's constant-step bound G^2 lr / 2 dashed."""
+    """F(w) - F* of the NGDMs against lambda, with the limit G^2 lr / 2 of subgradient GD's constant-step upper
+    bound dashed (a bound on the best iterate, not a floor)."""
     import seaborn as sns
 
     fig, ax = plt.subplots(figsize=(8, 4.2))
     ngdm = table[table.method.isin(["subgradient", "sgd", "adam", "rmsprop", "diminishing"])]
     sns.lineplot(data=ngdm, x="lambda", y="gap", hue="method", marker="o", errorbar=("pi", 80), ax=ax)
     bound = table[table.method == "subgradient"].groupby("lambda").bound.median()
-    ax.plot(bound.index, bound.values, "k--", lw=1, label="G^2 lr / 2 (subgradient)")
+    ax.plot(bound.index, bound.values, "k--", lw=1, label="G^2 lr / 2, limit of the upper bound (subgradient)")
     ax.set(xscale="log", yscale="log", xlabel="lambda", ylabel="F(w) - F*", title="Objective gap against lambda")
     ax.legend(frameon=False, fontsize="small")
     fig.tight_layout()
@@ -384,11 +428,24 @@ def _judged(table: pd.DataFrame, column: str, methods=None) -> tuple[dict[str, n
     return {m: arrays[m] for m in methods}, arrays["exact"], lams
 
 
+def _precondition(table: pd.DataFrame, methods) -> str | None:
+    """Why the run cannot judge ``methods``: one was not run, or diverged in some (seed, lambda); else None."""
+    missing = [m for m in methods if m not in set(table.method)]
+    if missing:
+        return f"{', '.join(missing)} was not run"
+    div = table[table.method.isin(methods) & table.get("diverged", False)]
+    if len(div):
+        where = div.groupby("method")["lambda"].apply(lambda x: sorted(set(x))).to_dict()
+        return "diverged: " + "; ".join(f"{m} at lambda {', '.join(f'{v:g}' for v in lam)}" for m, lam in where.items())
+    return None
+
+
 def ngdm_no_exact_zeros(table: pd.DataFrame, p: int, k: int, min_fraction: float = 0.8,
                         judged=("subgradient", "sgd", "adam", "rmsprop")) -> dict:
     """Each judged NGDM returns no exact zero in >= ``min_fraction`` of (seed, lambda) runs, while the exact
     Lasso solution has exact zeros in every run. How sparse the exact solution is (about p - k zeros) is
     reported in ``measured``, not gated: it depends on lambda, and the claim is about the NGDMs."""
+    why = _precondition(table, judged)
     ngdm_zeros, exact_zeros, _ = _judged(table, "zeros")
     exact_ok = bool(np.all(exact_zeros > 0))
     per_group = {}
@@ -397,19 +454,28 @@ def ngdm_no_exact_zeros(table: pd.DataFrame, p: int, k: int, min_fraction: float
         per_group[name] = {"fraction_runs_without_zeros": frac, "median_zeros": float(np.median(z)),
                            "holds": frac >= min_fraction, "judged": name in judged}
     ok = exact_ok and all(per_group[m]["holds"] for m in judged if m in per_group)
+    if why:
+        return inconclusive(f"each of {', '.join(judged)} has no exact zero in >= {min_fraction:.0%} of (seed, "
+                            f"lambda) runs, while the exact solution has exact zeros in every run", why,
+                            per_group=per_group)
     return verdict(ok, f"each of {', '.join(judged)} has no exact zero in >= {min_fraction:.0%} of (seed, lambda) "
                        f"runs, while the exact solution has exact zeros in every run",
                    exact_min_zeros=int(exact_zeros.min()), exact_median_zeros=float(np.median(exact_zeros)),
                    p_minus_k=p - k, exact_ok=exact_ok, per_group=per_group)
 
 
-def ngdm_l1_grows_with_lambda(table: pd.DataFrame, min_fraction: float = 0.8,
-                              claim_method: str = "subgradient") -> dict:
-    """On the upper half of the lambda grid (lambda >= median), Spearman(lambda, ||w||_1) > 0 in >=
-    ``min_fraction`` of seeds for ``claim_method``, while the exact path's L1 norm is non-increasing."""
+def ngdm_l1_grows_with_lambda(table: pd.DataFrame, lambda_star: float, min_fraction: float = 0.8,
+                              claim_method: str = "subgradient", min_points: int = 3) -> dict:
+    """Past the crossover: on the grid's lambdas >= ``lambda_star`` (predicted from the exact path, see
+    :func:`predicted_l1`), Spearman(lambda, ||w||_1) > 0 in >= ``min_fraction`` of seeds for ``claim_method``,
+    while the exact path's L1 norm is non-increasing. Below lambda* the norm falls with the exact path (the U):
+    the claim is about lambda > lambda*. Inconclusive when fewer than ``min_points`` grid points reach past
+    lambda*, or when the method did not run or diverged."""
+    criterion = (f"for lambda >= lambda* (the predicted bottom of the U), Spearman(lambda, ||w||_1) > 0 in >= "
+                 f"{min_fraction:.0%} of seeds for {claim_method}, while the exact L1 norm is non-increasing")
     l1, exact_l1, lams = _judged(table, "l1")
     lams = np.asarray(lams, float)
-    upper = lams >= np.median(lams)
+    upper = lams >= lambda_star
     exact_ok = bool(np.all(np.diff(exact_l1[:, np.argsort(lams)], axis=1) <= 1e-9))
     per_group = {}
     for name, norms in l1.items():
@@ -417,10 +483,16 @@ def ngdm_l1_grows_with_lambda(table: pd.DataFrame, min_fraction: float = 0.8,
         frac = float(np.mean(rho > 0))
         per_group[name] = {"fraction_seeds_increasing": frac, "median_spearman": float(np.nanmedian(rho))
                            if np.isfinite(rho).any() else None, "holds": frac >= min_fraction}
-    ok = exact_ok and per_group.get(claim_method, {}).get("holds", False)
-    return verdict(ok, f"on lambda >= median of the grid, Spearman(lambda, ||w||_1) > 0 in >= {min_fraction:.0%} "
-                       f"of seeds for {claim_method}, while the exact L1 norm is non-increasing in lambda",
-                   exact_path_non_increasing=exact_ok, upper_lams=lams[upper].tolist(), per_group=per_group)
+    measured = dict(lambda_star_predicted=lambda_star, lambda_star_measured=crossover(lams, l1[claim_method])
+                    if claim_method in l1 else None, lams_past_lambda_star=lams[upper].tolist(),
+                    exact_path_non_increasing=exact_ok, per_group=per_group)
+    why = _precondition(table, [claim_method])
+    if why:
+        return inconclusive(criterion, why, **measured)
+    if upper.sum() < min_points:
+        return inconclusive(criterion, f"only {int(upper.sum())} grid point(s) at or past lambda* = {lambda_star:g}: "
+                                       f"extend lams beyond it (>= {min_points} needed)", **measured)
+    return verdict(exact_ok and per_group[claim_method]["holds"], criterion, **measured)
 
 
 def objective_gap_grows(table: pd.DataFrame, min_fraction: float = 0.8, ratio: float = 2.0,
@@ -440,7 +512,12 @@ def objective_gap_grows(table: pd.DataFrame, min_fraction: float = 0.8, ratio: f
         per_group[name] = {"fraction_seeds": float(ok_seed.mean()), "min_gap": float(np.nanmin(g)),
                            "median_gap_first": float(np.median(g[:, 0])), "median_gap_last": float(np.median(g[:, -1])),
                            "holds": float(ok_seed.mean()) >= min_fraction}
-    ok = per_group.get(claim_method, {}).get("holds", False)
+    why = _precondition(table, [claim_method])
+    if why:
+        return inconclusive(f"for {claim_method}: Spearman(lambda, F(w) - F*) > 0 and the gap at the largest lambda "
+                            f">= {ratio:g}x the gap at the smallest, in >= {min_fraction:.0%} of seeds", why,
+                            per_group=per_group)
+    ok = per_group[claim_method]["holds"]
     return verdict(ok, f"for {claim_method}: Spearman(lambda, F(w) - F*) > 0 and the gap at the largest lambda >= "
                        f"{ratio:g}x the gap at the smallest, in >= {min_fraction:.0%} of seeds",
                    per_group=per_group)

@@ -17,19 +17,19 @@ import seaborn as sns
 import torch
 
 from ..figures import PALETTE, log_floor, loglog_rate
-from ..runner import verdict
-from ..tools.dynamics import Trajectory, blew_up, cycle_period, increases_per_100, run_dynamics
+from ..runner import inconclusive, verdict
+from ..tools.dynamics import Trajectory, blew_up, cycle_period, increases_per_100, run_dynamics, settled
 from ..tools.objectives import make_objective
 from ..tools.stats import loglog_slope
 
 __all__ = [
     # experiments
     "NONSMOOTH", "COUNTEREXAMPLES", "TWIN_PAIRS", "behaviour", "counterexample_table", "cycle_table",
-    "optimizer_ranking", "random_starts", "step_size_study", "summarise", "twin_study",
+    "late_gap_scaling", "optimizer_ranking", "random_starts", "step_size_study", "summarise", "twin_study",
     # figures
     "plot_cycles", "plot_gap_against_step", "plot_huber_and_quadratic", "plot_twins",
-    # criteria, one per claim id
-    "adaptive_optimizers_differ", "cycle_not_converge", "gap_linear_in_step", "huber_unstable_beyond_2_over_l",
+    # criteria, one per claim id, and their preconditions
+    "SETTLE_FACTOR", "unsettled_runs", "adaptive_optimizers_differ", "cycle_not_converge", "gap_linear_in_step", "huber_unstable_beyond_2_over_l",
 ]
 
 #: Non-differentiable at the minimiser: the functions the claim is about.
@@ -110,8 +110,9 @@ def twin_study(optimizers, lrs, *, n_starts: int, steps: int, start_scale: float
 
 
 def behaviour(frame: pd.DataFrame, converged_below: float) -> pd.DataFrame:
-    """Per (optimizer, objective, lr): 'converges' if the median late gap of runs that did not land
-    exactly on a kink is below ``converged_below``, 'diverges' if any run diverged, else 'stalls'."""
+    """Per (optimizer, objective, lr): 'converges' if the median late gap of runs that did not land exactly
+    on a kink is below ``converged_below``, 'diverges' if any run diverged, 'lands on kink' if every run did,
+    else 'stalls'. ``median_late_gap`` is over the runs that did not land (NaN when all did)."""
     rows = []
     for (opt, obj, lr), sub in frame.groupby(["optimizer", "objective", "lr"], sort=False):
         free = sub[sub.kink_landing_at < 0]
@@ -122,9 +123,21 @@ def behaviour(frame: pd.DataFrame, converged_below: float) -> pd.DataFrame:
         else:
             b = "converges" if float(np.median(free.late_gap)) < converged_below else "stalls"
         rows.append({"optimizer": opt, "objective": obj, "lr": lr, "behaviour": b,
-                     "median_late_gap": float(np.median(sub.late_gap)),
+                     "median_late_gap": float(np.median(free.late_gap)) if len(free) else float("nan"),
                      "kink_landings": int((sub.kink_landing_at >= 0).sum()), "runs": len(sub)})
     return pd.DataFrame(rows)
+
+
+def late_gap_scaling(beh: pd.DataFrame) -> pd.DataFrame:
+    """Per objective (rows) and optimizer (columns): the log-log slope of the median late gap (runs not landing on
+    a kink) against lr, over the step sizes where it stalls (NaN with fewer than two). RMSProp's sign-like step
+    gives slope 2 on smooth twins (gap L lr^2 / 8) and 1 on |x| (gap lr / 2)."""
+    rows = []
+    for (opt, obj), sub in beh.groupby(["optimizer", "objective"], sort=False):
+        st = sub[sub.behaviour == "stalls"]
+        rows.append({"optimizer": opt, "objective": obj,
+                     "slope": loglog_slope(st.lr, st.median_late_gap) if len(st) >= 2 else float("nan")})
+    return pd.DataFrame(rows).pivot(index="objective", columns="optimizer", values="slope")
 
 
 def optimizer_ranking(twins: pd.DataFrame) -> pd.Series:
@@ -200,11 +213,17 @@ def plot_huber_and_quadratic(huber: Trajectory, quadratic: Trajectory, window: i
 
 
 def plot_twins(beh: pd.DataFrame, floor: float = 1e-30):
-    """Median late mean gap against lr, per objective (colour) and optimizer (style)."""
+    """Median late mean gap (runs not landing on a kink) against lr, per objective (colour) and optimizer
+    (style); cases where every run landed exactly on the kink are drawn apart, as crosses on the bottom edge."""
     fig, ax = plt.subplots(figsize=(9, 4.2))
     order = list(dict.fromkeys(n for pair in TWIN_PAIRS for n in pair))
-    sns.lineplot(data=beh.assign(gap=log_floor(beh.median_late_gap, floor)), x="lr", y="gap", hue="objective",
+    free = beh[beh.behaviour != "lands on kink"]
+    sns.lineplot(data=free.assign(gap=log_floor(free.median_late_gap, floor)), x="lr", y="gap", hue="objective",
                  style="optimizer", markers=True, dashes=True, hue_order=order, ax=ax)
+    landed = beh[beh.behaviour == "lands on kink"]
+    if len(landed):
+        ax.scatter(landed.lr, np.full(len(landed), floor), marker="x", s=60, color="k", clip_on=False, zorder=5,
+                   label="every run landed on the kink")
     ax.set(xscale="log", yscale="log", xlabel="step size eta", ylabel=f"median late mean gap (floor {floor:g})",
            title="Final gap by optimizer and twin")
     ax.legend(frameon=False, fontsize="x-small", ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left")
@@ -214,14 +233,40 @@ def plot_twins(beh: pd.DataFrame, floor: float = 1e-30):
 
 # ---------------------------------------------------------------------------------------------------- criteria
 
+#: Two halves of the late window agree within this factor when a run has settled (see tools.dynamics.settled).
+SETTLE_FACTOR = 1.1
+
+
+def unsettled_runs(trajs: Mapping[str, Trajectory], window: int, factor: float = SETTLE_FACTOR) -> dict[str, list]:
+    """Per objective, the step sizes (with the number of starts) whose late window has not settled; runs that
+    landed exactly on a kink are left out (they have settled, on the kink)."""
+    out = {}
+    for name, tr in trajs.items():
+        bad = ~settled(tr.gap, window, factor) & ~(tr.kink_landing_at >= 0)
+        if bad.any():
+            out[name] = {f"lr={lr:g}": int(n) for lr, n in zip(tr.lrs, bad.sum(1)) if n}
+    return out
+
+
+def _unsettled_reason(unsettled: dict, factor: float) -> str:
+    what = "; ".join(f"{name} at {', '.join(f'{k} ({v} starts)' for k, v in runs.items())}"
+                     for name, runs in unsettled.items())
+    return (f"the late window has not settled (the mean gap over its two halves differs by more than a factor "
+            f"{factor:g}) for {what}: run more steps or drop those step sizes")
+
+
 def cycle_not_converge(trajs: Mapping[str, Trajectory], window: int, c: float, abs_name: str = "abs",
-                       abs_rtol: float = 1e-6) -> dict:
+                       abs_rtol: float = 1e-6, settle_factor: float = SETTLE_FACTOR) -> dict:
     """Constant-step GD does not converge on objectives non-differentiable at their minimiser.
 
     Runs that landed exactly on a kink are set apart. Holds when, for every objective and every other run,
     the late mean gap is >= c * lr and f still rises in the late window; and for |x| the gap is lr/2 to
-    ``abs_rtol``.
+    ``abs_rtol``. Preconditions: every such run has settled (else inconclusive, naming the runs), and some
+    run of every objective did not land on a kink.
     """
+    criterion = (f"for every objective non-differentiable at its minimiser and every settled run not landing exactly "
+                 f"on a kink: late mean gap >= {c:g} x lr and f still rises in the late window; for |x| the gap "
+                 f"equals lr/2 within {abs_rtol:g} (relative)")
     per_group, ok = {}, True
     for name, tr in trajs.items():
         lrs = np.asarray(tr.lrs, float)
@@ -247,61 +292,90 @@ def cycle_not_converge(trajs: Mapping[str, Trajectory], window: int, c: float, a
         entry["holds"] = group_ok
         ok = ok and group_ok and keep.any()
         per_group[name] = entry
-    return verdict(
-        ok,
-        f"for every objective non-differentiable at its minimiser and every run not landing exactly on "
-        f"a kink: late mean gap >= {c:g} x lr and f still rises in the late window; for |x| the gap "
-        f"equals lr/2 within {abs_rtol:g} (relative)",
-        per_group=per_group,
-    )
+    unsettled = unsettled_runs(trajs, window, settle_factor)
+    if unsettled:
+        return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor), unsettled=unsettled,
+                            per_group=per_group)
+    all_landed = [n for n, e in per_group.items() if e["runs"] == e["kink_landings"]]
+    if all_landed:
+        return inconclusive(criterion, f"every run of {', '.join(all_landed)} landed exactly on a kink",
+                            per_group=per_group)
+    return verdict(ok, criterion, per_group=per_group)
 
 
 def gap_linear_in_step(trajs: Mapping[str, Trajectory], diminishing: Mapping[str, Trajectory], window: int,
-                       lo: float = 0.9, hi: float = 1.1, min_ratio: float = 10.0) -> dict:
-    """Late mean gap grows linearly in the step: log-log slope in [lo, hi] for every objective,
-    and diminishing steps lr0/sqrt(k) end with a gap >= ``min_ratio`` times smaller than constant lr0."""
+                       lo: float = 0.9, hi: float = 1.1, min_ratio: float = 10.0,
+                       settle_factor: float = SETTLE_FACTOR) -> dict:
+    """Late mean gap grows linearly in the step: log-log slope in [lo, hi] for every objective, and diminishing
+    steps lr0/sqrt(k) from lr0 = the largest lr end with a gap >= ``min_ratio`` times smaller than constant lr0.
+
+    Preconditions: at least two distinct step sizes, every constant-step run settled, and the diminishing runs
+    started from the largest lr of the grid (whatever the order of the list)."""
+    criterion = (f"log-log slope of the median late mean gap against lr within [{lo:g}, {hi:g}] for every "
+                 f"objective, and diminishing steps lr0/sqrt(k) from lr0 = max lr reach a late gap >= "
+                 f"{min_ratio:g}x smaller than constant lr0")
+    first = next(iter(trajs.values()))
+    lr0 = float(np.max(first.lrs))
+    if len(np.unique(first.lrs)) < 2:
+        return inconclusive(criterion, "a slope needs at least two distinct step sizes", lrs=first.lrs.tolist())
+    dim_lr0 = float(next(iter(diminishing.values())).lrs[0])
+    if dim_lr0 != lr0:
+        return inconclusive(criterion, f"the diminishing runs start from lr0 = {dim_lr0:g}, not the largest lr "
+                                       f"{lr0:g}", lr0=lr0)
     per_group, ok = {}, True
+    top = int(np.argmax(first.lrs))
     for name, g in _median_late_gaps(trajs, window).items():
         s = loglog_slope(trajs[name].lrs, g)
-        r = float(g[-1] / np.median(diminishing[name].late_gap(window)))
+        r = float(g[top] / np.median(diminishing[name].late_gap(window)))
         good = bool(lo <= s <= hi) and bool(r >= min_ratio)
         per_group[name] = {"slope": s, "constant_over_diminishing_gap": r, "holds": good}
         ok = ok and good
-    return verdict(
-        ok,
-        f"log-log slope of the median late mean gap against lr within [{lo:g}, {hi:g}] for every "
-        f"objective, and diminishing steps lr0/sqrt(k) reach a late gap >= {min_ratio:g}x smaller than lr0",
-        per_group=per_group,
-    )
+    unsettled = unsettled_runs(trajs, window, settle_factor)
+    if unsettled:
+        return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor), unsettled=unsettled,
+                            lr0=lr0, per_group=per_group)
+    return verdict(ok, criterion, lr0=lr0, per_group=per_group)
 
 
 def huber_unstable_beyond_2_over_l(huber: Trajectory, quadratic: Trajectory, window: int, huber_width: float,
-                                   curvature: float, rtol: float = 0.05, zero_below: float = 1e-10) -> dict:
+                                   curvature: float, rtol: float = 0.05, zero_below: float = 1e-10,
+                                   settle_factor: float = SETTLE_FACTOR) -> dict:
     """Huber of width d (gradient 1/d-Lipschitz): for lr > 2d the late mean gap is (lr - d)/2 within
     ``rtol`` for every start; for lr < 2d it falls below ``zero_below``; the quadratic with curvature L
-    diverges for every start when lr > 2/L and for none when lr < 2/L."""
+    diverges for every start when lr > 2/L and for none when lr < 2/L.
+
+    Preconditions: the Huber grid has step sizes on both sides of 2d, the quadratic grid on both sides of 2/L,
+    and the Huber runs above 2d have settled."""
+    criterion = (f"Huber width d: for every lr > 2d the late mean gap is (lr - d)/2 within {rtol:.0%} for every "
+                 f"start, for every lr < 2d it is < {zero_below:g}; the quadratic (L = {curvature:g}) diverges for "
+                 f"every start when lr > 2/L and for none when lr < 2/L")
     lrs, g = np.asarray(huber.lrs, float), huber.late_gap(window)
     d = huber_width
     above, below = lrs > 2 * d, lrs < 2 * d
-    pred = (lrs - d) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):  # lr = d predicts 0; NaN runs stay NaN
-        rel = np.abs(g / pred[:, None] - 1)
-    above_ok = bool(above.any() and np.all(np.isfinite(rel[above])) and np.nanmax(rel[above]) <= rtol)
-    below_ok = bool(below.any() and np.all(g[below] < zero_below))
     qlrs, qd = np.asarray(quadratic.lrs, float), blew_up(quadratic)
     qa, qb = qlrs > 2 / curvature, qlrs < 2 / curvature
-    quad_ok = bool(qa.any() and qb.any() and qd[qa].all() and not qd[qb].any())
+    grids = dict(lrs_above_2d=lrs[above].tolist(), lrs_below_2d=lrs[below].tolist(), two_d=2 * d,
+                 quad_lrs_above=qlrs[qa].tolist(), quad_lrs_below=qlrs[qb].tolist(), two_over_L=2 / curvature)
+    if not (above.any() and below.any()):
+        return inconclusive(criterion, f"the Huber step sizes {lrs.tolist()} do not straddle 2d = {2 * d:g}", **grids)
+    if not (qa.any() and qb.any()):
+        return inconclusive(criterion, f"the quadratic's step sizes {qlrs.tolist()} do not straddle 2/L = "
+                                       f"{2 / curvature:g}", **grids)
+    unsettled = ~settled(huber.gap[above], window, settle_factor)
+    if unsettled.any():
+        bad = {f"lr={lr:g}": int(n) for lr, n in zip(lrs[above], unsettled.sum(1)) if n}
+        return inconclusive(criterion, _unsettled_reason({"huber": bad}, settle_factor), **grids)
+    pred = (lrs - d) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN runs stay NaN
+        rel = np.abs(g / pred[:, None] - 1)
+    above_ok = bool(np.all(np.isfinite(rel[above])) and np.nanmax(rel[above]) <= rtol)
+    below_ok = bool(np.all(g[below] < zero_below))
+    quad_ok = bool(qd[qa].all() and not qd[qb].any())
     return verdict(
-        above_ok and below_ok and quad_ok,
-        f"Huber width d: for every lr > 2d the late mean gap is (lr - d)/2 within {rtol:.0%} for every start, "
-        f"for every lr < 2d it is < {zero_below:g}; the quadratic (L = {curvature:g}) diverges for "
-        f"every start when lr > 2/L and for none when lr < 2/L",
-        max_rel_dev_above=float(np.nanmax(rel[above])) if above.any() else None,
-        max_gap_below=float(np.max(g[below])) if below.any() else None,
-        lrs_above_2d=lrs[above].tolist(), lrs_below_2d=lrs[below].tolist(),
-        quad_fraction_diverged_above=float(qd[qa].mean()) if qa.any() else None,
-        quad_fraction_diverged_below=float(qd[qb].mean()) if qb.any() else None,
-        huber_above_ok=above_ok, huber_below_ok=below_ok, quadratic_ok=quad_ok,
+        above_ok and below_ok and quad_ok, criterion,
+        max_rel_dev_above=float(np.nanmax(rel[above])), max_gap_below=float(np.max(g[below])),
+        quad_fraction_diverged_above=float(qd[qa].mean()), quad_fraction_diverged_below=float(qd[qb].mean()),
+        huber_above_ok=above_ok, huber_below_ok=below_ok, quadratic_ok=quad_ok, **grids,
     )
 
 
@@ -329,7 +403,16 @@ def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str
         frac = diffs / total if total else None
         per_group[opt] = {"fraction_differs": frac, "pairs": total,
                           "holds": bool(frac is not None and frac >= min_fraction), "detail": detail}
-    holds = per_group.get(claim_optimizer, {}).get("holds", False)
+    criterion = (f"{claim_optimizer} behaves differently (converges vs stalls vs diverges, median late gap of runs "
+                 f"that do not land on a kink) on the smooth and the non-smooth twin in >= {min_fraction:.0%} of "
+                 f"(twin pair, lr) cases; other optimizers in per_group")
+    if claim_optimizer not in per_group:
+        return inconclusive(criterion, f"{claim_optimizer} was not run (optimizers: {', '.join(per_group)})",
+                            per_group=per_group)
+    if per_group[claim_optimizer]["pairs"] == 0:
+        return inconclusive(criterion, f"every {claim_optimizer} run on a non-smooth twin landed exactly on a kink",
+                            per_group=per_group)
+    holds = per_group[claim_optimizer]["holds"]
     return verdict(
         holds,
         f"{claim_optimizer} behaves differently (converges vs stalls vs diverges, median late gap of runs "

@@ -14,11 +14,11 @@ from ._apidoc import api_markdown, documented, public_modules
 from ._cli import main, run_hash, run_notebook
 from ._notebooks import PROFILES, NotebookInfo, available_notebooks, load_notebook, notebooks_dir
 from ._params import ParamError, ParamSpec
-from ._results import RESULTS_FILE, Run, start, to_json_safe, verdict
+from ._results import RESULTS_FILE, STATES, Run, inconclusive, start, to_json_safe, verdict
 from ._runtime import DTYPES, resolve_device, resolve_dtype, seed_everything, set_threads
 
 __all__ = [
-    "DTYPES", "PROFILES", "RESULTS_FILE", "NotebookInfo", "ParamError", "ParamSpec", "Run", "api_markdown",
+    "DTYPES", "PROFILES", "RESULTS_FILE", "STATES", "inconclusive", "NotebookInfo", "ParamError", "ParamSpec", "Run", "api_markdown",
     "available_notebooks", "documented", "public_modules",
     "load_notebook", "main", "notebooks_dir", "resolve_device", "resolve_dtype", "run_hash", "run_notebook",
     "seed_everything", "set_threads", "start", "to_json_safe", "verdict",

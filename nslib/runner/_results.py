@@ -21,7 +21,7 @@ from ._notebooks import load_notebook
 from ._params import ParamError
 from ._runtime import resolve_device, seed_everything, set_threads
 
-__all__ = ["RESULTS_FILE", "Run", "default_results_dir", "start", "to_json_safe", "verdict"]
+__all__ = ["RESULTS_FILE", "STATES", "Run", "default_results_dir", "inconclusive", "start", "to_json_safe", "verdict"]
 
 #: The file a run writes into its run directory.
 RESULTS_FILE = "results.json"
@@ -70,9 +70,21 @@ def _nonfinite(v: Any) -> str | None:
     return None
 
 
+#: The three states of a verdict, as results.json spells them.
+STATES = ("holds", "does not hold", "inconclusive")
+
+
 def verdict(holds: bool, criterion: str, **measured: Any) -> dict:
-    """One verdict: whether the claim holds by ``criterion``, with the measured values behind it."""
-    return {"holds": bool(holds), "criterion": criterion, "measured": to_json_safe(measured)}
+    """A decided verdict: whether the claim holds by ``criterion``, with the measured values behind it."""
+    holds = bool(holds)
+    return {"holds": holds, "status": STATES[0] if holds else STATES[1], "criterion": criterion,
+            "measured": to_json_safe(measured)}
+
+
+def inconclusive(criterion: str, reason: str, **measured: Any) -> dict:
+    """The run cannot decide the claim: ``reason`` names the precondition that failed (never "does not hold")."""
+    return {"holds": None, "status": STATES[2], "criterion": criterion, "reason": reason,
+            "measured": to_json_safe(measured)}
 
 
 def _git_commit() -> str | None:
@@ -124,7 +136,7 @@ class Run:
         self.dtype = ", ".join(dict.fromkeys(names))
 
     def record_verdict(self, claim_id: str, result: dict) -> dict:
-        """Store a verdict (from :func:`verdict`) under a declared claim id."""
+        """Store a verdict (from :func:`verdict` or :func:`inconclusive`) under a declared claim id."""
         if claim_id not in self.claims:
             raise KeyError(f"claim {claim_id!r} is not declared in the notebook metadata: {list(self.claims)}")
         self.verdicts[claim_id] = result

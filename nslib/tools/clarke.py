@@ -28,7 +28,7 @@ from scipy.optimize import linprog
 
 from .kinks import Kinks
 
-__all__ = ["CLOSED_FORMS", "ClarkeSet", "InconclusiveError", "ad_gradient", "clarke_set_exact", "clarke_set_sampled",
+__all__ = ["CLOSED_FORMS", "MIN_TOL", "ClarkeSet", "InconclusiveError", "ad_gradient", "clarke_set_exact", "clarke_set_sampled",
            "hull_distance", "in_hull"]
 
 
@@ -92,7 +92,12 @@ def clarke_set_exact(f: Callable, x0: torch.Tensor, *, piecewise_linear: bool = 
                 gz = torch.zeros_like(x) if gz is None else gz
                 rows.append(sg * gz.detach().numpy())
             A = np.array(rows)
-            if not _strictly_feasible(A, tol):
+            if piecewise_linear:
+                # a tied argument with zero gradient is identically 0 on this piece (nested kinks, dead units):
+                # its side does not restrict the piece, and the strict LP would reject it for nothing
+                scale = max(1.0, float(np.abs(A).max()))
+                A = A[np.abs(A).max(axis=1) > 1e-13 * scale]
+            if len(A) and not _strictly_feasible(A, tol):
                 if not piecewise_linear and np.linalg.matrix_rank(A, tol=1e-10) < m:
                     raise InconclusiveError(
                         "a sign pattern fails the first-order test while the kink gradients are linearly dependent: "
@@ -100,8 +105,19 @@ def clarke_set_exact(f: Callable, x0: torch.Tensor, *, piecewise_linear: bool = 
                         "in x, or move the point")
                 continue
         verts.append(g.detach().numpy().copy())
+    if not verts:
+        # the Clarke set of a locally Lipschitz function is never empty: no realised piece means a tool failure
+        raise RuntimeError(f"no sign pattern of the {m} tied pre-activations was found realised at this point; "
+                           "the exact Clarke set cannot be empty (is f written with k.relu / k.abs throughout?)")
     V = np.unique(np.round(np.array(verts), 14), axis=0)
     return ClarkeSet(V, m, len(verts), 2 ** m)
+
+
+# HiGHS resolves feasibility to 1e-7 by default, which would blur a membership tolerance of 1e-9: solve to its
+# tightest settings (1e-10), and let in_hull refuse tolerances below what the LP can deliver.
+_LP_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+#: The smallest membership tolerance :func:`in_hull` accepts (10x the LP's feasibility tolerance).
+MIN_TOL = 1e-9
 
 
 def _strictly_feasible(A: np.ndarray, tol: float) -> bool:
@@ -111,7 +127,7 @@ def _strictly_feasible(A: np.ndarray, tol: float) -> bool:
     c[-1] = -1.0  # maximise eps
     A_ub = np.hstack([-A, np.ones((m, 1))])  # eps - A h <= 0
     bounds = [(-1, 1)] * d + [(None, 1)]
-    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(m), bounds=bounds, method="highs")
+    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(m), bounds=bounds, method="highs", options=_LP_OPTIONS)
     scale = max(1.0, float(np.abs(A).max()))
     return bool(res.status == 0 and -res.fun > tol * scale)
 
@@ -140,14 +156,16 @@ def hull_distance(g: np.ndarray, vertices: np.ndarray) -> float:
     b_ub = np.concatenate([g, -g])
     A_eq = np.hstack([np.ones((1, r)), np.zeros((1, 1))])
     res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=[1.0], bounds=[(0, None)] * r + [(0, None)],
-                  method="highs")
+                  method="highs", options=_LP_OPTIONS)
     if res.status != 0:
         raise RuntimeError(f"hull-distance LP failed: {res.message}")
     return float(res.fun)
 
 
 def in_hull(g: np.ndarray, vertices: np.ndarray, tol: float = 1e-9) -> bool:
-    """``g`` in conv(vertices) up to sup-norm distance ``tol`` (relative to max(1, |g|_inf))."""
+    """``g`` in conv(vertices) up to sup-norm distance ``tol`` (relative to max(1, |g|_inf)); ``tol`` >= MIN_TOL."""
+    if not tol >= MIN_TOL:
+        raise ValueError(f"tol = {tol!r}: allowed is >= {MIN_TOL:g} (the LP solves to 1e-10)")
     return hull_distance(np.asarray(g, float), vertices) <= tol * max(1.0, float(np.abs(g).max()))
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "increases_per_100",
     "late_mean_gap",
     "run_dynamics",
+    "settled",
 ]
 
 
@@ -106,6 +107,20 @@ def late_mean_gap(gap: np.ndarray, window: int) -> np.ndarray:
     if window < 2 or window % 2:
         raise ValueError(f"window = {window}: allowed is an even integer >= 2")
     return gap[..., -window:].mean(-1)
+
+
+def settled(gap: np.ndarray, window: int, factor: float = 1.1, floor: float = 1e-12) -> np.ndarray:
+    """Has the late window settled? The mean gap over the two halves of the last ``window`` iterates (each of even
+    length, so a 2-cycle is averaged fairly) agree within ``factor``, or both are below ``floor`` (converged).
+    NaN/inf runs are not settled. Returns a boolean array over the leading axes."""
+    half = (window // 4) * 2
+    if half < 2:
+        raise ValueError(f"window = {window}: allowed is >= 4 (two halves of at least 2 iterates)")
+    h1, h2 = gap[..., -2 * half:-half].mean(-1), gap[..., -half:].mean(-1)
+    lo, hi = np.minimum(h1, h2), np.maximum(h1, h2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        agree = hi <= factor * lo
+    return np.isfinite(h1) & np.isfinite(h2) & ((hi <= floor) | agree)
 
 
 def cycle_period(x_tail: np.ndarray, max_period: int = 16, rtol: float = 1e-9) -> np.ndarray:

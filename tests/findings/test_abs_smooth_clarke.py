@@ -44,8 +44,8 @@ def test_survey_flags_the_counterexample():
 # ------------------------------------------------------------------------------------- criteria on constructed data
 
 def points(distances: dict) -> pd.DataFrame:
-    return pd.DataFrame([{"point": i, "alpha": a, "distance": d} for a, ds in distances.items()
-                         for i, d in enumerate(ds)])
+    return pd.DataFrame([{"point": i, "alpha": a, "ties": 2, "trivial": False, "distance": d}
+                         for a, ds in distances.items() for i, d in enumerate(ds)])
 
 
 def test_single_sample_clarke():
@@ -69,3 +69,15 @@ def test_kakade_lee_counterexample():
     assert asc.kakade_lee_counterexample(0.0, [[1.0]])["holds"] is True
     assert asc.kakade_lee_counterexample(1.0, [[1.0]])["holds"] is False
     assert asc.kakade_lee_counterexample(0.0, [[0.0], [1.0]])["holds"] is False
+
+
+def test_single_sample_clarke_sets_trivial_points_apart_and_is_inconclusive_without_ties():
+    rows = [{"point": i, "alpha": a, "ties": 2, "trivial": i == 0, "distance": d}
+            for a, ds in {0.0: [0, 0, 0], 2.0: [0, 0.5, 0.5]}.items() for i, d in enumerate(ds)]
+    v = asc.single_sample_clarke(pd.DataFrame(rows), [0.0], 2.0)
+    assert v["holds"] is True and v["measured"]["judged_points"] == 2
+    assert v["measured"]["control_fraction_outside"] == 1.0  # the trivial point is not in the fraction
+    untied = pd.DataFrame([dict(r, ties=0, trivial=False) for r in rows])
+    v = asc.single_sample_clarke(untied, [0.0], 2.0)
+    assert v["holds"] is None and v["status"] == "inconclusive" and "tied" in v["reason"]
+    assert asc.single_sample_clarke(pd.DataFrame(rows), [0.0, 0.5], 2.0)["status"] == "inconclusive"

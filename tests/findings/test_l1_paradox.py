@@ -120,10 +120,52 @@ def test_ngdm_no_exact_zeros():
 def test_ngdm_l1_grows_with_lambda():
     exact = np.tile([10.0, 8.0, 5.0, 1.0], (3, 1))
     rising = np.tile([10.0, 9.0, 12.0, 20.0], (3, 1))
-    assert l1.ngdm_l1_grows_with_lambda(table({"exact": {"l1": exact}, "subgradient": {"l1": rising}}))["holds"] is True
-    assert l1.ngdm_l1_grows_with_lambda(table({"exact": {"l1": exact}, "subgradient": {"l1": exact}}))["holds"] is False
+    ok = table({"exact": {"l1": exact}, "subgradient": {"l1": rising}})
+    v = l1.ngdm_l1_grows_with_lambda(ok, lambda_star=0.3)
+    assert v["holds"] is True and v["measured"]["lambda_star_measured"] == 0.3
+    falling = table({"exact": {"l1": exact}, "subgradient": {"l1": exact}})
+    assert l1.ngdm_l1_grows_with_lambda(falling, lambda_star=0.3)["holds"] is False
     flat_exact = table({"exact": {"l1": rising}, "subgradient": {"l1": rising}})
-    assert l1.ngdm_l1_grows_with_lambda(flat_exact)["holds"] is False
+    assert l1.ngdm_l1_grows_with_lambda(flat_exact, lambda_star=0.3)["holds"] is False
+
+
+def test_ngdm_l1_grows_is_inconclusive_when_the_grid_stops_before_lambda_star():
+    exact = np.tile([10.0, 8.0, 5.0, 1.0], (3, 1))
+    rising = np.tile([10.0, 9.0, 12.0, 20.0], (3, 1))
+    v = l1.ngdm_l1_grows_with_lambda(table({"exact": {"l1": exact}, "subgradient": {"l1": rising}}), lambda_star=1.0)
+    assert v["holds"] is None and "lambda*" in v["reason"]
+
+
+def test_predicted_crossover_from_the_exact_path():
+    # one seed, p = 4: the exact norm falls 3, 2, 1, 0 with 1, 2, 3, 4 zero coordinates; lr = 1
+    W = np.zeros((1, 4, 4))
+    for j in range(4):
+        W[0, j, : 3 - j] = 1.0
+    lams = [0.5, 1.0, 2.0, 4.0]
+    pred = l1.predicted_l1(W, lams, lr=1.0)
+    np.testing.assert_allclose(pred[0], [3 + 0.25, 2 + 1.0, 1 + 3.0, 0 + 8.0])
+    assert l1.crossover(lams, pred) == 1.0
+
+
+def test_a_diverged_or_missing_solver_makes_its_claims_inconclusive():
+    zeros_ok = {"exact": {"zeros": np.full((3, 4), 190)}, "subgradient": {"zeros": 0}}
+    t = table({**zeros_ok, "sgd": {"zeros": 0}})
+    t["diverged"] = (t.method == "sgd") & (t["lambda"] == 2.0)
+    v = l1.ngdm_no_exact_zeros(t, p=200, k=10, judged=("subgradient", "sgd"))
+    assert v["holds"] is None and "sgd" in v["reason"] and "diverged" in v["reason"]
+    v = l1.ngdm_no_exact_zeros(table(zeros_ok), p=200, k=10, judged=("subgradient", "adam"))
+    assert v["status"] == "inconclusive" and "adam was not run" in v["reason"]
+    grow = np.tile([0.1, 0.3, 1.0, 4.0], (3, 1))
+    t = table({"exact": {"gap": 0.0}, "subgradient": {"gap": grow}})
+    t["diverged"] = t.method == "subgradient"
+    assert l1.objective_gap_grows(t)["status"] == "inconclusive"
+
+
+def test_run_ngdm_reports_divergence_as_a_result():
+    prob = make_problems(20, 10, 2, 0.1, [0], [0.1])
+    run = run_ngdm(prob, "sgd", steps=300, lr_scale=20.0, batch_size=2, window=50)
+    assert run.diverged.all()
+    assert not run_ngdm(prob, "subgradient", steps=300, lr_scale=0.5, window=50).diverged.any()
 
 
 def test_objective_gap_grows():

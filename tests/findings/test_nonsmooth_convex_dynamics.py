@@ -112,3 +112,52 @@ def test_counterexample_table_counts_exact_minima(names):
     summary = pd.DataFrame([{"objective": n, "lr": 0.1, "exact_min_at": s} for n in names for s in (10, 30, -1)])
     t = ncd.counterexample_table(summary, names)
     assert t.loc[0.1, ("reached_zero", "hinge")] == "2/3" and t.loc[0.1, ("median_step", "hinge")] == 20.0
+
+
+# ---------------------------------------------------------------------------------------- inconclusive states
+
+def test_unsettled_runs_make_cycle_not_converge_inconclusive_not_false():
+    trajs = cycles()
+    # one run still descending through the late window: no rises, halves differ by far more than 10%
+    trajs["l1"].gap[0, 1, :] = np.linspace(1.0, 0.01, T)
+    v = ncd.cycle_not_converge(trajs, window=100, c=0.1)
+    assert v["holds"] is None and v["status"] == "inconclusive"
+    assert "l1" in v["reason"] and "lr=0.01" in v["reason"] and v["measured"]["unsettled"] == {"l1": {"lr=0.01": 1}}
+
+
+def test_gap_linear_in_step_is_the_same_for_a_reversed_list():
+    rev = LRS[::-1].copy()
+    dimin = {"abs": cycling("abs", [1.0], [0.01], "invsqrt")}
+    up = ncd.gap_linear_in_step({"abs": cycling("abs", LRS, LRS / 2)}, dimin, 100)
+    down = ncd.gap_linear_in_step({"abs": cycling("abs", rev, rev / 2)}, dimin, 100)
+    assert up["holds"] is True and down["holds"] is True
+    assert up["measured"]["per_group"]["abs"]["constant_over_diminishing_gap"] == pytest.approx(
+        down["measured"]["per_group"]["abs"]["constant_over_diminishing_gap"])
+    wrong_start = {"abs": cycling("abs", [0.01], [0.0001], "invsqrt")}
+    assert ncd.gap_linear_in_step({"abs": cycling("abs", LRS, LRS / 2)}, wrong_start, 100)["status"] == "inconclusive"
+    unsettled = {"abs": cycling("abs", LRS, LRS / 2)}
+    unsettled["abs"].gap[2, 0, :] = np.linspace(2.0, 0.5, T)
+    assert ncd.gap_linear_in_step(unsettled, dimin, 100)["status"] == "inconclusive"
+
+
+def test_huber_grid_that_misses_2d_is_inconclusive():
+    huber, quad = huber_runs()
+    v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.5, 10.0)  # 2d = 1: every lr below
+    assert v["status"] == "inconclusive" and "straddle 2d" in v["reason"]
+    v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.1, 1.0)  # 2/L = 2: both quadratic lrs below
+    assert v["status"] == "inconclusive" and "2/L" in v["reason"]
+
+
+def test_a_claim_about_an_optimizer_not_run_is_inconclusive():
+    beh = _behaviour("stalls")
+    v = ncd.adaptive_optimizers_differ(beh[beh.optimizer == "sgd"], [("quadratic", "abs")])
+    assert v["status"] == "inconclusive" and "rmsprop was not run" in v["reason"]
+
+
+def test_late_gap_scaling_reads_the_slope():
+    lrs = [0.01, 0.1]
+    beh = pd.DataFrame([{"optimizer": "rmsprop", "objective": o, "lr": lr, "behaviour": "stalls",
+                         "median_late_gap": g(lr)} for o, g in (("quadratic", lambda x: 10 * x * x / 8),
+                                                                ("abs", lambda x: x / 2)) for lr in lrs])
+    t = ncd.late_gap_scaling(beh)
+    assert t.loc["quadratic", "rmsprop"] == pytest.approx(2.0) and t.loc["abs", "rmsprop"] == pytest.approx(1.0)
