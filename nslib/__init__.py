@@ -19,7 +19,8 @@ from .runner import ParamError, Run, inconclusive, start, verdict
 __all__ = [
     "__version__",
     # the page kit
-    "start", "Run", "verdict", "inconclusive", "ParamError", "set_theme", "PALETTE", "glue_text", "glue_verdicts", "show_verdicts",
+    "start", "Run", "verdict", "inconclusive", "ParamError", "set_theme", "PALETTE", "glue_text", "glue_verdicts",
+    "show_verdicts",
     # namespaces
     "tools", "findings", "runner",
 ]

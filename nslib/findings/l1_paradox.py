@@ -32,7 +32,8 @@ from ..tools.train import accuracy, make_optimizer, make_scheduler, train
 __all__ = [
     # the Lasso
     "NGDM_METHODS", "LassoProblem", "NgdmRun", "by_seed_and_lambda", "exact_lasso", "fista", "lasso_kkt_violation",
-    "lasso_objective", "make_problems", "oscillation_table", "predicted_l1", "crossover", "run_ngdm", "solution_summary", "solution_table",
+    "lasso_objective", "make_problems", "oscillation_table", "predicted_l1",
+    "crossover", "run_ngdm", "solution_summary", "solution_table",
     "support_jaccard",
     # pruning an MLP
     "pruning_areas", "pruning_curves", "train_l1_mlp",

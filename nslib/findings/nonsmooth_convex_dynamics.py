@@ -29,7 +29,8 @@ __all__ = [
     # figures
     "plot_cycles", "plot_gap_against_step", "plot_huber_and_quadratic", "plot_twins",
     # criteria, one per claim id, and their preconditions
-    "SETTLE_FACTOR", "unsettled_runs", "adaptive_optimizers_differ", "cycle_not_converge", "gap_linear_in_step", "huber_unstable_beyond_2_over_l",
+    "SETTLE_FACTOR", "unsettled_runs", "adaptive_optimizers_differ", "cycle_not_converge", "gap_linear_in_step",
+    "huber_unstable_beyond_2_over_l",
 ]
 
 #: Non-differentiable at the minimiser: the functions the claim is about.

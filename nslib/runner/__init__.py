@@ -18,7 +18,8 @@ from ._results import RESULTS_FILE, STATES, Run, inconclusive, start, to_json_sa
 from ._runtime import DTYPES, resolve_device, resolve_dtype, seed_everything, set_threads
 
 __all__ = [
-    "DTYPES", "PROFILES", "RESULTS_FILE", "STATES", "inconclusive", "NotebookInfo", "ParamError", "ParamSpec", "Run", "api_markdown",
+    "DTYPES", "PROFILES", "RESULTS_FILE", "STATES", "inconclusive", "NotebookInfo", "ParamError", "ParamSpec", "Run",
+    "api_markdown",
     "available_notebooks", "documented", "public_modules",
     "load_notebook", "main", "notebooks_dir", "resolve_device", "resolve_dtype", "run_hash", "run_notebook",
     "seed_everything", "set_threads", "start", "to_json_safe", "verdict",

@@ -65,7 +65,8 @@ class NotebookInfo:
                 resolved[name] = coerce(self.spec(name), value)
         for expr, message in (self.constraints or {}).items():
             # the notebook's own metadata, evaluated over the resolved literals only
-            scope = {"__builtins__": {"len": len, "min": min, "max": max, "all": all, "any": any, "set": set, "sorted": sorted},
+            allowed = {"len": len, "min": min, "max": max, "all": all, "any": any, "set": set, "sorted": sorted}
+            scope = {"__builtins__": allowed,
                      **resolved}
             if not eval(expr, scope):  # globals, so that generator expressions see the parameters
                 shown = ", ".join(f"{n!r} = {resolved[n]!r}" for n in self.specs if n in expr)

@@ -28,7 +28,8 @@ from scipy.optimize import linprog
 
 from .kinks import Kinks
 
-__all__ = ["CLOSED_FORMS", "MIN_TOL", "ClarkeSet", "InconclusiveError", "ad_gradient", "clarke_set_exact", "clarke_set_sampled",
+__all__ = ["CLOSED_FORMS", "MIN_TOL", "ClarkeSet", "InconclusiveError", "ad_gradient", "clarke_set_exact",
+           "clarke_set_sampled",
            "hull_distance", "in_hull"]
 
 

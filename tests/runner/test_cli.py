@@ -1,4 +1,5 @@
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,8 @@ def test_quick_run_writes_results_with_declared_claims(quick_runs, stem):
     assert list(res["verdicts"]) == list(info.claims)
     for cid, v in res["verdicts"].items():
         assert cid == cid.lower() and " " not in cid and "_" not in cid
-        assert isinstance(v["holds"], bool) and v["criterion"] and isinstance(v["measured"], dict)
+        assert v["holds"] in (True, False, None) and v["criterion"] and isinstance(v["measured"], dict)
+        assert v["status"] in ("holds", "does not hold", "inconclusive")
     assert res["parameters"] == info.resolve("quick")
 
 
@@ -108,3 +110,39 @@ def test_sweep_validates_the_whole_grid_first(tmp_path):
     proc = nslib_cli("sweep", "abs-smooth-clarke", "--profile", "quick", "--grid", "seed=0,-1", "--out", str(tmp_path))
     assert proc.returncode == 2 and "'seed'" in proc.stderr
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("stem,args,names", [
+    ("nonsmooth-convex-dynamics", ["-p", "lrs", "[0.1]"], ["lrs"]),
+    ("nonsmooth-convex-dynamics", ["-p", "steps", "10", "-p", "window", "2"], ["window"]),
+    ("l1-paradox", ["-p", "lams", "[0.5, 0.5]"], ["lams"]),
+])
+def test_values_that_can_never_give_an_answer_are_refused(tmp_path, stem, args, names):
+    proc = nslib_cli("run", stem, "--profile", "quick", "--out", str(tmp_path), *args)
+    assert proc.returncode == 2, proc.stderr
+    assert all(f"'{n}'" in proc.stderr for n in names) and not any(tmp_path.iterdir())
+
+
+SMALLEST = {  # the smallest sizes and shortest grids each notebook accepts
+    "nonsmooth-convex-dynamics": shlex.split("-p lrs '[0.1, 0.2]' -p steps 12 -p window 4 -p n_starts 1 "
+                                             "-p huber_lrs '[0.1]' -p quad_lrs '[0.1]' -p twin_lrs '[0.1]' "
+                                             "-p optimizers \"['sgd']\""),
+    "l1-paradox": shlex.split("-p lams '[0.5, 1.0]' -p n_seeds 1 -p steps 10 -p window 1 -p p 2 -p k 1 -p n 2 "
+                              "-p prune_seeds 1 -p prune_lams '[0.01]' -p prune_epochs 1 -p prune_hidden 1 "
+                              "-p optimizers \"['adam']\""),
+    "abs-smooth-clarke": shlex.split("-p n_points 1 -p ties_per_layer 0 -p sizes '[1, 1, 1]' -p alphas '[0.0]' "
+                                     "-p n_samples 1"),
+}
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("stem", toc_notebooks())
+def test_smallest_accepted_run_finishes_with_a_well_formed_results_json(tmp_path, stem):
+    proc = nslib_cli("run", stem, "--profile", "quick", "--out", str(tmp_path), *SMALLEST.get(stem, []))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = _no_nan((Path(proc.stdout.strip().splitlines()[-1]) / "results.json").read_text())
+    assert list(res["verdicts"]) == list(load_notebook(stem).claims)
+    for v in res["verdicts"].values():
+        assert v["status"] in ("holds", "does not hold", "inconclusive")
+        assert v["holds"] is {"holds": True, "does not hold": False, "inconclusive": None}[v["status"]]
+        assert (v["status"] == "inconclusive") == ("reason" in v)
