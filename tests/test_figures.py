@@ -20,5 +20,7 @@ def test_loglog_rate_and_verdict_table():
     ax = nslib.figures.loglog_rate([1, 10], {"a": [1.0, 10.0]})
     assert ax.get_xscale() == "log" and len(ax.lines) == 2
     plt.close("all")
-    t = nslib.figures.verdict_table({"x-y": nslib.verdict(False, "crit", v=1.5)})
-    assert t.loc["x-y", "holds"] == "no" and "v = 1.5" in t.loc["x-y", "measured"]
+    t = nslib.figures.verdict_table({"x-y": nslib.verdict(False, "crit", v=1.5),
+                                     "z": nslib.inconclusive("crit", "grid misses 2d", v=2.0)})
+    assert t.loc["x-y", "verdict"] == "does not hold" and "v = 1.5" in t.loc["x-y", "measured"]
+    assert t.loc["z", "verdict"] == "inconclusive: grid misses 2d"
