@@ -21,7 +21,8 @@ from ..tools.kinks import Kinks
 
 __all__ = [
     # experiments
-    "clarke_distances", "closed_form_check", "dense_relu_loss", "kink_survey", "kinked_point", "n_params",
+    "clarke_distances", "closed_form_check", "dense_relu_loss", "kakade_lee_case", "kink_survey", "kinked_point",
+    "n_params",
     "one_neuron_batch", "sampled_vs_exact",
     # figures
     "plot_distances",
@@ -132,19 +133,32 @@ def _survey_cases():
     ]
 
 
+def _torch_autograd(fn, values) -> np.ndarray:
+    """The gradient PyTorch's own autograd returns for ``fn`` at ``values`` (float64)."""
+    x = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    fn(x).backward()
+    return x.grad.numpy()
+
+
 def kink_survey(tol: float = 1e-12) -> pd.DataFrame:
     """What the installed PyTorch's autograd returns at kinks, against each Clarke set (a live table)."""
     rows = []
     for op, where, values, fn, clarke in _survey_cases():
-        x = torch.tensor(values, dtype=torch.float64, requires_grad=True)
-        fn(x).backward()
-        g = x.grad.numpy()
+        g = _torch_autograd(fn, values)
         V = np.array(clarke)
         rows.append({"operation": op, "at": where, "autograd returns": np.array2string(g, precision=3),
                      "Clarke set": "{" + ", ".join(np.array2string(v, precision=3) for v in V) + "}"
                      if len(V) == 1 else "conv{" + ", ".join(np.array2string(v, precision=3) for v in V) + "}",
                      "in the Clarke set": bool(hull_distance(g, V) <= tol)})
     return pd.DataFrame(rows)
+
+
+def kakade_lee_case():
+    """relu(x) - relu(-x) at x = 0: (what torch's own relu gives under autograd, the exact Clarke set there)."""
+    ad = float(_torch_autograd(lambda x: (torch.relu(x) - torch.relu(-x)).sum(), [0.0])[0])
+    exact = clarke_set_exact(lambda z, k: (k.relu(z) - k.relu(-z)).sum(), torch.zeros(1, dtype=torch.float64),
+                             piecewise_linear=True)
+    return ad, exact
 
 
 def sampled_vs_exact(points: pd.DataFrame, sizes, ties_per_layer: int, seed: int, n_samples: int,

@@ -33,7 +33,8 @@ __all__ = [
     # the Lasso
     "NGDM_METHODS", "LassoProblem", "NgdmRun", "by_seed_and_lambda", "exact_lasso", "fista", "lasso_kkt_violation",
     "lasso_objective", "make_problems", "oscillation_table", "predicted_l1",
-    "crossover", "run_ngdm", "solution_summary", "solution_table",
+    "crossover", "kkt_violations", "reference_table",
+    "rising_solvers", "run_ngdm", "solution_summary", "solution_table",
     "support_jaccard",
     # pruning an MLP
     "pruning_areas", "pruning_curves", "train_l1_mlp",
@@ -98,6 +99,12 @@ def lasso_kkt_violation(X: np.ndarray, y: np.ndarray, w: np.ndarray, lam: float)
     return float(max(v_on, v_off))
 
 
+def kkt_violations(prob: LassoProblem, W: np.ndarray) -> np.ndarray:
+    """:func:`lasso_kkt_violation` of every (dataset, lambda) solution in ``W`` (S, Lam, p): (S, Lam)."""
+    return np.array([[lasso_kkt_violation(prob.X[s].numpy(), prob.y[s].numpy(), W[s, j], lam)
+                      for j, lam in enumerate(prob.lams.tolist())] for s in range(W.shape[0])])
+
+
 def exact_lasso(prob: LassoProblem, kkt_tol: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's coordinate descent to tol 1e-12, checked against the KKT conditions: (W*, violations).
 
@@ -107,13 +114,11 @@ def exact_lasso(prob: LassoProblem, kkt_tol: float = 1e-8) -> tuple[np.ndarray, 
 
     S, L, p = prob.X.shape[0], len(prob.lams), prob.X.shape[2]
     W = np.zeros((S, L, p))
-    viol = np.zeros((S, L))
     for s in range(S):
         X, y = prob.X[s].numpy(), prob.y[s].numpy()
         for j, lam in enumerate(prob.lams.tolist()):
-            m = Lasso(alpha=lam, fit_intercept=False, tol=1e-12, max_iter=1_000_000).fit(X, y)
-            W[s, j] = m.coef_
-            viol[s, j] = lasso_kkt_violation(X, y, m.coef_, lam)
+            W[s, j] = Lasso(alpha=lam, fit_intercept=False, tol=1e-12, max_iter=1_000_000).fit(X, y).coef_
+    viol = kkt_violations(prob, W)
     if viol.max() > kkt_tol:
         raise RuntimeError(f"exact Lasso violates KKT by {viol.max():.2e} > {kkt_tol:g}")
     return W, viol
@@ -276,6 +281,21 @@ def crossover(lams, norms) -> float:
     return float(lams[int(np.argmin(np.median(np.asarray(norms, float), 0)))])
 
 
+def reference_table(W_exact: np.ndarray, W_prox: np.ndarray, lams) -> pd.DataFrame:
+    """Per lambda: exact zeros and ||w||_1 of the exact solution (median over seeds), the proximal solution's
+    zeros, and the smallest Jaccard index of its support against the exact one."""
+    return pd.DataFrame({"lambda": list(lams), "exact zeros (median)": np.median((W_exact == 0).sum(-1), 0),
+                         "exact ||w||_1 (median)": np.median(np.abs(W_exact).sum(-1), 0),
+                         "FISTA zeros (median)": np.median((W_prox == 0).sum(-1), 0),
+                         "FISTA Jaccard (min)": support_jaccard(W_prox, W_exact).min(0)}).set_index("lambda")
+
+
+def rising_solvers(measured: dict, min_fraction: float = 0.8) -> list[str]:
+    """The solvers of an ``ngdm-l1-grows-with-lambda`` verdict's ``measured`` whose norm rose past lambda* in
+    >= ``min_fraction`` of seeds."""
+    return [m for m, e in measured.get("per_group", {}).items() if e["fraction_seeds_increasing"] >= min_fraction]
+
+
 def oscillation_table(run: NgdmRun, W_exact: np.ndarray, lams) -> pd.DataFrame:
     """Per lambda: the median late-window amplitude max_t |w_j(t)| of the coordinates that are exactly 0 in
     the exact solution, against lr * lambda."""
@@ -338,9 +358,16 @@ def pruning_curves(data: Split, lams, seeds, *, hidden: int, epochs: int, lr: fl
 
 
 def pruning_areas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per seed of a :func:`pruning_curves` frame: area under accuracy-vs-sparsity for both routes."""
-    rows = [{"seed": s, "area_threshold": curve_area(d.sparsity, d.acc_threshold),
-             "area_prox": curve_area(d.sparsity, d.acc_prox)} for s, d in frame.groupby("seed")]
+    """Per seed of a :func:`pruning_curves` frame: area under accuracy-vs-sparsity for both routes, the span of
+    sparsities the curve covers, and whether the networks trained at all: the lower test accuracy of the two
+    unpruned networks at the smallest lambda (at large lambda proximal SGD may zero every weight, which is data,
+    not a failure to train)."""
+    rows = []
+    for s, d in frame.groupby("seed"):
+        first = d[d.lam == d.lam.min()]
+        rows.append({"seed": s, "area_threshold": curve_area(d.sparsity, d.acc_threshold),
+                     "area_prox": curve_area(d.sparsity, d.acc_prox), "sparsity_span": float(np.ptp(d.sparsity)),
+                     "min_unpruned_accuracy": float(min(first.acc_subgradient_unpruned.min(), first.acc_prox.min()))})
     return pd.DataFrame(rows).set_index("seed")
 
 
@@ -445,8 +472,10 @@ def ngdm_no_exact_zeros(table: pd.DataFrame, p: int, k: int, min_fraction: float
                         judged=("subgradient", "sgd", "adam", "rmsprop")) -> dict:
     """Each judged NGDM returns no exact zero in >= ``min_fraction`` of (seed, lambda) runs, while the exact
     Lasso solution has exact zeros in every run. How sparse the exact solution is (about p - k zeros) is
-    reported in ``measured``, not gated: it depends on lambda, and the claim is about the NGDMs."""
-    why = _precondition(table, judged)
+    reported in ``measured``, not gated: it depends on lambda, and the claim is about the NGDMs. Inconclusive
+    when a judged solver was not run or diverged."""
+    criterion = (f"each of {', '.join(judged)} has no exact zero in >= {min_fraction:.0%} of (seed, lambda) runs, "
+                 f"while the exact solution has exact zeros in every run")
     ngdm_zeros, exact_zeros, _ = _judged(table, "zeros")
     exact_ok = bool(np.all(exact_zeros > 0))
     per_group = {}
@@ -454,15 +483,13 @@ def ngdm_no_exact_zeros(table: pd.DataFrame, p: int, k: int, min_fraction: float
         frac = float(np.mean(np.asarray(z) == 0))
         per_group[name] = {"fraction_runs_without_zeros": frac, "median_zeros": float(np.median(z)),
                            "holds": frac >= min_fraction, "judged": name in judged}
-    ok = exact_ok and all(per_group[m]["holds"] for m in judged if m in per_group)
+    why = _precondition(table, judged)
     if why:
-        return inconclusive(f"each of {', '.join(judged)} has no exact zero in >= {min_fraction:.0%} of (seed, "
-                            f"lambda) runs, while the exact solution has exact zeros in every run", why,
-                            per_group=per_group)
-    return verdict(ok, f"each of {', '.join(judged)} has no exact zero in >= {min_fraction:.0%} of (seed, lambda) "
-                       f"runs, while the exact solution has exact zeros in every run",
-                   exact_min_zeros=int(exact_zeros.min()), exact_median_zeros=float(np.median(exact_zeros)),
-                   p_minus_k=p - k, exact_ok=exact_ok, per_group=per_group)
+        return inconclusive(criterion, why, per_group=per_group)
+    ok = exact_ok and all(per_group[m]["holds"] for m in judged)
+    return verdict(ok, criterion, exact_min_zeros=int(exact_zeros.min()),
+                   exact_median_zeros=float(np.median(exact_zeros)), p_minus_k=p - k, exact_ok=exact_ok,
+                   per_group=per_group)
 
 
 def ngdm_l1_grows_with_lambda(table: pd.DataFrame, lambda_star: float, min_fraction: float = 0.8,
@@ -499,7 +526,10 @@ def ngdm_l1_grows_with_lambda(table: pd.DataFrame, lambda_star: float, min_fract
 def objective_gap_grows(table: pd.DataFrame, min_fraction: float = 0.8, ratio: float = 2.0,
                         claim_method: str = "subgradient") -> dict:
     """F(w_NGDM) - F* grows with lambda: per seed Spearman(lambda, gap) > 0 and the gap at the largest
-    lambda >= ``ratio`` x the gap at the smallest, in >= ``min_fraction`` of seeds (``claim_method``)."""
+    lambda >= ``ratio`` x the gap at the smallest, in >= ``min_fraction`` of seeds (``claim_method``).
+    Inconclusive when the method was not run or diverged."""
+    criterion = (f"for {claim_method}: Spearman(lambda, F(w) - F*) > 0 and the gap at the largest lambda >= "
+                 f"{ratio:g}x the gap at the smallest, in >= {min_fraction:.0%} of seeds")
     gaps, _, lams = _judged(table, "gap")
     lams = np.asarray(lams, float)
     order = np.argsort(lams)
@@ -515,34 +545,47 @@ def objective_gap_grows(table: pd.DataFrame, min_fraction: float = 0.8, ratio: f
                            "holds": float(ok_seed.mean()) >= min_fraction}
     why = _precondition(table, [claim_method])
     if why:
-        return inconclusive(f"for {claim_method}: Spearman(lambda, F(w) - F*) > 0 and the gap at the largest lambda "
-                            f">= {ratio:g}x the gap at the smallest, in >= {min_fraction:.0%} of seeds", why,
-                            per_group=per_group)
-    ok = per_group[claim_method]["holds"]
-    return verdict(ok, f"for {claim_method}: Spearman(lambda, F(w) - F*) > 0 and the gap at the largest lambda >= "
-                       f"{ratio:g}x the gap at the smallest, in >= {min_fraction:.0%} of seeds",
-                   per_group=per_group)
+        return inconclusive(criterion, why, per_group=per_group)
+    return verdict(per_group[claim_method]["holds"], criterion, per_group=per_group)
 
 
 def prox_recovers_support(W_prox: np.ndarray, W_exact: np.ndarray, threshold: float = 0.95,
-                          min_fraction: float = 0.8) -> dict:
+                          min_fraction: float = 0.8, kkt=None, kkt_tol: float = 1e-6) -> dict:
     """Proximal gradient reaches the exact support: Jaccard >= ``threshold`` at every lambda, in >=
-    ``min_fraction`` of seeds. ``W_prox`` and ``W_exact`` are (S, Lam, p)."""
+    ``min_fraction`` of seeds. ``W_prox`` and ``W_exact`` are (S, Lam, p). With ``kkt`` (the proximal
+    solutions' KKT violations, :func:`kkt_violations`), a solver that has not converged to ``kkt_tol`` makes
+    the verdict inconclusive: a support still moving says nothing about the limit."""
+    criterion = (f"Jaccard index of the proximal solution's support against the exact one >= {threshold:g} at "
+                 f"every lambda, in >= {min_fraction:.0%} of seeds")
     j = support_jaccard(W_prox, W_exact)
     per_seed = np.all(j >= threshold, axis=1)
-    return verdict(float(per_seed.mean()) >= min_fraction,
-                   f"Jaccard index of the proximal solution's support against the exact one >= {threshold:g} at "
-                   f"every lambda, in >= {min_fraction:.0%} of seeds",
-                   fraction_seeds=float(per_seed.mean()), min_jaccard=float(j.min()))
+    measured = dict(fraction_seeds=float(per_seed.mean()), min_jaccard=float(j.min()))
+    if kkt is not None:
+        measured["max_kkt_violation"] = float(np.max(kkt))
+        if not np.max(kkt) <= kkt_tol:
+            return inconclusive(criterion, f"the proximal solver has not converged: KKT violation "
+                                           f"{np.max(kkt):.1e} > {kkt_tol:g} (give it more steps)", **measured)
+    return verdict(float(per_seed.mean()) >= min_fraction, criterion, **measured)
 
 
-def pruning_threshold_worse(areas: pd.DataFrame, min_fraction: float = 0.8) -> dict:
+def pruning_threshold_worse(areas: pd.DataFrame, min_fraction: float = 0.8, min_span: float = 0.05,
+                            min_accuracy: float = 0.2) -> dict:
     """The area under test accuracy against sparsity is smaller for magnitude thresholding (after
-    subgradient SGD) than for proximal SGD, in >= ``min_fraction`` of seeds (``areas``: :func:`pruning_areas`)."""
+    subgradient SGD) than for proximal SGD, in >= ``min_fraction`` of seeds (``areas``: :func:`pruning_areas`).
+
+    Inconclusive when a curve has no area to compare (its sparsities span less than ``min_span``) or when the
+    networks did not train (an unpruned accuracy below ``min_accuracy``, twice chance on ten classes)."""
+    criterion = (f"area under accuracy-vs-sparsity smaller for thresholding than for proximal SGD in >= "
+                 f"{min_fraction:.0%} of seeds")
     a, b = areas.area_threshold.to_numpy(float), areas.area_prox.to_numpy(float)
+    measured = dict(area_threshold=a.tolist(), area_prox=b.tolist())
+    span = areas["sparsity_span"].to_numpy(float) if "sparsity_span" in areas else np.full(len(a), np.inf)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and np.all(span >= min_span)):
+        return inconclusive(criterion, f"the pruning curves span sparsities of only {np.nanmin(span):.3f} (< "
+                                       f"{min_span:g}): widen prune_lams", **measured)
+    if "min_unpruned_accuracy" in areas and areas.min_unpruned_accuracy.min() < min_accuracy:
+        return inconclusive(criterion, f"a network did not train (accuracy {areas.min_unpruned_accuracy.min():.2f} "
+                                       f"< {min_accuracy:g})", **measured)
     worse = a < b
-    return verdict(float(worse.mean()) >= min_fraction,
-                   f"area under accuracy-vs-sparsity smaller for thresholding than for proximal SGD in >= "
-                   f"{min_fraction:.0%} of seeds",
-                   fraction_seeds=float(worse.mean()), area_threshold=a.tolist(), area_prox=b.tolist(),
-                   max_abs_area_difference=float(np.max(np.abs(a - b))))
+    return verdict(float(worse.mean()) >= min_fraction, criterion, fraction_seeds=float(worse.mean()),
+                   max_abs_area_difference=float(np.max(np.abs(a - b))), **measured)

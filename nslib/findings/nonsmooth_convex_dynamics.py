@@ -24,8 +24,9 @@ from ..tools.stats import loglog_slope
 
 __all__ = [
     # experiments
-    "NONSMOOTH", "COUNTEREXAMPLES", "TWIN_PAIRS", "behaviour", "counterexample_table", "cycle_table",
-    "late_gap_scaling", "optimizer_ranking", "random_starts", "step_size_study", "summarise", "twin_study",
+    "NONSMOOTH", "COUNTEREXAMPLES", "TWIN_PAIRS", "TWIN_OBJECTIVES", "behaviour", "behaviour_table",
+    "counterexample_table", "counterexamples_reach_minimum", "cycle_table", "kink_landings", "late_gap_scaling",
+    "optimizer_ranking", "random_starts", "step_size_study", "summarise", "twin_study",
     # figures
     "plot_cycles", "plot_gap_against_step", "plot_huber_and_quadratic", "plot_twins",
     # criteria, one per claim id, and their preconditions
@@ -40,6 +41,8 @@ COUNTEREXAMPLES = ("hinge", "dead-zone")
 
 #: (smooth twin, non-smooth twin): the same shape with and without a kink at the minimiser.
 TWIN_PAIRS = (("quadratic", "abs"), ("huber", "abs"), ("smooth-l1-regression", "l1-regression"))
+#: Every objective of :data:`TWIN_PAIRS` once, in pair order (rows and colours of the twin figures and tables).
+TWIN_OBJECTIVES = tuple(dict.fromkeys(n for pair in TWIN_PAIRS for n in pair))
 
 
 def random_starts(dim: int, n: int, scale: float, seed: int) -> torch.Tensor:
@@ -60,18 +63,20 @@ def step_size_study(names, lrs, *, n_starts: int, steps: int, start_scale: float
 
 
 def summarise(trajs: dict[str, Trajectory], window: int) -> pd.DataFrame:
-    """One row per (objective, lr, start): late mean gap, period, rises per 100 steps, landings."""
+    """One row per (objective, lr, start): late mean gap, whether the late window settled, period, rises per
+    100 steps, landings."""
     rows = []
     for name, tr in trajs.items():
         late = tr.late_gap(window)
         period = cycle_period(tr.x_tail)
         rises = increases_per_100(tr.gap, window)
+        calm = settled(tr.gap, window, SETTLE_FACTOR)
         L, S = late.shape
         for li in range(L):
             for s in range(S):
                 rows.append({
                     "objective": name, "optimizer": tr.optimizer, "schedule": tr.schedule, "lr": tr.lrs[li],
-                    "start": s, "late_gap": late[li, s], "period": int(period[li, s]),
+                    "start": s, "late_gap": late[li, s], "settled": bool(calm[li, s]), "period": int(period[li, s]),
                     "rises_per_100": rises[li, s], "kink_landing_at": int(tr.kink_landing_at[li, s]),
                     "exact_min_at": int(tr.exact_min_at[li, s]), "diverged_at": int(tr.diverged_at[li, s]),
                 })
@@ -98,10 +103,15 @@ def counterexample_table(summary: pd.DataFrame, names=COUNTEREXAMPLES) -> pd.Dat
     return counter.pivot(index="lr", columns="objective", values=["reached_zero", "median_step"])
 
 
+def counterexamples_reach_minimum(summary: pd.DataFrame, names=COUNTEREXAMPLES) -> bool:
+    """Did every run on the flat-bottomed counterexamples reach f = f* exactly?"""
+    return bool((summary[summary.objective.isin(names)].exact_min_at >= 0).all())
+
+
 def twin_study(optimizers, lrs, *, n_starts: int, steps: int, start_scale: float, seed: int, window: int,
                huber_width: float) -> pd.DataFrame:
     """Every optimizer on every objective of :data:`TWIN_PAIRS`, from shared starts: one summary frame."""
-    names = list(dict.fromkeys(n for pair in TWIN_PAIRS for n in pair))
+    names = list(TWIN_OBJECTIVES)
     frames = []
     for opt in optimizers:
         trajs = step_size_study(names, lrs, n_starts=n_starts, steps=steps, start_scale=start_scale, seed=seed,
@@ -111,9 +121,10 @@ def twin_study(optimizers, lrs, *, n_starts: int, steps: int, start_scale: float
 
 
 def behaviour(frame: pd.DataFrame, converged_below: float) -> pd.DataFrame:
-    """Per (optimizer, objective, lr): 'converges' if the median late gap of runs that did not land exactly
-    on a kink is below ``converged_below``, 'diverges' if any run diverged, 'lands on kink' if every run did,
-    else 'stalls'. ``median_late_gap`` is over the runs that did not land (NaN when all did)."""
+    """Per (optimizer, objective, lr): 'diverges' if any run diverged, 'lands on kink' if every run did,
+    'unsettled' if a run that did not land has not settled (see :func:`nslib.tools.dynamics.settled`), else
+    'converges' if the median late gap of the runs that did not land is below ``converged_below``, and
+    'stalls' otherwise. ``median_late_gap`` is over the runs that did not land (NaN when all did)."""
     rows = []
     for (opt, obj, lr), sub in frame.groupby(["optimizer", "objective", "lr"], sort=False):
         free = sub[sub.kink_landing_at < 0]
@@ -121,12 +132,26 @@ def behaviour(frame: pd.DataFrame, converged_below: float) -> pd.DataFrame:
             b = "diverges"
         elif free.empty:
             b = "lands on kink"
+        elif not free.settled.all():
+            b = "unsettled"
         else:
             b = "converges" if float(np.median(free.late_gap)) < converged_below else "stalls"
         rows.append({"optimizer": opt, "objective": obj, "lr": lr, "behaviour": b,
                      "median_late_gap": float(np.median(free.late_gap)) if len(free) else float("nan"),
                      "kink_landings": int((sub.kink_landing_at >= 0).sum()), "runs": len(sub)})
     return pd.DataFrame(rows)
+
+
+def behaviour_table(beh: pd.DataFrame) -> pd.DataFrame:
+    """The behaviour classes of a :func:`behaviour` frame, one row per (optimizer, lr), one column per objective."""
+    return beh.pivot_table(index=["optimizer", "lr"], columns="objective", values="behaviour",
+                           aggfunc="first")[[o for o in TWIN_OBJECTIVES if o in set(beh.objective)]]
+
+
+def kink_landings(beh: pd.DataFrame) -> dict[str, int]:
+    """Runs that landed exactly on a kink, per 'optimizer/objective' (only those with any)."""
+    counts = beh.groupby(["optimizer", "objective"]).kink_landings.sum()
+    return {f"{o}/{n}": int(k) for (o, n), k in counts.items() if k}
 
 
 def late_gap_scaling(beh: pd.DataFrame) -> pd.DataFrame:
@@ -217,7 +242,7 @@ def plot_twins(beh: pd.DataFrame, floor: float = 1e-30):
     """Median late mean gap (runs not landing on a kink) against lr, per objective (colour) and optimizer
     (style); cases where every run landed exactly on the kink are drawn apart, as crosses on the bottom edge."""
     fig, ax = plt.subplots(figsize=(9, 4.2))
-    order = list(dict.fromkeys(n for pair in TWIN_PAIRS for n in pair))
+    order = list(TWIN_OBJECTIVES)
     free = beh[beh.behaviour != "lands on kink"]
     sns.lineplot(data=free.assign(gap=log_floor(free.median_late_gap, floor)), x="lr", y="gap", hue="objective",
                  style="optimizer", markers=True, dashes=True, hue_order=order, ax=ax)
@@ -260,39 +285,41 @@ def cycle_not_converge(trajs: Mapping[str, Trajectory], window: int, c: float, a
                        abs_rtol: float = 1e-6, settle_factor: float = SETTLE_FACTOR) -> dict:
     """Constant-step GD does not converge on objectives non-differentiable at their minimiser.
 
-    Runs that landed exactly on a kink are set apart. Holds when, for every objective and every other run,
-    the late mean gap is >= c * lr and f still rises in the late window; and for |x| the gap is lr/2 to
-    ``abs_rtol``. Preconditions: every such run has settled (else inconclusive, naming the runs), and some
-    run of every objective did not land on a kink.
+    Judged runs have settled and did not land exactly on a kink (landings are counted apart). Does not hold as
+    soon as a judged run converges (late mean gap < c * lr), stops rising, or, on |x|, misses lr/2 by more than
+    ``abs_rtol``. Otherwise it holds when every run was judged, and is inconclusive when some runs have not
+    settled (named) or every run of an objective landed on a kink: those could still go either way.
     """
     criterion = (f"for every objective non-differentiable at its minimiser and every settled run not landing exactly "
                  f"on a kink: late mean gap >= {c:g} x lr and f still rises in the late window; for |x| the gap "
                  f"equals lr/2 within {abs_rtol:g} (relative)")
-    per_group, ok = {}, True
+    per_group, failed = {}, False
     for name, tr in trajs.items():
         lrs = np.asarray(tr.lrs, float)
         gap = tr.late_gap(window)
-        keep = ~(tr.kink_landing_at >= 0)
-        thresh = c * lrs[:, None] * np.ones_like(gap)
-        not_conv = np.where(np.isfinite(gap), gap >= thresh, True)[keep]
-        oscillates = (increases_per_100(tr.gap, window) > 0)[keep]
-        per = cycle_period(tr.x_tail)[keep]
+        landed = tr.kink_landing_at >= 0
+        judged = ~landed & settled(tr.gap, window, settle_factor)
+        not_conv = (gap >= c * lrs[:, None])[judged]
+        oscillates = (increases_per_100(tr.gap, window) > 0)[judged]
+        per = cycle_period(tr.x_tail)[judged]
         group_ok = bool(not_conv.all() and oscillates.all())
         entry = {
-            "runs": int(keep.size), "kink_landings": int((~keep).sum()),
+            "runs": int(judged.size), "kink_landings": int(landed.sum()), "unsettled": int((~landed & ~judged).sum()),
             "fraction_not_converged": float(not_conv.mean()) if not_conv.size else None,
             "fraction_oscillating": float(oscillates.mean()) if oscillates.size else None,
-            "min_gap_over_lr": float(np.nanmin((gap / lrs[:, None])[keep])) if keep.any() else None,
+            "min_gap_over_lr": float(np.min((gap / lrs[:, None])[judged])) if judged.any() else None,
             "period_mode": int(np.bincount(per).argmax()) if per.size else None,
             "fraction_exact_cycle": float((per > 0).mean()) if per.size else None,
         }
-        if name == abs_name and keep.any():
-            rel = np.abs(gap / (lrs[:, None] / 2) - 1)[keep]
-            entry["abs_max_rel_dev_from_lr_over_2"] = float(np.nanmax(rel))
-            group_ok = group_ok and bool(np.nanmax(rel) <= abs_rtol)
-        entry["holds"] = group_ok
-        ok = ok and group_ok and keep.any()
+        if name == abs_name and judged.any():
+            rel = np.abs(gap / (lrs[:, None] / 2) - 1)[judged]
+            entry["abs_max_rel_dev_from_lr_over_2"] = float(np.max(rel))
+            group_ok = group_ok and bool(np.max(rel) <= abs_rtol)
+        entry["holds"] = group_ok if judged.all() or not group_ok else None
+        failed = failed or not group_ok
         per_group[name] = entry
+    if failed:  # a settled run already contradicts the claim, whatever the unsettled ones do
+        return verdict(False, criterion, per_group=per_group)
     unsettled = unsettled_runs(trajs, window, settle_factor)
     if unsettled:
         return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor), unsettled=unsettled,
@@ -301,7 +328,7 @@ def cycle_not_converge(trajs: Mapping[str, Trajectory], window: int, c: float, a
     if all_landed:
         return inconclusive(criterion, f"every run of {', '.join(all_landed)} landed exactly on a kink",
                             per_group=per_group)
-    return verdict(ok, criterion, per_group=per_group)
+    return verdict(True, criterion, per_group=per_group)
 
 
 def gap_linear_in_step(trajs: Mapping[str, Trajectory], diminishing: Mapping[str, Trajectory], window: int,
@@ -340,13 +367,14 @@ def gap_linear_in_step(trajs: Mapping[str, Trajectory], diminishing: Mapping[str
 
 def huber_unstable_beyond_2_over_l(huber: Trajectory, quadratic: Trajectory, window: int, huber_width: float,
                                    curvature: float, rtol: float = 0.05, zero_below: float = 1e-10,
-                                   settle_factor: float = SETTLE_FACTOR) -> dict:
+                                   settle_factor: float = SETTLE_FACTOR, visible_growth: float = 1e7) -> dict:
     """Huber of width d (gradient 1/d-Lipschitz): for lr > 2d the late mean gap is (lr - d)/2 within
     ``rtol`` for every start; for lr < 2d it falls below ``zero_below``; the quadratic with curvature L
     diverges for every start when lr > 2/L and for none when lr < 2/L.
 
-    Preconditions: the Huber grid has step sizes on both sides of 2d, the quadratic grid on both sides of 2/L,
-    and the Huber runs above 2d have settled."""
+    Preconditions: the Huber grid has step sizes on both sides of 2d and every Huber run settled; the
+    quadratic grid has step sizes on both sides of 2/L, and those above grow by at least ``visible_growth``
+    within the run (|1 - lr L|^(2 steps)), so that a divergence can be seen at all."""
     criterion = (f"Huber width d: for every lr > 2d the late mean gap is (lr - d)/2 within {rtol:.0%} for every "
                  f"start, for every lr < 2d it is < {zero_below:g}; the quadratic (L = {curvature:g}) diverges for "
                  f"every start when lr > 2/L and for none when lr < 2/L")
@@ -362,19 +390,24 @@ def huber_unstable_beyond_2_over_l(huber: Trajectory, quadratic: Trajectory, win
     if not (qa.any() and qb.any()):
         return inconclusive(criterion, f"the quadratic's step sizes {qlrs.tolist()} do not straddle 2/L = "
                                        f"{2 / curvature:g}", **grids)
-    unsettled = ~settled(huber.gap[above], window, settle_factor)
-    if unsettled.any():
-        bad = {f"lr={lr:g}": int(n) for lr, n in zip(lrs[above], unsettled.sum(1)) if n}
-        return inconclusive(criterion, _unsettled_reason({"huber": bad}, settle_factor), **grids)
+    steps = quadratic.gap.shape[-1] - 1
+    with np.errstate(divide="ignore", over="ignore"):
+        log_growth = 2 * steps * np.log10(np.abs(1 - qlrs[qa] * curvature))
+    if np.min(log_growth) < np.log10(visible_growth):
+        slow = qlrs[qa][log_growth < np.log10(visible_growth)]
+        return inconclusive(criterion, f"the quadratic at lr = {', '.join(f'{x:g}' for x in slow)} is too close to "
+                                       f"2/L to grow {visible_growth:g}-fold in {steps} steps", **grids)
+    unsettled = unsettled_runs({"huber": huber}, window, settle_factor)
+    if unsettled:
+        return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor), unsettled=unsettled, **grids)
     pred = (lrs - d) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):  # NaN runs stay NaN
-        rel = np.abs(g / pred[:, None] - 1)
-    above_ok = bool(np.all(np.isfinite(rel[above])) and np.nanmax(rel[above]) <= rtol)
+    rel = np.abs(g[above] / pred[above, None] - 1)
+    above_ok = bool(np.max(rel) <= rtol)
     below_ok = bool(np.all(g[below] < zero_below))
     quad_ok = bool(qd[qa].all() and not qd[qb].any())
     return verdict(
         above_ok and below_ok and quad_ok, criterion,
-        max_rel_dev_above=float(np.nanmax(rel[above])), max_gap_below=float(np.max(g[below])),
+        max_rel_dev_above=float(np.max(rel)), max_gap_below=float(np.max(g[below])),
         quad_fraction_diverged_above=float(qd[qa].mean()), quad_fraction_diverged_below=float(qd[qb].mean()),
         huber_above_ok=above_ok, huber_below_ok=below_ok, quadratic_ok=quad_ok, **grids,
     )
@@ -384,14 +417,20 @@ def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str
                                claim_optimizer: str = "rmsprop", min_fraction: float = 0.5) -> dict:
     """Does an optimizer behave differently on differentiable and non-differentiable twins?
 
-    ``beh`` is a :func:`behaviour` frame. Per optimizer: the fraction of (twin pair, lr) where its behaviour
-    class (converges / stalls / diverges) differs between the smooth and the non-smooth twin. ``holds``
-    answers the paper's sentence for ``claim_optimizer``: it behaves differently in >= ``min_fraction``.
+    ``beh`` is a :func:`behaviour` frame. Per optimizer: the fraction of (twin pair, lr) cases where its
+    behaviour class (converges / stalls / diverges) differs between the smooth and the non-smooth twin. Cases
+    where every non-smooth run landed on the kink are left out; cases with an unsettled side could go either
+    way, so the fraction is known only between (differ) / (all) and (differ + unsettled) / (all). ``holds``
+    answers the paper's sentence for ``claim_optimizer``: the whole range is >= ``min_fraction`` (holds), or
+    below it (does not hold); a range across it is inconclusive.
     """
+    criterion = (f"{claim_optimizer} behaves differently (converges vs stalls vs diverges, median late gap of runs "
+                 f"that do not land on a kink) on the smooth and the non-smooth twin in >= {min_fraction:.0%} of "
+                 f"(twin pair, lr) cases; other optimizers in per_group")
     b = beh.set_index(["optimizer", "objective", "lr"])["behaviour"]
     per_group = {}
     for opt in beh.optimizer.unique():
-        diffs, total = 0, 0
+        diffs = total = open_ = 0
         detail = {}
         for smooth, rough in twin_pairs:
             for lr in sorted(beh.lr.unique()):
@@ -399,25 +438,26 @@ def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str
                 if bs is None or br is None or br == "lands on kink":
                     continue
                 total += 1
-                diffs += int(bs != br)
+                if "unsettled" in (bs, br):
+                    open_ += 1
+                else:
+                    diffs += int(bs != br)
                 detail[f"{smooth} vs {rough} @ lr={lr:g}"] = f"{bs} / {br}"
-        frac = diffs / total if total else None
-        per_group[opt] = {"fraction_differs": frac, "pairs": total,
-                          "holds": bool(frac is not None and frac >= min_fraction), "detail": detail}
-    criterion = (f"{claim_optimizer} behaves differently (converges vs stalls vs diverges, median late gap of runs "
-                 f"that do not land on a kink) on the smooth and the non-smooth twin in >= {min_fraction:.0%} of "
-                 f"(twin pair, lr) cases; other optimizers in per_group")
+        lo, hi = (diffs / total, (diffs + open_) / total) if total else (None, None)
+        decided = lo is not None and (lo >= min_fraction or hi < min_fraction)
+        per_group[opt] = {"fraction_differs": lo if lo == hi else None, "fraction_differs_range": [lo, hi],
+                          "pairs": total, "unsettled_pairs": open_,
+                          "holds": bool(lo >= min_fraction) if decided else None, "detail": detail}
     if claim_optimizer not in per_group:
         return inconclusive(criterion, f"{claim_optimizer} was not run (optimizers: {', '.join(per_group)})",
                             per_group=per_group)
-    if per_group[claim_optimizer]["pairs"] == 0:
+    claim = per_group[claim_optimizer]
+    if claim["pairs"] == 0:
         return inconclusive(criterion, f"every {claim_optimizer} run on a non-smooth twin landed exactly on a kink",
                             per_group=per_group)
-    holds = per_group[claim_optimizer]["holds"]
-    return verdict(
-        holds,
-        f"{claim_optimizer} behaves differently (converges vs stalls vs diverges, median late gap of runs "
-        f"that do not land on a kink) on the smooth and the non-smooth twin in >= {min_fraction:.0%} of "
-        f"(twin pair, lr) cases; other optimizers in per_group",
-        per_group=per_group,
-    )
+    if claim["holds"] is None:
+        lo, hi = claim["fraction_differs_range"]
+        return inconclusive(criterion, f"{claim['unsettled_pairs']} of {claim['pairs']} {claim_optimizer} cases have "
+                                       f"not settled: the fraction that differs lies between {lo:.0%} and {hi:.0%}, "
+                                       f"across the {min_fraction:.0%} threshold", per_group=per_group)
+    return verdict(claim["holds"], criterion, per_group=per_group)

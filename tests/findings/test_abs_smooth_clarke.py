@@ -81,3 +81,9 @@ def test_single_sample_clarke_sets_trivial_points_apart_and_is_inconclusive_with
     v = asc.single_sample_clarke(untied, [0.0], 2.0)
     assert v["holds"] is None and v["status"] == "inconclusive" and "tied" in v["reason"]
     assert asc.single_sample_clarke(pd.DataFrame(rows), [0.0, 0.5], 2.0)["status"] == "inconclusive"
+
+
+def test_kakade_lee_case_is_what_torch_returns_against_the_closed_form():
+    ad, exact = asc.kakade_lee_case()
+    assert ad == 0.0  # torch.relu'(0) = 0 on both branches
+    np.testing.assert_array_equal(exact.vertices, [[1.0]])  # d/dx of x is 1

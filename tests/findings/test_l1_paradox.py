@@ -189,3 +189,29 @@ def test_pruning_threshold_worse():
     assert l1.pruning_threshold_worse(areas)["holds"] is True
     same = pd.DataFrame({"area_threshold": [0.6, 0.7, 0.8], "area_prox": [0.6, 0.7, 0.8]})
     assert l1.pruning_threshold_worse(same)["holds"] is False
+
+
+def test_prox_support_is_inconclusive_while_the_solver_has_not_converged():
+    W = np.zeros((5, 4, 6))
+    W[..., :2] = 1.0
+    v = l1.prox_recovers_support(W.copy(), W, kkt=np.full((5, 4), 1e-3))
+    assert v["status"] == "inconclusive" and "KKT" in v["reason"]
+    assert l1.prox_recovers_support(W.copy(), W, kkt=np.full((5, 4), 1e-9))["holds"] is True
+
+
+def test_kkt_violations_vanish_at_the_exact_solution_and_not_at_zero(prob):
+    W, viol = exact_lasso(prob)
+    np.testing.assert_allclose(l1.kkt_violations(prob, W), viol)
+    assert l1.kkt_violations(prob, np.zeros_like(W)).max() > 1e-3  # w = 0 is not optimal at the small lambda
+
+
+def test_pruning_without_a_sparsity_range_or_training_is_inconclusive():
+    flat = pd.DataFrame({"area_threshold": [0.0, 0.0], "area_prox": [0.0, 0.0], "sparsity_span": [0.0, 0.01],
+                         "min_unpruned_accuracy": [0.9, 0.9]})
+    v = l1.pruning_threshold_worse(flat)
+    assert v["status"] == "inconclusive" and "span" in v["reason"]
+    untrained = flat.assign(sparsity_span=[0.5, 0.5], area_threshold=[0.04, 0.05], area_prox=[0.05, 0.05],
+                            min_unpruned_accuracy=[0.1, 0.9])
+    assert l1.pruning_threshold_worse(untrained)["status"] == "inconclusive"
+    one_point = pd.DataFrame({"area_threshold": [np.nan], "area_prox": [np.nan]})
+    assert l1.pruning_threshold_worse(one_point)["status"] == "inconclusive"

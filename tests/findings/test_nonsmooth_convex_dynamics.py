@@ -161,3 +161,34 @@ def test_late_gap_scaling_reads_the_slope():
                                                                 ("abs", lambda x: x / 2)) for lr in lrs])
     t = ncd.late_gap_scaling(beh)
     assert t.loc["quadratic", "rmsprop"] == pytest.approx(2.0) and t.loc["abs", "rmsprop"] == pytest.approx(1.0)
+
+
+def test_a_settled_run_that_converges_decides_even_beside_unsettled_ones():
+    trajs = cycles()
+    trajs["l1"].gap[0, 1, :] = np.linspace(1.0, 0.01, T)  # unsettled
+    trajs["abs"].gap[2, 0, :] = 0.0  # settled at f = f*, without landing on a kink: a converged run
+    v = ncd.cycle_not_converge(trajs, window=100, c=0.1)
+    assert v["holds"] is False and v["status"] == "does not hold"
+
+
+def test_huber_below_2d_that_has_not_converged_yet_is_inconclusive():
+    huber, quad = huber_runs()
+    huber.gap[0, 0, :] = 1e-3 * np.exp(-np.arange(T) / 100)  # still shrinking below 2d: not decided
+    v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.1, 10.0)
+    assert v["status"] == "inconclusive" and "lr=0.05" in v["reason"]
+
+
+def test_a_quadratic_too_close_to_2_over_l_to_blow_up_is_inconclusive():
+    huber, quad = huber_runs()
+    near = cycling("quadratic", [0.1, 0.2001], [1e-30, 1.0])  # |1 - lr L| = 1.001: 1.001^798 is about 2
+    v = ncd.huber_unstable_beyond_2_over_l(huber, near, 100, 0.1, 10.0)
+    assert v["status"] == "inconclusive" and "too close to 2/L" in v["reason"]
+
+
+def test_unsettled_twin_cases_bound_the_fraction():
+    beh = _behaviour("stalls")  # rmsprop differs in 0 of 2 cases
+    beh.loc[(beh.optimizer == "rmsprop") & (beh.objective == "abs") & (beh.lr == 0.01), "behaviour"] = "unsettled"
+    v = ncd.adaptive_optimizers_differ(beh, [("quadratic", "abs")])
+    assert v["status"] == "inconclusive" and "between 0% and 50%" in v["reason"]
+    v = ncd.adaptive_optimizers_differ(beh, [("quadratic", "abs")], min_fraction=0.6)
+    assert v["holds"] is False  # even if the open case differed, 50% < 60%

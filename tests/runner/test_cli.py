@@ -128,7 +128,7 @@ SMALLEST = {  # the smallest sizes and shortest grids each notebook accepts
                                              "-p huber_lrs '[0.1]' -p quad_lrs '[0.1]' -p twin_lrs '[0.1]' "
                                              "-p optimizers \"['sgd']\""),
     "l1-paradox": shlex.split("-p lams '[0.5, 1.0]' -p n_seeds 1 -p steps 10 -p window 1 -p p 2 -p k 1 -p n 2 "
-                              "-p prune_seeds 1 -p prune_lams '[0.01]' -p prune_epochs 1 -p prune_hidden 1 "
+                              "-p prune_seeds 1 -p prune_lams '[0.01, 0.02]' -p prune_epochs 1 -p prune_hidden 1 "
                               "-p optimizers \"['adam']\""),
     "abs-smooth-clarke": shlex.split("-p n_points 1 -p ties_per_layer 0 -p sizes '[1, 1, 1]' -p alphas '[0.0]' "
                                      "-p n_samples 1"),
