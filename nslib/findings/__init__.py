@@ -3,9 +3,9 @@ functions of its figures, and one criterion function per claim id (``cycle-not-c
 ``cycle_not_converge``). A reader of one page finds all of its code in one file.
 """
 
-from . import abs_smooth_clarke, l1_paradox, nonsmooth_convex_dynamics
+from . import abs_smooth_clarke, gd_vs_gradient_flow, l1_paradox, nonsmooth_convex_dynamics
 
-__all__ = ["abs_smooth_clarke", "l1_paradox", "nonsmooth_convex_dynamics", "module_for"]
+__all__ = ["abs_smooth_clarke", "gd_vs_gradient_flow", "l1_paradox", "nonsmooth_convex_dynamics", "module_for"]
 
 
 def module_for(stem: str):

@@ -1,4 +1,5 @@
-"""Data, all offline and deterministic by seed: sklearn digits, MNIST-1D generated locally, synthetic sets."""
+"""Data, all offline and deterministic by seed: sklearn digits, MNIST-1D generated locally, MNIST from IDX files
+in a folder the user names (never downloaded), synthetic sets."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Split", "load_digits", "load_mnist1d", "separable_classification", "sparse_regression"]
+__all__ = ["MNIST_FILES", "Split", "load_digits", "load_mnist", "load_mnist1d", "read_idx", "separable_classification",
+           "sparse_regression"]
+
+#: The four IDX files :func:`load_mnist` reads (each may also be gzipped, with ``.gz`` appended).
+MNIST_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
+               "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+#: Mean and standard deviation of MNIST's training pixels (in [0, 1]), the usual normalisation.
+MNIST_MEAN_STD = (0.1307, 0.3081)
 
 
 @dataclass
@@ -63,6 +71,59 @@ def load_mnist1d(seed: int = 0, n_train: int | None = None, dtype: torch.dtype =
     if n_train is not None:
         xtr, ytr = xtr[:n_train], ytr[:n_train]
     return Split(t(xtr, dtype), t(ytr, torch.long), t(d["x_test"], dtype), t(d["y_test"], torch.long))
+
+
+def read_idx(path) -> np.ndarray:
+    """An IDX file (LeCun's MNIST format, optionally gzipped) as a numpy array of its declared shape and type.
+
+    Header: two zero bytes, a type code (0x08 ubyte, 0x09 byte, 0x0B short, 0x0C int, 0x0D float, 0x0E double), the
+    number of dimensions, then one big-endian uint32 per dimension; the data follow, big-endian, row-major.
+    """
+    import gzip
+    from pathlib import Path
+
+    path = Path(path)
+    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    types = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in types:
+        raise ValueError(f"{path}: not an IDX file (the first bytes must be 0, 0, a type code, the rank)")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, ">u4", count=ndim, offset=4).astype(int)
+    dt = np.dtype(types[raw[2]])
+    expected = 4 + 4 * ndim + int(np.prod(dims)) * dt.itemsize
+    if len(raw) != expected:
+        raise ValueError(f"{path}: {len(raw)} bytes, but its header {tuple(dims)} of {dt} needs {expected}")
+    return np.frombuffer(raw, dt, offset=4 + 4 * ndim).reshape(dims).astype(dt.newbyteorder("="))
+
+
+def _idx_file(folder, stem: str):
+    from pathlib import Path
+
+    for name in (stem, stem + ".gz"):
+        if (Path(folder) / name).is_file():
+            return Path(folder) / name
+    raise FileNotFoundError(f"data_dir = {str(folder)!r} has no {stem} (or {stem}.gz): put the four MNIST IDX files "
+                            f"({', '.join(MNIST_FILES.values())}) there; nslib never downloads")
+
+
+def load_mnist(folder, every: int = 1, n_train: int | None = None, n_test: int | None = None,
+               dtype: torch.dtype = torch.float32, device="cpu") -> Split:
+    """MNIST from the IDX files in ``folder`` (:data:`MNIST_FILES`), flattened to 784 features, pixels scaled to
+    [0, 1] and normalised by :data:`MNIST_MEAN_STD`. Training images ``0, every, 2*every, ...`` (first ``n_train``
+    of them): Elkabetz & Cohen's 1,000 images are ``every=50, n_train=1000``. No download, no file written."""
+    if every < 1:
+        raise ValueError(f"every = {every}: allowed is an integer >= 1")
+    arrays = {k: read_idx(_idx_file(folder, stem)) for k, stem in MNIST_FILES.items()}
+    for part in ("train", "test"):
+        x, y = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"{folder}: {part} images {x.shape} and labels {y.shape} do not match (N x H x W, N)")
+    mean, std = MNIST_MEAN_STD
+    prep = lambda x: ((x.reshape(len(x), -1).astype(np.float64) / 255.0 - mean) / std)
+    xtr, ytr = arrays["train_images"][::every][:n_train], arrays["train_labels"][::every][:n_train]
+    xte, yte = arrays["test_images"][:n_test], arrays["test_labels"][:n_test]
+    t = lambda a, dt: torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=device)
+    return Split(t(prep(xtr), dtype), t(ytr, torch.long), t(prep(xte), dtype), t(yte, torch.long))
 
 
 def sparse_regression(n: int, p: int, k: int, noise: float, seed: int = 0):

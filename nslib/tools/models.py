@@ -1,15 +1,16 @@
-"""Models: an MLP with the activation chosen by name, including ReLU with a chosen derivative at 0."""
+"""Models: an MLP with the activation chosen by name (including ReLU with a chosen derivative at 0), and a
+model's loss as a function of one flat parameter vector (what curvature and flow tools integrate over)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from .kinks import ReLUAlpha
 
-__all__ = ["ACTIVATIONS", "INITS", "make_activation", "mlp"]
+__all__ = ["ACTIVATIONS", "INITS", "FlatLoss", "flat_loss", "make_activation", "mlp"]
 
 #: Activation names accepted by :func:`make_activation` and :func:`mlp`.
 ACTIVATIONS = ("relu", "relu-alpha", "softplus", "gelu", "silu", "tanh", "elu", "identity")
@@ -61,3 +62,49 @@ def mlp(sizes: Sequence[int], activation: str = "relu", *, bias: bool = True, in
         if i < len(sizes) - 2:
             layers.append(make_activation(activation, alpha=alpha, beta=beta))
     return nn.Sequential(*layers).to(device=device, dtype=dtype)
+
+
+class FlatLoss:
+    """``loss(theta)`` of a model on fixed data as a function of one flat parameter vector ``theta``.
+
+    Calling it runs the model through :func:`torch.func.functional_call` with parameters cut from ``theta`` in
+    ``model.named_parameters()`` order, so that :mod:`torch.func` transforms (``grad``, ``jvp``, ``hessian``) apply.
+    Buffers (batch-norm statistics) are used as they are and never updated.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                 X: torch.Tensor, y: torch.Tensor):
+        self.model, self.loss_fn, self.X, self.y = model, loss_fn, X, y
+        named = [(k, p) for k, p in model.named_parameters()]
+        self.names = [k for k, _ in named]
+        self.shapes = [p.shape for _, p in named]
+        self.sizes = [p.numel() for _, p in named]
+        self.buffers = dict(model.named_buffers())
+
+    @property
+    def n_params(self) -> int:
+        return sum(self.sizes)
+
+    def initial(self) -> torch.Tensor:
+        """The model's current parameters as one flat vector (a copy)."""
+        return torch.cat([p.detach().reshape(-1) for p in self.model.parameters()]).clone()
+
+    def unflatten(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{name: tensor}`` views of ``theta`` in the model's shapes."""
+        return {k: t.view(s) for k, t, s in zip(self.names, torch.split(theta, self.sizes), self.shapes)}
+
+    def output(self, theta: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+        """The model's output at parameters ``theta`` on ``X`` (default: the loss's data)."""
+        return torch.func.functional_call(self.model, ({**self.unflatten(theta), **self.buffers},),
+                                          (self.X if X is None else X,))
+
+    def __call__(self, theta: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(self.output(theta), self.y)
+
+
+def flat_loss(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+              X: torch.Tensor, y: torch.Tensor) -> tuple[FlatLoss, torch.Tensor]:
+    """``(f, theta0)``: the full-batch loss of ``model`` on (X, y) as a function of a flat parameter vector, and
+    the model's current parameters flattened in the same order (see :class:`FlatLoss`)."""
+    f = FlatLoss(model, loss_fn, X, y)
+    return f, f.initial()

@@ -105,3 +105,60 @@ def test_datasets_are_deterministic_and_offline(tmp_path, monkeypatch):
 
     assert LinearSVC(fit_intercept=False, C=1e4, max_iter=100000).fit(Xs.numpy(), ys.numpy()).score(
         Xs.numpy(), ys.numpy()) == 1.0
+
+
+def _write_idx(path, array: np.ndarray, code: int, gz: bool = False):
+    import gzip
+    import struct
+
+    header = bytes([0, 0, code, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    raw = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    (gzip.open if gz else open)(path, "wb").write(raw)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_reader_reads_idx_files_the_test_writes(tmp_path, gz):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(120, 4, 3)).astype(np.uint8)
+    labels = rng.integers(0, 10, size=120).astype(np.uint8)
+    suffix = ".gz" if gz else ""
+    for part, n in (("train", 120), ("t10k", 30)):
+        _write_idx(tmp_path / f"{part}-images-idx3-ubyte{suffix}", images[:n], 0x08, gz)
+        _write_idx(tmp_path / f"{part}-labels-idx1-ubyte{suffix}", labels[:n], 0x08, gz)
+    np.testing.assert_array_equal(nsdata.read_idx(tmp_path / f"train-images-idx3-ubyte{suffix}"), images)
+    s = nsdata.load_mnist(tmp_path, every=50, n_train=2, dtype=torch.float64)
+    mean, std = nsdata.MNIST_MEAN_STD
+    expected = (images[[0, 50]].reshape(2, -1) / 255.0 - mean) / std
+    np.testing.assert_allclose(s.X_train.numpy(), expected)
+    assert s.y_train.tolist() == labels[[0, 50]].tolist() and s.X_test.shape == (30, 12)
+    floats = rng.standard_normal((3, 2))
+    _write_idx(tmp_path / "f.idx", floats, 0x0E)
+    np.testing.assert_array_equal(nsdata.read_idx(tmp_path / "f.idx"), floats)
+
+
+def test_mnist_reader_says_what_is_missing_or_broken(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.*never downloads"):
+        nsdata.load_mnist(tmp_path)
+    (tmp_path / "bad").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05abc")
+    with pytest.raises(ValueError, match="needs 13"):
+        nsdata.read_idx(tmp_path / "bad")
+    (tmp_path / "text").write_bytes(b"hello")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        nsdata.read_idx(tmp_path / "text")
+
+
+def test_flat_loss_is_the_models_loss_and_its_gradient_is_autograds():
+    from nslib.tools.models import flat_loss
+
+    torch.manual_seed(0)
+    net = mlp([5, 7, 3], "tanh", dtype=torch.float64)
+    X, y = torch.randn(9, 5, dtype=torch.float64), torch.randint(0, 3, (9,))
+    f, theta = flat_loss(net, F.cross_entropy, X, y)
+    loss = F.cross_entropy(net(X), y)
+    loss.backward()
+    assert f.n_params == theta.numel() == sum(p.numel() for p in net.parameters())
+    assert float(f(theta)) == pytest.approx(loss.item(), rel=1e-14)
+    ref = torch.cat([p.grad.reshape(-1) for p in net.parameters()])
+    torch.testing.assert_close(torch.func.grad(f)(theta), ref, rtol=1e-12, atol=1e-14)
+    shifted = theta + 0.1
+    assert float(f(shifted)) != pytest.approx(loss.item())  # theta, not the module's own weights, is used

@@ -1,0 +1,83 @@
+"""Gradient flows and GD on a quadratic, where both have closed forms: theta(t) = expm(-A t) theta0 and
+theta_k = (I - eta A)^k theta0."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from nslib.tools import flows
+
+rng = np.random.default_rng(0)
+Q = np.linalg.qr(rng.standard_normal((5, 5)))[0]
+A = Q @ np.diag([4.0, 2.0, 1.0, 0.5, 0.1]) @ Q.T  # lambda_max = 4
+A_t = torch.tensor(A)
+theta0 = torch.tensor(rng.standard_normal(5))
+
+
+def quadratic(theta):
+    return 0.5 * theta @ A_t @ theta
+
+
+def test_gradient_flow_matches_the_matrix_exponential():
+    times = np.linspace(0, 3, 31)
+    traj = flows.gradient_flow(quadratic, theta0, times, rtol=1e-10, atol=1e-12)
+    exact = np.stack([scipy.linalg.expm(-A * t) @ theta0.numpy() for t in times])
+    np.testing.assert_allclose(traj.thetas.numpy(), exact, atol=1e-8)
+    assert traj.grad_evals > 0 and traj.times[0] == 0.0
+
+
+def test_reference_error_is_small_and_shrinks_with_the_tolerance():
+    times = np.linspace(0, 3, 11)
+    loose = flows.gradient_flow(quadratic, theta0, times, rtol=1e-5, atol=1e-5)
+    tight = flows.gradient_flow(quadratic, theta0, times, rtol=1e-9, atol=1e-9)
+    exact = np.stack([scipy.linalg.expm(-A * t) @ theta0.numpy() for t in times])
+    err_loose = np.abs(loose.thetas.numpy() - exact).max()
+    assert np.abs(tight.thetas.numpy() - exact).max() < err_loose
+    assert flows.reference_error(quadratic, theta0, loose, tighten=1e4) == pytest.approx(
+        np.linalg.norm(loose.thetas.numpy() - exact, axis=1).max(), rel=0.2)
+
+
+def test_gradient_descent_matches_the_closed_form_and_records_times():
+    eta, steps = 0.1, 30
+    traj = flows.gradient_descent(quadratic, theta0, eta, steps, every=7)
+    assert list(traj.info["iterations"]) == [0, 7, 14, 21, 28, 30]
+    np.testing.assert_allclose(traj.times, np.array([0, 7, 14, 21, 28, 30]) * eta)
+    M = np.eye(5) - eta * A
+    np.testing.assert_allclose(traj.thetas[-1].numpy(), np.linalg.matrix_power(M, steps) @ theta0.numpy(), rtol=1e-12)
+    assert traj.grad_evals == steps and not traj.diverged
+
+
+def test_gd_beyond_two_over_lambda_diverges_as_a_result():
+    traj = flows.gradient_descent(lambda th: quadratic(th) * 1e300, theta0, 1.0, 50)
+    assert traj.diverged and traj.diverged_at is not None
+    assert math.isinf(flows.max_distance(traj, flows.gradient_descent(quadratic, theta0, 0.1, 10)))
+
+
+def test_paper_protocol_sits_on_the_eta0_grid_and_converges_at_first_order():
+    eta0, steps = 0.05, 40
+    gf = flows.gradient_flow(quadratic, theta0, np.arange(steps + 1) * eta0, rtol=1e-11, atol=1e-13)
+    errors = []
+    for r in (1, 2, 4, 8):
+        p = flows.paper_protocol(quadratic, theta0, eta0, r, steps)
+        np.testing.assert_allclose(p.times, np.arange(steps + 1) * eta0)
+        assert p.grad_evals == r * steps
+        errors.append(flows.max_distance(p, gf))
+    slope = np.polyfit(np.log([1, 2, 4, 8]), np.log(errors), 1)[0]
+    assert -1.1 < slope < -0.9
+
+
+def test_bad_arguments_raise_clear_errors():
+    with pytest.raises(ValueError, match="method"):
+        flows.gradient_flow(quadratic, theta0, [0, 1], method="euler")
+    with pytest.raises(ValueError, match="lr = -1"):
+        flows.gradient_descent(quadratic, theta0, -1, 5)
+    with pytest.raises(ValueError, match="times"):
+        flows.gradient_flow(quadratic, theta0, [1.0])
+
+
+def test_solver_that_cannot_finish_raises_flow_error():
+    with pytest.raises(flows.FlowError, match="could not integrate"):
+        flows.gradient_flow(quadratic, theta0, [0, 100], max_steps=3)
