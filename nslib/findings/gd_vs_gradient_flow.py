@@ -62,7 +62,8 @@ def load(dataset: str, n_train: int, seed: int = 0, data_dir: str = "", device="
         s, shape = data.load_mnist1d(seed=seed, n_train=n_train, dtype=torch.float64, device=device), (1, 40)
     elif dataset == "mnist":
         if not data_dir:
-            raise ValueError("dataset = 'mnist' needs data_dir: a folder with the four MNIST IDX files")
+            raise ValueError("dataset = 'mnist' needs data_dir: a folder with the four MNIST IDX files "
+                             "(-p data_dir PATH); nslib never downloads")
         s, shape = data.load_mnist(data_dir, every=50, n_train=n_train, n_test=0, dtype=torch.float64,
                                    device=device), (1, 28, 28)
     else:
