@@ -120,9 +120,10 @@ class NetRun:
     """One net: GD at several step sizes and the paper's protocol, against an adaptive gradient-flow reference.
 
     ``reference`` is the flow solved at ``rtol / 10``; ``reference_error`` is how far it moved from the solve at
-    ``rtol`` (max over time): a conservative bound on its own error. ``reference_failed`` says why no reference
-    exists (the solver gave up). ``lam0`` is lambda_max(theta0), ``lam_path`` the largest lambda_max at the
-    curvature checkpoints along the flow."""
+    ``rtol`` (max over time, :func:`nslib.tools.flows.checked_flow`): a conservative bound on its own error.
+    ``reference_failed`` says why no reference exists (the solver gave up). ``lam0`` is lambda_max(theta0),
+    ``lam_path`` the largest lambda_max at the curvature checkpoints along the flow. ``gd_distance`` and
+    ``protocol_distance`` are each run's max_t distance to the reference, computed once here."""
 
     name: str
     n_params: int
@@ -137,6 +138,8 @@ class NetRun:
     losses: pd.DataFrame
     eta0: float
     rtol: float
+    gd_distance: dict[float, float]  # eta -> max_t ||GD(eta) - GF|| (inf: diverged, NaN: no reference)
+    protocol_distance: dict[int, float]  # r -> max_t ||GD(eta0 / r) - GF||
 
     @property
     def homogeneous(self) -> bool:
@@ -170,15 +173,15 @@ def compare_net(name: str, X: torch.Tensor, y: torch.Tensor, input_shape, n_clas
     times = np.unique(np.concatenate([checkpoints, protocol[1].times, *[t.times for t in gd.values()]]))
     reference, err, failed = None, math.nan, None
     try:
-        loose = flows.gradient_flow(f, theta0, times, rtol=rtol, atol=rtol)
-        reference = flows.gradient_flow(f, theta0, times, rtol=rtol / 10, atol=rtol / 10)
-        err = flows.max_distance(loose, reference)
+        reference, err = flows.checked_flow(f, theta0, times, rtol=rtol)
     except flows.FlowError as e:
         failed = str(e)
+    distance = lambda traj: flows.max_distance(traj, reference) if reference is not None else math.nan
     curv = _curvature_along(f, reference, checkpoints, seed) if reference is not None else pd.DataFrame()
     lam_path = float(np.nanmax(curv.lambda_max)) if "lambda_max" in curv and curv.lambda_max.notna().any() else lam0
     losses = _losses(f, reference, protocol[1])
-    return NetRun(name, f.n_params, lam0, lam_path, reference, err, failed, gd, protocol, curv, losses, eta0, rtol)
+    return NetRun(name, f.n_params, lam0, lam_path, reference, err, failed, gd, protocol, curv, losses, eta0, rtol,
+                  {eta: distance(t) for eta, t in gd.items()}, {r: distance(t) for r, t in protocol.items()})
 
 
 def run_nets(nets: Sequence[str], X, y, input_shape, n_classes: int, *, rtol: float, rtol_kinked: float,
@@ -191,12 +194,14 @@ def run_nets(nets: Sequence[str], X, y, input_shape, n_classes: int, *, rtol: fl
 
 
 def _curvature_along(f, reference: flows.Trajectory, checkpoints, seed: int) -> pd.DataFrame:
+    from scipy.sparse.linalg import ArpackNoConvergence
+
     rows = []
     grad = torch.func.grad(f)
     for t, theta in zip(checkpoints, reference.at(checkpoints)):
         try:
             lmax, lmin = curvature.extremes(f, theta, tol=1e-6, seed=seed)
-        except Exception as e:  # ArpackNoConvergence: recorded, judged inconclusive by the criterion
+        except ArpackNoConvergence as e:  # recorded; the criterion judges it inconclusive
             lmax = lmin = math.nan
             rows.append({"t": t, "error": str(e)})
             continue
@@ -221,7 +226,7 @@ def gap_table(runs: Sequence[NetRun]) -> pd.DataFrame:
     rows = []
     for run in runs:
         for eta, traj in run.gd.items():
-            gap = flows.max_distance(traj, run.reference) if run.reference is not None else math.nan
+            gap = run.gd_distance[eta]
             rows.append({"net": run.name, "eta": eta, "eta_units0": eta * run.lam0 / 2,
                          "eta_units_path": eta * run.lam_path / 2, "relative_gap": gap / run.travelled,
                          "diverged": traj.diverged, "reference_relative_error": run.reference_error / run.travelled,
@@ -235,7 +240,7 @@ def r_table(runs: Sequence[NetRun]) -> pd.DataFrame:
     rows = []
     for run in runs:
         for r, traj in run.protocol.items():
-            err = flows.max_distance(traj, run.reference) if run.reference is not None else math.nan
+            err = run.protocol_distance[r]
             rows.append({"net": run.name, "r": r, "error": err, "relative_error": err / run.travelled,
                          "reference_error": run.reference_error, "diverged": traj.diverged,
                          "grad_evals": traj.grad_evals})
@@ -248,9 +253,8 @@ def reference_table(runs: Sequence[NetRun]) -> pd.DataFrame:
     asks for < 0.01)."""
     rows = []
     for run in runs:
-        dists = [flows.max_distance(t, run.reference) for t in [*run.gd.values(), *run.protocol.values()]
-                 if run.reference is not None]
-        smallest = min((d for d in dists if d > 0), default=math.nan)
+        dists = [*run.gd_distance.values(), *run.protocol_distance.values()]
+        smallest = min((d for d in dists if d > 0), default=math.nan)  # NaN without a reference: min skips it
         rows.append({"net": run.name, "parameters": run.n_params, "homogeneous": run.homogeneous,
                      "kinks": run.name in KINKED, "rtol": run.rtol,
                      "gradient evaluations": run.reference.grad_evals if run.reference is not None else None,
@@ -544,8 +548,9 @@ def gd_tracks_gf(gaps: pd.DataFrame, threshold: float = 0.01) -> dict:
     ``contrast`` and ``theta0_units``, not judged.
 
     A point is decided when the reference's own error (``reference_relative_error``) cannot move it across the
-    threshold (|gap - threshold| > error); a diverged GD counts as a departure. Preconditions per net: a reference
-    exists, the grid has a step size <= 1/lambda, and every judged point is decided."""
+    threshold (|gap - threshold| > error). Preconditions per net: a reference exists, the grid has a step size
+    <= 1/lambda, no judged GD run diverged (lambda is the largest of a few checkpoints, so a step judged stable
+    may not be), and every judged point is decided."""
     criterion = (f"max_t ||GD(eta) - GF|| / ||theta_T - theta_0|| < {threshold:g} for every homogeneous net and every "
                  "eta <= 1/lambda, lambda the largest sharpness along the flow")
     groups, contrast, theta0_units = {}, {}, {}
@@ -563,6 +568,9 @@ def gd_tracks_gf(gaps: pd.DataFrame, threshold: float = 0.01) -> dict:
             state = f"no reference ({sub.reference_failed.iloc[0]})"
         elif not judged.any():
             state = "no step size <= 1/lambda in the grid"
+        elif sub.diverged.to_numpy()[judged].any():
+            state = (f"GD diverged at eta = {sub.eta.to_numpy()[judged & sub.diverged.to_numpy()].tolist()}, judged "
+                     "<= 1/lambda: the sharpness between checkpoints may exceed the measured maximum")
         else:
             gap, err = gap_all[judged], sub.reference_relative_error.to_numpy()[judged]
             if np.any(gap - err >= threshold):
@@ -642,7 +650,8 @@ def departs_beyond_2_over_lambda(gaps: pd.DataFrame, threshold: float = 0.10, ma
 def curvature_favourable(curv: pd.DataFrame, bound: float = 1.0) -> dict:
     """Along the flow of every homogeneous net, the negative part of lambda_min relative to ||grad f|| stays <=
     ``bound`` at every checkpoint. The non-homogeneous nets are measured beside them (``contrast``), not judged.
-    Preconditions: a homogeneous net was run, and every eigenvalue computation converged."""
+    Preconditions: a homogeneous net was run, every eigenvalue computation converged, and the gradient is non-zero
+    at every checkpoint (at a critical point the ratio is undefined)."""
     criterion = f"max over checkpoints of max(0, -lambda_min) / ||grad f|| <= {bound:g} for every homogeneous net"
     if curv.empty:
         return inconclusive(criterion, "no curvature was measured (no reference flow)")
@@ -653,6 +662,8 @@ def curvature_favourable(curv: pd.DataFrame, bound: float = 1.0) -> dict:
         m = {"max_ratio": float(sub.ratio.max()), "checkpoints": int(len(sub))}
         if failed:
             state = f"{failed} eigenvalue computations did not converge"
+        elif (sub.grad_norm <= 0).any():
+            state = f"the gradient is exactly 0 at t = {sub.t[sub.grad_norm <= 0].tolist()}: the ratio is undefined"
         else:
             state = bool(sub.ratio.max() <= bound)
         groups[net] = {"state": state, "measured": m}

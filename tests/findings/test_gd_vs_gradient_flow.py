@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from nslib.findings import gd_vs_gradient_flow as gvg
+from nslib.tools import flows
 
 
 def _gaps(rows):
@@ -79,7 +80,9 @@ def test_compare_net_on_a_tiny_linear_net_against_the_paper_protocol():
     assert e[4] == pytest.approx(e[2] / 2, rel=0.1) and run.reference_error < e[4] / 100
     gaps = gvg.gap_table([run])
     assert list(gaps.eta) == [0.05, 0.2] and gaps.relative_gap.is_monotonic_increasing
-    assert len(run.curvature) == 2 and run.lam_path >= run.lam0 * 0.5
+    assert len(run.curvature) == 2 and run.lam_path == run.curvature.lambda_max.max()
+    assert run.curvature.lambda_max.iloc[0] == pytest.approx(run.lam0, rel=1e-4)  # checkpoint 0 is theta0
+    assert run.gd_distance[0.2] == flows.max_distance(run.gd[0.2], run.reference)
 
 
 # ------------------------------------------------------------------------------------------------------- criteria
@@ -94,6 +97,9 @@ def test_gd_tracks_gf_true_false_and_inconclusive():
     assert v["holds"] is None and "straddles" in v["reason"]
     no_small_step = _gaps(_net_rows("linear", [(1.0, 0.02)]))
     assert "no step size" in gvg.gd_tracks_gf(no_small_step)["reason"]
+    diverged = _gaps(_net_rows("relu", [(0.1, 0.001), (0.4, np.inf)]))
+    v = gvg.gd_tracks_gf(diverged)
+    assert v["holds"] is None and "diverged" in v["reason"]
     only_tanh = _gaps(_net_rows("tanh", [(0.1, 0.5)]))  # non-homogeneous nets are contrast, not judged
     assert gvg.gd_tracks_gf(only_tanh)["holds"] is None
 
@@ -137,6 +143,9 @@ def test_curvature_favourable_true_false_and_inconclusive():
     assert gvg.curvature_favourable(curv("relu", [0.5, 1.7]), 1.0)["holds"] is False
     assert gvg.curvature_favourable(curv("relu", [0.5, np.nan], lam_min=np.nan), 1.0)["holds"] is None
     assert gvg.curvature_favourable(curv("tanh", [0.5]), 1.0)["holds"] is None
+    critical = curv("relu", [0.5, np.inf]).assign(grad_norm=[1.0, 0.0])
+    v = gvg.curvature_favourable(critical, 1.0)
+    assert v["holds"] is None and "gradient is exactly 0" in v["reason"]
 
 
 def test_deep_linear_global_min_true_false_and_inconclusive():

@@ -29,15 +29,15 @@ def test_gradient_flow_matches_the_matrix_exponential():
     assert traj.grad_evals > 0 and traj.times[0] == 0.0
 
 
-def test_reference_error_is_small_and_shrinks_with_the_tolerance():
+def test_checked_flow_error_measures_the_looser_solve_and_keeps_the_tighter():
     times = np.linspace(0, 3, 11)
     loose = flows.gradient_flow(quadratic, theta0, times, rtol=1e-5, atol=1e-5)
-    tight = flows.gradient_flow(quadratic, theta0, times, rtol=1e-9, atol=1e-9)
+    tight, error = flows.checked_flow(quadratic, theta0, times, rtol=1e-5, tighten=1e4)
     exact = np.stack([scipy.linalg.expm(-A * t) @ theta0.numpy() for t in times])
     err_loose = np.abs(loose.thetas.numpy() - exact).max()
     assert np.abs(tight.thetas.numpy() - exact).max() < err_loose
-    assert flows.reference_error(quadratic, theta0, loose, tighten=1e4) == pytest.approx(
-        np.linalg.norm(loose.thetas.numpy() - exact, axis=1).max(), rel=0.2)
+    assert tight.info["rtol"] == pytest.approx(1e-9)
+    assert error == pytest.approx(np.linalg.norm(loose.thetas.numpy() - exact, axis=1).max(), rel=0.2)
 
 
 def test_gradient_descent_matches_the_closed_form_and_records_times():
