@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..figures import PALETTE
-from ..runner import inconclusive, verdict
+from ..runner import combine_verdicts, inconclusive, verdict
 from ..tools import curvature, data, flows
 from ..tools.dynamics import settled
 from ..tools.models import flat_loss, mlp
@@ -525,22 +525,6 @@ def plot_deep_linear(run: DeepLinearRun, tol: float):
 
 # --------------------------------------------------------------------------------------------------------- criteria
 
-def _combine(groups: dict, criterion: str, **measured) -> dict:
-    """Per-group outcomes (True / False / reason string) -> one verdict: any False decides 'does not hold', any
-    reason (with no False) 'inconclusive', otherwise 'holds'."""
-    status = lambda s: s if isinstance(s, str) else ("holds" if s else "does not hold")
-    per_group = {k: v["measured"] | {"holds": v["state"] if isinstance(v["state"], bool) else None,
-                                     "status": status(v["state"])} for k, v in groups.items()}
-    if not groups:
-        return inconclusive(criterion, "no net was run", **measured)
-    if any(v["state"] is False for v in groups.values()):
-        return verdict(False, criterion, per_group=per_group, **measured)
-    reasons = [f"{k}: {v['state']}" for k, v in groups.items() if isinstance(v["state"], str)]
-    if reasons:
-        return inconclusive(criterion, "; ".join(reasons), per_group=per_group, **measured)
-    return verdict(True, criterion, per_group=per_group, **measured)
-
-
 def gd_tracks_gf(gaps: pd.DataFrame, threshold: float = 0.01) -> dict:
     """For every homogeneous net and every step size eta <= 1 / lambda (0.5 in units of 2/lambda), lambda the
     largest sharpness along the flow, the largest distance between GD and the flow is below ``threshold`` of the
@@ -582,7 +566,7 @@ def gd_tracks_gf(gaps: pd.DataFrame, threshold: float = 0.01) -> dict:
         groups[net] = {"state": state, "measured": m}
     if not groups:
         return inconclusive(criterion, "no homogeneous net was run", contrast=contrast, theta0_units=theta0_units)
-    return _combine(groups, criterion, threshold=threshold, contrast=contrast, theta0_units=theta0_units)
+    return combine_verdicts(groups, criterion, threshold=threshold, contrast=contrast, theta0_units=theta0_units)
 
 
 def first_order_in_r(rtab: pd.DataFrame, net: str = "linear", slope_range=(-1.2, -0.8)) -> dict:
@@ -644,7 +628,7 @@ def departs_beyond_2_over_lambda(gaps: pd.DataFrame, threshold: float = 0.10, ma
         else:
             state = "the reference's error straddles the threshold"
         groups[net] = {"state": state, "measured": m}
-    return _combine(groups, criterion, threshold=threshold, max_units=max_units)
+    return combine_verdicts(groups, criterion, threshold=threshold, max_units=max_units)
 
 
 def curvature_favourable(curv: pd.DataFrame, bound: float = 1.0) -> dict:
@@ -669,7 +653,7 @@ def curvature_favourable(curv: pd.DataFrame, bound: float = 1.0) -> dict:
         groups[net] = {"state": state, "measured": m}
     if not groups:
         return inconclusive(criterion, "no homogeneous net was run", contrast=contrast)
-    return _combine(groups, criterion, bound=bound, contrast=contrast)
+    return combine_verdicts(groups, criterion, bound=bound, contrast=contrast)
 
 
 def deep_linear_global_min(run: DeepLinearRun, tol: float = 1e-6, min_fraction: float = 0.99,

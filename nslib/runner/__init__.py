@@ -4,7 +4,7 @@ No experiment maths lives here. Private files, re-exported:
 
 - ``_params``: the parameters cell's declarations (:class:`ParamSpec`) and :class:`ParamError`
 - ``_notebooks``: notebooks on disk, their claims, profiles and constraints (:func:`load_notebook`)
-- ``_results``: :func:`start`, :class:`Run`, :func:`verdict`, results.json
+- ``_results``: :func:`start`, :class:`Run`, :func:`verdict`, :func:`combine_verdicts`, results.json
 - ``_runtime``: threads, device, dtype and seeds
 - ``_cli`` and ``_sweep``: ``python -m nslib run|list|params`` and ``sweep``
 - ``_apidoc``: the book's API page, generated from ``__all__`` and docstrings
@@ -14,12 +14,12 @@ from ._apidoc import api_markdown, documented, public_modules
 from ._cli import main, run_hash, run_notebook
 from ._notebooks import PROFILES, NotebookInfo, available_notebooks, load_notebook, notebooks_dir
 from ._params import ParamError, ParamSpec
-from ._results import RESULTS_FILE, STATES, Run, inconclusive, start, to_json_safe, verdict
+from ._results import RESULTS_FILE, STATES, Run, combine_verdicts, inconclusive, start, to_json_safe, verdict
 from ._runtime import DTYPES, resolve_device, resolve_dtype, seed_everything, set_threads
 
 __all__ = [
     "DTYPES", "PROFILES", "RESULTS_FILE", "STATES", "inconclusive", "NotebookInfo", "ParamError", "ParamSpec", "Run",
-    "api_markdown",
+    "api_markdown", "combine_verdicts",
     "available_notebooks", "documented", "public_modules",
     "load_notebook", "main", "notebooks_dir", "resolve_device", "resolve_dtype", "run_hash", "run_notebook",
     "seed_everything", "set_threads", "start", "to_json_safe", "verdict",

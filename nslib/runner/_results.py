@@ -21,7 +21,7 @@ from ._notebooks import load_notebook
 from ._params import ParamError
 from ._runtime import resolve_device, seed_everything, set_threads
 
-__all__ = ["RESULTS_FILE", "STATES", "Run", "default_results_dir", "inconclusive", "start", "to_json_safe", "verdict"]
+__all__ = ["RESULTS_FILE", "STATES", "Run", "combine_verdicts", "default_results_dir", "inconclusive", "start", "to_json_safe", "verdict"]
 
 #: The file a run writes into its run directory.
 RESULTS_FILE = "results.json"
@@ -85,6 +85,24 @@ def inconclusive(criterion: str, reason: str, **measured: Any) -> dict:
     """The run cannot decide the claim: ``reason`` names the precondition that failed (never "does not hold")."""
     return {"holds": None, "status": STATES[2], "criterion": criterion, "reason": reason,
             "measured": to_json_safe(measured)}
+
+
+def combine_verdicts(groups: Mapping[str, dict], criterion: str, **measured: Any) -> dict:
+    """One verdict from per-group outcomes ``{group: {"state": True | False | reason, "measured": {...}}}`` (a
+    claim judged per net, per activation, per dataset): any False decides 'does not hold', else any reason makes it
+    'inconclusive' (the reasons joined, each named by its group), else 'holds'. The groups' own states and
+    measured values go into ``measured["per_group"]``."""
+    status = lambda s: s if isinstance(s, str) else (STATES[0] if s else STATES[1])
+    per_group = {k: {**v["measured"], "holds": v["state"] if isinstance(v["state"], bool) else None,
+                     "status": status(v["state"])} for k, v in groups.items()}
+    if not groups:
+        return inconclusive(criterion, "no group was run", **measured)
+    if any(v["state"] is False for v in groups.values()):
+        return verdict(False, criterion, per_group=per_group, **measured)
+    reasons = [f"{k}: {v['state']}" for k, v in groups.items() if isinstance(v["state"], str)]
+    if reasons:
+        return inconclusive(criterion, "; ".join(reasons), per_group=per_group, **measured)
+    return verdict(True, criterion, per_group=per_group, **measured)
 
 
 def _git_commit() -> str | None:

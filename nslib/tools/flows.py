@@ -6,6 +6,8 @@
   times apart, the tighter kept, and how far it moved returned as its (conservative) error;
 - :func:`gradient_descent`: GD iterates recorded at times k * lr (the time GD stands for);
 - :func:`paper_protocol`: Elkabetz & Cohen's reference, GD with eta0 / r compared every r-th iterate;
+- :func:`central_flow`: the central flow of GD at the Edge of Stability (the flow projected so that the sharpness
+  stays at 2 / lr), integrated by RK4 with Lanczos eigenpairs and autodiff eigenvalue gradients;
 - :func:`max_distance`: the largest weight-space distance between two trajectories at their common times.
 
 ``f`` is any scalar function of a flat parameter vector (:func:`nslib.tools.models.flat_loss`). Divergence of
@@ -15,6 +17,7 @@ steps) raises :class:`FlowError`, which a criterion reports as an inconclusive v
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,8 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["METHODS", "FlowError", "Trajectory", "gradient_descent", "gradient_flow", "max_distance",
-           "checked_flow", "paper_protocol"]
+__all__ = ["METHODS", "FlowError", "Trajectory", "central_flow", "checked_flow", "gradient_descent", "gradient_flow",
+           "max_distance", "paper_protocol"]
 
 #: Adaptive solvers of torchdiffeq accepted by :func:`gradient_flow` (embedded Runge-Kutta pairs of order 5 and 8).
 METHODS = ("dopri5", "dopri8")
@@ -165,3 +168,114 @@ def max_distance(a: Trajectory, b: Trajectory, atol: float = 1e-9) -> float:
     if len(common) == 0:
         raise ValueError("the trajectories share no recorded time")
     return float((a.at(common, atol) - b.at(common, atol)).norm(dim=1).max())
+
+
+def central_flow(f: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor, lr: float, steps: int, *,
+                 every: int = 1, substeps: int = 1, k: int = 1, near: float = 0.9, check_every: int = 5,
+                 tol: float = 1e-6, seed: int = 0) -> Trajectory:
+    """The central flow of GD with step ``lr`` (Cohen, Damian, Talwalkar, Kolter & Lee, ICLR 2025) over ``steps``
+    GD steps' worth of time, recorded like :func:`gradient_descent` (time k * lr, every ``every``-th step and the
+    last).
+
+    While the sharpness S = lambda_max is below 2/lr it is the gradient flow; at the edge it is the flow projected
+    so that the top eigenvalues stay at 2/lr: d(theta)/dt = -(grad f + sum_i c_i grad S_i), the sum over the
+    eigenvalues S_i >= 2/lr, with c >= 0 solving the complementarity problem  <grad S_i, d(theta)/dt> <=
+    -rho (S_i - 2/lr), equality where c_i > 0  (rho = 1/lr pulls the discretised flow back onto the edge). In the paper's notation c_i = sigma_i^2 / 2, and GD's time-averaged
+    loss is predicted to be f + sum_i c_i S_i, recorded as ``info["excess"]``.
+
+    Integrated by classical RK4 with ``substeps`` steps per GD step. The top ``k`` eigenpairs come from Lanczos,
+    warm-started, every ``check_every`` substeps while S < ``near`` x 2/lr and at every substep from there on;
+    their gradients (:func:`nslib.tools.curvature.eigenvalue_gradient`) are computed only for eigenvalues above
+    ``near`` x 2/lr and held, with S linearised, over the substep. A non-finite point stops the run
+    (``diverged_at``); Lanczos failing to converge raises :class:`FlowError`.
+    """
+    from scipy.sparse.linalg import ArpackNoConvergence
+
+    from . import curvature
+
+    if not (lr > 0 and math.isfinite(lr)) or steps < 1 or every < 1 or substeps < 1 or check_every < 1:
+        raise ValueError(f"lr = {lr}, steps = {steps}, every = {every}, substeps = {substeps}, check_every = "
+                         f"{check_every}: allowed is lr > 0 and integers >= 1")
+    if not 1 <= k <= 4 or not 0 < near <= 1:
+        raise ValueError(f"k = {k}, near = {near}: allowed is 1 <= k <= 4 and 0 < near <= 1")
+    edge, dt, rho = 2.0 / lr, lr / substeps, 1.0 / lr
+    grad = torch.func.grad(f)
+    theta = theta0.detach().clone()
+    start = None  # warm start of Lanczos
+    active = None  # (theta at the refresh, S_i, grad S_i as rows) of the eigenvalues near the edge
+    counts = {"grads": 0, "products": 0, "eigenvalue_gradients": 0}
+    rec = {"iterations": [], "points": [], "excess": [], "on_edge": [], "sharpness_times": [], "sharpness": []}
+
+    def field(w):
+        counts["grads"] += 1
+        g = grad(w)
+        if active is None:
+            return -g, 0.0
+        base, S, G = active
+        S_here = S + G @ (w - base)  # S linearised over the substep
+        on = S_here >= edge
+        if not on.any():
+            return -g, 0.0
+        G_on = G[on]
+        c = _complementarity(G_on @ G_on.T, rho * (S_here[on] - edge) - G_on @ g)
+        return -(g + G_on.T @ c), float(c @ S_here[on])
+
+    diverged_at, total = None, steps * substeps
+    with torch.no_grad():
+        for n in range(total + 1):
+            if active is not None or n % check_every == 0:
+                try:
+                    e = curvature.eigen(f, theta, k, tol=tol, seed=seed, v0=start, ncv=6 if k == 1 else None)
+                except ArpackNoConvergence as err:
+                    raise FlowError(f"Lanczos did not converge at t = {n * dt:g}: {err}") from None
+                counts["products"] += e.products
+                start = e.vectors[:, 0]
+                rec["sharpness_times"].append(n * dt)
+                rec["sharpness"].append(float(e.values[0]))
+                hot = [i for i in range(k) if e.values[i] >= near * edge]
+                if hot:
+                    with torch.enable_grad():
+                        G = torch.stack([curvature.eigenvalue_gradient(f, theta, e.vectors[:, i])[1] for i in hot])
+                    counts["eigenvalue_gradients"] += len(hot)
+                    active = (theta.clone(), torch.as_tensor(e.values[hot], dtype=theta.dtype), G)
+                else:
+                    active = None
+            k1, excess = field(theta)
+            step, done = divmod(n, substeps)
+            if done == 0 and (step % every == 0 or step == steps):
+                rec["iterations"].append(step)
+                rec["points"].append(theta.clone())
+                rec["excess"].append(excess)
+                rec["on_edge"].append(excess > 0)
+            if n == total:
+                break
+            k2 = field(theta + 0.5 * dt * k1)[0]
+            k3 = field(theta + 0.5 * dt * k2)[0]
+            k4 = field(theta + dt * k3)[0]
+            theta = theta + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            if not torch.isfinite(theta).all():
+                diverged_at = (n + 1) * dt
+                break
+    its = np.array(rec["iterations"])
+    info = {"method": "central-flow", "lr": lr, "substeps": substeps, "k": k, "iterations": its,
+            "excess": np.array(rec["excess"]), "on_edge": np.array(rec["on_edge"], bool),
+            "sharpness_times": np.array(rec["sharpness_times"]), "sharpness": np.array(rec["sharpness"]),
+            "products": counts["products"], "eigenvalue_gradients": counts["eigenvalue_gradients"]}
+    return Trajectory(its * lr, torch.stack(rec["points"]), counts["grads"], diverged_at, info)
+
+
+def _complementarity(M: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """The c >= 0 with M c - q >= 0 and c_i (M c - q)_i = 0 (M = G G^T, k <= 4): by trying the active sets, smallest
+    first. For k = 1 it is max(0, q / M)."""
+    k = len(q)
+    for size in range(k + 1):
+        for subset in itertools.combinations(range(k), size):
+            c = torch.zeros_like(q)
+            if subset:
+                idx = list(subset)
+                c[idx] = torch.linalg.lstsq(M[idx][:, idx], q[idx].unsqueeze(1)).solution.squeeze(1)
+            slack = M @ c - q
+            scale = 1e-10 * (1 + float(q.abs().max()))
+            if (c >= -scale).all() and (slack >= -scale).all():
+                return c.clamp_min(0)
+    return torch.linalg.lstsq(M, q.unsqueeze(1)).solution.squeeze(1).clamp_min(0)

@@ -55,3 +55,39 @@ def test_bad_arguments_are_refused_before_any_product():
         curvature.eigen(f, theta, which="biggest")
     with pytest.raises(ValueError, match="k = 0"):
         curvature.eigen(f, theta, k=0)
+
+
+def test_warm_start_with_a_small_basis_gives_the_same_top_eigenvalue():
+    f, theta = _small_loss("tanh")
+    cold = curvature.eigen(f, theta, tol=1e-12)
+    warm = curvature.eigen(f, theta, tol=1e-12, v0=cold.vectors[:, 0] + 1e-3, ncv=6)
+    assert warm.values[0] == pytest.approx(cold.values[0], rel=1e-10)
+    assert warm.products < cold.products
+    with pytest.raises(ValueError, match="v0 has 3 entries"):
+        curvature.eigen(f, theta, v0=torch.ones(3))
+
+
+def test_eigenvalue_gradient_matches_finite_differences_of_the_dense_top_eigenvalue():
+    # the reference: central differences of eigvalsh of the dense Hessian (torch.func.hessian), one coordinate at a time
+    f, theta = _small_loss("tanh", bias=False)
+    top = lambda th: float(torch.linalg.eigvalsh(curvature.hessian(f, th))[-1])
+    H = curvature.hessian(f, theta)
+    evals, evecs = torch.linalg.eigh(H)
+    assert evals[-1] - evals[-2] > 1e-3 * evals[-1]  # a simple eigenvalue: lambda_max is differentiable here
+    value, grad = curvature.eigenvalue_gradient(f, theta, evecs[:, -1])
+    assert value == pytest.approx(float(evals[-1]), rel=1e-10)
+    h = 1e-5
+    fd = torch.zeros_like(theta)
+    for i in range(theta.numel()):
+        e = torch.zeros_like(theta)
+        e[i] = h
+        fd[i] = (top(theta + e) - top(theta - e)) / (2 * h)
+    torch.testing.assert_close(grad, fd, rtol=1e-5, atol=1e-7 * float(fd.abs().max()))
+
+
+def test_power_iteration_agrees_with_the_dense_top_eigenvalue():
+    f, theta = _small_loss("relu")
+    dense = np.linalg.eigvalsh(curvature.hessian(f, theta).numpy())
+    value, v, products = curvature.power_iteration(f, theta, iters=5000, tol=1e-13)
+    assert abs(value) == pytest.approx(np.abs(dense).max(), rel=1e-6)
+    assert 1 < products <= 5000

@@ -81,3 +81,71 @@ def test_bad_arguments_raise_clear_errors():
 def test_solver_that_cannot_finish_raises_flow_error():
     with pytest.raises(flows.FlowError, match="could not integrate"):
         flows.gradient_flow(quadratic, theta0, [0, 100], max_steps=3)
+
+
+def _sharpening_problem():
+    """A two-layer linear net on a regression whose gradient flow sharpens from ~3.5 to ~7.1: a smooth problem on
+    which the central flow has an edge to hold."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(20, 3, generator=g, dtype=torch.float64)
+    Y = X @ torch.tensor([[3.0, 0, 0], [0, 1.0, 0]], dtype=torch.float64).T
+
+    def f(th):
+        return 0.5 * ((X @ th[:9].view(3, 3).T @ th[9:].view(2, 3).T - Y) ** 2).sum(1).mean()
+
+    return f, 0.1 * torch.randn(15, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+
+def _dense_sharpness(f, theta):
+    from nslib.tools.curvature import hessian
+
+    return float(torch.linalg.eigvalsh(hessian(f, theta))[-1])
+
+
+def test_central_flow_below_the_edge_is_the_gradient_flow():
+    f, theta0 = _sharpening_problem()
+    lr = 0.02  # 2/lr = 100, far above the sharpness the flow ever reaches
+    cf = flows.central_flow(f, theta0, lr, 200, every=20)
+    gf = flows.gradient_flow(f, theta0, cf.times, rtol=1e-11, atol=1e-13)
+    assert not cf.info["on_edge"].any()
+    assert flows.max_distance(cf, gf) < 1e-6 * cf.travelled()
+
+
+def test_central_flow_holds_the_sharpness_at_the_edge_where_the_gradient_flow_exceeds_it():
+    f, theta0 = _sharpening_problem()
+    lr = 2 / 6.5
+    cf = flows.central_flow(f, theta0, lr, 200, every=5, k=2)
+    gf = flows.gradient_flow(f, theta0, cf.times, rtol=1e-10, atol=1e-12)
+    s_cf = np.array([_dense_sharpness(f, th) for th in cf.thetas])
+    s_gf = np.array([_dense_sharpness(f, th) for th in gf.thetas])
+    assert s_gf.max() > 7.0  # the flow sharpens beyond the edge
+    reached = np.flatnonzero(cf.info["on_edge"])
+    assert len(reached) and cf.info["on_edge"][reached[0]:].all()
+    assert np.all(s_cf <= 6.5 * 1.01) and s_cf[-1] == pytest.approx(6.5, rel=1e-4)
+    assert float(f(cf.thetas[-1])) < float(f(cf.thetas[len(cf.thetas) // 2]))  # still descending along the edge
+    # on the edge the velocity is orthogonal to grad S: the sharpness does not move to first order
+    from nslib.tools.curvature import eigen, eigenvalue_gradient
+
+    theta = cf.thetas[-1]
+    u = eigen(f, theta, tol=1e-12).vectors[:, 0]
+    _, grad_s = eigenvalue_gradient(f, theta, u)
+    after = flows.central_flow(f, theta, lr, 1, k=2).thetas[-1]
+    assert abs(float(grad_s @ (after - theta))) < 1e-3 * float(grad_s.norm() * (after - theta).norm())
+
+
+def test_complementarity_solution_satisfies_its_conditions():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        G = torch.as_tensor(rng.standard_normal((3, 5)))
+        q = torch.as_tensor(rng.standard_normal(3))
+        c = flows._complementarity(G @ G.T, q)
+        slack = G @ G.T @ c - q
+        assert (c >= 0).all() and (slack >= -1e-9).all() and abs(float(c @ slack)) < 1e-9
+
+
+def test_central_flow_refuses_bad_arguments():
+    f, theta0 = _sharpening_problem()
+    with pytest.raises(ValueError, match="k = 5"):
+        flows.central_flow(f, theta0, 0.1, 10, k=5)
+    with pytest.raises(ValueError, match="lr = -1"):
+        flows.central_flow(f, theta0, -1, 10)

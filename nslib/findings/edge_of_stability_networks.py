@@ -1,0 +1,642 @@
+"""Finding *edge-of-stability-networks*: does the Edge-of-Stability picture (Cohen et al., ICLR 2021) hold alike for
+ReLU and smooth networks, and does the central flow (Cohen, Damian, Talwalkar, Kolter & Lee, ICLR 2025), a theory
+built on twice-differentiability, predict GD as well for ReLU nets?
+
+The page's experiments (full-batch GD with the sharpness tracked by Lanczos, per dataset x loss x activation family
+x step size; a second-method cross-check of the sharpness; GD against the central flow and the gradient flow), its
+figures (``plot_*``) and one criterion per claim id: :func:`progressive_sharpening`, :func:`hovers_at_2_over_eta`,
+:func:`loss_nonmonotone_yet_decreasing`, :func:`relu_differs_from_smooth`, :func:`central_flow_tracks_relu`.
+The eigenvalues come from :mod:`nslib.tools.curvature`, the flows from :mod:`nslib.tools.flows`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ..figures import PALETTE
+from ..runner import combine_verdicts, inconclusive, verdict
+from ..tools import curvature, data, flows
+from ..tools.models import flat_loss, mlp
+
+__all__ = [
+    # experiments
+    "ACTIVATIONS", "BAND", "DATASETS", "LOSSES", "REACH", "CentralFlowRun", "GDRun", "central_flow_table",
+    "compare_flows", "compare_flows_for", "crosscheck_table", "families", "flow_distance_text", "load",
+    "loss_function", "make_net", "per_family_text", "per_run_table", "run_gd", "run_metrics", "summary_table", "sweep",
+    # figures
+    "plot_central_flow", "plot_metrics", "plot_sharpness", "plot_train_loss",
+    # criteria, one per claim id
+    "central_flow_tracks_relu", "hovers_at_2_over_eta", "loss_nonmonotone_yet_decreasing", "progressive_sharpening",
+    "relu_differs_from_smooth",
+]
+
+#: Datasets: sklearn digits (8x8 images, 64 features) and MNIST-1D (40 features), both generated offline.
+DATASETS = ("digits", "mnist1d")
+#: Losses: the square loss 1/(2n) sum_i ||f(x_i) - onehot(y_i)||^2 (Cohen et al.'s cleanest setting) and cross-entropy.
+LOSSES = ("mse", "ce")
+#: Activation families; ``softplus`` is expanded into one family per beta.
+ACTIVATIONS = ("relu", "softplus", "tanh", "elu")
+#: The thresholds of the criteria, in units of 2/eta: the edge is reached at REACH and the band is BAND.
+REACH, BAND = 0.9, (0.8, 1.3)
+
+
+# -------------------------------------------------------------------------------------------------------- data, nets
+
+def load(dataset: str, n_train: int, seed: int = 0, device="cpu"):
+    """(X, y, n_classes): ``n_train`` training samples, flat, float64."""
+    if dataset == "digits":
+        s = data.load_digits(seed=seed, n_train=n_train, dtype=torch.float64, device=device)
+    elif dataset == "mnist1d":
+        s = data.load_mnist1d(seed=seed, n_train=n_train, dtype=torch.float64, device=device)
+    else:
+        raise ValueError(f"dataset = {dataset!r}: allowed is one of {', '.join(DATASETS)}")
+    return s.X_train, s.y_train, s.n_classes
+
+
+def families(activations: Sequence[str], betas: Sequence[float]) -> list[str]:
+    """Family names in a fixed order: ``relu``, ``softplus(b)`` for each beta b, ``tanh``, ``elu`` (those asked)."""
+    out = []
+    for act in ACTIVATIONS:
+        if act not in activations:
+            continue
+        out += [f"softplus({float(b):g})" for b in betas] if act == "softplus" else [act]
+    unknown = set(activations) - set(ACTIVATIONS)
+    if unknown:
+        raise ValueError(f"activations = {sorted(unknown)}: allowed is each one of {', '.join(ACTIVATIONS)}")
+    return out
+
+
+def make_net(family: str, n_in: int, width: int, depth: int, n_classes: int, seed: int = 0, device="cpu"):
+    """An MLP ``n_in - width x depth - n_classes`` with biases and PyTorch's default initialisation drawn from
+    ``seed``: every family starts from the same weights (same init scale), only the activation differs."""
+    act, beta = family, 1.0
+    if family.startswith("softplus("):
+        act, beta = "softplus", float(family[len("softplus("):-1])
+    torch.manual_seed(seed)
+    return mlp([n_in, *[width] * depth, n_classes], act, beta=beta, bias=True, dtype=torch.float64, device=device)
+
+
+def loss_function(name: str, n_classes: int):
+    """``loss(out, y)`` with integer labels y: ``mse`` is 1/(2n) sum ||out - onehot(y)||^2, ``ce`` cross-entropy."""
+    if name == "mse":
+        return lambda out, y: 0.5 * ((out - F.one_hot(y, n_classes).to(out.dtype)) ** 2).sum(1).mean()
+    if name == "ce":
+        return F.cross_entropy
+    raise ValueError(f"loss = {name!r}: allowed is one of {', '.join(LOSSES)}")
+
+
+# ------------------------------------------------------------------------------------------ GD with its sharpness
+
+@dataclass
+class GDRun:
+    """One full-batch GD run: the train loss before every step (``losses[k]`` at iterate k), the sharpness
+    (lambda_max by Lanczos) and train accuracy at ``checks``, and where it diverged (step index, or None)."""
+
+    dataset: str
+    loss: str
+    family: str
+    eta: float
+    losses: np.ndarray
+    checks: np.ndarray
+    sharpness: np.ndarray
+    accuracy: np.ndarray
+    diverged_at: int | None
+    final_theta: torch.Tensor
+    products: int
+    f: object = None  # the loss (a FlatLoss) the run descended, for later cross-checks
+
+    @property
+    def edge(self) -> float:
+        return 2.0 / self.eta
+
+
+def run_gd(f, theta0: torch.Tensor, eta: float, steps: int, *, sharpness_every: int, labels: torch.Tensor,
+           tol: float = 1e-4, seed: int = 0, dataset: str = "", loss: str = "", family: str = "") -> GDRun:
+    """GD with step ``eta`` for ``steps`` steps on ``f`` (:func:`nslib.tools.models.flat_loss`); every
+    ``sharpness_every`` steps the sharpness by Lanczos (warm-started from the last eigenvector) and the train
+    accuracy. A non-finite loss or iterate ends the run: divergence is a result. ``dataset``, ``loss`` and
+    ``family`` only label the run."""
+    from scipy.sparse.linalg import ArpackNoConvergence
+
+    value_and_grad = torch.func.grad_and_value(f)
+    theta = theta0.detach().clone()
+    losses, checks, sharp, acc = [], [], [], []
+    start, products, diverged = None, 0, None
+    with torch.no_grad():
+        for k in range(steps + 1):
+            g, value = value_and_grad(theta)
+            if not (torch.isfinite(value) and torch.isfinite(g).all()):
+                diverged = k
+                break
+            losses.append(float(value))
+            if k % sharpness_every == 0 or k == steps:
+                try:
+                    e = curvature.eigen(f, theta, tol=tol, seed=seed, v0=start, ncv=8)
+                    start, s, products = e.vectors[:, 0], float(e.values[0]), products + e.products
+                except ArpackNoConvergence:
+                    s = math.nan
+                checks.append(k)
+                sharp.append(s)
+                acc.append(float((f.output(theta).argmax(1) == labels).double().mean()))
+            if k < steps:
+                theta = theta - eta * g
+    return GDRun(eta=eta, losses=np.array(losses), checks=np.array(checks, int), sharpness=np.array(sharp),
+                 accuracy=np.array(acc), diverged_at=diverged, final_theta=theta, products=products, f=f,
+                 dataset=dataset, loss=loss, family=family)
+
+
+def sweep(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str], etas: Sequence[float], *,
+          n_train: int, width: int, depth: int, steps: dict, sharpness_every: dict, seed: int = 0,
+          device="cpu") -> list[GDRun]:
+    """:func:`run_gd` for every dataset x loss x family x step size, all families of a dataset from the same init;
+    ``steps`` and ``sharpness_every`` are per loss (``{"mse": ..., "ce": ...}``)."""
+    runs = []
+    for ds in datasets:
+        X, y, n_classes = load(ds, n_train, seed, device)
+        for loss in losses:
+            for fam in fams:
+                net = make_net(fam, X.shape[1], width, depth, n_classes, seed, device)
+                f, theta0 = flat_loss(net, loss_function(loss, n_classes), X, y)
+                for eta in etas:
+                    runs.append(run_gd(f, theta0, float(eta), steps[loss], sharpness_every=sharpness_every[loss],
+                                       labels=y, seed=seed, dataset=ds, loss=loss, family=fam))
+    return runs
+
+
+def run_metrics(run: GDRun, *, rise_factor: float = 1.5, accuracy_stop: float = 0.99, blocks: int = 5) -> dict:
+    """What the criteria read from one run, with the sharpness in units of 2/eta.
+
+    - ``s0``: sharpness at the start; ``crossed``: first check where it reaches REACH (None if never);
+      ``rise``: the largest sharpness up to that check (or the end) over ``s0``;
+    - the EoS *window*: from the crossing to the end, or with cross-entropy to the first check with train accuracy
+      >= ``accuracy_stop`` (as the loss goes to 0 the sharpness falls again);
+    - ``band_fraction``: share of the window's checks with sharpness in BAND; ``median_units``: its median;
+    - ``uptick_fraction``: share of the window's steps where the loss rose; ``block_decreases``: of the loss
+      means over ``blocks`` equal blocks of the window, how many consecutive pairs decrease, and
+      ``end_over_start`` the last block's mean over the first's.
+    """
+    units = run.sharpness * run.eta / 2
+    m = {"dataset": run.dataset, "loss": run.loss, "family": run.family, "eta": run.eta,
+         "diverged": run.diverged_at is not None, "s0": float(units[0]) if len(units) else math.nan,
+         "loss_start": float(run.losses[0]) if len(run.losses) else math.nan,
+         "loss_end": float(run.losses[-1]) if len(run.losses) else math.nan}
+    hit = np.flatnonzero(units >= REACH)
+    crossed = int(hit[0]) if len(hit) else None
+    upto = units[: (crossed + 1 if crossed is not None else len(units))]
+    m["rise"] = float(np.nanmax(upto) / units[0]) if len(upto) and units[0] > 0 else math.nan
+    m["rise_factor"] = rise_factor
+    m["crossed_step"] = int(run.checks[crossed]) if crossed is not None else None
+    if crossed is None:
+        return m | {"window_checks": 0, "window_steps": 0}
+    end = len(units) - 1
+    if run.loss == "ce":
+        done = np.flatnonzero((run.accuracy >= accuracy_stop) & (np.arange(len(units)) >= crossed))
+        end = int(done[0]) if len(done) else end
+    window = units[crossed:end + 1]
+    k0, k1 = int(run.checks[crossed]), int(run.checks[end])
+    lw = run.losses[k0:k1 + 1]
+    m |= {"window": [k0, k1], "window_checks": len(window), "window_steps": len(lw) - 1,
+          "band_fraction": float(np.mean((window >= BAND[0]) & (window <= BAND[1]))),
+          "median_units": float(np.median(window)),
+          "uptick_fraction": float(np.mean(np.diff(lw) > 0)) if len(lw) > 1 else math.nan}
+    if len(lw) >= 2 * blocks:
+        means = np.array([b.mean() for b in np.array_split(lw, blocks)])
+        m |= {"block_decreases": int(np.sum(np.diff(means) < 0)), "blocks": blocks,
+              "end_over_start": float(means[-1] / means[0])}
+    return m
+
+
+def summary_table(runs: Sequence[GDRun], **kwargs) -> pd.DataFrame:
+    """:func:`run_metrics` of every run, one row each."""
+    return pd.DataFrame([run_metrics(r, **kwargs) for r in runs])
+
+
+def per_run_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary's columns a reader compares, one row per run, indexed by dataset, loss, family and step size."""
+    cols = ["s0", "rise", "crossed_step", "window_checks", "band_fraction", "median_units", "uptick_fraction",
+            "end_over_start", "diverged"]
+    return summary.set_index(["dataset", "loss", "family", "eta"])[[c for c in cols if c in summary]].round(3)
+
+
+def per_family_text(numbers: dict, key: str, fmt: str) -> str:
+    """``"relu 0.95, tanh 1.00"`` for prose, from ``{family: {key: value}}`` (None shown as n/a)."""
+    return ", ".join(f"{fam} {'n/a' if v.get(key) is None else format(v[key], fmt)}" for fam, v in numbers.items())
+
+
+def crosscheck_table(runs: Sequence[GDRun], max_runs: int = 5, seed: int = 0) -> pd.DataFrame:
+    """The last Lanczos sharpness of up to ``max_runs`` runs (one per family, the largest step size that did not
+    diverge) against power iteration (:func:`nslib.tools.curvature.power_iteration`, an independent method) at the
+    same final parameters."""
+    rows, seen = [], set()
+    for run in sorted(runs, key=lambda r: -r.eta):
+        if run.family in seen or run.diverged_at is not None or len(seen) >= max_runs:
+            continue
+        seen.add(run.family)
+        power, _, products = curvature.power_iteration(run.f, run.final_theta, iters=2000, tol=1e-9, seed=seed + 1)
+        lanczos = float(run.sharpness[-1])
+        rows.append({"dataset": run.dataset, "loss": run.loss, "family": run.family, "eta": run.eta,
+                     "lanczos": lanczos, "power iteration": power, "power products": products,
+                     "relative difference": abs(lanczos - power) / abs(power)})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------- the central flow
+
+@dataclass
+class CentralFlowRun:
+    """GD, its central flow and the gradient flow from one init at one step size, on the GD run's record times.
+    ``gf_failed`` / ``cf_failed`` say why a flow is missing."""
+
+    family: str
+    eta: float
+    gd: flows.Trajectory
+    cf: flows.Trajectory | None
+    gf: flows.Trajectory | None
+    cf_failed: str | None
+    gf_failed: str | None
+    losses: pd.DataFrame
+
+
+def compare_flows(f, theta0: torch.Tensor, family: str, eta: float, steps: int, *, every: int = 5, k: int = 3,
+                  rtol: float = 1e-5, seed: int = 0) -> CentralFlowRun:
+    """GD with ``eta`` for ``steps`` steps, the central flow (top ``k`` eigenvalues held at the edge,
+    :func:`nslib.tools.flows.central_flow`) and the gradient flow (dopri5 at ``rtol``), all recorded at GD's times
+    k * eta every ``every`` steps; with the train loss along each (for the central flow also its prediction of
+    GD's time-averaged loss, f + sum_i c_i S_i)."""
+    gd = flows.gradient_descent(f, theta0, eta, steps, every=every)
+    cf = gf = None
+    cf_failed = gf_failed = None
+    try:
+        cf = flows.central_flow(f, theta0, eta, steps, every=every, k=k, seed=seed)
+        if cf.diverged:
+            cf_failed, cf = f"the central flow became non-finite at t = {cf.diverged_at:g}", None
+    except flows.FlowError as e:
+        cf_failed = str(e)
+    try:
+        gf = flows.gradient_flow(f, theta0, gd.times, rtol=rtol, atol=rtol / 100)
+    except flows.FlowError as e:
+        gf_failed = str(e)
+    rows = []
+    with torch.no_grad():
+        for i, t in enumerate(gd.times):
+            row = {"t": t, "step": int(round(t / eta)), "GD": float(f(gd.thetas[i]))}
+            if cf is not None:
+                row["central flow"] = float(f(cf.thetas[i]))
+                row["central flow, predicted GD average"] = row["central flow"] + float(cf.info["excess"][i])
+            if gf is not None:
+                row["gradient flow"] = float(f(gf.thetas[i]))
+            rows.append(row)
+    return CentralFlowRun(family, eta, gd, cf, gf, cf_failed, gf_failed, pd.DataFrame(rows))
+
+
+def compare_flows_for(fams: Sequence[str], dataset: str, loss: str, etas: Sequence[float], steps: int, *,
+                      n_train: int, width: int, depth: int, k: int, seed: int = 0, device="cpu",
+                      **kwargs) -> list[CentralFlowRun]:
+    """:func:`compare_flows` for every family and step size, on ``dataset`` with ``loss``, each family from the
+    sweep's shared initialisation."""
+    X, y, n_classes = load(dataset, n_train, seed, device)
+    out = []
+    for fam in fams:
+        net = make_net(fam, X.shape[1], width, depth, n_classes, seed, device)
+        f, theta0 = flat_loss(net, loss_function(loss, n_classes), X, y)
+        out += [compare_flows(f, theta0, fam, float(eta), steps, k=k, seed=seed, **kwargs) for eta in etas]
+    return out
+
+
+def flow_distance_text(table: pd.DataFrame) -> str:
+    """``"relu 7.0% / 7.9%, tanh ..."``: late relative distance to GD of the central flow / of the gradient flow,
+    per family (and step size when there are several)."""
+    several = table.eta.nunique() > 1
+    parts = []
+    for r in table.to_dict("records"):
+        name = f"{r['family']} (eta {r['eta']:g})" if several else r["family"]
+        fmt = lambda v: "n/a" if v is None or not math.isfinite(v) else f"{v:.1%}"
+        parts.append(f"{name} {fmt(r['cf_late_relative_distance'])} / {fmt(r['gf_late_relative_distance'])}")
+    return ", ".join(parts) or "none"
+
+
+def _relative_distances(run: CentralFlowRun, other: flows.Trajectory | None) -> np.ndarray:
+    travelled = (run.gd.thetas - run.gd.thetas[0]).norm(dim=1).numpy()
+    if other is None:
+        return np.full(len(travelled), np.nan)
+    n = min(len(run.gd.times), len(other.times))
+    d = (run.gd.thetas[:n] - other.thetas[:n]).norm(dim=1).numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.concatenate([d / travelled[:n], np.full(len(travelled) - n, np.nan)])
+
+
+def central_flow_table(runs: Sequence[CentralFlowRun]) -> pd.DataFrame:
+    """One row per (family, eta): whether the central flow reached the edge and when, and the distance of each
+    flow to GD relative to GD's distance travelled ||theta_GD(t) - theta_0||, averaged over the second half of the
+    run ("late"), with GD's divergence and the flows' failures."""
+    rows = []
+    for r in runs:
+        d_cf, d_gf = _relative_distances(r, r.cf), _relative_distances(r, r.gf)
+        late = slice(len(r.gd.times) // 2, None)
+        on_edge = r.cf.info["on_edge"] if r.cf is not None else np.array([], bool)
+        first = np.flatnonzero(on_edge)
+        rows.append({"family": r.family, "eta": r.eta, "gd_diverged": r.gd.diverged,
+                     "cf_reached_edge": bool(on_edge.any()),
+                     "cf_edge_from_step": int(r.cf.info["iterations"][first[0]]) if len(first) else None,
+                     "cf_late_relative_distance": float(np.nanmean(d_cf[late])) if r.cf is not None else math.nan,
+                     "gf_late_relative_distance": float(np.nanmean(d_gf[late])) if r.gf is not None else math.nan,
+                     "cf_final_relative_distance": float(d_cf[-1]), "gf_final_relative_distance": float(d_gf[-1]),
+                     "cf_failed": r.cf_failed or "", "gf_failed": r.gf_failed or ""})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------- figures
+
+def _family_colors(fams) -> dict:
+    return {fam: PALETTE[i % len(PALETTE)] for i, fam in enumerate(fams)}
+
+
+def _grid(runs: Sequence[GDRun], loss: str):
+    sel = [r for r in runs if r.loss == loss]
+    dss = list(dict.fromkeys(r.dataset for r in sel))
+    fams = list(dict.fromkeys(r.family for r in sel))
+    etas = sorted({r.eta for r in sel})
+    fig, axes = plt.subplots(max(1, len(dss)), max(1, len(fams)), figsize=(2.6 * len(fams) + 1, 2.5 * len(dss) + 0.8),
+                             squeeze=False, sharex=True)
+    cmap = plt.get_cmap("viridis")
+    colors = {eta: cmap(i / max(1, len(etas) - 1)) for i, eta in enumerate(etas)}
+    return sel, dss, fams, fig, axes, colors
+
+
+def plot_sharpness(runs: Sequence[GDRun], loss: str):
+    """Sharpness along GD, one panel per dataset (rows) x family (columns), one colour per step size, with its
+    2/eta as a dashed line of the same colour: the picture is a rise to the line and a hover on it."""
+    sel, dss, fams, fig, axes, colors = _grid(runs, loss)
+    for r in sel:
+        ax = axes[dss.index(r.dataset)][fams.index(r.family)]
+        ax.plot(r.checks, r.sharpness, color=colors[r.eta], lw=1.2, label=f"eta {r.eta:g}")
+        ax.axhline(r.edge, color=colors[r.eta], ls="--", lw=0.8)
+        if r.diverged_at is not None:
+            ax.plot([r.checks[-1]], [r.sharpness[-1]], "x", color=colors[r.eta], ms=8)
+    for i, ds in enumerate(dss):
+        axes[i][0].set_ylabel(f"{ds}\nsharpness lambda_max")
+    for j, fam in enumerate(fams):
+        axes[0][j].set_title(fam)
+        axes[-1][j].set_xlabel("GD step")
+    axes[0][-1].legend(frameon=False, fontsize="x-small")
+    fig.suptitle(f"Sharpness under full-batch GD ({loss}); dashed: 2/eta; x: diverged", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def plot_train_loss(runs: Sequence[GDRun], loss: str):
+    """Train loss along GD (log scale), same layout as :func:`plot_sharpness`: non-monotone at the edge, falling
+    over long windows; a dot marks where the sharpness first reached 0.9 x 2/eta."""
+    sel, dss, fams, fig, axes, colors = _grid(runs, loss)
+    for r in sel:
+        ax = axes[dss.index(r.dataset)][fams.index(r.family)]
+        ax.plot(np.arange(len(r.losses)), r.losses, color=colors[r.eta], lw=0.8, label=f"eta {r.eta:g}")
+        hit = np.flatnonzero(r.sharpness * r.eta / 2 >= REACH)
+        if len(hit) and r.checks[hit[0]] < len(r.losses):
+            k = r.checks[hit[0]]
+            ax.plot([k], [r.losses[k]], "o", color=colors[r.eta], ms=4)
+        ax.set_yscale("log")
+    for i, ds in enumerate(dss):
+        axes[i][0].set_ylabel(f"{ds}\ntrain loss")
+    for j, fam in enumerate(fams):
+        axes[0][j].set_title(fam)
+        axes[-1][j].set_xlabel("GD step")
+    axes[0][-1].legend(frameon=False, fontsize="x-small")
+    fig.suptitle(f"Train loss under full-batch GD ({loss}); dot: sharpness reaches 0.9 x 2/eta", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def plot_metrics(summary: pd.DataFrame):
+    """Per run, the share of the EoS window's checks within the band [0.8, 1.3] x 2/eta (left) and the share of
+    steps where the loss rose (right), by family; markers by loss, one point per dataset x step size."""
+    fams = list(dict.fromkeys(summary.family))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
+    markers = {"mse": "o", "ce": "s"}
+    for ax, col, title in ((axes[0], "band_fraction", "share of window in [0.8, 1.3] x 2/eta"),
+                           (axes[1], "uptick_fraction", "share of window steps where the loss rose")):
+        for loss, sub in summary.groupby("loss", sort=False):
+            if col not in sub:
+                continue
+            x = np.array([fams.index(f) for f in sub.family]) + (0.12 if loss == "ce" else -0.12)
+            ax.plot(x, sub[col], markers.get(loss, "o"), color=PALETTE[0 if loss == "mse" else 1], alpha=0.7,
+                    label=loss, ls="none")
+        ax.set(title=title, ylim=(-0.05, 1.05))
+        ax.set_xticks(range(len(fams)), fams, rotation=30)
+    axes[0].axhline(0.9, color="k", ls="--", lw=1)
+    axes[1].axhline(0.05, color="k", ls="--", lw=1)
+    axes[0].legend(frameon=False, fontsize="small")
+    fig.suptitle("Edge-of-Stability statistics per run (dashed: the criteria's thresholds)", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def plot_central_flow(runs: Sequence[CentralFlowRun]):
+    """Left: distance to GD relative to GD's distance travelled, for the central flow (solid) and the gradient
+    flow (dashed), per family. Right: train loss of GD (thin), the central flow's prediction of GD's average
+    loss (solid) and the gradient flow's loss (dashed)."""
+    fams = [r.family for r in runs]
+    colors = _family_colors(dict.fromkeys(fams))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for r in runs:
+        steps = r.losses.step.to_numpy()
+        c = colors[r.family]
+        axes[0].plot(steps, _relative_distances(r, r.cf), color=c, lw=1.5, label=f"{r.family}: central flow")
+        axes[0].plot(steps, _relative_distances(r, r.gf), color=c, lw=1.2, ls="--")
+        axes[1].plot(steps, r.losses.GD, color=c, lw=0.6, alpha=0.6)
+        if "central flow, predicted GD average" in r.losses:
+            axes[1].plot(steps, r.losses["central flow, predicted GD average"], color=c, lw=1.5, label=r.family)
+        if "gradient flow" in r.losses:
+            axes[1].plot(steps, r.losses["gradient flow"], color=c, lw=1.2, ls="--")
+    axes[0].set(yscale="log", xlabel="GD step", ylabel="||flow - GD|| / ||GD - theta_0||",
+                title="Distance to GD (solid: central flow, dashed: gradient flow)")
+    axes[1].set(yscale="log", xlabel="GD step", ylabel="train loss",
+                title="GD (thin), central flow's prediction (solid), gradient flow (dashed)")
+    axes[0].legend(frameon=False, fontsize="x-small")
+    fig.suptitle(f"The central flow against GD at eta = {runs[0].eta:g}" if runs else "", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------- criteria
+
+def _per_family(summary: pd.DataFrame, judge, criterion: str, *, majority: float = 0.75, **measured) -> dict:
+    """Judge every run (``judge(row)`` -> True / False / exclusion reason), then each family by its decided runs:
+    holds when at least ``majority`` of them pass, does not hold when at most 1 - ``majority`` do, mixed in between
+    (inconclusive); a family with no decided run is inconclusive with its runs' exclusion reasons counted."""
+    groups = {}
+    for fam, sub in summary.groupby("family", sort=False):
+        outcomes = [judge(row) for row in sub.to_dict("records")]
+        decided = [o for o in outcomes if isinstance(o, bool)]
+        excluded = Counter(o for o in outcomes if isinstance(o, str))
+        m = {"runs": len(outcomes), "decided": len(decided), "passed": int(sum(decided)),
+             "excluded": dict(excluded)}
+        if not decided:
+            state = "no decided run (" + "; ".join(f"{n} x {why}" for why, n in excluded.items()) + ")"
+        elif sum(decided) >= majority * len(decided) - 1e-12:
+            state = True
+        elif sum(decided) <= (1 - majority) * len(decided) + 1e-12:
+            state = False
+        else:
+            state = f"mixed: {int(sum(decided))} of {len(decided)} decided runs pass"
+        groups[fam] = {"state": state, "measured": m}
+    if not groups:
+        return inconclusive(criterion, "no run was made", **measured)
+    return combine_verdicts(groups, criterion, majority=majority, **measured)
+
+
+def progressive_sharpening(summary: pd.DataFrame, rise_factor: float = 1.5, trained: float = 0.1) -> dict:
+    """Per family: the sharpness rises at least ``rise_factor``-fold before it first reaches 0.9 x 2/eta.
+
+    A run is judged only if it has room to rise below the edge (it starts at most 0.9 / ``rise_factor`` x 2/eta)
+    and did not diverge; a run that neither rose nor reached the edge counts against the claim only if its loss
+    fell to ``trained`` of its start (it trained without sharpening), else it was too short to tell."""
+    criterion = (f"per family, in >= 75% of the judged runs the sharpness rises >= {rise_factor:g}x before reaching "
+                 f"{REACH:g} x 2/eta (runs starting above {REACH / rise_factor:.2g} x 2/eta have no room and are "
+                 "not judged)")
+
+    def judge(m):
+        if m["diverged"]:
+            return "diverged"
+        if not m["s0"] <= REACH / rise_factor:
+            return "starts too close to the edge"
+        if m["rise"] >= rise_factor:
+            return True
+        if m["loss_end"] <= trained * m["loss_start"]:
+            return False
+        return "too short to tell"
+
+    return _per_family(summary, judge, criterion, rise_factor=rise_factor)
+
+
+def hovers_at_2_over_eta(summary: pd.DataFrame, min_fraction: float = 0.9, min_checks: int = 5) -> dict:
+    """Per family: once the sharpness has reached 0.9 x 2/eta it stays within [0.8, 1.3] x 2/eta, at
+    >= ``min_fraction`` of the window's checks (the window ends at 99% train accuracy with cross-entropy). Runs
+    that never reached the edge, diverged, or whose window holds fewer than ``min_checks`` checks are not judged."""
+    criterion = (f"per family, in >= 75% of the judged runs >= {min_fraction:.0%} of the sharpness checks after it "
+                 f"reaches {REACH:g} x 2/eta lie in [{BAND[0]:g}, {BAND[1]:g}] x 2/eta")
+
+    def judge(m):
+        if m["diverged"]:
+            return "diverged"
+        if pd.isna(m.get("crossed_step")):
+            return "never reached the edge"
+        if m["window_checks"] < min_checks:
+            return "window too short"
+        return bool(m["band_fraction"] >= min_fraction)
+
+    return _per_family(summary, judge, criterion, min_fraction=min_fraction)
+
+
+def loss_nonmonotone_yet_decreasing(summary: pd.DataFrame, min_upticks: float = 0.05, min_steps: int = 20,
+                                    max_end_over_start: float = 0.9) -> dict:
+    """Per family: in the EoS window the loss rises at >= ``min_upticks`` of the steps (non-monotone), yet falls
+    over long windows: of five equal blocks, at least three of the four consecutive block means decrease and the
+    last block's mean is at most ``max_end_over_start`` of the first's. Runs without a window of ``min_steps``
+    steps (never reached the edge, diverged, or reached 99% accuracy at once) are not judged."""
+    criterion = (f"per family, in >= 75% of the judged runs the loss rises at >= {min_upticks:.0%} of the steps after "
+                 f"the sharpness reaches {REACH:g} x 2/eta, while block means fall (>= 3 of 4 decreases, last/first "
+                 f"<= {max_end_over_start:g})")
+
+    def judge(m):
+        if m["diverged"]:
+            return "diverged"
+        if m.get("window_steps", 0) < min_steps or "block_decreases" not in m or pd.isna(m.get("block_decreases")):
+            return "never reached the edge" if pd.isna(m.get("crossed_step")) else "window too short"
+        nonmonotone = m["uptick_fraction"] >= min_upticks
+        decreasing = m["block_decreases"] >= 3 and m["end_over_start"] <= max_end_over_start
+        return bool(nonmonotone and decreasing)
+
+    return _per_family(summary, judge, criterion, min_upticks=min_upticks)
+
+
+def relu_differs_from_smooth(eos_verdicts: dict, summary: pd.DataFrame, relu: str = "relu") -> dict:
+    """ReLU nets behave differently from smooth ones: on at least one of the three Edge-of-Stability claims the
+    ReLU family's decided state differs from the smooth families' common decided state. Does not hold when ReLU
+    agrees with them on all three, each decided; inconclusive when a comparison needed is undecided or the smooth
+    families disagree among themselves. The medians behind it (rise, band fraction, upticks, sharpness in the
+    window) are in ``numbers``."""
+    criterion = ("the ReLU family's state on progressive-sharpening, hovers-at-2-over-eta or "
+                 "loss-nonmonotone-yet-decreasing differs from the smooth families' common state")
+    cols = [c for c in ("rise", "band_fraction", "median_units", "uptick_fraction") if c in summary]
+    numbers = {fam: {c: float(np.nanmedian(sub[c].astype(float))) if sub[c].notna().any() else None for c in cols}
+               for fam, sub in summary.groupby("family", sort=False)}
+    comparisons, undecided = {}, []
+    for cid, v in eos_verdicts.items():
+        groups = v.get("measured", {}).get("per_group", {})
+        if relu not in groups:
+            undecided.append(f"{cid}: no ReLU run")
+            continue
+        smooth = {fam: g.get("holds") for fam, g in groups.items() if fam != relu}  # True / False / None
+        r = groups[relu].get("holds")
+        comparisons[cid] = {"relu": r, "smooth": smooth}
+        if not smooth:
+            undecided.append(f"{cid}: no smooth family")
+        elif r is None or None in smooth.values():
+            names = [fam for fam, h in {relu: r, **smooth}.items() if h is None]
+            undecided.append(f"{cid}: inconclusive for {', '.join(names)}")
+        elif len(set(smooth.values())) > 1:
+            undecided.append(f"{cid}: the smooth families disagree")
+        else:
+            comparisons[cid]["differs"] = r != next(iter(smooth.values()))
+    differs = [cid for cid, c in comparisons.items() if c.get("differs")]
+    m = {"comparisons": comparisons, "numbers": numbers, "differs_on": differs}
+    if differs:
+        return verdict(True, criterion, **m)
+    if undecided:
+        return inconclusive(criterion, "; ".join(undecided), **m)
+    return verdict(False, criterion, **m)
+
+
+def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: float = 2.0) -> dict:
+    """At each step size: the central flow's late distance to GD (relative to GD's distance travelled) for the ReLU
+    net is within ``factor`` x the median over the smooth families, and below the gradient flow's for the ReLU net.
+
+    Preconditions per step size: the ReLU net's GD did not diverge, both its flows exist, its central flow reached
+    the edge (else it is the gradient flow and there is nothing to test), and at least one smooth family qualifies
+    by the same rules."""
+    criterion = (f"late ||CF - GD|| / ||GD - theta_0|| for ReLU <= {factor:g} x the smooth families' median, and "
+                 "below the gradient flow's, at every step size")
+
+    def usable(row):
+        if row["gd_diverged"]:
+            return "GD diverged"
+        if row["cf_failed"]:
+            return f"no central flow ({row['cf_failed']})"
+        if row["gf_failed"]:
+            return f"no gradient flow ({row['gf_failed']})"
+        if not row["cf_reached_edge"]:
+            return "the central flow never reached the edge (it is the gradient flow)"
+        return True
+
+    groups = {}
+    for eta, sub in table.groupby("eta", sort=True):
+        rows = {r["family"]: r for r in sub.to_dict("records")}
+        smooth = {fam: r["cf_late_relative_distance"] for fam, r in rows.items() if fam != relu and usable(r) is True}
+        m = {"smooth_cf": smooth}
+        if relu not in rows:
+            state = "no ReLU net was run"
+        elif usable(rows[relu]) is not True:
+            state = f"ReLU: {usable(rows[relu])}"
+        elif not smooth:
+            state = "no smooth family reached the edge with both flows"
+        else:
+            r = rows[relu]
+            ref = float(np.median(list(smooth.values())))
+            m |= {"relu_cf": r["cf_late_relative_distance"], "relu_gf": r["gf_late_relative_distance"],
+                  "smooth_median_cf": ref, "ratio_to_smooth": r["cf_late_relative_distance"] / ref}
+            state = bool(r["cf_late_relative_distance"] <= factor * ref
+                         and r["cf_late_relative_distance"] < r["gf_late_relative_distance"])
+        groups[f"eta={eta:g}"] = {"state": state, "measured": m}
+    if not groups:
+        return inconclusive(criterion, "the central flow was not run")
+    return combine_verdicts(groups, criterion, factor=factor)

@@ -1,0 +1,195 @@
+"""The finding's run reduction (run_metrics) on constructed runs whose numbers are known, its nets and losses against
+direct computations, and its five criteria on constructed data: each must be able to come out true, false and
+inconclusive."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nslib.findings import edge_of_stability_networks as eos
+
+
+def _run(sharp_units, losses, *, eta=0.2, loss="mse", every=10, accuracy=None, family="relu", diverged=None):
+    checks = np.arange(len(sharp_units)) * every
+    return eos.GDRun(dataset="digits", loss=loss, family=family, eta=eta, losses=np.asarray(losses, float),
+                     checks=checks, sharpness=np.asarray(sharp_units, float) * 2 / eta,
+                     accuracy=np.asarray(accuracy if accuracy is not None else [0.5] * len(checks), float),
+                     diverged_at=diverged, final_theta=torch.zeros(1), products=0)
+
+
+def _eos_losses(n, start=1.0, end=0.3, wiggle=0.02):
+    """A loss that falls geometrically from ``start`` to ``end`` over n + 1 steps, rising at every other step."""
+    base = start * (end / start) ** (np.arange(n + 1) / n)
+    return base * (1 + wiggle * (np.arange(n + 1) % 2))
+
+
+def _summary(rows):
+    """Rows of run_metrics' keys, with defaults for a typical run at the edge."""
+    base = {"dataset": "digits", "loss": "mse", "eta": 0.2, "diverged": False, "s0": 0.3, "loss_start": 1.0,
+            "loss_end": 0.05, "rise": 3.0, "crossed_step": 100, "window_checks": 40, "window_steps": 400,
+            "band_fraction": 0.95, "median_units": 1.02, "uptick_fraction": 0.3, "block_decreases": 4, "blocks": 5,
+            "end_over_start": 0.4}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def _families(**overrides):
+    """Two runs per family (relu, tanh, elu), each with the overrides given for that family."""
+    return _summary([{"family": fam, **overrides.get(fam, {})} for fam in ("relu", "tanh", "elu") for _ in range(2)])
+
+
+# ------------------------------------------------------------------------------------------------ experiment code
+
+def test_families_expand_softplus_per_beta_in_a_fixed_order():
+    assert eos.families(["elu", "softplus", "relu"], [3.0, 20]) == ["relu", "softplus(3)", "softplus(20)", "elu"]
+    with pytest.raises(ValueError, match="gelu"):
+        eos.families(["gelu"], [])
+
+
+def test_every_family_starts_from_the_same_weights_and_only_the_activation_differs():
+    nets = {fam: eos.make_net(fam, 8, 5, 2, 3, seed=4) for fam in ("relu", "softplus(7)", "tanh")}
+    params = [torch.cat([p.flatten() for p in n.parameters()]) for n in nets.values()]
+    assert all(torch.equal(params[0], p) for p in params[1:])
+    x = torch.randn(4, 8, dtype=torch.float64)
+    h = nets["softplus(7)"][0](x)
+    torch.testing.assert_close(nets["softplus(7)"][1](h), F.softplus(h, beta=7.0))
+
+
+def test_square_loss_is_half_the_mean_squared_distance_to_one_hot():
+    out, y = torch.randn(5, 3, dtype=torch.float64), torch.tensor([0, 2, 1, 1, 0])
+    expected = sum(0.5 * float(((out[i] - torch.eye(3, dtype=torch.float64)[y[i]]) ** 2).sum()) for i in range(5)) / 5
+    assert float(eos.loss_function("mse", 3)(out, y)) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="hinge"):
+        eos.loss_function("hinge", 3)
+
+
+def test_run_gd_records_the_loss_before_each_step_and_the_dense_sharpness():
+    from nslib.tools.curvature import hessian
+    from nslib.tools.models import flat_loss
+
+    torch.manual_seed(0)
+    X, y = torch.randn(30, 4, dtype=torch.float64), torch.randint(0, 3, (30,))
+    f, theta0 = flat_loss(eos.make_net("tanh", 4, 6, 1, 3), eos.loss_function("mse", 3), X, y)
+    run = eos.run_gd(f, theta0, 0.1, 20, sharpness_every=10, labels=y, tol=1e-10)
+    theta = theta0.clone()
+    for _ in range(10):
+        theta = theta - 0.1 * torch.func.grad(f)(theta)
+    assert run.losses[10] == pytest.approx(float(f(theta)), rel=1e-12)
+    assert list(run.checks) == [0, 10, 20] and len(run.losses) == 21
+    assert run.sharpness[1] == pytest.approx(float(torch.linalg.eigvalsh(hessian(f, theta))[-1]), rel=1e-8)
+
+
+def test_run_gd_records_divergence_as_a_result():
+    from nslib.tools.models import flat_loss
+
+    torch.manual_seed(0)
+    X, y = torch.randn(30, 4, dtype=torch.float64), torch.randint(0, 3, (30,))
+    f, theta0 = flat_loss(eos.make_net("relu", 4, 6, 1, 3), eos.loss_function("mse", 3), X, y)
+    run = eos.run_gd(f, theta0, 50.0, 200, sharpness_every=10, labels=y)
+    assert run.diverged_at is not None and run.diverged_at < 200
+    assert eos.run_metrics(run)["diverged"]
+
+
+def test_run_metrics_reads_crossing_window_band_and_upticks():
+    units = [0.3, 0.5, 0.7, 0.95, 1.1, 1.0, 1.4, 1.05, 1.0, 0.99, 1.02]  # crosses 0.9 at check 3 (step 30)
+    run = _run(units, _eos_losses(100))
+    m = eos.run_metrics(run)
+    assert m["s0"] == pytest.approx(0.3)
+    assert m["rise"] == pytest.approx(0.95 / 0.3)
+    assert m["crossed_step"] == 30 and m["window"] == [30, 100] and m["window_checks"] == 8
+    assert m["band_fraction"] == pytest.approx(7 / 8)  # 1.4 is outside [0.8, 1.3]
+    assert m["uptick_fraction"] == pytest.approx(np.mean(np.diff(run.losses[30:101]) > 0))
+    assert m["block_decreases"] == 4 and m["end_over_start"] < 0.9
+
+
+def test_run_metrics_ends_the_cross_entropy_window_at_99_percent_accuracy():
+    units = [0.2, 0.5, 0.95, 1.0, 1.0, 0.6, 0.3]
+    acc = [0.1, 0.5, 0.8, 0.95, 0.99, 1.0, 1.0]
+    m = eos.run_metrics(_run(units, _eos_losses(60), loss="ce", accuracy=acc))
+    assert m["window"] == [20, 40] and m["window_checks"] == 3 and m["band_fraction"] == 1.0
+
+
+def test_run_metrics_without_a_crossing_has_an_empty_window():
+    m = eos.run_metrics(_run([0.2, 0.3, 0.5], _eos_losses(20)))
+    assert m["crossed_step"] is None and m["window_checks"] == 0 and m["rise"] == pytest.approx(2.5)
+
+
+# ------------------------------------------------------------------------------------------------------- criteria
+
+def test_progressive_sharpening_holds_fails_and_is_inconclusive():
+    crit = eos.progressive_sharpening
+    assert crit(_families())["holds"] is True
+    flat = crit(_families(tanh={"rise": 1.1, "crossed_step": None, "loss_end": 0.05}))
+    assert flat["holds"] is False and flat["measured"]["per_group"]["tanh"]["status"] == "does not hold"
+    near = crit(_families(elu={"s0": 0.8}))  # no room below the edge: excluded, not failed
+    assert near["holds"] is None and "elu: no decided run" in near["reason"]
+    short = crit(_families(relu={"rise": 1.1, "crossed_step": None, "loss_end": 0.9}))
+    assert short["holds"] is None and "too short to tell" in short["reason"]
+
+
+def test_hovers_holds_fails_and_is_inconclusive():
+    crit = eos.hovers_at_2_over_eta
+    assert crit(_families())["holds"] is True
+    assert crit(_families(relu={"band_fraction": 0.5}))["holds"] is False
+    never = crit(_families(tanh={"crossed_step": None, "window_checks": 0}))
+    assert never["holds"] is None and "never reached the edge" in never["reason"]
+    mixed = _summary([{"family": "relu", "band_fraction": b} for b in (0.95, 0.5)])
+    assert "mixed: 1 of 2" in crit(mixed)["reason"]
+
+
+def test_loss_nonmonotone_yet_decreasing_holds_fails_and_is_inconclusive():
+    crit = eos.loss_nonmonotone_yet_decreasing
+    assert crit(_families())["holds"] is True
+    assert crit(_families(elu={"uptick_fraction": 0.0}))["holds"] is False  # monotone: not the EoS picture
+    assert crit(_families(elu={"end_over_start": 1.2, "block_decreases": 1}))["holds"] is False
+    short = crit(_families(tanh={"window_steps": 5}))
+    assert short["holds"] is None and "window too short" in short["reason"]
+
+
+def _state(holds):
+    return {"holds": holds, "status": {True: "holds", False: "does not hold", None: "mixed"}[holds]}
+
+
+def _eos_verdicts(relu, smooth):
+    """Three claims, each with per-group states: relu's and the smooth families'."""
+    return {cid: {"measured": {"per_group": {"relu": _state(relu[i]), **{f: _state(s[i]) for f, s in smooth.items()}}}}
+            for i, cid in enumerate(["progressive-sharpening", "hovers-at-2-over-eta",
+                                     "loss-nonmonotone-yet-decreasing"])}
+
+
+def test_relu_differs_holds_fails_and_is_inconclusive():
+    crit = eos.relu_differs_from_smooth
+    summary = _families()
+    same = crit(_eos_verdicts((True, True, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary)
+    assert same["holds"] is False
+    differs = crit(_eos_verdicts((True, False, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary)
+    assert differs["holds"] is True and differs["measured"]["differs_on"] == ["hovers-at-2-over-eta"]
+    split = crit(_eos_verdicts((True, True, True), {"tanh": (True, False, True), "elu": (True,) * 3}), summary)
+    assert split["holds"] is None and "the smooth families disagree" in split["reason"]
+    undecided = crit(_eos_verdicts((True, None, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary)
+    assert undecided["holds"] is None and "inconclusive for relu" in undecided["reason"]
+    assert set(same["measured"]["numbers"]) == {"relu", "tanh", "elu"}
+
+
+def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), cf_failed=""):
+    rows = [{"family": "relu", "eta": 0.2, "gd_diverged": False, "cf_reached_edge": relu_edge,
+             "cf_late_relative_distance": relu_cf, "gf_late_relative_distance": relu_gf, "cf_failed": cf_failed,
+             "gf_failed": ""}]
+    rows += [{"family": f"s{i}", "eta": 0.2, "gd_diverged": False, "cf_reached_edge": True,
+              "cf_late_relative_distance": d, "gf_late_relative_distance": 2 * d, "cf_failed": "", "gf_failed": ""}
+             for i, d in enumerate(smooth)]
+    return pd.DataFrame(rows)
+
+
+def test_central_flow_tracks_relu_holds_fails_and_is_inconclusive():
+    crit = eos.central_flow_tracks_relu
+    ok = crit(_cf_table())
+    assert ok["holds"] is True
+    assert ok["measured"]["per_group"]["eta=0.2"]["ratio_to_smooth"] == pytest.approx(0.07 / 0.055)
+    assert crit(_cf_table(relu_cf=0.2))["holds"] is False  # more than twice the smooth median
+    assert crit(_cf_table(relu_cf=0.07, relu_gf=0.06))["holds"] is False  # no better than the gradient flow
+    flat = crit(_cf_table(relu_edge=False))
+    assert flat["holds"] is None and "never reached the edge" in flat["reason"]
+    failed = crit(_cf_table(cf_failed="Lanczos did not converge"))
+    assert failed["holds"] is None and "no central flow" in failed["reason"]
