@@ -372,6 +372,18 @@ def _grid(runs: Sequence[GDRun], loss: str):
     return sel, dss, fams, fig, axes, colors
 
 
+def _label_grid(fig, axes, dss, fams, ylabel: str, title: str):
+    for i, ds in enumerate(dss):
+        axes[i][0].set_ylabel(f"{ds}\n{ylabel}")
+    for j, fam in enumerate(fams):
+        axes[0][j].set_title(fam)
+        axes[-1][j].set_xlabel("GD step")
+    axes[0][-1].legend(frameon=False, fontsize="x-small")
+    fig.suptitle(title, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
 def plot_sharpness(runs: Sequence[GDRun], loss: str):
     """Sharpness along GD, one panel per dataset (rows) x family (columns), one colour per step size, with its
     2/eta as a dashed line of the same colour: the picture is a rise to the line and a hover on it."""
@@ -382,15 +394,8 @@ def plot_sharpness(runs: Sequence[GDRun], loss: str):
         ax.axhline(r.edge, color=colors[r.eta], ls="--", lw=0.8)
         if r.diverged_at is not None:
             ax.plot([r.checks[-1]], [r.sharpness[-1]], "x", color=colors[r.eta], ms=8)
-    for i, ds in enumerate(dss):
-        axes[i][0].set_ylabel(f"{ds}\nsharpness lambda_max")
-    for j, fam in enumerate(fams):
-        axes[0][j].set_title(fam)
-        axes[-1][j].set_xlabel("GD step")
-    axes[0][-1].legend(frameon=False, fontsize="x-small")
-    fig.suptitle(f"Sharpness under full-batch GD ({loss}); dashed: 2/eta; x: diverged", fontweight="bold")
-    fig.tight_layout()
-    return fig
+    return _label_grid(fig, axes, dss, fams, "sharpness lambda_max",
+                       f"Sharpness under full-batch GD ({loss}); dashed: 2/eta; x: diverged")
 
 
 def plot_train_loss(runs: Sequence[GDRun], loss: str):
@@ -405,15 +410,8 @@ def plot_train_loss(runs: Sequence[GDRun], loss: str):
             k = r.checks[hit[0]]
             ax.plot([k], [r.losses[k]], "o", color=colors[r.eta], ms=4)
         ax.set_yscale("log")
-    for i, ds in enumerate(dss):
-        axes[i][0].set_ylabel(f"{ds}\ntrain loss")
-    for j, fam in enumerate(fams):
-        axes[0][j].set_title(fam)
-        axes[-1][j].set_xlabel("GD step")
-    axes[0][-1].legend(frameon=False, fontsize="x-small")
-    fig.suptitle(f"Train loss under full-batch GD ({loss}); dot: sharpness reaches 0.9 x 2/eta", fontweight="bold")
-    fig.tight_layout()
-    return fig
+    return _label_grid(fig, axes, dss, fams, "train loss",
+                       f"Train loss under full-batch GD ({loss}); dot: sharpness reaches 0.9 x 2/eta")
 
 
 def plot_metrics(summary: pd.DataFrame):
@@ -446,7 +444,7 @@ def plot_central_flow(runs: Sequence[CentralFlowRun]):
     loss (solid) and the gradient flow's loss (dashed)."""
     fams = [r.family for r in runs]
     colors = _family_colors(dict.fromkeys(fams))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
     for r in runs:
         steps = r.losses.step.to_numpy()
         c = colors[r.family]
@@ -458,9 +456,9 @@ def plot_central_flow(runs: Sequence[CentralFlowRun]):
         if "gradient flow" in r.losses:
             axes[1].plot(steps, r.losses["gradient flow"], color=c, lw=1.2, ls="--")
     axes[0].set(yscale="log", xlabel="GD step", ylabel="||flow - GD|| / ||GD - theta_0||",
-                title="Distance to GD (solid: central flow, dashed: gradient flow)")
+                title="distance to GD (solid: central, dashed: gradient flow)")
     axes[1].set(yscale="log", xlabel="GD step", ylabel="train loss",
-                title="GD (thin), central flow's prediction (solid), gradient flow (dashed)")
+                title="loss: GD (thin), central-flow prediction, gradient flow")
     axes[0].legend(frameon=False, fontsize="x-small")
     fig.suptitle(f"The central flow against GD at eta = {runs[0].eta:g}" if runs else "", fontweight="bold")
     fig.tight_layout()

@@ -21,7 +21,8 @@ from ._notebooks import load_notebook
 from ._params import ParamError
 from ._runtime import resolve_device, seed_everything, set_threads
 
-__all__ = ["RESULTS_FILE", "STATES", "Run", "combine_verdicts", "default_results_dir", "inconclusive", "start", "to_json_safe", "verdict"]
+__all__ = ["RESULTS_FILE", "STATES", "Run", "combine_verdicts", "default_results_dir", "inconclusive", "start",
+           "to_json_safe", "verdict"]
 
 #: The file a run writes into its run directory.
 RESULTS_FILE = "results.json"

@@ -69,8 +69,9 @@ def eigen(f: Callable[[torch.Tensor], torch.Tensor], theta: torch.Tensor, k: int
     ``tol`` is ARPACK's relative accuracy of the eigenvalues; the start vector is ``v0`` when given (warm start from
     a nearby point's top eigenvector: along a trajectory it cuts the products severalfold), else drawn from
     ``seed`` so that a run is reproducible; ``ncv`` is ARPACK's Krylov basis size (default max(2k+1, 20)): with a
-    good ``v0`` a small one (6) converges in fewer products. Raises ``ValueError`` for a bad ``k``/``which`` and scipy's ``ArpackNoConvergence`` when
-    ``maxiter`` restarts do not converge (a caller that judges a claim turns it into an inconclusive verdict).
+    good ``v0`` a small one (6) converges in fewer products. Raises ``ValueError`` for a bad ``k``/``which`` and
+    scipy's ``ArpackNoConvergence`` when ``maxiter`` restarts do not converge (a caller that judges a claim turns it
+    into an inconclusive verdict).
     """
     from scipy.sparse.linalg import LinearOperator, eigsh
 

@@ -180,8 +180,9 @@ def central_flow(f: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor
     While the sharpness S = lambda_max is below 2/lr it is the gradient flow; at the edge it is the flow projected
     so that the top eigenvalues stay at 2/lr: d(theta)/dt = -(grad f + sum_i c_i grad S_i), the sum over the
     eigenvalues S_i >= 2/lr, with c >= 0 solving the complementarity problem  <grad S_i, d(theta)/dt> <=
-    -rho (S_i - 2/lr), equality where c_i > 0  (rho = 1/lr pulls the discretised flow back onto the edge). In the paper's notation c_i = sigma_i^2 / 2, and GD's time-averaged
-    loss is predicted to be f + sum_i c_i S_i, recorded as ``info["excess"]``.
+    -rho (S_i - 2/lr), equality where c_i > 0  (rho = 1/lr pulls the discretised flow back onto the edge). In the
+    paper's notation c_i = sigma_i^2 / 2, and GD's time-averaged loss is predicted to be f + sum_i c_i S_i, recorded
+    as ``info["excess"]``.
 
     Integrated by classical RK4 with ``substeps`` steps per GD step. The top ``k`` eigenpairs come from Lanczos,
     warm-started, every ``check_every`` substeps while S < ``near`` x 2/lr and at every substep from there on;
