@@ -45,8 +45,10 @@ DATASETS = ("digits", "mnist1d")
 LOSSES = ("mse", "ce")
 #: Activation families; ``softplus`` is expanded into one family per beta.
 ACTIVATIONS = ("relu", "softplus", "tanh", "elu")
-#: The thresholds of the criteria, in units of 2/eta: the edge is reached at REACH and the band is BAND.
-REACH, BAND = 0.9, (0.8, 1.3)
+#: The sharpness, in units of 2/eta, at which a run has reached the edge.
+REACH = 0.9
+#: The band, in units of 2/eta, within which the sharpness must stay to hover at the edge.
+BAND = (0.8, 1.3)
 
 
 # -------------------------------------------------------------------------------------------------------- data, nets

@@ -13,10 +13,19 @@ from nslib.findings import edge_of_stability_networks as eos
 
 def _run(sharp_units, losses, *, eta=0.2, loss="mse", every=10, accuracy=None, family="relu", diverged=None):
     checks = np.arange(len(sharp_units)) * every
-    return eos.GDRun(dataset="digits", loss=loss, family=family, eta=eta, losses=np.asarray(losses, float),
-                     checks=checks, sharpness=np.asarray(sharp_units, float) * 2 / eta,
-                     accuracy=np.asarray(accuracy if accuracy is not None else [0.5] * len(checks), float),
-                     diverged_at=diverged, final_theta=torch.zeros(1), products=0)
+    return eos.GDRun(
+        dataset="digits",
+        loss=loss,
+        family=family,
+        eta=eta,
+        losses=np.asarray(losses, float),
+        checks=checks,
+        sharpness=np.asarray(sharp_units, float) * 2 / eta,
+        accuracy=np.asarray(accuracy if accuracy is not None else [0.5] * len(checks), float),
+        diverged_at=diverged,
+        final_theta=torch.zeros(1),
+        products=0,
+    )
 
 
 def _eos_losses(n, start=1.0, end=0.3, wiggle=0.02):
@@ -27,10 +36,25 @@ def _eos_losses(n, start=1.0, end=0.3, wiggle=0.02):
 
 def _summary(rows):
     """Rows of run_metrics' keys, with defaults for a typical run at the edge."""
-    base = {"dataset": "digits", "loss": "mse", "eta": 0.2, "diverged": False, "s0": 0.3, "loss_start": 1.0,
-            "loss_end": 0.05, "rise": 3.0, "crossed_step": 100, "window_checks": 40, "window_steps": 400,
-            "band_fraction": 0.95, "median_units": 1.02, "uptick_fraction": 0.3, "block_decreases": 4, "blocks": 5,
-            "end_over_start": 0.4}
+    base = {
+        "dataset": "digits",
+        "loss": "mse",
+        "eta": 0.2,
+        "diverged": False,
+        "s0": 0.3,
+        "loss_start": 1.0,
+        "loss_end": 0.05,
+        "rise": 3.0,
+        "crossed_step": 100,
+        "window_checks": 40,
+        "window_steps": 400,
+        "band_fraction": 0.95,
+        "median_units": 1.02,
+        "uptick_fraction": 0.3,
+        "block_decreases": 4,
+        "blocks": 5,
+        "end_over_start": 0.4,
+    }
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
@@ -40,6 +64,7 @@ def _families(**overrides):
 
 
 # ------------------------------------------------------------------------------------------------ experiment code
+
 
 def test_families_expand_softplus_per_beta_in_a_fixed_order():
     assert eos.families(["elu", "softplus", "relu"], [3.0, 20]) == ["relu", "softplus(3)", "softplus(20)", "elu"]
@@ -117,33 +142,36 @@ def test_run_metrics_without_a_crossing_has_an_empty_window():
 
 # ------------------------------------------------------------------------------------------------------- criteria
 
+
 def test_progressive_sharpening_holds_fails_and_is_inconclusive():
-    crit = eos.progressive_sharpening
-    assert crit(_families())["holds"] is True
-    flat = crit(_families(tanh={"rise": 1.1, "crossed_step": None, "loss_end": 0.05}))
+    assert eos.progressive_sharpening(_families())["holds"] is True
+    flat = eos.progressive_sharpening(_families(tanh={"rise": 1.1, "crossed_step": None, "loss_end": 0.05}))
     assert flat["holds"] is False and flat["measured"]["per_group"]["tanh"]["status"] == "does not hold"
-    near = crit(_families(elu={"s0": 0.8}))  # no room below the edge: excluded, not failed
+    near = eos.progressive_sharpening(_families(elu={"s0": 0.8}))  # no room below the edge: excluded, not failed
     assert near["holds"] is None and "elu: no decided run" in near["reason"]
-    short = crit(_families(relu={"rise": 1.1, "crossed_step": None, "loss_end": 0.9}))
+    short = eos.progressive_sharpening(_families(relu={"rise": 1.1, "crossed_step": None, "loss_end": 0.9}))
     assert short["holds"] is None and "too short to tell" in short["reason"]
 
 
 def test_hovers_holds_fails_and_is_inconclusive():
-    crit = eos.hovers_at_2_over_eta
-    assert crit(_families())["holds"] is True
-    assert crit(_families(relu={"band_fraction": 0.5}))["holds"] is False
-    never = crit(_families(tanh={"crossed_step": None, "window_checks": 0}))
+    assert eos.hovers_at_2_over_eta(_families())["holds"] is True
+    assert eos.hovers_at_2_over_eta(_families(relu={"band_fraction": 0.5}))["holds"] is False
+    never = eos.hovers_at_2_over_eta(_families(tanh={"crossed_step": None, "window_checks": 0}))
     assert never["holds"] is None and "never reached the edge" in never["reason"]
     mixed = _summary([{"family": "relu", "band_fraction": b} for b in (0.95, 0.5)])
-    assert "mixed: 1 of 2" in crit(mixed)["reason"]
+    assert "mixed: 1 of 2" in eos.hovers_at_2_over_eta(mixed)["reason"]
 
 
 def test_loss_nonmonotone_yet_decreasing_holds_fails_and_is_inconclusive():
-    crit = eos.loss_nonmonotone_yet_decreasing
-    assert crit(_families())["holds"] is True
-    assert crit(_families(elu={"uptick_fraction": 0.0}))["holds"] is False  # monotone: not the EoS picture
-    assert crit(_families(elu={"end_over_start": 1.2, "block_decreases": 1}))["holds"] is False
-    short = crit(_families(tanh={"window_steps": 5}))
+    assert eos.loss_nonmonotone_yet_decreasing(_families())["holds"] is True
+    assert (
+        eos.loss_nonmonotone_yet_decreasing(_families(elu={"uptick_fraction": 0.0}))["holds"] is False
+    )  # monotone: not the EoS picture
+    assert (
+        eos.loss_nonmonotone_yet_decreasing(_families(elu={"end_over_start": 1.2, "block_decreases": 1}))["holds"]
+        is False
+    )
+    short = eos.loss_nonmonotone_yet_decreasing(_families(tanh={"window_steps": 5}))
     assert short["holds"] is None and "window too short" in short["reason"]
 
 
@@ -153,43 +181,71 @@ def _state(holds):
 
 def _eos_verdicts(relu, smooth):
     """Three claims, each with per-group states: relu's and the smooth families'."""
-    return {cid: {"measured": {"per_group": {"relu": _state(relu[i]), **{f: _state(s[i]) for f, s in smooth.items()}}}}
-            for i, cid in enumerate(["progressive-sharpening", "hovers-at-2-over-eta",
-                                     "loss-nonmonotone-yet-decreasing"])}
+    return {
+        cid: {"measured": {"per_group": {"relu": _state(relu[i]), **{f: _state(s[i]) for f, s in smooth.items()}}}}
+        for i, cid in enumerate(["progressive-sharpening", "hovers-at-2-over-eta", "loss-nonmonotone-yet-decreasing"])
+    }
 
 
 def test_relu_differs_holds_fails_and_is_inconclusive():
-    crit = eos.relu_differs_from_smooth
     summary = _families()
-    same = crit(_eos_verdicts((True, True, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary)
+    same = eos.relu_differs_from_smooth(
+        _eos_verdicts((True, True, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary
+    )
     assert same["holds"] is False
-    differs = crit(_eos_verdicts((True, False, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary)
+    differs = eos.relu_differs_from_smooth(
+        _eos_verdicts((True, False, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary
+    )
     assert differs["holds"] is True and differs["measured"]["differs_on"] == ["hovers-at-2-over-eta"]
-    split = crit(_eos_verdicts((True, True, True), {"tanh": (True, False, True), "elu": (True,) * 3}), summary)
+    split = eos.relu_differs_from_smooth(
+        _eos_verdicts((True, True, True), {"tanh": (True, False, True), "elu": (True,) * 3}), summary
+    )
     assert split["holds"] is None and "the smooth families disagree" in split["reason"]
-    undecided = crit(_eos_verdicts((True, None, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary)
+    undecided = eos.relu_differs_from_smooth(
+        _eos_verdicts((True, None, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary
+    )
     assert undecided["holds"] is None and "inconclusive for relu" in undecided["reason"]
     assert set(same["measured"]["numbers"]) == {"relu", "tanh", "elu"}
 
 
 def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), cf_failed=""):
-    rows = [{"family": "relu", "eta": 0.2, "gd_diverged": False, "cf_reached_edge": relu_edge,
-             "cf_late_relative_distance": relu_cf, "gf_late_relative_distance": relu_gf, "cf_failed": cf_failed,
-             "gf_failed": ""}]
-    rows += [{"family": f"s{i}", "eta": 0.2, "gd_diverged": False, "cf_reached_edge": True,
-              "cf_late_relative_distance": d, "gf_late_relative_distance": 2 * d, "cf_failed": "", "gf_failed": ""}
-             for i, d in enumerate(smooth)]
+    rows = [
+        {
+            "family": "relu",
+            "eta": 0.2,
+            "gd_diverged": False,
+            "cf_reached_edge": relu_edge,
+            "cf_late_relative_distance": relu_cf,
+            "gf_late_relative_distance": relu_gf,
+            "cf_failed": cf_failed,
+            "gf_failed": "",
+        }
+    ]
+    rows += [
+        {
+            "family": f"s{i}",
+            "eta": 0.2,
+            "gd_diverged": False,
+            "cf_reached_edge": True,
+            "cf_late_relative_distance": d,
+            "gf_late_relative_distance": 2 * d,
+            "cf_failed": "",
+            "gf_failed": "",
+        }
+        for i, d in enumerate(smooth)
+    ]
     return pd.DataFrame(rows)
 
 
 def test_central_flow_tracks_relu_holds_fails_and_is_inconclusive():
-    crit = eos.central_flow_tracks_relu
-    ok = crit(_cf_table())
+    ok = eos.central_flow_tracks_relu(_cf_table())
     assert ok["holds"] is True
     assert ok["measured"]["per_group"]["eta=0.2"]["ratio_to_smooth"] == pytest.approx(0.07 / 0.055)
-    assert crit(_cf_table(relu_cf=0.2))["holds"] is False  # more than twice the smooth median
-    assert crit(_cf_table(relu_cf=0.07, relu_gf=0.06))["holds"] is False  # no better than the gradient flow
-    flat = crit(_cf_table(relu_edge=False))
+    assert eos.central_flow_tracks_relu(_cf_table(relu_cf=0.2))["holds"] is False  # more than twice the smooth median
+    assert (
+        eos.central_flow_tracks_relu(_cf_table(relu_cf=0.07, relu_gf=0.06))["holds"] is False
+    )  # no better than the gradient flow
+    flat = eos.central_flow_tracks_relu(_cf_table(relu_edge=False))
     assert flat["holds"] is None and "never reached the edge" in flat["reason"]
-    failed = crit(_cf_table(cf_failed="Lanczos did not converge"))
+    failed = eos.central_flow_tracks_relu(_cf_table(cf_failed="Lanczos did not converge"))
     assert failed["holds"] is None and "no central flow" in failed["reason"]
