@@ -15,14 +15,14 @@ import sys
 import torch
 
 from nslib.findings import gd_vs_gradient_flow as gvg
-from nslib.tools import flows
+from nslib.tools import data, flows
 from nslib.tools.models import flat_loss
 
 ETA0, HORIZON, R = 0.05, 5.0, 20
 
 
 def compare(net_name: str, tight_rtol: float = 1e-11, tight_method: str = "dopri8") -> tuple[float, int, int, float]:
-    X, y, shape, nc = gvg.load("digits", 256)
+    X, y, shape, nc = data.train_set("digits", 256)
     f, theta0 = flat_loss(gvg.make_net(net_name, shape, 32, nc), torch.nn.functional.cross_entropy, X, y)
     steps = round(HORIZON / ETA0)
     protocol = flows.paper_protocol(f, theta0, ETA0, R, steps)

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["LOG_FLOOR", "PALETTE", "log_floor", "loglog_rate", "loss_curves", "set_theme", "verdict_table"]
+__all__ = ["LOG_FLOOR", "PALETTE", "log_floor", "loglog_rate", "loss_curves", "measured_table", "per_group_table",
+           "set_theme", "verdict_table"]
 
 #: The book's colours: seaborn's colourblind-safe palette.
 PALETTE = sns.color_palette("colorblind")
@@ -99,3 +100,14 @@ def verdict_table(verdicts: Mapping[str, dict]) -> pd.DataFrame:
              "verdict": v["status"] + (f": {v['reason']}" if v["status"] == "inconclusive" else ""),
              "criterion": v["criterion"], "measured": _short(v.get("measured", {}))} for cid, v in verdicts.items()]
     return pd.DataFrame(rows).set_index("claim")
+
+
+def per_group_table(verdict: dict) -> pd.DataFrame:
+    """A verdict's ``measured["per_group"]`` as a table, one row per group (empty when it has none)."""
+    return pd.DataFrame(verdict.get("measured", {}).get("per_group", {})).T
+
+
+def measured_table(verdict: dict) -> pd.DataFrame:
+    """A verdict's measured values as one column (lists left out: they do not fit a cell)."""
+    values = {k: v for k, v in verdict.get("measured", {}).items() if not isinstance(v, list)}
+    return pd.Series(values, name="measured", dtype=object).to_frame()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["glue_text", "glue_verdicts", "show_verdicts"]
+__all__ = ["glue_text", "glue_verdicts", "per_group_text", "show_verdicts"]
 
 
 class _Text(str):
@@ -26,6 +26,14 @@ def glue_text(name: str, value: Any, fmt: str = "") -> str:
         text = str(value)
     glue(name, _Text(text), display=False)
     return text
+
+
+def per_group_text(values: dict, fmt: str, key: str | None = None) -> str:
+    """``"relu 0.62%, tanh 0.71%"`` for prose: from ``{group: value}``, or with ``key`` from ``{group: {key: value}}``
+    or a verdict's measured values (``measured["per_group"][group][key]``). A missing value reads n/a."""
+    if key is not None:
+        values = {g: m.get(key) for g, m in values.get("per_group", values).items()}
+    return ", ".join(f"{g} {'n/a' if v is None else format(v, fmt)}" for g, v in values.items()) or "none"
 
 
 # the scorecard shows the three states apart at a glance

@@ -24,3 +24,15 @@ def test_loglog_rate_and_verdict_table():
                                      "z": nslib.inconclusive("crit", "grid misses 2d", v=2.0)})
     assert t.loc["x-y", "verdict"] == "does not hold" and "v = 1.5" in t.loc["x-y", "measured"]
     assert t.loc["z", "verdict"] == "inconclusive: grid misses 2d"
+
+
+def test_per_group_and_measured_tables_reshape_a_verdict():
+    from nslib.figures import measured_table, per_group_table
+    from nslib.runner import verdict
+
+    groups = {"a": {"x": 1, "holds": True}, "b": {"x": 2, "holds": False}}
+    v = verdict(True, "c", slope=-1.0, grid=[1, 2], per_group=groups)
+    table = per_group_table(v)
+    assert list(table.index) == ["a", "b"] and list(table["x"]) == [1, 2]
+    assert "grid" not in measured_table(v).index and measured_table(v).loc["slope", "measured"] == -1.0
+    assert per_group_table(verdict(True, "c")).empty

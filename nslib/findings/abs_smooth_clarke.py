@@ -21,8 +21,8 @@ from ..tools.kinks import Kinks
 
 __all__ = [
     # experiments
-    "clarke_distances", "closed_form_check", "dense_relu_loss", "kakade_lee_case", "kink_survey", "kinked_point",
-    "n_params",
+    "batch_choice_case", "batch_choice_table", "clarke_distances", "closed_form_check", "dense_relu_loss",
+    "distance_summary", "kakade_lee_case", "kakade_lee_table", "kink_survey", "kinked_point", "n_params",
     "one_neuron_batch", "sampled_vs_exact",
     # figures
     "plot_distances",
@@ -176,6 +176,37 @@ def sampled_vs_exact(points: pd.DataFrame, sizes, ties_per_layer: int, seed: int
                       "AD (ReLU'(0)=0) distance to the sampled hull": hull_distance(g0, sampled),
                       "AD (ReLU'(0)=0) distance to the exact set": hull_distance(g0, exact.vertices)},
                      name=f"point {best}")
+
+
+def distance_summary(points: pd.DataFrame, tol: float) -> pd.DataFrame:
+    """Per ReLU'(0): points, points whose Clarke set is {0}, AD outputs within ``tol`` of the set, largest distance."""
+    return points.groupby("alpha").agg(points=("point", "size"), with_set_0=("trivial", "sum"),
+                                       inside=("distance", lambda d: int((d <= tol).sum())),
+                                       max_distance=("distance", "max"))
+
+
+def batch_choice_case(n_samples: int, radius: float, seed: int = 0):
+    """The two-sample batch of :func:`one_neuron_batch` at (w, b, v) = (0.7, 0, 1), both samples on the kink:
+    ``(agnostic, per_sample, nearby)``, AD's gradient for each agnostic ReLU'(0) in {0, 0.5, 1}, for the per-sample
+    choice (1 for the first sample, 0 for the second), and the gradients sampled around the point."""
+    theta = torch.tensor([0.7, 0.0, 1.0], dtype=torch.float64)  # (w, b, v)
+    agnostic = {a: ad_gradient(one_neuron_batch, theta, relu0=a) for a in (0.0, 0.5, 1.0)}
+    per_sample = ad_gradient(one_neuron_batch, theta, pattern=[torch.tensor(1.0), torch.tensor(-1.0)])
+    nearby = clarke_set_sampled(one_neuron_batch, theta, n=n_samples, radius=radius, seed=seed)
+    return agnostic, per_sample, nearby
+
+
+def batch_choice_table(agnostic, per_sample, nearby) -> pd.DataFrame:
+    """The gradients of :func:`batch_choice_case` side by side, one row per choice, one column per parameter."""
+    return pd.DataFrame({**{f"agnostic, ReLU'(0)={a:g}": g for a, g in agnostic.items()},
+                         "per sample (1, then 0)": per_sample,
+                         "largest nearby gradient": np.abs(nearby).max(0)}, index=["d/dw", "d/db", "d/dv"]).T
+
+
+def kakade_lee_table(ad_value: float, clarke_set, verdict_: dict) -> pd.DataFrame:
+    """AD's value, the exact Clarke set and the verdict for relu(x) - relu(-x) at 0, as one column."""
+    return pd.Series({"torch autograd": ad_value, "Clarke set": clarke_set.vertices.ravel().tolist(),
+                      "verdict": verdict_["status"]}, name="relu(x) - relu(-x) at 0").to_frame()
 
 
 def one_neuron_batch(theta: torch.Tensor, k: Kinks) -> torch.Tensor:

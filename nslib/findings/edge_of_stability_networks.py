@@ -30,8 +30,8 @@ from ..tools.models import flat_loss, mlp
 __all__ = [
     # experiments
     "ACTIVATIONS", "BAND", "DATASETS", "LOSSES", "REACH", "CentralFlowRun", "GDRun", "central_flow_table",
-    "compare_flows", "compare_flows_for", "crosscheck_table", "families", "flow_distance_text", "load",
-    "loss_function", "make_net", "per_family_text", "per_run_table", "run_gd", "run_metrics", "summary_table", "sweep",
+    "compare_flows", "compare_flows_for", "crosscheck_table", "families", "flow_distance_text",
+    "loss_function", "make_net", "per_run_table", "run_gd", "run_metrics", "summary_table", "sweep",
     # figures
     "plot_central_flow", "plot_metrics", "plot_sharpness", "plot_train_loss",
     # criteria, one per claim id
@@ -39,7 +39,7 @@ __all__ = [
     "relu_differs_from_smooth",
 ]
 
-#: Datasets: sklearn digits (8x8 images, 64 features) and MNIST-1D (40 features), both generated offline.
+#: Datasets (by :func:`nslib.tools.data.train_set`): digits (64 features) and MNIST-1D (40), both generated offline.
 DATASETS = ("digits", "mnist1d")
 #: Losses: the square loss 1/(2n) sum_i ||f(x_i) - onehot(y_i)||^2 (Cohen et al.'s cleanest setting) and cross-entropy.
 LOSSES = ("mse", "ce")
@@ -52,17 +52,6 @@ BAND = (0.8, 1.3)
 
 
 # -------------------------------------------------------------------------------------------------------- data, nets
-
-def load(dataset: str, n_train: int, seed: int = 0, device="cpu"):
-    """(X, y, n_classes): ``n_train`` training samples, flat, float64."""
-    if dataset == "digits":
-        s = data.load_digits(seed=seed, n_train=n_train, dtype=torch.float64, device=device)
-    elif dataset == "mnist1d":
-        s = data.load_mnist1d(seed=seed, n_train=n_train, dtype=torch.float64, device=device)
-    else:
-        raise ValueError(f"dataset = {dataset!r}: allowed is one of {', '.join(DATASETS)}")
-    return s.X_train, s.y_train, s.n_classes
-
 
 def families(activations: Sequence[str], betas: Sequence[float]) -> list[str]:
     """Family names in a fixed order: ``relu``, ``softplus(b)`` for each beta b, ``tanh``, ``elu`` (those asked)."""
@@ -163,7 +152,7 @@ def sweep(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str], e
     ``steps`` and ``sharpness_every`` are per loss (``{"mse": ..., "ce": ...}``)."""
     runs = []
     for ds in datasets:
-        X, y, n_classes = load(ds, n_train, seed, device)
+        X, y, _, n_classes = data.train_set(ds, n_train, seed, device=device)
         for loss in losses:
             for fam in fams:
                 net = make_net(fam, X.shape[1], width, depth, n_classes, seed, device)
@@ -177,6 +166,7 @@ def sweep(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str], e
 def run_metrics(run: GDRun, *, rise_factor: float = 1.5, accuracy_stop: float = 0.99, blocks: int = 5) -> dict:
     """What the criteria read from one run, with the sharpness in units of 2/eta.
 
+    - ``lanczos_failures``: checks where Lanczos did not converge (such a run is not judged);
     - ``s0``: sharpness at the start; ``crossed``: first check where it reaches REACH (None if never);
       ``rise``: the largest sharpness up to that check (or the end) over ``s0``;
     - the EoS *window*: from the crossing to the end, or with cross-entropy to the first check with train accuracy
@@ -188,7 +178,8 @@ def run_metrics(run: GDRun, *, rise_factor: float = 1.5, accuracy_stop: float = 
     """
     units = run.sharpness * run.eta / 2
     m = {"dataset": run.dataset, "loss": run.loss, "family": run.family, "eta": run.eta,
-         "diverged": run.diverged_at is not None, "s0": float(units[0]) if len(units) else math.nan,
+         "diverged": run.diverged_at is not None, "lanczos_failures": int(np.isnan(units).sum()),
+         "s0": float(units[0]) if len(units) else math.nan,
          "loss_start": float(run.losses[0]) if len(run.losses) else math.nan,
          "loss_end": float(run.losses[-1]) if len(run.losses) else math.nan}
     hit = np.flatnonzero(units >= REACH)
@@ -229,11 +220,6 @@ def per_run_table(summary: pd.DataFrame) -> pd.DataFrame:
     return summary.set_index(["dataset", "loss", "family", "eta"])[[c for c in cols if c in summary]].round(3)
 
 
-def per_family_text(numbers: dict, key: str, fmt: str) -> str:
-    """``"relu 0.95, tanh 1.00"`` for prose, from ``{family: {key: value}}`` (None shown as n/a)."""
-    return ", ".join(f"{fam} {'n/a' if v.get(key) is None else format(v[key], fmt)}" for fam, v in numbers.items())
-
-
 def crosscheck_table(runs: Sequence[GDRun], max_runs: int = 5, seed: int = 0) -> pd.DataFrame:
     """The last Lanczos sharpness of up to ``max_runs`` runs (one per family, the largest step size that did not
     diverge) against power iteration (:func:`nslib.tools.curvature.power_iteration`, an independent method) at the
@@ -256,6 +242,9 @@ def crosscheck_table(runs: Sequence[GDRun], max_runs: int = 5, seed: int = 0) ->
 @dataclass
 class CentralFlowRun:
     """GD, its central flow and the gradient flow from one init at one step size, on the GD run's record times.
+    ``gf_error`` is how far the gradient flow moved when its tolerances were tightened tenfold
+    (:func:`nslib.tools.flows.checked_flow`), ``cf_error`` how far the central flow moved with two RK4 substeps per
+    GD step instead of one (NaN when not checked): each a max over time, bounding that flow's own error.
     ``gf_failed`` / ``cf_failed`` say why a flow is missing."""
 
     family: str
@@ -266,25 +255,36 @@ class CentralFlowRun:
     cf_failed: str | None
     gf_failed: str | None
     losses: pd.DataFrame
+    cf_error: float = math.nan
+    gf_error: float = math.nan
 
 
 def compare_flows(f, theta0: torch.Tensor, family: str, eta: float, steps: int, *, every: int = 5, k: int = 3,
-                  rtol: float = 1e-5, seed: int = 0) -> CentralFlowRun:
+                  rtol: float = 1e-4, check: bool = False, seed: int = 0) -> CentralFlowRun:
     """GD with ``eta`` for ``steps`` steps, the central flow (top ``k`` eigenvalues held at the edge,
-    :func:`nslib.tools.flows.central_flow`) and the gradient flow (dopri5 at ``rtol``), all recorded at GD's times
-    k * eta every ``every`` steps; with the train loss along each (for the central flow also its prediction of
-    GD's time-averaged loss, f + sum_i c_i S_i)."""
+    :func:`nslib.tools.flows.central_flow`, one RK4 step per GD step) and the gradient flow (dopri5, checked at
+    ``rtol`` and ``rtol / 10``, the tighter kept), all recorded at GD's times k * eta every ``every`` steps; with the
+    train loss along each (for the central flow also its prediction of GD's time-averaged loss, f + sum_i c_i S_i).
+    With ``check`` the central flow is solved again with two substeps and ``cf_error`` is the distance moved."""
+
+    def central(substeps):
+        cf = flows.central_flow(f, theta0, eta, steps, every=every, k=k, substeps=substeps, seed=seed)
+        if cf.diverged:
+            raise flows.FlowError(f"the central flow became non-finite at t = {cf.diverged_at:g}")
+        return cf
+
     gd = flows.gradient_descent(f, theta0, eta, steps, every=every)
     cf = gf = None
     cf_failed = gf_failed = None
+    cf_error = gf_error = math.nan
     try:
-        cf = flows.central_flow(f, theta0, eta, steps, every=every, k=k, seed=seed)
-        if cf.diverged:
-            cf_failed, cf = f"the central flow became non-finite at t = {cf.diverged_at:g}", None
+        cf = central(1)
+        if check:
+            cf_error = flows.max_distance(cf, central(2))
     except flows.FlowError as e:
         cf_failed = str(e)
     try:
-        gf = flows.gradient_flow(f, theta0, gd.times, rtol=rtol, atol=rtol / 100)
+        gf, gf_error = flows.checked_flow(f, theta0, gd.times, rtol=rtol, atol=rtol / 100)
     except flows.FlowError as e:
         gf_failed = str(e)
     rows = []
@@ -297,20 +297,22 @@ def compare_flows(f, theta0: torch.Tensor, family: str, eta: float, steps: int, 
             if gf is not None:
                 row["gradient flow"] = float(f(gf.thetas[i]))
             rows.append(row)
-    return CentralFlowRun(family, eta, gd, cf, gf, cf_failed, gf_failed, pd.DataFrame(rows))
+    return CentralFlowRun(family, eta, gd, cf, gf, cf_failed, gf_failed, pd.DataFrame(rows), cf_error, gf_error)
 
 
 def compare_flows_for(fams: Sequence[str], dataset: str, loss: str, etas: Sequence[float], steps: int, *,
                       n_train: int, width: int, depth: int, k: int, seed: int = 0, device="cpu",
-                      **kwargs) -> list[CentralFlowRun]:
+                      checked: Sequence[str] = ("relu",), **kwargs) -> list[CentralFlowRun]:
     """:func:`compare_flows` for every family and step size, on ``dataset`` with ``loss``, each family from the
-    sweep's shared initialisation."""
-    X, y, n_classes = load(dataset, n_train, seed, device)
+    sweep's shared initialisation. The central flows of the families in ``checked`` are self-checked (it doubles
+    their cost): the ReLU net's, whose margin against the gradient flow the verdict decides."""
+    X, y, _, n_classes = data.train_set(dataset, n_train, seed, device=device)
     out = []
     for fam in fams:
         net = make_net(fam, X.shape[1], width, depth, n_classes, seed, device)
         f, theta0 = flat_loss(net, loss_function(loss, n_classes), X, y)
-        out += [compare_flows(f, theta0, fam, float(eta), steps, k=k, seed=seed, **kwargs) for eta in etas]
+        out += [compare_flows(f, theta0, fam, float(eta), steps, k=k, seed=seed, check=fam in checked, **kwargs)
+                for eta in etas]
     return out
 
 
@@ -327,30 +329,35 @@ def flow_distance_text(table: pd.DataFrame) -> str:
 
 
 def _relative_distances(run: CentralFlowRun, other: flows.Trajectory | None) -> np.ndarray:
+    """||flow(t) - GD(t)|| / ||GD(t) - theta_0|| at GD's recorded times (NaN where the flow is missing)."""
     travelled = (run.gd.thetas - run.gd.thetas[0]).norm(dim=1).numpy()
-    if other is None:
-        return np.full(len(travelled), np.nan)
-    n = min(len(run.gd.times), len(other.times))
-    d = (run.gd.thetas[:n] - other.thetas[:n]).norm(dim=1).numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.concatenate([d / travelled[:n], np.full(len(travelled) - n, np.nan)])
+    out = np.full(len(travelled), np.nan)
+    if other is not None:
+        _, d = flows.distances(run.gd, other)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[: len(d)] = d / travelled[: len(d)]
+    return out
 
 
 def central_flow_table(runs: Sequence[CentralFlowRun]) -> pd.DataFrame:
-    """One row per (family, eta): whether the central flow reached the edge and when, and the distance of each
-    flow to GD relative to GD's distance travelled ||theta_GD(t) - theta_0||, averaged over the second half of the
-    run ("late"), with GD's divergence and the flows' failures."""
+    """One row per (family, eta): whether the central flow reached the edge, from which step, and on what share of
+    the late window (the second half of the run) it sat there; the late mean distance of each flow to GD relative
+    to GD's distance travelled ||theta_GD(t) - theta_0||, and each flow's own error on the same scale (its error
+    bound over the smallest late distance travelled); GD's divergence and the flows' failures."""
     rows = []
     for r in runs:
         d_cf, d_gf = _relative_distances(r, r.cf), _relative_distances(r, r.gf)
         late = slice(len(r.gd.times) // 2, None)
+        travelled = float((r.gd.thetas[late] - r.gd.thetas[0]).norm(dim=1).min())
         on_edge = r.cf.info["on_edge"] if r.cf is not None else np.array([], bool)
         first = np.flatnonzero(on_edge)
         rows.append({"family": r.family, "eta": r.eta, "gd_diverged": r.gd.diverged,
                      "cf_reached_edge": bool(on_edge.any()),
                      "cf_edge_from_step": int(r.cf.info["iterations"][first[0]]) if len(first) else None,
+                     "cf_late_edge_fraction": float(on_edge[late].mean()) if len(on_edge) else 0.0,
                      "cf_late_relative_distance": float(np.nanmean(d_cf[late])) if r.cf is not None else math.nan,
                      "gf_late_relative_distance": float(np.nanmean(d_gf[late])) if r.gf is not None else math.nan,
+                     "cf_relative_error": r.cf_error / travelled, "gf_relative_error": r.gf_error / travelled,
                      "cf_final_relative_distance": float(d_cf[-1]), "gf_final_relative_distance": float(d_gf[-1]),
                      "cf_failed": r.cf_failed or "", "gf_failed": r.gf_failed or ""})
     return pd.DataFrame(rows)
@@ -472,10 +479,19 @@ def plot_central_flow(runs: Sequence[CentralFlowRun]):
 def _per_family(summary: pd.DataFrame, judge, criterion: str, *, majority: float = 0.75, **measured) -> dict:
     """Judge every run (``judge(row)`` -> True / False / exclusion reason), then each family by its decided runs:
     holds when at least ``majority`` of them pass, does not hold when at most 1 - ``majority`` do, mixed in between
-    (inconclusive); a family with no decided run is inconclusive with its runs' exclusion reasons counted."""
+    (inconclusive); a family with no decided run is inconclusive with its runs' exclusion reasons counted. A run
+    that diverged, or whose sharpness is missing at some check (Lanczos failed), is never judged."""
+
+    def outcome(m):
+        if m["diverged"]:
+            return "diverged"
+        if m.get("lanczos_failures", 0) > 0:
+            return "Lanczos did not converge"
+        return judge(m)
+
     groups = {}
     for fam, sub in summary.groupby("family", sort=False):
-        outcomes = [judge(row) for row in sub.to_dict("records")]
+        outcomes = [outcome(row) for row in sub.to_dict("records")]
         decided = [o for o in outcomes if isinstance(o, bool)]
         excluded = Counter(o for o in outcomes if isinstance(o, str))
         m = {"runs": len(outcomes), "decided": len(decided), "passed": int(sum(decided)),
@@ -497,16 +513,14 @@ def _per_family(summary: pd.DataFrame, judge, criterion: str, *, majority: float
 def progressive_sharpening(summary: pd.DataFrame, rise_factor: float = 1.5, trained: float = 0.1) -> dict:
     """Per family: the sharpness rises at least ``rise_factor``-fold before it first reaches 0.9 x 2/eta.
 
-    A run is judged only if it has room to rise below the edge (it starts at most 0.9 / ``rise_factor`` x 2/eta)
-    and did not diverge; a run that neither rose nor reached the edge counts against the claim only if its loss
-    fell to ``trained`` of its start (it trained without sharpening), else it was too short to tell."""
+    A run is judged only if it has room to rise below the edge (it starts at most 0.9 / ``rise_factor`` x 2/eta); a
+    run that neither rose nor reached the edge counts against the claim only if its loss fell to ``trained`` of its
+    start (it trained without sharpening), else it was too short to tell."""
     criterion = (f"per family, in >= 75% of the judged runs the sharpness rises >= {rise_factor:g}x before reaching "
                  f"{REACH:g} x 2/eta (runs starting above {REACH / rise_factor:.2g} x 2/eta have no room and are "
                  "not judged)")
 
     def judge(m):
-        if m["diverged"]:
-            return "diverged"
         if not m["s0"] <= REACH / rise_factor:
             return "starts too close to the edge"
         if m["rise"] >= rise_factor:
@@ -526,8 +540,6 @@ def hovers_at_2_over_eta(summary: pd.DataFrame, min_fraction: float = 0.9, min_c
                  f"reaches {REACH:g} x 2/eta lie in [{BAND[0]:g}, {BAND[1]:g}] x 2/eta")
 
     def judge(m):
-        if m["diverged"]:
-            return "diverged"
         if pd.isna(m.get("crossed_step")):
             return "never reached the edge"
         if m["window_checks"] < min_checks:
@@ -537,26 +549,24 @@ def hovers_at_2_over_eta(summary: pd.DataFrame, min_fraction: float = 0.9, min_c
     return _per_family(summary, judge, criterion, min_fraction=min_fraction)
 
 
-def loss_nonmonotone_yet_decreasing(summary: pd.DataFrame, min_upticks: float = 0.05, min_steps: int = 20,
+def loss_nonmonotone_yet_decreasing(summary: pd.DataFrame, min_upticks: float = 0.05, min_steps: int = 50,
                                     max_end_over_start: float = 0.9) -> dict:
     """Per family: in the EoS window the loss rises at >= ``min_upticks`` of the steps (non-monotone), yet falls
     over long windows: of five equal blocks, at least three of the four consecutive block means decrease and the
     last block's mean is at most ``max_end_over_start`` of the first's. Runs without a window of ``min_steps``
     steps (never reached the edge, diverged, or reached 99% accuracy at once) are not judged."""
-    criterion = (f"per family, in >= 75% of the judged runs the loss rises at >= {min_upticks:.0%} of the steps after "
-                 f"the sharpness reaches {REACH:g} x 2/eta, while block means fall (>= 3 of 4 decreases, last/first "
-                 f"<= {max_end_over_start:g})")
+    criterion = (f"per family, in >= 75% of the judged runs (>= {min_steps} steps after the sharpness reaches "
+                 f"{REACH:g} x 2/eta) the loss rises at >= {min_upticks:.0%} of those steps, while block means fall "
+                 f"(>= 3 of 4 decreases, last/first <= {max_end_over_start:g})")
 
     def judge(m):
-        if m["diverged"]:
-            return "diverged"
         if m.get("window_steps", 0) < min_steps or "block_decreases" not in m or pd.isna(m.get("block_decreases")):
             return "never reached the edge" if pd.isna(m.get("crossed_step")) else "window too short"
         nonmonotone = m["uptick_fraction"] >= min_upticks
         decreasing = m["block_decreases"] >= 3 and m["end_over_start"] <= max_end_over_start
         return bool(nonmonotone and decreasing)
 
-    return _per_family(summary, judge, criterion, min_upticks=min_upticks)
+    return _per_family(summary, judge, criterion, min_upticks=min_upticks, min_steps=min_steps)
 
 
 def relu_differs_from_smooth(eos_verdicts: dict, summary: pd.DataFrame, relu: str = "relu") -> dict:
@@ -597,15 +607,18 @@ def relu_differs_from_smooth(eos_verdicts: dict, summary: pd.DataFrame, relu: st
     return verdict(False, criterion, **m)
 
 
-def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: float = 2.0) -> dict:
+def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: float = 2.0,
+                             min_edge_fraction: float = 0.5) -> dict:
     """At each step size: the central flow's late distance to GD (relative to GD's distance travelled) for the ReLU
     net is within ``factor`` x the median over the smooth families, and below the gradient flow's for the ReLU net.
 
-    Preconditions per step size: the ReLU net's GD did not diverge, both its flows exist, its central flow reached
-    the edge (else it is the gradient flow and there is nothing to test), and at least one smooth family qualifies
-    by the same rules."""
+    Preconditions per step size: the ReLU net's GD did not diverge, both its flows exist, its central flow sat at the
+    edge for at least ``min_edge_fraction`` of the late window (else it is mostly the gradient flow and there is
+    little to test) and was self-checked, and at least one smooth family qualifies by the same rules. A point is
+    decided only when the flows' own errors (``cf_relative_error``, ``gf_relative_error``) cannot move it across
+    either threshold; otherwise it is inconclusive."""
     criterion = (f"late ||CF - GD|| / ||GD - theta_0|| for ReLU <= {factor:g} x the smooth families' median, and "
-                 "below the gradient flow's, at every step size")
+                 "below the gradient flow's, at every step size, beyond the flows' own errors")
 
     def usable(row):
         if row["gd_diverged"]:
@@ -616,6 +629,9 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
             return f"no gradient flow ({row['gf_failed']})"
         if not row["cf_reached_edge"]:
             return "the central flow never reached the edge (it is the gradient flow)"
+        if row["cf_late_edge_fraction"] < min_edge_fraction:
+            return (f"the central flow sat at the edge for only {row['cf_late_edge_fraction']:.0%} of the late window "
+                    "(it is mostly the gradient flow)")
         return True
 
     groups = {}
@@ -628,14 +644,22 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
         elif usable(rows[relu]) is not True:
             state = f"ReLU: {usable(rows[relu])}"
         elif not smooth:
-            state = "no smooth family reached the edge with both flows"
+            state = "no smooth family sat at the edge with both flows"
+        elif not (math.isfinite(rows[relu]["cf_relative_error"]) and math.isfinite(rows[relu]["gf_relative_error"])):
+            state = "the ReLU net's flows were not self-checked: their errors are unknown"
         else:
             r = rows[relu]
             ref = float(np.median(list(smooth.values())))
-            m |= {"relu_cf": r["cf_late_relative_distance"], "relu_gf": r["gf_late_relative_distance"],
-                  "smooth_median_cf": ref, "ratio_to_smooth": r["cf_late_relative_distance"] / ref}
-            state = bool(r["cf_late_relative_distance"] <= factor * ref
-                         and r["cf_late_relative_distance"] < r["gf_late_relative_distance"])
+            cf, gf = r["cf_late_relative_distance"], r["gf_late_relative_distance"]
+            e_cf, e_gf = r["cf_relative_error"], r["gf_relative_error"]
+            m |= {"relu_cf": cf, "relu_gf": gf, "relu_cf_error": e_cf, "relu_gf_error": e_gf,
+                  "smooth_median_cf": ref, "ratio_to_smooth": cf / ref}
+            if cf - e_cf > factor * ref or cf - e_cf >= gf + e_gf:
+                state = False
+            elif cf + e_cf <= factor * ref and cf + e_cf < gf - e_gf:
+                state = True
+            else:
+                state = "the flows' own errors straddle a threshold"
         groups[f"eta={eta:g}"] = {"state": state, "measured": m}
     if not groups:
         return inconclusive(criterion, "the central flow was not run")

@@ -30,7 +30,7 @@ from ..tools.stats import loglog_slope
 __all__ = [
     # experiments
     "DATASETS", "HOMOGENEOUS", "KINKED", "NETS", "DeepLinearRun", "NetRun", "balanced_init", "compare_net",
-    "curvature_frame", "deep_linear", "distance_frame", "gap_table", "load", "loss_frame", "make_net", "per_net_text",
+    "curvature_frame", "deep_linear", "distance_frame", "gap_table", "loss_frame", "make_net",
     "r_table", "reference_table", "run_nets", "sharpening_table", "whitened_regression",
     # figures
     "plot_curvature", "plot_deep_linear", "plot_distance_over_time", "plot_error_vs_r", "plot_gap_vs_eta",
@@ -47,29 +47,11 @@ NETS = ("linear", "relu", "tanh", "relu-bias", "conv", "lenet")
 HOMOGENEOUS = ("linear", "relu", "conv")
 #: Nets with kinks (ReLU, MaxPool): their flow's vector field jumps, and its reference costs far more to resolve.
 KINKED = ("relu", "relu-bias", "conv", "lenet")
-#: Datasets: sklearn digits (8x8), MNIST-1D (40 samples per signal), MNIST from local IDX files.
-DATASETS = ("digits", "mnist1d", "mnist")
+#: Datasets, loaded by :func:`nslib.tools.data.train_set`: digits, MNIST-1D, MNIST from local IDX files.
+DATASETS = data.TRAIN_SETS
 
 
 # -------------------------------------------------------------------------------------------------------- data, nets
-
-def load(dataset: str, n_train: int, seed: int = 0, data_dir: str = "", device="cpu"):
-    """(X, y, input_shape, n_classes): ``n_train`` training samples, flat, float64. MNIST takes Elkabetz & Cohen's
-    images 0, 50, 100, ... from ``data_dir`` with the usual normalisation; digits and MNIST-1D are generated."""
-    if dataset == "digits":
-        s, shape = data.load_digits(seed=seed, n_train=n_train, dtype=torch.float64, device=device), (1, 8, 8)
-    elif dataset == "mnist1d":
-        s, shape = data.load_mnist1d(seed=seed, n_train=n_train, dtype=torch.float64, device=device), (1, 40)
-    elif dataset == "mnist":
-        if not data_dir:
-            raise ValueError("dataset = 'mnist' needs data_dir: a folder with the four MNIST IDX files "
-                             "(-p data_dir PATH); nslib never downloads")
-        s, shape = data.load_mnist(data_dir, every=50, n_train=n_train, n_test=0, dtype=torch.float64,
-                                   device=device), (1, 28, 28)
-    else:
-        raise ValueError(f"dataset = {dataset!r}: allowed is one of {', '.join(DATASETS)}")
-    return s.X_train, s.y_train, shape, s.n_classes
-
 
 def _conv_stack(shape, lenet: bool) -> list[nn.Module]:
     """Two convolutions 1->6->16 (kernel 5 when the input side is >= 20, else 3), as in the paper: stride 2 and
@@ -280,14 +262,6 @@ def sharpening_table(runs: Sequence[NetRun], gaps: pd.DataFrame) -> pd.DataFrame
     return pd.DataFrame(rows).set_index("net")
 
 
-def per_net_text(values: dict, fmt: str, key: str | None = None) -> str:
-    """``"linear 0.62%, relu 0.71%"`` for prose, from ``{net: value}`` or, with ``key``, from a verdict's measured
-    values (``measured["per_group"][net][key]``)."""
-    if key is not None:
-        values = {net: m.get(key) for net, m in values.get("per_group", {}).items()}
-    return ", ".join(f"{net} {'n/a' if v is None else format(v, fmt)}" for net, v in values.items()) or "none"
-
-
 def distance_frame(runs: Sequence[NetRun]) -> pd.DataFrame:
     """Long frame (net, eta in units of 2 / max lambda along the path, t, relative distance) of
     ||GD(eta)(t) - GF(t)|| / travelled over time; diverged runs left out."""
@@ -298,9 +272,9 @@ def distance_frame(runs: Sequence[NetRun]) -> pd.DataFrame:
         for eta, traj in run.gd.items():
             if traj.diverged:
                 continue
-            d = (traj.thetas - run.reference.at(traj.times)).norm(dim=1).numpy() / run.travelled
-            parts.append(pd.DataFrame({"net": run.name, "eta_units_path": eta * run.lam_path / 2, "t": traj.times,
-                                       "relative_distance": d}))
+            t, d = flows.distances(traj, run.reference)
+            parts.append(pd.DataFrame({"net": run.name, "eta_units_path": eta * run.lam_path / 2, "t": t,
+                                       "relative_distance": d / run.travelled}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 

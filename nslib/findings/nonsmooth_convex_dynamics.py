@@ -24,7 +24,7 @@ from ..tools.stats import loglog_slope
 
 __all__ = [
     # experiments
-    "NONSMOOTH", "COUNTEREXAMPLES", "TWIN_PAIRS", "TWIN_OBJECTIVES", "behaviour", "behaviour_table",
+    "NONSMOOTH", "COUNTEREXAMPLES", "TWIN_PAIRS", "TWIN_OBJECTIVES", "adaptive_table", "behaviour", "behaviour_table",
     "counterexample_table", "counterexamples_reach_minimum", "cycle_table", "kink_landings", "late_gap_scaling",
     "optimizer_ranking", "random_starts", "step_size_study", "summarise", "twin_study",
     # figures
@@ -411,6 +411,14 @@ def huber_unstable_beyond_2_over_l(huber: Trajectory, quadratic: Trajectory, win
         quad_fraction_diverged_above=float(qd[qa].mean()), quad_fraction_diverged_below=float(qd[qb].mean()),
         huber_above_ok=above_ok, huber_below_ok=below_ok, quadratic_ok=quad_ok, **grids,
     )
+
+
+def adaptive_table(verdict_: dict) -> pd.DataFrame:
+    """Per optimizer of ``adaptive-optimizers-differ``: the range of the fraction of cases that differ, the unsettled
+    cases, and its state."""
+    return pd.DataFrame({o: {"fraction differs (range)": e["fraction_differs_range"], "unsettled cases":
+                             e["unsettled_pairs"], "holds": e["holds"]}
+                         for o, e in verdict_["measured"]["per_group"].items()}).T
 
 
 def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str, str]] = TWIN_PAIRS,

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["MNIST_FILES", "Split", "load_digits", "load_mnist", "load_mnist1d", "read_idx", "separable_classification",
-           "sparse_regression"]
+__all__ = ["MNIST_FILES", "TRAIN_SETS", "Split", "load_digits", "load_mnist", "load_mnist1d", "read_idx",
+           "separable_classification", "sparse_regression", "train_set"]
 
 #: The four IDX files :func:`load_mnist` reads (each may also be gzipped, with ``.gz`` appended).
 MNIST_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
                "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+#: Datasets :func:`train_set` takes by name: sklearn digits (8x8), MNIST-1D (40 samples per signal), MNIST (IDX files).
+TRAIN_SETS = ("digits", "mnist1d", "mnist")
 #: Mean and standard deviation of MNIST's training pixels (in [0, 1]), the usual normalisation.
 MNIST_MEAN_STD = (0.1307, 0.3081)
 
@@ -148,3 +150,22 @@ def separable_classification(n: int = 20, dim: int = 2, margin: float = 0.5, see
     X += np.outer(np.sign(X @ w_true) * margin, w_true)
     y = np.sign(X @ w_true)
     return torch.tensor(X, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
+
+
+def train_set(name: str, n_train: int, seed: int = 0, data_dir: str = "", dtype: torch.dtype = torch.float64,
+              device="cpu"):
+    """``(X, y, input_shape, n_classes)``: ``n_train`` training samples of one of :data:`TRAIN_SETS`, flat, as one
+    full batch. MNIST takes Elkabetz & Cohen's images 0, 50, 100, ... from ``data_dir`` with the usual
+    normalisation; digits and MNIST-1D are generated."""
+    if name == "digits":
+        s, shape = load_digits(seed=seed, n_train=n_train, dtype=dtype, device=device), (1, 8, 8)
+    elif name == "mnist1d":
+        s, shape = load_mnist1d(seed=seed, n_train=n_train, dtype=dtype, device=device), (1, 40)
+    elif name == "mnist":
+        if not data_dir:
+            raise ValueError("dataset = 'mnist' needs data_dir: a folder with the four MNIST IDX files "
+                             "(-p data_dir PATH); nslib never downloads")
+        s, shape = load_mnist(data_dir, every=50, n_train=n_train, n_test=0, dtype=dtype, device=device), (1, 28, 28)
+    else:
+        raise ValueError(f"dataset = {name!r}: allowed is one of {', '.join(TRAIN_SETS)}")
+    return s.X_train, s.y_train, shape, s.n_classes

@@ -8,7 +8,8 @@
 - :func:`paper_protocol`: Elkabetz & Cohen's reference, GD with eta0 / r compared every r-th iterate;
 - :func:`central_flow`: the central flow of GD at the Edge of Stability (the flow projected so that the sharpness
   stays at 2 / lr), integrated by RK4 with Lanczos eigenpairs and autodiff eigenvalue gradients;
-- :func:`max_distance`: the largest weight-space distance between two trajectories at their common times.
+- :func:`distances`, :func:`max_distance`: the weight-space distance between two trajectories over time, and its
+  largest value.
 
 ``f`` is any scalar function of a flat parameter vector (:func:`nslib.tools.models.flat_loss`). Divergence of
 GD (a NaN/inf iterate) is recorded, not raised. A solver that cannot finish (step-size underflow, too many
@@ -25,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["METHODS", "FlowError", "Trajectory", "central_flow", "checked_flow", "gradient_descent", "gradient_flow",
-           "max_distance", "paper_protocol"]
+__all__ = ["METHODS", "FlowError", "Trajectory", "central_flow", "checked_flow", "distances", "gradient_descent",
+           "gradient_flow", "max_distance", "paper_protocol"]
 
 #: Adaptive solvers of torchdiffeq accepted by :func:`gradient_flow` (embedded Runge-Kutta pairs of order 5 and 8).
 METHODS = ("dopri5", "dopri8")
@@ -160,14 +161,20 @@ def paper_protocol(f: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tens
     return traj
 
 
+def distances(a: Trajectory, b: Trajectory, atol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+    """``(times, ||a(t) - b(t)||)`` at the times both recorded (up to where either stops: a diverged GD run ends
+    early)."""
+    common = np.array([t for t in a.times if np.any(np.abs(b.times - t) <= atol)])
+    if len(common) == 0:
+        raise ValueError("the trajectories share no recorded time")
+    return common, (a.at(common, atol) - b.at(common, atol)).norm(dim=1).numpy()
+
+
 def max_distance(a: Trajectory, b: Trajectory, atol: float = 1e-9) -> float:
     """max_t ||a(t) - b(t)|| over the times both recorded (inf when either diverged before the other's end)."""
     if a.diverged or b.diverged:
         return math.inf
-    common = np.array([t for t in a.times if np.any(np.abs(b.times - t) <= atol)])
-    if len(common) == 0:
-        raise ValueError("the trajectories share no recorded time")
-    return float((a.at(common, atol) - b.at(common, atol)).norm(dim=1).max())
+    return float(distances(a, b, atol)[1].max())
 
 
 def central_flow(f: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor, lr: float, steps: int, *,
@@ -182,7 +189,8 @@ def central_flow(f: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor
     eigenvalues S_i >= 2/lr, with c >= 0 solving the complementarity problem  <grad S_i, d(theta)/dt> <=
     -rho (S_i - 2/lr), equality where c_i > 0  (rho = 1/lr pulls the discretised flow back onto the edge). In the
     paper's notation c_i = sigma_i^2 / 2, and GD's time-averaged loss is predicted to be f + sum_i c_i S_i, recorded
-    as ``info["excess"]``.
+    as ``info["excess"]``; ``info["on_edge"]`` marks the recorded points where the projection is active or the
+    sharpness is within 1% of 2/lr.
 
     Integrated by classical RK4 with ``substeps`` steps per GD step. The top ``k`` eigenpairs come from Lanczos,
     warm-started, every ``check_every`` substeps while S < ``near`` x 2/lr and at every substep from there on;
@@ -247,7 +255,10 @@ def central_flow(f: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor
                 rec["iterations"].append(step)
                 rec["points"].append(theta.clone())
                 rec["excess"].append(excess)
-                rec["on_edge"].append(excess > 0)
+                # the discretised flow chatters across 2/lr (the projection switches on above it, off below it), so
+                # "on the edge" is the projection active or the sharpness within 1% of 2/lr at this point
+                rec["on_edge"].append(excess > 0 or (rec["sharpness_times"][-1] == n * dt
+                                                     and rec["sharpness"][-1] >= 0.99 * edge))
             if n == total:
                 break
             k2 = field(theta + 0.5 * dt * k1)[0]

@@ -135,6 +135,11 @@ def test_run_metrics_ends_the_cross_entropy_window_at_99_percent_accuracy():
     assert m["window"] == [20, 40] and m["window_checks"] == 3 and m["band_fraction"] == 1.0
 
 
+def test_run_metrics_counts_missing_sharpness():
+    m = eos.run_metrics(_run([0.3, np.nan, 0.95, 1.0], _eos_losses(30)))
+    assert m["lanczos_failures"] == 1
+
+
 def test_run_metrics_without_a_crossing_has_an_empty_window():
     m = eos.run_metrics(_run([0.2, 0.3, 0.5], _eos_losses(20)))
     assert m["crossed_step"] is None and m["window_checks"] == 0 and m["rise"] == pytest.approx(2.5)
@@ -160,6 +165,9 @@ def test_hovers_holds_fails_and_is_inconclusive():
     assert never["holds"] is None and "never reached the edge" in never["reason"]
     mixed = _summary([{"family": "relu", "band_fraction": b} for b in (0.95, 0.5)])
     assert "mixed: 1 of 2" in eos.hovers_at_2_over_eta(mixed)["reason"]
+    # a run with a missing sharpness (Lanczos failed) is left out, never counted against the claim
+    failed = eos.hovers_at_2_over_eta(_families(tanh={"band_fraction": 0.5, "lanczos_failures": 1}))
+    assert failed["holds"] is None and "Lanczos did not converge" in failed["reason"]
 
 
 def test_loss_nonmonotone_yet_decreasing_holds_fails_and_is_inconclusive():
@@ -208,13 +216,17 @@ def test_relu_differs_holds_fails_and_is_inconclusive():
     assert set(same["measured"]["numbers"]) == {"relu", "tanh", "elu"}
 
 
-def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), cf_failed=""):
+def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), cf_failed="", edge_fraction=1.0,
+              errors=(0.001, 0.001)):
     rows = [
         {
             "family": "relu",
             "eta": 0.2,
             "gd_diverged": False,
             "cf_reached_edge": relu_edge,
+            "cf_late_edge_fraction": edge_fraction,
+            "cf_relative_error": errors[0],
+            "gf_relative_error": errors[1],
             "cf_late_relative_distance": relu_cf,
             "gf_late_relative_distance": relu_gf,
             "cf_failed": cf_failed,
@@ -227,6 +239,9 @@ def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), c
             "eta": 0.2,
             "gd_diverged": False,
             "cf_reached_edge": True,
+            "cf_late_edge_fraction": 1.0,
+            "cf_relative_error": float("nan"),
+            "gf_relative_error": float("nan"),
             "cf_late_relative_distance": d,
             "gf_late_relative_distance": 2 * d,
             "cf_failed": "",
@@ -249,3 +264,9 @@ def test_central_flow_tracks_relu_holds_fails_and_is_inconclusive():
     assert flat["holds"] is None and "never reached the edge" in flat["reason"]
     failed = eos.central_flow_tracks_relu(_cf_table(cf_failed="Lanczos did not converge"))
     assert failed["holds"] is None and "no central flow" in failed["reason"]
+    late = eos.central_flow_tracks_relu(_cf_table(edge_fraction=0.2))  # mostly the gradient flow: nothing to test
+    assert late["holds"] is None and "only 20% of the late window" in late["reason"]
+    close = eos.central_flow_tracks_relu(_cf_table(errors=(0.006, 0.006)))  # 0.07 vs 0.08 within the flows' errors
+    assert close["holds"] is None and "errors straddle" in close["reason"]
+    unchecked = eos.central_flow_tracks_relu(_cf_table(errors=(float("nan"), 0.001)))
+    assert unchecked["holds"] is None and "not self-checked" in unchecked["reason"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nslib.findings import gd_vs_gradient_flow as gvg
-from nslib.tools import flows
+from nslib.tools import data, flows
 
 
 def _gaps(rows):
@@ -71,7 +71,7 @@ def test_deep_linear_runs_reach_the_optimum_and_a_large_step_diverges():
 
 
 def test_compare_net_on_a_tiny_linear_net_against_the_paper_protocol():
-    X, y, shape, nc = gvg.load("digits", 40)
+    X, y, shape, nc = data.train_set("digits", 40)
     run = gvg.compare_net("linear", X, y, shape, nc, width=6, etas=[0.05, 0.2], eta0=0.1, horizon=1.0, rs=[2, 4],
                           rtol=1e-9, curvature_points=2)
     rtab = gvg.r_table([run])

@@ -162,3 +162,14 @@ def test_flat_loss_is_the_models_loss_and_its_gradient_is_autograds():
     torch.testing.assert_close(torch.func.grad(f)(theta), ref, rtol=1e-12, atol=1e-14)
     shifted = theta + 0.1
     assert float(f(shifted)) != pytest.approx(loss.item())  # theta, not the module's own weights, is used
+
+
+def test_train_set_gives_flat_float64_batches_with_their_shapes_and_refuses_what_it_cannot_load():
+    X, y, shape, n_classes = nsdata.train_set("digits", 50, seed=3)
+    assert X.shape == (50, 64) and X.dtype == torch.float64 and shape == (1, 8, 8) and n_classes == 10
+    ref = nsdata.load_digits(seed=3, n_train=50, dtype=torch.float64)
+    assert torch.equal(X, ref.X_train) and torch.equal(y, ref.y_train)
+    with pytest.raises(ValueError, match="needs data_dir"):
+        nsdata.train_set("mnist", 10)
+    with pytest.raises(ValueError, match="'cifar'.*digits, mnist1d, mnist"):
+        nsdata.train_set("cifar", 10)
