@@ -1,4 +1,5 @@
-"""The command line: ``python -m nslib run|sweep|list|params`` (sweeps live in :mod:`._sweep`).
+"""The command line: ``python -m nslib run|sweep|list|params|audit`` (sweeps live in :mod:`._sweep`; ``audit``
+runs :func:`nslib.tools.kinks.audit` on a saved model).
 
 ``run`` validates every parameter before a kernel starts, executes the notebook with papermill
 into a temporary folder, and moves it into place as ``DIR/<stem>/<hash>/`` (atomically replacing
@@ -133,6 +134,31 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_audit(args) -> int:
+    import pandas as pd
+    import torch
+
+    from ..tools.kinks import audit, audit_inputs, load_model
+    from ._runtime import resolve_dtype, set_threads
+
+    set_threads()
+    try:
+        shape = tuple(int(v) for v in args.input_shape.split(",")) if args.input_shape else None
+    except ValueError:
+        raise ParamError(f"--input-shape {args.input_shape!r}: allowed is comma-separated positive integers") from None
+    try:
+        dtype = resolve_dtype(args.dtype)
+        batches = audit_inputs(shape, args.dataset, args.batch_size, args.batches, dtype, args.seed)
+        model = load_model(args.model).to(dtype)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ParamError(str(exc)) from None
+    with torch.no_grad():
+        table = audit(model, *batches)
+    with pd.option_context("display.width", 200, "display.max_rows", None):
+        print(table.to_string(index=False) if len(table) else "no kinked operation ran")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m nslib", description="Run the nslib book's notebooks.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -145,6 +171,14 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--profile", default="book", choices=PROFILES)
         sp.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a parameter")
         sp.add_argument("--out", default="runs", help="output folder (default: ./runs)")
+    au = sub.add_parser("audit", help="count exact kink hits per layer of a model (nslib.tools.kinks.audit)")
+    au.add_argument("model", help="a file saved with torch.save(model, path), or package.module:factory")
+    au.add_argument("--input-shape", default=None, help="shape of one sample, e.g. 64 or 1,28,28")
+    au.add_argument("--dataset", default=None, choices=("digits", "mnist1d"), help="audit on training samples")
+    au.add_argument("--batch-size", type=int, default=128)
+    au.add_argument("--batches", type=int, default=10, help="batches audited (default 10)")
+    au.add_argument("--dtype", default="float32", help="float16, bfloat16, float32 or float64 (default float32)")
+    au.add_argument("--seed", type=int, default=0, help="seed of the random inputs or the data split")
     sw = sub.choices["sweep"]
     sw.add_argument("--grid", action="append", metavar="NAME=V1,V2", help="values to sweep (';' for lists)")
     sw.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
@@ -159,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from ._sweep import cmd_sweep
 
-        handler = {"list": _cmd_list, "params": _cmd_params, "run": _cmd_run, "sweep": cmd_sweep}[args.cmd]
+        handler = {"list": _cmd_list, "params": _cmd_params, "run": _cmd_run, "sweep": cmd_sweep,
+                   "audit": _cmd_audit}[args.cmd]
         return handler(args)
     except ParamError as exc:
         print(f"nslib: {exc}", file=sys.stderr)

@@ -1,18 +1,25 @@
-"""Kinks: ReLU with a chosen ReLU'(0), and the recorder through which abs-smooth functions are written.
+"""Kinks: ReLU with a chosen ReLU'(0), the recorder through which abs-smooth functions are written, and the kink
+audit of any model.
 
 - :func:`relu_alpha` / :class:`ReLUAlpha`: ReLU whose derivative at exact zeros is ``alpha`` times the upstream
   gradient (torch's own relu uses 0); -0.0 counts as 0.
 - :class:`Kinks`: the kink operations handed to a function ``f(x, k)``; it records every pre-activation and applies
   a chosen derivative at 0 (or a chosen side per element), so that :mod:`nslib.tools.clarke` can evaluate every
   smooth piece.
+- :func:`audit` / :class:`KinkAudit`: per layer, how many evaluations of a non-smooth torch operation (ReLU family,
+  clamp, abs, max, MaxPool) sat exactly on a kink in a model's forward pass (``python -m nslib audit``).
 """
 
 from __future__ import annotations
 
+import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
-__all__ = ["KinkFn", "Kinks", "ReLUAlpha", "relu_alpha"]
+__all__ = ["AUDIT_RULES", "KinkAudit", "KinkFn", "Kinks", "ReLUAlpha", "audit", "audit_inputs", "load_model",
+           "relu_alpha"]
 
 
 class KinkFn(torch.autograd.Function):
@@ -83,3 +90,220 @@ class Kinks:
 
     def abs(self, z: torch.Tensor) -> torch.Tensor:
         return self._apply(z, "abs")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Kink audit: how often a model's forward pass lands exactly on a non-smooth point
+
+
+def _corners(x: torch.Tensor, lo, hi) -> torch.Tensor:
+    """Elements of ``x`` exactly at a corner lo or hi (a number, a tensor or None)."""
+    hit = torch.zeros_like(x, dtype=torch.bool)
+    for c in (lo, hi):
+        if c is not None:
+            hit |= x == c
+    return hit
+
+
+def _arg(args, kwargs, i: int, name: str, default=None):
+    return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+def _elementwise(kink: str, at):
+    """A rule for an elementwise kink: ``at(args, kwargs)`` gives the input and its corners."""
+    def rule(args, kwargs):
+        x, lo, hi = at(args, kwargs)
+        return kink, x.numel(), int(_corners(x, lo, hi).sum())
+    return rule
+
+
+def _reduction_ties(args, kwargs):
+    """max/min/amax/amin of one tensor (all elements or along dims): how many reductions have tied maxima."""
+    x = args[0]
+    other = _arg(args, kwargs, 1, "other")
+    if isinstance(other, torch.Tensor):  # torch.max(a, b): elementwise, tied where equal
+        return "tie", torch.broadcast_shapes(x.shape, other.shape).numel(), int((x == other).sum())
+    dim = _arg(args, kwargs, 1, "dim")
+    if dim is None:
+        flat = x.reshape(-1)
+        return "tie", 1, int(flat.numel() > 1 and int((flat == flat.max()).sum()) > 1)
+    dims = [dim] if isinstance(dim, int) else list(dim)
+    top = x.amax(dim=dims, keepdim=True)
+    ties = (x == top).sum(dim=dims) > 1
+    return "tie", ties.numel(), int(ties.sum())
+
+
+def _pairwise_ties(args, kwargs):
+    a, b = args[0], args[1]
+    return "tie", torch.broadcast_shapes(a.shape, torch.as_tensor(b).shape).numel(), int((a == b).sum())
+
+
+def _tuple(v, n: int) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+def _pool_ties(n: int):
+    """max_pool{n}d: windows (one per output element) whose maximum is attained more than once."""
+    def rule(args, kwargs):
+        x = args[0]
+        k = _tuple(_arg(args, kwargs, 1, "kernel_size"), n)
+        stride = _arg(args, kwargs, 2, "stride") or k
+        s = _tuple(stride, n)
+        p = _tuple(_arg(args, kwargs, 3, "padding", 0), n)
+        d = _tuple(_arg(args, kwargs, 4, "dilation", 1), n)
+        ceil = bool(_arg(args, kwargs, 5, "ceil_mode", False))
+        out = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[n - 1]
+        shape = out(x, k, s, p, d, ceil).shape[-n:]  # the real output size, ceil_mode included
+        pads = []
+        for i in reversed(range(n)):  # F.pad lists the last dim first
+            span = (shape[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1
+            pads += [p[i], max(0, span - x.shape[-n + i] - p[i])]
+        w = F.pad(x, pads, value=-float("inf"))
+        for i in range(n):  # windows along each spatial dim, dilation by slicing the unfolded span
+            dim = x.dim() - n + i  # unfold appends the window at the end, so spatial dims keep their place
+            w = w.unfold(dim, d[i] * (k[i] - 1) + 1, s[i])[..., :: d[i]]
+            w = w.narrow(dim, 0, shape[i])
+        win = w.flatten(start_dim=x.dim())  # (..., out spatial..., window)
+        ties = (win == win.amax(dim=-1, keepdim=True)).sum(dim=-1) > 1
+        return "tie", ties.numel(), int(ties.sum())
+    return rule
+
+
+def _relu_at(args, kwargs):
+    return args[0], 0, None
+
+
+#: Kink rules by the name of the torch function intercepted: each returns (kink kind, sites, hits).
+AUDIT_RULES = {
+    **{name: _elementwise("corner", _relu_at) for name in ("relu", "relu_", "leaky_relu", "leaky_relu_", "abs",
+                                                             "abs_", "absolute")},
+    "relu6": _elementwise("corner", lambda a, kw: (a[0], 0, 6)),
+    "hardtanh": _elementwise("corner", lambda a, kw: (a[0], _arg(a, kw, 1, "min_val", -1.0),
+                                                      _arg(a, kw, 2, "max_val", 1.0))),
+    "hardtanh_": _elementwise("corner", lambda a, kw: (a[0], _arg(a, kw, 1, "min_val", -1.0),
+                                                       _arg(a, kw, 2, "max_val", 1.0))),
+    **{name: _elementwise("corner", lambda a, kw: (a[0], _arg(a, kw, 1, "min"), _arg(a, kw, 2, "max")))
+       for name in ("clamp", "clamp_", "clip", "clip_")},
+    **{name: _elementwise("corner", lambda a, kw: (a[0], _arg(a, kw, 1, "min"), None))
+       for name in ("clamp_min", "clamp_min_")},
+    **{name: _elementwise("corner", lambda a, kw: (a[0], None, _arg(a, kw, 1, "max")))
+       for name in ("clamp_max", "clamp_max_")},
+    **{name: _reduction_ties for name in ("max", "min", "amax", "amin")},
+    **{name: _pairwise_ties for name in ("maximum", "minimum", "fmax", "fmin")},
+    **{name: _pool_ties(n) for n in (1, 2, 3)
+       for name in (f"max_pool{n}d", f"_max_pool{n}d", f"max_pool{n}d_with_indices")},
+}
+
+
+class KinkAudit(TorchFunctionMode):
+    """Counts exact kink hits of every torch function in :data:`AUDIT_RULES` called while it is active, by the
+    innermost module running (forward pre- and post-hooks keep the stack). Never changes a result: each call runs
+    as it was made; the inputs are inspected before it (in-place ops included)."""
+
+    def __init__(self, model: nn.Module | None = None):
+        super().__init__()
+        self.model = model
+        self.counts: dict[tuple[str, str, str, str], list[int]] = {}
+        self._stack: list[tuple[str, str]] = [("(outside any module)", "")]
+        self._handles: list = []
+
+    def __enter__(self):
+        if self.model is not None:
+            for name, mod in self.model.named_modules():
+                label = (name or "(model)", type(mod).__name__)
+                # hooks must return None: a value returned by a forward hook would replace the module's output
+                self._handles.append(mod.register_forward_pre_hook(lambda m, a, label=label: self._push(label)))
+                self._handles.append(mod.register_forward_hook(lambda m, a, o: self._pop()))
+        return super().__enter__()
+
+    def _push(self, label) -> None:
+        self._stack.append(label)
+
+    def _pop(self) -> None:
+        self._stack.pop()
+
+    def __exit__(self, *exc):
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        return super().__exit__(*exc)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        rule = AUDIT_RULES.get(getattr(func, "__name__", ""))
+        if rule is not None and args and isinstance(args[0], torch.Tensor):
+            with torch.no_grad():
+                kink, sites, hits = rule(args, kwargs)
+            layer, module = self._stack[-1]
+            c = self.counts.setdefault((layer, module, func.__name__.strip("_"), kink), [0, 0])
+            c[0] += sites
+            c[1] += hits
+        return func(*args, **kwargs)
+
+    def table(self) -> pd.DataFrame:
+        """One row per (layer, operation): sites evaluated, exact kink hits and their rate."""
+        rows = [{"layer": k[0], "module": k[1], "operation": k[2], "kink": k[3], "sites": v[0], "hits": v[1],
+                 "rate": v[1] / v[0] if v[0] else float("nan")} for k, v in self.counts.items()]
+        return pd.DataFrame(rows, columns=["layer", "module", "operation", "kink", "sites", "hits", "rate"])
+
+
+def audit(model: nn.Module, *batches: torch.Tensor) -> pd.DataFrame:
+    """Exact kink hits per layer when ``model`` runs forward on each batch (no gradients, outputs unchanged).
+
+    Counts ReLU-family inputs at their corners (relu, leaky_relu and abs at 0, relu6 at 0 and 6, hardtanh and
+    clamp at their bounds), ties of max/min (reductions, elementwise pairs) and of MaxPool windows. ``sites`` is
+    the number of elements (or max operations) evaluated, ``hits`` how many sat exactly on the kink (-0.0 counts
+    as 0). Operations are seen through torch's function interception (:class:`torch.overrides.TorchFunctionMode`),
+    so functional calls count as well as modules; each is attributed to the innermost module running.
+    """
+    if not batches:
+        raise ValueError("audit needs at least one input batch")
+    counter = KinkAudit(model)
+    with torch.no_grad(), counter:
+        for batch in batches:
+            model(batch)
+    return counter.table()
+
+
+def load_model(spec: str) -> nn.Module:
+    """A model for :func:`audit` from the command line: a file saved with ``torch.save(model, path)`` (loaded with
+    ``weights_only=False``: only load files you trust), or ``package.module:factory`` naming a callable that
+    takes no argument and returns the model (or an ``nn.Module`` subclass)."""
+    import importlib
+    from pathlib import Path
+
+    if Path(spec).is_file():
+        model = torch.load(spec, map_location="cpu", weights_only=False)
+    elif ":" in spec:
+        mod_name, _, attr = spec.partition(":")
+        try:
+            obj = getattr(importlib.import_module(mod_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"model {spec!r}: cannot import {attr!r} from {mod_name!r} ({exc})") from None
+        model = obj() if callable(obj) and not isinstance(obj, nn.Module) else obj
+    else:
+        raise ValueError(f"model {spec!r}: give a file saved with torch.save(model, path) or package.module:factory")
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model {spec!r} gave a {type(model).__name__}, not a torch.nn.Module "
+                         "(a state_dict needs its model class: use package.module:factory)")
+    return model.eval()
+
+
+def audit_inputs(input_shape: tuple[int, ...] | None, dataset: str | None, batch_size: int, batches: int,
+                 dtype: torch.dtype, seed: int = 0) -> list[torch.Tensor]:
+    """Input batches for a command-line audit: training samples of ``dataset`` (flat features, as
+    :func:`nslib.tools.data.train_set` gives them, reshaped to ``input_shape`` when given) or standard normal
+    samples of ``input_shape``."""
+    from .data import train_set
+
+    if batch_size < 1 or batches < 1:
+        raise ValueError(f"batch size {batch_size} and batches {batches}: both must be >= 1")
+    if dataset:
+        X = train_set(dataset, batch_size * batches, seed=seed, dtype=dtype)[0]
+        if input_shape:
+            X = X.reshape(len(X), *input_shape)
+    elif input_shape:
+        X = torch.randn(batch_size * batches, *input_shape, generator=torch.Generator().manual_seed(seed)).to(dtype)
+    else:
+        raise ValueError("give --input-shape (e.g. 1,28,28) or --dataset (digits, mnist1d)")
+    return list(X.split(batch_size))

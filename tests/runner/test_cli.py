@@ -116,6 +116,9 @@ def test_sweep_validates_the_whole_grid_first(tmp_path):
     ("nonsmooth-convex-dynamics", ["-p", "lrs", "[0.1]"], ["lrs"]),
     ("nonsmooth-convex-dynamics", ["-p", "steps", "10", "-p", "window", "2"], ["window"]),
     ("l1-paradox", ["-p", "lams", "[0.5, 0.5]"], ["lams"]),
+    ("relu-prime-at-zero", ["-p", "widths", "[16, 64]"], ["widths"]),
+    ("relu-prime-at-zero", ["-p", "alphas", "[1.0, 2.0]"], ["alphas"]),
+    ("relu-prime-at-zero", ["-p", "datasets", "['mnist']"], ["datasets", "data_dir"]),
 ])
 def test_values_that_can_never_give_an_answer_are_refused(tmp_path, stem, args, names):
     proc = nslib_cli("run", stem, "--profile", "quick", "--out", str(tmp_path), *args)
@@ -130,6 +133,11 @@ SMALLEST = {  # the smallest sizes and shortest grids each notebook accepts
     "l1-paradox": shlex.split("-p lams '[0.5, 1.0]' -p n_seeds 1 -p steps 10 -p window 1 -p p 2 -p k 1 -p n 2 "
                               "-p prune_seeds 1 -p prune_lams '[0.01, 0.02]' -p prune_epochs 1 -p prune_hidden 1 "
                               "-p optimizers \"['adam']\""),
+    "relu-prime-at-zero": shlex.split("-p n_train 64 -p width 1 -p depth 1 -p batch_size 64 -p n_inits 1 "
+                                      "-p dtypes \"['float64']\" -p sweep_dtypes \"['float64']\" -p widths '[1, 2, 3]' "
+                                      "-p depths '[1, 2, 3]' -p batch_sizes '[64]' -p rate_inits 1 -p train_width 1 "
+                                      "-p train_steps 1 -p alphas '[0.0, 1.0]' -p optimizers \"['adam']\" "
+                                      "-p batch_norms '[True]' -p n_seeds 2"),
     "abs-smooth-clarke": shlex.split("-p n_points 1 -p ties_per_layer 0 -p sizes '[1, 1, 1]' -p alphas '[0.0]' "
                                      "-p n_samples 1"),
 }
@@ -146,3 +154,23 @@ def test_smallest_accepted_run_finishes_with_a_well_formed_results_json(tmp_path
         assert v["status"] in ("holds", "does not hold", "inconclusive")
         assert v["holds"] is {"holds": True, "does not hold": False, "inconclusive": None}[v["status"]]
         assert (v["status"] == "inconclusive") == ("reason" in v)
+
+
+def test_audit_command_prints_the_table_and_refuses_bad_input(tmp_path):
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    with torch.no_grad():
+        model[0].weight.zero_()
+        model[0].bias.copy_(torch.tensor([0.0, 1.0, 0.0, -1.0]))  # two exact zeros per sample, whatever the input
+    torch.save(model, tmp_path / "m.pt")
+    proc = nslib_cli("audit", str(tmp_path / "m.pt"), "--input-shape", "3", "--batch-size", "5", "--batches", "2")
+    assert proc.returncode == 0, proc.stderr
+    row = [ln.split() for ln in proc.stdout.splitlines() if "ReLU" in ln][0]
+    assert row[:6] == ["1", "ReLU", "relu", "corner", "40", "20"]
+    for bad, word in ((["--input-shape", "3,x"], "input-shape"), (["--dtype", "float8"], "dtype"), ([], "input-shape")):
+        proc = nslib_cli("audit", str(tmp_path / "m.pt"), *bad)
+        assert proc.returncode == 2 and word in proc.stderr and proc.stdout == ""
+    proc = nslib_cli("audit", "nslib.findings.relu_prime_at_zero:small_cnn", "--dataset", "digits", "--batches", "1")
+    assert proc.returncode == 0 and "MaxPool2d" in proc.stdout

@@ -1,0 +1,856 @@
+"""Finding *relu-prime-at-zero* (Bertoin, Bolte, Gerchinovitz & Pauwels, NeurIPS 2021): does the value given to
+ReLU'(0) change what backpropagation returns, how often, at which precision, and does it change training?
+
+The page's experiments (the ReLU'(0) rule checked per precision; the bifurcation-zone volume by the authors'
+estimator, by precision, width, depth, batch size and dataset; the exact-zero rate per pre-activation by kernel;
+training from one init with ReLU'(0) = 0 vs 1 and a 0-vs-0 control; test accuracy over a grid of ReLU'(0) with SGD
+and Adam, with and without batch norm), its figures (``plot_*``) and one criterion per claim id:
+:func:`volume_ordered_by_precision`, :func:`volume_16bit_large`, :func:`control_stays_identical`,
+:func:`zero_rate_grows_with_size`, :func:`accuracy_sensitive_to_alpha`. ReLU with a chosen ReLU'(0) and the kink
+audit are in :mod:`nslib.tools.kinks`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..figures import PALETTE
+from ..runner import DTYPES, ParamError, combine_verdicts, inconclusive, verdict
+from ..tools import data
+from ..tools.kinks import relu_alpha
+from ..tools.stats import spearman
+from ..tools.train import make_optimizer
+
+__all__ = [
+    # experiments
+    "AUTHORS_VOLUMES", "DATASETS", "KERNELS", "KinkMLP", "PairRun", "accuracy_grid", "accuracy_table", "authors_relu",
+    "accuracy_change_table", "accuracy_text", "audit_examples", "base_volume_table", "check_dtypes",
+    "divergence_runs", "divergence_table", "divergence_text", "first_difference", "first_difference_naive",
+    "kernel_ratio_text", "load", "make_net", "rate_table", "relu_rule_table", "small_cnn", "volume", "volume_grid",
+    "zero_rates",
+    # figures
+    "plot_accuracy", "plot_divergence", "plot_volume", "plot_zero_rates",
+    # criteria, one per claim id
+    "accuracy_sensitive_to_alpha", "control_stays_identical", "volume_16bit_large", "volume_ordered_by_precision",
+    "zero_rate_grows_with_size",
+]
+
+#: Datasets: sklearn digits and MNIST-1D (generated offline); MNIST from IDX files in ``data_dir`` (paper profile).
+DATASETS = ("digits", "mnist1d", "mnist")
+#: How a layer computes W x + b: ``fused`` is ``nn.Linear`` (one addmm, one rounding), ``unfused`` is
+#: ``x @ W.T + b`` (the matmul rounded, then the bias added and rounded again).
+KERNELS = ("fused", "unfused")
+#: The authors' committed volumes per 1000 inits (deel-ai/relu-prime, MNIST, GPU): by depth at width 256 and by
+#: width at depth 3, at 16 and 32 bits (0 at 64 bits throughout).
+AUTHORS_VOLUMES = pd.DataFrame(
+    [("depth", d, 256, 16, v) for d, v in zip((1, 2, 3, 5, 6), (871, 999, 1000, 1000, 1000))]
+    + [("depth", d, 256, 32, v) for d, v in zip((1, 2, 3, 5, 6), (54, 258, 463, 647, 697))]
+    + [("width", w, w, 16, v) for w, v in zip((16, 64, 256, 512, 1024), (333, 1000, 1000, 1000, 1000))]
+    + [("width", w, w, 32, v) for w, v in zip((16, 64, 256, 512, 1024), (21, 163, 478, 582, 873))],
+    columns=["varied", "value", "width", "bits", "per_1000"])
+
+
+# ------------------------------------------------------------------------------------------- the ReLU'(0) rule
+
+class _AuthorsReLU(torch.autograd.Function):
+    """The rule in the authors' ``relu.py``: the gradient at exact zeros is *set to* alpha (upstream ignored)."""
+
+    @staticmethod
+    def forward(ctx, z, alpha: float):
+        ctx.save_for_backward(z)
+        ctx.alpha = alpha
+        return z.clamp_min(0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (z,) = ctx.saved_tensors
+        out = grad * (z > 0).to(grad.dtype)
+        out[z == 0] = ctx.alpha
+        return out, None
+
+
+def authors_relu(z: torch.Tensor, alpha: float) -> torch.Tensor:
+    """ReLU with the authors' backward rule (gradient at 0 set to ``alpha``), kept only to show how it differs
+    from the chain rule ``alpha * upstream`` of :func:`nslib.tools.kinks.relu_alpha`."""
+    return _AuthorsReLU.apply(z, float(alpha))
+
+
+def relu_rule_table(dtypes: Sequence[str], alpha: float = 0.5, upstream: float = 3.0) -> pd.DataFrame:
+    """Per precision: the gradient through ReLU at z = -1, -0.0, +0.0, 2 with upstream gradient ``upstream``, by
+    :func:`~nslib.tools.kinks.relu_alpha` and by the authors' rule, against the chain rule computed by hand
+    (upstream x (1 if z > 0, alpha if z == 0, 0 if z < 0))."""
+    rows = []
+    for name in dtypes:
+        dt = DTYPES[name]
+        z = torch.tensor([-1.0, -0.0, 0.0, 2.0], dtype=dt)
+        expected = torch.tensor([0.0, alpha * upstream, alpha * upstream, upstream], dtype=dt)
+        got = {}
+        for label, fn in (("relu_alpha", relu_alpha), ("authors' rule", authors_relu)):
+            x = z.clone().requires_grad_(True)
+            (fn(x, alpha) * upstream).sum().backward()
+            got[label] = x.grad
+        rows.append({"dtype": name, "z": "-1, -0.0, +0.0, 2",
+                     "chain rule": _fmt(expected), "relu_alpha": _fmt(got["relu_alpha"]),
+                     "authors' rule": _fmt(got["authors' rule"]),
+                     "relu_alpha exact": bool(torch.equal(got["relu_alpha"], expected)),
+                     "authors' rule exact": bool(torch.equal(got["authors' rule"], expected))})
+    return pd.DataFrame(rows).set_index("dtype")
+
+
+def _fmt(t: torch.Tensor) -> str:
+    return ", ".join(f"{v:g}" for v in t.double().tolist())
+
+
+def check_dtypes(names: Sequence[str], device, probe=None) -> None:
+    """Raise :class:`~nslib.ParamError` naming the dtype and the device when a linear layer cannot run forward and
+    backward there in that dtype (``probe(dtype, device)`` is the test; by default a tiny ``F.linear`` + backward)."""
+    def _probe(dt, dev):
+        w = torch.ones(2, 2, dtype=dt, device=dev, requires_grad=True)
+        F.linear(torch.ones(1, 2, dtype=dt, device=dev), w).sum().backward()
+
+    for name in names:
+        if name not in DTYPES:
+            raise ParamError(f"dtype {name!r}: allowed is one of {', '.join(DTYPES)}")
+        try:
+            (probe or _probe)(DTYPES[name], torch.device(device))
+        except (RuntimeError, TypeError, NotImplementedError) as exc:
+            raise ParamError(f"dtype {name!r} cannot be computed on device {str(device)!r} ({exc}); "
+                             "drop it from the dtype lists or choose another device") from None
+
+
+# ------------------------------------------------------------------------------------------------ data and nets
+
+def load(dataset: str, n_train: int, seed: int, data_dir: str = "", device="cpu") -> data.Split:
+    """Train and test split of ``dataset`` in float32 (each net casts to its own precision). MNIST (the authors'
+    set-up) is read from the IDX files in ``data_dir`` with pixels in [0, 1] and no normalisation (``ToTensor``)."""
+    if dataset == "digits":
+        return data.load_digits(seed=seed, n_train=n_train, device=device)
+    if dataset == "mnist1d":
+        return data.load_mnist1d(seed=seed, n_train=n_train, device=device)
+    if dataset == "mnist":
+        if not data_dir:
+            raise ValueError("dataset 'mnist' needs data_dir: a folder with the four MNIST IDX files "
+                             "(-p data_dir PATH); nslib never downloads")
+        s = data.load_mnist(data_dir, n_train=n_train, device=device)
+        mean, std = data.MNIST_MEAN_STD
+        return data.Split(s.X_train * std + mean, s.y_train, s.X_test * std + mean, s.y_test)
+    raise ValueError(f"dataset = {dataset!r}: allowed is one of {', '.join(DATASETS)}")
+
+
+class KinkMLP(nn.Module):
+    """MLP ``n_in -> width x depth (ReLU with ReLU'(0) = alpha) -> n_out`` that counts exact zeros at the ReLUs.
+
+    ``kernel`` picks how W x + b is computed (:data:`KERNELS`); ``compute_dtype`` is the precision of the forward
+    and backward passes (the weights are cast to it, so float32 master weights train in 16-bit compute);
+    ``batch_norm`` puts a BatchNorm1d (in the weights' dtype) before each ReLU. While ``counting`` is on, every
+    forward adds to ``zeros`` (per hidden layer) and ``sites``.
+    """
+
+    def __init__(self, n_in: int, width: int, depth: int, n_out: int, *, alpha: float = 0.0, kernel: str = "fused",
+                 batch_norm: bool = False, compute_dtype: torch.dtype | None = None):
+        super().__init__()
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel = {kernel!r}: allowed is one of {', '.join(KERNELS)}")
+        sizes = [n_in] + [width] * depth + [n_out]
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(width) for _ in range(depth)) if batch_norm else None
+        self.alpha, self.kernel, self.compute_dtype = float(alpha), kernel, compute_dtype
+        self.counting = True
+        self.zeros = [0] * depth
+        self.sites = 0
+
+    def reset_counts(self) -> None:
+        self.zeros = [0] * len(self.zeros)
+        self.sites = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cd = self.compute_dtype or self.linears[0].weight.dtype
+        h = x.to(cd)
+        for i, lin in enumerate(self.linears):
+            W, b = lin.weight.to(cd), lin.bias.to(cd)
+            z = F.linear(h, W, b) if self.kernel == "fused" else h @ W.T + b
+            if i == len(self.linears) - 1:
+                return z
+            if self.norms is not None:
+                bn = self.norms[i]
+                z = bn(z.to(bn.weight.dtype)).to(cd)
+            if self.counting:
+                self.zeros[i] += int((z == 0).sum())
+                self.sites += z.numel()
+            h = relu_alpha(z, self.alpha)
+        return h
+
+
+def make_net(n_in: int, width: int, depth: int, n_out: int, seed: int, dtype: torch.dtype = torch.float32,
+             device="cpu", **kwargs) -> KinkMLP:
+    """A :class:`KinkMLP` with PyTorch's default initialisation drawn from ``seed`` (in float32, then cast to
+    ``dtype``: every precision starts from the same init, rounded), without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = KinkMLP(n_in, width, depth, n_out, **kwargs)
+    return net.to(device=device, dtype=dtype)
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.to(torch.promote_types(logits.dtype, torch.float32)), y)
+
+
+def _first_layer_grad(net: KinkMLP, xb, yb, alpha: float) -> torch.Tensor:
+    net.alpha = alpha
+    net.zero_grad(set_to_none=True)
+    _loss(net(xb), yb).backward()
+    return net.linears[0].weight.grad.clone()
+
+
+def _batches(n: int, batch_size: int):
+    return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+def first_difference(net: KinkMLP, X: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[int | None, int]:
+    """The authors' test for one init, fast: (index of the first minibatch whose first-layer weight gradients with
+    ReLU'(0) = 0 and 1 differ at all, or None; minibatches scanned). Each minibatch is screened by one forward
+    pass without gradients; only one with an exact zero at a ReLU gets the two backward passes (without a zero they
+    are bitwise equal), and the scan stops at the first difference."""
+    alpha = net.alpha
+    try:
+        for j, (a, b) in enumerate(_batches(len(X), batch_size)):
+            net.counting = True
+            before = sum(net.zeros)
+            with torch.no_grad():
+                net(X[a:b])
+            if sum(net.zeros) == before:
+                continue
+            net.counting = False
+            if not torch.equal(_first_layer_grad(net, X[a:b], y[a:b], 0.0),
+                               _first_layer_grad(net, X[a:b], y[a:b], 1.0)):
+                return j, j + 1
+        return None, len(_batches(len(X), batch_size))
+    finally:
+        net.alpha, net.counting = alpha, True
+        net.zero_grad(set_to_none=True)
+
+
+def first_difference_naive(net: KinkMLP, X: torch.Tensor, y: torch.Tensor, batch_size: int) -> int | None:
+    """The same test done the plain way (the benchmark's baseline): two identical nets with ReLU'(0) = 0 and 1,
+    forward and backward on every minibatch of a full pass, gradients compared each time, no early exit."""
+    nets = [copy.deepcopy(net), copy.deepcopy(net)]
+    for n, a in zip(nets, (0.0, 1.0)):
+        n.alpha, n.counting = a, False
+    first = None
+    for j, (a, b) in enumerate(_batches(len(X), batch_size)):
+        g0, g1 = (_first_layer_grad(n, X[a:b], y[a:b], n.alpha) for n in nets)
+        if first is None and not torch.equal(g0, g1):
+            first = j
+    return first
+
+
+def _init_seed(seed: int, i: int) -> int:
+    return seed * 1_000_003 + i
+
+
+def volume(split: data.Split, dtype: str, width: int, depth: int, batch_size: int, n_inits: int, seed: int,
+           kernel: str = "fused", device="cpu") -> dict:
+    """The authors' volume estimate of the bifurcation zone S01: the fraction of ``n_inits`` random inits (default
+    PyTorch init, seeds from ``seed``) at which some minibatch of one pass over the training set gives different
+    first-layer gradients for ReLU'(0) = 0 and 1. Also the exact-zero rate over the minibatches screened."""
+    dt = DTYPES[dtype]
+    X, y = split.X_train.to(device=device, dtype=dt), split.y_train.to(device)
+    firsts, zeros, sites = [], 0, 0
+    for i in range(n_inits):
+        net = make_net(split.n_features, width, depth, split.n_classes, _init_seed(seed, i), dt, device, kernel=kernel)
+        first, _ = first_difference(net, X, y, batch_size)
+        firsts.append(first)
+        zeros += sum(net.zeros)
+        sites += net.sites
+    in_s = sum(f is not None for f in firsts)
+    lo, hi = _wilson(in_s, n_inits)
+    return {"dtype": dtype, "bits": dt.itemsize * 8, "width": width, "depth": depth, "batch_size": batch_size,
+            "kernel": kernel, "n_inits": n_inits, "in_S": in_s, "volume": in_s / n_inits, "ci_low": lo, "ci_high": hi,
+            "median_first_batch": float(np.median([f for f in firsts if f is not None])) if in_s else float("nan"),
+            "zeros_screened": zeros, "sites_screened": sites}
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson 95% interval of a binomial fraction k/n."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, c - h), min(1.0, c + h)
+
+
+def volume_grid(splits: dict[str, data.Split], dtypes: Sequence[str], width: int, depth: int, batch_size: int,
+                widths: Sequence[int], depths: Sequence[int], batch_sizes: Sequence[int], sweep_dtypes: Sequence[str],
+                n_inits: int, seed: int, kernel: str = "fused", device="cpu") -> pd.DataFrame:
+    """Volumes per dataset: every precision in ``dtypes`` at the base net (``width``, ``depth``, ``batch_size``),
+    then, in each of ``sweep_dtypes``, one factor varied at a time (widths, depths, batch sizes). One row per
+    configuration, ``varied`` naming the factor (``base`` for the precision comparison)."""
+    rows, done = [], {}
+    for ds, split in splits.items():
+        plan = [("base", dt, width, depth, batch_size) for dt in dtypes]
+        for dt in sweep_dtypes:
+            plan += [("width", dt, w, depth, batch_size) for w in widths]
+            plan += [("depth", dt, width, d, batch_size) for d in depths]
+            plan += [("batch_size", dt, width, depth, b) for b in batch_sizes]
+        for varied, dt, w, d, b in plan:
+            key = (ds, dt, w, d, b)
+            if key not in done:  # the base net reappears in each sweep: computed once
+                done[key] = volume(split, dt, w, d, b, n_inits, seed, kernel, device)
+            rows.append({"dataset": ds, "varied": varied, **done[key]})
+    return pd.DataFrame(rows)
+
+
+def zero_rates(splits: dict[str, data.Split], dtypes: Sequence[str], widths: Sequence[int], depths: Sequence[int],
+               width: int, depth: int, batch_size: int, n_inits: int, seed: int, device="cpu") -> pd.DataFrame:
+    """Exact zeros per pre-activation over one full pass (forward only) for ``n_inits`` inits, with both
+    :data:`KERNELS`: per dataset x dtype x kernel x (width at ``depth``, depth at ``width``). One row per net."""
+    rows = []
+    nets = dict.fromkeys([(w, depth) for w in widths] + [(width, d) for d in depths])
+    for ds, split in splits.items():
+        for name in dtypes:
+            dt = DTYPES[name]
+            X = split.X_train.to(device=device, dtype=dt)
+            for kernel in KERNELS:
+                for w, d in nets:
+                    zeros, sites = 0, 0
+                    for i in range(n_inits):
+                        net = make_net(split.n_features, w, d, split.n_classes, _init_seed(seed, i), dt, device,
+                                       kernel=kernel)
+                        with torch.no_grad():
+                            for a, b in _batches(len(X), batch_size):
+                                net(X[a:b])
+                        zeros += sum(net.zeros)
+                        sites += net.sites
+                    rows.append({"dataset": ds, "dtype": name, "kernel": kernel, "width": w, "depth": d,
+                                 "sites": sites, "zeros": zeros, "rate": zeros / sites})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------------- training
+
+def _master_dtype(dt: torch.dtype) -> torch.dtype:
+    """Weights are kept in float32 (float64 for float64 runs) and cast to the compute precision in each pass."""
+    return torch.float64 if dt == torch.float64 else torch.float32
+
+
+def _sgd_step(net: nn.Module, lr: float) -> None:
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.grad is not None:
+                p -= lr * p.grad
+
+
+def _distance(a: nn.Module, b: nn.Module) -> float:
+    with torch.no_grad():
+        return math.sqrt(sum(float(((p - q).double() ** 2).sum()) for p, q in zip(a.parameters(), b.parameters())))
+
+
+def _order(n: int, steps: int, batch_size: int, seed: int) -> list[torch.Tensor]:
+    """Minibatch indices for ``steps`` SGD steps: reshuffled each epoch, from ``seed`` (the same for every alpha)."""
+    g = torch.Generator().manual_seed(seed)
+    out: list[torch.Tensor] = []
+    while len(out) < steps:
+        perm = torch.randperm(n, generator=g)
+        out += [perm[a:b] for a, b in _batches(n, batch_size) if b - a == batch_size or n < batch_size]
+    return out[:steps]
+
+
+@dataclass
+class PairRun:
+    """One precision's training from one init with ReLU'(0) = 0, = 1 and a second 0 (the control), in lockstep.
+
+    ``zeros[t]``: exact zeros at the ReLUs in step t's forward pass of the ReLU'(0) = 0 run; ``distance[t]`` and
+    ``control[t]``: Euclidean distance of all weights to that run after step t, for ReLU'(0) = 1 and the control.
+    """
+
+    dtype: str
+    zeros: np.ndarray
+    distance: np.ndarray
+    control: np.ndarray
+    nonfinite: bool = False
+    first_kink: int | None = field(init=False)
+    first_divergence: int | None = field(init=False)
+
+    def __post_init__(self):
+        hit = np.flatnonzero(self.zeros > 0)
+        moved = np.flatnonzero(self.distance > 0)
+        self.first_kink = int(hit[0]) if len(hit) else None
+        self.first_divergence = int(moved[0]) if len(moved) else None
+
+
+def divergence_runs(split: data.Split, dtypes: Sequence[str], width: int, depth: int, batch_size: int, steps: int,
+                    lr: float, seed: int, kernel: str = "fused", device="cpu") -> list[PairRun]:
+    """Per precision: SGD (constant ``lr``, minibatches of ``batch_size``) from one init, ReLU'(0) = 0 vs 1 vs 0
+    again, same minibatches; weights in float32 (float64 at 64 bits), passes computed in the precision."""
+    X, y = split.X_train.to(device), split.y_train.to(device)
+    order = _order(len(X), steps, batch_size, seed)
+    out = []
+    for name in dtypes:
+        dt = DTYPES[name]
+        base = make_net(split.n_features, width, depth, split.n_classes, seed, _master_dtype(dt), device,
+                        kernel=kernel, compute_dtype=dt)
+        nets = [copy.deepcopy(base) for _ in range(3)]
+        for n, a in zip(nets, (0.0, 1.0, 0.0)):
+            n.alpha = a
+        zeros, dist, ctrl, bad = [], [], [], False
+        for idx in order:
+            before = sum(nets[0].zeros)
+            for n in nets:
+                n.zero_grad(set_to_none=True)
+                loss = _loss(n(X[idx]), y[idx])
+                loss.backward()
+                bad |= not bool(torch.isfinite(loss))
+                _sgd_step(n, lr)
+            zeros.append(sum(nets[0].zeros) - before)
+            dist.append(_distance(nets[1], nets[0]))
+            ctrl.append(_distance(nets[2], nets[0]))
+            if bad:
+                break
+        out.append(PairRun(name, np.array(zeros), np.array(dist), np.array(ctrl), bad))
+    return out
+
+
+def divergence_table(runs: Sequence[PairRun]) -> pd.DataFrame:
+    """Per precision: steps run, exact zeros met, first step with one, first step after which ReLU'(0) = 0 and 1
+    differ, final distance, and the control's largest distance (0 when the runs are bitwise identical)."""
+    return pd.DataFrame([{"dtype": r.dtype, "steps": len(r.zeros), "exact zeros met": int(r.zeros.sum()),
+                          "first step with a zero": r.first_kink, "first step 0 vs 1 differ": r.first_divergence,
+                          "final distance 0 vs 1": float(r.distance[-1]) if len(r.distance) else float("nan"),
+                          "control max distance": float(r.control.max()) if len(r.control) else float("nan"),
+                          "non-finite loss": r.nonfinite} for r in runs]).set_index("dtype")
+
+
+def _accuracy(net: nn.Module, X, y) -> float:
+    net.eval()
+    with torch.no_grad():
+        acc = float((net(X).argmax(1) == y).double().mean())
+    net.train()
+    return acc
+
+
+def accuracy_grid(split: data.Split, dtype: str, alphas: Sequence[float], optimizers: Sequence[str],
+                  batch_norms: Sequence[bool], n_seeds: int, seed: int, width: int, depth: int, batch_size: int,
+                  steps: int, lrs: dict[str, float], kernel: str = "fused", device="cpu") -> pd.DataFrame:
+    """Test accuracy after ``steps`` minibatch steps for every optimizer x batch norm x seed x ReLU'(0): for one
+    seed every alpha starts from the same init and sees the same minibatches (a paired design). Passes in
+    ``dtype``, weights in float32. One row per run, with the exact zeros met and whether the loss went non-finite."""
+    dt = DTYPES[dtype]
+    X, y = split.X_train.to(device), split.y_train.to(device)
+    rows = []
+    for opt_name in optimizers:
+        for bn in batch_norms:
+            for s in range(seed, seed + n_seeds):
+                order = _order(len(X), steps, batch_size, s)
+                base = make_net(split.n_features, width, depth, split.n_classes, s, _master_dtype(dt), device,
+                                kernel=kernel, batch_norm=bn, compute_dtype=dt)
+                for a in alphas:
+                    net = copy.deepcopy(base)
+                    net.alpha = float(a)
+                    opt = make_optimizer(opt_name, net.parameters(), lrs[opt_name])
+                    finite = True
+                    for idx in order:
+                        opt.zero_grad(set_to_none=True)
+                        loss = _loss(net(X[idx]), y[idx])
+                        if not torch.isfinite(loss):
+                            finite = False
+                            break
+                        loss.backward()
+                        opt.step()
+                    net.counting = False
+                    rows.append({"optimizer": opt_name, "batch_norm": bool(bn), "seed": s, "alpha": float(a),
+                                 "test_accuracy": _accuracy(net, split.X_test.to(device), split.y_test.to(device)),
+                                 "zeros": sum(net.zeros), "finite": finite})
+    return pd.DataFrame(rows)
+
+
+def _group_name(opt: str, bn: bool) -> str:
+    return f"{opt}{' + batch norm' if bn else ''}"
+
+
+def _paired_effects(acc: pd.DataFrame) -> pd.DataFrame:
+    """Per group and alpha != 0: mean over seeds of accuracy(alpha) - accuracy(0) (same init, same batches) and
+    its standard error."""
+    rows = []
+    for (opt, bn), g in acc.groupby(["optimizer", "batch_norm"], sort=False):
+        ref = g[g.alpha == 0.0].set_index("seed").test_accuracy
+        for a, ga in g[g.alpha != 0.0].groupby("alpha", sort=True):
+            d = (ga.set_index("seed").test_accuracy - ref).dropna()
+            se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
+            rows.append({"group": _group_name(opt, bn), "optimizer": opt, "batch_norm": bn, "alpha": a,
+                         "mean_change": float(d.mean()), "se": se, "seeds": len(d),
+                         "zeros": int(ga.zeros.sum())})
+    return pd.DataFrame(rows)
+
+
+def accuracy_table(acc: pd.DataFrame) -> pd.DataFrame:
+    """Mean test accuracy per group (rows) and ReLU'(0) (columns), over seeds."""
+    t = acc.assign(group=[_group_name(o, b) for o, b in zip(acc.optimizer, acc.batch_norm)])
+    return t.pivot_table(index="group", columns="alpha", values="test_accuracy", aggfunc="mean", sort=False)
+
+
+# ------------------------------------------------------------------------------------------------------ figures
+
+def _bits_label(name: str) -> str:
+    return {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}.get(name, name)
+
+
+def plot_volume(grid: pd.DataFrame):
+    """Left: the volume by precision at the base net, per dataset, with 95% Wilson intervals. Then one panel per
+    factor varied in 16 bits (width, depth, batch size), one line per dataset x precision; grey: the authors'
+    committed MNIST/GPU volumes (16 bits solid, 32 bits dashed) where the factor matches."""
+    factors = [f for f in ("width", "depth", "batch_size") if (grid.varied == f).any()]
+    fig, axes = plt.subplots(1, 1 + len(factors), figsize=(3.6 * (1 + len(factors)), 3.6), squeeze=False)
+    axes = axes[0]
+    base = grid[grid.varied == "base"]
+    dss = list(dict.fromkeys(grid.dataset))
+    for i, ds in enumerate(dss):
+        sub = base[base.dataset == ds]
+        x = np.arange(len(sub)) + (i - (len(dss) - 1) / 2) * 0.25
+        axes[0].errorbar(x, sub.volume, yerr=[sub.volume - sub.ci_low, sub.ci_high - sub.volume], fmt="o",
+                         color=PALETTE[i], capsize=3, label=ds)
+        axes[0].set_xticks(np.arange(len(sub)), [_bits_label(d) for d in sub.dtype])
+    axes[0].set(title="volume by precision", ylabel="fraction of inits in S01", ylim=(-0.05, 1.05))
+    axes[0].legend(frameon=False, fontsize="small")
+    styles = ["-", "--", ":", "-."]
+    for ax, f in zip(axes[1:], factors):
+        sub = grid[grid.varied == f]
+        for i, ds in enumerate(dss):
+            for j, dt in enumerate(dict.fromkeys(sub.dtype)):
+                s = sub[(sub.dataset == ds) & (sub.dtype == dt)]
+                ax.plot(s[f], s.volume, marker="o", ls=styles[j % 4], color=PALETTE[i], label=f"{ds} {_bits_label(dt)}")
+        ours = AUTHORS_VOLUMES[AUTHORS_VOLUMES.varied == f]
+        for bits, ls in ((16, "-"), (32, "--")):
+            a = ours[ours.bits == bits]
+            if len(a):
+                ax.plot(a.value, a.per_1000 / 1000, color="0.6", ls=ls, marker="x", label=f"authors {bits}-bit")
+        ax.set(xscale="log", title=f"volume vs {f.replace('_', ' ')}", xlabel=f.replace("_", " "), ylim=(-0.05, 1.05))
+        ax.legend(frameon=False, fontsize="x-small")
+    fig.suptitle("Bifurcation-zone volume: inits where ReLU'(0) = 0 and 1 give different gradients",
+                 fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def plot_zero_rates(rates: pd.DataFrame):
+    """Exact zeros per pre-activation (log scale; 0 drawn at the bottom edge) against width and depth, one colour
+    per precision, solid for the fused kernel (``nn.Linear``) and dashed for ``x @ W.T + b``; one row per dataset."""
+    dss = list(dict.fromkeys(rates.dataset))
+    fig, axes = plt.subplots(len(dss), 2, figsize=(10, 3.4 * len(dss)), squeeze=False)
+    floor = 0.3 / rates.sites.max()
+    for r, ds in enumerate(dss):
+        sub = rates[rates.dataset == ds]
+        depth0, width0 = sub.depth.mode()[0], sub.width.mode()[0]
+        for c, (f, fixed, val) in enumerate((("width", "depth", depth0), ("depth", "width", width0))):
+            ax = axes[r][c]
+            for j, dt in enumerate(dict.fromkeys(sub.dtype)):
+                for kernel, ls in (("fused", "-"), ("unfused", "--")):
+                    s = sub[(sub.dtype == dt) & (sub.kernel == kernel) & (sub[fixed] == val)].sort_values(f)
+                    ax.plot(s[f], np.maximum(s.rate, floor), marker="o", ls=ls, color=PALETTE[j],
+                            label=f"{_bits_label(dt)} {kernel}")
+            ax.set(xscale="log", yscale="log", xlabel=f, ylabel="exact zeros per pre-activation",
+                   title=f"{ds}: rate vs {f} ({fixed} {val})")
+        axes[r][0].legend(frameon=False, fontsize="x-small", ncol=2)
+    fig.suptitle("How often a pre-activation is exactly 0 (bottom edge: none found)", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def plot_divergence(runs: Sequence[PairRun]):
+    """Weight distance between the ReLU'(0) = 1 and = 0 runs (solid) and between the control and the = 0 run
+    (dotted; exactly 0 draws at the bottom edge), one colour per precision; ticks mark steps that met an exact zero."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    tiny = 1e-12
+    for j, r in enumerate(runs):
+        t = np.arange(1, len(r.distance) + 1)
+        ax.plot(t, np.maximum(r.distance, tiny), color=PALETTE[j], label=f"{_bits_label(r.dtype)}: 0 vs 1")
+        ax.plot(t, np.maximum(r.control, tiny), color=PALETTE[j], ls=":", lw=1)
+        hits = np.flatnonzero(r.zeros > 0) + 1
+        ax.plot(hits, np.full(len(hits), tiny * 3 ** (j + 1)), "|", color=PALETTE[j], ms=8)
+    ax.set(yscale="log", xlabel="SGD step", ylabel="weight distance ||theta_1 - theta_0||",
+           title="Training from one init: ReLU'(0) = 1 vs 0 (solid), 0 vs 0 control (dotted)")
+    ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy(acc: pd.DataFrame):
+    """Test accuracy against ReLU'(0) (symlog axis), one panel per optimizer x batch norm, one thin line per seed
+    and the mean thick."""
+    groups = list(dict.fromkeys(zip(acc.optimizer, acc.batch_norm)))
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.3 * len(groups), 3.4), squeeze=False, sharey=True)
+    for ax, (opt, bn) in zip(axes[0], groups):
+        g = acc[(acc.optimizer == opt) & (acc.batch_norm == bn)]
+        for _, gs in g.groupby("seed"):
+            ax.plot(gs.alpha, gs.test_accuracy, color="0.7", lw=0.8)
+        m = g.groupby("alpha").test_accuracy.mean()
+        ax.plot(m.index, m.values, "o-", color=PALETTE[0], lw=2)
+        ax.set(xscale="symlog", title=_group_name(opt, bn), xlabel="ReLU'(0)")
+    axes[0][0].set_ylabel("test accuracy")
+    fig.suptitle("Test accuracy against ReLU'(0) (grey: seeds, blue: mean)", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------- criteria
+
+def _bits(name: str) -> int:
+    return DTYPES[name].itemsize * 8
+
+
+def volume_ordered_by_precision(grid: pd.DataFrame) -> dict:
+    """V16 >= V32 >= V64 and V64 = 0 at the base net, per dataset, for each 16-bit precision run.
+
+    A count at 64 bits, or an inversion whose 95% Wilson intervals do not overlap, decides 'does not hold'; an
+    inversion within the intervals is inconclusive (more inits needed); a dataset without a 16-, a 32- and a
+    64-bit run is inconclusive."""
+    crit = "V16 >= V32 >= V64 and V64 = 0 (authors' estimator, base net, each dataset and 16-bit dtype)"
+    base = grid[grid.varied == "base"]
+    groups = {}
+    for ds, sub in base.groupby("dataset", sort=False):
+        by = {r.dtype: r for r in sub.itertuples()}
+        v16 = [by[d] for d in by if _bits(d) == 16]
+        v32, v64 = by.get("float32"), by.get("float64")
+        measured = {f"V_{d}": by[d].volume for d in by}
+        if not v16 or v32 is None or v64 is None:
+            groups[ds] = {"state": "needs a 16-bit, the float32 and the float64 run", "measured": measured}
+            continue
+        pairs = [(a, v32) for a in v16] + [(v32, v64)]
+        if v64.in_S > 0 or any(lo.ci_high < hi.ci_low for lo, hi in pairs):
+            state: bool | str = False
+        elif any(lo.volume < hi.volume for lo, hi in pairs):
+            state = "an inversion within the 95% intervals: more inits needed"
+        else:
+            state = True
+        groups[ds] = {"state": state, "measured": measured}
+    return combine_verdicts(groups, crit)
+
+
+def volume_16bit_large(grid: pd.DataFrame, threshold: float = 0.1) -> dict:
+    """In 16 bits (fp16 or bf16) the volume exceeds ``threshold`` at the base net, per dataset: holds when the 95%
+    Wilson interval of some 16-bit dtype lies above it, does not hold when every 16-bit interval lies below it,
+    otherwise inconclusive (more inits needed)."""
+    crit = f"some 16-bit volume > {threshold:g} (95% Wilson interval), base net, each dataset"
+    base = grid[(grid.varied == "base") & grid.dtype.map(lambda d: _bits(d) == 16)]
+    groups = {}
+    for ds, sub in base.groupby("dataset", sort=False):
+        measured = {f"V_{r.dtype}": r.volume for r in sub.itertuples()}
+        measured.update({f"ci_{r.dtype}": [r.ci_low, r.ci_high] for r in sub.itertuples()})
+        if (sub.ci_low > threshold).any():
+            state: bool | str = True
+        elif (sub.ci_high < threshold).all():
+            state = False
+        else:
+            state = f"the 95% intervals straddle {threshold:g}: more inits needed"
+        groups[ds] = {"state": state, "measured": measured}
+    if base.empty:
+        return inconclusive(crit, "no 16-bit precision was run at the base net")
+    return combine_verdicts(groups, crit, threshold=threshold)
+
+
+def control_stays_identical(runs: Sequence[PairRun]) -> dict:
+    """The 0-vs-0 control stays bitwise identical at every step, and the 0-vs-1 pair is exactly equal up to the
+    first step that met an exact zero (the only place ReLU'(0) is used) and apart after it (where one was met).
+    Inconclusive when no run met an exact zero (the pair then shows nothing) or a loss went non-finite."""
+    crit = "control distance = 0 throughout; 0-vs-1 distance = 0 before the first exact zero and > 0 after"
+    measured = {r.dtype: {"first_zero_step": r.first_kink, "first_divergence_step": r.first_divergence,
+                          "control_max": float(r.control.max()) if len(r.control) else None,
+                          "zeros_met": int(r.zeros.sum())} for r in runs}
+    if not runs:
+        return inconclusive(crit, "no precision was run")
+    if any(r.nonfinite for r in runs):
+        return inconclusive(crit, "a loss went non-finite: " + ", ".join(r.dtype for r in runs if r.nonfinite),
+                            per_dtype=measured)
+    control_ok = all(float(r.control.max(initial=0.0)) == 0.0 for r in runs)
+    early = [r.dtype for r in runs if r.first_divergence is not None
+             and (r.first_kink is None or r.first_divergence < r.first_kink)]
+    if not control_ok or early:
+        return verdict(False, crit, per_dtype=measured, diverged_before_a_zero=early)
+    met = [r for r in runs if r.first_kink is not None]
+    if not met:
+        return inconclusive(crit, "no run met an exact zero, so ReLU'(0) was never used", per_dtype=measured)
+    apart = [r.dtype for r in met if r.first_divergence is not None]
+    return verdict(True, crit, per_dtype=measured, apart_after_a_zero=apart)
+
+
+def zero_rate_grows_with_size(rates: pd.DataFrame, min_zeros: int = 20) -> dict:
+    """At 16 bits the exact-zero rate per pre-activation rises with width and with depth, judged per dataset x
+    16-bit dtype x kernel x factor on series with at least ``min_zeros`` zeros counted (fewer cannot be ranked).
+
+    A series grows when its Spearman correlation with the size is > 0 *and* the rate at the largest size exceeds
+    the rate at the smallest by more than two Poisson standard errors of the log ratio; it decides 'does not hold'
+    when the rate at the largest size is *below* the smallest by more than two; anything between is inconclusive
+    (the counts cannot tell). At 32 and 64 bits the rates are 0 on the CPU and the correlation is undefined."""
+    crit = (f"Spearman(size, rate) > 0 and rate(largest) / rate(smallest) > 1 beyond 2 Poisson SE, in width and "
+            f"depth at 16 bits (series with >= {min_zeros} zeros)")
+    groups, skipped = {}, {}
+    sub16 = rates[rates.dtype.map(lambda d: _bits(d) == 16)]
+    for (ds, dt, kernel), g in sub16.groupby(["dataset", "dtype", "kernel"], sort=False):
+        depth0, width0 = g.depth.mode()[0], g.width.mode()[0]
+        for f, fixed, val in (("width", "depth", depth0), ("depth", "width", width0)):
+            s = g[g[fixed] == val].sort_values(f)
+            name = f"{ds} {dt} {kernel} {f}"
+            if s[f].nunique() < 3:
+                skipped[name] = f"fewer than 3 {f}s"
+                continue
+            if int(s.zeros.sum()) < min_zeros:
+                skipped[name] = f"{int(s.zeros.sum())} zeros counted"
+                continue
+            rho = spearman(s[f], s.rate)
+            (z1, n1), (z2, n2) = (s.zeros.iloc[0] + 0.5, s.sites.iloc[0]), (s.zeros.iloc[-1] + 0.5, s.sites.iloc[-1])
+            log_ratio = math.log((z2 / n2) / (z1 / n1))
+            se = math.sqrt(1 / z1 + 1 / z2)
+            if rho > 0 and log_ratio > 2 * se:
+                state: bool | str = True
+            elif log_ratio < -2 * se:
+                state = False
+            else:
+                state = "no trend beyond the counting noise"
+            groups[name] = {"state": state, "measured": {"spearman": rho, "zeros": int(s.zeros.sum()),
+                                                         "log_rate_ratio": log_ratio, "se": se}}
+    if not groups:
+        return inconclusive(crit, f"no 16-bit series has {min_zeros} zeros to rank", not_judged=skipped)
+    return combine_verdicts(groups, crit, not_judged=skipped)
+
+
+def accuracy_sensitive_to_alpha(acc: pd.DataFrame, min_effect: float = 0.01) -> dict:
+    """Test accuracy moves with ReLU'(0) for plain SGD (no batch norm), the paper's headline setting: some alpha's
+    paired mean change against alpha = 0 is at least ``min_effect`` and beyond 2 standard errors (holds); every
+    change is below ``min_effect`` by more than 2 standard errors (does not hold); otherwise inconclusive. The same
+    test per optimizer x batch norm goes into ``per_group`` with whether the group moved less than plain SGD
+    (the paper: batch norm and Adam dampen the effect). Runs with a non-finite loss count as what they predict."""
+    crit = (f"plain SGD: some |mean accuracy change vs alpha = 0| >= {min_effect:g} beyond 2 SE (paired seeds); "
+            "other groups reported")
+    eff = _paired_effects(acc)
+    if eff.empty or acc.seed.nunique() < 2:
+        return inconclusive(crit, "needs alpha = 0, another alpha and at least 2 seeds")
+    states = {}
+    for group, g in eff.groupby("group", sort=False):
+        big = (g.mean_change.abs() >= min_effect) & (g.mean_change.abs() > 2 * g.se.fillna(np.inf))
+        small = (g.mean_change.abs() + 2 * g.se.fillna(np.inf)) < min_effect
+        state: bool | str = True if big.any() else False if small.all() else "changes within noise: more seeds needed"
+        top = g.mean_change.abs().idxmax()
+        states[group] = {"state": state, "measured": {
+            "largest_change": float(abs(g.mean_change[top])), "at_alpha": float(g.alpha[top]),
+            "se": float(g.se[top]), "zeros_met": int(g.zeros.sum())}}
+    plain = states.get("sgd")
+    per_group = combine_verdicts(states, crit)["measured"]["per_group"]
+    if plain is not None:
+        for m in per_group.values():
+            m["dampened_vs_plain_sgd"] = m["largest_change"] <= plain["measured"]["largest_change"]
+    measured = {"per_group": per_group, "min_effect": min_effect}
+    if plain is None:
+        return inconclusive(crit, "plain SGD without batch norm was not run", **measured)
+    if isinstance(plain["state"], str):
+        return inconclusive(crit, f"sgd: {plain['state']}", **measured)
+    return verdict(plain["state"], crit, **measured)
+
+
+# ------------------------------------------------------------------------------------------------------- audit
+
+def small_cnn(n_classes: int = 10) -> nn.Sequential:
+    """A torchvision-free CNN for 8x8 images: conv-ReLU-MaxPool twice, then a linear head."""
+    return nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(64, n_classes))
+
+
+def audit_examples(split: data.Split, dtype: str, width: int, depth: int, batch_size: int, seed: int,
+                   device="cpu") -> pd.DataFrame:
+    """:func:`nslib.tools.kinks.audit` on one pass over the training set in ``dtype``: the page's MLP (as a plain
+    ``nn.Sequential`` of Linear and ReLU) and, on 8x8 digits, :func:`small_cnn`. One row per model x layer."""
+    from ..tools.kinks import audit
+
+    dt = DTYPES[dtype]
+    X = split.X_train.to(device=device, dtype=dt)
+    batches = [X[a:b] for a, b in _batches(len(X), batch_size)]
+    net = make_net(split.n_features, width, depth, split.n_classes, seed, dt, device)
+    mlp = nn.Sequential(*[m for lin in net.linears[:-1] for m in (lin, nn.ReLU())], net.linears[-1])
+    frames = [audit(mlp, *batches).assign(model=f"MLP {width} x {depth}")]
+    if split.n_features == 64:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            cnn = small_cnn(split.n_classes).to(device=device, dtype=dt)
+        frames.append(audit(cnn, *batches).assign(model="small CNN"))
+    out = pd.concat(frames, ignore_index=True)
+    return out.set_index(["model", "layer"])[["module", "operation", "kink", "sites", "hits", "rate"]]
+
+
+# ----------------------------------------------------------------------------------------------- tables, prose
+
+def base_volume_table(grid: pd.DataFrame) -> pd.DataFrame:
+    """The base net at every precision: volume with its 95% interval and the median first differing minibatch."""
+    base = grid[grid.varied == "base"]
+    return pd.DataFrame({"dataset": base.dataset, "dtype": base.dtype,
+                         "inits in S01": [f"{k} / {n}" for k, n in zip(base.in_S, base.n_inits)],
+                         "volume": base.volume.round(3),
+                         "95% interval": [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(base.ci_low, base.ci_high)],
+                         "first differing minibatch": base.median_first_batch}).set_index(["dataset", "dtype"])
+
+
+def rate_table(rates: pd.DataFrame, width: int, depth: int) -> pd.DataFrame:
+    """Exact zeros per million pre-activations at the base net, by dataset x dtype (rows) and kernel (columns)."""
+    sub = rates[(rates.width == width) & (rates.depth == depth)]
+    return (sub.assign(per_million=sub.rate * 1e6)
+            .pivot_table(index=["dataset", "dtype"], columns="kernel", values="per_million", sort=False)
+            .rename(columns=lambda k: f"{k} (per million)").round(3))
+
+
+def kernel_ratio_text(rates: pd.DataFrame) -> str:
+    """Prose: per 16-bit dtype, the exact zeros of the unfused kernel against the fused one, over every net."""
+    parts = []
+    for dt, g in rates[rates.dtype.map(lambda d: _bits(d) == 16)].groupby("dtype", sort=False):
+        z = g.groupby("kernel").zeros.sum()
+        f, u = int(z.get("fused", 0)), int(z.get("unfused", 0))
+        ratio = f"{u / f:.0f}x as many" if f else "none with nn.Linear"
+        parts.append(f"in {dt}, x @ W.T + b met {u} exact zeros against {f} for nn.Linear ({ratio})")
+    return "; ".join(parts) or "no 16-bit precision was run"
+
+
+def divergence_text(runs: Sequence[PairRun]) -> str:
+    """Prose: per precision, the first step with an exact zero and the first step at which ReLU'(0) = 0 and 1
+    differed."""
+    parts = []
+    for r in runs:
+        if r.first_kink is None:
+            parts.append(f"{r.dtype} met no exact zero in {len(r.zeros)} steps and its pair stayed identical"
+                         if r.first_divergence is None else
+                         f"{r.dtype} parted at step {r.first_divergence} without a zero")
+        else:
+            parted = "parted at the same step" if r.first_divergence == r.first_kink else (
+                f"parted at step {r.first_divergence}" if r.first_divergence is not None else "never parted")
+            parts.append(f"{r.dtype} met its first exact zero at step {r.first_kink} and {parted}")
+    return "; ".join(parts)
+
+
+def accuracy_change_table(acc: pd.DataFrame) -> pd.DataFrame:
+    """Per group and alpha: mean change of test accuracy against alpha = 0 (points), its standard error over paired
+    seeds, and the exact zeros met by those runs."""
+    eff = _paired_effects(acc)
+    if eff.empty:
+        return eff
+    return pd.DataFrame({"group": eff.group, "ReLU'(0)": eff.alpha, "change (points)": (100 * eff.mean_change).round(2),
+                         "SE (points)": (100 * eff.se).round(2), "exact zeros met": eff.zeros}).set_index(
+                             ["group", "ReLU'(0)"])
+
+
+def accuracy_text(acc: pd.DataFrame) -> str:
+    """Prose: per group, the largest mean change of test accuracy against ReLU'(0) = 0, in points."""
+    eff = _paired_effects(acc)
+    parts = []
+    for group, g in eff.groupby("group", sort=False):
+        top = g.mean_change.abs().idxmax()
+        parts.append(f"{group}: at most {100 * g.mean_change[top]:+.2f} points (ReLU'(0) = {g.alpha[top]:g}, "
+                     f"{int(g.zeros.sum())} exact zeros met)")
+    return "; ".join(parts) or "no alpha besides 0 was run"

@@ -1,0 +1,176 @@
+"""The volume estimator's fast scan against the plain two-net pass, the nets' zero counts against the kink audit,
+the ReLU'(0) rule, the dtype check, training pairs, and the five criteria on constructed data: each must be able to
+come out true, false and inconclusive."""
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from nslib import ParamError
+from nslib.findings import relu_prime_at_zero as rpz
+from nslib.tools.kinks import audit
+
+# ------------------------------------------------------------------------------------------------- experiments
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return rpz.load("digits", 512, 0)
+
+
+def test_fast_scan_finds_the_same_first_difference_as_the_plain_pass(digits):
+    """bfloat16 at width 128 meets exact zeros at some inits and not at others: both ways must agree init by init."""
+    X, y = digits.X_train.to(torch.bfloat16), digits.y_train
+    fast, naive = [], []
+    for i in range(6):
+        net = rpz.make_net(64, 128, 3, 10, i, torch.bfloat16)
+        fast.append(rpz.first_difference(net, X, y, 64)[0])
+        naive.append(rpz.first_difference_naive(net, X, y, 64))
+    assert fast == naive
+    assert any(f is not None and f > 0 for f in fast) and None in fast
+
+
+def test_zero_counts_agree_with_the_kink_audit(digits):
+    """KinkMLP counts zeros in its own forward; the audit counts them at the ReLUs of an nn.Sequential built from the
+    same layers: the two must agree exactly (fused kernel, the same nn.Linear computation)."""
+    X = digits.X_train.to(torch.bfloat16)
+    net = rpz.make_net(64, 128, 3, 10, 1, torch.bfloat16)
+    with torch.no_grad():
+        net(X)
+    seq = nn.Sequential(*[m for lin in net.linears[:-1] for m in (lin, nn.ReLU())], net.linears[-1])
+    table = audit(seq, X)
+    assert table.hits.tolist() == net.zeros and table.sites.sum() == net.sites
+
+
+def test_nets_share_one_init_across_precisions_and_leave_the_global_rng_alone():
+    state = torch.random.get_rng_state()
+    a = rpz.make_net(8, 4, 2, 3, 5, torch.float64)
+    b = rpz.make_net(8, 4, 2, 3, 5, torch.float16)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p.to(torch.float16), q)
+
+
+def test_relu_rule_table_flags_the_authors_rule():
+    t = rpz.relu_rule_table(["float16", "float64"], alpha=0.5, upstream=3.0)
+    assert t["relu_alpha exact"].all() and not t["authors' rule exact"].any()
+    assert t.loc["float64", "authors' rule"] == "0, 0.5, 0.5, 3"
+
+
+def test_a_dtype_the_device_cannot_compute_is_a_clear_error():
+    def probe(dt, dev):
+        if dt == torch.bfloat16:
+            raise RuntimeError("not implemented for 'BFloat16'")
+    rpz.check_dtypes(["float32"], "cpu", probe)
+    with pytest.raises(ParamError, match=r"dtype 'bfloat16' cannot be computed on device 'cpu'"):
+        rpz.check_dtypes(["float32", "bfloat16"], "cpu", probe)
+
+
+def test_wilson_interval_against_known_values():
+    lo, hi = rpz._wilson(0, 20)
+    assert lo == 0 and math.isclose(hi, 0.1611, abs_tol=1e-4)
+    lo, hi = rpz._wilson(10, 20)
+    assert math.isclose(lo, 0.2993, abs_tol=1e-4) and math.isclose(hi, 0.7007, abs_tol=1e-4)
+
+
+def test_divergence_runs_control_is_identical_and_float64_never_parts(digits):
+    runs = rpz.divergence_runs(digits, ["bfloat16", "float64"], 32, 2, 64, 12, 0.1, 0, kernel="unfused")
+    assert all(r.control.max() == 0 for r in runs)
+    r16, r64 = runs
+    assert r64.zeros.sum() == 0 and r64.first_divergence is None
+    if r16.first_divergence is not None:
+        assert r16.first_kink is not None and r16.first_divergence >= r16.first_kink
+
+
+# ---------------------------------------------------------------------------------------------------- criteria
+
+def _base(dataset, counts, n=20):
+    rows = []
+    for dtype, k in counts.items():
+        lo, hi = rpz._wilson(k, n)
+        rows.append({"dataset": dataset, "varied": "base", "dtype": dtype, "in_S": k, "n_inits": n,
+                     "volume": k / n, "ci_low": lo, "ci_high": hi})
+    return pd.DataFrame(rows)
+
+
+def test_volume_ordering_true_false_inconclusive():
+    ok = _base("d", {"float16": 12, "float32": 3, "float64": 0})
+    assert rpz.volume_ordered_by_precision(ok)["holds"] is True
+    v = rpz.volume_ordered_by_precision(_base("d", {"float16": 12, "float32": 3, "float64": 1}))
+    assert v["holds"] is False  # a count at 64 bits
+    assert rpz.volume_ordered_by_precision(_base("d", {"float16": 0, "float32": 15, "float64": 0}))["holds"] is False
+    v = rpz.volume_ordered_by_precision(_base("d", {"float16": 2, "float32": 3, "float64": 0}))
+    assert v["holds"] is None and "within the 95% intervals" in v["reason"]
+    v = rpz.volume_ordered_by_precision(_base("d", {"float16": 12, "float64": 0}))
+    assert v["holds"] is None and "float32" in v["reason"]
+
+
+def test_volume_16bit_large_true_false_inconclusive():
+    assert rpz.volume_16bit_large(_base("d", {"float16": 1, "bfloat16": 15}))["holds"] is True
+    assert rpz.volume_16bit_large(_base("d", {"float16": 0, "bfloat16": 0}, n=100))["holds"] is False
+    v = rpz.volume_16bit_large(_base("d", {"float16": 3, "bfloat16": 2}))
+    assert v["holds"] is None and "straddle" in v["reason"]
+    assert rpz.volume_16bit_large(_base("d", {"float32": 3}))["holds"] is None
+
+
+def _pair(zeros, distance, control=None, dtype="bfloat16", nonfinite=False):
+    import numpy as np
+    return rpz.PairRun(dtype, np.array(zeros), np.array(distance, float),
+                       np.array(control if control is not None else [0.0] * len(zeros), float), nonfinite)
+
+
+def test_control_stays_identical_true_false_inconclusive():
+    good = _pair([0, 0, 1, 0], [0, 0, 0.1, 0.2])
+    assert rpz.control_stays_identical([good, _pair([0] * 4, [0] * 4, dtype="float32")])["holds"] is True
+    assert rpz.control_stays_identical([_pair([0, 0, 1, 0], [0, 0, 0.1, 0.2], [0, 1e-9, 0, 0])])["holds"] is False
+    assert rpz.control_stays_identical([_pair([0, 0, 1, 0], [0, 0.1, 0.1, 0.2])])["holds"] is False  # parts early
+    v = rpz.control_stays_identical([_pair([0] * 4, [0] * 4)])
+    assert v["holds"] is None and "never used" in v["reason"]
+    assert rpz.control_stays_identical([_pair([0, 1], [0, 1], nonfinite=True)])["holds"] is None
+
+
+def _rates(width_zeros, depth_zeros, dtype="bfloat16", sites=1_000_000):
+    rows = [{"dataset": "d", "dtype": dtype, "kernel": "unfused", "width": w, "depth": 3, "sites": sites,
+             "zeros": z, "rate": z / sites} for w, z in zip((16, 64, 256), width_zeros)]
+    rows += [{"dataset": "d", "dtype": dtype, "kernel": "unfused", "width": 256, "depth": d, "sites": sites,
+              "zeros": z, "rate": z / sites} for d, z in zip((1, 2), depth_zeros)]
+    return pd.DataFrame(rows)
+
+
+def test_zero_rate_grows_true_false_inconclusive():
+    assert rpz.zero_rate_grows_with_size(_rates([100, 200, 400], [100, 200]))["holds"] is True
+    assert rpz.zero_rate_grows_with_size(_rates([400, 200, 100], [100, 200]))["holds"] is False
+    v = rpz.zero_rate_grows_with_size(_rates([100, 90, 105], [100, 102]))
+    assert v["holds"] is None and "counting noise" in v["reason"]
+    v = rpz.zero_rate_grows_with_size(_rates([1, 2, 3], [1, 2]))
+    assert v["holds"] is None and "zeros to rank" in v["reason"]
+    v = rpz.zero_rate_grows_with_size(_rates([100, 200, 400], [100, 200], dtype="float32"))
+    assert v["holds"] is None  # 32 bits are not judged
+
+
+def _acc(changes, se_noise=0.0, groups=(("sgd", False),), seeds=3):
+    rows = []
+    for opt, bn in groups:
+        for s in range(seeds):
+            base = 0.8 + 0.01 * s
+            rows.append({"optimizer": opt, "batch_norm": bn, "seed": s, "alpha": 0.0, "test_accuracy": base,
+                         "zeros": 5, "finite": True})
+            for a, c in changes.items():
+                jitter = se_noise * (1 if s % 2 else -1)
+                rows.append({"optimizer": opt, "batch_norm": bn, "seed": s, "alpha": a,
+                             "test_accuracy": base + c + jitter, "zeros": 5, "finite": True})
+    return pd.DataFrame(rows)
+
+
+def test_accuracy_sensitive_true_false_inconclusive():
+    v = rpz.accuracy_sensitive_to_alpha(_acc({1.0: -0.05}, groups=(("sgd", False), ("adam", True))), 0.01)
+    assert v["holds"] is True and v["measured"]["per_group"]["adam + batch norm"]["dampened_vs_plain_sgd"]
+    assert rpz.accuracy_sensitive_to_alpha(_acc({1.0: 0.0, 100.0: 0.001}), 0.01)["holds"] is False
+    v = rpz.accuracy_sensitive_to_alpha(_acc({1.0: 0.008}, se_noise=0.02), 0.01)
+    assert v["holds"] is None and "noise" in v["reason"]
+    v = rpz.accuracy_sensitive_to_alpha(_acc({1.0: -0.05}, groups=(("adam", False),)), 0.01)
+    assert v["holds"] is None and "plain SGD" in v["reason"]
+    assert rpz.accuracy_sensitive_to_alpha(_acc({1.0: -0.05}, seeds=1), 0.01)["holds"] is None
