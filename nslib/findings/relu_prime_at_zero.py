@@ -506,6 +506,14 @@ def _bits_label(name: str) -> str:
     return {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}.get(name, name)
 
 
+def _size_axis(ax, values, log: bool) -> None:
+    """Ticks at the sizes run (no minor tick labels), on a log axis for widths and batch sizes."""
+    if log:
+        ax.set_xscale("log")
+    ax.set_xticks(values, [f"{v:g}" for v in values])
+    ax.minorticks_off()
+
+
 def plot_volume(grid: pd.DataFrame):
     """Left: the volume by precision at the base net, per dataset, with 95% Wilson intervals. Then one panel per
     factor varied in 16 bits (width, depth, batch size), one line per dataset x precision; grey: the authors'
@@ -535,7 +543,8 @@ def plot_volume(grid: pd.DataFrame):
             a = ours[ours.bits == bits]
             if len(a):
                 ax.plot(a.value, a.per_1000 / 1000, color="0.6", ls=ls, marker="x", label=f"authors {bits}-bit")
-        ax.set(xscale="log", title=f"volume vs {f.replace('_', ' ')}", xlabel=f.replace("_", " "), ylim=(-0.05, 1.05))
+        ax.set(title=f"volume vs {f.replace('_', ' ')}", xlabel=f.replace("_", " "), ylim=(-0.05, 1.05))
+        _size_axis(ax, sorted(set(sub[f]) | set(ours.value)), log=f != "depth")
         ax.legend(frameon=False, fontsize="x-small")
     fig.suptitle("Bifurcation-zone volume: inits where ReLU'(0) = 0 and 1 give different gradients",
                  fontweight="bold")
@@ -559,8 +568,9 @@ def plot_zero_rates(rates: pd.DataFrame):
                     s = sub[(sub.dtype == dt) & (sub.kernel == kernel) & (sub[fixed] == val)].sort_values(f)
                     ax.plot(s[f], np.maximum(s.rate, floor), marker="o", ls=ls, color=PALETTE[j],
                             label=f"{_bits_label(dt)} {kernel}")
-            ax.set(xscale="log", yscale="log", xlabel=f, ylabel="exact zeros per pre-activation",
+            ax.set(yscale="log", xlabel=f, ylabel="exact zeros per pre-activation",
                    title=f"{ds}: rate vs {f} ({fixed} {val})")
+            _size_axis(ax, sorted(set(sub[f])), log=f == "width")
         axes[r][0].legend(frameon=False, fontsize="x-small", ncol=2)
     fig.suptitle("How often a pre-activation is exactly 0 (bottom edge: none found)", fontweight="bold")
     fig.tight_layout()
@@ -597,6 +607,8 @@ def plot_accuracy(acc: pd.DataFrame):
         m = g.groupby("alpha").test_accuracy.mean()
         ax.plot(m.index, m.values, "o-", color=PALETTE[0], lw=2)
         ax.set(xscale="symlog", title=_group_name(opt, bn), xlabel="ReLU'(0)")
+        ax.set_xticks(sorted(set(g.alpha)), [f"{a:g}" for a in sorted(set(g.alpha))])
+        ax.minorticks_off()
     axes[0][0].set_ylabel("test accuracy")
     fig.suptitle("Test accuracy against ReLU'(0) (grey: seeds, blue: mean)", fontweight="bold")
     fig.tight_layout()
