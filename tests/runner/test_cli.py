@@ -118,7 +118,6 @@ def test_sweep_validates_the_whole_grid_first(tmp_path):
     ("l1-paradox", ["-p", "lams", "[0.5, 0.5]"], ["lams"]),
     ("relu-prime-at-zero", ["-p", "widths", "[16, 64]"], ["widths"]),
     ("relu-prime-at-zero", ["-p", "alphas", "[1.0, 2.0]"], ["alphas"]),
-    ("relu-prime-at-zero", ["-p", "datasets", "['mnist']"], ["datasets", "data_dir"]),
 ])
 def test_values_that_can_never_give_an_answer_are_refused(tmp_path, stem, args, names):
     proc = nslib_cli("run", stem, "--profile", "quick", "--out", str(tmp_path), *args)
