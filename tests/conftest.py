@@ -1,4 +1,4 @@
-"""Shared helpers: run the CLI in a subprocess, list the notebooks of the table of contents."""
+"""Shared helpers: run the CLI in a subprocess, list the notebooks of the table of contents, write IDX files."""
 
 from __future__ import annotations
 
@@ -53,3 +53,13 @@ def quick_runs(tmp_path_factory):
             dirs.append((proc, d))
         out[stem] = dirs
     return out
+
+
+def write_idx(path, array, code: int, gz: bool = False) -> None:
+    """Write ``array`` as an IDX file (LeCun's MNIST format; ``code`` 0x08 for uint8, 0x0E for float64)."""
+    import gzip
+    import struct
+
+    header = bytes([0, 0, code, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    raw = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    (gzip.open if gz else open)(path, "wb").write(raw)

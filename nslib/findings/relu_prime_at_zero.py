@@ -23,21 +23,22 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parameters_to_vector
 
 from ..figures import PALETTE
-from ..runner import DTYPES, ParamError, combine_verdicts, inconclusive, verdict
+from ..runner import DTYPES, ParamError, combine_verdicts, inconclusive, resolve_dtype, verdict
 from ..tools import data
 from ..tools.kinks import relu_alpha
 from ..tools.stats import spearman
-from ..tools.train import make_optimizer
+from ..tools.train import accuracy, make_optimizer, train
 
 __all__ = [
     # experiments
-    "AUTHORS_VOLUMES", "DATASETS", "KERNELS", "KinkMLP", "PairRun", "accuracy_grid", "accuracy_table", "authors_relu",
+    "AUTHORS_VOLUMES", "DATASETS", "KERNELS", "KinkMLP", "PairRun", "accuracy_grid", "authors_relu",
     "accuracy_change_table", "accuracy_text", "audit_examples", "base_volume_table", "check_dtypes",
     "divergence_runs", "divergence_table", "divergence_text", "first_difference", "first_difference_naive",
-    "kernel_ratio_text", "load", "make_net", "rate_table", "relu_rule_table", "small_cnn", "volume", "volume_grid",
-    "zero_rates",
+    "kernel_ratio_text", "load", "make_net", "page_texts", "rate_table", "relu_rule_table", "small_cnn", "volume",
+    "volume_grid", "zero_rates",
     # figures
     "plot_accuracy", "plot_divergence", "plot_volume", "plot_zero_rates",
     # criteria, one per claim id
@@ -119,10 +120,12 @@ def check_dtypes(names: Sequence[str], device, probe=None) -> None:
         F.linear(torch.ones(1, 2, dtype=dt, device=dev), w).sum().backward()
 
     for name in names:
-        if name not in DTYPES:
-            raise ParamError(f"dtype {name!r}: allowed is one of {', '.join(DTYPES)}")
         try:
-            (probe or _probe)(DTYPES[name], torch.device(device))
+            dt = resolve_dtype(name)
+        except ValueError as exc:
+            raise ParamError(str(exc)) from None
+        try:
+            (probe or _probe)(dt, torch.device(device))
         except (RuntimeError, TypeError, NotImplementedError) as exc:
             raise ParamError(f"dtype {name!r} cannot be computed on device {str(device)!r} ({exc}); "
                              "drop it from the dtype lists or choose another device") from None
@@ -141,9 +144,7 @@ def load(dataset: str, n_train: int, seed: int, data_dir: str = "", device="cpu"
         if not data_dir:
             raise ValueError("dataset 'mnist' needs data_dir: a folder with the four MNIST IDX files "
                              "(-p data_dir PATH); nslib never downloads")
-        s = data.load_mnist(data_dir, n_train=n_train, device=device)
-        mean, std = data.MNIST_MEAN_STD
-        return data.Split(s.X_train * std + mean, s.y_train, s.X_test * std + mean, s.y_test)
+        return data.load_mnist(data_dir, n_train=n_train, device=device, normalise=False)
     raise ValueError(f"dataset = {dataset!r}: allowed is one of {', '.join(DATASETS)}")
 
 
@@ -169,9 +170,12 @@ class KinkMLP(nn.Module):
         self.zeros = [0] * depth
         self.sites = 0
 
-    def reset_counts(self) -> None:
-        self.zeros = [0] * len(self.zeros)
-        self.sites = 0
+    def as_sequential(self) -> nn.Sequential:
+        """The same layers as a plain ``nn.Sequential`` of Linear and torch's ReLU (no batch norm, no counting): what
+        a user's model looks like to :func:`nslib.tools.kinks.audit`."""
+        if self.norms is not None:
+            raise ValueError("as_sequential: a net with batch norm has no plain Linear-ReLU form")
+        return nn.Sequential(*[m for lin in self.linears[:-1] for m in (lin, nn.ReLU())], self.linears[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cd = self.compute_dtype or self.linears[0].weight.dtype
@@ -280,15 +284,12 @@ def volume(split: data.Split, dtype: str, width: int, depth: int, batch_size: in
             "zeros_screened": zeros, "sites_screened": sites}
 
 
-def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson 95% interval of a binomial fraction k/n."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    """Wilson 95% interval of a binomial fraction k/n (scipy's ``binomtest(k, n).proportion_ci``)."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def volume_grid(splits: dict[str, data.Split], dtypes: Sequence[str], width: int, depth: int, batch_size: int,
@@ -345,20 +346,15 @@ def _master_dtype(dt: torch.dtype) -> torch.dtype:
     return torch.float64 if dt == torch.float64 else torch.float32
 
 
-def _sgd_step(net: nn.Module, lr: float) -> None:
-    with torch.no_grad():
-        for p in net.parameters():
-            if p.grad is not None:
-                p -= lr * p.grad
-
-
 def _distance(a: nn.Module, b: nn.Module) -> float:
     with torch.no_grad():
-        return math.sqrt(sum(float(((p - q).double() ** 2).sum()) for p, q in zip(a.parameters(), b.parameters())))
+        return float(torch.dist(parameters_to_vector(a.parameters()).double(),
+                                parameters_to_vector(b.parameters()).double()))
 
 
 def _order(n: int, steps: int, batch_size: int, seed: int) -> list[torch.Tensor]:
-    """Minibatch indices for ``steps`` SGD steps: reshuffled each epoch, from ``seed`` (the same for every alpha)."""
+    """Minibatch indices for ``steps`` steps, reshuffled each epoch from ``seed``, full batches only: the order
+    :func:`nslib.tools.train.train` draws with ``generator=torch.Generator().manual_seed(seed)``."""
     g = torch.Generator().manual_seed(seed)
     out: list[torch.Tensor] = []
     while len(out) < steps:
@@ -404,15 +400,16 @@ def divergence_runs(split: data.Split, dtypes: Sequence[str], width: int, depth:
         nets = [copy.deepcopy(base) for _ in range(3)]
         for n, a in zip(nets, (0.0, 1.0, 0.0)):
             n.alpha = a
+        opts = [make_optimizer("sgd", n.parameters(), lr) for n in nets]
         zeros, dist, ctrl, bad = [], [], [], False
         for idx in order:
             before = sum(nets[0].zeros)
-            for n in nets:
-                n.zero_grad(set_to_none=True)
+            for n, opt in zip(nets, opts):
+                opt.zero_grad(set_to_none=True)
                 loss = _loss(n(X[idx]), y[idx])
                 loss.backward()
                 bad |= not bool(torch.isfinite(loss))
-                _sgd_step(n, lr)
+                opt.step()
             zeros.append(sum(nets[0].zeros) - before)
             dist.append(_distance(nets[1], nets[0]))
             ctrl.append(_distance(nets[2], nets[0]))
@@ -432,46 +429,32 @@ def divergence_table(runs: Sequence[PairRun]) -> pd.DataFrame:
                           "non-finite loss": r.nonfinite} for r in runs]).set_index("dtype")
 
 
-def _accuracy(net: nn.Module, X, y) -> float:
-    net.eval()
-    with torch.no_grad():
-        acc = float((net(X).argmax(1) == y).double().mean())
-    net.train()
-    return acc
-
-
 def accuracy_grid(split: data.Split, dtype: str, alphas: Sequence[float], optimizers: Sequence[str],
                   batch_norms: Sequence[bool], n_seeds: int, seed: int, width: int, depth: int, batch_size: int,
                   steps: int, lrs: dict[str, float], kernel: str = "fused", device="cpu") -> pd.DataFrame:
-    """Test accuracy after ``steps`` minibatch steps for every optimizer x batch norm x seed x ReLU'(0): for one
-    seed every alpha starts from the same init and sees the same minibatches (a paired design). Passes in
-    ``dtype``, weights in float32. One row per run, with the exact zeros met and whether the loss went non-finite."""
+    """Test accuracy after ``steps`` minibatch steps (:func:`nslib.tools.train.train`) for every optimizer x batch
+    norm x seed x ReLU'(0): for one seed every alpha starts from the same init and sees the same minibatches (a
+    paired design). Passes in ``dtype``, weights in float32. One row per run, with the exact zeros met in training
+    and whether the loss went non-finite (training stops there; the accuracy is what the net then predicts)."""
     dt = DTYPES[dtype]
     X, y = split.X_train.to(device), split.y_train.to(device)
     rows = []
     for opt_name in optimizers:
         for bn in batch_norms:
             for s in range(seed, seed + n_seeds):
-                order = _order(len(X), steps, batch_size, s)
                 base = make_net(split.n_features, width, depth, split.n_classes, s, _master_dtype(dt), device,
                                 kernel=kernel, batch_norm=bn, compute_dtype=dt)
                 for a in alphas:
                     net = copy.deepcopy(base)
                     net.alpha = float(a)
-                    opt = make_optimizer(opt_name, net.parameters(), lrs[opt_name])
-                    finite = True
-                    for idx in order:
-                        opt.zero_grad(set_to_none=True)
-                        loss = _loss(net(X[idx]), y[idx])
-                        if not torch.isfinite(loss):
-                            finite = False
-                            break
-                        loss.backward()
-                        opt.step()
+                    hist = train(net, _loss, X, y, optimizer=opt_name, lr=lrs[opt_name], steps=steps,
+                                 batch_size=batch_size, record_every=max(steps, 1),
+                                 generator=torch.Generator().manual_seed(s))
                     net.counting = False
+                    net.eval()  # batch norm: running statistics at test time
                     rows.append({"optimizer": opt_name, "batch_norm": bool(bn), "seed": s, "alpha": float(a),
-                                 "test_accuracy": _accuracy(net, split.X_test.to(device), split.y_test.to(device)),
-                                 "zeros": sum(net.zeros), "finite": finite})
+                                 "test_accuracy": accuracy(net, split.X_test.to(device), split.y_test.to(device)),
+                                 "zeros": sum(net.zeros), "finite": not hist.diverged})
     return pd.DataFrame(rows)
 
 
@@ -492,12 +475,6 @@ def _paired_effects(acc: pd.DataFrame) -> pd.DataFrame:
                          "mean_change": float(d.mean()), "se": se, "seeds": len(d),
                          "zeros": int(ga.zeros.sum())})
     return pd.DataFrame(rows)
-
-
-def accuracy_table(acc: pd.DataFrame) -> pd.DataFrame:
-    """Mean test accuracy per group (rows) and ReLU'(0) (columns), over seeds."""
-    t = acc.assign(group=[_group_name(o, b) for o, b in zip(acc.optimizer, acc.batch_norm)])
-    return t.pivot_table(index="group", columns="alpha", values="test_accuracy", aggfunc="mean", sort=False)
 
 
 # ------------------------------------------------------------------------------------------------------ figures
@@ -741,7 +718,8 @@ def accuracy_sensitive_to_alpha(acc: pd.DataFrame, min_effect: float = 0.01) -> 
     paired mean change against alpha = 0 is at least ``min_effect`` and beyond 2 standard errors (holds); every
     change is below ``min_effect`` by more than 2 standard errors (does not hold); otherwise inconclusive. The same
     test per optimizer x batch norm goes into ``per_group`` with whether the group moved less than plain SGD
-    (the paper: batch norm and Adam dampen the effect). Runs with a non-finite loss count as what they predict."""
+    (the paper: batch norm and Adam dampen the effect). A group whose runs met no exact zero is inconclusive (the
+    runs are bitwise identical whatever alpha). Runs with a non-finite loss count as what they predict."""
     crit = (f"plain SGD: some |mean accuracy change vs alpha = 0| >= {min_effect:g} beyond 2 SE (paired seeds); "
             "other groups reported")
     eff = _paired_effects(acc)
@@ -752,6 +730,8 @@ def accuracy_sensitive_to_alpha(acc: pd.DataFrame, min_effect: float = 0.01) -> 
         big = (g.mean_change.abs() >= min_effect) & (g.mean_change.abs() > 2 * g.se.fillna(np.inf))
         small = (g.mean_change.abs() + 2 * g.se.fillna(np.inf)) < min_effect
         state: bool | str = True if big.any() else False if small.all() else "changes within noise: more seeds needed"
+        if int(g.zeros.sum()) == 0:  # every alpha ran bitwise the same operations: the run had no power to see one
+            state = "no exact zero met in training: ReLU'(0) was never used"
         top = g.mean_change.abs().idxmax()
         states[group] = {"state": state, "measured": {
             "largest_change": float(abs(g.mean_change[top])), "at_alpha": float(g.alpha[top]),
@@ -787,8 +767,7 @@ def audit_examples(split: data.Split, dtype: str, width: int, depth: int, batch_
     dt = DTYPES[dtype]
     X = split.X_train.to(device=device, dtype=dt)
     batches = [X[a:b] for a, b in _batches(len(X), batch_size)]
-    net = make_net(split.n_features, width, depth, split.n_classes, seed, dt, device)
-    mlp = nn.Sequential(*[m for lin in net.linears[:-1] for m in (lin, nn.ReLU())], net.linears[-1])
+    mlp = make_net(split.n_features, width, depth, split.n_classes, seed, dt, device).as_sequential()
     frames = [audit(mlp, *batches).assign(model=f"MLP {width} x {depth}")]
     if split.n_features == 64:
         with torch.random.fork_rng(devices=[]):
@@ -866,3 +845,21 @@ def accuracy_text(acc: pd.DataFrame) -> str:
         parts.append(f"{group}: at most {100 * g.mean_change[top]:+.2f} points (ReLU'(0) = {g.alpha[top]:g}, "
                      f"{int(g.zeros.sum())} exact zeros met)")
     return "; ".join(parts) or "no alpha besides 0 was run"
+
+
+def page_texts(grid: pd.DataFrame, rates: pd.DataFrame, pairs: Sequence[PairRun], acc: pd.DataFrame) -> dict:
+    """Every run-dependent phrase of the page's verdict prose, by glue name: the base volumes, the 32-bit volumes,
+    the exact zeros met at 32 and 64 bits in the rate measurement, and the kernel, training and accuracy texts."""
+    base = grid[grid.varied == "base"]
+    wide = rates[rates.dtype.isin(["float32", "float64"])]
+    return {
+        "rp-volumes": "; ".join(f"{r.dataset} {r.dtype} {r.volume:.2f}" for r in base.itertuples()) or "none",
+        "rp-inits": str(int(base.n_inits.iloc[0])) if len(base) else "n/a",
+        "rp-v32": ", ".join(f"{r.dataset} {r.volume:.2f}" for r in base[base.dtype == "float32"].itertuples())
+        or "not measured",
+        "rp-fp32-zeros": str(int(wide.zeros.sum())),
+        "rp-fp32-sites": f"{int(wide.sites.sum()):,}",
+        "rp-kernel-ratio": kernel_ratio_text(rates),
+        "rp-divergence": divergence_text(pairs),
+        "rp-accuracy": accuracy_text(acc),
+    }

@@ -109,10 +109,11 @@ def _idx_file(folder, stem: str):
 
 
 def load_mnist(folder, every: int = 1, n_train: int | None = None, n_test: int | None = None,
-               dtype: torch.dtype = torch.float32, device="cpu") -> Split:
+               dtype: torch.dtype = torch.float32, device="cpu", normalise: bool = True) -> Split:
     """MNIST from the IDX files in ``folder`` (:data:`MNIST_FILES`), flattened to 784 features, pixels scaled to
-    [0, 1] and normalised by :data:`MNIST_MEAN_STD`. Training images ``0, every, 2*every, ...`` (first ``n_train``
-    of them): Elkabetz & Cohen's 1,000 images are ``every=50, n_train=1000``. No download, no file written."""
+    [0, 1] and, with ``normalise``, normalised by :data:`MNIST_MEAN_STD` (without it: torchvision's ``ToTensor``).
+    Training images ``0, every, 2*every, ...`` (first ``n_train`` of them): Elkabetz & Cohen's 1,000 images are
+    ``every=50, n_train=1000``. No download, no file written."""
     if every < 1:
         raise ValueError(f"every = {every}: allowed is an integer >= 1")
     arrays = {k: read_idx(_idx_file(folder, stem)) for k, stem in MNIST_FILES.items()}
@@ -120,7 +121,7 @@ def load_mnist(folder, every: int = 1, n_train: int | None = None, n_test: int |
         x, y = arrays[f"{part}_images"], arrays[f"{part}_labels"]
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise ValueError(f"{folder}: {part} images {x.shape} and labels {y.shape} do not match (N x H x W, N)")
-    mean, std = MNIST_MEAN_STD
+    mean, std = MNIST_MEAN_STD if normalise else (0.0, 1.0)
     prep = lambda x: ((x.reshape(len(x), -1).astype(np.float64) / 255.0 - mean) / std)
     xtr, ytr = arrays["train_images"][::every][:n_train], arrays["train_labels"][::every][:n_train]
     xte, yte = arrays["test_images"][:n_test], arrays["test_labels"][:n_test]

@@ -178,10 +178,9 @@ AUDIT_RULES = {
     **{name: _elementwise("corner", _relu_at) for name in ("relu", "relu_", "leaky_relu", "leaky_relu_", "abs",
                                                              "abs_", "absolute")},
     "relu6": _elementwise("corner", lambda a, kw: (a[0], 0, 6)),
-    "hardtanh": _elementwise("corner", lambda a, kw: (a[0], _arg(a, kw, 1, "min_val", -1.0),
-                                                      _arg(a, kw, 2, "max_val", 1.0))),
-    "hardtanh_": _elementwise("corner", lambda a, kw: (a[0], _arg(a, kw, 1, "min_val", -1.0),
-                                                       _arg(a, kw, 2, "max_val", 1.0))),
+    **{name: _elementwise("corner", lambda a, kw: (a[0], _arg(a, kw, 1, "min_val", -1.0),
+                                                   _arg(a, kw, 2, "max_val", 1.0)))
+       for name in ("hardtanh", "hardtanh_")},
     **{name: _elementwise("corner", lambda a, kw: (a[0], _arg(a, kw, 1, "min"), _arg(a, kw, 2, "max")))
        for name in ("clamp", "clamp_", "clip", "clip_")},
     **{name: _elementwise("corner", lambda a, kw: (a[0], _arg(a, kw, 1, "min"), None))

@@ -4,10 +4,11 @@ come out true, false and inconclusive."""
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch import nn
+from conftest import write_idx
 
 from nslib import ParamError
 from nslib.findings import relu_prime_at_zero as rpz
@@ -40,8 +41,7 @@ def test_zero_counts_agree_with_the_kink_audit(digits):
     net = rpz.make_net(64, 128, 3, 10, 1, torch.bfloat16)
     with torch.no_grad():
         net(X)
-    seq = nn.Sequential(*[m for lin in net.linears[:-1] for m in (lin, nn.ReLU())], net.linears[-1])
-    table = audit(seq, X)
+    table = audit(net.as_sequential(), X)
     assert table.hits.tolist() == net.zeros and table.sites.sum() == net.sites
 
 
@@ -81,8 +81,8 @@ def test_divergence_runs_control_is_identical_and_float64_never_parts(digits):
     assert all(r.control.max() == 0 for r in runs)
     r16, r64 = runs
     assert r64.zeros.sum() == 0 and r64.first_divergence is None
-    if r16.first_divergence is not None:
-        assert r16.first_kink is not None and r16.first_divergence >= r16.first_kink
+    assert r16.first_kink is not None and r16.first_divergence is not None  # x @ W.T + b in bf16: zeros are met
+    assert r16.first_divergence >= r16.first_kink
 
 
 # ---------------------------------------------------------------------------------------------------- criteria
@@ -117,7 +117,6 @@ def test_volume_16bit_large_true_false_inconclusive():
 
 
 def _pair(zeros, distance, control=None, dtype="bfloat16", nonfinite=False):
-    import numpy as np
     return rpz.PairRun(dtype, np.array(zeros), np.array(distance, float),
                        np.array(control if control is not None else [0.0] * len(zeros), float), nonfinite)
 
@@ -174,3 +173,18 @@ def test_accuracy_sensitive_true_false_inconclusive():
     v = rpz.accuracy_sensitive_to_alpha(_acc({1.0: -0.05}, groups=(("adam", False),)), 0.01)
     assert v["holds"] is None and "plain SGD" in v["reason"]
     assert rpz.accuracy_sensitive_to_alpha(_acc({1.0: -0.05}, seeds=1), 0.01)["holds"] is None
+    no_zeros = _acc({1.0: 0.0}).assign(zeros=0)
+    v = rpz.accuracy_sensitive_to_alpha(no_zeros, 0.01)
+    assert v["holds"] is None and "never used" in v["reason"]
+
+
+def test_mnist_for_the_paper_profile_is_raw_pixels_in_0_1(tmp_path):
+    """The authors' set-up feeds MNIST through ToTensor only: pixels k / 255, no normalisation."""
+    images = np.arange(5 * 2 * 2, dtype=np.uint8).reshape(5, 2, 2) * 12
+    for part in ("train", "t10k"):
+        write_idx(tmp_path / f"{part}-images-idx3-ubyte", images, 0x08, False)
+        write_idx(tmp_path / f"{part}-labels-idx1-ubyte", np.arange(5, dtype=np.uint8), 0x08, False)
+    s = rpz.load("mnist", 4, 0, str(tmp_path))
+    assert torch.equal(s.X_train, torch.tensor(images[:4].reshape(4, -1) / 255.0, dtype=torch.float32))
+    with pytest.raises(ValueError, match="data_dir"):
+        rpz.load("mnist", 4, 0, "")

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import write_idx
 
 from nslib.tools import data as nsdata
 from nslib.tools.kinks import relu_alpha
@@ -107,15 +108,6 @@ def test_datasets_are_deterministic_and_offline(tmp_path, monkeypatch):
         Xs.numpy(), ys.numpy()) == 1.0
 
 
-def _write_idx(path, array: np.ndarray, code: int, gz: bool = False):
-    import gzip
-    import struct
-
-    header = bytes([0, 0, code, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
-    raw = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
-    (gzip.open if gz else open)(path, "wb").write(raw)
-
-
 @pytest.mark.parametrize("gz", [False, True])
 def test_mnist_reader_reads_idx_files_the_test_writes(tmp_path, gz):
     rng = np.random.default_rng(0)
@@ -123,16 +115,18 @@ def test_mnist_reader_reads_idx_files_the_test_writes(tmp_path, gz):
     labels = rng.integers(0, 10, size=120).astype(np.uint8)
     suffix = ".gz" if gz else ""
     for part, n in (("train", 120), ("t10k", 30)):
-        _write_idx(tmp_path / f"{part}-images-idx3-ubyte{suffix}", images[:n], 0x08, gz)
-        _write_idx(tmp_path / f"{part}-labels-idx1-ubyte{suffix}", labels[:n], 0x08, gz)
+        write_idx(tmp_path / f"{part}-images-idx3-ubyte{suffix}", images[:n], 0x08, gz)
+        write_idx(tmp_path / f"{part}-labels-idx1-ubyte{suffix}", labels[:n], 0x08, gz)
     np.testing.assert_array_equal(nsdata.read_idx(tmp_path / f"train-images-idx3-ubyte{suffix}"), images)
     s = nsdata.load_mnist(tmp_path, every=50, n_train=2, dtype=torch.float64)
     mean, std = nsdata.MNIST_MEAN_STD
     expected = (images[[0, 50]].reshape(2, -1) / 255.0 - mean) / std
     np.testing.assert_allclose(s.X_train.numpy(), expected)
     assert s.y_train.tolist() == labels[[0, 50]].tolist() and s.X_test.shape == (30, 12)
+    raw = nsdata.load_mnist(tmp_path, n_train=3, dtype=torch.float64, normalise=False)  # ToTensor: k / 255
+    np.testing.assert_array_equal(raw.X_train.numpy(), images[:3].reshape(3, -1) / 255.0)
     floats = rng.standard_normal((3, 2))
-    _write_idx(tmp_path / "f.idx", floats, 0x0E)
+    write_idx(tmp_path / "f.idx", floats, 0x0E)
     np.testing.assert_array_equal(nsdata.read_idx(tmp_path / "f.idx"), floats)
 
 
