@@ -3,6 +3,7 @@
 - :mod:`~nslib.tools.data`: offline datasets (digits, MNIST-1D, MNIST from local IDX files) and synthetic sets
 - :mod:`~nslib.tools.models`: MLPs with activations by name; a model's loss over one flat parameter vector
 - :mod:`~nslib.tools.train`: training loops on torch's optimizers, divergence as a result
+- :mod:`~nslib.tools.ensembles`: many seeds / step sizes / betas of one small model trained at once (torch.func)
 - :mod:`~nslib.tools.objectives`: batched convex test objectives with their minima and kinks
 - :mod:`~nslib.tools.dynamics`: optimizer dynamics over many starts and step sizes, and their statistics
 - :mod:`~nslib.tools.stats`: log-log slopes, Spearman correlations
@@ -15,7 +16,7 @@
 A piece of code starts in its finding's module and moves here when a second finding needs it.
 """
 
-from . import clarke, curvature, data, dynamics, flows, kinks, models, objectives, sparsity, stats, train
+from . import clarke, curvature, data, dynamics, ensembles, flows, kinks, models, objectives, sparsity, stats, train
 
-__all__ = ["clarke", "curvature", "data", "dynamics", "flows", "kinks", "models", "objectives", "sparsity", "stats",
-           "train"]
+__all__ = ["clarke", "curvature", "data", "dynamics", "ensembles", "flows", "kinks", "models", "objectives",
+           "sparsity", "stats", "train"]

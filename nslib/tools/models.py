@@ -10,12 +10,26 @@ from torch import nn
 
 from .kinks import ReLUAlpha
 
-__all__ = ["ACTIVATIONS", "INITS", "FlatLoss", "flat_loss", "make_activation", "mlp"]
+__all__ = ["ACTIVATIONS", "INITS", "BufferSoftplus", "FlatLoss", "flat_loss", "make_activation", "mlp"]
 
 #: Activation names accepted by :func:`make_activation` and :func:`mlp`.
-ACTIVATIONS = ("relu", "relu-alpha", "softplus", "gelu", "silu", "tanh", "elu", "identity")
+ACTIVATIONS = ("relu", "relu-alpha", "softplus", "softplus-buffer", "gelu", "silu", "tanh", "elu", "identity")
 #: Weight initialisations accepted by :func:`mlp`.
 INITS = ("default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
+
+
+class BufferSoftplus(nn.Module):
+    """softplus_beta(x) = log(1 + exp(beta x)) / beta (linear where beta x > 20, as ``nn.Softplus``), with beta
+    held in a buffer rather than a Python float, so that members of a :class:`nslib.tools.ensembles.Ensemble` may
+    differ in beta. Same values as ``nn.Softplus(beta)``; gradients can differ from it in the last bit."""
+
+    def __init__(self, beta: float = 1.0):
+        super().__init__()
+        self.register_buffer("beta", torch.tensor(float(beta)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = x * self.beta
+        return torch.where(z > 20, x, torch.nn.functional.softplus(z) / self.beta)
 
 
 def make_activation(name: str, *, alpha: float = 0.0, beta: float = 1.0) -> nn.Module:
@@ -24,6 +38,7 @@ def make_activation(name: str, *, alpha: float = 0.0, beta: float = 1.0) -> nn.M
         "relu": lambda: nn.ReLU(),
         "relu-alpha": lambda: ReLUAlpha(alpha),
         "softplus": lambda: nn.Softplus(beta=beta),
+        "softplus-buffer": lambda: BufferSoftplus(beta),
         "gelu": lambda: nn.GELU(),
         "silu": lambda: nn.SiLU(),
         "tanh": lambda: nn.Tanh(),

@@ -1,0 +1,290 @@
+"""Many-member training at vector speed: M copies of one small architecture (other seeds, other step sizes, other
+buffer-held hyperparameters such as a softplus beta) trained at once with :mod:`torch.func`.
+
+The members' parameters are stacked (:func:`torch.func.stack_module_state`) into one flat tensor, one member's loss
+is written with :func:`torch.func.functional_call`, :func:`torch.func.vmap` evaluates every member's loss in one
+call, and one backward pass of their sum gives every member's gradient (the members share no parameter). The
+optimizers are torch's SGD, RMSprop and Adam written out on the flat tensor with a step size per member, in torch's
+own order of operations, so that a member follows :func:`nslib.tools.train.train` run alone (tested to 1e-8
+relative in float64). Small models are bound by Python overhead, not arithmetic; stacking them pays it once
+(``benchmarks/bench_seeds.py``).
+
+    >>> ens = Ensemble([mlp([64, 32, 10]) for _ in range(32)])        # 32 seeds (seed before each mlp call)
+    >>> run = train(ens, F.cross_entropy, X, y, optimizer="sgd", lr=[0.1] * 16 + [0.2] * 16, steps=500)
+    >>> run.histories[3].final_loss, run.member(3)                     # like tools.train's History, an nn.Module
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from .train import OPTIMIZERS, SCHEDULES, History
+
+__all__ = ["Ensemble", "EnsembleRun", "train"]
+
+# Optimizer options accepted per optimizer, with torch's defaults.
+_DEFAULTS = {
+    "sgd": {"momentum": 0.0, "weight_decay": 0.0},
+    "rmsprop": {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0},
+    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+}
+
+
+class Ensemble:
+    """``M`` models of one architecture, their parameters and buffers stacked along a new leading axis.
+
+    The members must agree in every parameter's and buffer's name, shape and dtype, and in everything that is not a
+    tensor (their ``repr``): a hyperparameter that differs across members must live in a buffer (e.g. the
+    ``softplus-buffer`` activation of :mod:`nslib.tools.models` keeps its beta in one). Batch norm in training mode
+    is refused: its running statistics are updated in place, which ``vmap`` cannot do on stacked buffers.
+    """
+
+    def __init__(self, models: Sequence[nn.Module]):
+        models = list(models)
+        if not models:
+            raise ValueError("models = []: allowed is at least one model")
+        first = models[0]
+        for i, m in enumerate(models[1:], 1):
+            if repr(m) != repr(first):
+                raise ValueError(f"models[{i}] differs from models[0] outside its tensors ({_first_diff(first, m)}): "
+                                 f"a hyperparameter that varies across members must be a buffer")
+            for kind, a, b in (("parameter", m.named_parameters(), first.named_parameters()),
+                               ("buffer", m.named_buffers(), first.named_buffers())):
+                sa = [(k, tuple(t.shape), t.dtype) for k, t in a]
+                sb = [(k, tuple(t.shape), t.dtype) for k, t in b]
+                if sa != sb:
+                    raise ValueError(f"models[{i}] differs from models[0] in its {kind}s' names, shapes or dtypes")
+        for name, mod in first.named_modules():
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.training and mod.track_running_stats:
+                raise ValueError(f"module {name!r} is batch norm in training mode: its running statistics cannot be "
+                                 f"updated under vmap; use track_running_stats=False or eval()")
+        self.template = copy.deepcopy(first)  # the architecture functional_call runs; its own tensors are unused
+        stacked, buffers = stack_module_state(models)
+        self.buffers = {k: v.detach().clone() for k, v in buffers.items()}
+        # One flat tensor holds every member's parameters, parameter by parameter, each block (M, *shape) contiguous:
+        # the views below are free, and an optimizer step is a few operations on one tensor.
+        self._layout, offset = [], 0
+        for k, v in stacked.items():
+            self._layout.append((k, offset, tuple(v.shape)))
+            offset += v.numel()
+        ref = next(iter(stacked.values()))
+        self.flat = torch.cat([v.detach().reshape(-1) for v in stacked.values()]).to(ref.dtype)
+        self.member_index = torch.cat([torch.arange(len(models), device=ref.device).repeat_interleave(v[0].numel())
+                                       for v in stacked.values()])
+
+    @property
+    def params(self) -> dict[str, torch.Tensor]:
+        """``{name: tensor (M, *shape)}``, views into the flat storage (writes go to the members)."""
+        return {k: self.flat[o:o + math.prod(shape)].view(shape) for k, o, shape in self._layout}
+
+    def __len__(self) -> int:
+        return int(self.member_index.max()) + 1 if len(self.member_index) else 0
+
+    def _member_forward(self, params, buffers, x):
+        return functional_call(self.template, (params, buffers), (x,))
+
+    def forward(self, X: torch.Tensor, per_member: bool = False) -> torch.Tensor:
+        """Every member's output on ``X`` (shared) -> (M, N, ...); with ``per_member``, ``X`` is (M, N, ...)."""
+        return vmap(self._member_forward, in_dims=(0, 0, 0 if per_member else None))(self.params, self.buffers, X)
+
+    __call__ = forward
+
+    def member(self, i: int) -> nn.Module:
+        """Member ``i`` as an ordinary module (a copy holding its current parameters and buffers)."""
+        m = copy.deepcopy(self.template)
+        m.load_state_dict({**{k: v[i] for k, v in self.params.items()}, **{k: v[i] for k, v in self.buffers.items()}})
+        return m
+
+
+def _first_diff(a: nn.Module, b: nn.Module) -> str:
+    for la, lb in zip(repr(a).splitlines(), repr(b).splitlines()):
+        if la != lb:
+            return f"models[0] has {la.strip()}, this one {lb.strip()}"
+    return "module structure"
+
+
+@dataclass
+class EnsembleRun:
+    """What :func:`train` returns: one :class:`~nslib.tools.train.History` per member, and the trained ensemble."""
+
+    histories: list[History]
+    ensemble: Ensemble
+
+    def member(self, i: int) -> nn.Module:
+        """Member ``i`` after training, as an ordinary module."""
+        return self.ensemble.member(i)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """All members' records in one tidy frame with a ``member`` column."""
+        return pd.concat([h.frame.assign(member=i) for i, h in enumerate(self.histories)], ignore_index=True)
+
+    @property
+    def diverged(self) -> list[bool]:
+        return [h.diverged for h in self.histories]
+
+    @property
+    def final_loss(self) -> list[float]:
+        return [h.final_loss for h in self.histories]
+
+
+def _per_member(value, m: int, name: str, ref: torch.Tensor) -> torch.Tensor:
+    """A float or one value per member -> a float64 tensor of shape (M,) on ``ref``'s device."""
+    vals = [float(value)] * m if isinstance(value, (int, float)) else [float(v) for v in value]
+    if len(vals) != m:
+        raise ValueError(f"{name} has {len(vals)} values for {m} members: allowed is one number or one per member")
+    if not all(math.isfinite(v) and v >= 0 for v in vals):
+        raise ValueError(f"{name} = {vals}: allowed are finite values >= 0")
+    return torch.tensor(vals, dtype=torch.float64).to(device=ref.device)
+
+
+def _check_options(optimizer: str, kwargs: Mapping) -> dict:
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer = {optimizer!r}: allowed is one of {', '.join(OPTIMIZERS)}")
+    unknown = set(kwargs) - set(_DEFAULTS[optimizer])
+    if unknown:
+        raise ValueError(f"optimizer_kwargs {sorted(unknown)} for {optimizer}: allowed are "
+                         f"{', '.join(_DEFAULTS[optimizer])}")
+    return {**_DEFAULTS[optimizer], **kwargs}
+
+
+class _StackedOptimizer:
+    """torch's SGD / RMSprop / Adam (their single-tensor code paths) on all members' parameters flattened into one
+    tensor, with one step size per member: a handful of tensor operations per step, whatever the model."""
+
+    def __init__(self, name: str, flat: torch.Tensor, options: dict):
+        self.name, self.flat, self.o = name, flat, options
+        self.t = 0
+        self.state: dict[str, torch.Tensor] = {}
+
+    def step(self, g: torch.Tensor, lr: torch.Tensor, active: torch.Tensor | None) -> None:
+        """One step with gradient ``g`` and step sizes ``lr``, both shaped like the flat storage; elements not
+        ``active`` (of diverged members) stay still."""
+        self.t += 1
+        o, p, st = self.o, self.flat, self.state
+        if o["weight_decay"]:
+            g = g.add(p, alpha=o["weight_decay"])
+        if self.name == "sgd":
+            if o["momentum"]:
+                st["buf"] = g.clone() if "buf" not in st else st["buf"].mul_(o["momentum"]).add_(g)
+                g = st["buf"]
+            update = g * lr
+        elif self.name == "rmsprop":
+            sq = st.setdefault("square_avg", torch.zeros_like(p))
+            sq.mul_(o["alpha"]).addcmul_(g, g, value=1 - o["alpha"])
+            update = g / sq.sqrt().add_(o["eps"]) * lr
+        else:  # adam
+            b1, b2 = o["betas"]
+            m = st.setdefault("exp_avg", torch.zeros_like(p))
+            v = st.setdefault("exp_avg_sq", torch.zeros_like(p))
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (v.sqrt() / (1 - b2 ** self.t) ** 0.5).add_(o["eps"])
+            update = m / denom * (lr / (1 - b1 ** self.t))
+        if active is not None:  # only once a member has diverged: freeze it (its update may be NaN)
+            update = torch.where(active, update, torch.zeros_like(update))
+        p.sub_(update)
+
+
+def train(models: Ensemble | Sequence[nn.Module], loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+          X: torch.Tensor, y: torch.Tensor, *, optimizer: str = "sgd", lr: float | Sequence[float] = 0.1,
+          steps: int = 100, batch_size: int | None = None, schedule: str = "constant", record_every: int = 1,
+          metrics: Mapping[str, Callable[[Ensemble], torch.Tensor]] | None = None,
+          generator: torch.Generator | Sequence[torch.Generator] | None = None, optimizer_kwargs: dict | None = None,
+          progress: bool = False) -> EnsembleRun:
+    """Train every member of ``models`` on (X, y) for ``steps`` steps at once; full batch when ``batch_size`` is None.
+
+    The arguments mean what they mean in :func:`nslib.tools.train.train`, with these additions: ``lr`` is one step
+    size for all or one per member; ``generator`` is one generator (every member sees the same minibatches) or one
+    per member (each member draws its own order exactly as ``tools.train.train`` would with that generator);
+    ``metrics[name](ensemble)`` returns one value per member. A member whose loss turns NaN/inf is frozen and
+    reported as diverged (step and value); the others go on. ``models`` is trained in place when it is an
+    :class:`Ensemble`.
+    """
+    if steps < 0 or record_every < 1:
+        raise ValueError(f"steps = {steps}, record_every = {record_every}: allowed is steps >= 0, record_every >= 1")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule = {schedule!r}: allowed is one of {', '.join(SCHEDULES)}")
+    options = _check_options(optimizer, optimizer_kwargs or {})
+    ens = models if isinstance(models, Ensemble) else Ensemble(models)
+    M, n = len(ens), X.shape[0]
+    flat = ens.flat
+    lr0 = _per_member(lr, M, "lr", flat)
+    lr_flat = lr0[ens.member_index].to(flat.dtype)  # one step size per element of the flat storage
+    gens = list(generator) if isinstance(generator, Sequence) else None
+    if gens is not None and len(gens) != M:
+        raise ValueError(f"generator has {len(gens)} generators for {M} members: allowed is one or one per member")
+    full = batch_size is None or batch_size >= n
+    data_dim = 0 if gens is not None and not full else None
+
+    def member_loss(params, buffers, xb, yb):
+        return loss_fn(ens._member_forward(params, buffers, xb), yb)
+
+    batch_losses = vmap(member_loss, in_dims=(0, 0, data_dim, data_dim))
+    opt = _StackedOptimizer(optimizer, flat, options)
+    recorded_steps: list[int] = []
+    recorded: dict[str, list[torch.Tensor]] = {"loss": [], "lr": [], **{k: [] for k in (metrics or {})}}
+    diverged_at = torch.full((M,), -1, dtype=torch.long)
+    diverged_value = torch.zeros(M, dtype=torch.float64)
+    active = None  # None while every member is finite
+    perm, pos = None, n
+    it = range(steps + 1)
+    if progress:
+        from tqdm import tqdm  # plain tqdm: readable in papermill logs, kept out of built pages
+
+        it = tqdm(it, desc=f"{M} members, {optimizer}", mininterval=5, leave=False)
+    flat.requires_grad_(True)
+    try:
+        for t in it:
+            if full:
+                xb, yb = X, y
+            else:
+                if pos + batch_size > n:
+                    if gens is None:
+                        perm = torch.randperm(n, generator=generator, device="cpu").to(X.device)
+                    else:
+                        perm = torch.stack([torch.randperm(n, generator=g, device="cpu") for g in gens]).to(X.device)
+                    pos = 0
+                idx = perm[..., pos:pos + batch_size]
+                pos += batch_size
+                xb, yb = X[idx], y[idx]
+            scale = 1.0 if schedule == "constant" else 1.0 / math.sqrt(t + 1)  # torch's LambdaLR factor
+            losses = batch_losses(ens.params, ens.buffers, xb, yb)
+            values = losses.detach().double().cpu()
+            newly = ~torch.isfinite(values) & (diverged_at < 0)
+            if bool(newly.any()):
+                diverged_at[newly], diverged_value[newly] = t, values[newly]
+                active = (diverged_at < 0).to(flat.device)[ens.member_index]
+            if t % record_every == 0 or t == steps:
+                recorded_steps.append(t)
+                recorded["loss"].append(values)
+                recorded["lr"].append(lr0.cpu() * scale)
+                if metrics:
+                    with torch.no_grad():
+                        for k, fn in metrics.items():
+                            recorded[k].append(fn(ens).detach().double().cpu())
+            if t == steps or bool((diverged_at >= 0).all()):
+                break
+            (grad,) = torch.autograd.grad(losses.sum(), flat)  # members are independent: the sum's gradient is theirs
+            with torch.no_grad():
+                opt.step(grad, lr_flat if scale == 1.0 else lr_flat * scale, active)
+    finally:
+        flat.requires_grad_(False)
+    table = {k: torch.stack(v).numpy() for k, v in recorded.items()}  # (records, M) each
+    steps_rec = np.asarray(recorded_steps)
+    histories = []
+    for i in range(M):
+        d = int(diverged_at[i])
+        keep = steps_rec < d if d >= 0 else slice(None)  # like tools.train: nothing recorded from the divergence on
+        frame = pd.DataFrame({"step": steps_rec[keep], **{k: v[keep, i] for k, v in table.items()}})
+        histories.append(History(frame, d if d >= 0 else None, float(diverged_value[i]) if d >= 0 else None))
+    return EnsembleRun(histories, ens)
