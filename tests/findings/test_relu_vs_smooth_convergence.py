@@ -1,0 +1,190 @@
+"""The finding's toy and nets against independent references (scipy, a closed-form Hessian, tools.train run alone),
+and its four criteria on constructed data: each must be able to come out true, false and inconclusive."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nslib.findings import relu_vs_smooth_convergence as rvs
+from nslib.tools import data
+from nslib.tools.dynamics import Trajectory
+from nslib.tools.models import mlp
+from nslib.tools.train import train
+
+# ------------------------------------------------------------------------------------------------------------ toy
+
+
+def test_toy_data_optimum_and_seed_stability():
+    toy = rvs.make_toy(3, 50, 4, seed=7)
+    assert toy.X.shape == (3, 50, 4) and toy.y.shape == (3, 50) and toy.w0.shape == (3, 4)
+    assert (toy.y < 0).all()
+    more = rvs.make_toy(5, 50, 4, seed=7)
+    assert torch.equal(more.X[:3], toy.X) and torch.equal(more.w0[:3], toy.w0)  # more seeds keep the first ones
+    obj, _ = rvs._toy_objective(toy, None)
+    # the objective is the gap: 0 at w = 0 (every unit at its kink), and f(w) - mean(y^2)/2 elsewhere
+    assert torch.equal(obj(torch.zeros(3, 4, dtype=torch.float64)), torch.zeros(3, dtype=torch.float64))
+    w = torch.randn(3, 4, dtype=torch.float64)
+    direct = torch.stack([((torch.relu(toy.X[s] @ w[s]) - toy.y[s]) ** 2).mean() / 2 - (toy.y[s] ** 2).mean() / 2
+                          for s in range(3)])
+    torch.testing.assert_close(obj(w), direct, rtol=0, atol=1e-15)
+    assert (obj(w) >= 0).all()
+
+
+@pytest.mark.parametrize("beta", [1.0, 20.0])
+def test_softplus_optimum_against_scipy_and_a_closed_form_hessian(beta):
+    from scipy.optimize import minimize
+
+    toy = rvs.make_toy(2, 60, 5, seed=1)
+    w_star, f_star, L, mu = rvs.softplus_optimum(toy, beta)
+    for s in range(2):
+        X, y = toy.X[s].numpy(), toy.y[s].numpy()
+
+        def sp(z):
+            return np.logaddexp(0, beta * z) / beta
+
+        def f(w, X=X, y=y):
+            return np.mean((sp(X @ w) - y) ** 2) / 2
+
+        def g(w, X=X, y=y):
+            z = X @ w
+            return X.T @ ((sp(z) - y) / (1 + np.exp(-beta * z))) / len(y)
+
+        ref = minimize(f, np.zeros(5), jac=g, method="BFGS", options={"gtol": 1e-13, "maxiter": 10000})
+        assert f_star[s] == pytest.approx(ref.fun, abs=1e-13)
+        np.testing.assert_allclose(w_star[s].numpy(), ref.x, atol=1e-5)
+        z = X @ w_star[s].numpy()
+        sig = 1 / (1 + np.exp(-beta * z))
+        weights = sig ** 2 + (sp(z) - y) * beta * sig * (1 - sig)
+        ev = np.linalg.eigvalsh(X.T @ (weights[:, None] * X) / len(y))
+        assert L[s] == pytest.approx(ev[-1], rel=1e-9) and mu[s] == pytest.approx(ev[0], rel=1e-9)
+
+
+def test_run_toy_plateau_and_convergence_on_a_small_instance():
+    toy = rvs.make_toy(2, 60, 5, seed=0)
+    runs = rvs.run_toy(toy, [0.2, 0.05], [2.0], steps=3000, window=400)
+    assert runs.lr0 == 0.2  # the diminishing schedule starts from the largest step, whatever the order
+    g = runs.relu.late_gap(400)
+    assert (g > 1e-3 * np.array([[0.2], [0.05]])).all()  # stalls at a level
+    assert (np.abs(runs.softplus[2.0].late_gap(400)) < 1e-10).all()  # converges
+    table = rvs.toy_table(runs)
+    assert list(table.index) == ["constant eta = 0.2", "constant eta = 0.05", "diminishing eta0 = 0.2"]
+    assert "softplus(2) gap" in table.columns
+
+
+# ------------------------------------------------------------------------------------------------------------ nets
+
+
+def test_run_nets_members_are_tools_train_runs_and_steps_to_threshold_is_the_first_crossing():
+    nets = rvs.run_nets(["digits"], [1], ["relu", "softplus"], [4.0], [0.5, 1.0], 2, n_train=40, width=6,
+                        steps=40, threshold=1.0, seed=3)
+    X, y, _, _ = data.train_set("digits", 40, 3, "")
+    for fam, act, beta, lr, s in [("relu", "relu", 1.0, 1.0, 1), ("softplus(4)", "softplus", 4.0, 0.5, 0)]:
+        torch.manual_seed(3 * 1000 + s)
+        model = mlp([64, 6, 10], act, beta=beta)
+        h = train(model, F.cross_entropy, X.float(), y, lr=lr, steps=40)
+        row = nets.summary[(nets.summary.family == fam) & (nets.summary.lr == lr) & (nets.summary.seed == s)]
+        crossing = np.flatnonzero(h.frame["loss"].to_numpy() <= 1.0)
+        assert row.steps_to_threshold.item() == (crossing[0] if len(crossing) else math.inf)
+        assert row.final_loss.item() == pytest.approx(h.final_loss, rel=1e-5)
+    assert set(nets.summary.family) == {"relu", "softplus(4)"}
+    assert len(rvs.curves_frame(nets)) == 2 * 2 * 41  # two families at their tuned step, two seeds, 41 records
+
+
+# ------------------------------------------------------------------------------------------------ toy criteria
+
+
+def _traj(gap, lrs, schedule="constant"):
+    L, S, _ = gap.shape
+    return Trajectory("t", "sgd", schedule, np.asarray(lrs, float), gap, np.zeros((L, S, 1, 1)),
+                      np.full((L, S), -1), np.full((L, S), -1), np.full((L, S), -1))
+
+
+def _toy_runs(relu_gap_fn, lrs=(0.01, 0.1), steps=4000, window=400, dim_factor=0.01, sp_gap=1e-14,
+              L=1.0, mu=0.5):
+    lrs = np.asarray(lrs, float)
+    k = np.arange(steps + 1)
+    relu = np.stack([[relu_gap_fn(lr, k) for _ in range(5)] for lr in lrs])
+    dim = (relu[np.argmax(lrs)] * dim_factor)[None]
+    sp = np.full((len(lrs), 5, steps + 1), sp_gap)
+    sp[..., 0] = 1.0
+    curv = {1.0: {"L": np.full(5, L), "mu": np.full(5, mu)}}
+    return rvs.ToyRuns(lrs, _traj(relu, lrs), _traj(dim, [lrs.max()], "invsqrt"), {1.0: _traj(sp, lrs)}, curv,
+                       window)
+
+
+def _plateau(lr, k):
+    return 0.07 * lr * (1 + 0.1 * (k % 2))  # a 2-cycle around a level linear in eta
+
+
+def test_toy_gap_plateau_true_false_inconclusive():
+    assert rvs.toy_gap_plateau(_toy_runs(_plateau))["holds"] is True
+    v = rvs.toy_gap_plateau(_toy_runs(lambda lr, k: 0.07 * lr ** 2 + 0 * k))  # slope 2: not linear in eta
+    assert v["holds"] is False and v["measured"]["slopes"][0] == pytest.approx(2.0)
+    v = rvs.toy_gap_plateau(_toy_runs(lambda lr, k: 1e-6 * lr + 0 * k))  # a level far below eta: converging
+    assert v["holds"] is False
+    v = rvs.toy_gap_plateau(_toy_runs(lambda lr, k: lr * np.exp(-k / 300)))  # still falling: not settled
+    assert v["holds"] is None and "not settled" in v["reason"]
+
+
+def test_toy_smooth_converges_true_false_inconclusive():
+    assert rvs.toy_smooth_converges(_toy_runs(_plateau))["holds"] is True
+    v = rvs.toy_smooth_converges(_toy_runs(_plateau, sp_gap=1e-4))  # stuck although it should have converged
+    assert v["holds"] is False and v["measured"]["failed"] == 10
+    v = rvs.toy_smooth_converges(_toy_runs(_plateau, L=100.0))  # every step above 2/L = 0.02 ... but 0.01 below
+    assert v["measured"]["judged"] == 5
+    v = rvs.toy_smooth_converges(_toy_runs(_plateau, L=1000.0))  # no step below 2/L
+    assert v["holds"] is None and "no step is below 2/L" in v["reason"]
+    v = rvs.toy_smooth_converges(_toy_runs(_plateau, sp_gap=1e-4, mu=1e-7))  # too slow to have converged anyway
+    assert v["holds"] is None and "too short" in v["reason"]
+
+
+def test_toy_diminishing_fixes_true_false_inconclusive():
+    assert rvs.toy_diminishing_fixes(_toy_runs(_plateau))["holds"] is True
+    v = rvs.toy_diminishing_fixes(_toy_runs(_plateau, dim_factor=0.5))
+    assert v["holds"] is False and v["measured"]["median_ratio"] == pytest.approx(2.0, rel=0.05)
+    v = rvs.toy_diminishing_fixes(_toy_runs(_plateau, steps=300, window=100))  # sqrt(300) < 20
+    assert v["holds"] is None and "too few" in v["reason"]
+
+
+# ----------------------------------------------------------------------------------------------- nets criterion
+
+
+def _nets(steps_by_family, lrs=(0.5, 1.0, 2.0), best_lr=1.0, datasets=("digits",)):
+    """Each family: per-seed steps at ``best_lr``; other steps of the grid are slower (so ``best_lr`` is tuned)."""
+    rows = []
+    for ds in datasets:
+        for fam, seeds in steps_by_family.items():
+            tuned = best_lr[fam] if isinstance(best_lr, dict) else best_lr
+            for lr in lrs:
+                for s, st in enumerate(seeds):
+                    rows.append({"dataset": ds, "depth": 1, "family": fam, "beta": 1.0, "lr": lr, "seed": s,
+                                 "steps_to_threshold": st if lr == tuned else st + 50, "final_loss": 0.01,
+                                 "diverged": False})
+    return rvs.NetRuns(pd.DataFrame(), pd.DataFrame(rows), 0.1, 300, list(lrs))
+
+
+def test_nets_smooth_faster_true_false_inconclusive():
+    relu = [100, 110, 120, 130, 140]
+    v = rvs.nets_smooth_faster(_nets({"relu": relu, "gelu": [90, 100, 110, 120, 130]}))
+    assert v["holds"] is True and v["measured"]["per_group"]["digits"]["smooth_win_fraction"] == {"gelu depth 1": 1.0}
+    v = rvs.nets_smooth_faster(_nets({"relu": relu, "gelu": [90, 100, 110, 135, 150]}))  # 3 of 5
+    assert v["holds"] is False
+    v = rvs.nets_smooth_faster(_nets({"relu": relu, "gelu": [90, 100, 110, 120, 130], "silu": [150] * 5}))
+    assert v["holds"] is False and v["measured"]["per_group"]["digits"]["failed"] == ["silu depth 1"]
+    # the smooth net wins, but ReLU was tuned at the largest step: a larger step might reverse it
+    v = rvs.nets_smooth_faster(_nets({"relu": relu, "gelu": [90, 100, 110, 120, 130]},
+                                     best_lr={"relu": 2.0, "gelu": 1.0}))
+    assert v["holds"] is None and "extend lrs upward" in v["reason"]
+    # neither side reaches the threshold: undecided pairs
+    v = rvs.nets_smooth_faster(_nets({"relu": [math.inf] * 5, "gelu": [math.inf] * 4 + [100]}))
+    assert v["holds"] is None and "reached the loss threshold on neither side" in v["reason"]
+
+
+def test_nets_smooth_faster_per_dataset_and_a_tie_is_not_a_win():
+    v = rvs.nets_smooth_faster(_nets({"relu": [100] * 5, "gelu": [100] * 5}, datasets=("digits", "mnist1d")))
+    assert v["holds"] is False and set(v["measured"]["per_group"]) == {"digits", "mnist1d"}
+    assert v["measured"]["per_group"]["mnist1d"]["smooth_win_fraction"]["gelu depth 1"] == 0.0
