@@ -322,7 +322,7 @@ def page_texts(toy: ToyRuns, nets: NetRuns, verdicts: dict) -> dict[str, str]:
     wins = []
     for ds, g in verdicts["nets-smooth-faster"]["measured"].get("per_group", {}).items():
         wf = g.get("smooth_win_fraction", {})
-        n_won = sum(v >= SEED_FRACTION for v in wf.values())
+        n_won = sum(isinstance(v, float) and v >= SEED_FRACTION for v in wf.values())
         wins.append(f"{ds}: {n_won} of {len(wf)} smooth (family, depth) comparisons won in >= "
                     f"{SEED_FRACTION:.0%} of seeds")
     tuned = ", ".join(sorted({f"{lr:g}" for lr in table["tuned lr"]}, key=float))
@@ -580,9 +580,9 @@ def nets_smooth_faster(runs: NetRuns, fraction: float = SEED_FRACTION, max_undec
                 decided = np.isfinite(sm_steps) | np.isfinite(r_steps)
                 undecided, pairs = undecided + int((~decided).sum()), pairs + len(r_steps)
                 name = f"{fam} depth {depth}"
-                win = float((sm_steps < r_steps)[decided].mean()) if decided.any() else float("nan")
+                win = float((sm_steps < r_steps)[decided].mean()) if decided.any() else None  # None: no pair decided
                 wins[name] = win
-                smooth_won = win >= fraction
+                smooth_won = win is not None and win >= fraction
                 loser = "relu" if smooth_won else fam
                 if tuned[ds, depth, loser] == top:
                     reversible.append(f"{name} ({loser} tuned at {top:g})")

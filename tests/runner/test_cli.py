@@ -140,9 +140,9 @@ SMALLEST = {  # the smallest sizes and shortest grids each notebook accepts
     "abs-smooth-clarke": shlex.split("-p n_points 1 -p ties_per_layer 0 -p sizes '[1, 1, 1]' -p alphas '[0.0]' "
                                      "-p n_samples 1"),
     "relu-vs-smooth-convergence": shlex.split("-p toy_samples 2 -p toy_features 1 -p toy_lrs '[0.1, 0.2]' "
-                                              "-p toy_betas '[]' -p toy_seeds 1 -p toy_steps 100 -p toy_window 4 "
+                                              "-p toy_betas '[1.0]' -p toy_seeds 1 -p toy_steps 100 -p toy_window 4 "
                                               "-p n_train 10 -p width 1 -p depths '[1]' "
-                                              "-p activations \"['relu', 'gelu']\" -p net_betas '[]' "
+                                              "-p activations \"['relu', 'gelu']\" -p net_betas '[1.0]' "
                                               "-p net_lrs '[0.1]' -p net_seeds 3 -p net_steps 10"),
 }
 
