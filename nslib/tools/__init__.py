@@ -12,11 +12,26 @@
 - :mod:`~nslib.tools.clarke`: exact and sampled Clarke sets, hull membership and distance, AD gradients
 - :mod:`~nslib.tools.curvature`: Hessian-vector products, extreme Hessian eigenvalues by Lanczos, dense Hessians
 - :mod:`~nslib.tools.flows`: gradient flows by adaptive ODE solvers, GD as their discretisation, distances
+- :mod:`~nslib.tools.maxpool`: MaxPool with a chosen Jacobian (beta J_min + (1 - beta) J_native), window ties
 
 A piece of code starts in its finding's module and moves here when a second finding needs it.
 """
 
-from . import clarke, curvature, data, dynamics, ensembles, flows, kinks, models, objectives, sparsity, stats, train
+from . import (
+               clarke,
+               curvature,
+               data,
+               dynamics,
+               ensembles,
+               flows,
+               kinks,
+               maxpool,
+               models,
+               objectives,
+               sparsity,
+               stats,
+               train,
+)
 
-__all__ = ["clarke", "curvature", "data", "dynamics", "ensembles", "flows", "kinks", "models", "objectives",
+__all__ = ["clarke", "curvature", "data", "dynamics", "ensembles", "flows", "kinks", "maxpool", "models", "objectives",
            "sparsity", "stats", "train"]
