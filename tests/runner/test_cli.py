@@ -144,6 +144,9 @@ SMALLEST = {  # the smallest sizes and shortest grids each notebook accepts
                                               "-p n_train 10 -p width 1 -p depths '[1]' "
                                               "-p activations \"['relu', 'gelu']\" -p net_betas '[1.0]' "
                                               "-p net_lrs '[0.1]' -p net_seeds 3 -p net_steps 10"),
+    "maxpool-jacobians": shlex.split("-p n_train 64 -p zone_dtypes \"['float64']\" -p zone_batches 1 -p batch_size 1 "
+                                     "-p betas '[0.0, 1.0]' -p train_dtypes \"['float64']\" -p optimizers \"['adam']\" "
+                                     "-p batch_norms '[True]' -p n_seeds 1 -p steps 1"),
 }
 
 

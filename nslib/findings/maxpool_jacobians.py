@@ -1,0 +1,503 @@
+"""Finding *maxpool-jacobians* (Boustany, TMLR 2024): which Jacobian autodiff uses for MaxPool, and when it matters.
+
+The page's experiments (the gradient difference between two MaxPool Jacobians at initialisation, by precision, with
+its ties split into real ones and rounding-made ones; training small CNNs over the Jacobian family J_beta by
+precision, optimizer and batch norm), its figures (``plot_*``) and one criterion per claim id:
+:func:`difference_tracks_precision`, :func:`high_beta_breaks_16bit`, :func:`fp32_robust_to_beta`,
+:func:`mitigations_shrink_gap`. The MaxPool itself is :mod:`nslib.tools.maxpool`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..figures import PALETTE, log_floor
+from ..runner import combine_verdicts, inconclusive, resolve_dtype
+from ..tools import data, maxpool
+from ..tools.train import accuracy, train
+
+__all__ = [
+    # experiments
+    "AUTHORS_ACCURACY", "AUTHORS_THRESHOLDS", "DATASETS", "SIXTEEN_BIT", "TrainGrid", "ZoneRun", "accuracy_table",
+    "check_dtypes", "composite_error", "load", "make_cnn", "page_texts", "train_grid", "zone_table", "zones",
+    # figures
+    "plot_accuracy_vs_beta", "plot_zones",
+    # criteria, one per claim id
+    "difference_tracks_precision", "fp32_robust_to_beta", "high_beta_breaks_16bit", "mitigations_shrink_gap",
+]
+
+#: Datasets: digits (8x8 images, 2-D pooling), MNIST-1D (40-sample signals, 1-D pooling), MNIST from local IDX files.
+DATASETS = ("digits", "mnist1d", "mnist")
+#: The 16-bit precisions.
+SIXTEEN_BIT = ("float16", "bfloat16")
+#: The authors' thresholds on sum over tensors of ||grad_beta0 - grad_beta1||_inf for "this minibatch differs".
+AUTHORS_THRESHOLDS = {"float16": 1e-3, "bfloat16": 1e-3, "float32": 1e-7, "float64": 1e-15}
+#: Test accuracies in the authors' committed result files (repository ryanboustany/MaxPool-numerical), as quoted in
+#: the book's FINDINGS notes: (net / data, precision, betas) -> accuracy.
+AUTHORS_ACCURACY = pd.DataFrame([
+    ("LeNet / MNIST", "32-bit", "all beta", "0.992-0.993"),
+    ("LeNet / MNIST", "16-bit", "beta <= 100", "0.992"),
+    ("LeNet / MNIST", "16-bit", "beta >= 1000", "0.098"),
+    ("VGG11 / CIFAR-10, SGD", "32-bit", "beta <= 1000", "0.910"),
+    ("VGG11 / CIFAR-10, SGD", "32-bit", "beta = 10000", "0.262"),
+    ("VGG11 / CIFAR-10, SGD", "16-bit", "beta >= 1000", "0.10"),
+    ("ResNet18 / CIFAR-10", "32-bit", "all beta", "0.916-0.917"),
+], columns=["net / data", "precision", "beta", "test accuracy"])
+#: Accuracy within this of chance (or a NaN loss) counts as "broken".
+BROKEN_MARGIN = 0.05
+#: Largest accuracy change (a fraction) that counts as "unchanged".
+SAME_MARGIN = 0.02
+
+
+# ------------------------------------------------------------------------------------------------ data and nets
+
+def load(dataset: str, n_train: int | None, seed: int, data_dir: str = "", device="cpu") -> data.Split:
+    """Train/test split of ``dataset`` with inputs shaped for a CNN: (N, 1, side, side) images or (N, 1, L) signals."""
+    if dataset == "digits":
+        s = data.load_digits(seed, n_train=n_train, device=device)
+        shape = (1, 8, 8)
+    elif dataset == "mnist1d":
+        s = data.load_mnist1d(seed, n_train=n_train, device=device)
+        shape = (1, s.n_features)
+    elif dataset == "mnist":
+        s = data.load_mnist(data_dir, n_train=n_train, device=device)
+        shape = (1, 28, 28)
+    else:
+        raise ValueError(f"dataset = {dataset!r}: allowed is one of {', '.join(DATASETS)}")
+    return data.Split(s.X_train.reshape(-1, *shape), s.y_train, s.X_test.reshape(-1, *shape), s.y_test)
+
+
+def make_cnn(input_shape: Sequence[int], n_classes: int, beta: float, batch_norm: bool = False, seed: int = 0,
+             dtype: torch.dtype = torch.float32, device="cpu") -> nn.Sequential:
+    """conv-ReLU-MaxPool twice, then linear layers, with MaxPool's backward J_beta. 2-D for (1, H, W) inputs, 1-D for
+    (1, L). On 28x28 inputs it is LeNet-5 (6 and 16 channels, kernel 5, head 120-84); on smaller inputs kernel 3 and
+    8 and 16 channels. Batch norm, when asked, sits between each convolution and its ReLU."""
+    torch.manual_seed(seed)
+    two_d = len(input_shape) == 3
+    conv, norm, pool = ((nn.Conv2d, nn.BatchNorm2d, maxpool.MaxPool2d) if two_d
+                        else (nn.Conv1d, nn.BatchNorm1d, maxpool.MaxPool1d))
+    lenet = two_d and input_shape[-1] >= 28
+    k, c1, c2 = (5, 6, 16) if lenet else (3, 8, 16)
+    layers: list[nn.Module] = []
+    for cin, cout, pad in ((1, c1, 2 if lenet else 1), (c1, c2, 0 if lenet else 1)):
+        layers.append(conv(cin, cout, k, padding=pad))
+        if batch_norm:
+            layers.append(norm(cout))
+        layers += [nn.ReLU(), pool(2, beta=beta)]
+    layers.append(nn.Flatten())
+    with torch.no_grad():
+        n_flat = nn.Sequential(*layers)(torch.zeros(1, *input_shape)).shape[1]
+    layers += ([nn.Linear(n_flat, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, n_classes)] if lenet
+               else [nn.Linear(n_flat, n_classes)])
+    return nn.Sequential(*layers).to(device=device, dtype=dtype)
+
+
+def _set_beta(model: nn.Module, beta: float) -> None:
+    for m in model.modules():
+        if isinstance(m, (maxpool.MaxPool1d, maxpool.MaxPool2d)):
+            m.beta = float(beta)
+
+
+def check_dtypes(names: Sequence[str], device) -> None:
+    """Refuse, before any compute, a precision the device cannot run a convolution and MaxPool in (forward and
+    backward), naming the precision and the device."""
+    from ..runner import ParamError
+
+    for name in dict.fromkeys(names):
+        dt = resolve_dtype(name)
+        try:
+            x = torch.randn(2, 1, 6, 6, device=device).to(dt).requires_grad_()
+            w = torch.randn(2, 1, 3, 3, device=device).to(dt)
+            maxpool.max_pool(F.conv2d(x, w), 2, beta=1.0).sum().backward()
+        except (RuntimeError, NotImplementedError) as e:
+            raise ParamError(f"dtype {name!r} cannot run a convolution and MaxPool on device {str(device)!r} "
+                             f"({str(e).splitlines()[0][:120]}): allowed are precisions this device computes") from e
+
+
+# ------------------------------------------------------------------------------------------------------- zones
+
+@dataclass
+class ZoneRun:
+    """Per (dataset, precision, minibatch) at initialisation: the gradient difference between beta = 0 and beta = 1
+    (max over tensors and sum over tensors of ||.||_inf), and the tied MaxPool windows split into bifurcation (tied
+    in float64 too) and compensation (tied only after rounding)."""
+
+    frame: pd.DataFrame
+
+
+def _grads(model: nn.Module, xb, yb, beta: float) -> list[torch.Tensor]:
+    _set_beta(model, beta)
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(xb), yb).backward()
+    return [p.grad.detach().clone() for p in model.parameters()]
+
+
+def _pool_inputs(model: nn.Module, xb) -> list[torch.Tensor]:
+    """The input of every MaxPool layer on ``xb`` (one forward pass, no gradient)."""
+    seen = []
+    hooks = [m.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach()))
+             for m in model.modules() if isinstance(m, (maxpool.MaxPool1d, maxpool.MaxPool2d))]
+    try:
+        with torch.no_grad():
+            model(xb)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def zones(splits: dict[str, data.Split], dtypes: Sequence[str], n_batches: int, batch_size: int, seed: int = 0,
+          device="cpu") -> ZoneRun:
+    """For each dataset and precision: one initialisation (the same weights at every precision, seed ``seed``),
+    ``n_batches`` minibatches of the training set; on each, the gradients with beta = 0 and beta = 1, and the MaxPool
+    windows tied at this precision against the same pass in float64."""
+    rows = []
+    for ds, split in splits.items():
+        shape, n_classes = tuple(split.X_train.shape[1:]), int(split.y_train.max()) + 1
+        base = make_cnn(shape, n_classes, 0.0, seed=seed, dtype=torch.float64, device=device)
+        g = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(split.X_train), generator=g)[: n_batches * batch_size].to(split.X_train.device)
+        batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)][:n_batches]
+        for name in dtypes:
+            dt = resolve_dtype(name)
+            model = make_cnn(shape, n_classes, 0.0, seed=seed, dtype=torch.float64, device=device)
+            model.load_state_dict(base.state_dict())
+            model = model.to(dt)
+            for b, idx in enumerate(batches):
+                xb, yb = split.X_train[idx].to(dt), split.y_train[idx]
+                g0, g1 = _grads(model, xb, yb, 0.0), _grads(model, xb, yb, 1.0)
+                diffs = [float((a.double() - c.double()).abs().max()) for a, c in zip(g0, g1)]
+                low = _pool_inputs(model, xb)
+                exact = _pool_inputs(base, xb.double())
+                z = {"windows": 0, "bifurcation": 0, "compensation": 0, "exact_only": 0}
+                for lo, ex in zip(low, exact):
+                    for k, v in maxpool.tie_zones(lo, ex, 2).items():
+                        z[k] += v
+                rows.append({"dataset": ds, "dtype": name, "batch": b, "max_inf": max(diffs), "sum_inf": sum(diffs),
+                             "differs": sum(diffs) > AUTHORS_THRESHOLDS[name], **z})
+    return ZoneRun(pd.DataFrame(rows))
+
+
+def zone_table(run: ZoneRun) -> pd.DataFrame:
+    """Per dataset and precision: the gradient difference (smallest and largest over the minibatches), the share of
+    minibatches above the authors' threshold, and the tied windows per minibatch split into bifurcation and
+    compensation (and their share of all windows)."""
+    f = run.frame
+    out = f.groupby(["dataset", "dtype"], sort=False).agg(
+        min_difference=("max_inf", "min"), max_difference=("max_inf", "max"),
+        share_above_threshold=("differs", "mean"), windows=("windows", "mean"),
+        bifurcation=("bifurcation", "mean"), compensation=("compensation", "mean"))
+    out["threshold"] = [AUTHORS_THRESHOLDS[d] for _, d in out.index]
+    tied = out["bifurcation"] + out["compensation"]
+    out["compensation share of ties"] = np.where(tied > 0, out["compensation"] / tied.where(tied > 0, 1), np.nan)
+    return out
+
+
+def composite_error(dtypes: Sequence[str], betas: Sequence[float], seed: int = 0) -> pd.DataFrame:
+    """The authors' forward composite beta * m + (1 - beta) * m against the exact max m, on post-ReLU-like inputs
+    (half zeros, half uniform in (0, 1)): the largest absolute forward error, per precision and beta."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(16, 4, 8, 8, generator=g, dtype=torch.float64)
+    x = torch.where(torch.rand(x.shape, generator=g, dtype=torch.float64) < 0.5, torch.zeros(()), x)
+    rows = []
+    for name in dtypes:
+        xd = x.to(resolve_dtype(name))
+        exact = F.max_pool2d(xd, 2).double()
+        for b in betas:
+            comp = maxpool.composite_max_pool(xd, 2, beta=float(b)).double()
+            rows.append({"dtype": name, "beta": float(b), "max forward error": float((comp - exact).abs().max())})
+    return pd.DataFrame(rows).pivot(index="beta", columns="dtype", values="max forward error")[list(dtypes)]
+
+
+# ---------------------------------------------------------------------------------------------------- training
+
+@dataclass
+class TrainGrid:
+    """Test accuracy of every training run: dataset, dtype, optimizer, batch_norm, beta, seed, accuracy, diverged."""
+
+    frame: pd.DataFrame
+    chance: dict[str, float]
+
+
+def train_grid(splits: dict[str, data.Split], betas: Sequence[float], dtypes: Sequence[str],
+               optimizers: Sequence[str], batch_norms: Sequence[bool], n_seeds: int, *, steps: int, batch_size: int,
+               lr: float, adam_lr: float, seed: int = 0, device="cpu") -> TrainGrid:
+    """One factor at a time around the base (``optimizers[0]``, ``batch_norms[0]``): every beta x dtype x seed with
+    the base; and every other optimizer, and every other batch-norm setting, at the 16-bit dtypes of ``dtypes``
+    (every beta and seed). Seed s gives every run the same initialisation and minibatch order. Parameters live in
+    the run's dtype (pure low-precision training, as the authors' 16-bit runs). A NaN loss is a result: the run
+    stops and its accuracy is that of its last weights (chance, usually)."""
+    base_opt, base_bn = optimizers[0], batch_norms[0]
+    configs = [(d, base_opt, base_bn) for d in dtypes]
+    low = [d for d in dtypes if d in SIXTEEN_BIT]
+    configs += [(d, o, base_bn) for o in optimizers[1:] for d in low]
+    configs += [(d, base_opt, bn) for bn in batch_norms[1:] for d in low]
+    rows, chance = [], {}
+    for ds, split in splits.items():
+        shape, n_classes = tuple(split.X_train.shape[1:]), int(split.y_train.max()) + 1
+        chance[ds] = float(torch.bincount(split.y_test, minlength=n_classes).max() / len(split.y_test))
+        for dname, opt, bn in configs:
+            dt = resolve_dtype(dname)
+            for beta in betas:
+                for s in range(n_seeds):
+                    model = make_cnn(shape, n_classes, float(beta), batch_norm=bn, seed=seed * 1000 + s, dtype=dt,
+                                     device=device)
+                    h = train(model, F.cross_entropy, split.X_train.to(dt), split.y_train, optimizer=opt,
+                              lr=adam_lr if opt == "adam" else lr, steps=steps, batch_size=batch_size,
+                              generator=torch.Generator().manual_seed(seed * 1000 + s), record_every=steps)
+                    model.eval()
+                    acc = accuracy(model, split.X_test.to(dt), split.y_test)
+                    rows.append({"dataset": ds, "dtype": dname, "optimizer": opt, "batch_norm": bool(bn),
+                                 "beta": float(beta), "seed": s, "accuracy": acc, "diverged": h.diverged,
+                                 "diverged_at": h.diverged_at})
+    return TrainGrid(pd.DataFrame(rows), chance)
+
+
+def _setting(row) -> str:
+    return f"{row.dtype}, {row.optimizer}{', BN' if row.batch_norm else ''}"
+
+
+def accuracy_table(grid: TrainGrid) -> pd.DataFrame:
+    """Mean test accuracy over seeds (with the number of diverged seeds in brackets), one row per (dataset, setting),
+    one column per beta."""
+    f = grid.frame.copy()
+    f["setting"] = [_setting(r) for r in f.itertuples()]
+    agg = f.groupby(["dataset", "setting", "beta"], sort=False).agg(acc=("accuracy", "mean"), nan=("diverged", "sum"))
+    cell = [f"{a:.3f}" + (f" ({int(n)} NaN)" if n else "") for a, n in zip(agg.acc, agg.nan)]
+    out = pd.Series(cell, index=agg.index).unstack("beta")
+    out.columns = [f"beta={b:g}" for b in out.columns]
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------ figures
+
+def plot_zones(run: ZoneRun):
+    """Left: the gradient difference beta = 0 vs 1 per minibatch at each precision, with the authors' thresholds.
+    Right: tied MaxPool windows per minibatch, real (bifurcation) and rounding-made (compensation)."""
+    f = run.frame
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2))
+    datasets, dtypes = list(dict.fromkeys(f.dataset)), list(dict.fromkeys(f.dtype))
+    width = 0.8 / max(len(datasets), 1)
+    for j, ds in enumerate(datasets):
+        for i, d in enumerate(dtypes):
+            v = f[(f.dataset == ds) & (f.dtype == d)].sum_inf
+            xs = i + (j - (len(datasets) - 1) / 2) * width + np.linspace(-width / 3, width / 3, len(v))
+            ax.plot(xs, log_floor(v), "o", ms=3.5, color=PALETTE[j], label=ds if i == 0 else None)
+        for i, d in enumerate(dtypes):
+            ax.hlines(AUTHORS_THRESHOLDS[d], i - 0.45, i + 0.45, colors="k", linestyles="--", lw=1,
+                      label="authors' threshold" if (i == 0 and j == 0) else None)
+    ax.set(xticks=range(len(dtypes)), xticklabels=dtypes, yscale="log",
+           ylabel=r"$\sum \|g_{\beta=0} - g_{\beta=1}\|_\infty$ (exact 0 at 1e-18)",
+           title="Gradient difference at initialisation, per minibatch")
+    ax.legend(frameon=False, fontsize="small")
+    agg = f.groupby(["dataset", "dtype"], sort=False)[["bifurcation", "compensation"]].mean().reset_index()
+    labels = [f"{r.dataset}\n{r.dtype}" for r in agg.itertuples()]
+    xs = np.arange(len(agg))
+    bx.bar(xs, agg.bifurcation, color=PALETTE[0], label="bifurcation (tied in float64 too)")
+    bx.bar(xs, agg.compensation, bottom=agg.bifurcation, color=PALETTE[3],
+           label="compensation (tied only after rounding)")
+    bx.set(xticks=xs, ylabel="tied windows per minibatch", title="Where the ties come from")
+    bx.set_xticklabels(labels, fontsize="x-small")
+    bx.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_beta(grid: TrainGrid):
+    """Test accuracy against beta per setting (mean over seeds, seeds as dots; diverged seeds as crosses), one panel
+    per dataset, chance as a dotted line."""
+    f = grid.frame.copy()
+    f["setting"] = [_setting(r) for r in f.itertuples()]
+    datasets = list(dict.fromkeys(f.dataset))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.2), squeeze=False)
+    for ax, ds in zip(axes[0], datasets):
+        sub = f[f.dataset == ds]
+        for i, (setting, g) in enumerate(sub.groupby("setting", sort=False)):
+            x = g.beta.where(g.beta > 0, 0.1)  # beta = 0 drawn at 0.1 on the log axis
+            m = g.groupby(x).accuracy.mean()
+            color = PALETTE[i % len(PALETTE)]
+            ax.plot(m.index, m.values, "-", color=color, label=setting)
+            ok = ~g.diverged
+            ax.plot(x[ok], g.accuracy[ok], "o", ms=3, color=color, alpha=0.5)
+            ax.plot(x[~ok], g.accuracy[~ok], "x", ms=6, color=color)
+        ax.axhline(grid.chance[ds], color="k", ls=":", lw=1)
+        ax.set(xscale="log", xlabel=r"$\beta$ ($\beta = 0$ drawn at 0.1)", ylabel="test accuracy", ylim=(0, 1),
+               title=f"{ds}: accuracy after training")
+        ax.legend(frameon=False, fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------------ criteria
+
+def difference_tracks_precision(run: ZoneRun, fp64_max: float = 1e-15, fp32_max: float = 1e-6,
+                                low_min: float = 1e-5) -> dict:
+    """The beta = 0 vs 1 gradient difference tracks the precision: per dataset, its largest ||.||_inf over the
+    minibatches is <= ``fp64_max`` at float64 and <= ``fp32_max`` at float32, and >= ``low_min`` at each 16-bit
+    precision run.
+
+    Preconditions, per dataset: a 16-bit precision and float32 or float64 were run; the 16-bit passes met tied
+    windows at all (with none, the two Jacobians agree by construction and nothing is tested)."""
+    criterion = (f"per dataset: max ||g_beta0 - g_beta1||_inf over minibatches <= {fp64_max:g} at float64, "
+                 f"<= {fp32_max:g} at float32, >= {low_min:g} at 16 bits")
+    f = run.frame
+    groups = {}
+    for ds, sub in f.groupby("dataset", sort=False):
+        mx = sub.groupby("dtype", sort=False).max_inf.max().to_dict()
+        ties = sub.groupby("dtype", sort=False)[["bifurcation", "compensation"]].sum().sum(axis=1).to_dict()
+        low = [d for d in mx if d in SIXTEEN_BIT]
+        high = [d for d in mx if d in ("float32", "float64")]
+        measured = {"max_difference": mx, "tied_windows": {k: int(v) for k, v in ties.items()}}
+        if not low or not high:
+            state = "needs a 16-bit precision and float32 or float64"
+        elif not all(ties[d] > 0 for d in low):
+            state = f"no tied window at {', '.join(d for d in low if ties[d] == 0)}: nothing to test"
+        else:
+            ok = all(mx[d] >= low_min for d in low)
+            ok &= mx.get("float32", 0.0) <= fp32_max and mx.get("float64", 0.0) <= fp64_max
+            state = bool(ok)
+        groups[ds] = {"state": state, "measured": measured}
+    return combine_verdicts(groups, criterion)
+
+
+def _mean_acc(f: pd.DataFrame, **sel) -> pd.Series:
+    for k, v in sel.items():
+        f = f[f[k] == v]
+    return f.groupby("beta").accuracy.mean()
+
+
+def _base(grid: TrainGrid) -> tuple[str, bool]:
+    f = grid.frame
+    return f.optimizer.iloc[0], bool(f.batch_norm.iloc[0])
+
+
+def high_beta_breaks_16bit(grid: TrainGrid, min_high_beta: float = 1000.0) -> dict:
+    """At 16 bits (base optimizer, no change of batch norm), the largest beta breaks training: every seed ends at
+    most ``BROKEN_MARGIN`` above chance (or diverged), while beta <= 1 stays within ``SAME_MARGIN`` of beta = 0 (mean
+    over seeds), per dataset and 16-bit precision.
+
+    Preconditions: a 16-bit precision was trained; beta = 0 and a beta >= ``min_high_beta`` are in the grid; beta = 0
+    trained at all (mean accuracy more than ``BROKEN_MARGIN`` above chance)."""
+    criterion = (f"16-bit, base optimizer: at the largest beta (>= {min_high_beta:g}) every seed ends <= chance + "
+                 f"{BROKEN_MARGIN:.0%} or diverges, while beta <= 1 stays within {SAME_MARGIN:.0%} of beta = 0")
+    f = grid.frame
+    opt, bn = _base(grid)
+    groups = {}
+    for (ds, d), sub in f[(f.optimizer == opt) & (f.batch_norm == bn)].groupby(["dataset", "dtype"], sort=False):
+        if d not in SIXTEEN_BIT:
+            continue
+        betas = sorted(sub.beta.unique())
+        top, chance = betas[-1], grid.chance[ds]
+        mean = sub.groupby("beta").accuracy.mean()
+        measured = {"chance": chance, "top_beta": top, "mean_accuracy": {f"{b:g}": float(v) for b, v in mean.items()}}
+        if 0.0 not in betas or top < min_high_beta:
+            state = f"the grid needs beta = 0 and a beta >= {min_high_beta:g} (it has {[float(b) for b in betas]})"
+        elif mean[0.0] <= chance + BROKEN_MARGIN:
+            state = f"beta = 0 did not train at {d} (accuracy {mean[0.0]:.3f}, chance {chance:.3f})"
+        else:
+            t = sub[sub.beta == top]
+            broken = bool(((t.accuracy <= chance + BROKEN_MARGIN) | t.diverged).all())
+            small = [b for b in betas if 0 < b <= 1]
+            stable = all(abs(mean[b] - mean[0.0]) <= SAME_MARGIN for b in small)
+            measured.update(broken_seeds=int(((t.accuracy <= chance + BROKEN_MARGIN) | t.diverged).sum()),
+                            seeds=len(t), small_beta_stable=stable)
+            state = broken and stable
+        groups[f"{ds} {d}"] = {"state": state, "measured": measured}
+    if not groups:
+        return inconclusive(criterion, "no 16-bit precision was trained")
+    return combine_verdicts(groups, criterion)
+
+
+def fp32_robust_to_beta(grid: TrainGrid) -> dict:
+    """At float32 (base optimizer and batch norm), every beta's mean test accuracy is within ``SAME_MARGIN`` of
+    beta = 0's, per dataset.
+
+    Preconditions: float32 was trained with beta = 0 and another beta; beta = 0 trained at all."""
+    criterion = f"float32, base optimizer: every beta's mean test accuracy within {SAME_MARGIN:.0%} of beta = 0's"
+    f = grid.frame
+    opt, bn = _base(grid)
+    groups = {}
+    for ds, sub in f[(f.dtype == "float32") & (f.optimizer == opt) & (f.batch_norm == bn)].groupby("dataset",
+                                                                                                    sort=False):
+        mean = sub.groupby("beta").accuracy.mean()
+        measured = {"mean_accuracy": {f"{b:g}": float(v) for b, v in mean.items()},
+                    "largest_change": float((mean - mean.get(0.0, np.nan)).abs().max()),
+                    "diverged_runs": int(sub.diverged.sum())}
+        if 0.0 not in mean.index or len(mean) < 2:
+            state = "the grid needs beta = 0 and another beta"
+        elif mean[0.0] <= grid.chance[ds] + BROKEN_MARGIN:
+            state = f"beta = 0 did not train (accuracy {mean[0.0]:.3f})"
+        else:
+            state = bool(measured["largest_change"] <= SAME_MARGIN)
+        groups[ds] = {"state": state, "measured": measured}
+    if not groups:
+        return inconclusive(criterion, "float32 was not trained")
+    return combine_verdicts(groups, criterion)
+
+
+def mitigations_shrink_gap(grid: TrainGrid) -> dict:
+    """Each mitigation shrinks the accuracy gap between beta = 0 and the largest beta: Adam (instead of the base
+    optimizer), batch norm, and float64, each against the 16-bit base runs of the same dataset and 16-bit precision
+    (for float64: against each 16-bit precision), gap = mean accuracy at beta = 0 minus at the largest beta.
+
+    Preconditions, per (dataset, mitigation): the base gap is larger than ``SAME_MARGIN`` (else there is nothing to
+    mitigate); the mitigated runs trained at beta = 0 (more than ``BROKEN_MARGIN`` above chance)."""
+    criterion = ("per dataset and mitigation (Adam, batch norm, float64): the gap acc(beta = 0) - acc(largest beta) "
+                 "is smaller than in the 16-bit base runs")
+    f = grid.frame
+    opt, bn = _base(grid)
+    groups = {}
+    for ds in dict.fromkeys(f.dataset):
+        fd = f[f.dataset == ds]
+        top = float(fd.beta.max())
+        chance = grid.chance[ds]
+        for d in [d for d in dict.fromkeys(fd.dtype) if d in SIXTEEN_BIT]:
+            base = _mean_acc(fd, dtype=d, optimizer=opt, batch_norm=bn)
+            if 0.0 not in base.index or top not in base.index:
+                continue
+            base_gap = float(base[0.0] - base[top])
+            cases = {f"{o}": dict(dtype=d, optimizer=o, batch_norm=bn) for o in dict.fromkeys(fd.optimizer) if o != opt}
+            cases.update({"batch norm" if b else "no batch norm": dict(dtype=d, optimizer=opt, batch_norm=b)
+                          for b in dict.fromkeys(fd.batch_norm) if b != bn})
+            if "float64" in set(fd.dtype):
+                cases["float64"] = dict(dtype="float64", optimizer=opt, batch_norm=bn)
+            for name, sel in cases.items():
+                m = _mean_acc(fd, **sel)
+                measured = {"base_gap": base_gap, "top_beta": top}
+                if 0.0 not in m.index or top not in m.index:
+                    state = f"the {name} runs lack beta = 0 or beta = {top:g}"
+                elif base_gap <= SAME_MARGIN:
+                    state = f"the {d} base gap is only {base_gap:.3f}: nothing to mitigate"
+                elif m[0.0] <= chance + BROKEN_MARGIN:
+                    state = f"the {name} runs did not train at beta = 0 (accuracy {m[0.0]:.3f})"
+                else:
+                    measured["mitigated_gap"] = float(m[0.0] - m[top])
+                    state = bool(measured["mitigated_gap"] < base_gap)
+                groups[f"{ds} {d} {name}"] = {"state": state, "measured": measured}
+    if not groups:
+        return inconclusive(criterion, "no 16-bit base runs with beta = 0 and a larger beta, or no mitigation run")
+    return combine_verdicts(groups, criterion)
+
+
+def page_texts(zrun: ZoneRun, grid: TrainGrid) -> dict[str, str]:
+    """Sentences the page glues, from the runs."""
+    zt = zone_table(zrun)
+    diff = "; ".join(f"{ds} {d} {r.min_difference:.1e} to {r.max_difference:.1e}" for (ds, d), r in zt.iterrows())
+    share = "; ".join(f"{ds} {d} {r['compensation share of ties']:.0%}" for (ds, d), r in zt.iterrows()
+                      if not math.isnan(r["compensation share of ties"]))
+    above = "; ".join(f"{ds} {d} {r.share_above_threshold:.0%}" for (ds, d), r in zt.iterrows())
+    f = grid.frame
+    nan_runs = f[f.diverged]
+    firsts = nan_runs.drop_duplicates(["dataset", "dtype", "optimizer", "batch_norm", "beta"])
+    nan_text = ", ".join(f"{r.dataset} {_setting(r)} beta={r.beta:g}" for r in firsts.itertuples()) or "none"
+    return {"differences": diff, "compensation-share": share or "no ties", "above-threshold": above,
+            "nan-runs": nan_text, "runs": str(len(f))}

@@ -1,0 +1,178 @@
+"""The finding's nets, zones and training grid against independent references, and its four criteria on constructed
+data: each must be able to come out true, false and inconclusive."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nslib.findings import maxpool_jacobians as mpj
+from nslib.runner import ParamError
+from nslib.tools import data, maxpool
+
+# ------------------------------------------------------------------------------------------------ experiment code
+
+
+@pytest.mark.parametrize("shape, pool", [((1, 8, 8), maxpool.MaxPool2d), ((1, 40), maxpool.MaxPool1d),
+                                         ((1, 28, 28), maxpool.MaxPool2d)])
+def test_cnn_shapes_and_that_beta_0_is_torchs_maxpool(shape, pool):
+    net = mpj.make_cnn(shape, 10, 0.0, seed=1, dtype=torch.float64)
+    assert sum(isinstance(m, pool) for m in net.modules()) == 2
+    x = torch.rand(3, *shape, dtype=torch.float64)
+    # the same net with torch's own MaxPool: same output and same gradients, bit for bit
+    ref = torch.nn.Sequential(*[(torch.nn.MaxPool2d(2) if len(shape) == 3 else torch.nn.MaxPool1d(2))
+                                if isinstance(m, pool) else m for m in net])
+    assert torch.equal(net(x), ref(x))
+    y = torch.tensor([0, 1, 2])
+    g1 = torch.autograd.grad(F.cross_entropy(net(x), y), list(net.parameters()))
+    g2 = torch.autograd.grad(F.cross_entropy(ref(x), y), list(ref.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(g1, g2))
+    if shape[-1] == 28:  # LeNet-5's head
+        assert [m.out_features for m in net if isinstance(m, torch.nn.Linear)] == [120, 84, 10]
+
+
+def test_zones_count_ties_like_a_brute_force_loop():
+    split = mpj.load("digits", 128, 0)
+    z = mpj.zones({"digits": split}, ["bfloat16", "float64"], n_batches=2, batch_size=16)
+    f = z.frame
+    assert list(f.dtype) == ["bfloat16", "bfloat16", "float64", "float64"]
+    assert (f[f.dtype == "float64"].compensation == 0).all()  # float64 against itself: no rounding-made tie
+    # brute force on the first pool layer of the float64 pass of batch 0: windows whose max appears twice or more
+    net = mpj.make_cnn((1, 8, 8), 10, 0.0, seed=0, dtype=torch.float64)
+    order = torch.randperm(len(split.X_train), generator=torch.Generator().manual_seed(0))[:16]
+    x = mpj._pool_inputs(net, split.X_train[order].double())[0]
+    tied = sum(int((w == w.max()).sum() > 1) for w in x.unfold(2, 2, 2).unfold(3, 2, 2).reshape(-1, 4))
+    assert maxpool.window_ties(x, 2).gt(1).sum() == tied
+    assert f.iloc[2].bifurcation >= tied  # both pool layers counted
+    assert (f[f.dtype == "float64"].max_inf <= 1e-15).all()
+
+
+def test_composite_error_is_zero_at_beta_1_and_grows_with_beta():
+    t = mpj.composite_error(["float16", "float64"], [1.0, 100.0, 1e4])
+    assert (t.loc[1.0] == 0).all()
+    assert t.loc[1e4, "float16"] > t.loc[100.0, "float16"] > 0 and t.loc[1e4, "float64"] < 1e-10
+
+
+def test_train_grid_runs_one_factor_at_a_time_and_matches_a_plain_training_loop():
+    split = mpj.load("digits", 96, 0)
+    grid = mpj.train_grid({"digits": split}, [0.0, 1e4], ["bfloat16", "float32"], ["sgd", "adam"], [False, True], 1,
+                          steps=5, batch_size=32, lr=0.1, adam_lr=1e-3)
+    f = grid.frame
+    settings = set(zip(f.dtype, f.optimizer, f.batch_norm))
+    assert settings == {("bfloat16", "sgd", False), ("float32", "sgd", False), ("bfloat16", "adam", False),
+                        ("bfloat16", "sgd", True)}
+    # reference: torch's own MaxPool (beta = 0) in a hand-written loop with the same init and minibatch order
+    net = mpj.make_cnn((1, 8, 8), 10, 0.0, seed=0, dtype=torch.float32)
+    ref = torch.nn.Sequential(*[torch.nn.MaxPool2d(2) if isinstance(m, maxpool.MaxPool2d) else m for m in net])
+    opt = torch.optim.SGD(ref.parameters(), lr=0.1)
+    g = torch.Generator().manual_seed(0)
+    perm, pos = None, len(split.X_train)
+    for _ in range(5):
+        if pos + 32 > len(split.X_train):
+            perm, pos = torch.randperm(len(split.X_train), generator=g), 0
+        idx = perm[pos:pos + 32]
+        pos += 32
+        opt.zero_grad()
+        F.cross_entropy(ref(split.X_train[idx]), split.y_train[idx]).backward()
+        opt.step()
+    acc = float((ref(split.X_test).argmax(1) == split.y_test).double().mean())
+    row = f[(f.dtype == "float32") & (f.beta == 0.0)]
+    assert row.accuracy.item() == acc
+    assert grid.chance["digits"] == pytest.approx(np.bincount(split.y_test.numpy()).max() / len(split.y_test))
+    assert "beta=10000" in mpj.accuracy_table(grid).columns
+
+
+def test_check_dtypes_names_dtype_and_device(monkeypatch):
+    mpj.check_dtypes(["float16", "bfloat16", "float64"], "cpu")
+
+    def no_half(x, *a, **k):  # a device without 16-bit kernels
+        if x.dtype == torch.float16:
+            raise RuntimeError('"max_pool2d" not implemented for \'Half\'')
+        return x
+
+    monkeypatch.setattr(mpj.maxpool, "max_pool", no_half)
+    with pytest.raises(ParamError, match=r"dtype 'float16' cannot run .* on device 'cpu'"):
+        mpj.check_dtypes(["float64", "float16"], "cpu")
+
+
+def test_load_shapes_inputs_for_a_cnn():
+    assert tuple(mpj.load("mnist1d", 64, 0).X_train.shape[1:]) == (1, 40)
+    with pytest.raises(ValueError, match="allowed is one of"):
+        mpj.load("cifar", 10, 0)
+    assert isinstance(mpj.load("digits", 64, 0), data.Split)
+
+
+# ------------------------------------------------------------------------------------------------------ criteria
+
+
+def _zone_frame(diffs: dict, ties=5):
+    rows = []
+    for (ds, d), values in diffs.items():
+        for b, v in enumerate(values):
+            rows.append({"dataset": ds, "dtype": d, "batch": b, "max_inf": v, "sum_inf": v, "differs": False,
+                         "windows": 100, "bifurcation": ties, "compensation": 0, "exact_only": 0})
+    return mpj.ZoneRun(pd.DataFrame(rows))
+
+
+def test_difference_tracks_precision_true_false_inconclusive():
+    good = {("d", "bfloat16"): [1e-4, 1e-3], ("d", "float32"): [1e-9, 1e-8], ("d", "float64"): [0.0, 1e-17]}
+    assert mpj.difference_tracks_precision(_zone_frame(good))["holds"] is True
+    bad = {**good, ("d", "float64"): [1e-12, 0.0]}  # a 64-bit difference far above 1e-15
+    assert mpj.difference_tracks_precision(_zone_frame(bad))["holds"] is False
+    small = {**good, ("d", "bfloat16"): [1e-7, 1e-7]}  # a 16-bit difference too small
+    assert mpj.difference_tracks_precision(_zone_frame(small))["holds"] is False
+    v = mpj.difference_tracks_precision(_zone_frame(good, ties=0))  # no tie met: nothing to test
+    assert v["holds"] is None and "no tied window" in v["reason"]
+    v = mpj.difference_tracks_precision(_zone_frame({("d", "float32"): [0.0], ("d", "float64"): [0.0]}))
+    assert v["holds"] is None and "16-bit" in v["reason"]
+
+
+def _grid(acc: dict, chance=0.1, diverged=()):
+    """acc[(dtype, optimizer, batch_norm)] = {beta: [accuracy per seed]}; the first key is the base."""
+    rows = []
+    for (d, o, bn), by_beta in acc.items():
+        for beta, seeds in by_beta.items():
+            for s, a in enumerate(seeds):
+                rows.append({"dataset": "digits", "dtype": d, "optimizer": o, "batch_norm": bn, "beta": beta,
+                             "seed": s, "accuracy": a, "diverged": (d, o, bn, beta) in diverged, "diverged_at": None})
+    return mpj.TrainGrid(pd.DataFrame(rows), {"digits": chance})
+
+
+BASE16 = ("bfloat16", "sgd", False)
+FP32 = ("float32", "sgd", False)
+
+
+def test_high_beta_breaks_16bit_true_false_inconclusive():
+    broken = {0.0: [0.9, 0.9], 1.0: [0.9, 0.89], 1e4: [0.1, 0.12]}
+    assert mpj.high_beta_breaks_16bit(_grid({BASE16: broken}))["holds"] is True
+    assert mpj.high_beta_breaks_16bit(_grid({BASE16: {**broken, 1e4: [0.1, 0.5]}}))["holds"] is False
+    assert mpj.high_beta_breaks_16bit(_grid({BASE16: {**broken, 1.0: [0.8, 0.8]}}))["holds"] is False
+    v = mpj.high_beta_breaks_16bit(_grid({BASE16: {0.0: [0.12, 0.1], 1e4: [0.1, 0.1]}}))  # beta 0 never trained
+    assert v["holds"] is None and "did not train" in v["reason"]
+    v = mpj.high_beta_breaks_16bit(_grid({BASE16: {0.0: [0.9], 100.0: [0.9]}}))  # no large beta in the grid
+    assert v["holds"] is None and ">= 1000" in v["reason"]
+    assert mpj.high_beta_breaks_16bit(_grid({FP32: broken}))["holds"] is None  # no 16-bit run
+
+
+def test_fp32_robust_to_beta_true_false_inconclusive():
+    assert mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.9], 1e4: [0.895]}}))["holds"] is True
+    assert mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.9], 1e4: [0.5]}}))["holds"] is False
+    v = mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.11], 1e4: [0.11]}}))
+    assert v["holds"] is None and "did not train" in v["reason"]
+
+
+def test_mitigations_shrink_gap_true_false_inconclusive():
+    base = {0.0: [0.9], 1e4: [0.1]}
+    good = {BASE16: base, ("bfloat16", "adam", False): {0.0: [0.9], 1e4: [0.8]},
+            ("bfloat16", "sgd", True): {0.0: [0.95], 1e4: [0.9]}, ("float64", "sgd", False): {0.0: [0.9], 1e4: [0.9]}}
+    v = mpj.mitigations_shrink_gap(_grid(good))
+    assert v["holds"] is True and set(v["measured"]["per_group"]) == {"digits bfloat16 adam",
+                                                                       "digits bfloat16 batch norm",
+                                                                       "digits bfloat16 float64"}
+    worse = {**good, ("bfloat16", "sgd", True): {0.0: [0.95], 1e4: [0.05]}}
+    assert mpj.mitigations_shrink_gap(_grid(worse))["holds"] is False
+    v = mpj.mitigations_shrink_gap(_grid({**good, BASE16: {0.0: [0.9], 1e4: [0.89]}}))  # no gap to mitigate
+    assert v["holds"] is None and "nothing to mitigate" in v["reason"]
+    v = mpj.mitigations_shrink_gap(_grid({**good, ("bfloat16", "adam", False): {0.0: [0.1], 1e4: [0.1]}}))
+    assert v["holds"] is None and "did not train" in v["reason"]
