@@ -472,7 +472,7 @@ def mitigations_shrink_gap(grid: TrainGrid) -> dict:
                 cases["float64"] = dict(dtype="float64", optimizer=opt, batch_norm=bn)
             for name, sel in cases.items():
                 m = _mean_acc(fd, **sel)
-                measured = {"base_gap": base_gap, "top_beta": top}
+                measured = {"base_gap": base_gap, "base_relative_gap": base_gap / float(base[0.0]), "top_beta": top}
                 if 0.0 not in m.index or top not in m.index:
                     state = f"the {name} runs lack beta = 0 or beta = {top:g}"
                 elif base_gap <= SAME_MARGIN:
@@ -481,6 +481,7 @@ def mitigations_shrink_gap(grid: TrainGrid) -> dict:
                     state = f"the {name} runs did not train at beta = 0 (accuracy {m[0.0]:.3f})"
                 else:
                     measured["mitigated_gap"] = float(m[0.0] - m[top])
+                    measured["mitigated_relative_gap"] = measured["mitigated_gap"] / float(m[0.0])
                     state = bool(measured["mitigated_gap"] < base_gap)
                 groups[f"{ds} {d} {name}"] = {"state": state, "measured": measured}
     if not groups:
