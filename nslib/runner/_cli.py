@@ -29,9 +29,20 @@ __all__ = ["main", "parse_overrides", "run_hash", "run_notebook"]
 log = logging.getLogger("nslib")
 
 
+def _canonical(value: Any) -> Any:
+    """-0.0 reads as 0.0 (the same run); lists element by element."""
+    if isinstance(value, float) and value == 0.0:
+        return 0.0
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
+
+
 def run_hash(profile: str, params: dict[str, Any]) -> str:
     """Short hash of the resolved parameters and the profile: the run's folder name."""
-    blob = json.dumps({"profile": profile, "parameters": params}, sort_keys=True, default=str)
+    blob = json.dumps({"profile": profile, "parameters": _canonical(params)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -94,12 +105,22 @@ def run_notebook(stem: str, profile: str = "book", overrides: dict[str, Any] | N
 
 
 def parse_overrides(info: NotebookInfo, pairs: Sequence[Sequence[str]]) -> dict[str, Any]:
-    return {name: parse_cli_value(info.spec(name), text) for name, text in pairs}
+    """``-p NAME VALUE`` pairs -> {name: value}, each parsed by its declared type; a name given twice is refused."""
+    out: dict[str, Any] = {}
+    for name, text in pairs:
+        if name in out:
+            raise ParamError(f"parameter {name!r} is given twice with -p: allowed is once per run")
+        out[name] = parse_cli_value(info.spec(name), text)
+    return out
 
 
 def _cmd_list(_args) -> int:
     for stem in available_notebooks():
-        info = load_notebook(stem)
+        try:
+            info = load_notebook(stem)
+        except (SyntaxError, ParamError) as exc:  # one broken notebook must not hide the others
+            print(f"nslib: {_notebook_error(stem, exc)}", file=sys.stderr)
+            continue
         print(f"{stem}: profiles book{''.join(', ' + p for p in info.profiles)}")
         for cid, text in info.claims.items():
             print(f"  {cid}: {text}")
@@ -159,8 +180,50 @@ def _cmd_audit(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line naming the option and what is allowed (exit 2), not a usage dump."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # '--profil quick' is a typo to report, not --profile
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"nslib: {message}\n")
+
+
+def _notebook_error(stem: str, exc: Exception) -> str:
+    where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
+    msg = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
+    return f"notebook {stem!r} cannot be read{where}: {msg}"
+
+
+def _take_pairs(argv: list[str]) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+    """Take every ``-p NAME VALUE`` and ``--grid SPEC`` out of ``argv`` before argparse sees it, so that values such
+    as ``-inf``, ``-1e3`` or ``-5e-324`` are read as values, never as options."""
+    rest, pairs, grids, i = [], [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "-p":
+            if len(argv) - i < 3:
+                raise ParamError("option -p needs a NAME and a VALUE: allowed is -p NAME VALUE")
+            pairs.append((argv[i + 1], argv[i + 2]))
+            i += 3
+        elif a == "--grid":
+            if i + 1 >= len(argv):
+                raise ParamError("option --grid needs a value: allowed is --grid NAME=V1,V2,...")
+            grids.append(argv[i + 1])
+            i += 2
+        elif a.startswith("--grid="):
+            grids.append(a.split("=", 1)[1])
+            i += 1
+        else:
+            rest.append(a)
+            i += 1
+    return rest, pairs, grids
+
+
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m nslib", description="Run the nslib book's notebooks.")
+    ap = _Parser(prog="python -m nslib", description="Run the nslib book's notebooks.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list the notebooks, their profiles and claims")
     pp = sub.add_parser("params", help="show a notebook's parameters, allowed values and profiles")
@@ -189,7 +252,22 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m nslib``; returns the exit status (2 for bad input)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
-    args = _parser().parse_args(argv)
+    try:
+        rest, pairs, grids = _take_pairs(list(sys.argv[1:] if argv is None else argv))
+    except ParamError as exc:
+        print(f"nslib: {exc}", file=sys.stderr)
+        return 2
+    try:
+        args = _parser().parse_args(rest)
+    except SystemExit as exc:  # argparse's own exits: --help (0) and the one-line errors of _Parser (2)
+        return int(exc.code or 0)
+    if pairs and args.cmd not in ("run", "sweep") or grids and args.cmd != "sweep":
+        print(f"nslib: {'-p' if pairs else '--grid'} is not an option of {args.cmd!r}", file=sys.stderr)
+        return 2
+    if args.cmd in ("run", "sweep"):
+        args.p = pairs
+    if args.cmd == "sweep":
+        args.grid = grids
     try:
         from ._sweep import cmd_sweep
 
@@ -199,6 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ParamError as exc:
         print(f"nslib: {exc}", file=sys.stderr)
         return 2
+    except SyntaxError as exc:  # a notebook whose parameters cell or metadata cannot be read
+        print(f"nslib: {_notebook_error(getattr(args, 'notebook', '?'), exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nslib: interrupted", file=sys.stderr)
+        return 130
     except RuntimeError as exc:
         print(f"nslib: {exc}", file=sys.stderr)
         return 1

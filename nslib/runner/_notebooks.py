@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 from dataclasses import dataclass
@@ -69,7 +70,8 @@ class NotebookInfo:
             scope = {"__builtins__": allowed,
                      **resolved}
             if not eval(expr, scope):  # globals, so that generator expressions see the parameters
-                shown = ", ".join(f"{n!r} = {resolved[n]!r}" for n in self.specs if n in expr)
+                used = {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
+                shown = ", ".join(f"{n!r} = {resolved[n]!r}" for n in self.specs if n in used)
                 raise ParamError(f"parameters {shown} are not allowed together: allowed is {message}")
         return resolved
 
@@ -82,11 +84,33 @@ def _parameters_source(nb: dict, path: Path) -> str:
     raise SyntaxError(f"{path}: no code cell tagged 'parameters'")
 
 
+#: Names a constraint may use besides the parameters.
+_CONSTRAINT_BUILTINS = {"len", "min", "max", "all", "any", "set", "sorted", "True", "False", "None"}
+
+
+def _check_constraint(expr: str, specs: dict) -> None:
+    """A constraint must parse and name only parameters (a typo would otherwise fail only at some later run)."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as e:
+        raise SyntaxError(f"constraint {expr!r} cannot be read: {e.msg}") from None
+    bound = {t.id for c in ast.walk(tree) if isinstance(c, ast.comprehension)
+             for t in ast.walk(c.target) if isinstance(t, ast.Name)}
+    unknown = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(specs) - _CONSTRAINT_BUILTINS - bound
+    if unknown:
+        raise SyntaxError(f"constraint {expr!r} names {', '.join(sorted(unknown))}, which is not a parameter")
+
+
 @cache
 def _load(path: Path, mtime: float) -> NotebookInfo:
-    nb = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise SyntaxError(f"not valid JSON: {e.msg}", (str(path), e.lineno, e.colno, None)) from None
     meta = nb.get("metadata", {}).get("nslib", {})
     specs = parse_parameters_cell(_parameters_source(nb, path))
+    for expr in meta.get("constraints", {}):
+        _check_constraint(expr, specs)
     return NotebookInfo(
         stem=path.stem,
         path=path,

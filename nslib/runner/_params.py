@@ -26,6 +26,7 @@ __all__ = ["ParamError", "ParamSpec", "coerce", "parse_cli_value", "parse_parame
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 _LIST_RE = re.compile(r"^list\[(int|float|str|bool)\]$")
 _CONSTRAINT_RE = re.compile(r"\{\s*(each\s+)?(in|one of)\s+(.+?)\s*\}\s*$")
+_BRACES_RE = re.compile(r"\{[^{}]*\}\s*$")
 _INTERVAL_RE = re.compile(r"^([\[(])\s*([^,]+?)\s*,\s*([^,]+?)\s*([\])])$")
 
 
@@ -87,6 +88,9 @@ def _parse_bound(text: str, name: str) -> float:
 def _parse_constraint(name: str, comment: str):
     m = _CONSTRAINT_RE.search(comment)
     if not m:
+        if _BRACES_RE.search(comment):  # a clause that is meant as a constraint but misspelt: never drop it silently
+            raise SyntaxError(f"parameter {name!r}: cannot read the constraint {_BRACES_RE.search(comment).group(0)!r} "
+                              f"in its comment: allowed are {{in [lo, hi]}}, {{one of a, b}} and their 'each' forms")
         return comment.strip(), None, None, False
     each, kind, body = bool(m.group(1)), m.group(2), m.group(3)
     help_text = comment[: m.start()].strip()

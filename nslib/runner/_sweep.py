@@ -31,8 +31,12 @@ def parse_grid(info: NotebookInfo, grids: Sequence[str]) -> dict[str, list[Any]]
             raise ParamError(f"--grid {item!r}: allowed is NAME=V1,V2,...")
         name, values = item.split("=", 1)
         spec = info.spec(name)
+        if name in grid:
+            raise ParamError(f"parameter {name!r} is given twice with --grid: allowed is once, with all its values")
         sep = ";" if spec.is_list else ","
         grid[name] = [parse_cli_value(spec, v.strip()) for v in values.split(sep) if v.strip()]
+        if not grid[name]:
+            raise ParamError(f"--grid {item!r} has no value: allowed is NAME=V1,V2,... with at least one value")
     return grid
 
 
@@ -50,8 +54,13 @@ def _sweep_one(stem: str, profile: str, params: dict[str, Any], out: str) -> str
 def cmd_sweep(args) -> int:
     """Validate the whole grid, run every point, write a CSV of points and verdicts; print its path."""
     info = load_notebook(args.notebook)
+    if args.workers < 1:
+        raise ParamError(f"--workers {args.workers}: allowed is an integer >= 1")
     base = parse_overrides(info, args.p or [])
     grid = parse_grid(info, args.grid or [])
+    clash = sorted(set(base) & set(grid))
+    if clash:
+        raise ParamError(f"parameter {clash[0]!r} is given with both -p and --grid: allowed is one of the two")
     names = list(grid)
     points = [dict(base, **dict(zip(names, combo))) for combo in itertools.product(*grid.values())]
     for pt in points:
