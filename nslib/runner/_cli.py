@@ -79,18 +79,54 @@ def _execute(info: NotebookInfo, params: dict[str, Any], profile: str, target: P
                 os.environ[k] = v
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _clean_debris(folder: Path) -> None:
+    """Remove the temporary folders of runs killed before they could clean up (their process is gone)."""
+    for p in folder.glob(".*.*-*"):
+        kind, _, pid = p.name.rpartition("-")
+        if p.is_dir() and pid.isdigit() and kind.endswith((".tmp", ".old")) and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+class CellError(RuntimeError):
+    """A notebook cell raised: the message names the cell and the error, and where the executed notebook is kept."""
+
+
 def run_notebook(stem: str, profile: str = "book", overrides: dict[str, Any] | None = None,
                  out: str | Path = "runs") -> Path:
-    """Validate, execute and place one run; return its absolute run directory."""
+    """Validate, execute and place one run; return its absolute run directory.
+
+    A failing cell raises :class:`CellError`; the executed notebook is kept as ``OUT/<stem>/failed/<hash>.ipynb``."""
     info = load_notebook(stem)
     params = info.resolve(profile, overrides)
     final = (Path(out) / info.stem / run_hash(profile, params)).resolve()
     final.parent.mkdir(parents=True, exist_ok=True)
+    _clean_debris(final.parent)
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        _execute(info, params, profile, tmp / "notebook.ipynb")
+        try:
+            _execute(info, params, profile, tmp / "notebook.ipynb")
+        except Exception as exc:
+            if type(exc).__name__ != "PapermillExecutionError":
+                raise
+            failed = final.parent / "failed" / f"{final.name}.ipynb"
+            failed.parent.mkdir(exist_ok=True)
+            os.replace(tmp / "notebook.ipynb", failed)
+            evalue = str(getattr(exc, "evalue", "")).strip().splitlines()
+            raise CellError(f"cell {getattr(exc, 'exec_count', '?')} (index {getattr(exc, 'cell_index', '?')}) "
+                            f"raised {getattr(exc, 'ename', 'an error')}: {evalue[0] if evalue else ''}; "
+                            f"the executed notebook is kept at {failed}") from None
         if not (tmp / RESULTS_FILE).is_file():
             raise RuntimeError(f"notebook {stem!r} finished without writing {RESULTS_FILE} (missing run.save()?)")
         trash = final.parent / f".{final.name}.old-{os.getpid()}"
@@ -148,6 +184,9 @@ def _cmd_run(args) -> int:
         path = run_notebook(info.stem, args.profile, overrides, args.out)  # validates before any kernel starts
     except ParamError:
         raise  # reported by main() with exit code 2, not as a failed run
+    except CellError as exc:
+        print(f"nslib: run of {info.stem!r} failed: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001 - report and fail with a clear status
         print(f"nslib: run of {info.stem!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -197,6 +197,9 @@ class Run:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".results-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600); a result is as readable as its notebook
         target = folder / RESULTS_FILE
         os.replace(tmp, target)
         return target

@@ -99,3 +99,36 @@ def test_a_broken_notebook_is_one_line_and_list_survives_it(capsys, tmp_path, br
     assert main(["list"]) == 0  # the other notebooks are still listed
     out = capsys.readouterr()
     assert "l1-paradox" in out.out and STEM in out.err
+
+
+@pytest.mark.notebook
+def test_a_failing_cell_is_one_line_keeps_the_notebook_and_debris_of_killed_runs_is_cleaned(tmp_path,
+                                                                                          broken_notebooks):
+    import os
+
+    from conftest import nslib_cli
+
+    stem = "abs-smooth-clarke"
+
+    def add_failing_cell(nb):
+        i = next(k for k, c in enumerate(nb["cells"]) if "parameters" in c["metadata"].get("tags", []))
+        nb["cells"].insert(i + 1, {"cell_type": "code", "execution_count": None, "id": "boom", "metadata": {},
+                                   "outputs": [], "source": "raise ValueError('boom: a deliberate failure')"})
+
+    _rewrite(broken_notebooks / f"{stem}.ipynb", add_failing_cell)
+    out = tmp_path / "out"
+    killed = out / stem / ".0123456789ab.tmp-999999999"  # left by a run killed with SIGKILL (no such process)
+    killed.mkdir(parents=True)
+    live = out / stem / f".0123456789ab.tmp-{os.getpid()}"  # a run still going: left alone
+    live.mkdir()
+    env_nb = os.environ.get("NSLIB_NOTEBOOKS")
+    proc = nslib_cli("run", stem, "--profile", "quick", "--out", str(out))
+    assert env_nb == str(broken_notebooks)
+    assert proc.returncode == 1 and proc.stdout == ""
+    ours = [ln for ln in proc.stderr.splitlines() if ln.startswith("nslib:")]
+    assert len(ours) == 1 and "ValueError: boom: a deliberate failure" in ours[0] and "cell" in ours[0]
+    kept = list((out / stem / "failed").glob("*.ipynb"))
+    assert len(kept) == 1 and str(kept[0]) in ours[0]
+    assert "deliberate failure" in kept[0].read_text()
+    assert not killed.exists() and live.exists()
+    assert sorted(p.name for p in (out / stem).iterdir()) == [live.name, "failed"]

@@ -39,6 +39,7 @@ def test_run_requires_every_claim_and_writes_atomically(tmp_path, monkeypatch):
     data = json.loads(path.read_text())
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
     assert data["verdicts"][next(iter(info.claims))]["measured"] == {"value": None, "value_nonfinite": "inf"}
+    assert path.stat().st_mode & 0o044 == 0o044  # readable by group and others, like the notebook beside it
 
 
 def test_start_rejects_bad_values_from_the_notebook_namespace():
