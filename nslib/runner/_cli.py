@@ -1,5 +1,5 @@
-"""The command line: ``python -m nslib run|sweep|list|params|audit`` (sweeps live in :mod:`._sweep`; ``audit``
-runs :func:`nslib.tools.kinks.audit` on a saved model).
+"""The command line: ``python -m nslib run|sweep|collect|list|params|audit`` (sweeps and collect live in
+:mod:`._sweep`; ``audit`` runs :func:`nslib.tools.kinks.audit` on a saved model).
 
 ``run`` validates every parameter before a kernel starts, executes the notebook with papermill
 into a temporary folder, and moves it into place as ``DIR/<stem>/<hash>/`` (atomically replacing
@@ -177,7 +177,14 @@ def _cmd_params(args) -> int:
     return 0
 
 
+def _terminate(_signum, _frame):
+    raise KeyboardInterrupt  # SIGTERM (e.g. a sweep's parent died) cleans up like Ctrl-C: no half-written run
+
+
 def _cmd_run(args) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     info = load_notebook(args.notebook)
     overrides = parse_overrides(info, args.p or [])
     try:
@@ -281,6 +288,9 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--batches", type=int, default=10, help="batches audited (default 10)")
     au.add_argument("--dtype", default="float32", help="float16, bfloat16, float32 or float64 (default float32)")
     au.add_argument("--seed", type=int, default=0, help="seed of the random inputs or the data split")
+    co = sub.add_parser("collect", help="gather every results.json under a folder into one table")
+    co.add_argument("folder", help="a folder holding runs, e.g. the --out of a sweep")
+    co.add_argument("--to", default=None, help="table file, .csv or .parquet (default: FOLDER/results.csv)")
     sw = sub.choices["sweep"]
     sw.add_argument("--grid", action="append", metavar="NAME=V1,V2", help="values to sweep (';' for lists)")
     sw.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
@@ -308,10 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "sweep":
         args.grid = grids
     try:
-        from ._sweep import cmd_sweep
+        from ._sweep import cmd_collect, cmd_sweep
 
         handler = {"list": _cmd_list, "params": _cmd_params, "run": _cmd_run, "sweep": cmd_sweep,
-                   "audit": _cmd_audit}[args.cmd]
+                   "audit": _cmd_audit, "collect": cmd_collect}[args.cmd]
         return handler(args)
     except ParamError as exc:
         print(f"nslib: {exc}", file=sys.stderr)

@@ -1,7 +1,11 @@
-"""Parameter sweeps: ``python -m nslib sweep NOTEBOOK --grid NAME=V1,V2 ...``.
+"""Parameter sweeps and their tables: ``python -m nslib sweep NOTEBOOK --grid NAME=V1,V2 ...`` and
+``python -m nslib collect DIR``.
 
-Every grid point is validated before anything runs; each point runs as its own ``python -m nslib run``
-process (isolating environment and kernel), in a local thread pool or on a Dask cluster.
+Every grid point is validated before anything runs; each point runs as its own ``python -m nslib run`` process
+(isolating environment and kernel), in local worker threads or on a Dask cluster (``--scheduler tcp://...`` or
+``local:N`` for a LocalCluster on loopback). A sweep is resumable: a point whose run directory already holds a
+complete ``results.json`` is skipped. A failed point is reported with its error while the others complete. A worker
+process dies with its parent (``PR_SET_PDEATHSIG`` on Linux), so a killed sweep leaves no orphan running.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -20,7 +25,7 @@ from ._notebooks import NotebookInfo, load_notebook
 from ._params import ParamError, parse_cli_value
 from ._results import RESULTS_FILE
 
-__all__ = ["cmd_sweep", "parse_grid"]
+__all__ = ["cmd_collect", "cmd_sweep", "collect", "parse_grid"]
 
 
 def parse_grid(info: NotebookInfo, grids: Sequence[str]) -> dict[str, list[Any]]:
@@ -40,19 +45,90 @@ def parse_grid(info: NotebookInfo, grids: Sequence[str]) -> dict[str, list[Any]]
     return grid
 
 
+def _complete(run_dir: Path, claims) -> bool:
+    """A finished run: its results.json parses and has every declared verdict."""
+    try:
+        res = json.loads((run_dir / RESULTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return set(claims) <= set(res.get("verdicts", {}))
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the worker may outlive a killed parent
+        pass
+
+
 def _sweep_one(stem: str, profile: str, params: dict[str, Any], out: str) -> str:
     """Run one grid point in a fresh process (isolates env and kernel); return its run directory."""
     cmd = [sys.executable, "-m", "nslib", "run", stem, "--profile", profile, "--out", out]
     for k, v in params.items():
         cmd += ["-p", k, repr(v) if isinstance(v, list) else str(v)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent)
     if proc.returncode != 0:
-        raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "run failed")
+        ours = [ln for ln in proc.stderr.splitlines() if ln.startswith("nslib:")]
+        raise RuntimeError((ours or proc.stderr.strip().splitlines() or ["run failed"])[-1].removeprefix("nslib: "))
     return proc.stdout.strip().splitlines()[-1]
 
 
+def _run_points(todo: list[dict], run, args) -> dict[int, str | Exception]:
+    """Run ``run(point)`` for every point, locally or on Dask, with a progress bar; errors are results."""
+    from tqdm import tqdm  # plain tqdm on stderr
+
+    results: dict[int, str | Exception] = {}
+    bar = tqdm(total=len(todo), desc="sweep", unit="point", file=sys.stderr, disable=not todo)
+
+    def done(i, value):
+        results[i] = value
+        bar.update(1)
+        bar.set_postfix(failed=sum(isinstance(v, Exception) for v in results.values()), refresh=False)
+
+    try:
+        if args.scheduler:
+            from distributed import Client, LocalCluster, as_completed  # the `dist` extra
+
+            if args.scheduler.startswith("local:"):
+                n = args.scheduler.removeprefix("local:")
+                if not n.isdigit() or int(n) < 1:
+                    raise ParamError(f"--scheduler {args.scheduler!r}: allowed is local:N with N >= 1, or an address")
+                cluster = LocalCluster(n_workers=int(n), threads_per_worker=1, host="127.0.0.1",
+                                       dashboard_address=None, processes=True)
+                client = Client(cluster)
+            else:
+                cluster, client = None, Client(args.scheduler)
+            try:
+                futures = {client.submit(run, pt, pure=False): i for i, pt in enumerate(todo)}
+                for fut in as_completed(futures):
+                    try:
+                        done(futures[fut], fut.result())
+                    except Exception as exc:  # noqa: BLE001 - a failed point is a result of the sweep
+                        done(futures[fut], exc)
+            finally:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+        else:
+            from concurrent.futures import ThreadPoolExecutor, as_completed
+
+            with ThreadPoolExecutor(max_workers=args.workers) as pool:
+                futures = {pool.submit(run, pt): i for i, pt in enumerate(todo)}
+                for fut in as_completed(futures):
+                    try:
+                        done(futures[fut], fut.result())
+                    except Exception as exc:  # noqa: BLE001
+                        done(futures[fut], exc)
+    finally:
+        bar.close()
+    return results
+
+
 def cmd_sweep(args) -> int:
-    """Validate the whole grid, run every point, write a CSV of points and verdicts; print its path."""
+    """Validate the whole grid, run every point not yet complete, write a CSV of points and verdicts; print its
+    path. Exit 1 if a point failed (each failure is reported on its own line)."""
     info = load_notebook(args.notebook)
     if args.workers < 1:
         raise ParamError(f"--workers {args.workers}: allowed is an integer >= 1")
@@ -63,28 +139,90 @@ def cmd_sweep(args) -> int:
         raise ParamError(f"parameter {clash[0]!r} is given with both -p and --grid: allowed is one of the two")
     names = list(grid)
     points = [dict(base, **dict(zip(names, combo))) for combo in itertools.product(*grid.values())]
-    for pt in points:
-        info.resolve(args.profile, pt)  # validate the whole grid before anything runs
-    out = str(Path(args.out).resolve())
-    if args.scheduler:
-        from distributed import Client  # the `dist` extra
+    out = Path(args.out).resolve()
+    dirs = [out / info.stem / run_hash(args.profile, info.resolve(args.profile, pt)) for pt in points]  # validates
+    todo = [i for i, d in enumerate(dirs) if not _complete(d, info.claims)]
+    if len(todo) < len(points):
+        print(f"nslib: {len(points) - len(todo)} of {len(points)} points already complete, skipped", file=sys.stderr)
 
-        with Client(args.scheduler) as client:
-            futures = client.map(_sweep_one, [info.stem] * len(points), [args.profile] * len(points),
-                                 points, [out] * len(points), pure=False)
-            dirs = client.gather(futures)  # a failed point raises RuntimeError -> exit 1
-    else:
-        from concurrent.futures import ThreadPoolExecutor
+    def run(pt):
+        return _sweep_one(info.stem, args.profile, pt, str(out))
 
-        with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            dirs = list(pool.map(lambda pt: _sweep_one(info.stem, args.profile, pt, out), points))
-    table = Path(out) / info.stem / f"sweep-{run_hash(args.profile, {'grid': grid, 'base': base})}.csv"
+    outcome = _run_points([points[i] for i in todo], run, args)
+    failed = {todo[j]: exc for j, exc in outcome.items() if isinstance(exc, Exception)}
+    for i, exc in sorted(failed.items()):
+        print(f"nslib: point {points[i]} failed: {exc}", file=sys.stderr)
+    table = out / info.stem / f"sweep-{run_hash(args.profile, {'grid': grid, 'base': base})}.csv"
+    table.parent.mkdir(parents=True, exist_ok=True)
     with open(table, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(names + list(info.claims) + ["run_dir"])
-        for pt, d in zip(points, dirs):
-            res = json.loads((Path(d) / RESULTS_FILE).read_text())
-            writer.writerow([pt[n] for n in names] + [res["verdicts"][c]["holds"] for c in info.claims] + [d])
-    print(table.read_text(), file=sys.stderr)
+        for i, (pt, d) in enumerate(zip(points, dirs)):
+            if i in failed:
+                continue
+            res = json.loads((d / RESULTS_FILE).read_text())
+            writer.writerow([pt[n] for n in names] + [res["verdicts"][c]["status"] for c in info.claims] + [d])
     print(table)
+    return 1 if failed else 0
+
+
+def _flat(prefix: str, value: Any, row: dict) -> None:
+    """Scalars as columns; nested dicts flattened with dots; lists kept as their JSON text."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flat(f"{prefix}.{k}", v, row)
+    elif isinstance(value, list):
+        row[prefix] = json.dumps(value)
+    else:
+        row[prefix] = value
+
+
+def collect(folder: str | Path):
+    """Every ``results.json`` under ``folder`` as one tidy table (a pandas DataFrame), one row per run: notebook,
+    profile, run_dir, ``param.<name>``, ``verdict.<claim id>`` (its state), ``metric.<name>``, ``env.<key>``,
+    elapsed_s."""
+    import pandas as pd
+
+    rows = []
+    for path in sorted(Path(folder).rglob(RESULTS_FILE)):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts[:-1]):
+            continue  # a run still being written, or debris
+        try:
+            res = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue
+        row = {"notebook": res.get("notebook"), "profile": res.get("profile"), "run_dir": str(path.parent)}
+        for k, v in res.get("parameters", {}).items():
+            _flat(f"param.{k}", v, row)
+        for cid, v in res.get("verdicts", {}).items():
+            row[f"verdict.{cid}"] = v.get("status")
+        for k, v in res.get("metrics", {}).items():
+            _flat(f"metric.{k}", v, row)
+        for k, v in res.get("env", {}).items():
+            row[f"env.{k}"] = v
+        row["elapsed_s"] = res.get("elapsed_s")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cmd_collect(args) -> int:
+    """``python -m nslib collect DIR [--to FILE]``: write the table (CSV, or Parquet by extension); print its path."""
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise ParamError(f"collect {str(folder)!r}: allowed is a folder holding runs (e.g. the --out of a sweep)")
+    target = Path(args.to) if args.to else folder / "results.csv"
+    if target.suffix not in (".csv", ".parquet"):
+        raise ParamError(f"--to {str(target)!r}: allowed is a file ending in .csv or .parquet")
+    table = collect(folder)
+    if table.empty:
+        raise ParamError(f"collect {str(folder)!r}: no results.json found under it")
+    if target.suffix == ".parquet":
+        try:
+            table.to_parquet(target, index=False)
+        except ImportError as exc:
+            raise ParamError(f"--to {str(target)!r}: Parquet needs pyarrow ({exc}); allowed is .csv here") from None
+    else:
+        table.to_csv(target, index=False)
+    print(f"nslib: {len(table)} runs collected", file=sys.stderr)
+    print(target.resolve())
     return 0
