@@ -34,7 +34,8 @@ _build/.nslib-sources: $(NSLIB_SOURCES) pyproject.toml constraints.txt
 # jupyter cache in _build/.jupyter_cache, re-executed when their code cells or nslib change.
 book: setup _build/.nslib-sources
 	rm -rf _build/html _build/.doctrees
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	start=$$(date +%s); $(VENV)/bin/jupyter-book build . -W -n --keep-going && \
+	  $(PY) -m nslib book-times --since $$start
 
 run: setup
 	$(PY) -m nslib run $(NB) --profile $(PROFILE) --out $(OUT) $(ARGS)

@@ -8,6 +8,7 @@ No experiment maths lives here. Private files, re-exported:
 - ``_runtime``: threads, device, dtype and seeds
 - ``_cli`` and ``_sweep``: ``python -m nslib run|list|params|audit``, and ``sweep`` and ``collect``
 - ``_apidoc``: the book's API page, generated from ``__all__`` and docstrings
+- ``_book``: ``python -m nslib book-times``, each page's execution time in the last book build
 """
 
 from ._apidoc import api_markdown, documented, public_modules

@@ -288,6 +288,9 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--batches", type=int, default=10, help="batches audited (default 10)")
     au.add_argument("--dtype", default="float32", help="float16, bfloat16, float32 or float64 (default float32)")
     au.add_argument("--seed", type=int, default=0, help="seed of the random inputs or the data split")
+    bt = sub.add_parser("book-times", help="execution time of each page of the last book build")
+    bt.add_argument("--cache", default="_build/.jupyter_cache", help="the book's jupyter cache")
+    bt.add_argument("--since", type=float, default=None, help="epoch seconds the build began (marks pages run now)")
     co = sub.add_parser("collect", help="gather every results.json under a folder into one table")
     co.add_argument("folder", help="a folder holding runs, e.g. the --out of a sweep")
     co.add_argument("--to", default=None, help="table file, .csv or .parquet (default: FOLDER/results.csv)")
@@ -318,10 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "sweep":
         args.grid = grids
     try:
+        from ._book import cmd_book_times
         from ._sweep import cmd_collect, cmd_sweep
 
         handler = {"list": _cmd_list, "params": _cmd_params, "run": _cmd_run, "sweep": cmd_sweep,
-                   "audit": _cmd_audit, "collect": cmd_collect}[args.cmd]
+                   "audit": _cmd_audit, "collect": cmd_collect, "book-times": cmd_book_times}[args.cmd]
         return handler(args)
     except ParamError as exc:
         print(f"nslib: {exc}", file=sys.stderr)

@@ -1,0 +1,50 @@
+"""``python -m nslib book-times``: what each page of the last book build cost, read from the jupyter cache.
+
+``make book`` calls it after the build: every executed page with its execution time, which of them ran in this
+build (the others came from the cache), the total of this build and the cold total (every page's last execution),
+against the book's budget of 25 minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ._params import ParamError
+
+__all__ = ["BUDGET_MINUTES", "book_times", "cmd_book_times"]
+
+#: The whole book executed cold must stay under this on a 2-core CPU.
+BUDGET_MINUTES = 25.0
+
+
+def book_times(cache: str | Path, since: float | None = None) -> list[dict]:
+    """One row per cached page: ``page``, ``seconds`` (its last execution), ``executed`` (in the build that began
+    at epoch ``since``; all of them when ``since`` is None)."""
+    from jupyter_cache import get_cache
+
+    latest = {}
+    for r in get_cache(str(cache)).list_cache_records():  # a page re-executed has older records too: keep the last
+        created = r.created.replace(tzinfo=None).timestamp()  # jupyter-cache stores local, naive times
+        page = Path(r.uri).name
+        if page not in latest or created > latest[page]["created"]:
+            latest[page] = {"page": page, "seconds": float((r.data or {}).get("execution_seconds", 0.0)),
+                            "executed": since is None or created >= since, "created": created}
+    return [{k: v for k, v in row.items() if k != "created"} for _, row in sorted(latest.items())]
+
+
+def cmd_book_times(args) -> int:
+    cache = Path(args.cache)
+    if not (cache / "global.db").is_file():
+        raise ParamError(f"--cache {str(cache)!r}: allowed is a jupyter cache folder (build the book first)")
+    rows = book_times(cache, args.since)
+    now = [r for r in rows if r["executed"]]
+    for r in rows:
+        print(f"  {r['page']:<45} {r['seconds']:8.1f} s  {'executed' if r['executed'] else 'from cache'}")
+    cold = sum(r["seconds"] for r in rows) / 60
+    print(f"this build executed {len(now)} page(s) in {sum(r['seconds'] for r in now) / 60:.1f} min; "
+          f"the whole book cold: {cold:.1f} min (budget {BUDGET_MINUTES:g} min on 2 cores)")
+    if cold > BUDGET_MINUTES:
+        print(f"nslib: the book's cold execution time {cold:.1f} min is over its {BUDGET_MINUTES:g}-minute budget",
+              file=sys.stderr)
+    return 0
