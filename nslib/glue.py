@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["glue_text", "glue_verdicts", "per_group_text", "show_verdicts"]
+__all__ = ["glue_text", "glue_verdicts", "per_group_text", "provenance_text", "show_verdicts"]
 
 
 class _Text(str):
@@ -40,10 +40,26 @@ def per_group_text(values: dict, fmt: str, key: str | None = None) -> str:
 _MARKS = {"holds": "✔", "does not hold": "✘", "inconclusive": "?"}
 
 
+def provenance_text(run) -> str:
+    """One sentence: profile, parameters hash (the run folder's name), nslib version, git commit, torch version,
+    device, dtype, threads and the date of the run."""
+    import datetime as dt
+
+    from .runner import run_hash
+
+    env = run.env()
+    commit = env["git_commit"][:12] if env["git_commit"] else "none (not a git checkout)"
+    return (f"profile {run.profile}, parameters hash {run_hash(run.profile, run.params)}, nslib {env['nslib']}, "
+            f"git commit {commit}, torch {env['torch']}, device {env['device']}, dtype {env['dtype']}, "
+            f"{env['threads']} thread(s), computed {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
+
+
 def glue_verdicts(run) -> None:
     """Glue, for every recorded verdict, ``verdict-<claim id>`` -> 'holds' / 'does not hold' / 'is inconclusive'
     (so that "the claim {glue}" reads right in each state) and ``reason-<claim id>`` -> why it is inconclusive
-    (empty otherwise); ``state-<claim id>`` -> the state with a mark, for the scorecard."""
+    (empty otherwise); ``state-<claim id>`` -> the state with a mark, for the scorecard; and ``provenance`` ->
+    :func:`provenance_text`, for the page's last section and the scorecard."""
+    glue_text("provenance", provenance_text(run))
     for cid, v in run.verdicts.items():
         state = v["status"]
         glue_text(f"verdict-{cid}", "is inconclusive" if state == "inconclusive" else state)

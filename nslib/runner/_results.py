@@ -175,17 +175,21 @@ class Run:
             "parameters": to_json_safe(self.params),
             "verdicts": {k: self.verdicts[k] for k in self.claims},
             "metrics": to_json_safe(self.metrics),
-            "env": {
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                "nslib": _nslib_version(),
-                "git_commit": _git_commit(),
-                "device": str(self.device),
-                "dtype": self.dtype or str(torch.get_default_dtype()).removeprefix("torch."),
-                "threads": self.threads,
-                "platform": platform.platform(),
-            },
+            "env": self.env(),
             "elapsed_s": round(time.perf_counter() - self._t0, 3),
+        }
+
+    def env(self) -> dict:
+        """Where the numbers come from: versions, commit, device, dtype, threads, platform (results.json's ``env``)."""
+        return {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "nslib": _nslib_version(),
+            "git_commit": _git_commit(),
+            "device": str(self.device),
+            "dtype": self.dtype or str(torch.get_default_dtype()).removeprefix("torch."),
+            "threads": self.threads,
+            "platform": platform.platform(),
         }
 
     def save(self) -> Path:

@@ -48,3 +48,18 @@ def test_start_rejects_bad_values_from_the_notebook_namespace():
     ns["steps"] = -5
     with pytest.raises(nslib.ParamError, match="'steps'"):
         nslib.start("nonsmooth-convex-dynamics", ns)
+
+
+def test_provenance_names_the_run_folder_hash_and_the_environment(monkeypatch):
+    from nslib.glue import provenance_text
+    from nslib.runner import run_hash
+
+    info = nslib.runner.load_notebook("nonsmooth-convex-dynamics")
+    params = info.resolve("quick")
+    run = nslib.Run("nonsmooth-convex-dynamics", params, "quick")
+    text = provenance_text(run)
+    env = run.env()
+    for part in ("profile quick", f"parameters hash {run_hash('quick', params)}", f"nslib {env['nslib']}",
+                 f"torch {env['torch']}", f"device {env['device']}", f"{env['threads']} thread(s)", "UTC"):
+        assert part in text, part
+    assert (env["git_commit"] or "none")[:12] in text
