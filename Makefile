@@ -9,7 +9,7 @@ ARGS ?=
 OUT ?= runs
 export NSLIB_THREADS ?= 1
 
-.PHONY: setup test book run lint clean
+.PHONY: setup test book browser publish-config run lint clean
 
 # (Re)install when the venv is missing or pyproject/constraints changed.
 $(STAMP): pyproject.toml constraints.txt
@@ -34,8 +34,17 @@ _build/.nslib-sources: $(NSLIB_SOURCES) pyproject.toml constraints.txt
 # jupyter cache in _build/.jupyter_cache, re-executed when their code cells or nslib change.
 book: setup _build/.nslib-sources
 	rm -rf _build/html _build/.doctrees
-	start=$$(date +%s); $(VENV)/bin/jupyter-book build . -W -n --keep-going && \
+	start=$$(date +%s); $(VENV)/bin/jupyter-book build . -W -n --keep-going $(if $(BOOK_CONFIG),--config $(BOOK_CONFIG)) && \
 	  $(PY) -m nslib book-times --since $$start
+
+# The built book in headless Chromium: images, local MathJax, search, no remote request; screenshots in _build/screenshots.
+browser: setup
+	$(PY) -m pytest -m browser tests/test_browser.py
+
+# With REPO_URL set (e.g. https://github.com/OWNER/REPO), write _build/_config.publish.yml: the book's config plus the
+# repository, Binder/Colab launch and download buttons. Without it, no button points anywhere (no placeholder URL).
+publish-config: setup
+	$(PY) -m nslib publish-config "$(REPO_URL)" --out _build/_config.publish.yml
 
 run: setup
 	$(PY) -m nslib run $(NB) --profile $(PROFILE) --out $(OUT) $(ARGS)

@@ -7,12 +7,14 @@ against the book's budget of 25 minutes on a 2-core CPU.
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
 
 from ._params import ParamError
 
-__all__ = ["BUDGET_MINUTES", "book_times", "cmd_book_times"]
+__all__ = ["BUDGET_MINUTES", "book_times", "cmd_book_times", "cmd_publish_config", "publish_config"]
 
 #: The whole book executed cold must stay under this on a 2-core CPU.
 BUDGET_MINUTES = 25.0
@@ -47,4 +49,31 @@ def cmd_book_times(args) -> int:
     if cold > BUDGET_MINUTES:
         print(f"nslib: the book's cold execution time {cold:.1f} min is over its {BUDGET_MINUTES:g}-minute budget",
               file=sys.stderr)
+    return 0
+
+
+def publish_config(config: dict, repo_url: str) -> dict:
+    """The book's configuration for publishing from ``repo_url`` (https://host/owner/repo): repository, issues,
+    download and Binder / Colab launch buttons pointing at the notebooks' .ipynb sources. An empty ``repo_url``
+    returns the configuration unchanged, so that no page carries a placeholder address."""
+    out = json.loads(json.dumps(config))
+    if not repo_url:
+        return out
+    if not re.fullmatch(r"https://[\w.-]+/[\w.-]+/[\w.-]+", repo_url):
+        raise ParamError(f"REPO_URL {repo_url!r}: allowed is https://HOST/OWNER/REPO, e.g. https://github.com/me/nslib")
+    out["repository"] = {"url": repo_url, "branch": "main", "path_to_book": ""}
+    out.setdefault("html", {}).update(use_repository_button=True, use_issues_button=True, use_download_button=True)
+    out["launch_buttons"] = {"notebook_interface": "classic", "binderhub_url": "https://mybinder.org",
+                             "colab_url": "https://colab.research.google.com"}
+    return out
+
+
+def cmd_publish_config(args) -> int:
+    import yaml
+
+    config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(publish_config(config, args.repo_url.strip()), sort_keys=False), encoding="utf-8")
+    print(out.resolve())
     return 0

@@ -291,6 +291,10 @@ def _parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("book-times", help="execution time of each page of the last book build")
     bt.add_argument("--cache", default="_build/.jupyter_cache", help="the book's jupyter cache")
     bt.add_argument("--since", type=float, default=None, help="epoch seconds the build began (marks pages run now)")
+    pc = sub.add_parser("publish-config", help="the book's config with repository and launch buttons")
+    pc.add_argument("repo_url", help="https://HOST/OWNER/REPO, or empty for no buttons")
+    pc.add_argument("--config", default="_config.yml")
+    pc.add_argument("--out", default="_build/_config.publish.yml")
     co = sub.add_parser("collect", help="gather every results.json under a folder into one table")
     co.add_argument("folder", help="a folder holding runs, e.g. the --out of a sweep")
     co.add_argument("--to", default=None, help="table file, .csv or .parquet (default: FOLDER/results.csv)")
@@ -321,11 +325,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "sweep":
         args.grid = grids
     try:
-        from ._book import cmd_book_times
+        from ._book import cmd_book_times, cmd_publish_config
         from ._sweep import cmd_collect, cmd_sweep
 
         handler = {"list": _cmd_list, "params": _cmd_params, "run": _cmd_run, "sweep": cmd_sweep,
-                   "audit": _cmd_audit, "collect": cmd_collect, "book-times": cmd_book_times}[args.cmd]
+                   "audit": _cmd_audit, "collect": cmd_collect, "book-times": cmd_book_times,
+                   "publish-config": cmd_publish_config}[args.cmd]
         return handler(args)
     except ParamError as exc:
         print(f"nslib: {exc}", file=sys.stderr)

@@ -22,3 +22,23 @@ def test_book_times_keeps_each_pages_last_execution_and_marks_this_builds(monkey
     assert "executed 1 page(s) in 1.0 min" in out.out and "cold: 26.0 min" in out.out
     assert "over its 25-minute budget" in out.err  # 26 minutes cold
     assert main(["book-times", "--cache", str(tmp_path / "none")]) == 2
+
+
+def test_publish_config_adds_buttons_only_with_a_repository_url(tmp_path):
+    import pytest
+    import yaml
+
+    from nslib.runner import ParamError
+
+    base = yaml.safe_load((_book.Path(__file__).parents[2] / "_config.yml").read_text())
+    assert _book.publish_config(base, "") == base  # no setting, no button, no placeholder address
+    assert "repository" not in base and "launch_buttons" not in base
+    pub = _book.publish_config(base, "https://github.com/me/nslib")
+    assert pub["repository"]["url"] == "https://github.com/me/nslib"
+    assert pub["launch_buttons"]["binderhub_url"] == "https://mybinder.org" and pub["html"]["use_repository_button"]
+    assert pub["execute"] == base["execute"] and pub["sphinx"] == base["sphinx"]
+    with pytest.raises(ParamError, match="OWNER/REPO"):
+        _book.publish_config(base, "github.com/me")
+    out = tmp_path / "c.yml"
+    assert main(["publish-config", "https://github.com/me/nslib", "--out", str(out)]) == 0
+    assert yaml.safe_load(out.read_text())["repository"]["url"] == "https://github.com/me/nslib"

@@ -1,0 +1,162 @@
+"""The built book in a real browser (headless Chromium over the DevTools protocol): every page loads its images,
+typesets its math with the local MathJax, requests nothing but local files, and the search page finds a notebook.
+Screenshots go to ``_build/screenshots/`` for a person to look at.
+
+Runs after ``make book`` (``make browser``; ``.ci/run`` does both and installs Chromium when missing). Skipped, with
+the reason, only when no Chromium can be found or the book has not been built.
+"""
+
+import asyncio
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, toc_notebooks
+
+HTML = Path(os.environ.get("NSLIB_BOOK_HTML", ROOT / "_build" / "html"))
+SHOTS = HTML.parent / "screenshots"
+CHROME = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROME is None, reason="no Chromium found: apt-get install chromium (.ci/run does)"),
+    pytest.mark.skipif(not (HTML / "book" / "index.html").is_file(),
+                       reason=f"the book is not built at {HTML}: run make book first"),
+]
+
+
+class Browser:
+    """Just enough of the DevTools protocol: one page, navigation, JS evaluation, requests seen, screenshots."""
+
+    def __init__(self):
+        self.profile = tempfile.mkdtemp()
+        self.proc = subprocess.Popen(
+            [CHROME, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--remote-debugging-port=0", f"--user-data-dir={self.profile}", "--window-size=1280,1600", "about:blank"],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        for line in self.proc.stderr:
+            m = re.search(r"DevTools listening on (ws://\S+)", line)
+            if m:
+                self.ws_url = m.group(1)
+                break
+        else:
+            raise RuntimeError("Chromium did not start its DevTools endpoint")
+        self.loop = asyncio.new_event_loop()
+        self.ids, self.events, self.pending = 0, [], {}
+        self.loop.run_until_complete(self._connect())
+
+    async def _connect(self):
+        from tornado.websocket import websocket_connect
+
+        self.ws = await websocket_connect(self.ws_url, max_message_size=256 * 1024 * 1024)
+        target = await self._send("Target.createTarget", url="about:blank")
+        attached = await self._send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
+        self.session = attached["sessionId"]
+        for domain in ("Page", "Network", "Runtime"):
+            await self._send(f"{domain}.enable", session=True)
+
+    async def _send(self, method, session=False, **params):
+        self.ids += 1
+        msg = {"id": self.ids, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = self.session
+        await self.ws.write_message(json.dumps(msg))
+        while True:
+            reply = json.loads(await self.ws.read_message())
+            if reply.get("id") == msg["id"]:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self.events.append(reply)
+
+    async def _drain(self, seconds):
+        end = self.loop.time() + seconds
+        while self.loop.time() < end:
+            try:
+                msg = await asyncio.wait_for(self.ws.read_message(), timeout=max(0.01, end - self.loop.time()))
+            except asyncio.TimeoutError:
+                break
+            self.events.append(json.loads(msg))
+
+    def open(self, url: str, settle: float = 3.0) -> None:
+        self.events = []
+        self.loop.run_until_complete(self._send("Page.navigate", session=True, url=url))
+        self.loop.run_until_complete(self._drain(settle))
+
+    def js(self, expr: str):
+        res = self.loop.run_until_complete(self._send("Runtime.evaluate", session=True, expression=expr,
+                                                      returnByValue=True, awaitPromise=True))
+        return res["result"].get("value")
+
+    def requested(self) -> list[str]:
+        return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
+
+    def failed(self) -> list[str]:
+        ids = {e["params"]["requestId"]: e["params"]["request"]["url"] for e in self.events
+               if e.get("method") == "Network.requestWillBeSent"}
+        return [ids.get(e["params"]["requestId"], "?") + f" ({e['params'].get('errorText')})" for e in self.events
+                if e.get("method") == "Network.loadingFailed"]
+
+    def screenshot(self, path: Path) -> None:
+        res = self.loop.run_until_complete(self._send("Page.captureScreenshot", session=True, format="png",
+                                                      captureBeyondViewport=True))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(res["data"]))
+
+    def close(self):
+        self.ws.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+        self.loop.close()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    b = Browser()
+    yield b
+    b.close()
+
+
+PAGES = ["book/index"] + [f"notebooks/{stem}" for stem in toc_notebooks()]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_loads_images_typesets_math_and_stays_local(browser, page):
+    path = HTML / f"{page}.html"
+    assert path.is_file(), f"{path} was not built"
+    browser.open(path.as_uri())
+    # MathJax typesets asynchronously: wait for it where the page has math
+    has_math = browser.js("document.querySelectorAll('.math, span.math, div.math').length > 0")
+    for _ in range(20):
+        if not has_math or browser.js("document.querySelectorAll('mjx-container').length > 0"):
+            break
+        browser.loop.run_until_complete(browser._drain(0.5))
+    broken = browser.js("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+    assert broken == [], f"images that did not load on {page}: {broken}"
+    if has_math:
+        assert browser.js("document.querySelectorAll('mjx-container').length") > 0, f"math not typeset on {page}"
+        assert any("mathjax" in u.lower() and u.startswith("file:") for u in browser.requested())
+    remote = [u for u in browser.requested() if not u.startswith(("file:", "data:", "blob:", "about:"))]
+    assert remote == [], f"{page} requested non-local addresses: {remote}"
+    assert browser.failed() == [], f"{page}: failed loads {browser.failed()}"
+    browser.screenshot(SHOTS / f"{page.replace('/', '-')}.png")
+
+
+def test_search_finds_a_word_from_a_notebook(browser):
+    browser.open((HTML / "search.html").as_uri() + "?q=bifurcation", settle=4.0)
+    links = []
+    for _ in range(20):
+        links = browser.js("Array.from(document.querySelectorAll('#search-results a, ul.search a'))"
+                           ".map(a => a.getAttribute('href'))") or []
+        if links:
+            break
+        browser.loop.run_until_complete(browser._drain(0.5))
+    assert any("notebooks/" in h for h in links), f"search for 'bifurcation' found {links}"
+    browser.screenshot(SHOTS / "search.png")
