@@ -47,31 +47,23 @@ def _tied_input(shape, seed):
     return torch.randint(0, 3, shape, generator=g).double()
 
 
-@pytest.mark.parametrize("beta", [0.0, 1.0, 0.5, 1e4])
-@pytest.mark.parametrize("cfg", CONFIGS_2D)
-def test_2d_backward_against_hand_computed_jacobians_with_ties(cfg, beta):
-    x = _tied_input((2, 2, 7, 6), seed=1).requires_grad_()
+CASES = ([(2, (2, 2, 7, 6), cfg, beta) for cfg in CONFIGS_2D for beta in (0.0, 1.0, 0.5, 1e4)]
+         + [(1, (3, 2, 11), cfg, beta) for cfg in CONFIGS_1D for beta in (0.0, 1.0, 100.0)])
+
+
+@pytest.mark.parametrize("dims, shape, cfg, beta", CASES)
+def test_backward_against_hand_computed_jacobians_with_ties(dims, shape, cfg, beta):
+    pool = F.max_pool2d if dims == 2 else F.max_pool1d
+    x = _tied_input(shape, seed=dims).requires_grad_()
     out = maxpool.max_pool(x, *cfg, beta=beta)
-    ref_out, idx = F.max_pool2d(x.detach(), *cfg[:4], ceil_mode=cfg[4], return_indices=True)
+    ref_out, idx = pool(x.detach(), *cfg[:4], ceil_mode=cfg[4], return_indices=True)
     assert torch.equal(out, ref_out)
     g = torch.randn(out.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     (grad,) = torch.autograd.grad(out, x, g)
-    torch.testing.assert_close(grad, _brute_force_grad(x.detach(), g, idx, cfg, beta, 2), rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(grad, _brute_force_grad(x.detach(), g, idx, cfg, beta, dims), rtol=1e-12, atol=1e-9)
     if beta == 0.0:  # torch's own gradient, bit for bit
-        (native,) = torch.autograd.grad(F.max_pool2d(x, *cfg[:4], ceil_mode=cfg[4]), x, g)
+        (native,) = torch.autograd.grad(pool(x, *cfg[:4], ceil_mode=cfg[4]), x, g)
         assert torch.equal(grad, native)
-
-
-@pytest.mark.parametrize("beta", [0.0, 1.0, 100.0])
-@pytest.mark.parametrize("cfg", CONFIGS_1D)
-def test_1d_backward_against_hand_computed_jacobians_with_ties(cfg, beta):
-    x = _tied_input((3, 2, 11), seed=3).requires_grad_()
-    out = maxpool.max_pool(x, *cfg, beta=beta)
-    ref_out, idx = F.max_pool1d(x.detach(), *cfg[:4], ceil_mode=cfg[4], return_indices=True)
-    assert torch.equal(out, ref_out)
-    g = torch.randn(out.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
-    (grad,) = torch.autograd.grad(out, x, g)
-    torch.testing.assert_close(grad, _brute_force_grad(x.detach(), g, idx, cfg, beta, 1), rtol=1e-12, atol=1e-9)
 
 
 def test_a_hand_worked_window():
