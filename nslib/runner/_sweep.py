@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -92,14 +93,15 @@ def _run_points(todo: list[dict], run, args) -> dict[int, str | Exception]:
             from distributed import Client, LocalCluster, as_completed  # the `dist` extra
 
             if args.scheduler.startswith("local:"):
-                n = args.scheduler.removeprefix("local:")
-                if not n.isdigit() or int(n) < 1:
-                    raise ParamError(f"--scheduler {args.scheduler!r}: allowed is local:N with N >= 1, or an address")
-                cluster = LocalCluster(n_workers=int(n), threads_per_worker=1, host="127.0.0.1",
-                                       dashboard_address=None, processes=True)
+                cluster = LocalCluster(n_workers=int(args.scheduler.removeprefix("local:")), threads_per_worker=1,
+                                       host="127.0.0.1", dashboard_address=None, processes=True)
                 client = Client(cluster)
             else:
-                cluster, client = None, Client(args.scheduler)
+                try:
+                    cluster, client = None, Client(args.scheduler, timeout="20s")
+                except (OSError, ValueError, TypeError) as exc:
+                    raise ParamError(f"--scheduler {args.scheduler!r}: cannot connect ({str(exc).splitlines()[0]}): "
+                                     f"allowed is the address of a running Dask scheduler, or local:N") from None
             try:
                 futures = {client.submit(run, pt, pure=False): i for i, pt in enumerate(todo)}
                 for fut in as_completed(futures):
@@ -132,6 +134,10 @@ def cmd_sweep(args) -> int:
     info = load_notebook(args.notebook)
     if args.workers < 1:
         raise ParamError(f"--workers {args.workers}: allowed is an integer >= 1")
+    sched = args.scheduler
+    if sched is not None and not (re.fullmatch(r"local:[1-9]\d*", sched) or re.fullmatch(r"\w+://\S+", sched)):
+        raise ParamError(f"--scheduler {sched!r}: allowed is local:N with N >= 1, or an address such as "
+                         f"tcp://host:8786")
     base = parse_overrides(info, args.p or [])
     grid = parse_grid(info, args.grid or [])
     clash = sorted(set(base) & set(grid))

@@ -35,6 +35,8 @@ def _refused(capsys, tmp_path, *argv, words=()):
     (["sweep", STEM, "--grid", "seed=0,1", "--workers", "0"], ["--workers 0", "allowed"]),
     (["sweep", STEM, "--grid", "seed=0,1", "--workers", "-1"], ["--workers -1", "allowed"]),
     (["sweep", STEM, "--grid", "seed="], ["seed=", "at least one value"]),
+    (["sweep", STEM, "--grid", "seed=0", "--scheduler", "local:0"], ["--scheduler 'local:0'", "allowed"]),
+    (["sweep", STEM, "--grid", "seed=0", "--scheduler", "myhost"], ["--scheduler 'myhost'", "tcp://"]),
     (["run", STEM, "--profile", "huge"], ["--profile", "huge", "quick"]),
     (["run", STEM, "--no-such-option"], ["--no-such-option"]),
     (["run", STEM, "--profil", "quick"], ["--profil"]),  # no abbreviations: a typo is an error
