@@ -492,16 +492,22 @@ def mitigations_shrink_gap(grid: TrainGrid) -> dict:
     return combine_verdicts(groups, criterion)
 
 
-def page_texts(zrun: ZoneRun, grid: TrainGrid) -> dict[str, str]:
-    """Sentences the page glues, from the runs."""
+def page_texts(zrun: ZoneRun, grid: TrainGrid, verdicts: dict | None = None) -> dict[str, str]:
+    """Sentences the page glues, from the runs (and, for the mitigations, the recorded verdict)."""
     zt = zone_table(zrun)
     diff = "; ".join(f"{ds} {d} {r.min_difference:.1e} to {r.max_difference:.1e}" for (ds, d), r in zt.iterrows())
-    share = "; ".join(f"{ds} {d} {r['compensation share of ties']:.0%}" for (ds, d), r in zt.iterrows()
+    share = "; ".join(f"{ds} {d} {r['compensation share of ties']:.1%}" for (ds, d), r in zt.iterrows()
                       if not math.isnan(r["compensation share of ties"]))
     above = "; ".join(f"{ds} {d} {r.share_above_threshold:.0%}" for (ds, d), r in zt.iterrows())
     f = grid.frame
     nan_runs = f[f.diverged]
     firsts = nan_runs.drop_duplicates(["dataset", "dtype", "optimizer", "batch_norm", "beta"])
     nan_text = ", ".join(f"{r.dataset} {_setting(r)} beta={r.beta:g}" for r in firsts.itertuples()) or "none"
+    gaps = []
+    for group, m in ((verdicts or {}).get("mitigations-shrink-gap", {}).get("measured", {}).get("per_group", {})
+                     .items()):
+        mitigated = m.get("mitigated_gap")
+        gaps.append(f"{group}: {m.get('base_gap', float('nan')):.2f} -> "
+                    + (f"{mitigated:.2f}" if mitigated is not None else f"not judged ({m.get('status')})"))
     return {"differences": diff, "compensation-share": share or "no ties", "above-threshold": above,
-            "nan-runs": nan_text, "runs": str(len(f))}
+            "nan-runs": nan_text, "runs": str(len(f)), "mitigation-gaps": "; ".join(gaps) or "none run"}
