@@ -1,4 +1,5 @@
-"""Shared helpers: run the CLI in a subprocess, list the notebooks of the table of contents, write IDX files."""
+"""Shared helpers: run the CLI in a subprocess, list the notebooks of the table of contents, write IDX files, and a
+copy of the notebooks folder to break on purpose."""
 
 from __future__ import annotations
 
@@ -63,3 +64,35 @@ def write_idx(path, array, code: int, gz: bool = False) -> None:
     header = bytes([0, 0, code, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
     raw = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
     (gzip.open if gz else open)(path, "wb").write(raw)
+
+
+@pytest.fixture
+def broken_notebooks(tmp_path, monkeypatch):
+    """A copy of the notebooks folder (``$NSLIB_NOTEBOOKS`` points to it) in which the caller breaks a notebook."""
+    import shutil
+
+    from nslib.runner import notebooks_dir
+
+    folder = tmp_path / "nbs"
+    shutil.copytree(notebooks_dir(), folder)
+    monkeypatch.setenv("NSLIB_NOTEBOOKS", str(folder))
+    return folder
+
+
+def edit_notebook(path: Path, edit) -> None:
+    """Apply ``edit(nb)`` to the notebook JSON at ``path``."""
+    import json
+
+    nb = json.loads(path.read_text())
+    edit(nb)
+    path.write_text(json.dumps(nb))
+
+
+def insert_after_parameters(path: Path, source: str) -> None:
+    """Insert a code cell holding ``source`` right after the notebook's parameters cell."""
+    def edit(nb):
+        i = next(k for k, c in enumerate(nb["cells"]) if "parameters" in c["metadata"].get("tags", []))
+        nb["cells"].insert(i + 1, {"cell_type": "code", "execution_count": None, "id": "inserted", "metadata": {},
+                                   "outputs": [], "source": source})
+
+    edit_notebook(path, edit)

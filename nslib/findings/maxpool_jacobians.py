@@ -28,7 +28,7 @@ from ..tools.train import accuracy, train
 __all__ = [
     # experiments
     "AUTHORS_ACCURACY", "AUTHORS_THRESHOLDS", "DATASETS", "SIXTEEN_BIT", "TrainGrid", "ZoneRun", "accuracy_table",
-    "check_dtypes", "composite_error", "load", "make_cnn", "page_texts", "train_grid", "zone_table", "zones",
+    "composite_error", "conv_pool_probe", "load", "make_cnn", "page_texts", "train_grid", "zone_table", "zones",
     # figures
     "plot_accuracy_vs_beta", "plot_zones",
     # criteria, one per claim id
@@ -107,20 +107,12 @@ def _set_beta(model: nn.Module, beta: float) -> None:
             m.beta = float(beta)
 
 
-def check_dtypes(names: Sequence[str], device) -> None:
-    """Refuse, before any compute, a precision the device cannot run a convolution and MaxPool in (forward and
-    backward), naming the precision and the device."""
-    from ..runner import ParamError
-
-    for name in dict.fromkeys(names):
-        dt = resolve_dtype(name)
-        try:
-            x = torch.randn(2, 1, 6, 6, device=device).to(dt).requires_grad_()
-            w = torch.randn(2, 1, 3, 3, device=device).to(dt)
-            maxpool.max_pool(F.conv2d(x, w), 2, beta=1.0).sum().backward()
-        except (RuntimeError, NotImplementedError) as e:
-            raise ParamError(f"dtype {name!r} cannot run a convolution and MaxPool on device {str(device)!r} "
-                             f"({str(e).splitlines()[0][:120]}): allowed are precisions this device computes") from e
+def conv_pool_probe(dtype: torch.dtype, device) -> None:
+    """What the page computes, in miniature: a convolution and a J_beta MaxPool forward and backward (the probe
+    ``nslib.start`` runs for each precision, so that one the device cannot compute is refused before any run)."""
+    x = torch.randn(2, 1, 6, 6, device=device).to(dtype).requires_grad_()
+    w = torch.randn(2, 1, 3, 3, device=device).to(dtype)
+    maxpool.max_pool(F.conv2d(x, w), 2, beta=1.0).sum().backward()
 
 
 # ------------------------------------------------------------------------------------------------------- zones
@@ -362,6 +354,8 @@ def difference_tracks_precision(run: ZoneRun, fp64_max: float = 1e-15, fp32_max:
         measured = {"max_difference": mx, "tied_windows": {k: int(v) for k, v in ties.items()}}
         if not low or not high:
             state = "needs a 16-bit precision and float32 or float64"
+        elif not np.isfinite(sub.max_inf).all():
+            state = "a gradient at initialisation was not finite (NaN or inf): nothing to compare"
         elif not all(ties[d] > 0 for d in low):
             state = f"no tied window at {', '.join(d for d in low if ties[d] == 0)}: nothing to test"
         else:

@@ -13,6 +13,7 @@ audit are in :mod:`nslib.tools.kinks`.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,16 +27,16 @@ from torch import nn
 from torch.nn.utils import parameters_to_vector
 
 from ..figures import PALETTE
-from ..runner import DTYPES, ParamError, combine_verdicts, inconclusive, resolve_dtype, verdict
+from ..runner import DTYPES, combine_verdicts, inconclusive, verdict
 from ..tools import data
 from ..tools.kinks import relu_alpha
 from ..tools.stats import spearman
-from ..tools.train import accuracy, make_optimizer, train
+from ..tools.train import accuracy, make_optimizer, minibatches, train
 
 __all__ = [
     # experiments
     "AUTHORS_VOLUMES", "DATASETS", "KERNELS", "KinkMLP", "PairRun", "accuracy_grid", "authors_relu",
-    "accuracy_change_table", "accuracy_text", "audit_examples", "base_volume_table", "check_dtypes",
+    "accuracy_change_table", "accuracy_text", "audit_examples", "base_volume_table",
     "divergence_runs", "divergence_table", "divergence_text", "first_difference", "first_difference_naive",
     "kernel_ratio_text", "load", "make_net", "page_texts", "rate_table", "relu_rule_table", "small_cnn", "volume",
     "volume_grid", "zero_rates",
@@ -110,25 +111,6 @@ def relu_rule_table(dtypes: Sequence[str], alpha: float = 0.5, upstream: float =
 
 def _fmt(t: torch.Tensor) -> str:
     return ", ".join(f"{v:g}" for v in t.double().tolist())
-
-
-def check_dtypes(names: Sequence[str], device, probe=None) -> None:
-    """Raise :class:`~nslib.ParamError` naming the dtype and the device when a linear layer cannot run forward and
-    backward there in that dtype (``probe(dtype, device)`` is the test; by default a tiny ``F.linear`` + backward)."""
-    def _probe(dt, dev):
-        w = torch.ones(2, 2, dtype=dt, device=dev, requires_grad=True)
-        F.linear(torch.ones(1, 2, dtype=dt, device=dev), w).sum().backward()
-
-    for name in names:
-        try:
-            dt = resolve_dtype(name)
-        except ValueError as exc:
-            raise ParamError(str(exc)) from None
-        try:
-            (probe or _probe)(dt, torch.device(device))
-        except (RuntimeError, TypeError, NotImplementedError) as exc:
-            raise ParamError(f"dtype {name!r} cannot be computed on device {str(device)!r} ({exc}); "
-                             "drop it from the dtype lists or choose another device") from None
 
 
 # ------------------------------------------------------------------------------------------------ data and nets
@@ -356,11 +338,9 @@ def _order(n: int, steps: int, batch_size: int, seed: int) -> list[torch.Tensor]
     """Minibatch indices for ``steps`` steps, reshuffled each epoch from ``seed``, full batches only: the order
     :func:`nslib.tools.train.train` draws with ``generator=torch.Generator().manual_seed(seed)``."""
     g = torch.Generator().manual_seed(seed)
-    out: list[torch.Tensor] = []
-    while len(out) < steps:
-        perm = torch.randperm(n, generator=g)
-        out += [perm[a:b] for a, b in _batches(n, batch_size) if b - a == batch_size or n < batch_size]
-    return out[:steps]
+    if batch_size >= n:  # one batch of everything per step, reshuffled each time
+        return [torch.randperm(n, generator=g) for _ in range(steps)]
+    return list(itertools.islice(minibatches(n, batch_size, g), steps))
 
 
 @dataclass

@@ -484,21 +484,24 @@ def toy_smooth_converges(runs: ToyRuns, tol: float = 1e-8, margin: float = 100.0
     Preconditions: some run has eta < 2/L; each judged run is long enough for local linear convergence to reach
     ``tol`` with a ``margin`` (gap0 x q^(2 (steps - window)) <= tol / margin with q = max|1 - eta lambda| over the
     Hessian's extreme eigenvalues); runs too short for that are not judged, and if any of them is also above
-    ``tol`` while none failed, the verdict is inconclusive."""
+    ``tol`` while none failed, the verdict is inconclusive; so is a run that diverged."""
     criterion = (f"softplus toy: every run with eta < 2/L at its seed's optimum ends with a late mean gap < {tol:g} "
                  f"to its own optimum")
     w, lrs = runs.window, runs.lrs
-    judged = failed = short = 0
+    judged = failed = short = diverged = 0
     per_group = {}
     for b, tr in runs.softplus.items():
         L, mu = runs.curvature[b]["L"], runs.curvature[b]["mu"]
         g = np.abs(tr.late_gap(w))
         steps = tr.gap.shape[-1] - 1
-        entry = {"two_over_L": float(np.median(2 / L)), "judged": 0, "failed": 0, "too_short": 0,
+        entry = {"two_over_L": float(np.median(2 / L)), "judged": 0, "failed": 0, "too_short": 0, "diverged": 0,
                  "largest_judged_gap": None}
         for i, lr in enumerate(lrs):
             for s in range(g.shape[1]):
                 if not lr < 2 / L[s]:
+                    continue
+                if not np.isfinite(tr.gap[i, s]).all():  # a diverged solver decides nothing
+                    entry["diverged"] += 1
                     continue
                 q = max(abs(1 - lr * mu[s]), abs(1 - lr * L[s]))
                 with np.errstate(divide="ignore", under="ignore"):
@@ -512,10 +515,14 @@ def toy_smooth_converges(runs: ToyRuns, tol: float = 1e-8, margin: float = 100.0
                 gg = float(g[i, s])
                 entry["largest_judged_gap"] = max(entry["largest_judged_gap"] or 0.0, gg)
         judged, failed, short = judged + entry["judged"], failed + entry["failed"], short + entry["too_short"]
+        diverged += entry["diverged"]
         per_group[f"softplus({b:g})"] = entry
-    measured = dict(judged=judged, failed=failed, too_short=short, per_group=per_group)
+    measured = dict(judged=judged, failed=failed, too_short=short, diverged=diverged, per_group=per_group)
     if failed:
         return verdict(False, criterion, **measured)
+    if diverged:
+        return inconclusive(criterion, f"{diverged} run(s) with eta < 2/L at the optimum diverged on the way there: "
+                                       f"lower the step", **measured)
     if short or not judged:
         why = (f"{short} run(s) with eta < 2/L are above {tol:g} but too short to have converged at their "
                f"local rate: run more steps") if short else "no step is below 2/L for any beta"
@@ -528,8 +535,9 @@ def toy_diminishing_fixes(runs: ToyRuns, min_ratio: float = 10.0, fraction: floa
     """The reviewers' point: diminishing steps eta0/sqrt(k+1) from eta0 = the largest constant step end with a late
     mean gap at least ``min_ratio`` times smaller than the constant step eta0, in >= ``fraction`` of the seeds.
 
-    Preconditions: the constant-step runs at eta0 settled (else their gap is not a plateau to compare with); the run
-    is long enough for the schedule to shrink the step ``min_ratio``-fold twice over (sqrt(steps) >= 2 min_ratio)."""
+    Preconditions: no run at eta0 diverged; the constant-step runs at eta0 settled (else their gap is not a plateau to
+    compare with); the run is long enough for the schedule to shrink the step ``min_ratio``-fold twice over
+    (sqrt(steps) >= 2 min_ratio)."""
     criterion = (f"diminishing steps eta0/sqrt(k+1) from eta0 = max eta end with a late mean gap >= {min_ratio:g}x "
                  f"smaller than constant eta0, in >= {_seed_fraction_text(fraction)}")
     w, lrs = runs.window, runs.lrs
@@ -540,6 +548,9 @@ def toy_diminishing_fixes(runs: ToyRuns, min_ratio: float = 10.0, fraction: floa
     steps = runs.relu.gap.shape[-1] - 1
     measured = dict(eta0=runs.lr0, ratios=ratios.tolist(), median_ratio=float(np.median(ratios)),
                     seeds_holding=int((ratios >= min_ratio).sum()), seeds=len(ratios))
+    if not (np.isfinite(const).all() and np.isfinite(dim).all()):
+        return inconclusive(criterion, f"a run at eta0 = {runs.lr0:g} diverged (constant or diminishing): lower the "
+                                       f"largest step", **measured)
     if math.sqrt(steps) < 2 * min_ratio:
         return inconclusive(criterion, f"{steps} steps shrink a 1/sqrt(k) step only {math.sqrt(steps):.0f}-fold: "
                                        f"too few to resolve a {min_ratio:g}x smaller gap", **measured)
@@ -554,8 +565,8 @@ def nets_smooth_faster(runs: NetRuns, fraction: float = SEED_FRACTION, max_undec
     same initialisation in >= ``fraction`` of the seed pairs where either reached it (a tie is not a win).
 
     Preconditions, per dataset: ReLU and a smooth family trained without diverging at some step; no comparison's
-    loser was tuned at the grid's largest step (a larger one might reverse it); at most ``max_undecided`` of the
-    seed pairs have neither net reaching the threshold within the run."""
+    loser was tuned at the grid's largest step (a larger one might reverse it); every comparison has a seed where one
+    of the two nets reached the threshold, and at most ``max_undecided`` of all seed pairs have neither."""
     criterion = (f"per dataset: every smooth family (at its tuned step) reaches the loss threshold in fewer GD steps "
                  f"than ReLU from the same initialisation in >= {_seed_fraction_text(fraction)}, at every depth")
     tuned = {(r.dataset, r.depth, r.family): r["tuned lr"] for _, r in steps_table(runs).iterrows()}
@@ -567,7 +578,7 @@ def nets_smooth_faster(runs: NetRuns, fraction: float = SEED_FRACTION, max_undec
 
     groups = {}
     for ds in dict.fromkeys(s.dataset):
-        wins, failed, reversible, undecided, pairs = {}, [], [], 0, 0
+        wins, failed, reversible, unjudged, undecided, pairs = {}, [], [], [], 0, 0
         missing = [f"relu depth {d}" for d in dict.fromkeys(s[s.dataset == ds].depth) if (ds, d, "relu") not in tuned]
         for depth in dict.fromkeys(s[s.dataset == ds].depth):
             if (ds, depth, "relu") not in tuned:
@@ -584,11 +595,13 @@ def nets_smooth_faster(runs: NetRuns, fraction: float = SEED_FRACTION, max_undec
                 wins[name] = win
                 smooth_won = win is not None and win >= fraction
                 loser = "relu" if smooth_won else fam
-                if tuned[ds, depth, loser] == top:
+                if not decided.any():
+                    unjudged.append(name)  # neither net reached the threshold in any seed: nothing to compare
+                elif tuned[ds, depth, loser] == top:
                     reversible.append(f"{name} ({loser} tuned at {top:g})")
-                elif not smooth_won and decided.any():
+                elif not smooth_won:
                     failed.append(name)
-        measured = {"smooth_win_fraction": wins, "failed": failed, "reversible": reversible,
+        measured = {"smooth_win_fraction": wins, "failed": failed, "reversible": reversible, "unjudged": unjudged,
                     "undecided_pairs": undecided, "pairs": pairs}
         if missing:
             state = f"no step of the grid trained {', '.join(missing)} without diverging"
@@ -598,6 +611,9 @@ def nets_smooth_faster(runs: NetRuns, fraction: float = SEED_FRACTION, max_undec
             state = False
         elif reversible:
             state = f"the loser was tuned at the grid's largest step in {', '.join(reversible)}: extend lrs upward"
+        elif unjudged:
+            state = (f"in no seed did either net reach the loss threshold for {', '.join(unjudged)}: run more steps "
+                     f"or raise loss_threshold")
         elif undecided > max_undecided * pairs:
             state = (f"{undecided} of {pairs} seed pairs reached the loss threshold on neither side: run more steps "
                      f"or raise loss_threshold")

@@ -16,12 +16,12 @@ from ._cli import main, run_hash, run_notebook
 from ._notebooks import PROFILES, NotebookInfo, available_notebooks, load_notebook, notebooks_dir
 from ._params import ParamError, ParamSpec
 from ._results import RESULTS_FILE, STATES, Run, combine_verdicts, inconclusive, start, to_json_safe, verdict
-from ._runtime import DTYPES, resolve_device, resolve_dtype, seed_everything, set_threads
+from ._runtime import DTYPES, check_dtypes, resolve_device, resolve_dtype, seed_everything, set_threads
 from ._sweep import collect
 
 __all__ = [
     "DTYPES", "PROFILES", "RESULTS_FILE", "STATES", "inconclusive", "NotebookInfo", "ParamError", "ParamSpec", "Run",
-    "api_markdown", "collect", "combine_verdicts",
+    "api_markdown", "check_dtypes", "collect", "combine_verdicts",
     "available_notebooks", "documented", "public_modules",
     "load_notebook", "main", "notebooks_dir", "resolve_device", "resolve_dtype", "run_hash", "run_notebook",
     "seed_everything", "set_threads", "start", "to_json_safe", "verdict",

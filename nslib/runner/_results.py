@@ -19,7 +19,7 @@ import torch
 
 from ._notebooks import load_notebook
 from ._params import ParamError
-from ._runtime import resolve_device, seed_everything, set_threads
+from ._runtime import check_dtypes, resolve_device, seed_everything, set_threads
 
 __all__ = ["RESULTS_FILE", "STATES", "Run", "combine_verdicts", "default_results_dir", "inconclusive", "start",
            "to_json_safe", "verdict"]
@@ -215,13 +215,15 @@ def _nslib_version() -> str:
     return __version__
 
 
-def start(notebook: str, namespace: Mapping[str, Any], dtypes=()) -> Run:
+def start(notebook: str, namespace: Mapping[str, Any], dtypes=(), probe=None) -> Run:
     """Check the parameters found in ``namespace`` against the notebook's declaration; return a Run.
 
     Called from the notebook's check cell as ``run = nslib.start("stem", globals())``. A bad value
     raises ParamError naming the parameter, the value and what is allowed, before any compute.
     ``dtypes`` names the precision(s) a page without a ``dtype`` parameter computes in (see
-    :meth:`Run.use_dtype`).
+    :meth:`Run.use_dtype`); each is checked on the run's device with ``probe(dtype, device)`` (default: a tiny linear
+    layer forward and backward, see :func:`check_dtypes`), so that a precision the device cannot compute is refused
+    here, naming the dtype and the device.
     """
     info = load_notebook(notebook)
     given = {name: namespace[name] for name in info.specs if name in namespace}
@@ -237,6 +239,7 @@ def start(notebook: str, namespace: Mapping[str, Any], dtypes=()) -> Run:
         seed_everything(params["seed"])
     run = Run(notebook, params, profile)
     if dtypes:
+        check_dtypes(dtypes, run.device, probe)
         run.use_dtype(*dtypes)
     print(run.describe(), file=sys.stdout)
     return run

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["DTYPES", "resolve_device", "resolve_dtype", "seed_everything", "set_threads"]
+__all__ = ["DTYPES", "check_dtypes", "resolve_device", "resolve_dtype", "seed_everything", "set_threads"]
 
 #: Float dtypes by name, as parameters and results.json spell them.
 DTYPES = {
@@ -72,3 +72,28 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def _linear_probe(dtype: torch.dtype, device: torch.device) -> None:
+    w = torch.ones(2, 2, dtype=dtype, device=device, requires_grad=True)
+    torch.nn.functional.linear(torch.ones(1, 2, dtype=dtype, device=device), w).sum().backward()
+
+
+def check_dtypes(dtypes, device, probe=None) -> None:
+    """Raise :class:`ParamError` naming the dtype and the device when ``probe(dtype, device)`` fails there (by
+    default a tiny linear layer forward and backward): a page refuses, before any compute, a precision its device
+    cannot run. ``dtypes`` are names or torch dtypes."""
+    from ._params import ParamError
+
+    for d in dict.fromkeys(dtypes):
+        name = str(d).removeprefix("torch.")
+        try:
+            dt = resolve_dtype(name)
+        except ValueError as exc:
+            raise ParamError(str(exc)) from None
+        try:
+            (probe or _linear_probe)(dt, torch.device(device))
+        except (RuntimeError, TypeError, NotImplementedError) as exc:
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise ParamError(f"dtype {name!r} cannot be computed on device {str(device)!r} ({first}); drop it "
+                             f"from the dtype lists or choose another device") from None

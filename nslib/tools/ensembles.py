@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from .train import OPTIMIZERS, SCHEDULES, History
+from .train import OPTIMIZERS, SCHEDULES, History, minibatches
 
 __all__ = ["Ensemble", "EnsembleRun", "train"]
 
@@ -236,7 +236,13 @@ def train(models: Ensemble | Sequence[nn.Module], loss_fn: Callable[[torch.Tenso
     diverged_at = torch.full((M,), -1, dtype=torch.long)
     diverged_value = torch.zeros(M, dtype=torch.float64)
     active = None  # None while every member is finite
-    perm, pos = None, n
+    if full:
+        batches = None
+    elif gens is None:  # one order for every member
+        batches = minibatches(n, batch_size, generator, X.device)
+    else:  # each member its own order, as tools.train.train would draw it with that generator
+        streams = [minibatches(n, batch_size, g, X.device) for g in gens]
+        batches = iter(lambda: torch.stack([next(st) for st in streams]), None)
     it = range(steps + 1)
     if progress:
         from tqdm import tqdm  # plain tqdm: readable in papermill logs, kept out of built pages
@@ -248,14 +254,7 @@ def train(models: Ensemble | Sequence[nn.Module], loss_fn: Callable[[torch.Tenso
             if full:
                 xb, yb = X, y
             else:
-                if pos + batch_size > n:
-                    if gens is None:
-                        perm = torch.randperm(n, generator=generator, device="cpu").to(X.device)
-                    else:
-                        perm = torch.stack([torch.randperm(n, generator=g, device="cpu") for g in gens]).to(X.device)
-                    pos = 0
-                idx = perm[..., pos:pos + batch_size]
-                pos += batch_size
+                idx = next(batches)
                 xb, yb = X[idx], y[idx]
             scale = 1.0 if schedule == "constant" else 1.0 / math.sqrt(t + 1)  # torch's LambdaLR factor
             losses = batch_losses(ens.params, ens.buffers, xb, yb)

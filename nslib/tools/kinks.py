@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
+
+from .maxpool import window_ties
 
 __all__ = ["AUDIT_RULES", "KinkAudit", "KinkFn", "Kinks", "ReLUAlpha", "audit", "audit_inputs", "load_model",
            "relu_alpha"]
@@ -138,33 +139,12 @@ def _pairwise_ties(args, kwargs):
     return "tie", torch.broadcast_shapes(a.shape, torch.as_tensor(b).shape).numel(), int((a == b).sum())
 
 
-def _tuple(v, n: int) -> tuple:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
-
-
 def _pool_ties(n: int):
     """max_pool{n}d: windows (one per output element) whose maximum is attained more than once."""
     def rule(args, kwargs):
-        x = args[0]
-        k = _tuple(_arg(args, kwargs, 1, "kernel_size"), n)
-        stride = _arg(args, kwargs, 2, "stride") or k
-        s = _tuple(stride, n)
-        p = _tuple(_arg(args, kwargs, 3, "padding", 0), n)
-        d = _tuple(_arg(args, kwargs, 4, "dilation", 1), n)
-        ceil = bool(_arg(args, kwargs, 5, "ceil_mode", False))
-        out = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[n - 1]
-        shape = out(x, k, s, p, d, ceil).shape[-n:]  # the real output size, ceil_mode included
-        pads = []
-        for i in reversed(range(n)):  # F.pad lists the last dim first
-            span = (shape[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1
-            pads += [p[i], max(0, span - x.shape[-n + i] - p[i])]
-        w = F.pad(x, pads, value=-float("inf"))
-        for i in range(n):  # windows along each spatial dim, dilation by slicing the unfolded span
-            dim = x.dim() - n + i  # unfold appends the window at the end, so spatial dims keep their place
-            w = w.unfold(dim, d[i] * (k[i] - 1) + 1, s[i])[..., :: d[i]]
-            w = w.narrow(dim, 0, shape[i])
-        win = w.flatten(start_dim=x.dim())  # (..., out spatial..., window)
-        ties = (win == win.amax(dim=-1, keepdim=True)).sum(dim=-1) > 1
+        ties = window_ties(args[0], _arg(args, kwargs, 1, "kernel_size"), _arg(args, kwargs, 2, "stride"),
+                           _arg(args, kwargs, 3, "padding", 0), _arg(args, kwargs, 4, "dilation", 1),
+                           bool(_arg(args, kwargs, 5, "ceil_mode", False)), dims=n) > 1
         return "tie", ties.numel(), int(ties.sum())
     return rule
 

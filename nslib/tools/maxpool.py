@@ -24,101 +24,92 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MaxPool1d", "MaxPool2d", "composite_max_pool", "max_pool", "tie_zones", "window_ties"]
+__all__ = ["MaxPool1d", "MaxPool2d", "composite_max_pool", "max_pool", "pool_windows", "tie_zones", "window_ties"]
 
 
-def _pair(v, n: int) -> tuple[int, ...]:
+#: torch's max-pool by number of pooled dimensions.
+_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+
+
+def _tuple(v, n: int) -> tuple[int, ...]:
     return tuple(int(a) for a in v) if isinstance(v, Sequence) else (int(v),) * n
 
 
-def _to_4d(x: torch.Tensor):
-    """(x as (N, C, H, W), 1 or 2 pooling dims, a function taking an (N, C, H', W') result back to x's layout):
-    3-D and 2-D inputs are 1-D pooling, (N, C, L) and (C, L), pooled as height-1 images."""
+def _config(dims: int, kernel_size, stride, padding, dilation, ceil_mode) -> tuple:
+    """(kernel, stride, padding, dilation, ceil_mode) as tuples of ``dims`` ints; no stride means the kernel."""
+    k = _tuple(kernel_size, dims)
+    s = _tuple(stride, dims) if stride not in (None, [], ()) else k
+    return k, s, _tuple(padding, dims), _tuple(dilation, dims), bool(ceil_mode)
+
+
+def _pooled_dims(x: torch.Tensor) -> int:
+    """2-D and 3-D inputs pool in 1-D ((C, L), (N, C, L)), 4-D inputs in 2-D ((N, C, H, W))."""
     if x.dim() in (2, 3):
-        x4 = (x if x.dim() == 3 else x.unsqueeze(0)).unsqueeze(2)
-
-        def undo(t):
-            t = t.squeeze(2)
-            return t if x.dim() == 3 else t.squeeze(0)
-
-        return x4, 1, undo
+        return 1
     if x.dim() == 4:
-        return x, 2, lambda t: t
+        return 2
     raise ValueError(f"input of shape {tuple(x.shape)}: allowed are (N, C, L), (C, L) for 1-D pooling and "
                      f"(N, C, H, W) for 2-D pooling")
 
 
-class _Spec:
-    """A pooling configuration normalised to 2-D (1-D pooling is 2-D pooling with a 1 x k kernel on height 1)."""
-
-    def __init__(self, dims: int, kernel_size, stride, padding, dilation, ceil_mode):
-        self.dims = dims
-        k = _pair(kernel_size, dims)
-        s = _pair(stride if stride is not None and stride != [] else kernel_size, dims)
-        p, d = _pair(padding, dims), _pair(dilation, dims)
-        if dims == 1:
-            k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
-        self.k, self.s, self.p, self.d, self.ceil_mode = k, s, p, d, bool(ceil_mode)
-
-    def pool(self, x4: torch.Tensor, return_indices: bool = False):
-        return F.max_pool2d(x4, self.k, self.s, self.p, self.d, self.ceil_mode, return_indices=return_indices)
-
-    def windows(self, x4: torch.Tensor, out_hw, fill: float):
-        """Every window's inputs, (N, C, kh * kw, Ho * Wo), with ``fill`` outside the input (padding, ceil_mode).
-        The grid is padded (or cropped) to exactly the extent the output's windows cover."""
-        N, C, H, W = x4.shape
-        pads = []
-        for size, k, s, p, d, o in zip((H, W), self.k, self.s, self.p, self.d, out_hw):
-            reach = (o - 1) * s + d * (k - 1) + 1  # padded length the last window reaches
-            pads.append((p, reach - size - p))  # a negative right pad crops what no window reads
-        xp = F.pad(x4, (pads[1][0], pads[1][1], pads[0][0], pads[0][1]), value=fill)
-        u = F.unfold(xp.reshape(N * C, 1, *xp.shape[-2:]), self.k, dilation=self.d, stride=self.s)
-        return u.reshape(N, C, u.shape[1], u.shape[2]), pads, tuple(xp.shape[-2:])
-
-    def fold_back(self, cols: torch.Tensor, pads, padded_hw, hw) -> torch.Tensor:
-        """Sum window contributions (N, C, kh * kw, L) back onto the input grid (N, C, H, W)."""
-        N, C = cols.shape[:2]
-        g = F.fold(cols.reshape(N * C, cols.shape[2], cols.shape[3]), padded_hw, self.k, dilation=self.d,
-                   stride=self.s).reshape(N, C, *padded_hw)
-        # undo the padding: drop the left pad, and give inputs beyond every window's reach a zero gradient
-        (top, bottom), (left, right) = pads
-        return F.pad(g, (-left, -right, -top, -bottom))
+def pool_windows(x: torch.Tensor, dims: int, kernel_size, stride=None, padding=0, dilation=1,
+                 ceil_mode: bool = False, fill: float = float("-inf"), out_shape: Sequence[int] | None = None):
+    """The input of every max-pool window over the last ``dims`` axes of ``x``: shape (..., *out spatial, K), one
+    window per output element, K = prod(kernel), in the order torch reads a window; ``fill`` where a window reaches
+    into the padding or past the end (ceil_mode). ``out_shape`` (the output's spatial shape) is computed by torch's
+    own max-pool when not given, so every kernel, stride, padding, dilation and ceil_mode it accepts is handled."""
+    k, s, p, d, ceil = _config(dims, kernel_size, stride, padding, dilation, ceil_mode)
+    if out_shape is None:
+        out_shape = _POOL[dims](x, k, s, p, d, ceil).shape[-dims:]
+    pads = []
+    for i in reversed(range(dims)):  # F.pad lists the last dim first
+        span = (out_shape[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1  # the padded length the last window reaches
+        pads += [p[i], max(0, span - x.shape[-dims + i] - p[i])]
+    w = F.pad(x, pads, value=fill)
+    for i in range(dims):  # windows along each spatial dim, dilation by slicing the unfolded span
+        dim = x.dim() - dims + i  # unfold appends the window at the end, so spatial dims keep their place
+        w = w.unfold(dim, d[i] * (k[i] - 1) + 1, s[i])[..., :: d[i]]
+        w = w.narrow(dim, 0, out_shape[i])
+    return w.flatten(start_dim=x.dim())
 
 
 class _MaxPoolBeta(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x4, spec: _Spec, beta: float):
-        out, idx = spec.pool(x4, return_indices=True)
-        ctx.save_for_backward(x4, out, idx)
-        ctx.spec, ctx.beta = spec, beta
+    def forward(ctx, x, dims: int, config: tuple, beta: float):
+        out, idx = _POOL[dims](x, *config[:4], ceil_mode=config[4], return_indices=True)
+        ctx.save_for_backward(x, out, idx)
+        ctx.dims, ctx.config, ctx.beta = dims, config, beta
         return out
 
     @staticmethod
     def backward(ctx, g):
-        x4, out, idx = ctx.saved_tensors
-        spec, beta = ctx.spec, ctx.beta
-        N, C, H, W = x4.shape
+        x, out, idx = ctx.saved_tensors
+        dims, config, beta = ctx.dims, ctx.config, ctx.beta
+        spatial = x.shape[-dims:]
+        flat = x.shape[:-dims] + (int(torch.tensor(spatial).prod()),)
         # torch's own J_native: each window's gradient to its argmax index (summed where windows overlap)
-        native = torch.zeros(N, C, H * W, dtype=g.dtype, device=g.device)
-        native.scatter_add_(-1, idx.flatten(-2), g.flatten(-2))
-        native = native.view(N, C, H, W)
+        native = torch.zeros(flat, dtype=g.dtype, device=g.device)
+        native.scatter_add_(-1, idx.flatten(-dims), g.flatten(-dims))
+        native = native.view(x.shape)
         if beta == 0:
-            return native, None, None
-        hw = out.shape[-2:]
-        cols, pads, padded = spec.windows(x4, hw, float("-inf"))
-        tied = cols == out.flatten(-2).unsqueeze(2)  # (N, C, K, L): the window's maxima
-        count = tied.sum(2, keepdim=True)
+            return native, None, None, None
+        out_shape = out.shape[-dims:]
+        tied = pool_windows(x, dims, *config, out_shape=out_shape) == out.unsqueeze(-1)  # (..., *out, K)
+        count = tied.sum(-1, keepdim=True)
         multi = count > 1  # only tied windows get a correction
         if not bool(multi.any()):
-            return native, None, None
-        pos = torch.arange(H * W, device=x4.device, dtype=torch.float64).view(1, 1, H, W)
-        pos_cols, _, _ = spec.windows(pos.expand(1, 1, H, W).to(torch.float64), hw, -1.0)
-        native_onehot = pos_cols == idx.flatten(-2).unsqueeze(2).to(torch.float64)  # (N, C, K, L)
-        g_cols = g.flatten(-2).unsqueeze(2)
-        even = torch.where(tied & multi, g_cols / count, torch.zeros((), dtype=g.dtype, device=g.device))
-        picked = torch.where(native_onehot & multi, g_cols, torch.zeros((), dtype=g.dtype, device=g.device))
-        correction = spec.fold_back(even, pads, padded, (H, W)) - spec.fold_back(picked, pads, padded, (H, W))
-        return native + beta * correction, None, None
+            return native, None, None, None
+        # where each window element sits in the flattened input (-1 in the padding), to scatter the correction
+        pos = torch.arange(flat[-1], device=x.device, dtype=torch.float64).view(spatial)
+        where = pool_windows(pos, dims, *config, fill=-1.0, out_shape=out_shape)  # (*out, K)
+        picked = where == idx.unsqueeze(-1).to(torch.float64)  # torch's argmax in each window
+        zero = torch.zeros((), dtype=g.dtype, device=g.device)
+        g_win = g.unsqueeze(-1)
+        corr = (torch.where(tied & multi, g_win / count, zero) - torch.where(picked & multi, g_win, zero))
+        target = where.long().clamp(min=0).expand(corr.shape)  # padding elements carry a zero correction
+        correction = torch.zeros(flat, dtype=g.dtype, device=g.device)
+        correction.scatter_add_(-1, target.flatten(-dims - 1), corr.flatten(-dims - 1))
+        return native + beta * correction.view(x.shape), None, None, None
 
 
 def max_pool(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
@@ -130,9 +121,8 @@ def max_pool(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     2-D image."""
     if not x.is_floating_point():
         raise ValueError(f"input dtype {x.dtype}: allowed are floating-point dtypes")
-    x4, dims, undo = _to_4d(x)
-    spec = _Spec(dims, kernel_size, stride, padding, dilation, ceil_mode)
-    return undo(_MaxPoolBeta.apply(x4, spec, float(beta)))
+    dims = _pooled_dims(x)
+    return _MaxPoolBeta.apply(x, dims, _config(dims, kernel_size, stride, padding, dilation, ceil_mode), float(beta))
 
 
 def composite_max_pool(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
@@ -178,14 +168,15 @@ class MaxPool2d(_MaxPoolNd):
 
 
 @torch.no_grad()
-def window_ties(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False):
+def window_ties(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+                dims: int | None = None) -> torch.Tensor:
     """Per output position, how many inputs of its window equal the window's maximum (1: no tie); the shape of the
-    max-pool's output. The padding never ties (it is -inf)."""
-    x4, dims, undo = _to_4d(x)
-    spec = _Spec(dims, kernel_size, stride, padding, dilation, ceil_mode)
-    out = spec.pool(x4)
-    cols, _, _ = spec.windows(x4, out.shape[-2:], float("-inf"))
-    return undo((cols == out.flatten(-2).unsqueeze(2)).sum(2).view(out.shape))
+    max-pool's output. ``dims`` (pooled dimensions, 1 to 3) is read from the input's shape when not given. The
+    padding never ties (it is -inf). The kink audit (:mod:`nslib.tools.kinks`) counts MaxPool ties with it."""
+    dims = _pooled_dims(x) if dims is None else dims
+    k, s, p, d, ceil = _config(dims, kernel_size, stride, padding, dilation, ceil_mode)
+    out = _POOL[dims](x, k, s, p, d, ceil)
+    return (pool_windows(x, dims, k, s, p, d, ceil, out_shape=out.shape[-dims:]) == out.unsqueeze(-1)).sum(-1)
 
 
 @torch.no_grad()

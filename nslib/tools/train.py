@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "History", "accuracy", "make_optimizer", "make_scheduler", "train"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "History", "accuracy", "make_optimizer", "make_scheduler", "minibatches",
+           "train"]
 
 #: Optimizer names accepted by :func:`make_optimizer` and :func:`train`.
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
@@ -39,6 +40,17 @@ def make_scheduler(opt: torch.optim.Optimizer, schedule: str):
     if schedule == "invsqrt":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 / math.sqrt(k + 1))
     raise ValueError(f"schedule = {schedule!r}: allowed is one of {', '.join(SCHEDULES)}")
+
+
+def minibatches(n: int, batch_size: int, generator: torch.Generator | None = None, device="cpu"):
+    """Endless minibatch indices: passes over ``range(n)`` in a fresh random order each (``torch.randperm`` with
+    ``generator``, drawn on the CPU so that the order does not depend on the device), ``batch_size`` at a time; the
+    tail of a pass shorter than a batch is dropped. :func:`train` and :mod:`nslib.tools.ensembles` draw from it, so a
+    member of an ensemble sees the batches it would see alone."""
+    while True:
+        perm = torch.randperm(n, generator=generator, device="cpu").to(device)
+        for pos in range(0, n - batch_size + 1, batch_size):
+            yield perm[pos:pos + batch_size]
 
 
 @dataclass
@@ -79,7 +91,7 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor]
     full = batch_size is None or batch_size >= n
     rows: list[dict] = []
     diverged_at = diverged_value = None
-    perm, pos = None, n
+    batches = None if full else minibatches(n, batch_size, generator, X.device)
     it = range(steps + 1)
     if progress:
         from tqdm import tqdm  # plain tqdm: readable in papermill logs, kept out of built pages
@@ -89,10 +101,7 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor]
         if full:
             xb, yb = X, y
         else:
-            if pos + batch_size > n:
-                perm, pos = torch.randperm(n, generator=generator, device="cpu").to(X.device), 0
-            idx = perm[pos:pos + batch_size]
-            pos += batch_size
+            idx = next(batches)
             xb, yb = X[idx], y[idx]
         loss = loss_fn(model(xb), yb)
         value = loss.item()

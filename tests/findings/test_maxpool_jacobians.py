@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from nslib.findings import maxpool_jacobians as mpj
-from nslib.runner import ParamError
+from nslib.runner import ParamError, check_dtypes
 from nslib.tools import data, maxpool
 
 # ------------------------------------------------------------------------------------------------ experiment code
@@ -83,8 +83,8 @@ def test_train_grid_runs_one_factor_at_a_time_and_matches_a_plain_training_loop(
     assert "beta=10000" in mpj.accuracy_table(grid).columns
 
 
-def test_check_dtypes_names_dtype_and_device(monkeypatch):
-    mpj.check_dtypes(["float16", "bfloat16", "float64"], "cpu")
+def test_the_conv_pool_probe_refuses_a_dtype_the_device_cannot_compute(monkeypatch):
+    check_dtypes(["float16", "bfloat16", "float64"], "cpu", mpj.conv_pool_probe)
 
     def no_half(x, *a, **k):  # a device without 16-bit kernels
         if x.dtype == torch.float16:
@@ -92,8 +92,8 @@ def test_check_dtypes_names_dtype_and_device(monkeypatch):
         return x
 
     monkeypatch.setattr(mpj.maxpool, "max_pool", no_half)
-    with pytest.raises(ParamError, match=r"dtype 'float16' cannot run .* on device 'cpu'"):
-        mpj.check_dtypes(["float64", "float16"], "cpu")
+    with pytest.raises(ParamError, match=r"dtype 'float16' cannot be computed on device 'cpu'"):
+        check_dtypes(["float64", "float16"], "cpu", mpj.conv_pool_probe)
 
 
 def test_load_shapes_inputs_for_a_cnn():
@@ -122,6 +122,8 @@ def test_difference_tracks_precision_true_false_inconclusive():
     assert mpj.difference_tracks_precision(_zone_frame(bad))["holds"] is False
     small = {**good, ("d", "bfloat16"): [1e-7, 1e-7]}  # a 16-bit difference too small
     assert mpj.difference_tracks_precision(_zone_frame(small))["holds"] is False
+    v = mpj.difference_tracks_precision(_zone_frame({**good, ("d", "bfloat16"): [np.nan, 1e-3]}))  # a NaN gradient
+    assert v["holds"] is None and "not finite" in v["reason"]
     v = mpj.difference_tracks_precision(_zone_frame(good, ties=0))  # no tie met: nothing to test
     assert v["holds"] is None and "no tied window" in v["reason"]
     v = mpj.difference_tracks_precision(_zone_frame({("d", "float32"): [0.0], ("d", "float64"): [0.0]}))

@@ -140,6 +140,10 @@ def test_toy_smooth_converges_true_false_inconclusive():
     assert v["holds"] is None and "no step is below 2/L" in v["reason"]
     v = rvs.toy_smooth_converges(_toy_runs(_plateau, sp_gap=1e-4, mu=1e-7))  # too slow to have converged anyway
     assert v["holds"] is None and "too short" in v["reason"]
+    runs = _toy_runs(_plateau)
+    runs.softplus[1.0].gap[0, 2, 100:] = np.nan  # one run below 2/L diverged: a diverged solver decides nothing
+    v = rvs.toy_smooth_converges(runs)
+    assert v["holds"] is None and "diverged" in v["reason"] and v["measured"]["diverged"] == 1
 
 
 def test_toy_diminishing_fixes_true_false_inconclusive():
@@ -148,6 +152,10 @@ def test_toy_diminishing_fixes_true_false_inconclusive():
     assert v["holds"] is False and v["measured"]["median_ratio"] == pytest.approx(2.0, rel=0.05)
     v = rvs.toy_diminishing_fixes(_toy_runs(_plateau, steps=300, window=100))  # sqrt(300) < 20
     assert v["holds"] is None and "too few" in v["reason"]
+    runs = _toy_runs(_plateau)
+    runs.diminishing.gap[0, 1, -50:] = np.inf  # the diminishing run from eta0 blew up
+    v = rvs.toy_diminishing_fixes(runs)
+    assert v["holds"] is None and "diverged" in v["reason"]
 
 
 # ----------------------------------------------------------------------------------------------- nets criterion
@@ -182,6 +190,10 @@ def test_nets_smooth_faster_true_false_inconclusive():
     # neither side reaches the threshold: undecided pairs
     v = rvs.nets_smooth_faster(_nets({"relu": [math.inf] * 5, "gelu": [math.inf] * 4 + [100]}))
     assert v["holds"] is None and "reached the loss threshold on neither side" in v["reason"]
+    # one comparison never decided, the others won: not a pass (the undecided share alone is below 20%)
+    many = {"relu": relu, **{f: [90, 100, 110, 120, 130] for f in ("gelu", "silu", "softplus(1)", "softplus(4)")}}
+    v = rvs.nets_smooth_faster(_nets({**many, "softplus(64)": [math.inf] * 5, "relu": [math.inf] * 5}))
+    assert v["holds"] is None and "softplus(64) depth 1" in v["reason"]
 
 
 def test_nets_smooth_faster_per_dataset_and_a_tie_is_not_a_win():

@@ -1,12 +1,11 @@
 """Input handling of the command line, as a hostile user tries it: every refusal is exit 2 with one line on stderr
 naming the parameter or option and what is allowed, before any kernel starts and without a run directory."""
 
-import json
-import shutil
+import os
 
 import pytest
+from conftest import edit_notebook, insert_after_parameters, nslib_cli
 
-from nslib.runner import _notebooks as notebooks_module
 from nslib.runner import main, run_hash
 
 STEM = "nonsmooth-convex-dynamics"
@@ -59,21 +58,6 @@ def test_negative_zero_is_the_same_run():
     assert run_hash("book", {"x": 1e-300}) != run_hash("book", {"x": 0.0})
 
 
-@pytest.fixture
-def broken_notebooks(tmp_path, monkeypatch):
-    """A copy of the notebooks folder in which the caller breaks one notebook."""
-    folder = tmp_path / "nbs"
-    shutil.copytree(notebooks_module.notebooks_dir(), folder)
-    monkeypatch.setenv("NSLIB_NOTEBOOKS", str(folder))
-    return folder
-
-
-def _rewrite(path, edit):
-    nb = json.loads(path.read_text())
-    edit(nb)
-    path.write_text(json.dumps(nb))
-
-
 @pytest.mark.parametrize("breakage, words", [
     ("parameters", ["line 1", "only annotated assignments"]),
     ("constraint", ["constraint", "stepz"]),
@@ -94,7 +78,7 @@ def test_a_broken_notebook_is_one_line_and_list_survives_it(capsys, tmp_path, br
                 cell["source"] = src.replace("{in [10, 10000000]}", "{inn [10, 100]}")
             else:
                 nb["metadata"]["nslib"]["constraints"]["window < stepz"] = "a typo"
-        _rewrite(path, edit)
+        edit_notebook(path, edit)
     status = main(["params", STEM])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and STEM in err[0] and all(w in err[0] for w in words), err
@@ -106,26 +90,14 @@ def test_a_broken_notebook_is_one_line_and_list_survives_it(capsys, tmp_path, br
 @pytest.mark.notebook
 def test_a_failing_cell_is_one_line_keeps_the_notebook_and_debris_of_killed_runs_is_cleaned(tmp_path,
                                                                                           broken_notebooks):
-    import os
-
-    from conftest import nslib_cli
-
     stem = "abs-smooth-clarke"
-
-    def add_failing_cell(nb):
-        i = next(k for k, c in enumerate(nb["cells"]) if "parameters" in c["metadata"].get("tags", []))
-        nb["cells"].insert(i + 1, {"cell_type": "code", "execution_count": None, "id": "boom", "metadata": {},
-                                   "outputs": [], "source": "raise ValueError('boom: a deliberate failure')"})
-
-    _rewrite(broken_notebooks / f"{stem}.ipynb", add_failing_cell)
+    insert_after_parameters(broken_notebooks / f"{stem}.ipynb", "raise ValueError('boom: a deliberate failure')")
     out = tmp_path / "out"
     killed = out / stem / ".0123456789ab.tmp-999999999"  # left by a run killed with SIGKILL (no such process)
     killed.mkdir(parents=True)
     live = out / stem / f".0123456789ab.tmp-{os.getpid()}"  # a run still going: left alone
     live.mkdir()
-    env_nb = os.environ.get("NSLIB_NOTEBOOKS")
     proc = nslib_cli("run", stem, "--profile", "quick", "--out", str(out))
-    assert env_nb == str(broken_notebooks)
     assert proc.returncode == 1 and proc.stdout == ""
     ours = [ln for ln in proc.stderr.splitlines() if ln.startswith("nslib:")]
     assert len(ours) == 1 and "ValueError: boom: a deliberate failure" in ours[0] and "cell" in ours[0]

@@ -33,3 +33,16 @@ def test_seeding_reproduces_draws():
     a = torch.randn(5)
     nslib.runner.seed_everything(7)
     assert torch.equal(a, torch.randn(5))
+
+
+def test_a_dtype_the_device_cannot_compute_is_a_clear_error():
+    from nslib.runner import ParamError, check_dtypes
+
+    def probe(dt, dev):
+        if dt == torch.bfloat16:
+            raise RuntimeError("not implemented for 'BFloat16'")
+    check_dtypes(["float32"], "cpu", probe)
+    with pytest.raises(ParamError, match=r"dtype 'bfloat16' cannot be computed on device 'cpu'"):
+        check_dtypes(["float32", torch.bfloat16], "cpu", probe)
+    with pytest.raises(ParamError, match="float8"):
+        check_dtypes(["float8"], "cpu")

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, nslib_cli
-from test_input_handling import _rewrite, broken_notebooks  # noqa: F401 - the fixture
+from conftest import ROOT, insert_after_parameters, nslib_cli
 
 STEM = "abs-smooth-clarke"  # the fastest notebook (seconds at the quick profile)
 
@@ -34,11 +33,12 @@ def test_four_points_on_a_two_worker_local_cluster_then_collect(tmp_path):
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(tmp_path / "all.csv")
     assert len(table) == 4 and {"param.seed", "param.n_points", "env.torch", "elapsed_s"} <= set(table.columns)
-    for row in table.itertuples():
-        res = json.loads((Path(row.run_dir) / "results.json").read_text())
-        assert row._asdict()["_" + str(list(table.columns).index("param.seed") + 1)] == res["parameters"]["seed"]
+    for _, row in table.iterrows():
+        res = json.loads((Path(row["run_dir"]) / "results.json").read_text())
+        assert row["param.seed"] == res["parameters"]["seed"]
+        assert row["param.n_points"] == res["parameters"]["n_points"]
         for cid, v in res["verdicts"].items():
-            assert table.loc[table.run_dir == row.run_dir, f"verdict.{cid}"].item() == v["status"]
+            assert row[f"verdict.{cid}"] == v["status"]
     proc = nslib_cli("collect", str(tmp_path / "nothing-here"))
     assert proc.returncode == 2 and "allowed" in proc.stderr
 
@@ -57,13 +57,8 @@ def test_a_rerun_skips_complete_points(tmp_path):
 
 
 @pytest.mark.notebook
-def test_a_failing_point_is_reported_while_the_others_complete(tmp_path, broken_notebooks):  # noqa: F811
-    def fail_at_seed_1(nb):
-        i = next(k for k, c in enumerate(nb["cells"]) if "parameters" in c["metadata"].get("tags", []))
-        nb["cells"].insert(i + 1, {"cell_type": "code", "execution_count": None, "id": "boom", "metadata": {},
-                                   "outputs": [], "source": "if seed == 1:\n    raise ValueError('boom at seed 1')"})
-
-    _rewrite(broken_notebooks / f"{STEM}.ipynb", fail_at_seed_1)
+def test_a_failing_point_is_reported_while_the_others_complete(tmp_path, broken_notebooks):
+    insert_after_parameters(broken_notebooks / f"{STEM}.ipynb", "if seed == 1:\n    raise ValueError('boom at seed 1')")
     proc = nslib_cli("sweep", STEM, "--profile", "quick", "--grid", "seed=0,1", "--out", str(tmp_path))
     assert proc.returncode == 1
     failures = [ln for ln in proc.stderr.splitlines() if "failed" in ln and ln.startswith("nslib: point")]

@@ -167,3 +167,18 @@ def test_train_set_gives_flat_float64_batches_with_their_shapes_and_refuses_what
         nsdata.train_set("mnist", 10)
     with pytest.raises(ValueError, match="'cifar'.*digits, mnist1d, mnist"):
         nsdata.train_set("cifar", 10)
+
+
+def test_minibatches_visit_every_index_once_per_pass_and_drop_the_short_tail():
+    import itertools
+
+    from nslib.tools.train import minibatches
+
+    g = torch.Generator().manual_seed(0)
+    batches = list(itertools.islice(minibatches(10, 3, g), 6))  # two passes of three batches (index 9 or so left)
+    assert all(len(b) == 3 for b in batches)
+    for pass_ in (batches[:3], batches[3:]):
+        seen = torch.cat(pass_)
+        assert len(set(seen.tolist())) == 9  # no repeat within a pass; one index dropped
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    assert torch.equal(next(minibatches(10, 4, g1)), torch.randperm(10, generator=g2)[:4])  # torch's own order
