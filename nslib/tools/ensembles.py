@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from .train import OPTIMIZERS, SCHEDULES, History, minibatches
+from .train import OPTIMIZERS, SCHEDULES, History, batches
 
 __all__ = ["Ensemble", "EnsembleRun", "train"]
 
@@ -236,13 +236,7 @@ def train(models: Ensemble | Sequence[nn.Module], loss_fn: Callable[[torch.Tenso
     diverged_at = torch.full((M,), -1, dtype=torch.long)
     diverged_value = torch.zeros(M, dtype=torch.float64)
     active = None  # None while every member is finite
-    if full:
-        batches = None
-    elif gens is None:  # one order for every member
-        batches = minibatches(n, batch_size, generator, X.device)
-    else:  # each member its own order, as tools.train.train would draw it with that generator
-        streams = [minibatches(n, batch_size, g, X.device) for g in gens]
-        batches = iter(lambda: torch.stack([next(st) for st in streams]), None)
+    data = batches(X, y, batch_size, gens if gens is not None else generator)  # per member: its own order
     it = range(steps + 1)
     if progress:
         from tqdm import tqdm  # plain tqdm: readable in papermill logs, kept out of built pages
@@ -251,11 +245,7 @@ def train(models: Ensemble | Sequence[nn.Module], loss_fn: Callable[[torch.Tenso
     flat.requires_grad_(True)
     try:
         for t in it:
-            if full:
-                xb, yb = X, y
-            else:
-                idx = next(batches)
-                xb, yb = X[idx], y[idx]
+            xb, yb = next(data)
             scale = 1.0 if schedule == "constant" else 1.0 / math.sqrt(t + 1)  # torch's LambdaLR factor
             losses = batch_losses(ens.params, ens.buffers, xb, yb)
             values = losses.detach().double().cpu()

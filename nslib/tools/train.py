@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "History", "accuracy", "make_optimizer", "make_scheduler", "minibatches",
-           "train"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "History", "accuracy", "batches", "make_optimizer", "make_scheduler",
+           "minibatches", "train"]
 
 #: Optimizer names accepted by :func:`make_optimizer` and :func:`train`.
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
@@ -53,6 +53,23 @@ def minibatches(n: int, batch_size: int, generator: torch.Generator | None = Non
             yield perm[pos:pos + batch_size]
 
 
+def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int | None = None, generator=None):
+    """Endless ``(xb, yb)``: the whole set when ``batch_size`` is None or >= len(X), else :func:`minibatches` drawn
+    with ``generator``; a list of generators gives one order per generator, stacked along a new first axis (the
+    members of an ensemble, each drawing as it would alone)."""
+    n = len(X)
+    if batch_size is None or batch_size >= n:
+        while True:
+            yield X, y
+    if isinstance(generator, (list, tuple)):
+        streams = [minibatches(n, batch_size, g, X.device) for g in generator]
+        while True:
+            idx = torch.stack([next(st) for st in streams])
+            yield X[idx], y[idx]
+    for idx in minibatches(n, batch_size, generator, X.device):
+        yield X[idx], y[idx]
+
+
 @dataclass
 class History:
     """What a training run recorded: a DataFrame (step, loss, metrics) and its divergence, if any."""
@@ -87,22 +104,16 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor]
         raise ValueError(f"steps = {steps}, record_every = {record_every}: allowed is steps >= 0, record_every >= 1")
     opt = make_optimizer(optimizer, model.parameters(), lr=lr, **(optimizer_kwargs or {}))
     sched = make_scheduler(opt, schedule)
-    n = X.shape[0]
-    full = batch_size is None or batch_size >= n
     rows: list[dict] = []
     diverged_at = diverged_value = None
-    batches = None if full else minibatches(n, batch_size, generator, X.device)
+    data = batches(X, y, batch_size, generator)
     it = range(steps + 1)
     if progress:
         from tqdm import tqdm  # plain tqdm: readable in papermill logs, kept out of built pages
 
         it = tqdm(it, desc=f"{optimizer} lr={lr:g}", mininterval=5, leave=False)
     for t in it:
-        if full:
-            xb, yb = X, y
-        else:
-            idx = next(batches)
-            xb, yb = X[idx], y[idx]
+        xb, yb = next(data)
         loss = loss_fn(model(xb), yb)
         value = loss.item()
         if not math.isfinite(value):
