@@ -7,14 +7,13 @@ names say whose code it is:
 - :mod:`nslib.tools`: finding-agnostic tools (``nslib.tools.clarke.hull_distance``, ``nslib.tools.train.train``)
 - :mod:`nslib.findings`: one module per notebook (``nslib.findings.l1_paradox.ngdm_no_exact_zeros``)
 - :mod:`nslib.runner`: how a page runs (parameters, notebooks on disk, results.json, ``python -m nslib``)
+
+Every name is imported on first use, so ``import nslib`` is cheap and the command line answers at once.
 """
 
-__version__ = "0.1.0"
+from ._lazy import lazy_attributes
 
-from . import findings, runner, tools
-from .figures import PALETTE, set_theme
-from .glue import glue_text, glue_verdicts, show_verdicts
-from .runner import ParamError, Run, inconclusive, start, verdict
+__version__ = "0.1.0"
 
 __all__ = [
     "__version__",
@@ -24,3 +23,10 @@ __all__ = [
     # namespaces
     "tools", "findings", "runner",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, {
+    "start": ".runner._results", "Run": ".runner._results", "verdict": ".runner._results",
+    "inconclusive": ".runner._results", "ParamError": ".runner._params",
+    "set_theme": ".figures", "PALETTE": ".figures",
+    "glue_text": ".glue", "glue_verdicts": ".glue", "show_verdicts": ".glue",
+}, submodules=("tools", "findings", "runner", "bookbuild", "figures", "glue"))

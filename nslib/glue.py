@@ -45,7 +45,7 @@ def provenance_text(run) -> str:
     device, dtype, threads and the date of the run."""
     import datetime as dt
 
-    from .runner import run_hash
+    from .runner._runs import run_hash
 
     env = run.env()
     commit = env["git_commit"][:12] if env["git_commit"] else "none (not a git checkout)"

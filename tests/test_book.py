@@ -38,9 +38,9 @@ def test_every_notebook_is_in_the_toc():
 
 def test_api_page_is_generated_from_every_public_module():
     api = (ROOT / "book" / "api.md").read_text()
-    assert "nslib.runner.api_markdown()" in api
-    text = nslib.runner.api_markdown()
-    for mod in nslib.runner.public_modules():
+    assert "nslib.bookbuild.api_markdown()" in api
+    text = nslib.bookbuild.api_markdown()
+    for mod in nslib.bookbuild.public_modules():
         assert f"`{mod.__name__}`" in text
         missing = [n for n in mod.__all__ if n != "__version__" and f"| `{n}" not in text]
         assert not missing, f"the API page misses {mod.__name__}: {missing}"
@@ -49,11 +49,11 @@ def test_api_page_is_generated_from_every_public_module():
 def test_every_public_name_exists_and_is_documented():
     """Walk every public module's __all__: each name exists, and has a docstring (or a #: comment)."""
     undocumented = []
-    for mod in nslib.runner.public_modules():
+    for mod in nslib.bookbuild.public_modules():
         assert mod.__doc__, f"{mod.__name__} has no docstring"
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.__all__ names {name!r}, which does not exist"
-            if name != "__version__" and not nslib.runner.documented(mod, name):
+            if name != "__version__" and not nslib.bookbuild.documented(mod, name):
                 undocumented.append(f"{mod.__name__}.{name}")
     assert not undocumented, f"no docstring or #: comment: {undocumented}"
 

@@ -19,13 +19,11 @@ import torch
 
 from ._notebooks import load_notebook
 from ._params import ParamError
+from ._runs import RESULTS_FILE
 from ._runtime import check_dtypes, resolve_device, seed_everything, set_threads
 
-__all__ = ["RESULTS_FILE", "STATES", "Run", "combine_verdicts", "default_results_dir", "inconclusive", "start",
+__all__ = ["STATES", "Run", "combine_verdicts", "default_results_dir", "inconclusive", "start",
            "to_json_safe", "verdict"]
-
-#: The file a run writes into its run directory.
-RESULTS_FILE = "results.json"
 
 
 def default_results_dir() -> Path:

@@ -21,10 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._cli import parse_overrides, run_hash
 from ._notebooks import NotebookInfo, load_notebook
 from ._params import ParamError, parse_cli_value
-from ._results import RESULTS_FILE
+from ._runs import RESULTS_FILE, parse_overrides, run_hash
 
 __all__ = ["cmd_collect", "cmd_sweep", "collect", "parse_grid"]
 

@@ -14,24 +14,13 @@
 - :mod:`~nslib.tools.flows`: gradient flows by adaptive ODE solvers, GD as their discretisation, distances
 - :mod:`~nslib.tools.maxpool`: MaxPool with a chosen Jacobian (beta J_min + (1 - beta) J_native), window ties
 
-A piece of code starts in its finding's module and moves here when a second finding needs it.
+A piece of code starts in its finding's module and moves here when a second finding needs it. Each module is
+imported on first use.
 """
 
-from . import (
-               clarke,
-               curvature,
-               data,
-               dynamics,
-               ensembles,
-               flows,
-               kinks,
-               maxpool,
-               models,
-               objectives,
-               sparsity,
-               stats,
-               train,
-)
+from .._lazy import lazy_attributes
 
 __all__ = ["clarke", "curvature", "data", "dynamics", "ensembles", "flows", "kinks", "maxpool", "models", "objectives",
            "sparsity", "stats", "train"]
+
+__getattr__, __dir__ = lazy_attributes(__name__, {}, submodules=tuple(__all__))

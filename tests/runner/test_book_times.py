@@ -3,7 +3,8 @@ from types import SimpleNamespace
 
 import jupyter_cache
 
-from nslib.runner import _book, main
+from nslib import bookbuild as _book
+from nslib.runner import main
 
 
 def test_book_times_keeps_each_pages_last_execution_and_marks_this_builds(monkeypatch, capsys, tmp_path):

@@ -1,0 +1,151 @@
+"""How the book is built, beside the runner: its API page, the pages executed in parallel into the jupyter cache
+before Sphinx runs, what each page cost, and the configuration for publishing.
+
+- :func:`api_markdown`: the API page (``book/api.md``), generated from ``__all__`` and docstrings
+- ``python -m nslib book-times``: what each page of the last book build cost, read from the jupyter cache; ``make
+  book`` calls it after the build (every executed page with its time, which ran in this build, the cold total
+  against the book's budget of 25 minutes on a 2-core CPU)
+- ``python -m nslib publish-config URL``: the book's config with repository and launch buttons
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import pkgutil
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from .runner._params import ParamError
+
+__all__ = ["BUDGET_MINUTES", "api_markdown", "book_times", "cmd_book_times", "cmd_publish_config", "documented",
+           "public_modules", "publish_config"]
+
+#: The whole book executed cold must stay under this on a 2-core CPU.
+BUDGET_MINUTES = 25.0
+
+
+def book_times(cache: str | Path, since: float | None = None) -> list[dict]:
+    """One row per cached page: ``page``, ``seconds`` (its last execution), ``executed`` (in the build that began
+    at epoch ``since``; all of them when ``since`` is None)."""
+    from jupyter_cache import get_cache
+
+    latest = {}
+    for r in get_cache(str(cache)).list_cache_records():  # a page re-executed has older records too: keep the last
+        created = r.created.replace(tzinfo=None).timestamp()  # jupyter-cache stores local, naive times
+        page = Path(r.uri).name
+        if page not in latest or created > latest[page]["created"]:
+            latest[page] = {"page": page, "seconds": float((r.data or {}).get("execution_seconds", 0.0)),
+                            "executed": since is None or created >= since, "created": created}
+    return [{k: v for k, v in row.items() if k != "created"} for _, row in sorted(latest.items())]
+
+
+def cmd_book_times(args) -> int:
+    """``python -m nslib book-times [--cache DIR] [--since EPOCH]``: print each page's time and the cold total."""
+    cache = Path(args.cache)
+    if not (cache / "global.db").is_file():
+        raise ParamError(f"--cache {str(cache)!r}: allowed is a jupyter cache folder (build the book first)")
+    rows = book_times(cache, args.since)
+    now = [r for r in rows if r["executed"]]
+    for r in rows:
+        print(f"  {r['page']:<45} {r['seconds']:8.1f} s  {'executed' if r['executed'] else 'from cache'}")
+    cold = sum(r["seconds"] for r in rows) / 60
+    print(f"this build executed {len(now)} page(s) in {sum(r['seconds'] for r in now) / 60:.1f} min; "
+          f"the whole book cold: {cold:.1f} min (budget {BUDGET_MINUTES:g} min on 2 cores)")
+    if cold > BUDGET_MINUTES:
+        print(f"nslib: the book's cold execution time {cold:.1f} min is over its {BUDGET_MINUTES:g}-minute budget",
+              file=sys.stderr)
+    return 0
+
+
+def publish_config(config: dict, repo_url: str) -> dict:
+    """The book's configuration for publishing from ``repo_url`` (https://host/owner/repo): repository, issues,
+    download and Binder / Colab launch buttons pointing at the notebooks' .ipynb sources. An empty ``repo_url``
+    returns the configuration unchanged, so that no page carries a placeholder address."""
+    out = json.loads(json.dumps(config))
+    if not repo_url:
+        return out
+    if not re.fullmatch(r"https://[\w.-]+/[\w.-]+/[\w.-]+", repo_url):
+        raise ParamError(f"REPO_URL {repo_url!r}: allowed is https://HOST/OWNER/REPO, e.g. https://github.com/me/nslib")
+    out["repository"] = {"url": repo_url, "branch": "main", "path_to_book": ""}
+    out.setdefault("html", {}).update(use_repository_button=True, use_issues_button=True, use_download_button=True)
+    out["launch_buttons"] = {"notebook_interface": "classic", "binderhub_url": "https://mybinder.org",
+                             "colab_url": "https://colab.research.google.com"}
+    return out
+
+
+def cmd_publish_config(args) -> int:
+    """``python -m nslib publish-config URL [--config F] [--out F]``: write the publishing configuration."""
+    import yaml
+
+    config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(publish_config(config, args.repo_url.strip()), sort_keys=False), encoding="utf-8")
+    print(out.resolve())
+    return 0
+
+
+# --- the API page ---
+
+def public_modules() -> list[ModuleType]:
+    """The page kit, the runner, the figure and glue modules, every tool module and every finding module."""
+    import nslib
+
+    mods = [nslib, nslib.runner, importlib.import_module("nslib.figures"), importlib.import_module("nslib.glue"),
+            importlib.import_module("nslib.bookbuild")]
+    for pkg in (nslib.tools, nslib.findings):
+        mods += [importlib.import_module(f"{pkg.__name__}.{m.name}") for m in pkgutil.iter_modules(pkg.__path__)
+                 if not m.name.startswith("_")]
+    return mods
+
+
+def documented(module: ModuleType, name: str) -> str | None:
+    """The one-line description of ``module.name``: its docstring's first line (functions, classes, modules), or
+    the ``#:`` comment above its assignment (constants). None when it has neither."""
+    obj = getattr(module, name)
+    if inspect.ismodule(obj) or inspect.isclass(obj) or callable(obj):
+        doc = inspect.getdoc(obj)
+        return doc.strip().splitlines()[0] if doc else None
+    # a re-exported constant is documented where it is assigned: look in the module, then in nslib's others
+    candidates = [module] + [m for k, m in sorted(sys.modules.items()) if k.startswith("nslib") and m is not module]
+    for mod in candidates:
+        try:
+            source = inspect.getsource(mod)
+        except (OSError, TypeError):
+            continue
+        m = re.search(rf"^#: (.+)\n{re.escape(name)}\b", source, flags=re.M)
+        if m:
+            return m.group(1).strip()
+    return None
+
+
+def _signature(obj) -> str:
+    if inspect.isclass(obj) or inspect.isfunction(obj):
+        try:
+            sig = str(inspect.signature(obj))
+        except (TypeError, ValueError):
+            return ""
+        return sig if len(sig) <= 60 else "(...)"
+    return ""
+
+
+def api_markdown() -> str:
+    """Markdown (MyST) tables, one per public module: name, signature and one-line description."""
+    out = []
+    for mod in public_modules():
+        title = (inspect.getdoc(mod) or "").strip().splitlines()[0]
+        out.append(f"**`{mod.__name__}`**: {title}\n")
+        out.append("| name | what it is |\n|---|---|")
+        for name in mod.__all__:
+            if name == "__version__":
+                continue
+            obj = getattr(mod, name)
+            shown = f"{name}{_signature(obj)}".replace("|", "\\|")
+            desc = (documented(mod, name) or "").replace("|", "\\|")
+            out.append(f"| `{shown}` | {desc} |")
+        out.append("")
+    return "\n".join(out)
