@@ -9,7 +9,10 @@ ARGS ?=
 OUT ?= runs
 export NSLIB_THREADS ?= 1
 
-.PHONY: setup test book browser publish-config run lint clean
+BOOK_WORKERS ?= 2
+TEST_WORKERS ?= 2
+
+.PHONY: setup test test-fast book browser publish-config run lint clean
 
 # (Re)install when the venv is missing or pyproject/constraints changed.
 $(STAMP): pyproject.toml constraints.txt
@@ -20,8 +23,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# Both cores (pytest-xdist); each notebook's quick run happens once per test run and is shared by the tests.
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
+
+# The inner loop: everything but notebook executions (under 90 s).
+test-fast: setup
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not notebook and not browser"
 
 # The jupyter cache re-executes a notebook when its code cells change, but cannot see nslib: drop it
 # whenever nslib's sources change, so the book never shows results of older code.
@@ -31,10 +39,13 @@ _build/.nslib-sources: $(NSLIB_SOURCES) pyproject.toml constraints.txt
 	mkdir -p _build && touch $@
 
 # Fresh doctrees every time (an incremental rebuild can pass stale); executed notebooks come from the
-# jupyter cache in _build/.jupyter_cache, re-executed when their code cells or nslib change.
+# jupyter cache in _build/.jupyter_cache, re-executed when their code cells or nslib change. The pages are executed
+# BOOK_WORKERS at a time into that cache first (each page runs on one thread); Sphinx then only renders, still with
+# warnings as errors and raise_on_error.
 book: setup _build/.nslib-sources
 	rm -rf _build/html _build/.doctrees
-	start=$$(date +%s); $(VENV)/bin/jupyter-book build . -W -n --keep-going $(if $(BOOK_CONFIG),--config $(BOOK_CONFIG)) && \
+	start=$$(date +%s); $(PY) -m nslib book-execute --workers $(BOOK_WORKERS) && \
+	  $(VENV)/bin/jupyter-book build . -W -n --keep-going $(if $(BOOK_CONFIG),--config $(BOOK_CONFIG)) && \
 	  $(PY) -m nslib book-times --since $$start
 
 # The built book in headless Chromium: images, local MathJax, search, no remote request; screenshots in _build/screenshots.

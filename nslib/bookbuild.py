@@ -21,8 +21,8 @@ from types import ModuleType
 
 from .runner._params import ParamError
 
-__all__ = ["BUDGET_MINUTES", "api_markdown", "book_times", "cmd_book_times", "cmd_publish_config", "documented",
-           "public_modules", "publish_config"]
+__all__ = ["BUDGET_MINUTES", "api_markdown", "book_pages", "book_times", "cmd_book_execute", "cmd_book_times",
+           "cmd_publish_config", "documented", "execute_book", "public_modules", "publish_config"]
 
 #: The whole book executed cold must stay under this on a 2-core CPU.
 BUDGET_MINUTES = 25.0
@@ -86,6 +86,99 @@ def cmd_publish_config(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(publish_config(config, args.repo_url.strip()), sort_keys=False), encoding="utf-8")
     print(out.resolve())
+    return 0
+
+
+def book_pages(root: str | Path = ".") -> list[Path]:
+    """The notebooks of the book's table of contents (``_toc.yml``), in its order."""
+    import yaml
+
+    root = Path(root)
+    found: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str):
+                found.append(node["file"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8")))
+    pages = [root / f"{f.removesuffix('.ipynb')}.ipynb" for f in found]
+    return [p for p in pages if p.is_file()]
+
+
+def _execute_page(path: str, timeout: int):
+    """Execute one notebook in its own folder (as myst-nb does with ``run_in_temp: false``), in a worker process;
+    return ``(path, executed notebook, seconds, traceback or None)``."""
+    import nbformat
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    nb = nbformat.read(path, as_version=4)
+    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
+                                 meta_override=True)
+    return path, result.nb, result.time, result.exc_string if result.err is not None else None
+
+
+def execute_book(cache: str | Path, pages: list[Path], workers: int = 2, timeout: int = 600,
+                 report=print) -> list[str]:
+    """Execute every page not yet in the jupyter ``cache`` (the one ``jupyter-book build`` reads with
+    ``execute_notebooks: cache``), ``workers`` at a time, longest first by their last recorded time; cache each
+    executed notebook exactly as myst-nb would. Return the pages that failed (their tracebacks are reported), so that
+    the Sphinx build that follows only renders. A page that fails here is not cached: the build would run it again."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    store = get_cache(str(cache))
+    todo, last = [], {}
+    for r in store.list_cache_records():  # earlier executions of a page tell how long it takes
+        last[Path(r.uri).name] = float((r.data or {}).get("execution_seconds", 0.0))
+    for page in pages:
+        try:
+            store.match_cache_notebook(nbformat.read(page, as_version=4))
+        except KeyError:
+            todo.append(page)
+    todo.sort(key=lambda p: -last.get(p.name, float("inf")))  # never-timed pages first, then the slowest
+    report(f"book: {len(pages) - len(todo)} of {len(pages)} page(s) cached; executing {len(todo)} "
+           f"with {workers} worker(s)")
+    failed = []
+    if not todo:
+        return failed
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+        futures = [pool.submit(_execute_page, str(p.resolve()), timeout) for p in todo]
+        for fut in as_completed(futures):
+            path, nb, seconds, error = fut.result()
+            name = Path(path).name
+            if error is not None:
+                failed.append(name)
+                report(f"book: {name} FAILED after {seconds:.0f} s\n{error}")
+                continue
+            store.cache_notebook_bundle(CacheBundleIn(nb, path, data={"execution_seconds": seconds}),
+                                        check_validity=False, overwrite=True)
+            report(f"book: {name} executed in {seconds:.0f} s")
+    return failed
+
+
+def cmd_book_execute(args) -> int:
+    """``python -m nslib book-execute [--workers N]``: execute the book's pages into its jupyter cache in parallel
+    (``make book`` runs it before ``jupyter-book build``); exit 1 naming the pages whose execution failed."""
+    import yaml
+
+    if args.workers < 1:
+        raise ParamError(f"--workers {args.workers}: allowed is an integer >= 1")
+    config = yaml.safe_load(Path("_config.yml").read_text(encoding="utf-8")) if Path("_config.yml").is_file() else {}
+    timeout = int((config or {}).get("execute", {}).get("timeout", 600))
+    failed = execute_book(args.cache, book_pages("."), args.workers, timeout,
+                          report=lambda line: print(line, file=sys.stderr, flush=True))
+    if failed:
+        print(f"nslib: book pages failed to execute: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Shared helpers: run the CLI in a subprocess, list the notebooks of the table of contents, write IDX files, and a
+"""Shared helpers: run the CLI in a subprocess, each notebook's quick run once per test run (shared by the xdist
+workers), list the notebooks of the table of contents, write IDX files, and a
 copy of the notebooks folder to break on purpose."""
 
 from __future__ import annotations
@@ -17,23 +18,9 @@ torch.set_num_threads(1)
 
 def toc_notebooks() -> list[str]:
     """Stems of the notebooks listed in _toc.yml (later findings are covered without editing tests)."""
-    import yaml
+    from nslib.bookbuild import book_pages
 
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(toc)
-    return [Path(f).name.removesuffix(".ipynb") for f in files if f.startswith("notebooks/")]
+    return [p.stem for p in book_pages(ROOT) if p.parent.name == "notebooks"]
 
 
 def nslib_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -43,17 +30,34 @@ def nslib_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subpro
 
 
 @pytest.fixture(scope="session")
-def quick_runs(tmp_path_factory):
-    """Each toc notebook run twice with the quick profile into two folders (shared by several tests)."""
-    out = {}
-    for stem in toc_notebooks():
-        dirs = []
-        for rep in range(2):
-            d = tmp_path_factory.mktemp(f"{stem}-{rep}")
-            proc = nslib_cli("run", stem, "--profile", "quick", "--out", str(d))
-            dirs.append((proc, d))
-        out[stem] = dirs
-    return out
+def shared_dir(tmp_path_factory) -> Path:
+    """A folder shared by every pytest-xdist worker of this test run (the parent of each worker's basetemp)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def shared_run(shared: Path, key: str, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """``python -m nslib run *args --out OUT`` executed once per test run whichever worker asks first (a file lock
+    makes the others wait and read the same outcome); returns the process outcome and OUT."""
+    import json
+
+    from filelock import FileLock
+
+    out = shared / f"run-{key}"
+    record = shared / f"run-{key}.json"
+    with FileLock(str(shared / f"run-{key}.lock")):
+        if not record.is_file():
+            proc = nslib_cli(*args, "--out", str(out))
+            record.write_text(json.dumps({"args": proc.args, "returncode": proc.returncode, "stdout": proc.stdout,
+                                          "stderr": proc.stderr}))
+        data = json.loads(record.read_text())
+    return subprocess.CompletedProcess(data["args"], data["returncode"], data["stdout"], data["stderr"]), out
+
+
+@pytest.fixture(scope="session")
+def quick_run(shared_dir):
+    """``quick_run(stem)``: the notebook's quick profile, executed once per test run and shared by every test."""
+    return lambda stem: shared_run(shared_dir, f"quick-{stem}", "run", stem, "--profile", "quick")
 
 
 def write_idx(path, array, code: int, gz: bool = False) -> None:

@@ -9,7 +9,10 @@ an earlier run with the same parameters). The last line on stdout is the absolut
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import re
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -47,18 +50,30 @@ def _cmd_params(args) -> int:
     return 0
 
 
-def _terminate(_signum, _frame):
-    raise KeyboardInterrupt  # SIGTERM (e.g. a sweep's parent died) cleans up like Ctrl-C: no half-written run
+def _interrupt(_signum, _frame):
+    """Ctrl-C or SIGTERM (e.g. a sweep's parent died) during a run: stop it like Ctrl-C, so that no half-written run
+    is left; a second Ctrl-C must not break the clean-up of the first. (The kernel's own teardown messages go to its
+    log, see :func:`nslib.runner._runs.run_notebook`, so the user reads one line.)"""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _interrupts_end_quietly():
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _cmd_run(args) -> int:
-    import signal
-
-    signal.signal(signal.SIGTERM, _terminate)
     info = load_notebook(args.notebook)
     overrides = parse_overrides(info, args.p or [])
     try:
-        path = run_notebook(info.stem, args.profile, overrides, args.out)  # validates before any kernel starts
+        with _interrupts_end_quietly():
+            path = run_notebook(info.stem, args.profile, overrides, args.out)  # validates before any kernel starts
     except ParamError:
         raise  # reported by main() with exit code 2, not as a failed run
     except CellError as exc:
@@ -71,7 +86,32 @@ def _cmd_run(args) -> int:
     return 0
 
 
+#: Most samples in one audit batch, and most numbers in one batch (beyond them an audit is a mistyped shape).
+AUDIT_MAX_SAMPLES = 100_000
+AUDIT_MAX_NUMBERS = 50_000_000
+
+
+def _audit_shape(text: str | None, batch_size: int) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    parts = text.split(",")
+    if not all(re.fullmatch(r"[1-9][0-9]{0,6}", p.strip()) for p in parts) or len(parts) > 5:
+        raise ParamError(f"--input-shape {text!r}: allowed is 1 to 5 comma-separated positive integers, e.g. 64 or "
+                         f"1,28,28")
+    shape = tuple(int(p) for p in parts)
+    numbers = batch_size
+    for d in shape:
+        numbers *= d
+    if numbers > AUDIT_MAX_NUMBERS:
+        raise ParamError(f"--input-shape {text!r} with --batch-size {batch_size}: {numbers:,} numbers per batch; "
+                         f"allowed is at most {AUDIT_MAX_NUMBERS:,}")
+    return shape
+
+
 def _cmd_audit(args) -> int:
+    if args.batch_size > AUDIT_MAX_SAMPLES:
+        raise ParamError(f"--batch-size {args.batch_size}: allowed is 1 to {AUDIT_MAX_SAMPLES}")
+    shape = _audit_shape(args.input_shape, args.batch_size)
     import pandas as pd
     import torch
 
@@ -80,17 +120,18 @@ def _cmd_audit(args) -> int:
 
     set_threads()
     try:
-        shape = tuple(int(v) for v in args.input_shape.split(",")) if args.input_shape else None
-    except ValueError:
-        raise ParamError(f"--input-shape {args.input_shape!r}: allowed is comma-separated positive integers") from None
-    try:
         dtype = resolve_dtype(args.dtype)
         batches = audit_inputs(shape, args.dataset, args.batch_size, args.batches, dtype, args.seed)
         model = load_model(args.model).to(dtype)
     except (ValueError, FileNotFoundError) as exc:
-        raise ParamError(str(exc)) from None
-    with torch.no_grad():
-        table = audit(model, *batches)
+        raise ParamError(str(exc).splitlines()[0]) from None
+    try:
+        with torch.no_grad():
+            table = audit(model, *batches)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ParamError(f"model {args.model!r} cannot take inputs of shape {tuple(batches[0].shape[1:])} ({first}): "
+                         f"allowed is an --input-shape (or --dataset) that the model accepts") from None
     with pd.option_context("display.width", 200, "display.max_rows", None):
         print(table.to_string(index=False) if len(table) else "no kinked operation ran")
     return 0
@@ -104,7 +145,42 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
+        m = re.fullmatch(r"argument (\S+?)(?:/\S+)?: expected one argument", message)
+        if m:  # name what the option takes, not only that something is missing
+            actions = [a for p in self._subparsers_and_self() for a in p._actions]
+            action = next((a for a in actions if m.group(1) in a.option_strings), None)
+            allowed = _allowed(action) if action else "a value"
+            message = f"option {m.group(1)} needs a value: allowed is {allowed}"
         self.exit(2, f"nslib: {message}\n")
+
+    def _subparsers_and_self(self):
+        yield self
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                yield from action.choices.values()
+
+
+def _allowed(action: argparse.Action) -> str:
+    if action.choices:
+        return "one of " + ", ".join(map(str, action.choices))
+    return f"{action.metavar or action.dest.upper()} ({action.help})" if action.help else "a value"
+
+
+class _Once(argparse.Action):
+    """An option that may be given once: ``--profile quick --profile paper`` is refused, not silently the last."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = namespace.__dict__.setdefault("_given", set())
+        if self.dest in seen:
+            parser.error(f"option {option_string} is given twice: allowed is once")
+        seen.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
+def _positive_int(text: str) -> int:
+    if not re.fullmatch(r"[1-9][0-9]*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: allowed is an integer >= 1")
+    return int(text)
 
 
 def _notebook_error(stem: str, exc: Exception) -> str:
@@ -122,6 +198,11 @@ def _take_pairs(argv: list[str]) -> tuple[list[str], list[tuple[str, str]], list
         if a == "-p":
             if len(argv) - i < 3:
                 raise ParamError("option -p needs a NAME and a VALUE: allowed is -p NAME VALUE")
+            if argv[i + 2] in _OPTIONS or argv[i + 1] in _OPTIONS:  # '-p seed --profile quick': seed has no value
+                name = argv[i + 1] if argv[i + 1] not in _OPTIONS else ""
+                option = argv[i + 2] if name else argv[i + 1]
+                raise ParamError(f"option -p {name} has no value (the next word is the option {option}): allowed is "
+                                 f"-p NAME VALUE".replace("  ", " "))
             pairs.append((argv[i + 1], argv[i + 2]))
             i += 3
         elif a == "--grid":
@@ -138,6 +219,11 @@ def _take_pairs(argv: list[str]) -> tuple[list[str], list[tuple[str, str]], list
     return rest, pairs, grids
 
 
+#: Every option of every command: a word after ``-p NAME`` that is one of these is an option, not a value.
+_OPTIONS = {"-p", "--grid", "--profile", "--out", "--workers", "--scheduler", "--to", "--cache", "--since",
+            "--config", "--input-shape", "--dataset", "--batch-size", "--batches", "--dtype", "--seed", "--help", "-h"}
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m nslib", description="Run the nslib book's notebooks.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -147,31 +233,40 @@ def _parser() -> argparse.ArgumentParser:
     for name, hlp in (("run", "run one notebook"), ("sweep", "run a notebook over a parameter grid")):
         sp = sub.add_parser(name, help=hlp)
         sp.add_argument("notebook", help="file stem, e.g. nonsmooth-convex-dynamics")
-        sp.add_argument("--profile", default="book", choices=PROFILES)
+        sp.add_argument("--profile", default="book", choices=PROFILES, action=_Once)
         sp.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a parameter")
-        sp.add_argument("--out", default="runs", help="output folder (default: ./runs)")
+        sp.add_argument("--out", default="runs", action=_Once, help="output folder (default: ./runs)")
     au = sub.add_parser("audit", help="count exact kink hits per layer of a model (nslib.tools.kinks.audit)")
     au.add_argument("model", help="a file saved with torch.save(model, path), or package.module:factory")
-    au.add_argument("--input-shape", default=None, help="shape of one sample, e.g. 64 or 1,28,28")
-    au.add_argument("--dataset", default=None, choices=("digits", "mnist1d"), help="audit on training samples")
-    au.add_argument("--batch-size", type=int, default=128)
-    au.add_argument("--batches", type=int, default=10, help="batches audited (default 10)")
-    au.add_argument("--dtype", default="float32", help="float16, bfloat16, float32 or float64 (default float32)")
-    au.add_argument("--seed", type=int, default=0, help="seed of the random inputs or the data split")
+    au.add_argument("--input-shape", default=None, action=_Once, help="shape of one sample, e.g. 64 or 1,28,28")
+    au.add_argument("--dataset", default=None, choices=("digits", "mnist1d"), action=_Once,
+                    help="audit on training samples")
+    au.add_argument("--batch-size", type=_positive_int, default=128, action=_Once,
+                    help=f"samples per batch, 1 to {AUDIT_MAX_SAMPLES} (default 128)")
+    au.add_argument("--batches", type=_positive_int, default=10, action=_Once, help="batches audited (default 10)")
+    au.add_argument("--dtype", default="float32", action=_Once,
+                    help="float16, bfloat16, float32 or float64 (default float32)")
+    au.add_argument("--seed", type=int, default=0, action=_Once, help="seed of the random inputs or the data split")
     bt = sub.add_parser("book-times", help="execution time of each page of the last book build")
-    bt.add_argument("--cache", default="_build/.jupyter_cache", help="the book's jupyter cache")
-    bt.add_argument("--since", type=float, default=None, help="epoch seconds the build began (marks pages run now)")
+    bt.add_argument("--cache", default="_build/.jupyter_cache", action=_Once, help="the book's jupyter cache")
+    bt.add_argument("--since", type=float, default=None, action=_Once,
+                    help="epoch seconds the build began (marks pages run now)")
+    be = sub.add_parser("book-execute", help="execute the book's pages into its jupyter cache, in parallel")
+    be.add_argument("--cache", default="_build/.jupyter_cache", action=_Once, help="the book's jupyter cache")
+    be.add_argument("--workers", type=_positive_int, default=2, action=_Once, help="pages executed at once (default 2)")
     pc = sub.add_parser("publish-config", help="the book's config with repository and launch buttons")
     pc.add_argument("repo_url", help="https://HOST/OWNER/REPO, or empty for no buttons")
-    pc.add_argument("--config", default="_config.yml")
-    pc.add_argument("--out", default="_build/_config.publish.yml")
+    pc.add_argument("--config", default="_config.yml", action=_Once, help="the book's configuration")
+    pc.add_argument("--out", default="_build/_config.publish.yml", action=_Once, help="where to write it")
     co = sub.add_parser("collect", help="gather every results.json under a folder into one table")
     co.add_argument("folder", help="a folder holding runs, e.g. the --out of a sweep")
-    co.add_argument("--to", default=None, help="table file, .csv or .parquet (default: FOLDER/results.csv)")
+    co.add_argument("--to", default=None, action=_Once,
+                    help="table file, .csv or .parquet (default: FOLDER/results.csv)")
     sw = sub.choices["sweep"]
     sw.add_argument("--grid", action="append", metavar="NAME=V1,V2", help="values to sweep (';' for lists)")
-    sw.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
-    sw.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+    sw.add_argument("--workers", type=int, default=2, action=_Once, help="local worker processes (default 2)")
+    sw.add_argument("--scheduler", default=None, action=_Once,
+                    help="Dask scheduler address, e.g. tcp://host:8786, or local:N")
     return ap
 
 
@@ -195,11 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "sweep":
         args.grid = grids
     try:
-        from ..bookbuild import cmd_book_times, cmd_publish_config
+        from ..bookbuild import cmd_book_execute, cmd_book_times, cmd_publish_config
         from ._sweep import cmd_collect, cmd_sweep
 
         handler = {"list": _cmd_list, "params": _cmd_params, "run": _cmd_run, "sweep": cmd_sweep,
                    "audit": _cmd_audit, "collect": cmd_collect, "book-times": cmd_book_times,
+                   "book-execute": cmd_book_execute,
                    "publish-config": cmd_publish_config}[args.cmd]
         return handler(args)
     except ParamError as exc:

@@ -8,7 +8,9 @@ A parameters cell holds annotated literals, one per line, each with a comment::
 
 The optional ``{...}`` clause at the end of the comment is the parameter's constraint:
 ``in`` an interval (``(`` / ``)`` open, ``[`` / ``]`` closed, ``inf`` allowed) or ``one of``
-a comma-separated set; ``each`` applies it to every element of a list. Lists must be non-empty.
+a comma-separated set; ``each`` applies it to every element of a list. Lists must be non-empty and hold distinct
+values (a grid that repeats a value would run it twice and count it twice), unless the clause ends in
+``; repeats allowed`` (layer widths, say: ``{each in [1, 64]; repeats allowed}``).
 The runner reads this declaration without running the notebook, and the notebook's check cell
 validates against the same one.
 """
@@ -25,7 +27,7 @@ __all__ = ["ParamError", "ParamSpec", "coerce", "parse_cli_value", "parse_parame
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 _LIST_RE = re.compile(r"^list\[(int|float|str|bool)\]$")
-_CONSTRAINT_RE = re.compile(r"\{\s*(each\s+)?(in|one of)\s+(.+?)\s*\}\s*$")
+_CONSTRAINT_RE = re.compile(r"\{\s*(each\s+)?(in|one of)\s+(.+?)(\s*;\s*repeats allowed)?\s*\}\s*$")
 _BRACES_RE = re.compile(r"\{[^{}]*\}\s*$")
 _INTERVAL_RE = re.compile(r"^([\[(])\s*([^,]+?)\s*,\s*([^,]+?)\s*([\])])$")
 
@@ -45,6 +47,7 @@ class ParamSpec:
     interval: tuple[float, float, bool, bool] | None = None  # lo, hi, lo_closed, hi_closed
     choices: tuple[str, ...] | None = None
     each: bool = False
+    repeats: bool = False  # a list may repeat a value (only where the declaration says so)
 
     @property
     def is_list(self) -> bool:
@@ -57,11 +60,13 @@ class ParamSpec:
 
     def allowed(self) -> str:
         """Human-readable description of the allowed values."""
-        base = f"a {self.type}" if not self.is_list else f"a non-empty {self.type}"
+        article = "an" if self.type in ("int",) else "a"
+        base = f"{article} {self.type}" if not self.is_list else (
+            f"a non-empty {self.type}" + ("" if self.repeats else " of distinct values"))
         if self.interval:
             lo, hi, lc, hc = self.interval
             rng = f"{'[' if lc else '('}{_fmt(lo)}, {_fmt(hi)}{']' if hc else ')'}"
-            base += f" with {'each element ' if self.each else ''}in {rng}"
+            base += f" {'with each element ' if self.each else ''}in {rng}"
         if self.choices:
             base += f" {'each ' if self.each else ''}one of {', '.join(self.choices)}"
         return base
@@ -91,17 +96,17 @@ def _parse_constraint(name: str, comment: str):
         if _BRACES_RE.search(comment):  # a clause that is meant as a constraint but misspelt: never drop it silently
             raise SyntaxError(f"parameter {name!r}: cannot read the constraint {_BRACES_RE.search(comment).group(0)!r} "
                               f"in its comment: allowed are {{in [lo, hi]}}, {{one of a, b}} and their 'each' forms")
-        return comment.strip(), None, None, False
-    each, kind, body = bool(m.group(1)), m.group(2), m.group(3)
+        return comment.strip(), None, None, False, False
+    each, kind, body, repeats = bool(m.group(1)), m.group(2), m.group(3), bool(m.group(4))
     help_text = comment[: m.start()].strip()
     if kind == "in":
         iv = _INTERVAL_RE.match(body)
         if not iv:
             raise SyntaxError(f"parameter {name!r}: cannot read interval {body!r} in its comment")
         lo, hi = _parse_bound(iv.group(2), name), _parse_bound(iv.group(3), name)
-        return help_text, (lo, hi, iv.group(1) == "[", iv.group(4) == "]"), None, each
+        return help_text, (lo, hi, iv.group(1) == "[", iv.group(4) == "]"), None, each, repeats
     choices = tuple(c.strip() for c in body.split(",") if c.strip())
-    return help_text, None, choices, each
+    return help_text, None, choices, each, repeats
 
 
 def parse_parameters_cell(source: str) -> dict[str, ParamSpec]:
@@ -125,8 +130,8 @@ def parse_parameters_cell(source: str) -> dict[str, ParamSpec]:
         if "=" in comment:
             # papermill's own parser skips such a line silently, and then ignores -p for it
             raise SyntaxError(f"parameter {name!r}: its comment contains '=', which papermill cannot read; rephrase it")
-        help_text, interval, choices, each = _parse_constraint(name, comment)
-        spec = ParamSpec(name, type_str, default, help_text, interval, choices, each)
+        help_text, interval, choices, each, repeats = _parse_constraint(name, comment)
+        spec = ParamSpec(name, type_str, default, help_text, interval, choices, each, repeats)
         coerce(spec, default)  # a default that breaks its own rule is a bug in the notebook
         specs[name] = spec
     return specs
@@ -177,15 +182,57 @@ def coerce(spec: ParamSpec, value: Any) -> Any:
         out = [_coerce_scalar(spec, v, spec.scalar_type) for v in value]
         for v in out:
             _check_rule(spec, v, value)
+        if not spec.repeats:
+            seen = set()
+            for v in out:
+                if v in seen:  # 0.0 and -0.0 are one value, as in the run's hash
+                    raise ParamError(f"parameter {spec.name!r} = {value!r} repeats {v!r}: allowed is {spec.allowed()}")
+                seen.add(v)
         return out
     out = _coerce_scalar(spec, value, spec.type)
     _check_rule(spec, out, value)
     return out
 
 
+#: Numbers as a user types them: ASCII digits, no digit-group underscores, no leading zeros on integers (``030``
+#: is 24 in C and an error in Python); Python's int() and float() would also take ``３０``, ``٣٠`` and ``3_0``.
+_INT_TEXT = re.compile(r"[+-]?(0|[1-9][0-9]*)")
+_FLOAT_TEXT = re.compile(r"[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|infinity|nan)", re.IGNORECASE)
+#: A list literal longer than this is not something a user types (and a deep one exhausts the parser).
+MAX_LIST_TEXT = 10_000
+
+
+def _number_tokens_ok(text: str) -> bool:
+    """No digit-group underscore or non-ASCII digit in the number tokens of a list literal."""
+    import io
+    import tokenize
+
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return True  # literal_eval reports it
+    return all(t.string.isascii() and "_" not in t.string for t in tokens if t.type == tokenize.NUMBER)
+
+
 def parse_cli_value(spec: ParamSpec, text: str) -> Any:
     """Parse a command-line string by the parameter's declared type, then validate it."""
     kind = spec.type
+    unreadable = ParamError(f"parameter {spec.name!r} = {text[:80]!r}{'...' if len(text) > 80 else ''} cannot be read: "
+                            f"allowed is {spec.allowed()}")
+    if not text.isascii() and kind in ("int", "float"):
+        raise ParamError(f"parameter {spec.name!r} = {text!r} is not written in ASCII digits: allowed is "
+                         f"{spec.allowed()}")
+    if kind == "int" and not _INT_TEXT.fullmatch(text.strip()):
+        hint = " (no leading zeros, no underscores)" if text.strip().lstrip("+-").isdigit() or "_" in text else ""
+        raise ParamError(f"parameter {spec.name!r} = {text!r} is not an integer as written{hint}: "
+                         f"allowed is {spec.allowed()}")
+    if kind == "float" and not _FLOAT_TEXT.fullmatch(text.strip()):
+        raise unreadable
+    if spec.is_list and (len(text) > MAX_LIST_TEXT or not _number_tokens_ok(text)):
+        raise ParamError(f"parameter {spec.name!r}: a list of {len(text)} characters"
+                         f"{'' if len(text) > MAX_LIST_TEXT else ' with a digit-group underscore or non-ASCII digit'}"
+                         f" cannot be read: allowed is {spec.allowed()}, written as a Python list literal"
+                         f"{f' of at most {MAX_LIST_TEXT} characters' if len(text) > MAX_LIST_TEXT else ''}")
     try:
         if spec.is_list:
             value = ast.literal_eval(text)
@@ -200,8 +247,6 @@ def parse_cli_value(spec: ParamSpec, text: str) -> Any:
             value = float(text)
         else:
             value = text
-    except (ValueError, SyntaxError):
-        raise ParamError(
-            f"parameter {spec.name!r} = {text!r} cannot be read: allowed is {spec.allowed()}"
-        ) from None
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise unreadable from None
     return coerce(spec, value)

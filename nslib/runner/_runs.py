@@ -6,11 +6,13 @@ The command line (:mod:`._cli`) and the sweeps (:mod:`._sweep`) both run noteboo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,12 +21,16 @@ from typing import Any
 from ._notebooks import NotebookInfo, load_notebook
 from ._params import ParamError, parse_cli_value
 
-__all__ = ["RESULTS_FILE", "CellError", "parse_overrides", "run_hash", "run_notebook"]
+__all__ = ["RESULTS_FILE", "CellError", "check_machine", "make_out_folder", "parse_overrides", "run_hash",
+           "run_notebook"]
 
 #: The file a run writes into its run directory.
 RESULTS_FILE = "results.json"
 
 log = logging.getLogger("nslib")
+
+#: The kernel's own stderr while a run executes, in the run's temporary folder (removed when the run is placed).
+KERNEL_LOG = "kernel.log"
 
 
 def _canonical(value: Any) -> Any:
@@ -44,24 +50,43 @@ def run_hash(profile: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+@contextlib.contextmanager
+def _stderr_to(path: Path):
+    """Send file descriptor 2 to ``path`` for the duration: the kernel inherits it, so that its own messages (the TCP
+    warning, ZMQ tracebacks when a run is interrupted) land in a log and not between the runner's lines."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _execute(info: NotebookInfo, params: dict[str, Any], profile: str, target: Path) -> None:
     import papermill as pm
 
+    logging.getLogger("papermill").setLevel(logging.WARNING)  # its INFO lines are not the runner's one line
     env_keys = {"NSLIB_RUN_DIR": str(target.parent), "NSLIB_PROFILE": profile}
     old = {k: os.environ.get(k) for k in env_keys}
     os.environ.update(env_keys)  # the kernel inherits the environment; the path never enters the hash
     try:
         for attempt in range(3):
             try:
-                pm.execute_notebook(
-                    str(info.path),
-                    str(target),
-                    parameters=params,
-                    cwd=str(info.path.parent),
-                    progress_bar=False,
-                    log_output=False,
-                    kernel_name="python3",
-                )
+                with _stderr_to(target.parent / KERNEL_LOG):
+                    pm.execute_notebook(
+                        str(info.path),
+                        str(target),
+                        parameters=params,
+                        cwd=str(info.path.parent),
+                        progress_bar=False,
+                        log_output=False,
+                        kernel_name="python3",
+                    )
                 return
             except (RuntimeError, OSError) as exc:
                 # parallel runs can race on kernel ports; anything else is re-raised at once
@@ -95,8 +120,51 @@ def _clean_debris(folder: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+def check_machine(params: dict[str, Any]) -> None:
+    """Refuse, before any kernel, values that the declaration allows but this machine cannot run: ``device`` cuda
+    without a CUDA device (torch is imported only then), a ``data_dir`` that is not a folder."""
+    if params.get("device") == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            built = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+            raise ParamError(f"parameter 'device' = 'cuda' but this machine has no CUDA device (torch "
+                             f"{torch.__version__}, {built}): allowed here is cpu or auto")
+    data_dir = params.get("data_dir")
+    if data_dir and not Path(data_dir).expanduser().is_dir():
+        raise ParamError(f"parameter 'data_dir' = {data_dir!r} is not a folder: allowed is a folder holding the four "
+                         f"MNIST IDX files (train-images-idx3-ubyte etc., optionally gzipped)")
+
+
+def make_out_folder(out: str | Path, stem: str) -> Path:
+    """Create ``OUT/<stem>`` (where a notebook's runs go) or raise :class:`ParamError` naming ``--out``: an --out that
+    is a file, lies below a file, cannot be written or is too long is refused in one line, before any kernel."""
+    folder = (Path(out) / stem).resolve()
+    limit = 4096 - 64  # PATH_MAX, less the run's own names (hash, temporary suffix, notebook.ipynb)
+    if len(str(folder)) > limit or any(len(part) > 255 for part in folder.parts):
+        raise ParamError(f"--out {str(out)[:60]!r}...: a path of {len(str(folder))} characters is too long: allowed "
+                         f"is a folder path under {limit} characters, each name under 256")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as exc:
+        raise ParamError(f"--out {str(out)!r}: cannot write runs there ({exc.strerror or exc}): allowed is a folder "
+                         f"you can write, or a new one whose parent you can write") from None
+    return folder
+
+
 class CellError(RuntimeError):
     """A notebook cell raised: the message names the cell and the error, and where the executed notebook is kept."""
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:200] if lines else ""
 
 
 def run_notebook(stem: str, profile: str = "book", overrides: dict[str, Any] | None = None,
@@ -106,8 +174,8 @@ def run_notebook(stem: str, profile: str = "book", overrides: dict[str, Any] | N
     A failing cell raises :class:`CellError`; the executed notebook is kept as ``OUT/<stem>/failed/<hash>.ipynb``."""
     info = load_notebook(stem)
     params = info.resolve(profile, overrides)
-    final = (Path(out) / info.stem / run_hash(profile, params)).resolve()
-    final.parent.mkdir(parents=True, exist_ok=True)
+    check_machine(params)
+    final = make_out_folder(out, info.stem) / run_hash(profile, params)
     _clean_debris(final.parent)
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -116,8 +184,11 @@ def run_notebook(stem: str, profile: str = "book", overrides: dict[str, Any] | N
         try:
             _execute(info, params, profile, tmp / "notebook.ipynb")
         except Exception as exc:
-            if type(exc).__name__ != "PapermillExecutionError":
-                raise
+            if type(exc).__name__ != "PapermillExecutionError":  # the kernel died, say: its last words help
+                tail = _last_line(tmp / KERNEL_LOG)
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise RuntimeError(f"{type(exc).__name__}: {first}"
+                                   + (f" (the kernel's last message: {tail})" if tail else "")) from None
             failed = final.parent / "failed" / f"{final.name}.ipynb"
             failed.parent.mkdir(exist_ok=True)
             os.replace(tmp / "notebook.ipynb", failed)
@@ -127,6 +198,7 @@ def run_notebook(stem: str, profile: str = "book", overrides: dict[str, Any] | N
                             f"the executed notebook is kept at {failed}") from None
         if not (tmp / RESULTS_FILE).is_file():
             raise RuntimeError(f"notebook {stem!r} finished without writing {RESULTS_FILE} (missing run.save()?)")
+        (tmp / KERNEL_LOG).unlink(missing_ok=True)
         trash = final.parent / f".{final.name}.old-{os.getpid()}"
         if final.exists():
             os.replace(final, trash)

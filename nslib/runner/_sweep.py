@@ -23,7 +23,7 @@ from typing import Any
 
 from ._notebooks import NotebookInfo, load_notebook
 from ._params import ParamError, parse_cli_value
-from ._runs import RESULTS_FILE, parse_overrides, run_hash
+from ._runs import RESULTS_FILE, check_machine, make_out_folder, parse_overrides, run_hash
 
 __all__ = ["cmd_collect", "cmd_sweep", "collect", "parse_grid"]
 
@@ -42,6 +42,11 @@ def parse_grid(info: NotebookInfo, grids: Sequence[str]) -> dict[str, list[Any]]
         grid[name] = [parse_cli_value(spec, v.strip()) for v in values.split(sep) if v.strip()]
         if not grid[name]:
             raise ParamError(f"--grid {item!r} has no value: allowed is NAME=V1,V2,... with at least one value")
+        hashes = [run_hash("grid", {"v": v}) for v in grid[name]]  # 0 and 0.0, -0.0 and 0.0: one run each
+        if len(set(hashes)) < len(hashes):
+            twice = next(v for v, h in zip(grid[name], hashes) if hashes.count(h) > 1)
+            raise ParamError(f"--grid {item!r} repeats the value {twice!r}, which would run the same point twice: "
+                             f"allowed is distinct values")
     return grid
 
 
@@ -145,7 +150,11 @@ def cmd_sweep(args) -> int:
     names = list(grid)
     points = [dict(base, **dict(zip(names, combo))) for combo in itertools.product(*grid.values())]
     out = Path(args.out).resolve()
-    dirs = [out / info.stem / run_hash(args.profile, info.resolve(args.profile, pt)) for pt in points]  # validates
+    resolved = [info.resolve(args.profile, pt) for pt in points]  # validates every point before anything runs
+    for params in resolved:
+        check_machine(params)
+    dirs = [out / info.stem / run_hash(args.profile, params) for params in resolved]
+    make_out_folder(out, info.stem)
     todo = [i for i, d in enumerate(dirs) if not _complete(d, info.claims)]
     if len(todo) < len(points):
         print(f"nslib: {len(points) - len(todo)} of {len(points)} points already complete, skipped", file=sys.stderr)
@@ -182,6 +191,24 @@ def _flat(prefix: str, value: Any, row: dict) -> None:
         row[prefix] = value
 
 
+def _read_results(path: Path) -> dict | None:
+    """A results.json as a dict, None when it is being written or is not JSON; ParamError when it is JSON of the
+    wrong shape (not an object, or verdicts/parameters/metrics/env that are not objects)."""
+    try:
+        res = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(res, dict):
+        raise ParamError(f"collect: {path} holds a JSON {type(res).__name__}, not a results.json object: allowed are "
+                         f"folders of runs written by python -m nslib run or sweep")
+    for key in ("parameters", "verdicts", "metrics", "env"):
+        if not isinstance(res.get(key, {}), dict) or (key == "verdicts" and not all(
+                isinstance(v, dict) for v in res.get(key, {}).values())):
+            raise ParamError(f"collect: {path} has {key!r} that is not an object of the results.json format: "
+                             f"allowed are folders of runs written by python -m nslib run or sweep")
+    return res
+
+
 def collect(folder: str | Path):
     """Every ``results.json`` under ``folder`` as one tidy table (a pandas DataFrame), one row per run: notebook,
     profile, run_dir, ``param.<name>``, ``verdict.<claim id>`` (its state), ``metric.<name>``, ``env.<key>``,
@@ -192,9 +219,8 @@ def collect(folder: str | Path):
     for path in sorted(Path(folder).rglob(RESULTS_FILE)):
         if any(part.startswith(".") for part in path.relative_to(folder).parts[:-1]):
             continue  # a run still being written, or debris
-        try:
-            res = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
+        res = _read_results(path)
+        if res is None:
             continue
         row = {"notebook": res.get("notebook"), "profile": res.get("profile"), "run_dir": str(path.parent)}
         for k, v in res.get("parameters", {}).items():
@@ -210,6 +236,12 @@ def collect(folder: str | Path):
     return pd.DataFrame(rows)
 
 
+def _parquet_engine() -> str | None:
+    import importlib.util
+
+    return next((m for m in ("pyarrow", "fastparquet") if importlib.util.find_spec(m) is not None), None)
+
+
 def cmd_collect(args) -> int:
     """``python -m nslib collect DIR [--to FILE]``: write the table (CSV, or Parquet by extension); print its path."""
     folder = Path(args.folder)
@@ -218,16 +250,23 @@ def cmd_collect(args) -> int:
     target = Path(args.to) if args.to else folder / "results.csv"
     if target.suffix not in (".csv", ".parquet"):
         raise ParamError(f"--to {str(target)!r}: allowed is a file ending in .csv or .parquet")
+    if target.is_dir() or not target.parent.is_dir():
+        raise ParamError(f"--to {str(target)!r}: {'it is a folder' if target.is_dir() else 'its folder does not exist'}"
+                         f": allowed is a file in an existing folder")
+    if target.suffix == ".parquet" and _parquet_engine() is None:
+        raise ParamError(f"--to {str(target)!r}: writing Parquet needs the package pyarrow (or fastparquet), which is "
+                         f"not installed: pip install pyarrow, or allowed here is --to FILE.csv")
     table = collect(folder)
     if table.empty:
         raise ParamError(f"collect {str(folder)!r}: no results.json found under it")
-    if target.suffix == ".parquet":
-        try:
+    try:
+        if target.suffix == ".parquet":
             table.to_parquet(target, index=False)
-        except ImportError as exc:
-            raise ParamError(f"--to {str(target)!r}: Parquet needs pyarrow ({exc}); allowed is .csv here") from None
-    else:
-        table.to_csv(target, index=False)
+        else:
+            table.to_csv(target, index=False)
+    except OSError as exc:
+        raise ParamError(f"--to {str(target)!r}: cannot write it ({exc.strerror or exc}): allowed is a file you can "
+                         f"write") from None
     print(f"nslib: {len(table)} runs collected", file=sys.stderr)
     print(target.resolve())
     return 0

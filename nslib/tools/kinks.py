@@ -252,20 +252,45 @@ def load_model(spec: str) -> nn.Module:
     from pathlib import Path
 
     if Path(spec).is_file():
-        model = torch.load(spec, map_location="cpu", weights_only=False)
+        try:
+            model = torch.load(spec, map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - pickle, zip and torch errors alike: not a saved model
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise ValueError(f"model {spec!r} cannot be read as a file saved with torch.save(model, path) "
+                             f"({type(exc).__name__}: {first})") from None
+    elif Path(spec).exists():
+        raise ValueError(f"model {spec!r} is not a file: give a file saved with torch.save(model, path) or "
+                         f"package.module:factory")
     elif ":" in spec:
         mod_name, _, attr = spec.partition(":")
         try:
             obj = getattr(importlib.import_module(mod_name), attr)
-        except (ImportError, AttributeError) as exc:
+        except (ImportError, AttributeError, ValueError) as exc:
             raise ValueError(f"model {spec!r}: cannot import {attr!r} from {mod_name!r} ({exc})") from None
-        model = obj() if callable(obj) and not isinstance(obj, nn.Module) else obj
+        if isinstance(obj, nn.Module) or (isinstance(obj, type) and issubclass(obj, nn.Module)):
+            model = obj() if isinstance(obj, type) else obj
+        elif callable(obj) and _takes_no_argument(obj):
+            model = obj()
+        else:
+            raise ValueError(f"model {spec!r} is not a factory: allowed is an nn.Module, an nn.Module subclass or a "
+                             f"function that takes no argument and returns one")
     else:
         raise ValueError(f"model {spec!r}: give a file saved with torch.save(model, path) or package.module:factory")
     if not isinstance(model, nn.Module):
         raise ValueError(f"model {spec!r} gave a {type(model).__name__}, not a torch.nn.Module "
                          "(a state_dict needs its model class: use package.module:factory)")
     return model.eval()
+
+
+def _takes_no_argument(fn) -> bool:
+    """Whether ``fn()`` is a valid call, judged from its signature without calling it (``os:system`` is not)."""
+    import inspect
+
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: never called blind
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in sig.parameters.values())
 
 
 def audit_inputs(input_shape: tuple[int, ...] | None, dataset: str | None, batch_size: int, batches: int,

@@ -44,11 +44,16 @@ def test_four_points_on_a_two_worker_local_cluster_then_collect(tmp_path):
 
 
 @pytest.mark.notebook
-def test_a_rerun_skips_complete_points(tmp_path):
+def test_a_rerun_skips_complete_points_and_a_point_equals_the_direct_run(tmp_path, quick_run):
     out = str(tmp_path)
     first = nslib_cli("sweep", STEM, "--profile", "quick", "--grid", "seed=0", "--out", out)
     assert first.returncode == 0, first.stderr[-2000:]
     done = Path(_table(first).run_dir[0])
+    direct, _ = quick_run(STEM)  # the quick profile is seed 0: the same run, made in another process
+    results = [json.loads((Path(d) / "results.json").read_text()) for d in (done, direct.stdout.split()[-1])]
+    for r in results:
+        r.pop("elapsed_s")
+    assert results[0] == results[1]
     stamp = (done / "results.json").stat().st_mtime_ns
     second = nslib_cli("sweep", STEM, "--profile", "quick", "--grid", "seed=0,1", "--out", out)
     assert second.returncode == 0 and "1 of 2 points already complete" in second.stderr
