@@ -18,7 +18,16 @@ import torch
 
 from ..figures import PALETTE, log_floor, loglog_rate
 from ..runner import inconclusive, verdict
-from ..tools.dynamics import Trajectory, blew_up, cycle_period, increases_per_100, run_dynamics, settled
+from ..tools.dynamics import (
+    MIN_SETTLE_HALF,
+    Trajectory,
+    blew_up,
+    cycle_period,
+    increases_per_100,
+    run_dynamics,
+    settle_window_too_short,
+    settled,
+)
 from ..tools.objectives import make_objective
 from ..tools.stats import loglog_slope
 
@@ -274,7 +283,11 @@ def unsettled_runs(trajs: Mapping[str, Trajectory], window: int, factor: float =
     return out
 
 
-def _unsettled_reason(unsettled: dict, factor: float) -> str:
+def _unsettled_reason(unsettled: dict, factor: float, window: int) -> str:
+    if settle_window_too_short(window):
+        return (f"a late window of {window} steps is too short to judge whether a run has settled (each half needs at "
+                f"least {MIN_SETTLE_HALF} iterates, a window of {4 * MIN_SETTLE_HALF // 2} or more): run more steps "
+                f"with a longer window")
     what = "; ".join(f"{name} at {', '.join(f'{k} ({v} starts)' for k, v in runs.items())}"
                      for name, runs in unsettled.items())
     return (f"the late window has not settled (the mean gap over its two halves differs by more than a factor "
@@ -322,7 +335,7 @@ def cycle_not_converge(trajs: Mapping[str, Trajectory], window: int, c: float, a
         return verdict(False, criterion, per_group=per_group)
     unsettled = unsettled_runs(trajs, window, settle_factor)
     if unsettled:
-        return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor), unsettled=unsettled,
+        return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor, window), unsettled=unsettled,
                             per_group=per_group)
     all_landed = [n for n, e in per_group.items() if e["runs"] == e["kink_landings"]]
     if all_landed:
@@ -360,7 +373,7 @@ def gap_linear_in_step(trajs: Mapping[str, Trajectory], diminishing: Mapping[str
         ok = ok and good
     unsettled = unsettled_runs(trajs, window, settle_factor)
     if unsettled:
-        return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor), unsettled=unsettled,
+        return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor, window), unsettled=unsettled,
                             lr0=lr0, per_group=per_group)
     return verdict(ok, criterion, lr0=lr0, per_group=per_group)
 
@@ -399,7 +412,8 @@ def huber_unstable_beyond_2_over_l(huber: Trajectory, quadratic: Trajectory, win
                                        f"2/L to grow {visible_growth:g}-fold in {steps} steps", **grids)
     unsettled = unsettled_runs({"huber": huber}, window, settle_factor)
     if unsettled:
-        return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor), unsettled=unsettled, **grids)
+        return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor, window), unsettled=unsettled,
+                            **grids)
     pred = (lrs - d) / 2
     rel = np.abs(g[above] / pred[above, None] - 1)
     above_ok = bool(np.max(rel) <= rtol)

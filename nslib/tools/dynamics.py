@@ -13,6 +13,7 @@ from .objectives import Objective
 from .train import make_optimizer, make_scheduler
 
 __all__ = [
+    "MIN_SETTLE_HALF",
     "Trajectory",
     "blew_up",
     "cycle_period",
@@ -20,6 +21,7 @@ __all__ = [
     "increases_per_100",
     "late_mean_gap",
     "run_dynamics",
+    "settle_window_too_short",
     "settled",
 ]
 
@@ -109,13 +111,24 @@ def late_mean_gap(gap: np.ndarray, window: int) -> np.ndarray:
     return gap[..., -window:].mean(-1)
 
 
+#: Fewest iterates in each half of a late window for a settledness check to mean anything: two halves of 2 agree by
+#: chance, while 8 hold at least two whole periods of the short cycles (2 to 4) that constant steps fall into.
+MIN_SETTLE_HALF = 8
+
+
+def settle_window_too_short(window: int) -> bool:
+    """Whether a late window of ``window`` iterates is too short to judge settledness (see :data:`MIN_SETTLE_HALF`)."""
+    return (window // 4) * 2 < MIN_SETTLE_HALF
+
+
 def settled(gap: np.ndarray, window: int, factor: float = 1.1, floor: float = 1e-12) -> np.ndarray:
     """Has the late window settled? The mean gap over the two halves of the last ``window`` iterates (each of even
     length, so a 2-cycle is averaged fairly) agree within ``factor``, or both are below ``floor`` (converged).
-    NaN/inf runs are not settled. Returns a boolean array over the leading axes."""
+    NaN/inf runs are not settled, and neither is any run whose halves hold fewer than :data:`MIN_SETTLE_HALF` iterates
+    (too short to tell): a too-short run never refutes. Returns a boolean array over the leading axes."""
     half = (window // 4) * 2
-    if half < 2:
-        raise ValueError(f"window = {window}: allowed is >= 4 (two halves of at least 2 iterates)")
+    if half < MIN_SETTLE_HALF:
+        return np.zeros(gap.shape[:-1], dtype=bool)
     h1, h2 = gap[..., -2 * half:-half].mean(-1), gap[..., -half:].mean(-1)
     lo, hi = np.minimum(h1, h2), np.maximum(h1, h2)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -192,3 +192,16 @@ def test_unsettled_twin_cases_bound_the_fraction():
     assert v["status"] == "inconclusive" and "between 0% and 50%" in v["reason"]
     v = ncd.adaptive_optimizers_differ(beh, [("quadratic", "abs")], min_fraction=0.6)
     assert v["holds"] is False  # even if the open case differed, 50% < 60%
+
+
+def test_a_too_short_window_never_refutes():
+    """``-p steps 10 -p window 4`` gave 'does not hold' from halves of 2 steps: a window whose halves hold fewer than
+    MIN_SETTLE_HALF iterates judges nothing, so a run that converged there is not evidence either way."""
+    from nslib.tools.dynamics import MIN_SETTLE_HALF
+
+    trajs = cycles()
+    trajs["l1"].gap[1, 2, :] = 1e-20 * np.exp(-np.arange(T) / 50)  # refutes at a long enough window (test above)
+    short = 2 * MIN_SETTLE_HALF - 4  # halves of MIN_SETTLE_HALF - 2
+    v = ncd.cycle_not_converge(trajs, window=short, c=0.1)
+    assert v["holds"] is None and v["status"] == "inconclusive" and "too short" in v["reason"]
+    assert ncd.cycle_not_converge(trajs, window=2 * MIN_SETTLE_HALF, c=0.1)["holds"] is False

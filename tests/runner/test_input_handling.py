@@ -106,3 +106,162 @@ def test_a_failing_cell_is_one_line_keeps_the_notebook_and_debris_of_killed_runs
     assert "deliberate failure" in kept[0].read_text()
     assert not killed.exists() and live.exists()
     assert sorted(p.name for p in (out / stem).iterdir()) == [live.name, "failed"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", STEM, "--profile", "quick", "--profile", "paper"], ["--profile", "twice"]),
+    (["run", STEM, "--out", "a", "--out", "b"], ["--out", "twice"]),
+    (["sweep", STEM, "--grid", "seed=0,1", "--workers", "1", "--workers", "2"], ["--workers", "twice"]),
+    (["sweep", STEM, "--grid", "seed=0,1", "--scheduler", "local:1", "--scheduler", "local:2"],
+     ["--scheduler", "twice"]),
+    (["sweep", STEM, "--grid", "seed=0,0"], ["seed=0,0", "repeats", "distinct"]),
+    (["sweep", STEM, "--grid", "start_scale=1,1.0"], ["repeats", "distinct"]),  # one value, spelt twice
+    (["run", STEM, "-p", "lrs", "[0.1, 0.2, 0.1]"], ["'lrs'", "repeats 0.1", "distinct"]),
+    (["run", STEM, "-p", "optimizers", "['sgd', 'sgd']"], ["'optimizers'", "repeats 'sgd'"]),
+    (["run", STEM, "-p", "lrs", "[" * 20_000 + "]" * 20_000], ["'lrs'", "40000 characters", "allowed"]),
+    (["run", STEM, "-p", "lrs", "[" * 5_000 + "]" * 5_000], ["'lrs'", "cannot be read", "allowed"]),
+    (["run", STEM, "-p", "lrs", "[1_0.0]"], ["'lrs'", "underscore"]),
+    (["run", STEM, "-p", "seed", "３０"], ["'seed'", "ASCII"]),
+    (["run", STEM, "-p", "seed", "٣٠"], ["'seed'", "ASCII"]),
+    (["run", STEM, "-p", "seed", "3_0"], ["'seed'", "no underscores"]),
+    (["run", STEM, "-p", "seed", "030"], ["'seed'", "no leading zeros"]),
+    (["run", STEM, "-p", "start_scale", "1_0.5"], ["'start_scale'", "allowed"]),
+    (["run", STEM, "-p", "seed", "--profile", "quick"], ["-p seed has no value", "--profile"]),
+    (["run", STEM, "--out"], ["--out needs a value", "allowed is OUT"]),
+    (["run", STEM, "--profile"], ["--profile needs a value", "quick, book, paper"]),
+    (["run", "maxpool-jacobians", "-p", "datasets", "['mnist']"], ["'data_dir'", "MNIST"]),
+    (["run", "gd-vs-gradient-flow", "--profile", "paper"], ["'data_dir'", "MNIST"]),
+    (["run", "relu-prime-at-zero", "-p", "datasets", "['mnist']", "-p", "data_dir", "/no/such/folder"],
+     ["'data_dir'", "not a folder"]),
+])
+def test_repeated_pathological_and_unrunnable_values_are_one_line_exit_2(capsys, tmp_path, argv, words):
+    _refused(capsys, tmp_path, *argv, words=words)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_cuda_on_a_machine_without_it_is_refused_before_any_kernel(capsys, tmp_path, command):
+    grid = ["--grid", "seed=0,1"] if command == "sweep" else []
+    _refused(capsys, tmp_path, command, "maxpool-jacobians", "-p", "device", "cuda", *grid,
+             words=["'device'", "no CUDA device", "cpu or auto"])
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+@pytest.mark.parametrize("where", ["a file", "below a file", "unwritable", "too long"])
+def test_an_out_that_cannot_hold_runs_is_one_line_naming_out(capsys, tmp_path, command, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    out = {"a file": blocker, "below a file": blocker / "runs", "unwritable": "/proc/nslib-runs",
+           "too long": tmp_path / ("x" * 300)}[where]
+    grid = ["--grid", "seed=0,1"] if command == "sweep" else []
+    status = main([command, "abs-smooth-clarke", "--profile", "quick", "--out", str(out), *grid])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and err[0].startswith("nslib: --out") and "allowed" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+
+
+def _results_folder(tmp_path, content: str):
+    run = tmp_path / "runs" / "x" / "0123"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(content)
+    return tmp_path / "runs"
+
+
+@pytest.mark.parametrize("content, words", [
+    ("[1, 2]", ["JSON list", "not a results.json object"]),
+    ('{"verdicts": [1, 2]}', ["'verdicts'", "not an object"]),
+    ('{"verdicts": {"a": "holds"}}', ["'verdicts'", "not an object"]),
+])
+def test_collect_refuses_malformed_results_in_one_line(capsys, tmp_path, content, words):
+    status = main(["collect", str(_results_folder(tmp_path, content))])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and all(w in err[0] for w in words), err
+
+
+@pytest.mark.parametrize("to, words", [
+    ("missing/x.csv", ["--to", "folder does not exist"]),
+    ("/proc/nslib.csv", ["--to", "cannot write"]),
+    (".", ["--to", "allowed is a file ending in .csv or .parquet"]),
+])
+def test_collect_refuses_a_to_it_cannot_write(capsys, tmp_path, to, words):
+    folder = _results_folder(tmp_path, '{"notebook": "x", "verdicts": {}}')
+    status = main(["collect", str(folder), "--to", to if to.startswith("/") else str(tmp_path / to)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and all(w in err[0] for w in words), err
+
+
+def test_collect_names_the_missing_parquet_engine_and_refuses_an_empty_folder(capsys, tmp_path, monkeypatch):
+    from nslib.runner import _sweep
+
+    folder = _results_folder(tmp_path, '{"notebook": "x", "verdicts": {}}')
+    monkeypatch.setattr(_sweep, "_parquet_engine", lambda: None)
+    assert main(["collect", str(folder), "--to", str(tmp_path / "x.parquet")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pyarrow" in err[0] and ".csv" in err[0]
+    (tmp_path / "empty").mkdir()
+    assert main(["collect", str(tmp_path / "empty")]) == 2
+    assert "no results.json" in capsys.readouterr().err
+
+
+@pytest.fixture
+def saved_model(tmp_path):
+    import torch
+    from torch import nn
+
+    torch.save(nn.Sequential(nn.Linear(3, 4), nn.ReLU()), tmp_path / "m.pt")
+    return tmp_path / "m.pt"
+
+
+@pytest.mark.parametrize("model, args, words", [
+    ("text", ["--input-shape", "3"], ["cannot be read as a file saved with torch.save"]),
+    ("empty", ["--input-shape", "3"], ["cannot be read", "EOFError"]),
+    ("json", ["--input-shape", "3"], ["cannot be read"]),
+    ("os:system", ["--input-shape", "3"], ["'os:system' is not a factory"]),
+    ("os:getcwd", ["--input-shape", "3"], ["gave a str, not a torch.nn.Module"]),
+    ("no_such_module_x:f", ["--input-shape", "3"], ["cannot import"]),
+    ("saved", ["--input-shape", "0"], ["--input-shape '0'", "positive integers"]),
+    ("saved", ["--input-shape", "100000,100000"], ["numbers per batch", "at most"]),
+    ("saved", ["--input-shape", "3", "--batch-size", "0"], ["--batch-size", "integer >= 1"]),
+    ("saved", ["--input-shape", "3", "--batch-size", "10000000"], ["--batch-size 10000000", "allowed is 1 to"]),
+    ("saved", ["--input-shape", "5"], ["cannot take inputs of shape (5,)", "allowed"]),
+    ("saved", ["--input-shape", "3", "--input-shape", "4"], ["--input-shape is given twice"]),
+])
+def test_audit_refuses_what_it_cannot_audit_in_one_line(capsys, tmp_path, saved_model, model, args, words):
+    files = {"text": ("m.txt", "hello"), "empty": ("e.pt", ""), "json": ("m.json", '{"a": 1}')}
+    if model in files:
+        name, text = files[model]
+        (tmp_path / name).write_text(text)
+        model = str(tmp_path / name)
+    elif model == "saved":
+        model = str(saved_model)
+    status = main(["audit", model, *args])
+    out, err = capsys.readouterr()
+    err = err.strip().splitlines()
+    assert status == 2 and out == "" and len(err) == 1 and all(w in err[0] for w in words), err
+
+
+@pytest.mark.notebook
+def test_ctrl_c_during_a_kernel_run_is_one_line_and_leaves_nothing(tmp_path):
+    """A SIGINT while the kernel computes: exit 130, stderr is the one line, no run folder or temporary debris."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    env = dict(os.environ, NSLIB_THREADS="1", PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen([sys.executable, "-m", "nslib", "run", "edge-of-stability-networks", "--profile", "quick",
+                             "--out", str(tmp_path)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    folder = tmp_path / "edge-of-stability-networks"
+    deadline = time.time() + 60
+    while not (folder.exists() and any(p.name.startswith(".") for p in folder.iterdir())) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(4)  # the kernel is executing cells by now
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and out == ""
+    assert err.strip().splitlines() == ["nslib: interrupted"], err
+    assert list(folder.iterdir()) == []

@@ -78,3 +78,12 @@ def test_diminishing_steps_follow_the_schedule():
     tr = _run("abs", [[5.0]], [1.0], steps=4, schedule="invsqrt")
     steps = -np.diff(tr.gap[0, 0])
     np.testing.assert_allclose(steps, 1 / np.sqrt(np.arange(1, 5)), rtol=1e-12)
+
+
+def test_settled_needs_enough_iterates_in_each_half():
+    from nslib.tools.dynamics import MIN_SETTLE_HALF, settle_window_too_short, settled
+
+    flat = np.ones((2, 3, 200))
+    assert settled(flat, 2 * MIN_SETTLE_HALF).all() and not settle_window_too_short(2 * MIN_SETTLE_HALF)
+    assert not settled(flat, 2 * MIN_SETTLE_HALF - 4).any() and settle_window_too_short(4)
+    assert settled(flat, 4).shape == (2, 3)
