@@ -103,9 +103,22 @@ class Browser:
         return [ids.get(e["params"]["requestId"], "?") + f" ({e['params'].get('errorText')})" for e in self.events
                 if e.get("method") == "Network.loadingFailed"]
 
-    def screenshot(self, path: Path) -> None:
-        res = self.loop.run_until_complete(self._send("Page.captureScreenshot", session=True, format="png",
-                                                      captureBeyondViewport=True))
+    def screenshot(self, path: Path, width: int = 1280) -> None:
+        """The whole page as a reader's window of ``width`` pixels lays it out: the viewport is made as tall as the
+        page and captured as it is (captureBeyondViewport re-lays out a page wider than the window, e.g. one with a
+        wide table that scrolls sideways, and shifted such pages left, cutting the first words of every line)."""
+        height = int(self.js("Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)") or 1600)
+        height = max(600, min(height, 16_000))
+        send = lambda method, **kw: self.loop.run_until_complete(self._send(method, session=True, **kw))  # noqa: E731
+        send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        self.loop.run_until_complete(self._drain(0.5))
+        try:
+            left = self.js("Math.min(0, ...Array.from(document.querySelectorAll('main, article, p'))"
+                           ".map(e => Math.round(e.getBoundingClientRect().left)))")
+            assert left == 0, f"the page is shifted left by {-left} px in a {width}-px window: {path.name}"
+            res = send("Page.captureScreenshot", format="png", captureBeyondViewport=False)
+        finally:
+            send("Emulation.clearDeviceMetricsOverride")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(res["data"]))
 

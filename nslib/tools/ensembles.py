@@ -24,12 +24,37 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from .models import BufferSoftplus, buffer_softplus
 from .train import OPTIMIZERS, SCHEDULES, History, batches
 
 __all__ = ["Ensemble", "EnsembleRun", "train"]
+
+#: Modules that act element by element and hold no tensor: applied to stacked activations (M, N, F) as they are.
+ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.Softplus, nn.Sigmoid, nn.LeakyReLU, nn.Identity)
+
+
+def _stacked_plan(template: nn.Module) -> list[tuple[str, str, nn.Module]] | None:
+    """How to run every member of a fully connected ``nn.Sequential`` at once with batched matrix products
+    (``("linear" | "softplus-buffer" | "elementwise", child name, module)`` per child), or None when some child is
+    anything else: then the members run under :func:`torch.func.vmap`."""
+    if not isinstance(template, nn.Sequential):
+        return None
+    plan = []
+    for name, mod in template.named_children():
+        if type(mod) is nn.Linear:
+            plan.append(("linear", name, mod))
+        elif type(mod) is BufferSoftplus:
+            plan.append(("softplus-buffer", name, mod))
+        elif type(mod) in ELEMENTWISE:
+            plan.append(("elementwise", name, mod))
+        else:
+            return None
+    return plan
+
 
 # Optimizer options accepted per optimizer, with torch's defaults.
 _DEFAULTS = {
@@ -68,6 +93,7 @@ class Ensemble:
                 raise ValueError(f"module {name!r} is batch norm in training mode: its running statistics cannot be "
                                  f"updated under vmap; use track_running_stats=False or eval()")
         self.template = copy.deepcopy(first)  # the architecture functional_call runs; its own tensors are unused
+        self._plan = _stacked_plan(self.template)
         stacked, buffers = stack_module_state(models)
         self.buffers = {k: v.detach().clone() for k, v in buffers.items()}
         # One flat tensor holds every member's parameters, parameter by parameter, each block (M, *shape) contiguous:
@@ -86,15 +112,49 @@ class Ensemble:
         """``{name: tensor (M, *shape)}``, views into the flat storage (writes go to the members)."""
         return {k: self.flat[o:o + math.prod(shape)].view(shape) for k, o, shape in self._layout}
 
+    def _leaves_with_flat_grad(self) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """``({name: leaf (M, *shape)}, flat gradient)``: leaves that share the flat storage (an update of ``flat``
+        moves them) and whose ``.grad`` are views of one flat gradient buffer, so that a backward pass writes every
+        member's gradient straight into it. (Differentiating through slices of ``flat`` instead costs a zero-filled
+        copy of the whole storage per parameter and per step: half of a small model's step.)"""
+        grad = torch.zeros_like(self.flat)
+        leaves = {}
+        for k, o, shape in self._layout:
+            leaf = self.flat[o:o + math.prod(shape)].view(shape).detach().requires_grad_(True)
+            leaf.grad = grad[o:o + math.prod(shape)].view(shape)
+            leaves[k] = leaf
+        return leaves, grad
+
     def __len__(self) -> int:
         return int(self.member_index.max()) + 1 if len(self.member_index) else 0
 
     def _member_forward(self, params, buffers, x):
         return functional_call(self.template, (params, buffers), (x,))
 
+    def _stacked_forward(self, params, buffers, x: torch.Tensor, per_member: bool) -> torch.Tensor:
+        """Every member at once on a fully connected net: one batched matrix product per layer, activations applied
+        to the stack (the same arithmetic as one member alone, without vmap's per-operator dispatch)."""
+        h = x if per_member else x.expand(len(self), *x.shape)
+        for kind, name, mod in self._plan:
+            if kind == "linear":
+                w = params[f"{name}.weight"].transpose(1, 2)
+                bias = params.get(f"{name}.bias")
+                h = torch.bmm(h, w) if bias is None else torch.baddbmm(bias.unsqueeze(1), h, w)
+            elif kind == "softplus-buffer":
+                h = buffer_softplus(h, buffers[f"{name}.beta"].view(-1, 1, 1))
+            else:
+                h = mod(h)
+        return h
+
+    def outputs(self, params, buffers, X: torch.Tensor, per_member: bool = False) -> torch.Tensor:
+        """Every member's output at ``params`` (stacked, e.g. :attr:`params`) on ``X`` -> (M, N, ...)."""
+        if self._plan is not None and X.dim() == (3 if per_member else 2):
+            return self._stacked_forward(params, buffers, X, per_member)
+        return vmap(self._member_forward, in_dims=(0, 0, 0 if per_member else None))(params, buffers, X)
+
     def forward(self, X: torch.Tensor, per_member: bool = False) -> torch.Tensor:
         """Every member's output on ``X`` (shared) -> (M, N, ...); with ``per_member``, ``X`` is (M, N, ...)."""
-        return vmap(self._member_forward, in_dims=(0, 0, 0 if per_member else None))(self.params, self.buffers, X)
+        return self.outputs(self.params, self.buffers, X, per_member)
 
     __call__ = forward
 
@@ -135,6 +195,18 @@ class EnsembleRun:
     @property
     def final_loss(self) -> list[float]:
         return [h.final_loss for h in self.histories]
+
+
+def _member_losses(loss_fn, out: torch.Tensor, y: torch.Tensor, y_dim: int | None) -> torch.Tensor:
+    """Each member's mean loss from stacked outputs ``out`` (M, N, ...) and targets ``y`` (shared, or stacked when
+    ``y_dim`` is 0): cross-entropy and square loss on the whole stack at once, any other loss under vmap."""
+    M, N = out.shape[:2]
+    if loss_fn is F.cross_entropy and y.dtype == torch.long and out.dim() == 3:
+        targets = (y if y_dim == 0 else y.expand(M, N)).reshape(-1)
+        return F.cross_entropy(out.reshape(M * N, -1), targets, reduction="none").view(M, N).mean(1)
+    if loss_fn is F.mse_loss:
+        return F.mse_loss(out, y.expand_as(out), reduction="none").reshape(M, -1).mean(1)
+    return vmap(loss_fn, in_dims=(0, y_dim))(out, y)
 
 
 def _per_member(value, m: int, name: str, ref: torch.Tensor) -> torch.Tensor:
@@ -226,10 +298,9 @@ def train(models: Ensemble | Sequence[nn.Module], loss_fn: Callable[[torch.Tenso
     full = batch_size is None or batch_size >= n
     data_dim = 0 if gens is not None and not full else None
 
-    def member_loss(params, buffers, xb, yb):
-        return loss_fn(ens._member_forward(params, buffers, xb), yb)
+    def batch_losses(params, buffers, xb, yb):
+        return _member_losses(loss_fn, ens.outputs(params, buffers, xb, per_member=data_dim == 0), yb, data_dim)
 
-    batch_losses = vmap(member_loss, in_dims=(0, 0, data_dim, data_dim))
     opt = _StackedOptimizer(optimizer, flat, options)
     recorded_steps: list[int] = []
     recorded: dict[str, list[torch.Tensor]] = {"loss": [], "lr": [], **{k: [] for k in (metrics or {})}}
@@ -242,32 +313,30 @@ def train(models: Ensemble | Sequence[nn.Module], loss_fn: Callable[[torch.Tenso
         from tqdm import tqdm  # plain tqdm: readable in papermill logs, kept out of built pages
 
         it = tqdm(it, desc=f"{M} members, {optimizer}", mininterval=5, leave=False)
-    flat.requires_grad_(True)
-    try:
-        for t in it:
-            xb, yb = next(data)
-            scale = 1.0 if schedule == "constant" else 1.0 / math.sqrt(t + 1)  # torch's LambdaLR factor
-            losses = batch_losses(ens.params, ens.buffers, xb, yb)
-            values = losses.detach().double().cpu()
-            newly = ~torch.isfinite(values) & (diverged_at < 0)
-            if bool(newly.any()):
-                diverged_at[newly], diverged_value[newly] = t, values[newly]
-                active = (diverged_at < 0).to(flat.device)[ens.member_index]
-            if t % record_every == 0 or t == steps:
-                recorded_steps.append(t)
-                recorded["loss"].append(values)
-                recorded["lr"].append(lr0.cpu() * scale)
-                if metrics:
-                    with torch.no_grad():
-                        for k, fn in metrics.items():
-                            recorded[k].append(fn(ens).detach().double().cpu())
-            if t == steps or bool((diverged_at >= 0).all()):
-                break
-            (grad,) = torch.autograd.grad(losses.sum(), flat)  # members are independent: the sum's gradient is theirs
-            with torch.no_grad():
-                opt.step(grad, lr_flat if scale == 1.0 else lr_flat * scale, active)
-    finally:
-        flat.requires_grad_(False)
+    leaves, grad = ens._leaves_with_flat_grad()
+    for t in it:
+        xb, yb = next(data)
+        scale = 1.0 if schedule == "constant" else 1.0 / math.sqrt(t + 1)  # torch's LambdaLR factor
+        losses = batch_losses(leaves, ens.buffers, xb, yb)
+        values = losses.detach().double().cpu()
+        newly = ~torch.isfinite(values) & (diverged_at < 0)
+        if bool(newly.any()):
+            diverged_at[newly], diverged_value[newly] = t, values[newly]
+            active = (diverged_at < 0).to(flat.device)[ens.member_index]
+        if t % record_every == 0 or t == steps:
+            recorded_steps.append(t)
+            recorded["loss"].append(values)
+            recorded["lr"].append(lr0.cpu() * scale)
+            if metrics:
+                with torch.no_grad():
+                    for k, fn in metrics.items():
+                        recorded[k].append(fn(ens).detach().double().cpu())
+        if t == steps or bool((diverged_at >= 0).all()):
+            break
+        grad.zero_()
+        losses.sum().backward()  # members are independent: the sum's gradient is theirs, written into `grad`
+        with torch.no_grad():
+            opt.step(grad, lr_flat if scale == 1.0 else lr_flat * scale, active)
     table = {k: torch.stack(v).numpy() for k, v in recorded.items()}  # (records, M) each
     steps_rec = np.asarray(recorded_steps)
     histories = []

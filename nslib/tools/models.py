@@ -10,7 +10,8 @@ from torch import nn
 
 from .kinks import ReLUAlpha
 
-__all__ = ["ACTIVATIONS", "INITS", "BufferSoftplus", "FlatLoss", "flat_loss", "make_activation", "mlp"]
+__all__ = ["ACTIVATIONS", "INITS", "BufferSoftplus", "FlatLoss", "buffer_softplus", "flat_loss", "make_activation",
+           "mlp"]
 
 #: Activation names accepted by :func:`make_activation` and :func:`mlp`.
 ACTIVATIONS = ("relu", "relu-alpha", "softplus", "softplus-buffer", "gelu", "silu", "tanh", "elu", "identity")
@@ -28,8 +29,14 @@ class BufferSoftplus(nn.Module):
         self.register_buffer("beta", torch.tensor(float(beta)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = x * self.beta
-        return torch.where(z > 20, x, torch.nn.functional.softplus(z) / self.beta)
+        return buffer_softplus(x, self.beta)
+
+
+def buffer_softplus(x: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """What :class:`BufferSoftplus` computes, with ``beta`` a tensor that broadcasts against ``x`` (one beta per
+    member of an ensemble: shape (M, 1, 1) against activations (M, N, F))."""
+    z = x * beta
+    return torch.where(z > 20, x, torch.nn.functional.softplus(z) / beta)
 
 
 def make_activation(name: str, *, alpha: float = 0.0, beta: float = 1.0) -> nn.Module:

@@ -62,10 +62,13 @@ def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int | None = None, gen
         while True:
             yield X, y
     if isinstance(generator, (list, tuple)):
-        streams = [minibatches(n, batch_size, g, X.device) for g in generator]
+        # every stream passes over range(n) in step, so one pass of each is drawn at once (the same draws from each
+        # generator as minibatches() makes) and sliced for all members together
         while True:
-            idx = torch.stack([next(st) for st in streams])
-            yield X[idx], y[idx]
+            perms = torch.stack([torch.randperm(n, generator=g, device="cpu") for g in generator]).to(X.device)
+            for pos in range(0, n - batch_size + 1, batch_size):
+                idx = perms[:, pos:pos + batch_size]
+                yield X[idx], y[idx]
     for idx in minibatches(n, batch_size, generator, X.device):
         yield X[idx], y[idx]
 
