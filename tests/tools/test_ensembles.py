@@ -134,3 +134,42 @@ def test_metrics_and_frame():
     assert sorted(f["step"].unique()) == [0, 5, 10] and sorted(f["member"].unique()) == [0, 1]
     acc = float((run.member(1)(X).argmax(-1) == y).double().mean())
     assert f[(f.member == 1) & (f.step == 10)]["accuracy"].item() == pytest.approx(acc, abs=1e-12)
+
+
+@pytest.mark.parametrize("act", ["relu", "softplus-buffer", "gelu", "tanh"])
+@pytest.mark.parametrize("loss, per_member", [("ce", False), ("ce", True), ("mse", False), ("other", True)])
+def test_stacked_fully_connected_path_equals_vmap(act, loss, per_member):
+    """The batched-matrix-product path for fully connected members against vmap over functional_call (the path
+    every other architecture takes): the same losses and the same gradients, float64."""
+    X, y = _data()
+    ens = ensembles.Ensemble(_models(4, act, beta=2.0))
+    assert ens._plan is not None
+    if per_member:
+        X, y = X[torch.arange(32).reshape(4, 8)], y[torch.arange(32).reshape(4, 8)]
+    if loss == "mse":
+        y = F.one_hot(y, 3).to(X.dtype)
+    fn = {"ce": F.cross_entropy, "mse": F.mse_loss,
+          "other": lambda out, t: F.cross_entropy(out, t, label_smoothing=0.1)}[loss]
+    y_dim = 0 if per_member else None
+    fast = ensembles._member_losses(fn, ens.outputs(ens.params, ens.buffers, X, per_member), y, y_dim)
+    ref = torch.func.vmap(lambda p, b, x, t: fn(ens._member_forward(p, b, x), t),
+                          in_dims=(0, 0, 0 if per_member else None, y_dim))(ens.params, ens.buffers, X, y)
+    torch.testing.assert_close(fast, ref, rtol=1e-12, atol=0)
+    leaves, grad = ens._leaves_with_flat_grad()
+    ensembles._member_losses(fn, ens.outputs(leaves, ens.buffers, X, per_member), y, y_dim).sum().backward()
+    flat = ens.flat.detach().clone().requires_grad_(True)
+    views = {k: flat[o:o + math.prod(s)].view(s) for k, o, s in ens._layout}
+    (g_ref,) = torch.autograd.grad(torch.func.vmap(lambda p, b, x, t: fn(ens._member_forward(p, b, x), t),
+                                                   in_dims=(0, 0, 0 if per_member else None, y_dim))(
+        views, ens.buffers, X, y).sum(), flat)
+    torch.testing.assert_close(grad, g_ref, rtol=1e-10, atol=1e-14)
+
+
+def test_other_architectures_run_under_vmap():
+    cnn = [nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(16, 3)).double() for _ in range(2)]
+    ens = ensembles.Ensemble(cnn)
+    assert ens._plan is None
+    x = torch.randn(5, 1, 10, dtype=torch.float64)
+    out = ens(x)
+    assert out.shape == (2, 5, 3)
+    torch.testing.assert_close(out[1], cnn[1](x), rtol=1e-12, atol=1e-14)
