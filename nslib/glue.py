@@ -14,8 +14,9 @@ class _Text(str):
         return str(self)
 
 
-def glue_text(name: str, value: Any, fmt: str = "") -> str:
-    """Glue ``value`` (formatted with ``fmt``) as plain text under ``name``; return the text."""
+def glue_text(name: str, value: Any, fmt: str = "") -> None:
+    """Glue ``value`` (formatted with ``fmt``) as plain text under ``name``. Returns nothing, so that a plumbing
+    cell ending in it shows nothing on the page."""
     from myst_nb import glue
 
     if value is None:
@@ -25,7 +26,6 @@ def glue_text(name: str, value: Any, fmt: str = "") -> str:
     else:
         text = str(value)
     glue(name, _Text(text), display=False)
-    return text
 
 
 def per_group_text(values: dict, fmt: str, key: str | None = None) -> str:

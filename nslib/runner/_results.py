@@ -22,7 +22,7 @@ from ._params import ParamError
 from ._runs import RESULTS_FILE
 from ._runtime import check_dtypes, resolve_device, seed_everything, set_threads
 
-__all__ = ["STATES", "Run", "combine_verdicts", "default_results_dir", "inconclusive", "start",
+__all__ = ["STATES", "RecordedVerdict", "Run", "combine_verdicts", "default_results_dir", "inconclusive", "start",
            "to_json_safe", "verdict"]
 
 
@@ -104,6 +104,31 @@ def combine_verdicts(groups: Mapping[str, dict], criterion: str, **measured: Any
     return verdict(True, criterion, per_group=per_group, **measured)
 
 
+class RecordedVerdict(dict):
+    """A recorded verdict: the results.json dict (read it as before), shown on a page as a one-row table of claim,
+    state, criterion and reason instead of the raw dict."""
+
+    def __init__(self, claim_id: str, result: Mapping[str, Any]):
+        super().__init__(result)
+        self.claim_id = claim_id
+
+    def summary(self) -> str:
+        """One line: the claim, its state, and the reason when it is inconclusive."""
+        reason = f" ({self['reason']})" if self.get("status") == STATES[2] and self.get("reason") else ""
+        return f"{self.claim_id}: {self.get('status')}{reason}"
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(self.summary())
+
+    def _repr_html_(self) -> str:
+        import html
+
+        cells = [self.claim_id, self.get("status", ""), self.get("criterion", ""), self.get("reason", "")]
+        head = "".join(f"<th>{h}</th>" for h in ("claim", "state", "criterion", "reason"))
+        row = "".join(f"<td style='text-align:left'>{html.escape(str(c))}</td>" for c in cells)
+        return f"<table><thead><tr>{head}</tr></thead><tbody><tr>{row}</tbody></table>"
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -152,12 +177,13 @@ class Run:
         names = [str(d).removeprefix("torch.") for d in dtypes]
         self.dtype = ", ".join(dict.fromkeys(names))
 
-    def record_verdict(self, claim_id: str, result: dict) -> dict:
-        """Store a verdict (from :func:`verdict` or :func:`inconclusive`) under a declared claim id."""
+    def record_verdict(self, claim_id: str, result: dict) -> RecordedVerdict:
+        """Store a verdict (from :func:`verdict` or :func:`inconclusive`) under a declared claim id; return it as a
+        :class:`RecordedVerdict`, which a cell ending in it shows as a small table, never as a raw dict."""
         if claim_id not in self.claims:
             raise KeyError(f"claim {claim_id!r} is not declared in the notebook metadata: {list(self.claims)}")
         self.verdicts[claim_id] = result
-        return result
+        return RecordedVerdict(claim_id, result)
 
     def record_metric(self, name: str, value: Any) -> None:
         self.metrics[name] = value

@@ -207,3 +207,21 @@ def test_audit_command_prints_the_table_and_refuses_bad_input(capsys, tmp_path):
         assert word in err and out == ""
     assert main(["audit", "nslib.findings.relu_prime_at_zero:small_cnn", "--dataset", "digits", "--batches", "1"]) == 0
     assert "MaxPool2d" in capsys.readouterr().out
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("stem", toc_notebooks())
+def test_no_cell_of_an_executed_page_shows_a_raw_value(quick_run, stem):
+    """hide-input hides a cell's code, not its output: a plumbing cell ending in a dict, tuple, list or string would
+    print it on the page. Every displayed result is a table, a figure or a readable summary."""
+    proc, _ = quick_run(stem)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    nb = json.loads((Path(proc.stdout.strip().splitlines()[-1]) / "notebook.ipynb").read_text())
+    raw = []
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            text = "".join(data.get("text/plain", "")).lstrip()
+            if out.get("output_type") == "execute_result" and set(data) == {"text/plain"} and text[:1] in "{(['\"":
+                raw.append(f"cell {i}: {text[:80]}")
+    assert raw == [], f"{stem} shows raw values: {raw}"
