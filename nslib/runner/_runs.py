@@ -51,7 +51,7 @@ def run_hash(profile: str, params: dict[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def _stderr_to(path: Path):
+def stderr_to(path: Path):
     """Send file descriptor 2 to ``path`` for the duration: the kernel inherits it, so that its own messages (the TCP
     warning, ZMQ tracebacks when a run is interrupted) land in a log and not between the runner's lines."""
     sys.stderr.flush()
@@ -77,7 +77,7 @@ def _execute(info: NotebookInfo, params: dict[str, Any], profile: str, target: P
     try:
         for attempt in range(3):
             try:
-                with _stderr_to(target.parent / KERNEL_LOG):
+                with stderr_to(target.parent / KERNEL_LOG):
                     pm.execute_notebook(
                         str(info.path),
                         str(target),

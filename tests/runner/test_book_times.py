@@ -2,6 +2,7 @@ import datetime as dt
 from types import SimpleNamespace
 
 import jupyter_cache
+import pytest
 
 from nslib import bookbuild as _book
 from nslib.runner import main
@@ -12,16 +13,17 @@ def test_book_times_keeps_each_pages_last_execution_and_marks_this_builds(monkey
     records = [SimpleNamespace(uri="/x/notebooks/a.ipynb", created=t0, data={"execution_seconds": 100.0}),
                SimpleNamespace(uri="/x/notebooks/a.ipynb", created=t0 + dt.timedelta(hours=1),
                                data={"execution_seconds": 60.0}),
-               SimpleNamespace(uri="/x/notebooks/b.ipynb", created=t0, data={"execution_seconds": 1500.0})]
+               SimpleNamespace(uri="/x/notebooks/b.ipynb", created=t0, data={"execution_seconds": 3000.0})]
     monkeypatch.setattr(jupyter_cache, "get_cache", lambda path: SimpleNamespace(list_cache_records=lambda: records))
     since = (t0 + dt.timedelta(minutes=30)).timestamp()
     assert _book.book_times("c", since) == [{"page": "a.ipynb", "seconds": 60.0, "executed": True},
-                                            {"page": "b.ipynb", "seconds": 1500.0, "executed": False}]
+                                            {"page": "b.ipynb", "seconds": 3000.0, "executed": False}]
     (tmp_path / "global.db").write_text("")
     assert main(["book-times", "--cache", str(tmp_path), "--since", str(since)]) == 0
     out = capsys.readouterr()
-    assert "executed 1 page(s) in 1.0 min" in out.out and "cold: 26.0 min" in out.out
-    assert "over its 25-minute budget" in out.err  # 26 minutes cold
+    assert "executed 1 page(s) taking 1.0 min of page time" in out.out and "51.0 min of page time" in out.out
+    assert "about 25.5 min of wall time" in out.out and "min of wall time (execution and Sphinx)" in out.out
+    assert "over its 25-minute budget" in out.err  # 51 minutes of pages, two at a time
     assert main(["book-times", "--cache", str(tmp_path / "none")]) == 2
 
 
@@ -43,3 +45,43 @@ def test_publish_config_adds_buttons_only_with_a_repository_url(tmp_path):
     out = tmp_path / "c.yml"
     assert main(["publish-config", "https://github.com/me/nslib", "--out", str(out)]) == 0
     assert yaml.safe_load(out.read_text())["repository"]["url"] == "https://github.com/me/nslib"
+
+
+def _notebook(path, source):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.mark.notebook
+def test_pages_are_executed_in_parallel_into_the_cache_myst_nb_reads(tmp_path):
+    """Two pages run at once (each sleeps 2 s and records when it ran); both land in the jupyter cache where
+    myst-nb looks them up (match_cache_notebook on the unexecuted file); a failing page is reported, not cached; a
+    second call executes nothing."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    pages = []
+    for name in ("a", "b"):
+        _notebook(tmp_path / f"{name}.ipynb", "import time\nt0 = time.time(); time.sleep(2); print(t0, time.time())")
+        pages.append(tmp_path / f"{name}.ipynb")
+    _notebook(tmp_path / "bad.ipynb", "raise ValueError('a broken page')")
+    lines = []
+    failed = _book.execute_book(tmp_path / "cache", pages + [tmp_path / "bad.ipynb"], workers=2, timeout=60,
+                                report=lines.append)
+    assert failed == ["bad.ipynb"] and any("a broken page" in ln for ln in lines)
+    cache = get_cache(str(tmp_path / "cache"))
+    spans = []
+    for page in pages:
+        record = cache.match_cache_notebook(nbformat.read(page, as_version=4))  # KeyError if myst-nb would miss it
+        executed = cache.get_cache_bundle(record.pk).nb
+        spans.append([float(v) for v in executed.cells[0].outputs[0]["text"].split()])
+    (a0, a1), (b0, b1) = spans
+    assert a0 < b1 and b0 < a1, f"the pages ran one after the other: {spans}"
+    with pytest.raises(KeyError):
+        cache.match_cache_notebook(nbformat.read(tmp_path / "bad.ipynb", as_version=4))
+    lines.clear()
+    assert _book.execute_book(tmp_path / "cache", pages, workers=2, timeout=60, report=lines.append) == []
+    assert lines == ["book: 2 of 2 page(s) cached; executing 0 with 2 worker(s)"]
