@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["LOG_FLOOR", "PALETTE", "log_floor", "loglog_rate", "loss_curves", "measured_table", "per_group_table",
-           "set_theme", "verdict_table"]
+__all__ = ["LOG_FLOOR", "PALETTE", "log_floor", "loglog_rate", "loss_curves", "set_theme"]
 
 #: The book's colours: seaborn's colourblind-safe palette.
 PALETTE = sns.color_palette("colorblind")
@@ -74,40 +73,3 @@ def loglog_rate(x, ys: Mapping[str, np.ndarray], ax=None, reference_slope: float
         ax.set_title(title)
     ax.legend(frameon=False, fontsize="small")
     return ax
-
-
-def _group_state(entry: dict) -> str:
-    h = entry.get("holds")
-    return "inconclusive" if h is None else ("holds" if h else "does not hold")
-
-
-def _short(measured: dict, limit: int = 6) -> str:
-    parts = []
-    for k, v in measured.items():
-        if k == "per_group" and isinstance(v, dict):
-            parts.append("per group: " + "; ".join(
-                f"{g}: {_group_state(e)}" if isinstance(e, dict) else f"{g}: {e}" for g, e in v.items()))
-        elif isinstance(v, float):
-            parts.append(f"{k} = {v:.3g}")
-        else:
-            parts.append(f"{k} = {v}")
-    return "; ".join(parts[:limit])
-
-
-def verdict_table(verdicts: Mapping[str, dict]) -> pd.DataFrame:
-    """One row per claim: id, verdict (holds / does not hold / inconclusive: reason), criterion, measured values."""
-    rows = [{"claim": cid,
-             "verdict": v["status"] + (f": {v['reason']}" if v["status"] == "inconclusive" else ""),
-             "criterion": v["criterion"], "measured": _short(v.get("measured", {}))} for cid, v in verdicts.items()]
-    return pd.DataFrame(rows).set_index("claim")
-
-
-def per_group_table(verdict: dict) -> pd.DataFrame:
-    """A verdict's ``measured["per_group"]`` as a table, one row per group (empty when it has none)."""
-    return pd.DataFrame(verdict.get("measured", {}).get("per_group", {})).T
-
-
-def measured_table(verdict: dict) -> pd.DataFrame:
-    """A verdict's measured values as one column (lists left out: they do not fit a cell)."""
-    values = {k: v for k, v in verdict.get("measured", {}).items() if not isinstance(v, list)}
-    return pd.Series(values, name="measured", dtype=object).to_frame()

@@ -28,9 +28,14 @@ def glue_text(name: str, value: Any, fmt: str = "") -> None:
     glue(name, _Text(text), display=False)
 
 
-def per_group_text(values: dict, fmt: str, key: str | None = None) -> str:
-    """``"relu 0.62%, tanh 0.71%"`` for prose: from ``{group: value}``, or with ``key`` from ``{group: {key: value}}``
-    or a verdict's measured values (``measured["per_group"][group][key]``). A missing value reads n/a."""
+def per_group_text(values, fmt: str, key: str | None = None) -> str:
+    """``"relu 0.62%, tanh 0.71%"`` for prose: from ``{group: value}``, or with ``key`` from ``{group: {key: value}}``,
+    a :class:`~nslib.verdicts.Verdict` judged per group (each group's measured ``key``) or measured values holding
+    ``per_group``. A missing value reads n/a."""
+    from .verdicts import Verdict
+
+    if isinstance(values, Verdict):
+        values = {g: v.measured for g, v in values.groups.items()} or values.measured.get("per_group", {})
     if key is not None:
         values = {g: m.get(key) for g, m in values.get("per_group", values).items()}
     return ", ".join(f"{g} {'n/a' if v is None else format(v, fmt)}" for g, v in values.items()) or "none"
@@ -61,14 +66,13 @@ def glue_verdicts(run) -> None:
     :func:`provenance_text`, for the page's last section and the scorecard."""
     glue_text("provenance", provenance_text(run))
     for cid, v in run.verdicts.items():
-        state = v["status"]
-        glue_text(f"verdict-{cid}", "is inconclusive" if state == "inconclusive" else state)
-        glue_text(f"reason-{cid}", f"(inconclusive: {v['reason']})" if state == "inconclusive" else "")
-        glue_text(f"state-{cid}", _MARKS[state] + " " + state)
+        glue_text(f"verdict-{cid}", v.phrase())
+        glue_text(f"reason-{cid}", f"(inconclusive: {v.reason})" if v.reason else "")
+        glue_text(f"state-{cid}", _MARKS[v.state] + " " + v.state)
 
 
 def show_verdicts(run):
     """The verdict table of a run (criterion, measured values, holds), for display."""
-    from .figures import verdict_table
+    from .verdicts import verdict_table
 
     return verdict_table(run.verdicts).style.set_properties(**{"text-align": "left", "white-space": "normal"})

@@ -18,7 +18,9 @@ _EXPORTS = {
     "._notebooks": ["PROFILES", "NotebookInfo", "available_notebooks", "load_notebook", "notebooks_dir"],
     "._params": ["ParamError", "ParamSpec"],
     "._runs": ["RESULTS_FILE", "run_hash", "run_notebook"],
-    "._results": ["STATES", "Run", "combine_verdicts", "inconclusive", "start", "to_json_safe", "verdict"],
+    "._results": ["Run", "combine_verdicts", "inconclusive", "start", "verdict"],
+    "._jsonsafe": ["to_json_safe"],
+    "..verdicts": ["STATES"],
     "._runtime": ["DTYPES", "check_dtypes", "resolve_device", "resolve_dtype", "seed_everything", "set_threads"],
     "._sweep": ["collect"],
 }

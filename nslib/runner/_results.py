@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import subprocess
@@ -14,15 +13,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from ..verdicts import STATES, Verdict
+from ._jsonsafe import to_json_safe
 from ._notebooks import load_notebook
 from ._params import ParamError
 from ._runs import RESULTS_FILE
 from ._runtime import check_dtypes, resolve_device, seed_everything, set_threads
 
-__all__ = ["STATES", "RecordedVerdict", "Run", "combine_verdicts", "default_results_dir", "inconclusive", "start",
+__all__ = ["STATES", "Run", "combine_verdicts", "default_results_dir", "inconclusive", "start",
            "to_json_safe", "verdict"]
 
 
@@ -31,102 +31,23 @@ def default_results_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "_results"
 
 
-def to_json_safe(obj: Any) -> Any:
-    """Convert numpy/torch scalars and arrays to JSON types; NaN/inf become null.
-
-    In a dict, a non-finite value at key ``k`` becomes ``null`` and ``k + "_nonfinite"`` records
-    which ("nan", "inf" or "-inf"), so a reader sees why the number is missing.
-    """
-    if isinstance(obj, Mapping):
-        out: dict[str, Any] = {}
-        for k, v in obj.items():
-            safe = to_json_safe(v)
-            out[str(k)] = safe
-            if safe is None and _nonfinite(v):
-                out[f"{k}_nonfinite"] = _nonfinite(v)
-        return out
-    if isinstance(obj, torch.Tensor):
-        obj = obj.detach().cpu().numpy()
-    if isinstance(obj, np.ndarray):
-        return [to_json_safe(v) for v in obj.tolist()]
-    if isinstance(obj, (list, tuple)):
-        return [to_json_safe(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    raise TypeError(f"cannot write {type(obj).__name__} to results.json: convert it first")
+def verdict(holds: bool, criterion: str, **measured: Any) -> Verdict:
+    """A decided verdict: whether the claim holds by ``criterion``, with the measured values behind it
+    (:meth:`nslib.verdicts.Verdict.decided`)."""
+    return Verdict.decided(holds, criterion, **measured)
 
 
-def _nonfinite(v: Any) -> str | None:
-    if isinstance(v, (float, np.floating)) and not math.isfinite(float(v)):
-        return "nan" if math.isnan(float(v)) else ("inf" if float(v) > 0 else "-inf")
-    return None
+def inconclusive(criterion: str, reason: str, **measured: Any) -> Verdict:
+    """The run cannot decide the claim: ``reason`` names the precondition that failed, never "does not hold"
+    (:meth:`nslib.verdicts.Verdict.undecided`)."""
+    return Verdict.undecided(criterion, reason, **measured)
 
 
-#: The three states of a verdict, as results.json spells them.
-STATES = ("holds", "does not hold", "inconclusive")
-
-
-def verdict(holds: bool, criterion: str, **measured: Any) -> dict:
-    """A decided verdict: whether the claim holds by ``criterion``, with the measured values behind it."""
-    holds = bool(holds)
-    return {"holds": holds, "status": STATES[0] if holds else STATES[1], "criterion": criterion,
-            "measured": to_json_safe(measured)}
-
-
-def inconclusive(criterion: str, reason: str, **measured: Any) -> dict:
-    """The run cannot decide the claim: ``reason`` names the precondition that failed (never "does not hold")."""
-    return {"holds": None, "status": STATES[2], "criterion": criterion, "reason": reason,
-            "measured": to_json_safe(measured)}
-
-
-def combine_verdicts(groups: Mapping[str, dict], criterion: str, **measured: Any) -> dict:
-    """One verdict from per-group outcomes ``{group: {"state": True | False | reason, "measured": {...}}}`` (a
-    claim judged per net, per activation, per dataset): any False decides 'does not hold', else any reason makes it
-    'inconclusive' (the reasons joined, each named by its group), else 'holds'. The groups' own states and
-    measured values go into ``measured["per_group"]``."""
-    status = lambda s: s if isinstance(s, str) else (STATES[0] if s else STATES[1])
-    per_group = {k: {**v["measured"], "holds": v["state"] if isinstance(v["state"], bool) else None,
-                     "status": status(v["state"])} for k, v in groups.items()}
-    if not groups:
-        return inconclusive(criterion, "no group was run", **measured)
-    if any(v["state"] is False for v in groups.values()):
-        return verdict(False, criterion, per_group=per_group, **measured)
-    reasons = [f"{k}: {v['state']}" for k, v in groups.items() if isinstance(v["state"], str)]
-    if reasons:
-        return inconclusive(criterion, "; ".join(reasons), per_group=per_group, **measured)
-    return verdict(True, criterion, per_group=per_group, **measured)
-
-
-class RecordedVerdict(dict):
-    """A recorded verdict: the results.json dict (read it as before), shown on a page as a one-row table of claim,
-    state, criterion and reason instead of the raw dict."""
-
-    def __init__(self, claim_id: str, result: Mapping[str, Any]):
-        super().__init__(result)
-        self.claim_id = claim_id
-
-    def summary(self) -> str:
-        """One line: the claim, its state, and the reason when it is inconclusive."""
-        reason = f" ({self['reason']})" if self.get("status") == STATES[2] and self.get("reason") else ""
-        return f"{self.claim_id}: {self.get('status')}{reason}"
-
-    def _repr_pretty_(self, p, cycle) -> None:
-        p.text(self.summary())
-
-    def _repr_html_(self) -> str:
-        import html
-
-        cells = [self.claim_id, self.get("status", ""), self.get("criterion", ""), self.get("reason", "")]
-        head = "".join(f"<th>{h}</th>" for h in ("claim", "state", "criterion", "reason"))
-        row = "".join(f"<td style='text-align:left'>{html.escape(str(c))}</td>" for c in cells)
-        return f"<table><thead><tr>{head}</tr></thead><tbody><tr>{row}</tbody></table>"
+def combine_verdicts(groups: Mapping[str, Any], criterion: str, **measured: Any) -> Verdict:
+    """One verdict from per-group outcomes, each a :class:`~nslib.verdicts.Verdict` or ``{"state": True | False |
+    reason, "measured": {...}}``, by the book's one rule (:meth:`nslib.verdicts.Verdict.combine`): any group that
+    does not hold refutes, else any inconclusive group makes it inconclusive, else it holds."""
+    return Verdict.combine(groups, criterion, **measured)
 
 
 def _git_commit() -> str | None:
@@ -154,7 +75,7 @@ class Run:
         self.device = resolve_device(params.get("device", "auto"))
         # the dtype the page computes in: its `dtype` parameter, else what the page declares with use_dtype()
         self.dtype: str | None = str(params["dtype"]) if "dtype" in params else None
-        self.verdicts: dict[str, dict] = {}
+        self.verdicts: dict[str, Verdict] = {}
         self.metrics: dict[str, Any] = {}
         self._t0 = time.perf_counter()
         info = load_notebook(notebook)
@@ -177,13 +98,13 @@ class Run:
         names = [str(d).removeprefix("torch.") for d in dtypes]
         self.dtype = ", ".join(dict.fromkeys(names))
 
-    def record_verdict(self, claim_id: str, result: dict) -> RecordedVerdict:
-        """Store a verdict (from :func:`verdict` or :func:`inconclusive`) under a declared claim id; return it as a
-        :class:`RecordedVerdict`, which a cell ending in it shows as a small table, never as a raw dict."""
+    def record_verdict(self, claim_id: str, result: Mapping) -> Verdict:
+        """Store a :class:`~nslib.verdicts.Verdict` (or its results.json form) under a declared claim id and return
+        it: a cell ending in it shows a small table, never a raw dict."""
         if claim_id not in self.claims:
             raise KeyError(f"claim {claim_id!r} is not declared in the notebook metadata: {list(self.claims)}")
-        self.verdicts[claim_id] = result
-        return RecordedVerdict(claim_id, result)
+        self.verdicts[claim_id] = result if isinstance(result, Verdict) else Verdict.from_json(result)
+        return self.verdicts[claim_id]
 
     def record_metric(self, name: str, value: Any) -> None:
         self.metrics[name] = value
@@ -197,7 +118,7 @@ class Run:
             "notebook": self.notebook,
             "profile": self.profile,
             "parameters": to_json_safe(self.params),
-            "verdicts": {k: self.verdicts[k] for k in self.claims},
+            "verdicts": {k: self.verdicts[k].to_json() for k in self.claims},
             "metrics": to_json_safe(self.metrics),
             "env": self.env(),
             "elapsed_s": round(time.perf_counter() - self._t0, 3),
