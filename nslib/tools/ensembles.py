@@ -29,7 +29,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from .models import BufferSoftplus, buffer_softplus
-from .train import OPTIMIZERS, SCHEDULES, History, batches
+from .train import OPTIMIZERS, SCHEDULE_FACTORS, SCHEDULES, History, batches
 
 __all__ = ["Ensemble", "EnsembleRun", "train"]
 
@@ -313,10 +313,11 @@ def train(models: Ensemble | Sequence[nn.Module], loss_fn: Callable[[torch.Tenso
         from tqdm import tqdm  # plain tqdm: readable in papermill logs, kept out of built pages
 
         it = tqdm(it, desc=f"{M} members, {optimizer}", mininterval=5, leave=False)
+    factor = SCHEDULE_FACTORS[schedule]
     leaves, grad = ens._leaves_with_flat_grad()
     for t in it:
         xb, yb = next(data)
-        scale = 1.0 if schedule == "constant" else 1.0 / math.sqrt(t + 1)  # torch's LambdaLR factor
+        scale = factor(t)  # the schedule's factor, as torch's LambdaLR applies it
         losses = batch_losses(leaves, ens.buffers, xb, yb)
         values = losses.detach().double().cpu()
         newly = ~torch.isfinite(values) & (diverged_at < 0)

@@ -11,13 +11,19 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "History", "accuracy", "batches", "make_optimizer", "make_scheduler",
-           "minibatches", "train"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "SCHEDULE_FACTORS", "History", "accuracy", "batches", "make_optimizer",
+           "make_scheduler", "minibatches", "train"]
 
 #: Optimizer names accepted by :func:`make_optimizer` and :func:`train`.
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
+#: Step-size schedules by name: the factor on the initial step at step k (torch's LambdaLR convention). The one
+#: definition, used by :func:`make_scheduler` and by :mod:`nslib.tools.ensembles`.
+SCHEDULE_FACTORS: dict[str, Callable[[int], float]] = {
+    "constant": lambda k: 1.0,
+    "invsqrt": lambda k: 1.0 / math.sqrt(k + 1),  # the classic diminishing step
+}
 #: Step-size schedules accepted by :func:`make_scheduler`.
-SCHEDULES = ("constant", "invsqrt")
+SCHEDULES = tuple(SCHEDULE_FACTORS)
 
 
 def make_optimizer(name: str, params, lr: float | None = None, **kwargs) -> torch.optim.Optimizer:
@@ -35,11 +41,11 @@ def make_optimizer(name: str, params, lr: float | None = None, **kwargs) -> torc
 
 def make_scheduler(opt: torch.optim.Optimizer, schedule: str):
     """``constant`` -> None; ``invsqrt`` -> lr_k = lr_0 / sqrt(k + 1) (the classic diminishing step)."""
+    if schedule not in SCHEDULE_FACTORS:
+        raise ValueError(f"schedule = {schedule!r}: allowed is one of {', '.join(SCHEDULES)}")
     if schedule == "constant":
         return None
-    if schedule == "invsqrt":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 / math.sqrt(k + 1))
-    raise ValueError(f"schedule = {schedule!r}: allowed is one of {', '.join(SCHEDULES)}")
+    return torch.optim.lr_scheduler.LambdaLR(opt, SCHEDULE_FACTORS[schedule])
 
 
 def minibatches(n: int, batch_size: int, generator: torch.Generator | None = None, device="cpu"):
