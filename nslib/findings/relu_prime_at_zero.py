@@ -38,7 +38,7 @@ __all__ = [
     "AUTHORS_VOLUMES", "DATASETS", "KERNELS", "KinkMLP", "PairRun", "accuracy_grid", "authors_relu",
     "accuracy_change_table", "accuracy_text", "audit_examples", "base_volume_table",
     "divergence_runs", "divergence_table", "divergence_text", "first_difference", "first_difference_naive",
-    "kernel_ratio_text", "load", "make_net", "page_texts", "rate_table", "relu_rule_table", "small_cnn", "volume",
+    "kernel_ratio_text", "load", "make_net", "rate_table", "relu_rule_table", "small_cnn", "volume",
     "volume_grid", "zero_rates",
     # figures
     "plot_accuracy", "plot_divergence", "plot_volume", "plot_zero_rates",
@@ -825,21 +825,3 @@ def accuracy_text(acc: pd.DataFrame) -> str:
         parts.append(f"{group}: at most {100 * g.mean_change[top]:+.2f} points (ReLU'(0) = {g.alpha[top]:g}, "
                      f"{int(g.zeros.sum())} exact zeros met)")
     return "; ".join(parts) or "no alpha besides 0 was run"
-
-
-def page_texts(grid: pd.DataFrame, rates: pd.DataFrame, pairs: Sequence[PairRun], acc: pd.DataFrame) -> dict:
-    """Every run-dependent phrase of the page's verdict prose, by glue name: the base volumes, the 32-bit volumes,
-    the exact zeros met at 32 and 64 bits in the rate measurement, and the kernel, training and accuracy texts."""
-    base = grid[grid.varied == "base"]
-    wide = rates[rates.dtype.isin(["float32", "float64"])]
-    return {
-        "rp-volumes": "; ".join(f"{r.dataset} {r.dtype} {r.volume:.2f}" for r in base.itertuples()) or "none",
-        "rp-inits": str(int(base.n_inits.iloc[0])) if len(base) else "n/a",
-        "rp-v32": ", ".join(f"{r.dataset} {r.volume:.2f}" for r in base[base.dtype == "float32"].itertuples())
-        or "not measured",
-        "rp-fp32-zeros": str(int(wide.zeros.sum())),
-        "rp-fp32-sites": f"{int(wide.sites.sum()):,}",
-        "rp-kernel-ratio": kernel_ratio_text(rates),
-        "rp-divergence": divergence_text(pairs),
-        "rp-accuracy": accuracy_text(acc),
-    }
