@@ -19,11 +19,12 @@ import torch
 
 from nslib.findings import relu_prime_at_zero as rpz
 from nslib.runner._runtime import DTYPES
+from nslib.tools import data
 
 
 def main(n_inits: int = 8) -> None:
     torch.set_num_threads(1)
-    split = rpz.load("digits", 2000, 0)
+    split = data.load("digits", n_train=2000, seed=0)
     t_fast = t_naive = 0.0
     for name in ("float16", "bfloat16", "float32"):
         X, y = split.X_train.to(DTYPES[name]), split.y_train

@@ -39,7 +39,7 @@ __all__ = [
     "relu_differs_from_smooth",
 ]
 
-#: Datasets (by :func:`nslib.tools.data.train_set`): digits (64 features) and MNIST-1D (40), both generated offline.
+#: Datasets (by :func:`nslib.tools.data.load`): digits (64 features) and MNIST-1D (40), both generated offline.
 DATASETS = ("digits", "mnist1d")
 #: Losses: the square loss 1/(2n) sum_i ||f(x_i) - onehot(y_i)||^2 (Cohen et al.'s cleanest setting) and cross-entropy.
 LOSSES = ("mse", "ce")
@@ -152,7 +152,8 @@ def sweep(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str], e
     ``steps`` and ``sharpness_every`` are per loss (``{"mse": ..., "ce": ...}``)."""
     runs = []
     for ds in datasets:
-        X, y, _, n_classes = data.train_set(ds, n_train, seed, device=device)
+        s = data.load(ds, n_train=n_train, seed=seed, mnist_every=50, n_test=0, dtype=torch.float64, device=device)
+        X, y, n_classes = s.X_train, s.y_train, s.n_classes
         for loss in losses:
             for fam in fams:
                 net = make_net(fam, X.shape[1], width, depth, n_classes, seed, device)
@@ -306,7 +307,8 @@ def compare_flows_for(fams: Sequence[str], dataset: str, loss: str, etas: Sequen
     """:func:`compare_flows` for every family and step size, on ``dataset`` with ``loss``, each family from the
     sweep's shared initialisation. The central flows of the families in ``checked`` are self-checked (it doubles
     their cost): the ReLU net's, whose margin against the gradient flow the verdict decides."""
-    X, y, _, n_classes = data.train_set(dataset, n_train, seed, device=device)
+    s = data.load(dataset, n_train=n_train, seed=seed, mnist_every=50, n_test=0, dtype=torch.float64, device=device)
+    X, y, n_classes = s.X_train, s.y_train, s.n_classes
     out = []
     for fam in fams:
         net = make_net(fam, X.shape[1], width, depth, n_classes, seed, device)

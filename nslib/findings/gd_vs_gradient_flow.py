@@ -47,8 +47,8 @@ NETS = ("linear", "relu", "tanh", "relu-bias", "conv", "lenet")
 HOMOGENEOUS = ("linear", "relu", "conv")
 #: Nets with kinks (ReLU, MaxPool): their flow's vector field jumps, and its reference costs far more to resolve.
 KINKED = ("relu", "relu-bias", "conv", "lenet")
-#: Datasets, loaded by :func:`nslib.tools.data.train_set`: digits, MNIST-1D, MNIST from local IDX files.
-DATASETS = data.TRAIN_SETS
+#: Datasets, loaded by :func:`nslib.tools.data.load`: digits, MNIST-1D, MNIST from local IDX files.
+DATASETS = data.DATASETS
 
 
 # -------------------------------------------------------------------------------------------------------- data, nets

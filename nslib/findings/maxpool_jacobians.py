@@ -28,7 +28,7 @@ from ..tools.train import accuracy, train
 __all__ = [
     # experiments
     "AUTHORS_ACCURACY", "AUTHORS_THRESHOLDS", "DATASETS", "SIXTEEN_BIT", "TrainGrid", "ZoneRun", "accuracy_table",
-    "composite_error", "conv_pool_probe", "load", "make_cnn", "page_texts", "train_grid", "zone_table", "zones",
+    "composite_error", "conv_pool_probe", "make_cnn", "page_texts", "train_grid", "zone_table", "zones",
     # figures
     "plot_accuracy_vs_beta", "plot_zones",
     # criteria, one per claim id
@@ -59,22 +59,6 @@ SAME_MARGIN = 0.02
 
 
 # ------------------------------------------------------------------------------------------------ data and nets
-
-def load(dataset: str, n_train: int | None, seed: int, data_dir: str = "", device="cpu") -> data.Split:
-    """Train/test split of ``dataset`` with inputs shaped for a CNN: (N, 1, side, side) images or (N, 1, L) signals."""
-    if dataset == "digits":
-        s = data.load_digits(seed, n_train=n_train, device=device)
-        shape = (1, 8, 8)
-    elif dataset == "mnist1d":
-        s = data.load_mnist1d(seed, n_train=n_train, device=device)
-        shape = (1, s.n_features)
-    elif dataset == "mnist":
-        s = data.load_mnist(data_dir, n_train=n_train, device=device)
-        shape = (1, 28, 28)
-    else:
-        raise ValueError(f"dataset = {dataset!r}: allowed is one of {', '.join(DATASETS)}")
-    return data.Split(s.X_train.reshape(-1, *shape), s.y_train, s.X_test.reshape(-1, *shape), s.y_test)
-
 
 def make_cnn(input_shape: Sequence[int], n_classes: int, beta: float, batch_norm: bool = False, seed: int = 0,
              dtype: torch.dtype = torch.float32, device="cpu") -> nn.Sequential:

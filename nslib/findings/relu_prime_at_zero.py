@@ -38,7 +38,7 @@ __all__ = [
     "AUTHORS_VOLUMES", "DATASETS", "KERNELS", "KinkMLP", "PairRun", "accuracy_grid", "authors_relu",
     "accuracy_change_table", "accuracy_text", "audit_examples", "base_volume_table",
     "divergence_runs", "divergence_table", "divergence_text", "first_difference", "first_difference_naive",
-    "kernel_ratio_text", "load", "make_net", "rate_table", "relu_rule_table", "small_cnn", "volume",
+    "kernel_ratio_text", "make_net", "rate_table", "relu_rule_table", "small_cnn", "volume",
     "volume_grid", "zero_rates",
     # figures
     "plot_accuracy", "plot_divergence", "plot_volume", "plot_zero_rates",
@@ -114,21 +114,6 @@ def _fmt(t: torch.Tensor) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ data and nets
-
-def load(dataset: str, n_train: int, seed: int, data_dir: str = "", device="cpu") -> data.Split:
-    """Train and test split of ``dataset`` in float32 (each net casts to its own precision). MNIST (the authors'
-    set-up) is read from the IDX files in ``data_dir`` with pixels in [0, 1] and no normalisation (``ToTensor``)."""
-    if dataset == "digits":
-        return data.load_digits(seed=seed, n_train=n_train, device=device)
-    if dataset == "mnist1d":
-        return data.load_mnist1d(seed=seed, n_train=n_train, device=device)
-    if dataset == "mnist":
-        if not data_dir:
-            raise ValueError("dataset 'mnist' needs data_dir: a folder with the four MNIST IDX files "
-                             "(-p data_dir PATH); nslib never downloads")
-        return data.load_mnist(data_dir, n_train=n_train, device=device, normalise=False)
-    raise ValueError(f"dataset = {dataset!r}: allowed is one of {', '.join(DATASETS)}")
-
 
 class KinkMLP(nn.Module):
     """MLP ``n_in -> width x depth (ReLU with ReLU'(0) = alpha) -> n_out`` that counts exact zeros at the ReLUs.

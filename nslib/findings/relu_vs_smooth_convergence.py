@@ -42,7 +42,7 @@ __all__ = [
 ACTIVATIONS = ("relu", "softplus", "gelu", "silu")
 #: The smooth (C^1 and better) activations, compared against ReLU.
 SMOOTH = ("softplus", "gelu", "silu")
-#: Datasets of the network study, loaded by :func:`nslib.tools.data.train_set`.
+#: Datasets of the network study, loaded by :func:`nslib.tools.data.load`.
 DATASETS = ("digits", "mnist1d", "mnist")
 #: Fraction of seeds in which a direction must hold ("4 of 5").
 SEED_FRACTION = 0.8
@@ -226,7 +226,9 @@ def run_nets(datasets: Sequence[str], depths: Sequence[int], activations: Sequen
     :class:`nslib.tools.ensembles.Ensemble`; each member is the same computation as ``tools.train.train`` alone."""
     frames, summaries = [], []
     for ds in datasets:
-        X, y, _, n_classes = data.train_set(ds, n_train, seed, data_dir, device=device)
+        s = data.load(ds, n_train=n_train, seed=seed, data_dir=data_dir, mnist_every=50, n_test=0,
+                      dtype=torch.float64, device=device)
+        X, y, n_classes = s.X_train, s.y_train, s.n_classes
         X = X.to(dtype)
         for depth in depths:
             sizes = [X.shape[1]] + [width] * int(depth) + [n_classes]

@@ -1,5 +1,6 @@
 """Data, all offline and deterministic by seed: sklearn digits, MNIST-1D generated locally, MNIST from IDX files
-in a folder the user names (never downloaded), synthetic sets."""
+in a folder the user names (never downloaded), synthetic sets. :func:`load` is the one loader of a data set by
+name, flat or shaped as images, returning a :class:`Split` that says the sizes it delivers."""
 
 from __future__ import annotations
 
@@ -8,26 +9,34 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["MNIST_FILES", "TRAIN_SETS", "Split", "load_digits", "load_mnist", "load_mnist1d", "read_idx",
-           "separable_classification", "sparse_regression", "train_set"]
+__all__ = ["DATASETS", "IMAGE_SHAPES", "MNIST_FILES", "Split", "load", "load_digits", "load_mnist", "load_mnist1d",
+           "read_idx", "separable_classification", "sparse_regression"]
 
 #: The four IDX files :func:`load_mnist` reads (each may also be gzipped, with ``.gz`` appended).
 MNIST_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
                "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
-#: Datasets :func:`train_set` takes by name: sklearn digits (8x8), MNIST-1D (40 samples per signal), MNIST (IDX files).
-TRAIN_SETS = ("digits", "mnist1d", "mnist")
+#: Data sets :func:`load` takes by name: sklearn digits (8x8), MNIST-1D (40 samples per signal), MNIST (IDX files).
+DATASETS = ("digits", "mnist1d", "mnist")
+#: Each data set's sample as an image or a signal, channels first.
+IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist1d": (1, 40), "mnist": (1, 28, 28)}
 #: Mean and standard deviation of MNIST's training pixels (in [0, 1]), the usual normalisation.
 MNIST_MEAN_STD = (0.1307, 0.3081)
 
 
 @dataclass
 class Split:
-    """Train and test tensors."""
+    """Train and test tensors, and the shape of one sample as an image or signal (channels first) when known."""
 
     X_train: torch.Tensor
     y_train: torch.Tensor
     X_test: torch.Tensor
     y_test: torch.Tensor
+    image_shape: tuple[int, ...] | None = None
+
+    @property
+    def n_train(self) -> int:
+        """Training samples delivered (a set can hold fewer than were asked for)."""
+        return int(self.X_train.shape[0])
 
     @property
     def n_features(self) -> int:
@@ -153,20 +162,28 @@ def separable_classification(n: int = 20, dim: int = 2, margin: float = 0.5, see
     return torch.tensor(X, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
 
 
-def train_set(name: str, n_train: int, seed: int = 0, data_dir: str = "", dtype: torch.dtype = torch.float64,
-              device="cpu"):
-    """``(X, y, input_shape, n_classes)``: ``n_train`` training samples of one of :data:`TRAIN_SETS`, flat, as one
-    full batch. MNIST takes Elkabetz & Cohen's images 0, 50, 100, ... from ``data_dir`` with the usual
-    normalisation; digits and MNIST-1D are generated."""
+def load(name: str, *, n_train: int | None = None, seed: int = 0, data_dir: str = "", image: bool = False,
+         mnist_every: int = 1, mnist_normalise: bool = True, n_test: int | None = None,
+         dtype: torch.dtype = torch.float32, device="cpu") -> Split:
+    """The data set ``name`` (one of :data:`DATASETS`) as a train/test :class:`Split`, the first ``n_train`` training
+    samples (all when None), flat features or, with ``image``, shaped as :data:`IMAGE_SHAPES` (N, C, H, W) or
+    (N, C, L). Digits are split by ``seed``; MNIST-1D is generated with ``seed``; MNIST is read from the IDX files in
+    ``data_dir`` (images 0, ``mnist_every``, 2 ``mnist_every``, ... of the training set; pixels in [0, 1],
+    normalised by :data:`MNIST_MEAN_STD` with ``mnist_normalise``; the first ``n_test`` test images)."""
     if name == "digits":
-        s, shape = load_digits(seed=seed, n_train=n_train, dtype=dtype, device=device), (1, 8, 8)
+        s = load_digits(seed=seed, n_train=n_train, dtype=dtype, device=device)
     elif name == "mnist1d":
-        s, shape = load_mnist1d(seed=seed, n_train=n_train, dtype=dtype, device=device), (1, 40)
+        s = load_mnist1d(seed=seed, n_train=n_train, dtype=dtype, device=device)
     elif name == "mnist":
         if not data_dir:
             raise ValueError("dataset = 'mnist' needs data_dir: a folder with the four MNIST IDX files "
                              "(-p data_dir PATH); nslib never downloads")
-        s, shape = load_mnist(data_dir, every=50, n_train=n_train, n_test=0, dtype=dtype, device=device), (1, 28, 28)
+        s = load_mnist(data_dir, every=mnist_every, n_train=n_train, n_test=n_test, dtype=dtype, device=device,
+                       normalise=mnist_normalise)
     else:
-        raise ValueError(f"dataset = {name!r}: allowed is one of {', '.join(TRAIN_SETS)}")
-    return s.X_train, s.y_train, shape, s.n_classes
+        raise ValueError(f"dataset = {name!r}: allowed is one of {', '.join(DATASETS)}")
+    shape = IMAGE_SHAPES[name]
+    if image:
+        s = Split(s.X_train.reshape(-1, *shape), s.y_train, s.X_test.reshape(-1, *shape), s.y_test)
+    s.image_shape = shape
+    return s

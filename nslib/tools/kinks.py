@@ -296,14 +296,14 @@ def _takes_no_argument(fn) -> bool:
 def audit_inputs(input_shape: tuple[int, ...] | None, dataset: str | None, batch_size: int, batches: int,
                  dtype: torch.dtype, seed: int = 0) -> list[torch.Tensor]:
     """Input batches for a command-line audit: training samples of ``dataset`` (flat features, as
-    :func:`nslib.tools.data.train_set` gives them, reshaped to ``input_shape`` when given) or standard normal
+    :func:`nslib.tools.data.load` gives them, reshaped to ``input_shape`` when given) or standard normal
     samples of ``input_shape``."""
-    from .data import train_set
+    from .data import load
 
     if batch_size < 1 or batches < 1:
         raise ValueError(f"batch size {batch_size} and batches {batches}: both must be >= 1")
     if dataset:
-        X = train_set(dataset, batch_size * batches, seed=seed, dtype=dtype)[0]
+        X = load(dataset, n_train=batch_size * batches, seed=seed, dtype=dtype).X_train
         if input_shape:
             X = X.reshape(len(X), *input_shape)
     elif input_shape:

@@ -71,7 +71,8 @@ def test_deep_linear_runs_reach_the_optimum_and_a_large_step_diverges():
 
 
 def test_compare_net_on_a_tiny_linear_net_against_the_paper_protocol():
-    X, y, shape, nc = data.train_set("digits", 40)
+    s = data.load("digits", n_train=40, dtype=torch.float64)
+    X, y, shape, nc = s.X_train, s.y_train, s.image_shape, s.n_classes
     run = gvg.compare_net("linear", X, y, shape, nc, width=6, etas=[0.05, 0.2], eta0=0.1, horizon=1.0, rs=[2, 4],
                           rtol=1e-9, curvature_points=2)
     rtab = gvg.r_table([run])

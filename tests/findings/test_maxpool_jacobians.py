@@ -33,7 +33,7 @@ def test_cnn_shapes_and_that_beta_0_is_torchs_maxpool(shape, pool):
 
 
 def test_zones_count_ties_like_a_brute_force_loop():
-    split = mpj.load("digits", 128, 0)
+    split = data.load("digits", n_train=128, seed=0, image=True)
     z = mpj.zones({"digits": split}, ["bfloat16", "float64"], n_batches=2, batch_size=16)
     f = z.frame
     assert list(f.dtype) == ["bfloat16", "bfloat16", "float64", "float64"]
@@ -55,7 +55,7 @@ def test_composite_error_is_zero_at_beta_1_and_grows_with_beta():
 
 
 def test_train_grid_runs_one_factor_at_a_time_and_matches_a_plain_training_loop():
-    split = mpj.load("digits", 96, 0)
+    split = data.load("digits", n_train=96, seed=0, image=True)
     grid = mpj.train_grid({"digits": split}, [0.0, 1e4], ["bfloat16", "float32"], ["sgd", "adam"], [False, True], 1,
                           steps=5, batch_size=32, lr=0.1, adam_lr=1e-3)
     f = grid.frame
@@ -97,10 +97,10 @@ def test_the_conv_pool_probe_refuses_a_dtype_the_device_cannot_compute(monkeypat
 
 
 def test_load_shapes_inputs_for_a_cnn():
-    assert tuple(mpj.load("mnist1d", 64, 0).X_train.shape[1:]) == (1, 40)
+    assert tuple(data.load("mnist1d", n_train=64, seed=0, image=True).X_train.shape[1:]) == (1, 40)
     with pytest.raises(ValueError, match="allowed is one of"):
-        mpj.load("cifar", 10, 0)
-    assert isinstance(mpj.load("digits", 64, 0), data.Split)
+        data.load("cifar", n_train=10, seed=0, image=True)
+    assert isinstance(data.load("digits", n_train=64, seed=0, image=True), data.Split)
 
 
 # ------------------------------------------------------------------------------------------------------ criteria

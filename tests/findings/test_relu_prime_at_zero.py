@@ -11,6 +11,7 @@ import torch
 from conftest import write_idx
 
 from nslib.findings import relu_prime_at_zero as rpz
+from nslib.tools import data
 from nslib.tools.kinks import audit
 
 # ------------------------------------------------------------------------------------------------- experiments
@@ -18,7 +19,7 @@ from nslib.tools.kinks import audit
 
 @pytest.fixture(scope="module")
 def digits():
-    return rpz.load("digits", 512, 0)
+    return data.load("digits", n_train=512, seed=0)
 
 
 def test_fast_scan_finds_the_same_first_difference_as_the_plain_pass(digits):
@@ -174,7 +175,7 @@ def test_mnist_for_the_paper_profile_is_raw_pixels_in_0_1(tmp_path):
     for part in ("train", "t10k"):
         write_idx(tmp_path / f"{part}-images-idx3-ubyte", images, 0x08, False)
         write_idx(tmp_path / f"{part}-labels-idx1-ubyte", np.arange(5, dtype=np.uint8), 0x08, False)
-    s = rpz.load("mnist", 4, 0, str(tmp_path))
+    s = data.load("mnist", n_train=4, seed=0, data_dir=str(tmp_path), mnist_normalise=False)
     assert torch.equal(s.X_train, torch.tensor(images[:4].reshape(4, -1) / 255.0, dtype=torch.float32))
     with pytest.raises(ValueError, match="data_dir"):
-        rpz.load("mnist", 4, 0, "")
+        data.load("mnist", n_train=4, seed=0, data_dir="", mnist_normalise=False)

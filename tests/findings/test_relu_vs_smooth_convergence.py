@@ -81,7 +81,8 @@ def test_run_toy_plateau_and_convergence_on_a_small_instance():
 def test_run_nets_members_are_tools_train_runs_and_steps_to_threshold_is_the_first_crossing():
     nets = rvs.run_nets(["digits"], [1], ["relu", "softplus"], [4.0], [0.5, 1.0], 2, n_train=40, width=6,
                         steps=40, threshold=1.0, seed=3)
-    X, y, _, _ = data.train_set("digits", 40, 3, "")
+    s = data.load("digits", n_train=40, seed=3, mnist_every=50, n_test=0, dtype=torch.float64)
+    X, y = s.X_train, s.y_train
     for fam, act, beta, lr, s in [("relu", "relu", 1.0, 1.0, 1), ("softplus(4)", "softplus", 4.0, 0.5, 0)]:
         torch.manual_seed(3 * 1000 + s)
         model = mlp([64, 6, 10], act, beta=beta)

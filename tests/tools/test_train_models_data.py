@@ -158,15 +158,21 @@ def test_flat_loss_is_the_models_loss_and_its_gradient_is_autograds():
     assert float(f(shifted)) != pytest.approx(loss.item())  # theta, not the module's own weights, is used
 
 
-def test_train_set_gives_flat_float64_batches_with_their_shapes_and_refuses_what_it_cannot_load():
-    X, y, shape, n_classes = nsdata.train_set("digits", 50, seed=3)
-    assert X.shape == (50, 64) and X.dtype == torch.float64 and shape == (1, 8, 8) and n_classes == 10
-    ref = nsdata.load_digits(seed=3, n_train=50, dtype=torch.float64)
-    assert torch.equal(X, ref.X_train) and torch.equal(y, ref.y_train)
+def test_load_gives_each_set_flat_or_as_images_with_its_sizes_and_refuses_what_it_cannot_load():
+    s = nsdata.load("digits", n_train=50, seed=3, dtype=torch.float64)
+    assert s.X_train.shape == (50, 64) and s.X_train.dtype == torch.float64 and s.image_shape == (1, 8, 8)
+    assert s.n_classes == 10 and s.n_train == 50
+    ref = nsdata.load_digits(seed=3, n_train=50, dtype=torch.float64)  # the set's own loader, by hand
+    assert torch.equal(s.X_train, ref.X_train) and torch.equal(s.y_train, ref.y_train)
+    img = nsdata.load("digits", n_train=50, seed=3, image=True, dtype=torch.float64)
+    assert img.X_train.shape == (50, 1, 8, 8) and torch.equal(img.X_train.reshape(50, -1), s.X_train)
+    sig = nsdata.load("mnist1d", n_train=20, image=True)
+    assert sig.X_train.shape == (20, 1, 40) and sig.X_test.shape[1:] == (1, 40) and sig.image_shape == (1, 40)
+    assert nsdata.load("digits", n_train=5000).n_train == 1348  # what the set holds, said by the split
     with pytest.raises(ValueError, match="needs data_dir"):
-        nsdata.train_set("mnist", 10)
+        nsdata.load("mnist", n_train=10)
     with pytest.raises(ValueError, match="'cifar'.*digits, mnist1d, mnist"):
-        nsdata.train_set("cifar", 10)
+        nsdata.load("cifar", n_train=10)
 
 
 def test_minibatches_visit_every_index_once_per_pass_and_drop_the_short_tail():
