@@ -31,7 +31,7 @@ __all__ = [
     # experiments
     "ACTIVATIONS", "BAND", "DATASETS", "LOSSES", "REACH", "CentralFlowRun", "GDRun", "central_flow_table",
     "compare_flows", "compare_flows_for", "crosscheck_table", "families", "flow_distance_text",
-    "loss_function", "make_net", "per_run_table", "run_gd", "run_metrics", "summary_table", "sweep",
+    "loss_function", "make_family_net", "per_run_table", "run_gd", "run_grid", "run_metrics", "summary_table",
     # figures
     "plot_central_flow", "plot_metrics", "plot_sharpness", "plot_train_loss",
     # criteria, one per claim id
@@ -66,7 +66,7 @@ def families(activations: Sequence[str], betas: Sequence[float]) -> list[str]:
     return out
 
 
-def make_net(family: str, n_in: int, width: int, depth: int, n_classes: int, seed: int = 0, device="cpu"):
+def make_family_net(family: str, n_in: int, width: int, depth: int, n_classes: int, seed: int = 0, device="cpu"):
     """An MLP ``n_in - width x depth - n_classes`` with biases and PyTorch's default initialisation drawn from
     ``seed``: every family starts from the same weights (same init scale), only the activation differs."""
     act, beta = family, 1.0
@@ -145,7 +145,7 @@ def run_gd(f, theta0: torch.Tensor, eta: float, steps: int, *, sharpness_every: 
                  dataset=dataset, loss=loss, family=family)
 
 
-def sweep(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str], etas: Sequence[float], *,
+def run_grid(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str], etas: Sequence[float], *,
           n_train: int, width: int, depth: int, steps: dict, sharpness_every: dict, seed: int = 0,
           device="cpu") -> list[GDRun]:
     """:func:`run_gd` for every dataset x loss x family x step size, all families of a dataset from the same init;
@@ -156,7 +156,7 @@ def sweep(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str], e
         X, y, n_classes = s.X_train, s.y_train, s.n_classes
         for loss in losses:
             for fam in fams:
-                net = make_net(fam, X.shape[1], width, depth, n_classes, seed, device)
+                net = make_family_net(fam, X.shape[1], width, depth, n_classes, seed, device)
                 f, theta0 = flat_loss(net, loss_function(loss, n_classes), X, y)
                 for eta in etas:
                     runs.append(run_gd(f, theta0, float(eta), steps[loss], sharpness_every=sharpness_every[loss],
@@ -305,13 +305,13 @@ def compare_flows_for(fams: Sequence[str], dataset: str, loss: str, etas: Sequen
                       n_train: int, width: int, depth: int, k: int, seed: int = 0, device="cpu",
                       checked: Sequence[str] = ("relu",), **kwargs) -> list[CentralFlowRun]:
     """:func:`compare_flows` for every family and step size, on ``dataset`` with ``loss``, each family from the
-    sweep's shared initialisation. The central flows of the families in ``checked`` are self-checked (it doubles
+    grid's shared initialisation. The central flows of the families in ``checked`` are self-checked (it doubles
     their cost): the ReLU net's, whose margin against the gradient flow the verdict decides."""
     s = data.load(dataset, n_train=n_train, seed=seed, mnist_every=50, n_test=0, dtype=torch.float64, device=device)
     X, y, n_classes = s.X_train, s.y_train, s.n_classes
     out = []
     for fam in fams:
-        net = make_net(fam, X.shape[1], width, depth, n_classes, seed, device)
+        net = make_family_net(fam, X.shape[1], width, depth, n_classes, seed, device)
         f, theta0 = flat_loss(net, loss_function(loss, n_classes), X, y)
         out += [compare_flows(f, theta0, fam, float(eta), steps, k=k, seed=seed, check=fam in checked, **kwargs)
                 for eta in etas]

@@ -30,7 +30,7 @@ from ..tools.stats import loglog_slope
 __all__ = [
     # experiments
     "DATASETS", "HOMOGENEOUS", "KINKED", "NETS", "DeepLinearRun", "NetRun", "balanced_init", "compare_net",
-    "curvature_frame", "deep_linear", "distance_frame", "gap_table", "loss_frame", "make_net",
+    "curvature_frame", "deep_linear", "distance_frame", "gap_table", "loss_frame", "make_paper_net",
     "r_table", "reference_table", "run_nets", "sharpening_table", "whitened_regression",
     # figures
     "plot_curvature", "plot_deep_linear", "plot_distance_over_time", "plot_error_vs_r", "plot_gap_vs_eta",
@@ -65,7 +65,7 @@ def _conv_stack(shape, lenet: bool) -> list[nn.Module]:
             conv(6, 16, k, stride=2 if k == 5 else 1, bias=False), nn.ReLU()]
 
 
-def make_net(name: str, input_shape: Sequence[int], width: int, n_classes: int, seed: int = 0,
+def make_paper_net(name: str, input_shape: Sequence[int], width: int, n_classes: int, seed: int = 0,
              dtype: torch.dtype = torch.float64, device="cpu") -> nn.Module:
     """One of :data:`NETS`, Xavier-uniform initialised (zero biases) from ``seed``, taking flat inputs.
 
@@ -141,7 +141,7 @@ def compare_net(name: str, X: torch.Tensor, y: torch.Tensor, input_shape, n_clas
     iterate kept; r = 1, GD with eta0, always), each over ``horizon`` units of time and recorded at about
     ``points`` times. The reference flow is solved at ``rtol`` and ``rtol / 10`` (the latter kept) at all those
     times and at ``curvature_points`` checkpoints, where lambda_max, lambda_min and ||grad f|| are measured."""
-    net = make_net(name, input_shape, width, n_classes, seed, X.dtype, X.device)
+    net = make_paper_net(name, input_shape, width, n_classes, seed, X.dtype, X.device)
     f, theta0 = flat_loss(net, F.cross_entropy, X, y)
     lam0 = curvature.sharpness(f, theta0, tol=1e-6, seed=seed)
     gd = {}

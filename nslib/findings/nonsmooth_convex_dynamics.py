@@ -20,7 +20,7 @@ from ..figures import PALETTE, log_floor, loglog_rate
 from ..runner import inconclusive, verdict
 from ..tools.dynamics import (
     MIN_SETTLE_HALF,
-    Trajectory,
+    StepSizeRuns,
     blew_up,
     cycle_period,
     increases_per_100,
@@ -61,7 +61,7 @@ def random_starts(dim: int, n: int, scale: float, seed: int) -> torch.Tensor:
 
 
 def step_size_study(names, lrs, *, n_starts: int, steps: int, start_scale: float, seed: int,
-                    optimizer: str = "sgd", schedule: str = "constant", **objective_kwargs) -> dict[str, Trajectory]:
+                    optimizer: str = "sgd", schedule: str = "constant", **objective_kwargs) -> dict[str, StepSizeRuns]:
     """Run ``optimizer`` on every objective in ``names`` at every lr, from the same random starts."""
     out = {}
     for i, name in enumerate(names):
@@ -71,7 +71,7 @@ def step_size_study(names, lrs, *, n_starts: int, steps: int, start_scale: float
     return out
 
 
-def summarise(trajs: dict[str, Trajectory], window: int) -> pd.DataFrame:
+def summarise(trajs: dict[str, StepSizeRuns], window: int) -> pd.DataFrame:
     """One row per (objective, lr, start): late mean gap, whether the late window settled, period, rises per
     100 steps, landings."""
     rows = []
@@ -181,13 +181,13 @@ def optimizer_ranking(twins: pd.DataFrame) -> pd.Series:
             .apply(lambda r: " < ".join(r.sort_values().index), axis=1))
 
 
-def _median_late_gaps(trajs: Mapping[str, Trajectory], window: int) -> dict[str, np.ndarray]:
+def _median_late_gaps(trajs: Mapping[str, StepSizeRuns], window: int) -> dict[str, np.ndarray]:
     return {n: np.median(tr.late_gap(window), 1) for n, tr in trajs.items()}
 
 
 # ----------------------------------------------------------------------------------------------------- figures
 
-def plot_cycles(trajs: Mapping[str, Trajectory], shown_lr: float = 0.1, cycle_names=("abs", "max-affine")):
+def plot_cycles(trajs: Mapping[str, StepSizeRuns], shown_lr: float = 0.1, cycle_names=("abs", "max-affine")):
     """Left: the median gap of every objective over the steps at the lr closest to ``shown_lr``; right: the
     last iterates of one start, in units of lr, for ``cycle_names``."""
     first = next(iter(trajs.values()))
@@ -208,7 +208,7 @@ def plot_cycles(trajs: Mapping[str, Trajectory], shown_lr: float = 0.1, cycle_na
     return fig
 
 
-def plot_gap_against_step(trajs: Mapping[str, Trajectory], diminishing: Mapping[str, Trajectory], window: int):
+def plot_gap_against_step(trajs: Mapping[str, StepSizeRuns], diminishing: Mapping[str, StepSizeRuns], window: int):
     """Left: median late mean gap against lr (log-log, slope-1 reference); right: the gap under diminishing steps."""
     lrs = next(iter(trajs.values())).lrs
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -224,7 +224,7 @@ def plot_gap_against_step(trajs: Mapping[str, Trajectory], diminishing: Mapping[
     return fig
 
 
-def plot_huber_and_quadratic(huber: Trajectory, quadratic: Trajectory, window: int, huber_width: float,
+def plot_huber_and_quadratic(huber: StepSizeRuns, quadratic: StepSizeRuns, window: int, huber_width: float,
                              curvature: float):
     """Left: Huber's late mean gap against lr with the prediction (lr - d)/2 above 2d; right: the quadratic's
     gap over the steps at each lr (diverged runs clipped at 1e100)."""
@@ -272,7 +272,7 @@ def plot_twins(beh: pd.DataFrame, floor: float = 1e-30):
 SETTLE_FACTOR = 1.1
 
 
-def unsettled_runs(trajs: Mapping[str, Trajectory], window: int, factor: float = SETTLE_FACTOR) -> dict[str, list]:
+def unsettled_runs(trajs: Mapping[str, StepSizeRuns], window: int, factor: float = SETTLE_FACTOR) -> dict[str, list]:
     """Per objective, the step sizes (with the number of starts) whose late window has not settled; runs that
     landed exactly on a kink are left out (they have settled, on the kink)."""
     out = {}
@@ -294,7 +294,7 @@ def _unsettled_reason(unsettled: dict, factor: float, window: int) -> str:
             f"{factor:g}) for {what}: run more steps or drop those step sizes")
 
 
-def cycle_not_converge(trajs: Mapping[str, Trajectory], window: int, c: float, abs_name: str = "abs",
+def cycle_not_converge(trajs: Mapping[str, StepSizeRuns], window: int, c: float, abs_name: str = "abs",
                        abs_rtol: float = 1e-6, settle_factor: float = SETTLE_FACTOR) -> dict:
     """Constant-step GD does not converge on objectives non-differentiable at their minimiser.
 
@@ -344,7 +344,7 @@ def cycle_not_converge(trajs: Mapping[str, Trajectory], window: int, c: float, a
     return verdict(True, criterion, per_group=per_group)
 
 
-def gap_linear_in_step(trajs: Mapping[str, Trajectory], diminishing: Mapping[str, Trajectory], window: int,
+def gap_linear_in_step(trajs: Mapping[str, StepSizeRuns], diminishing: Mapping[str, StepSizeRuns], window: int,
                        lo: float = 0.9, hi: float = 1.1, min_ratio: float = 10.0,
                        settle_factor: float = SETTLE_FACTOR) -> dict:
     """Late mean gap grows linearly in the step: log-log slope in [lo, hi] for every objective, and diminishing
@@ -378,7 +378,7 @@ def gap_linear_in_step(trajs: Mapping[str, Trajectory], diminishing: Mapping[str
     return verdict(ok, criterion, lr0=lr0, per_group=per_group)
 
 
-def huber_unstable_beyond_2_over_l(huber: Trajectory, quadratic: Trajectory, window: int, huber_width: float,
+def huber_unstable_beyond_2_over_l(huber: StepSizeRuns, quadratic: StepSizeRuns, window: int, huber_width: float,
                                    curvature: float, rtol: float = 0.05, zero_below: float = 1e-10,
                                    settle_factor: float = SETTLE_FACTOR, visible_growth: float = 1e7) -> dict:
     """Huber of width d (gradient 1/d-Lipschitz): for lr > 2d the late mean gap is (lr - d)/2 within

@@ -38,7 +38,7 @@ __all__ = [
     "AUTHORS_VOLUMES", "DATASETS", "KERNELS", "KinkMLP", "PairRun", "accuracy_grid", "authors_relu",
     "accuracy_change_table", "accuracy_text", "audit_examples", "base_volume_table",
     "divergence_runs", "divergence_table", "divergence_text", "first_difference", "first_difference_naive",
-    "kernel_ratio_text", "make_net", "rate_table", "relu_rule_table", "small_cnn", "volume",
+    "kernel_ratio_text", "make_kink_mlp", "rate_table", "relu_rule_table", "small_cnn", "volume",
     "volume_grid", "zero_rates",
     # figures
     "plot_accuracy", "plot_divergence", "plot_volume", "plot_zero_rates",
@@ -162,7 +162,7 @@ class KinkMLP(nn.Module):
         return h
 
 
-def make_net(n_in: int, width: int, depth: int, n_out: int, seed: int, dtype: torch.dtype = torch.float32,
+def make_kink_mlp(n_in: int, width: int, depth: int, n_out: int, seed: int, dtype: torch.dtype = torch.float32,
              device="cpu", **kwargs) -> KinkMLP:
     """A :class:`KinkMLP` with PyTorch's default initialisation drawn from ``seed`` (in float32, then cast to
     ``dtype``: every precision starts from the same init, rounded), without touching the global RNG."""
@@ -238,7 +238,8 @@ def volume(split: data.Split, dtype: str, width: int, depth: int, batch_size: in
     X, y = split.X_train.to(device=device, dtype=dt), split.y_train.to(device)
     firsts, zeros, sites = [], 0, 0
     for i in range(n_inits):
-        net = make_net(split.n_features, width, depth, split.n_classes, _init_seed(seed, i), dt, device, kernel=kernel)
+        net = make_kink_mlp(split.n_features, width, depth, split.n_classes, _init_seed(seed, i), dt, device,
+                            kernel=kernel)
         first, _ = first_difference(net, X, y, batch_size)
         firsts.append(first)
         zeros += sum(net.zeros)
@@ -294,7 +295,7 @@ def zero_rates(splits: dict[str, data.Split], dtypes: Sequence[str], widths: Seq
                 for w, d in nets:
                     zeros, sites = 0, 0
                     for i in range(n_inits):
-                        net = make_net(split.n_features, w, d, split.n_classes, _init_seed(seed, i), dt, device,
+                        net = make_kink_mlp(split.n_features, w, d, split.n_classes, _init_seed(seed, i), dt, device,
                                        kernel=kernel)
                         with torch.no_grad():
                             for a, b in _batches(len(X), batch_size):
@@ -360,7 +361,7 @@ def divergence_runs(split: data.Split, dtypes: Sequence[str], width: int, depth:
     out = []
     for name in dtypes:
         dt = DTYPES[name]
-        base = make_net(split.n_features, width, depth, split.n_classes, seed, _master_dtype(dt), device,
+        base = make_kink_mlp(split.n_features, width, depth, split.n_classes, seed, _master_dtype(dt), device,
                         kernel=kernel, compute_dtype=dt)
         nets = [copy.deepcopy(base) for _ in range(3)]
         for n, a in zip(nets, (0.0, 1.0, 0.0)):
@@ -407,7 +408,7 @@ def accuracy_grid(split: data.Split, dtype: str, alphas: Sequence[float], optimi
     for opt_name in optimizers:
         for bn in batch_norms:
             for s in range(seed, seed + n_seeds):
-                base = make_net(split.n_features, width, depth, split.n_classes, s, _master_dtype(dt), device,
+                base = make_kink_mlp(split.n_features, width, depth, split.n_classes, s, _master_dtype(dt), device,
                                 kernel=kernel, batch_norm=bn, compute_dtype=dt)
                 for a in alphas:
                     net = copy.deepcopy(base)
@@ -732,7 +733,7 @@ def audit_examples(split: data.Split, dtype: str, width: int, depth: int, batch_
     dt = DTYPES[dtype]
     X = split.X_train.to(device=device, dtype=dt)
     batches = [X[a:b] for a, b in _batches(len(X), batch_size)]
-    mlp = make_net(split.n_features, width, depth, split.n_classes, seed, dt, device).as_sequential()
+    mlp = make_kink_mlp(split.n_features, width, depth, split.n_classes, seed, dt, device).as_sequential()
     frames = [audit(mlp, *batches).assign(model=f"MLP {width} x {depth}")]
     if split.n_features == 64:
         with torch.random.fork_rng(devices=[]):

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..figures import PALETTE, log_floor
 from ..runner import combine_verdicts, inconclusive, verdict
 from ..tools import data, ensembles
-from ..tools.dynamics import Trajectory, run_dynamics, settled
+from ..tools.dynamics import StepSizeRuns, run_dynamics, settled
 from ..tools.models import mlp
 from ..tools.objectives import Objective
 from ..tools.stats import loglog_slope
@@ -141,9 +141,9 @@ class ToyRuns:
     at each beta (constant steps, with each seed's L and mu at its optimum)."""
 
     lrs: np.ndarray
-    relu: Trajectory
-    diminishing: Trajectory
-    softplus: dict[float, Trajectory]
+    relu: StepSizeRuns
+    diminishing: StepSizeRuns
+    softplus: dict[float, StepSizeRuns]
     curvature: dict[float, dict[str, np.ndarray]]
     window: int
 

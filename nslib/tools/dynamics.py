@@ -14,7 +14,7 @@ from .train import make_optimizer, make_scheduler
 
 __all__ = [
     "MIN_SETTLE_HALF",
-    "Trajectory",
+    "StepSizeRuns",
     "blew_up",
     "cycle_period",
     "first_step_staying",
@@ -27,7 +27,7 @@ __all__ = [
 
 
 @dataclass
-class Trajectory:
+class StepSizeRuns:
     """Per step size (L), per start (S): the gap f - f* at every step and the last iterates."""
 
     objective: str
@@ -57,7 +57,7 @@ def first_step_staying(flags: np.ndarray) -> np.ndarray:
 
 def run_dynamics(objective: Objective, x0: torch.Tensor, lrs, optimizer: str = "sgd", steps: int = 1000,
                  schedule: str = "constant", tail: int = 64, progress: bool = False,
-                 optimizer_kwargs: dict | None = None) -> Trajectory:
+                 optimizer_kwargs: dict | None = None) -> StepSizeRuns:
     """Run torch optimizer ``optimizer`` from every start in ``x0`` (S, d) at every step size in ``lrs``.
 
     One parameter group per step size, so torch's own SGD / RMSprop / Adam run all of them in one
@@ -101,7 +101,7 @@ def run_dynamics(objective: Objective, x0: torch.Tensor, lrs, optimizer: str = "
     exact = first_step_staying(g == 0)
     # a landing: f = f* exactly from some step on, with the iterate sitting exactly on a kink
     landing = np.where(on_kink_end, exact, -1)
-    return Trajectory(objective.name, optimizer, schedule, lrs, g, x_tail.numpy(), diverged, landing, exact)
+    return StepSizeRuns(objective.name, optimizer, schedule, lrs, g, x_tail.numpy(), diverged, landing, exact)
 
 
 def late_mean_gap(gap: np.ndarray, window: int) -> np.ndarray:
@@ -156,7 +156,7 @@ def increases_per_100(gap: np.ndarray, window: int, tol: float = 1e-12) -> np.nd
     return 100.0 * rises / window
 
 
-def blew_up(tr: Trajectory, factor: float = 1e6) -> np.ndarray:
+def blew_up(tr: StepSizeRuns, factor: float = 1e6) -> np.ndarray:
     """(L, S): the run diverged (non-finite) or ended with a gap ``factor`` times its initial gap."""
     g0, gT = tr.gap[..., 0], tr.gap[..., -1]
     return (tr.diverged_at >= 0) | ~np.isfinite(gT) | (gT > factor * np.maximum(g0, 1e-300))

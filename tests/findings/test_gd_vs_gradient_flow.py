@@ -25,7 +25,7 @@ def _net_rows(net, gaps_by_units, err=1e-6, failed=None, growth=1.0):
 @pytest.mark.parametrize("name", gvg.NETS)
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 40), (1, 28, 28)])
 def test_every_net_builds_for_every_input_shape(name, shape):
-    net = gvg.make_net(name, shape, 8, 10)
+    net = gvg.make_paper_net(name, shape, 8, 10)
     out = net(torch.randn(3, int(np.prod(shape)), dtype=torch.float64))
     assert out.shape == (3, 10)
     has_bias = any(n.endswith("bias") for n, _ in net.named_parameters())
@@ -33,7 +33,7 @@ def test_every_net_builds_for_every_input_shape(name, shape):
 
 
 def test_the_paper_conv_net_on_mnist_has_the_paper_shapes():
-    net = gvg.make_net("conv", (1, 28, 28), 50, 10)
+    net = gvg.make_paper_net("conv", (1, 28, 28), 50, 10)
     linear = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linear] == [(400, 120), (120, 84), (84, 10)]
 

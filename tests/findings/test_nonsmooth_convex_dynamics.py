@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from nslib.findings import nonsmooth_convex_dynamics as ncd
-from nslib.tools.dynamics import Trajectory
+from nslib.tools.dynamics import StepSizeRuns
 
 LRS = np.array([0.01, 0.1, 1.0])
 S, T = 4, 400
@@ -22,7 +22,7 @@ def cycling(name, lrs, level, schedule="constant"):
     gap = a + wiggle
     x = np.where(np.arange(64) % 2, 0.3, -0.7) * lrs[:, None, None] * np.ones((L, S, 64))
     neg = np.full((L, S), -1)
-    return Trajectory(name, "sgd", schedule, lrs, gap, x[..., None], neg, neg.copy(), neg.copy())
+    return StepSizeRuns(name, "sgd", schedule, lrs, gap, x[..., None], neg, neg.copy(), neg.copy())
 
 
 def cycles():

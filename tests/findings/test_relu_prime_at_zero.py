@@ -27,7 +27,7 @@ def test_fast_scan_finds_the_same_first_difference_as_the_plain_pass(digits):
     X, y = digits.X_train.to(torch.bfloat16), digits.y_train
     fast, naive = [], []
     for i in range(6):
-        net = rpz.make_net(64, 128, 3, 10, i, torch.bfloat16)
+        net = rpz.make_kink_mlp(64, 128, 3, 10, i, torch.bfloat16)
         fast.append(rpz.first_difference(net, X, y, 64)[0])
         naive.append(rpz.first_difference_naive(net, X, y, 64))
     assert fast == naive
@@ -38,7 +38,7 @@ def test_zero_counts_agree_with_the_kink_audit(digits):
     """KinkMLP counts zeros in its own forward; the audit counts them at the ReLUs of an nn.Sequential built from the
     same layers: the two must agree exactly (fused kernel, the same nn.Linear computation)."""
     X = digits.X_train.to(torch.bfloat16)
-    net = rpz.make_net(64, 128, 3, 10, 1, torch.bfloat16)
+    net = rpz.make_kink_mlp(64, 128, 3, 10, 1, torch.bfloat16)
     with torch.no_grad():
         net(X)
     table = audit(net.as_sequential(), X)
@@ -47,8 +47,8 @@ def test_zero_counts_agree_with_the_kink_audit(digits):
 
 def test_nets_share_one_init_across_precisions_and_leave_the_global_rng_alone():
     state = torch.random.get_rng_state()
-    a = rpz.make_net(8, 4, 2, 3, 5, torch.float64)
-    b = rpz.make_net(8, 4, 2, 3, 5, torch.float16)
+    a = rpz.make_kink_mlp(8, 4, 2, 3, 5, torch.float64)
+    b = rpz.make_kink_mlp(8, 4, 2, 3, 5, torch.float16)
     assert torch.equal(torch.random.get_rng_state(), state)
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p.to(torch.float16), q)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from nslib.findings import relu_vs_smooth_convergence as rvs
 from nslib.tools import data
-from nslib.tools.dynamics import Trajectory
+from nslib.tools.dynamics import StepSizeRuns
 from nslib.tools.models import mlp
 from nslib.tools.train import train
 
@@ -100,7 +100,7 @@ def test_run_nets_members_are_tools_train_runs_and_steps_to_threshold_is_the_fir
 
 def _traj(gap, lrs, schedule="constant"):
     L, S, _ = gap.shape
-    return Trajectory("t", "sgd", schedule, np.asarray(lrs, float), gap, np.zeros((L, S, 1, 1)),
+    return StepSizeRuns("t", "sgd", schedule, np.asarray(lrs, float), gap, np.zeros((L, S, 1, 1)),
                       np.full((L, S), -1), np.full((L, S), -1), np.full((L, S), -1))
 
 
