@@ -24,7 +24,8 @@ ETA0, HORIZON, R = 0.05, 5.0, 20
 def compare(net_name: str, tight_rtol: float = 1e-11, tight_method: str = "dopri8") -> tuple[float, int, int, float]:
     s = data.load("digits", n_train=256, dtype=torch.float64)
     X, y, shape, nc = s.X_train, s.y_train, s.image_shape, s.n_classes
-    f, theta0 = flat_loss(gvg.make_paper_net(net_name, shape, 32, nc), torch.nn.functional.cross_entropy, X, y)
+    f, theta0 = flat_loss(gvg.make_paper_net(net_name, shape, 32, n_classes=nc), torch.nn.functional.cross_entropy, X,
+                          y)
     steps = round(HORIZON / ETA0)
     protocol = flows.paper_protocol(f, theta0, ETA0, R, steps)
     tight = flows.gradient_flow(f, theta0, protocol.times, rtol=tight_rtol, atol=tight_rtol, method=tight_method)

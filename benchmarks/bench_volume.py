@@ -28,7 +28,7 @@ def main(n_inits: int = 8) -> None:
     t_fast = t_naive = 0.0
     for name in ("float16", "bfloat16", "float32"):
         X, y = split.X_train.to(DTYPES[name]), split.y_train
-        nets = [rpz.make_kink_mlp(64, 256, 3, 10, i, DTYPES[name]) for i in range(n_inits)]
+        nets = [rpz.make_kink_mlp(64, 256, 3, n_out=10, seed=i, dtype=DTYPES[name]) for i in range(n_inits)]
         t = time.perf_counter()
         fast = [rpz.first_difference(n, X, y, 128)[0] for n in nets]
         dt_fast = time.perf_counter() - t

@@ -29,7 +29,7 @@ def set_theme() -> None:
                   rc={"figure.figsize": (7.5, 4.2), "figure.dpi": 100, "axes.titleweight": "bold"})
 
 
-def loss_curves(frame: pd.DataFrame, x: str = "step", y: str = "loss", hue: str | None = None,
+def loss_curves(frame: pd.DataFrame, x: str = "step", y: str = "loss", *, hue: str | None = None,
                 units: str | None = "seed", ax=None, logy: bool = True, title: str = "",
                 xlabel: str | None = None, ylabel: str | None = None):
     """Curves of ``y`` against ``x`` per ``hue``, with a band over ``units`` (seeds): median and 10-90%."""
@@ -52,7 +52,7 @@ def loss_curves(frame: pd.DataFrame, x: str = "step", y: str = "loss", hue: str 
     return ax
 
 
-def loglog_rate(x, ys: Mapping[str, np.ndarray], ax=None, reference_slope: float | None = 1.0,
+def loglog_rate(x, ys: Mapping[str, np.ndarray], ax=None, *, reference_slope: float | None = 1.0,
                 title: str = "", xlabel: str = "", ylabel: str = "", marker: str = "o"):
     """Log-log plot of several series against ``x``, with a dashed reference line of the given slope."""
     ax = ax or plt.subplots()[1]

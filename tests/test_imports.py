@@ -83,3 +83,15 @@ def test_nslib_has_no_import_cycle():
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_functions_with_more_than_six_parameters_take_the_rest_by_keyword():
+    """A call such as accuracy_grid(a, b, c, d, e, f, g, h, ...) cannot be read: beyond six, parameters are named."""
+    crowded = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                positional = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
+                if len(positional) > 6:
+                    crowded.append(f"{_module_name(path)}.{node.name} ({len(positional)} positional)")
+    assert crowded == []

@@ -161,7 +161,7 @@ def kakade_lee_case():
     return ad, exact
 
 
-def sampled_vs_exact(points: pd.DataFrame, sizes, ties_per_layer: int, seed: int, n_samples: int,
+def sampled_vs_exact(points: pd.DataFrame, sizes, ties_per_layer: int, *, seed: int, n_samples: int,
                      radius: float, first: int = 10) -> pd.Series:
     """At the point (among the first ``first``) whose exact Clarke set has the most vertices: the sampled inner
     estimate against the exact set, and AD's (ReLU'(0) = 0) distance to each."""

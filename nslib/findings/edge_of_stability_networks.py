@@ -66,7 +66,7 @@ def families(activations: Sequence[str], betas: Sequence[float]) -> list[str]:
     return out
 
 
-def make_family_net(family: str, n_in: int, width: int, depth: int, n_classes: int, seed: int = 0, device="cpu"):
+def make_family_net(family: str, n_in: int, width: int, *, depth: int, n_classes: int, seed: int = 0, device="cpu"):
     """An MLP ``n_in - width x depth - n_classes`` with biases and PyTorch's default initialisation drawn from
     ``seed``: every family starts from the same weights (same init scale), only the activation differs."""
     act, beta = family, 1.0
@@ -156,7 +156,8 @@ def run_grid(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str]
         X, y, n_classes = s.X_train, s.y_train, s.n_classes
         for loss in losses:
             for fam in fams:
-                net = make_family_net(fam, X.shape[1], width, depth, n_classes, seed, device)
+                net = make_family_net(fam, X.shape[1], width, depth=depth, n_classes=n_classes, seed=seed,
+                                      device=device)
                 f, theta0 = flat_loss(net, loss_function(loss, n_classes), X, y)
                 for eta in etas:
                     runs.append(run_gd(f, theta0, float(eta), steps[loss], sharpness_every=sharpness_every[loss],
@@ -311,7 +312,7 @@ def compare_flows_for(fams: Sequence[str], dataset: str, loss: str, etas: Sequen
     X, y, n_classes = s.X_train, s.y_train, s.n_classes
     out = []
     for fam in fams:
-        net = make_family_net(fam, X.shape[1], width, depth, n_classes, seed, device)
+        net = make_family_net(fam, X.shape[1], width, depth=depth, n_classes=n_classes, seed=seed, device=device)
         f, theta0 = flat_loss(net, loss_function(loss, n_classes), X, y)
         out += [compare_flows(f, theta0, fam, float(eta), steps, k=k, seed=seed, check=fam in checked, **kwargs)
                 for eta in etas]

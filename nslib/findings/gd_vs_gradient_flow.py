@@ -65,7 +65,7 @@ def _conv_stack(shape, lenet: bool) -> list[nn.Module]:
             conv(6, 16, k, stride=2 if k == 5 else 1, bias=False), nn.ReLU()]
 
 
-def make_paper_net(name: str, input_shape: Sequence[int], width: int, n_classes: int, seed: int = 0,
+def make_paper_net(name: str, input_shape: Sequence[int], width: int, *, n_classes: int, seed: int = 0,
              dtype: torch.dtype = torch.float64, device="cpu") -> nn.Module:
     """One of :data:`NETS`, Xavier-uniform initialised (zero biases) from ``seed``, taking flat inputs.
 
@@ -141,7 +141,7 @@ def compare_net(name: str, X: torch.Tensor, y: torch.Tensor, input_shape, n_clas
     iterate kept; r = 1, GD with eta0, always), each over ``horizon`` units of time and recorded at about
     ``points`` times. The reference flow is solved at ``rtol`` and ``rtol / 10`` (the latter kept) at all those
     times and at ``curvature_points`` checkpoints, where lambda_max, lambda_min and ||grad f|| are measured."""
-    net = make_paper_net(name, input_shape, width, n_classes, seed, X.dtype, X.device)
+    net = make_paper_net(name, input_shape, width, n_classes=n_classes, seed=seed, dtype=X.dtype, device=X.device)
     f, theta0 = flat_loss(net, F.cross_entropy, X, y)
     lam0 = curvature.sharpness(f, theta0, tol=1e-6, seed=seed)
     gd = {}
@@ -341,7 +341,7 @@ class DeepLinearRun:
         return self.excess[-1]
 
 
-def deep_linear(n_seeds: int, depth: int, d_in: int, width: int, d_out: int, lr: float, steps: int, *,
+def deep_linear(n_seeds: int, depth: int, d_in: int, *, width: int, d_out: int, lr: float, steps: int,
                 init_scale: float = 1.0, n: int = 200, seed: int = 0, points: int = 200) -> DeepLinearRun:
     """GD (step ``lr``, ``steps`` iterations) on the factors of depth-``depth`` linear nets, all ``n_seeds``
     seeds at once (a batch of matrices), each from the balanced init of a random A with iid N(0, init_scale^2 /

@@ -60,7 +60,7 @@ SAME_MARGIN = 0.02
 
 # ------------------------------------------------------------------------------------------------ data and nets
 
-def make_cnn(input_shape: Sequence[int], n_classes: int, beta: float, batch_norm: bool = False, seed: int = 0,
+def make_cnn(input_shape: Sequence[int], n_classes: int, beta: float, *, batch_norm: bool = False, seed: int = 0,
              dtype: torch.dtype = torch.float32, device="cpu") -> nn.Sequential:
     """conv-ReLU-MaxPool twice, then linear layers, with MaxPool's backward J_beta. 2-D for (1, H, W) inputs, 1-D for
     (1, L). On 28x28 inputs it is LeNet-5 (6 and 16 channels, kernel 5, head 120-84); on smaller inputs kernel 3 and

@@ -345,7 +345,7 @@ def cycle_not_converge(trajs: Mapping[str, StepSizeRuns], window: int, c: float,
 
 
 def gap_linear_in_step(trajs: Mapping[str, StepSizeRuns], diminishing: Mapping[str, StepSizeRuns], window: int,
-                       lo: float = 0.9, hi: float = 1.1, min_ratio: float = 10.0,
+                       *, lo: float = 0.9, hi: float = 1.1, min_ratio: float = 10.0,
                        settle_factor: float = SETTLE_FACTOR) -> dict:
     """Late mean gap grows linearly in the step: log-log slope in [lo, hi] for every objective, and diminishing
     steps lr0/sqrt(k) from lr0 = the largest lr end with a gap >= ``min_ratio`` times smaller than constant lr0.
@@ -378,7 +378,7 @@ def gap_linear_in_step(trajs: Mapping[str, StepSizeRuns], diminishing: Mapping[s
     return verdict(ok, criterion, lr0=lr0, per_group=per_group)
 
 
-def huber_unstable_beyond_2_over_l(huber: StepSizeRuns, quadratic: StepSizeRuns, window: int, huber_width: float,
+def huber_unstable_beyond_2_over_l(huber: StepSizeRuns, quadratic: StepSizeRuns, window: int, *, huber_width: float,
                                    curvature: float, rtol: float = 0.05, zero_below: float = 1e-10,
                                    settle_factor: float = SETTLE_FACTOR, visible_growth: float = 1e7) -> dict:
     """Huber of width d (gradient 1/d-Lipschitz): for lr > 2d the late mean gap is (lr - d)/2 within

@@ -162,7 +162,7 @@ class KinkMLP(nn.Module):
         return h
 
 
-def make_kink_mlp(n_in: int, width: int, depth: int, n_out: int, seed: int, dtype: torch.dtype = torch.float32,
+def make_kink_mlp(n_in: int, width: int, depth: int, *, n_out: int, seed: int, dtype: torch.dtype = torch.float32,
              device="cpu", **kwargs) -> KinkMLP:
     """A :class:`KinkMLP` with PyTorch's default initialisation drawn from ``seed`` (in float32, then cast to
     ``dtype``: every precision starts from the same init, rounded), without touching the global RNG."""
@@ -229,7 +229,7 @@ def _init_seed(seed: int, i: int) -> int:
     return seed * 1_000_003 + i
 
 
-def volume(split: data.Split, dtype: str, width: int, depth: int, batch_size: int, n_inits: int, seed: int,
+def volume(split: data.Split, dtype: str, width: int, *, depth: int, batch_size: int, n_inits: int, seed: int,
            kernel: str = "fused", device="cpu") -> dict:
     """The authors' volume estimate of the bifurcation zone S01: the fraction of ``n_inits`` random inits (default
     PyTorch init, seeds from ``seed``) at which some minibatch of one pass over the training set gives different
@@ -238,7 +238,8 @@ def volume(split: data.Split, dtype: str, width: int, depth: int, batch_size: in
     X, y = split.X_train.to(device=device, dtype=dt), split.y_train.to(device)
     firsts, zeros, sites = [], 0, 0
     for i in range(n_inits):
-        net = make_kink_mlp(split.n_features, width, depth, split.n_classes, _init_seed(seed, i), dt, device,
+        net = make_kink_mlp(split.n_features, width, depth, n_out=split.n_classes, seed=_init_seed(seed, i), dtype=dt,
+                            device=device,
                             kernel=kernel)
         first, _ = first_difference(net, X, y, batch_size)
         firsts.append(first)
@@ -260,7 +261,7 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
-def volume_grid(splits: dict[str, data.Split], dtypes: Sequence[str], width: int, depth: int, batch_size: int,
+def volume_grid(splits: dict[str, data.Split], dtypes: Sequence[str], width: int, *, depth: int, batch_size: int,
                 widths: Sequence[int], depths: Sequence[int], batch_sizes: Sequence[int], sweep_dtypes: Sequence[str],
                 n_inits: int, seed: int, kernel: str = "fused", device="cpu") -> pd.DataFrame:
     """Volumes per dataset: every precision in ``dtypes`` at the base net (``width``, ``depth``, ``batch_size``),
@@ -276,12 +277,13 @@ def volume_grid(splits: dict[str, data.Split], dtypes: Sequence[str], width: int
         for varied, dt, w, d, b in plan:
             key = (ds, dt, w, d, b)
             if key not in done:  # the base net reappears in each sweep: computed once
-                done[key] = volume(split, dt, w, d, b, n_inits, seed, kernel, device)
+                done[key] = volume(split, dt, w, depth=d, batch_size=b, n_inits=n_inits, seed=seed, kernel=kernel,
+                                   device=device)
             rows.append({"dataset": ds, "varied": varied, **done[key]})
     return pd.DataFrame(rows)
 
 
-def zero_rates(splits: dict[str, data.Split], dtypes: Sequence[str], widths: Sequence[int], depths: Sequence[int],
+def zero_rates(splits: dict[str, data.Split], dtypes: Sequence[str], widths: Sequence[int], *, depths: Sequence[int],
                width: int, depth: int, batch_size: int, n_inits: int, seed: int, device="cpu") -> pd.DataFrame:
     """Exact zeros per pre-activation over one full pass (forward only) for ``n_inits`` inits, with both
     :data:`KERNELS`: per dataset x dtype x kernel x (width at ``depth``, depth at ``width``). One row per net."""
@@ -295,7 +297,8 @@ def zero_rates(splits: dict[str, data.Split], dtypes: Sequence[str], widths: Seq
                 for w, d in nets:
                     zeros, sites = 0, 0
                     for i in range(n_inits):
-                        net = make_kink_mlp(split.n_features, w, d, split.n_classes, _init_seed(seed, i), dt, device,
+                        net = make_kink_mlp(split.n_features, w, d, n_out=split.n_classes, seed=_init_seed(seed, i),
+                                            dtype=dt, device=device,
                                        kernel=kernel)
                         with torch.no_grad():
                             for a, b in _batches(len(X), batch_size):
@@ -352,7 +355,7 @@ class PairRun:
         self.first_divergence = int(moved[0]) if len(moved) else None
 
 
-def divergence_runs(split: data.Split, dtypes: Sequence[str], width: int, depth: int, batch_size: int, steps: int,
+def divergence_runs(split: data.Split, dtypes: Sequence[str], width: int, *, depth: int, batch_size: int, steps: int,
                     lr: float, seed: int, kernel: str = "fused", device="cpu") -> list[PairRun]:
     """Per precision: SGD (constant ``lr``, minibatches of ``batch_size``) from one init, ReLU'(0) = 0 vs 1 vs 0
     again, same minibatches; weights in float32 (float64 at 64 bits), passes computed in the precision."""
@@ -361,7 +364,8 @@ def divergence_runs(split: data.Split, dtypes: Sequence[str], width: int, depth:
     out = []
     for name in dtypes:
         dt = DTYPES[name]
-        base = make_kink_mlp(split.n_features, width, depth, split.n_classes, seed, _master_dtype(dt), device,
+        base = make_kink_mlp(split.n_features, width, depth, n_out=split.n_classes, seed=seed,
+                             dtype=_master_dtype(dt), device=device,
                         kernel=kernel, compute_dtype=dt)
         nets = [copy.deepcopy(base) for _ in range(3)]
         for n, a in zip(nets, (0.0, 1.0, 0.0)):
@@ -395,7 +399,7 @@ def divergence_table(runs: Sequence[PairRun]) -> pd.DataFrame:
                           "non-finite loss": r.nonfinite} for r in runs]).set_index("dtype")
 
 
-def accuracy_grid(split: data.Split, dtype: str, alphas: Sequence[float], optimizers: Sequence[str],
+def accuracy_grid(split: data.Split, dtype: str, alphas: Sequence[float], *, optimizers: Sequence[str],
                   batch_norms: Sequence[bool], n_seeds: int, seed: int, width: int, depth: int, batch_size: int,
                   steps: int, lrs: dict[str, float], kernel: str = "fused", device="cpu") -> pd.DataFrame:
     """Test accuracy after ``steps`` minibatch steps (:func:`nslib.tools.train.train`) for every optimizer x batch
@@ -408,7 +412,8 @@ def accuracy_grid(split: data.Split, dtype: str, alphas: Sequence[float], optimi
     for opt_name in optimizers:
         for bn in batch_norms:
             for s in range(seed, seed + n_seeds):
-                base = make_kink_mlp(split.n_features, width, depth, split.n_classes, s, _master_dtype(dt), device,
+                base = make_kink_mlp(split.n_features, width, depth, n_out=split.n_classes, seed=s,
+                                     dtype=_master_dtype(dt), device=device,
                                 kernel=kernel, batch_norm=bn, compute_dtype=dt)
                 for a in alphas:
                     net = copy.deepcopy(base)
@@ -724,7 +729,7 @@ def small_cnn(n_classes: int = 10) -> nn.Sequential:
                          nn.Linear(64, n_classes))
 
 
-def audit_examples(split: data.Split, dtype: str, width: int, depth: int, batch_size: int, seed: int,
+def audit_examples(split: data.Split, dtype: str, width: int, *, depth: int, batch_size: int, seed: int,
                    device="cpu") -> pd.DataFrame:
     """:func:`nslib.tools.kinks.audit` on one pass over the training set in ``dtype``: the page's MLP (as a plain
     ``nn.Sequential`` of Linear and ReLU) and, on 8x8 digits, :func:`small_cnn`. One row per model x layer."""
@@ -733,7 +738,8 @@ def audit_examples(split: data.Split, dtype: str, width: int, depth: int, batch_
     dt = DTYPES[dtype]
     X = split.X_train.to(device=device, dtype=dt)
     batches = [X[a:b] for a, b in _batches(len(X), batch_size)]
-    mlp = make_kink_mlp(split.n_features, width, depth, split.n_classes, seed, dt, device).as_sequential()
+    mlp = make_kink_mlp(split.n_features, width, depth, n_out=split.n_classes, seed=seed, dtype=dt,
+                        device=device).as_sequential()
     frames = [audit(mlp, *batches).assign(model=f"MLP {width} x {depth}")]
     if split.n_features == 64:
         with torch.random.fork_rng(devices=[]):

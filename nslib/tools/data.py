@@ -47,7 +47,7 @@ class Split:
         return int(torch.cat([self.y_train, self.y_test]).max()) + 1
 
 
-def _split(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, n_train: int | None,
+def _split(X: np.ndarray, y: np.ndarray, test_fraction: float, *, seed: int, n_train: int | None,
            dtype: torch.dtype, device) -> Split:
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction = {test_fraction}: allowed is in (0, 1)")
@@ -66,7 +66,7 @@ def load_digits(seed: int = 0, test_fraction: float = 0.25, n_train: int | None 
     from sklearn.datasets import load_digits as _load
 
     d = _load()
-    return _split(d.data / 16.0, d.target, test_fraction, seed, n_train, dtype, device)
+    return _split(d.data / 16.0, d.target, test_fraction, seed=seed, n_train=n_train, dtype=dtype, device=device)
 
 
 def load_mnist1d(seed: int = 0, n_train: int | None = None, dtype: torch.dtype = torch.float32,
@@ -117,7 +117,7 @@ def _idx_file(folder, stem: str):
                             f"({', '.join(MNIST_FILES.values())}) there; nslib never downloads")
 
 
-def load_mnist(folder, every: int = 1, n_train: int | None = None, n_test: int | None = None,
+def load_mnist(folder, every: int = 1, n_train: int | None = None, *, n_test: int | None = None,
                dtype: torch.dtype = torch.float32, device="cpu", normalise: bool = True) -> Split:
     """MNIST from the IDX files in ``folder`` (:data:`MNIST_FILES`), flattened to 784 features, pixels scaled to
     [0, 1] and, with ``normalise``, normalised by :data:`MNIST_MEAN_STD` (without it: torchvision's ``ToTensor``).

@@ -55,7 +55,7 @@ def first_step_staying(flags: np.ndarray) -> np.ndarray:
     return np.where(flags[..., -1], start, -1)
 
 
-def run_dynamics(objective: Objective, x0: torch.Tensor, lrs, optimizer: str = "sgd", steps: int = 1000,
+def run_dynamics(objective: Objective, x0: torch.Tensor, lrs, *, optimizer: str = "sgd", steps: int = 1000,
                  schedule: str = "constant", tail: int = 64, progress: bool = False,
                  optimizer_kwargs: dict | None = None) -> StepSizeRuns:
     """Run torch optimizer ``optimizer`` from every start in ``x0`` (S, d) at every step size in ``lrs``.

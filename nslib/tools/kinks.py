@@ -143,8 +143,8 @@ def _pool_ties(n: int):
     """max_pool{n}d: windows (one per output element) whose maximum is attained more than once."""
     def rule(args, kwargs):
         ties = window_ties(args[0], _arg(args, kwargs, 1, "kernel_size"), _arg(args, kwargs, 2, "stride"),
-                           _arg(args, kwargs, 3, "padding", 0), _arg(args, kwargs, 4, "dilation", 1),
-                           bool(_arg(args, kwargs, 5, "ceil_mode", False)), dims=n) > 1
+                           padding=_arg(args, kwargs, 3, "padding", 0), dilation=_arg(args, kwargs, 4, "dilation", 1),
+                           ceil_mode=bool(_arg(args, kwargs, 5, "ceil_mode", False)), dims=n) > 1
         return "tie", ties.numel(), int(ties.sum())
     return rule
 

@@ -52,7 +52,7 @@ def _pooled_dims(x: torch.Tensor) -> int:
                      f"(N, C, H, W) for 2-D pooling")
 
 
-def pool_windows(x: torch.Tensor, dims: int, kernel_size, stride=None, padding=0, dilation=1,
+def pool_windows(x: torch.Tensor, dims: int, kernel_size, *, stride=None, padding=0, dilation=1,
                  ceil_mode: bool = False, fill: float = float("-inf"), out_shape: Sequence[int] | None = None):
     """The input of every max-pool window over the last ``dims`` axes of ``x``: shape (..., *out spatial, K), one
     window per output element, K = prod(kernel), in the order torch reads a window; ``fill`` where a window reaches
@@ -94,14 +94,16 @@ class _MaxPoolBeta(torch.autograd.Function):
         if beta == 0:
             return native, None, None, None
         out_shape = out.shape[-dims:]
-        tied = pool_windows(x, dims, *config, out_shape=out_shape) == out.unsqueeze(-1)  # (..., *out, K)
+        k, stride, padding, dilation, ceil_mode = config
+        window = dict(stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode, out_shape=out_shape)
+        tied = pool_windows(x, dims, k, **window) == out.unsqueeze(-1)  # (..., *out, K)
         count = tied.sum(-1, keepdim=True)
         multi = count > 1  # only tied windows get a correction
         if not bool(multi.any()):
             return native, None, None, None
         # where each window element sits in the flattened input (-1 in the padding), to scatter the correction
         pos = torch.arange(flat[-1], device=x.device, dtype=torch.float64).view(spatial)
-        where = pool_windows(pos, dims, *config, fill=-1.0, out_shape=out_shape)  # (*out, K)
+        where = pool_windows(pos, dims, k, fill=-1.0, **window)  # (*out, K)
         picked = where == idx.unsqueeze(-1).to(torch.float64)  # torch's argmax in each window
         zero = torch.zeros((), dtype=g.dtype, device=g.device)
         g_win = g.unsqueeze(-1)
@@ -112,7 +114,7 @@ class _MaxPoolBeta(torch.autograd.Function):
         return native + beta * correction.view(x.shape), None, None, None
 
 
-def max_pool(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+def max_pool(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, *,
              beta: float = 0.0) -> torch.Tensor:
     """``F.max_pool1d`` / ``F.max_pool2d`` (by the input's shape) whose backward is J_beta (module docstring).
 
@@ -125,13 +127,13 @@ def max_pool(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     return _MaxPoolBeta.apply(x, dims, _config(dims, kernel_size, stride, padding, dilation, ceil_mode), float(beta))
 
 
-def composite_max_pool(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+def composite_max_pool(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, *,
                        beta: float = 0.0) -> torch.Tensor:
     """The authors' construction, kept as an ablation: ``beta * m_min + (1 - beta) * m`` with m torch's max-pool and
     m_min a max-pool whose backward splits ties evenly. Its backward is J_beta, but its *forward* is not m in
     floating point (``beta * m + (1 - beta) * m`` rounds twice): compare it with :func:`max_pool`."""
-    m = max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, beta=0.0)
-    m_min = max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, beta=1.0)
+    m = max_pool(x, kernel_size, stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode, beta=0.0)
+    m_min = max_pool(x, kernel_size, stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode, beta=1.0)
     return beta * m_min + (1 - beta) * m
 
 
@@ -152,7 +154,8 @@ class MaxPool1d(_MaxPoolNd):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() not in (2, 3):
             raise ValueError(f"MaxPool1d input of shape {tuple(x.shape)}: allowed are (N, C, L) and (C, L)")
-        return max_pool(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.beta)
+        return max_pool(x, self.kernel_size, self.stride, padding=self.padding, dilation=self.dilation,
+                        ceil_mode=self.ceil_mode, beta=self.beta)
 
 
 class MaxPool2d(_MaxPoolNd):
@@ -160,15 +163,16 @@ class MaxPool2d(_MaxPoolNd):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3:
-            return max_pool(x.unsqueeze(0), self.kernel_size, self.stride, self.padding, self.dilation,
-                            self.ceil_mode, self.beta).squeeze(0)
+            return max_pool(x.unsqueeze(0), self.kernel_size, self.stride, padding=self.padding, dilation=self.dilation,
+                            ceil_mode=self.ceil_mode, beta=self.beta).squeeze(0)
         if x.dim() != 4:
             raise ValueError(f"MaxPool2d input of shape {tuple(x.shape)}: allowed are (N, C, H, W) and (C, H, W)")
-        return max_pool(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.beta)
+        return max_pool(x, self.kernel_size, self.stride, padding=self.padding, dilation=self.dilation,
+                        ceil_mode=self.ceil_mode, beta=self.beta)
 
 
 @torch.no_grad()
-def window_ties(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+def window_ties(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, *,
                 dims: int | None = None) -> torch.Tensor:
     """Per output position, how many inputs of its window equal the window's maximum (1: no tie); the shape of the
     max-pool's output. ``dims`` (pooled dimensions, 1 to 3) is read from the input's shape when not given. The
@@ -176,17 +180,19 @@ def window_ties(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1
     dims = _pooled_dims(x) if dims is None else dims
     k, s, p, d, ceil = _config(dims, kernel_size, stride, padding, dilation, ceil_mode)
     out = _POOL[dims](x, k, s, p, d, ceil)
-    return (pool_windows(x, dims, k, s, p, d, ceil, out_shape=out.shape[-dims:]) == out.unsqueeze(-1)).sum(-1)
+    windows = pool_windows(x, dims, k, stride=s, padding=p, dilation=d, ceil_mode=ceil, out_shape=out.shape[-dims:])
+    return (windows == out.unsqueeze(-1)).sum(-1)
 
 
 @torch.no_grad()
-def tie_zones(x_low: torch.Tensor, x_exact: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1,
+def tie_zones(x_low: torch.Tensor, x_exact: torch.Tensor, kernel_size, *, stride=None, padding=0, dilation=1,
               ceil_mode: bool = False) -> dict[str, int]:
     """Split the tied windows of ``x_low`` (a low-precision input) by what ``x_exact`` (the same input computed in
     float64) says: ``bifurcation`` ties exist over the reals too (the float64 window is tied as well, e.g. the zero
     background after a ReLU), ``compensation`` ties were created by rounding (the float64 window has a single
     maximum). Also ``windows`` (all of them) and ``exact_only`` (tied in float64, not in low precision)."""
-    args = (kernel_size, stride, padding, dilation, ceil_mode)
-    low, exact = window_ties(x_low, *args) > 1, window_ties(x_exact.to(torch.float64), *args) > 1
+    window = dict(stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    low = window_ties(x_low, kernel_size, **window) > 1
+    exact = window_ties(x_exact.to(torch.float64), kernel_size, **window) > 1
     return {"windows": int(low.numel()), "bifurcation": int((low & exact).sum()),
             "compensation": int((low & ~exact).sum()), "exact_only": int((~low & exact).sum())}

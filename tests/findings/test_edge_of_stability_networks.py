@@ -73,7 +73,8 @@ def test_families_expand_softplus_per_beta_in_a_fixed_order():
 
 
 def test_every_family_starts_from_the_same_weights_and_only_the_activation_differs():
-    nets = {fam: eos.make_family_net(fam, 8, 5, 2, 3, seed=4) for fam in ("relu", "softplus(7)", "tanh")}
+    nets = {fam: eos.make_family_net(fam, 8, 5, depth=2, n_classes=3, seed=4) for fam in ("relu", "softplus(7)",
+                                     "tanh")}
     params = [torch.cat([p.flatten() for p in n.parameters()]) for n in nets.values()]
     assert all(torch.equal(params[0], p) for p in params[1:])
     x = torch.randn(4, 8, dtype=torch.float64)
@@ -95,7 +96,7 @@ def test_run_gd_records_the_loss_before_each_step_and_the_dense_sharpness():
 
     torch.manual_seed(0)
     X, y = torch.randn(30, 4, dtype=torch.float64), torch.randint(0, 3, (30,))
-    f, theta0 = flat_loss(eos.make_family_net("tanh", 4, 6, 1, 3), eos.loss_function("mse", 3), X, y)
+    f, theta0 = flat_loss(eos.make_family_net("tanh", 4, 6, depth=1, n_classes=3), eos.loss_function("mse", 3), X, y)
     run = eos.run_gd(f, theta0, 0.1, 20, sharpness_every=10, labels=y, tol=1e-10)
     theta = theta0.clone()
     for _ in range(10):
@@ -110,7 +111,7 @@ def test_run_gd_records_divergence_as_a_result():
 
     torch.manual_seed(0)
     X, y = torch.randn(30, 4, dtype=torch.float64), torch.randint(0, 3, (30,))
-    f, theta0 = flat_loss(eos.make_family_net("relu", 4, 6, 1, 3), eos.loss_function("mse", 3), X, y)
+    f, theta0 = flat_loss(eos.make_family_net("relu", 4, 6, depth=1, n_classes=3), eos.loss_function("mse", 3), X, y)
     run = eos.run_gd(f, theta0, 50.0, 200, sharpness_every=10, labels=y)
     assert run.diverged_at is not None and run.diverged_at < 200
     assert eos.run_metrics(run)["diverged"]

@@ -25,7 +25,7 @@ def _net_rows(net, gaps_by_units, err=1e-6, failed=None, growth=1.0):
 @pytest.mark.parametrize("name", gvg.NETS)
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 40), (1, 28, 28)])
 def test_every_net_builds_for_every_input_shape(name, shape):
-    net = gvg.make_paper_net(name, shape, 8, 10)
+    net = gvg.make_paper_net(name, shape, 8, n_classes=10)
     out = net(torch.randn(3, int(np.prod(shape)), dtype=torch.float64))
     assert out.shape == (3, 10)
     has_bias = any(n.endswith("bias") for n, _ in net.named_parameters())
@@ -33,7 +33,7 @@ def test_every_net_builds_for_every_input_shape(name, shape):
 
 
 def test_the_paper_conv_net_on_mnist_has_the_paper_shapes():
-    net = gvg.make_paper_net("conv", (1, 28, 28), 50, 10)
+    net = gvg.make_paper_net("conv", (1, 28, 28), 50, n_classes=10)
     linear = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linear] == [(400, 120), (120, 84), (84, 10)]
 
@@ -63,9 +63,9 @@ def test_whitened_regression_optimum_is_least_squares_and_excess_is_the_frobeniu
 
 
 def test_deep_linear_runs_reach_the_optimum_and_a_large_step_diverges():
-    ok = gvg.deep_linear(6, 3, 5, 5, 1, lr=0.05, steps=1500)
+    ok = gvg.deep_linear(6, 3, 5, width=5, d_out=1, lr=0.05, steps=1500)
     assert ok.excess.shape[1] == 6 and np.all(ok.final < 1e-10)
-    bad = gvg.deep_linear(3, 3, 5, 5, 1, lr=50.0, steps=50, init_scale=3.0)
+    bad = gvg.deep_linear(3, 3, 5, width=5, d_out=1, lr=50.0, steps=50, init_scale=3.0)
     v = gvg.deep_linear_global_min(bad)
     assert v["holds"] is None and "diverged" in v["reason"]
 

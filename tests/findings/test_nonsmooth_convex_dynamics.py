@@ -79,16 +79,16 @@ def huber_runs(d=0.1):
 
 def test_huber_criterion():
     huber, quad = huber_runs()
-    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.1, 10.0)["holds"] is True
+    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)["holds"] is True
     huber.gap[3, 0] *= 1.2
-    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.1, 10.0)["holds"] is False
+    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)["holds"] is False
     huber, quad = huber_runs()
     huber.gap[0, 1] = 1e-3
-    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.1, 10.0)["holds"] is False
+    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)["holds"] is False
     huber, quad = huber_runs()
     quad.gap[1] = 1e-3  # the quadratic beyond 2/L does not diverge
     quad.diverged_at[1] = -1
-    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.1, 10.0)["holds"] is False
+    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)["holds"] is False
 
 
 def _behaviour(rms_smooth: str):
@@ -142,9 +142,10 @@ def test_gap_linear_in_step_is_the_same_for_a_reversed_list():
 
 def test_huber_grid_that_misses_2d_is_inconclusive():
     huber, quad = huber_runs()
-    v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.5, 10.0)  # 2d = 1: every lr below
+    v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.5, curvature=10.0)  # 2d = 1: every lr below
     assert v["status"] == "inconclusive" and "straddle 2d" in v["reason"]
-    v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.1, 1.0)  # 2/L = 2: both quadratic lrs below
+    v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1,
+                                           curvature=1.0)  # 2/L = 2: both quadratic lrs below
     assert v["status"] == "inconclusive" and "2/L" in v["reason"]
 
 
@@ -174,14 +175,14 @@ def test_a_settled_run_that_converges_decides_even_beside_unsettled_ones():
 def test_huber_below_2d_that_has_not_converged_yet_is_inconclusive():
     huber, quad = huber_runs()
     huber.gap[0, 0, :] = 1e-3 * np.exp(-np.arange(T) / 100)  # still shrinking below 2d: not decided
-    v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, 0.1, 10.0)
+    v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)
     assert v["status"] == "inconclusive" and "lr=0.05" in v["reason"]
 
 
 def test_a_quadratic_too_close_to_2_over_l_to_blow_up_is_inconclusive():
     huber, quad = huber_runs()
     near = cycling("quadratic", [0.1, 0.2001], [1e-30, 1.0])  # |1 - lr L| = 1.001: 1.001^798 is about 2
-    v = ncd.huber_unstable_beyond_2_over_l(huber, near, 100, 0.1, 10.0)
+    v = ncd.huber_unstable_beyond_2_over_l(huber, near, 100, huber_width=0.1, curvature=10.0)
     assert v["status"] == "inconclusive" and "too close to 2/L" in v["reason"]
 
 

@@ -27,7 +27,7 @@ def test_fast_scan_finds_the_same_first_difference_as_the_plain_pass(digits):
     X, y = digits.X_train.to(torch.bfloat16), digits.y_train
     fast, naive = [], []
     for i in range(6):
-        net = rpz.make_kink_mlp(64, 128, 3, 10, i, torch.bfloat16)
+        net = rpz.make_kink_mlp(64, 128, 3, n_out=10, seed=i, dtype=torch.bfloat16)
         fast.append(rpz.first_difference(net, X, y, 64)[0])
         naive.append(rpz.first_difference_naive(net, X, y, 64))
     assert fast == naive
@@ -38,7 +38,7 @@ def test_zero_counts_agree_with_the_kink_audit(digits):
     """KinkMLP counts zeros in its own forward; the audit counts them at the ReLUs of an nn.Sequential built from the
     same layers: the two must agree exactly (fused kernel, the same nn.Linear computation)."""
     X = digits.X_train.to(torch.bfloat16)
-    net = rpz.make_kink_mlp(64, 128, 3, 10, 1, torch.bfloat16)
+    net = rpz.make_kink_mlp(64, 128, 3, n_out=10, seed=1, dtype=torch.bfloat16)
     with torch.no_grad():
         net(X)
     table = audit(net.as_sequential(), X)
@@ -47,8 +47,8 @@ def test_zero_counts_agree_with_the_kink_audit(digits):
 
 def test_nets_share_one_init_across_precisions_and_leave_the_global_rng_alone():
     state = torch.random.get_rng_state()
-    a = rpz.make_kink_mlp(8, 4, 2, 3, 5, torch.float64)
-    b = rpz.make_kink_mlp(8, 4, 2, 3, 5, torch.float16)
+    a = rpz.make_kink_mlp(8, 4, 2, n_out=3, seed=5, dtype=torch.float64)
+    b = rpz.make_kink_mlp(8, 4, 2, n_out=3, seed=5, dtype=torch.float16)
     assert torch.equal(torch.random.get_rng_state(), state)
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p.to(torch.float16), q)
@@ -68,7 +68,8 @@ def test_wilson_interval_against_known_values():
 
 
 def test_divergence_runs_control_is_identical_and_float64_never_parts(digits):
-    runs = rpz.divergence_runs(digits, ["bfloat16", "float64"], 32, 2, 64, 12, 0.1, 0, kernel="unfused")
+    runs = rpz.divergence_runs(digits, ["bfloat16", "float64"], 32, depth=2, batch_size=64, steps=12, lr=0.1, seed=0,
+                               kernel="unfused")
     assert all(r.control.max() == 0 for r in runs)
     r16, r64 = runs
     assert r64.zeros.sum() == 0 and r64.first_divergence is None
