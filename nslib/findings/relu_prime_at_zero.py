@@ -641,7 +641,9 @@ def control_stays_identical(runs: Sequence[PairRun]) -> dict:
     if not met:
         return inconclusive(crit, "no run met an exact zero, so ReLU'(0) was never used", per_dtype=measured)
     apart = [r.dtype for r in met if r.first_divergence is not None]
-    return verdict(True, crit, per_dtype=measured, apart_after_a_zero=apart)
+    never_apart = [r.dtype for r in met if r.first_divergence is None]  # met a zero, yet the pair never parted
+    return verdict(not never_apart, crit, per_dtype=measured, apart_after_a_zero=apart,
+                   met_a_zero_never_apart=never_apart)
 
 
 def zero_rate_grows_with_size(rates: pd.DataFrame, min_zeros: int = 20) -> dict:

@@ -123,6 +123,13 @@ def test_control_stays_identical_true_false_inconclusive():
     assert rpz.control_stays_identical([_pair([0, 1], [0, 1], nonfinite=True)])["holds"] is None
 
 
+def test_control_stays_identical_fails_when_a_pair_meets_a_zero_and_never_parts():
+    """The claim's second half: ReLU'(0) = 0 vs 1 must part once an exact zero is met (the audit found it skipped)."""
+    never_parts = _pair([0, 1, 0, 0], [0] * 4, dtype="float16")
+    v = rpz.control_stays_identical([_pair([0, 0, 1, 0], [0, 0, 0.1, 0.2]), never_parts])
+    assert v["holds"] is False and v.measured["met_a_zero_never_apart"] == ["float16"]
+
+
 def _rates(width_zeros, depth_zeros, dtype="bfloat16", sites=1_000_000):
     rows = [{"dataset": "d", "dtype": dtype, "kernel": "unfused", "width": w, "depth": 3, "sites": sites,
              "zeros": z, "rate": z / sites} for w, z in zip((16, 64, 256), width_zeros)]
