@@ -100,6 +100,16 @@ def test_volume_ordering_true_false_inconclusive():
     assert v["holds"] is None and "float32" in v["reason"]
 
 
+def test_volume_ordering_needs_a_decrease_the_counts_can_see():
+    """With V32 = V64 = 0 the ordering reduced to V16 >= 0, which cannot fail (the audit): all-zero volumes, or a
+    16-bit volume inside the 32-bit interval, order nothing and are inconclusive."""
+    all_zero = {"float16": 0, "bfloat16": 0, "float32": 0, "float64": 0}
+    for counts in (all_zero, {"float16": 2, "float32": 0, "float64": 0}):
+        v = rpz.volume_ordered_by_precision(_base("d", counts))
+        assert v["holds"] is None and "cannot order" in v["reason"], counts
+    assert rpz.volume_ordered_by_precision(_base("d", {"bfloat16": 15, "float32": 0, "float64": 0}))["holds"] is True
+
+
 def test_volume_16bit_large_true_false_inconclusive():
     assert rpz.volume_16bit_large(_base("d", {"float16": 1, "bfloat16": 15}))["holds"] is True
     assert rpz.volume_16bit_large(_base("d", {"float16": 0, "bfloat16": 0}, n=100))["holds"] is False
