@@ -36,7 +36,7 @@ __all__ = [
     "plot_central_flow", "plot_metrics", "plot_sharpness", "plot_train_loss",
     # criteria, one per claim id
     "central_flow_tracks_relu", "hovers_at_2_over_eta", "loss_nonmonotone_yet_decreasing", "progressive_sharpening",
-    "relu_differs_from_smooth",
+    "relu_differs_from_smooth", "SMOOTHNESS", "smoothness",
 ]
 
 #: Datasets (by :func:`nslib.tools.data.load`): digits (64 features) and MNIST-1D (40), both generated offline.
@@ -45,6 +45,17 @@ DATASETS = ("digits", "mnist1d")
 LOSSES = ("mse", "ce")
 #: Activation families; ``softplus`` is expanded into one family per beta.
 ACTIVATIONS = ("relu", "softplus", "tanh", "elu")
+#: Smoothness class of each family: ReLU is kinked; ELU is C^1 but not C^2 (its second derivative jumps at 0, and
+#: Kumar's objection is precisely about twice-differentiability); softplus and tanh are C^2 (C^infinity). The
+#: comparisons "ReLU against smooth" use the C^2 families only and report ELU apart.
+SMOOTHNESS = {"relu": "kinked", "elu": "C1", "tanh": "C2", "softplus": "C2"}
+
+
+def smoothness(family: str) -> str:
+    """``kinked``, ``C1`` or ``C2`` for a family name such as ``softplus(3)`` (see :data:`SMOOTHNESS`)."""
+    return SMOOTHNESS[family.split("(")[0]]
+
+
 #: The sharpness, in units of 2/eta, at which a run has reached the edge.
 REACH = 0.9
 #: The band, in units of 2/eta, within which the sharpness must stay to hover at the edge.
@@ -574,12 +585,12 @@ def loss_nonmonotone_yet_decreasing(summary: pd.DataFrame, min_upticks: float = 
 
 def relu_differs_from_smooth(eos_verdicts: dict, summary: pd.DataFrame, relu: str = "relu") -> dict:
     """ReLU nets behave differently from smooth ones: on at least one of the three Edge-of-Stability claims the
-    ReLU family's decided state differs from the smooth families' common decided state. Does not hold when ReLU
-    agrees with them on all three, each decided; inconclusive when a comparison needed is undecided or the smooth
-    families disagree among themselves. The medians behind it (rise, band fraction, upticks, sharpness in the
-    window) are in ``numbers``."""
+    ReLU family's decided state differs from the C^2 families' common decided state (ELU, C^1 only, is reported
+    apart in ``c1``: see :data:`SMOOTHNESS`). Does not hold when ReLU agrees with them on all three, each decided;
+    inconclusive when a comparison needed is undecided or the C^2 families disagree among themselves. The medians
+    behind it (rise, band fraction, upticks, sharpness in the window) are in ``numbers``."""
     criterion = ("the ReLU family's state on progressive-sharpening, hovers-at-2-over-eta or "
-                 "loss-nonmonotone-yet-decreasing differs from the smooth families' common state")
+                 "loss-nonmonotone-yet-decreasing differs from the C^2 (smooth) families' common state")
     cols = [c for c in ("rise", "band_fraction", "median_units", "uptick_fraction") if c in summary]
     numbers = {fam: {c: float(np.nanmedian(sub[c].astype(float))) if sub[c].notna().any() else None for c in cols}
                for fam, sub in summary.groupby("family", sort=False)}
@@ -589,9 +600,10 @@ def relu_differs_from_smooth(eos_verdicts: dict, summary: pd.DataFrame, relu: st
         if relu not in groups:
             undecided.append(f"{cid}: no ReLU run")
             continue
-        smooth = {fam: g.get("holds") for fam, g in groups.items() if fam != relu}  # True / False / None
+        smooth = {fam: g.get("holds") for fam, g in groups.items() if smoothness(fam) == "C2"}  # True/False/None
         r = groups[relu].get("holds")
-        comparisons[cid] = {"relu": r, "smooth": smooth}
+        comparisons[cid] = {"relu": r, "smooth": smooth,
+                            "c1": {fam: g.get("holds") for fam, g in groups.items() if smoothness(fam) == "C1"}}
         if not smooth:
             undecided.append(f"{cid}: no smooth family")
         elif r is None or None in smooth.values():
@@ -613,14 +625,15 @@ def relu_differs_from_smooth(eos_verdicts: dict, summary: pd.DataFrame, relu: st
 def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: float = 2.0,
                              min_edge_fraction: float = 0.5) -> dict:
     """At each step size: the central flow's late distance to GD (relative to GD's distance travelled) for the ReLU
-    net is within ``factor`` x the median over the smooth families, and below the gradient flow's for the ReLU net.
+    net is within ``factor`` x the median over the C^2 families (ELU, C^1 only, is reported apart: see
+    :data:`SMOOTHNESS`), and below the gradient flow's for the ReLU net.
 
     Preconditions per step size: the ReLU net's GD did not diverge, both its flows exist, its central flow sat at the
     edge for at least ``min_edge_fraction`` of the late window (else it is mostly the gradient flow and there is
     little to test) and was self-checked, and at least one smooth family qualifies by the same rules. A point is
     decided only when the flows' own errors (``cf_relative_error``, ``gf_relative_error``) cannot move it across
     either threshold; otherwise it is inconclusive."""
-    criterion = (f"late ||CF - GD|| / ||GD - theta_0|| for ReLU <= {factor:g} x the smooth families' median, and "
+    criterion = (f"late ||CF - GD|| / ||GD - theta_0|| for ReLU <= {factor:g} x the C^2 families' median, and "
                  "below the gradient flow's, at every step size, beyond the flows' own errors")
 
     def usable(row):
@@ -640,14 +653,16 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
     groups = {}
     for eta, sub in table.groupby("eta", sort=True):
         rows = {r["family"]: r for r in sub.to_dict("records")}
-        smooth = {fam: r["cf_late_relative_distance"] for fam, r in rows.items() if fam != relu and usable(r) is True}
-        m = {"smooth_cf": smooth}
+        smooth = {fam: r["cf_late_relative_distance"] for fam, r in rows.items()
+                  if smoothness(fam) == "C2" and usable(r) is True}
+        m = {"smooth_cf": smooth, "c1_cf": {fam: r["cf_late_relative_distance"] for fam, r in rows.items()
+                                            if smoothness(fam) == "C1" and usable(r) is True}}
         if relu not in rows:
             state = "no ReLU net was run"
         elif usable(rows[relu]) is not True:
             state = f"ReLU: {usable(rows[relu])}"
         elif not smooth:
-            state = "no smooth family sat at the edge with both flows"
+            state = "no C^2 family sat at the edge with both flows"
         elif not (math.isfinite(rows[relu]["cf_relative_error"]) and math.isfinite(rows[relu]["gf_relative_error"])):
             state = "the ReLU net's flows were not self-checked: their errors are unknown"
         else:

@@ -207,9 +207,15 @@ def test_relu_differs_holds_fails_and_is_inconclusive():
     )
     assert differs["holds"] is True and differs["measured"]["differs_on"] == ["hovers-at-2-over-eta"]
     split = eos.relu_differs_from_smooth(
-        _eos_verdicts((True, True, True), {"tanh": (True, False, True), "elu": (True,) * 3}), summary
+        _eos_verdicts((True, True, True), {"tanh": (True, False, True), "softplus(3)": (True,) * 3}), summary
     )
     assert split["holds"] is None and "the smooth families disagree" in split["reason"]
+    # ELU is C^1, not C^2: it is reported apart and never decides "ReLU against smooth"
+    elu_apart = eos.relu_differs_from_smooth(
+        _eos_verdicts((True, True, True), {"tanh": (True,) * 3, "elu": (True, False, True)}), summary
+    )
+    assert elu_apart["holds"] is False
+    assert elu_apart["measured"]["comparisons"]["hovers-at-2-over-eta"]["c1"] == {"elu": False}
     undecided = eos.relu_differs_from_smooth(
         _eos_verdicts((True, None, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary
     )
@@ -236,7 +242,7 @@ def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), c
     ]
     rows += [
         {
-            "family": f"s{i}",
+            "family": fam,
             "eta": 0.2,
             "gd_diverged": False,
             "cf_reached_edge": True,
@@ -248,7 +254,7 @@ def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), c
             "cf_failed": "",
             "gf_failed": "",
         }
-        for i, d in enumerate(smooth)
+        for fam, d in zip(("tanh", "softplus(3)", "elu"), smooth)
     ]
     return pd.DataFrame(rows)
 
@@ -271,3 +277,6 @@ def test_central_flow_tracks_relu_holds_fails_and_is_inconclusive():
     assert close["holds"] is None and "errors straddle" in close["reason"]
     unchecked = eos.central_flow_tracks_relu(_cf_table(errors=(float("nan"), 0.001)))
     assert unchecked["holds"] is None and "not self-checked" in unchecked["reason"]
+    with_elu = eos.central_flow_tracks_relu(_cf_table(smooth=(0.05, 0.06, 1.0)))  # ELU (C^1) far off: not in the median
+    assert with_elu["holds"] is True and with_elu.groups["eta=0.2"].measured["c1_cf"] == {"elu": 1.0}
+    assert [eos.smoothness(f) for f in ("relu", "elu", "tanh", "softplus(20)")] == ["kinked", "C1", "C2", "C2"]
