@@ -199,11 +199,12 @@ def cmd_book_execute(args) -> int:
 # --- the API page ---
 
 def public_modules() -> list[ModuleType]:
-    """The page kit, the runner, the figure and glue modules, every tool module and every finding module."""
+    """The page kit, the runner, the verdict, the figure and glue modules, the book's builders, every tool module
+    and every finding module."""
     import nslib
 
-    mods = [nslib, nslib.runner, importlib.import_module("nslib.figures"), importlib.import_module("nslib.glue"),
-            importlib.import_module("nslib.bookbuild")]
+    mods = [nslib, nslib.runner] + [importlib.import_module(f"nslib.{m}") for m in ("verdicts", "figures", "glue",
+                                                                                   "bookbuild")]
     for pkg in (nslib.tools, nslib.findings):
         mods += [importlib.import_module(f"{pkg.__name__}.{m.name}") for m in pkgutil.iter_modules(pkg.__path__)
                  if not m.name.startswith("_")]
