@@ -57,7 +57,7 @@ def _notebook(path, source):
 
 @pytest.mark.notebook
 def test_pages_are_executed_in_parallel_into_the_cache_myst_nb_reads(tmp_path):
-    """Two pages run at once (each sleeps 2 s and records when it ran); both land in the jupyter cache where
+    """Two pages run at once (each sleeps 5 s and records when it ran); both land in the jupyter cache where
     myst-nb looks them up (match_cache_notebook on the unexecuted file); a failing page is reported, not cached; a
     second call executes nothing."""
     import nbformat
@@ -65,7 +65,7 @@ def test_pages_are_executed_in_parallel_into_the_cache_myst_nb_reads(tmp_path):
 
     pages = []
     for name in ("a", "b"):
-        _notebook(tmp_path / f"{name}.ipynb", "import time\nt0 = time.time(); time.sleep(2); print(t0, time.time())")
+        _notebook(tmp_path / f"{name}.ipynb", "import time\nt0 = time.time(); time.sleep(5); print(t0, time.time())")
         pages.append(tmp_path / f"{name}.ipynb")
     _notebook(tmp_path / "bad.ipynb", "raise ValueError('a broken page')")
     lines = []
