@@ -151,6 +151,10 @@ class _Parser(argparse.ArgumentParser):
             action = next((a for a in actions if m.group(1) in a.option_strings), None)
             allowed = _allowed(action) if action else "a value"
             message = f"option {m.group(1)} needs a value: allowed is {allowed}"
+        m = re.fullmatch(r"argument (\S+?)(?:/\S+)?: invalid (int|float) value: (.*)", message)
+        if m:
+            kind = "an integer" if m.group(2) == "int" else "a number"
+            message = f"option {m.group(1)} {m.group(3)} is not {kind}: allowed is {kind}"
         self.exit(2, f"nslib: {message}\n")
 
     def _subparsers_and_self(self):
