@@ -18,6 +18,7 @@ import torch
 from ..runner import inconclusive, verdict
 from ..tools.clarke import CLOSED_FORMS, ad_gradient, clarke_set_exact, clarke_set_sampled, hull_distance, in_hull
 from ..tools.kinks import Kinks
+from ..verdicts import Verdict
 
 __all__ = [
     # experiments
@@ -203,10 +204,10 @@ def batch_choice_table(agnostic, per_sample, nearby) -> pd.DataFrame:
                          "largest nearby gradient": np.abs(nearby).max(0)}, index=["d/dw", "d/db", "d/dv"]).T
 
 
-def kakade_lee_table(ad_value: float, clarke_set, verdict_: dict) -> pd.DataFrame:
+def kakade_lee_table(ad_value: float, clarke_set, verdict_: Verdict) -> pd.DataFrame:
     """AD's value, the exact Clarke set and the verdict for relu(x) - relu(-x) at 0, as one column."""
     return pd.Series({"torch autograd": ad_value, "Clarke set": clarke_set.vertices.ravel().tolist(),
-                      "verdict": verdict_["status"]}, name="relu(x) - relu(-x) at 0").to_frame()
+                      "verdict": verdict_.state}, name="relu(x) - relu(-x) at 0").to_frame()
 
 
 def one_neuron_batch(theta: torch.Tensor, k: Kinks) -> torch.Tensor:

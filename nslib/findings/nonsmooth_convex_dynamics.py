@@ -30,6 +30,7 @@ from ..tools.dynamics import (
 )
 from ..tools.objectives import make_objective
 from ..tools.stats import loglog_slope
+from ..verdicts import Verdict
 
 __all__ = [
     # experiments
@@ -427,12 +428,12 @@ def huber_unstable_beyond_2_over_l(huber: StepSizeRuns, quadratic: StepSizeRuns,
     )
 
 
-def adaptive_table(verdict_: dict) -> pd.DataFrame:
+def adaptive_table(verdict_: Verdict) -> pd.DataFrame:
     """Per optimizer of ``adaptive-optimizers-differ``: the range of the fraction of cases that differ, the unsettled
     cases, and its state."""
     return pd.DataFrame({o: {"fraction differs (range)": e["fraction_differs_range"], "unsettled cases":
                              e["unsettled_pairs"], "holds": e["holds"]}
-                         for o, e in verdict_["measured"]["per_group"].items()}).T
+                         for o, e in verdict_.measured["per_group"].items()}).T
 
 
 def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str, str]] = TWIN_PAIRS,

@@ -716,7 +716,7 @@ def accuracy_sensitive_to_alpha(acc: pd.DataFrame, min_effect: float = 0.01) -> 
             "largest_change": float(abs(g.mean_change[top])), "at_alpha": float(g.alpha[top]),
             "se": float(g.se[top]), "zeros_met": int(g.zeros.sum())}}
     plain = states.get("sgd")
-    per_group = combine_verdicts(states, crit)["measured"]["per_group"]
+    per_group = combine_verdicts(states, crit).to_json()["measured"]["per_group"]  # each group as results.json has it
     if plain is not None:
         for m in per_group.values():
             m["dampened_vs_plain_sgd"] = m["largest_change"] <= plain["measured"]["largest_change"]

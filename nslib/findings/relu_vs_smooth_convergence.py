@@ -11,7 +11,7 @@ The toy runs on :mod:`nslib.tools.dynamics`; the nets train many seeds, betas an
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
@@ -27,6 +27,7 @@ from ..tools.dynamics import StepSizeRuns, run_dynamics, settled
 from ..tools.models import mlp
 from ..tools.objectives import Objective
 from ..tools.stats import loglog_slope
+from ..verdicts import Verdict
 
 __all__ = [
     # experiments
@@ -304,12 +305,12 @@ def curves_frame(runs: NetRuns) -> pd.DataFrame:
     return runs.frame.merge(tuned, on=["dataset", "depth", "family", "lr"])
 
 
-def page_texts(toy: ToyRuns, nets: NetRuns, verdicts: dict) -> dict[str, str]:
+def page_texts(toy: ToyRuns, nets: NetRuns, verdicts: Mapping[str, Verdict]) -> dict[str, str]:
     """The sentences the page glues, built from the runs and the recorded verdicts (never typed on the page)."""
     w = toy.window
     med = np.median(np.abs(toy.relu.late_gap(w)), axis=1)
     above = sorted(float(lr) for lr, g in zip(toy.lrs, med) if g >= 1e-3)
-    plateau = verdicts["toy-gap-plateau"]["measured"]
+    plateau = verdicts["toy-gap-plateau"].measured
     slopes = plateau.get("slopes") or [float("nan")]
     table = steps_table(nets)
     by_net = []
@@ -322,8 +323,8 @@ def page_texts(toy: ToyRuns, nets: NetRuns, verdicts: dict) -> dict[str, str]:
         by_net.append(f"{ds} depth {depth}: ReLU {r:g} steps; faster in median: "
                       f"{', '.join(faster) if faster else 'none'}")
     wins = []
-    for ds, g in verdicts["nets-smooth-faster"]["measured"].get("per_group", {}).items():
-        wf = g.get("smooth_win_fraction", {})
+    for ds, g in verdicts["nets-smooth-faster"].groups.items():
+        wf = g.measured.get("smooth_win_fraction", {})
         n_won = sum(isinstance(v, float) and v >= SEED_FRACTION for v in wf.values())
         wins.append(f"{ds}: {n_won} of {len(wf)} smooth (family, depth) comparisons won in >= "
                     f"{SEED_FRACTION:.0%} of seeds")
@@ -333,9 +334,9 @@ def page_texts(toy: ToyRuns, nets: NetRuns, verdicts: dict) -> dict[str, str]:
         "slopes": f"{min(slopes):.2f} to {max(slopes):.2f}",
         "above-1e-3": (f"from eta = {above[0]:g} on" if above else "at no step of the grid"),
         "softplus-gap": _fmt(max((e.get("largest_judged_gap") or 0.0) for e in
-                                 verdicts["toy-smooth-converges"]["measured"].get("per_group", {}).values()) if
-                             verdicts["toy-smooth-converges"]["measured"].get("per_group") else None),
-        "dim-ratio": f"{verdicts['toy-diminishing-fixes']['measured'].get('median_ratio', float('nan')):.0f}",
+                                 verdicts["toy-smooth-converges"].measured.get("per_group", {}).values()) if
+                             verdicts["toy-smooth-converges"].measured.get("per_group") else None),
+        "dim-ratio": f"{verdicts['toy-diminishing-fixes'].measured.get('median_ratio', float('nan')):.0f}",
         "nets-median": "; ".join(by_net) or "no net trained",
         "nets-wins": "; ".join(wins) or "no comparison",
         "tuned-lrs": tuned or "none",
