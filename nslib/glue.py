@@ -7,13 +7,6 @@ from typing import Any
 __all__ = ["glue_text", "glue_verdicts", "per_group_text", "provenance_text", "show_verdicts"]
 
 
-class _Text(str):
-    """A string whose repr is itself, so glued text shows without quotes."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
 def glue_text(name: str, value: Any, fmt: str = "") -> None:
     """Glue ``value`` (formatted with ``fmt``) as plain text under ``name``. Returns nothing, so that a plumbing
     cell ending in it shows nothing on the page."""
@@ -25,7 +18,10 @@ def glue_text(name: str, value: Any, fmt: str = "") -> None:
         text = format(value, fmt)
     else:
         text = str(value)
-    glue(name, _Text(text), display=False)
+    # glued as a Python string literal: myst-nb's {glue:text} reads text/plain back with ast.literal_eval, which
+    # turned a bare "80,928,768" into the tuple (80, 928, 768) and "0.50" into 0.5; a quoted literal comes back as
+    # exactly this text
+    glue(name, text, display=False)
 
 
 def per_group_text(values, fmt: str, key: str | None = None) -> str:
