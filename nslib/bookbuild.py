@@ -184,8 +184,6 @@ def cmd_book_execute(args) -> int:
     (``make book`` runs it before ``jupyter-book build``); exit 1 naming the pages whose execution failed."""
     import yaml
 
-    if args.workers < 1:
-        raise ParamError(f"--workers {args.workers}: allowed is an integer >= 1")
     config = yaml.safe_load(Path("_config.yml").read_text(encoding="utf-8")) if Path("_config.yml").is_file() else {}
     timeout = int((config or {}).get("execute", {}).get("timeout", 600))
     failed = execute_book(args.cache, book_pages("."), args.workers, timeout,

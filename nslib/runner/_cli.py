@@ -202,8 +202,9 @@ def _take_pairs(argv: list[str]) -> tuple[list[str], list[tuple[str, str]], list
         if a == "-p":
             if len(argv) - i < 3:
                 raise ParamError("option -p needs a NAME and a VALUE: allowed is -p NAME VALUE")
-            if argv[i + 2] in _OPTIONS or argv[i + 1] in _OPTIONS:  # '-p seed --profile quick': seed has no value
-                name = argv[i + 1] if argv[i + 1] not in _OPTIONS else ""
+            options = _option_strings()
+            if argv[i + 2] in options or argv[i + 1] in options:  # '-p seed --profile quick': seed has no value
+                name = argv[i + 1] if argv[i + 1] not in options else ""
                 option = argv[i + 2] if name else argv[i + 1]
                 raise ParamError(f"option -p {name} has no value (the next word is the option {option}): allowed is "
                                  f"-p NAME VALUE".replace("  ", " "))
@@ -223,9 +224,11 @@ def _take_pairs(argv: list[str]) -> tuple[list[str], list[tuple[str, str]], list
     return rest, pairs, grids
 
 
-#: Every option of every command: a word after ``-p NAME`` that is one of these is an option, not a value.
-_OPTIONS = {"-p", "--grid", "--profile", "--out", "--workers", "--scheduler", "--to", "--cache", "--since",
-            "--config", "--input-shape", "--dataset", "--batch-size", "--batches", "--dtype", "--seed", "--help", "-h"}
+def _option_strings() -> set[str]:
+    """Every option of every command, read from the parser itself: a word after ``-p NAME`` that is one of these is
+    an option, not a value."""
+    parser = _parser()
+    return {"-p", "--grid"} | {o for p in parser._subparsers_and_self() for a in p._actions for o in a.option_strings}
 
 
 def _parser() -> argparse.ArgumentParser:
