@@ -29,7 +29,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from .models import BufferSoftplus, buffer_softplus
-from .train import OPTIMIZERS, SCHEDULE_FACTORS, SCHEDULES, History, batches
+from .train import SCHEDULE_FACTORS, SCHEDULES, History, batches, optimizer_options
 
 __all__ = ["Ensemble", "EnsembleRun", "train"]
 
@@ -54,14 +54,6 @@ def _stacked_plan(template: nn.Module) -> list[tuple[str, str, nn.Module]] | Non
         else:
             return None
     return plan
-
-
-# Optimizer options accepted per optimizer, with torch's defaults.
-_DEFAULTS = {
-    "sgd": {"momentum": 0.0, "weight_decay": 0.0},
-    "rmsprop": {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0},
-    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
-}
 
 
 class Ensemble:
@@ -219,14 +211,9 @@ def _per_member(value, m: int, name: str, ref: torch.Tensor) -> torch.Tensor:
     return torch.tensor(vals, dtype=torch.float64).to(device=ref.device)
 
 
-def _check_options(optimizer: str, kwargs: Mapping) -> dict:
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer = {optimizer!r}: allowed is one of {', '.join(OPTIMIZERS)}")
-    unknown = set(kwargs) - set(_DEFAULTS[optimizer])
-    if unknown:
-        raise ValueError(f"optimizer_kwargs {sorted(unknown)} for {optimizer}: allowed are "
-                         f"{', '.join(_DEFAULTS[optimizer])}")
-    return {**_DEFAULTS[optimizer], **kwargs}
+#: The optimizers of :data:`nslib.tools.train.OPTIMIZER_OPTIONS` that :class:`_StackedOptimizer` writes out (a test
+#: checks that it covers all of them).
+STACKED_UPDATES = ("sgd", "rmsprop", "adam")
 
 
 class _StackedOptimizer:
@@ -254,7 +241,7 @@ class _StackedOptimizer:
             sq = st.setdefault("square_avg", torch.zeros_like(p))
             sq.mul_(o["alpha"]).addcmul_(g, g, value=1 - o["alpha"])
             update = g / sq.sqrt().add_(o["eps"]) * lr
-        else:  # adam
+        elif self.name == "adam":
             b1, b2 = o["betas"]
             m = st.setdefault("exp_avg", torch.zeros_like(p))
             v = st.setdefault("exp_avg_sq", torch.zeros_like(p))
@@ -262,6 +249,8 @@ class _StackedOptimizer:
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
             denom = (v.sqrt() / (1 - b2 ** self.t) ** 0.5).add_(o["eps"])
             update = m / denom * (lr / (1 - b1 ** self.t))
+        else:
+            raise NotImplementedError(f"optimizer {self.name!r} has no stacked update: add it to {STACKED_UPDATES}")
         if active is not None:  # only once a member has diverged: freeze it (its update may be NaN)
             update = torch.where(active, update, torch.zeros_like(update))
         p.sub_(update)
@@ -286,7 +275,7 @@ def train(models: Ensemble | Sequence[nn.Module], loss_fn: Callable[[torch.Tenso
         raise ValueError(f"steps = {steps}, record_every = {record_every}: allowed is steps >= 0, record_every >= 1")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule = {schedule!r}: allowed is one of {', '.join(SCHEDULES)}")
-    options = _check_options(optimizer, optimizer_kwargs or {})
+    options = optimizer_options(optimizer, optimizer_kwargs or {})
     ens = models if isinstance(models, Ensemble) else Ensemble(models)
     M, n = len(ens), X.shape[0]
     flat = ens.flat

@@ -11,11 +11,19 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "SCHEDULE_FACTORS", "History", "accuracy", "batches", "make_optimizer",
-           "make_scheduler", "minibatches", "train"]
+__all__ = ["OPTIMIZERS", "OPTIMIZER_OPTIONS", "SCHEDULES", "SCHEDULE_FACTORS", "History", "accuracy", "batches",
+           "make_optimizer", "make_scheduler", "minibatches", "optimizer_options", "train"]
 
+#: The optimizers by name: torch's class, and the options nslib accepts with torch's defaults. The one definition,
+#: used by :func:`make_optimizer` and by :mod:`nslib.tools.ensembles` (which writes the same updates out on a
+#: stacked tensor).
+OPTIMIZER_OPTIONS: dict[str, tuple[type[torch.optim.Optimizer], dict]] = {
+    "sgd": (torch.optim.SGD, {"momentum": 0.0, "weight_decay": 0.0}),
+    "rmsprop": (torch.optim.RMSprop, {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0}),
+    "adam": (torch.optim.Adam, {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}),
+}
 #: Optimizer names accepted by :func:`make_optimizer` and :func:`train`.
-OPTIMIZERS = ("sgd", "rmsprop", "adam")
+OPTIMIZERS = tuple(OPTIMIZER_OPTIONS)
 #: Step-size schedules by name: the factor on the initial step at step k (torch's LambdaLR convention). The one
 #: definition, used by :func:`make_scheduler` and by :mod:`nslib.tools.ensembles`.
 SCHEDULE_FACTORS: dict[str, Callable[[int], float]] = {
@@ -26,17 +34,22 @@ SCHEDULE_FACTORS: dict[str, Callable[[int], float]] = {
 SCHEDULES = tuple(SCHEDULE_FACTORS)
 
 
+def optimizer_options(name: str, options: Mapping) -> dict:
+    """``options`` for optimizer ``name`` completed with torch's defaults; an unknown name or option is refused."""
+    if name not in OPTIMIZER_OPTIONS:
+        raise ValueError(f"optimizer = {name!r}: allowed is one of {', '.join(OPTIMIZERS)}")
+    defaults = OPTIMIZER_OPTIONS[name][1]
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise ValueError(f"optimizer_kwargs {sorted(unknown)} for {name}: allowed are {', '.join(defaults)}")
+    return {**defaults, **options}
+
+
 def make_optimizer(name: str, params, lr: float | None = None, **kwargs) -> torch.optim.Optimizer:
-    """torch's SGD (no momentum: plain (sub)gradient steps), RMSprop or Adam, by name."""
-    if lr is not None:
-        kwargs["lr"] = lr
-    if name == "sgd":
-        return torch.optim.SGD(params, **kwargs)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, **kwargs)
-    if name == "adam":
-        return torch.optim.Adam(params, **kwargs)
-    raise ValueError(f"optimizer = {name!r}: allowed is one of {', '.join(OPTIMIZERS)}")
+    """torch's SGD (no momentum by default: plain (sub)gradient steps), RMSprop or Adam, by name, with the options
+    of :data:`OPTIMIZER_OPTIONS`."""
+    options = optimizer_options(name, kwargs)
+    return OPTIMIZER_OPTIONS[name][0](params, **options, **({} if lr is None else {"lr": lr}))
 
 
 def make_scheduler(opt: torch.optim.Optimizer, schedule: str):

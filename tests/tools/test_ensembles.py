@@ -173,3 +173,21 @@ def test_other_architectures_run_under_vmap():
     out = ens(x)
     assert out.shape == (2, 5, 3)
     torch.testing.assert_close(out[1], cnn[1](x), rtol=1e-12, atol=1e-14)
+
+
+def test_one_table_of_optimizers_and_schedules():
+    """tools.train and tools.ensembles read one table: every optimizer has a stacked update, every option both
+    accept, and an unknown option is refused by both with the same message."""
+    from nslib.tools import train as train_mod
+
+    assert set(ensembles.STACKED_UPDATES) == set(train_mod.OPTIMIZERS)
+    X, y = _data()
+    for name, (cls, defaults) in train_mod.OPTIMIZER_OPTIONS.items():
+        opt = train_mod.make_optimizer(name, _models(1)[0].parameters(), lr=0.01)
+        assert type(opt) is cls and all(opt.defaults[k] == v for k, v in defaults.items())
+        ensembles.train(_models(2), F.cross_entropy, X, y, optimizer=name, lr=0.01, steps=1)
+        for fn in (lambda: train_mod.make_optimizer(name, _models(1)[0].parameters(), lr=0.01, nesterov=True),
+                   lambda: ensembles.train(_models(2), F.cross_entropy, X, y, optimizer=name, steps=1,
+                                           optimizer_kwargs={"nesterov": True})):
+            with pytest.raises(ValueError, match=rf"optimizer_kwargs \['nesterov'\] for {name}"):
+                fn()
