@@ -123,37 +123,33 @@ class GDRun:
 
 def run_gd(f, theta0: torch.Tensor, eta: float, steps: int, *, sharpness_every: int, labels: torch.Tensor,
            tol: float = 1e-4, seed: int = 0, dataset: str = "", loss: str = "", family: str = "") -> GDRun:
-    """GD with step ``eta`` for ``steps`` steps on ``f`` (:func:`nslib.tools.models.flat_loss`); every
-    ``sharpness_every`` steps the sharpness by Lanczos (warm-started from the last eigenvector) and the train
-    accuracy. A non-finite loss or iterate ends the run: divergence is a result. ``dataset``, ``loss`` and
-    ``family`` only label the run."""
+    """GD with step ``eta`` for ``steps`` steps on ``f`` (:func:`nslib.tools.models.flat_loss`), by
+    :func:`nslib.tools.flows.gradient_descent`; at every ``sharpness_every``-th iterate (and the last) the sharpness
+    by Lanczos (warm-started from the last eigenvector) and the train accuracy. A non-finite loss or iterate ends
+    the run: divergence is a result. ``dataset``, ``loss`` and ``family`` only label the run."""
     from scipy.sparse.linalg import ArpackNoConvergence
 
-    value_and_grad = torch.func.grad_and_value(f)
-    theta = theta0.detach().clone()
     losses, checks, sharp, acc = [], [], [], []
-    start, products, diverged = None, 0, None
-    with torch.no_grad():
-        for k in range(steps + 1):
-            g, value = value_and_grad(theta)
-            if not (torch.isfinite(value) and torch.isfinite(g).all()):
-                diverged = k
-                break
-            losses.append(float(value))
-            if k % sharpness_every == 0 or k == steps:
-                try:
-                    e = curvature.eigen(f, theta, tol=tol, seed=seed, v0=start, ncv=8)
-                    start, s, products = e.vectors[:, 0], float(e.values[0]), products + e.products
-                except ArpackNoConvergence:
-                    s = math.nan
-                checks.append(k)
-                sharp.append(s)
-                acc.append(float((f.output(theta).argmax(1) == labels).double().mean()))
-            if k < steps:
-                theta = theta - eta * g
+    seen = {"start": None, "products": 0, "theta": theta0}
+
+    def measure(k, theta, value, g):
+        losses.append(float(value))
+        seen["theta"] = theta
+        if k % sharpness_every == 0 or k == steps:
+            try:
+                e = curvature.eigen(f, theta, tol=tol, seed=seed, v0=seen["start"], ncv=8)
+                seen["start"], s = e.vectors[:, 0], float(e.values[0])
+                seen["products"] += e.products
+            except ArpackNoConvergence:
+                s = math.nan
+            checks.append(k)
+            sharp.append(s)
+            acc.append(float((f.output(theta).argmax(1) == labels).double().mean()))
+
+    traj = flows.gradient_descent(f, theta0, eta, steps, every=steps, on_iterate=measure)
     return GDRun(eta=eta, losses=np.array(losses), checks=np.array(checks, int), sharpness=np.array(sharp),
-                 accuracy=np.array(acc), diverged_at=diverged, final_theta=theta, products=products, f=f,
-                 dataset=dataset, loss=loss, family=family)
+                 accuracy=np.array(acc), diverged_at=traj.diverged_at, final_theta=seen["theta"],
+                 products=seen["products"], f=f, dataset=dataset, loss=loss, family=family)
 
 
 def run_grid(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str], etas: Sequence[float], *,
@@ -283,7 +279,7 @@ def compare_flows(f, theta0: torch.Tensor, family: str, eta: float, steps: int, 
     def central(substeps):
         cf = flows.central_flow(f, theta0, eta, steps, every=every, k=k, substeps=substeps, seed=seed)
         if cf.diverged:
-            raise flows.FlowError(f"the central flow became non-finite at t = {cf.diverged_at:g}")
+            raise flows.FlowError(f"the central flow became non-finite within GD step {cf.diverged_at}")
         return cf
 
     gd = flows.gradient_descent(f, theta0, eta, steps, every=every)

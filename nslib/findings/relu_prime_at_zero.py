@@ -344,7 +344,7 @@ class PairRun:
     zeros: np.ndarray
     distance: np.ndarray
     control: np.ndarray
-    nonfinite: bool = False
+    diverged_at: int | None = None  # first step whose loss was NaN or inf (the run stops after it)
     first_kink: int | None = field(init=False)
     first_divergence: int | None = field(init=False)
 
@@ -353,6 +353,10 @@ class PairRun:
         moved = np.flatnonzero(self.distance > 0)
         self.first_kink = int(hit[0]) if len(hit) else None
         self.first_divergence = int(moved[0]) if len(moved) else None
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
 
 
 def divergence_runs(split: data.Split, dtypes: Sequence[str], width: int, *, depth: int, batch_size: int, steps: int,
@@ -371,21 +375,22 @@ def divergence_runs(split: data.Split, dtypes: Sequence[str], width: int, *, dep
         for n, a in zip(nets, (0.0, 1.0, 0.0)):
             n.alpha = a
         opts = [make_optimizer("sgd", n.parameters(), lr) for n in nets]
-        zeros, dist, ctrl, bad = [], [], [], False
-        for idx in order:
+        zeros, dist, ctrl, diverged_at = [], [], [], None
+        for step, idx in enumerate(order):
             before = sum(nets[0].zeros)
             for n, opt in zip(nets, opts):
                 opt.zero_grad(set_to_none=True)
                 loss = _loss(n(X[idx]), y[idx])
                 loss.backward()
-                bad |= not bool(torch.isfinite(loss))
+                if diverged_at is None and not bool(torch.isfinite(loss)):
+                    diverged_at = step
                 opt.step()
             zeros.append(sum(nets[0].zeros) - before)
             dist.append(_distance(nets[1], nets[0]))
             ctrl.append(_distance(nets[2], nets[0]))
-            if bad:
+            if diverged_at is not None:
                 break
-        out.append(PairRun(name, np.array(zeros), np.array(dist), np.array(ctrl), bad))
+        out.append(PairRun(name, np.array(zeros), np.array(dist), np.array(ctrl), diverged_at))
     return out
 
 
@@ -396,7 +401,7 @@ def divergence_table(runs: Sequence[PairRun]) -> pd.DataFrame:
                           "first step with a zero": r.first_kink, "first step 0 vs 1 differ": r.first_divergence,
                           "final distance 0 vs 1": float(r.distance[-1]) if len(r.distance) else float("nan"),
                           "control max distance": float(r.control.max()) if len(r.control) else float("nan"),
-                          "non-finite loss": r.nonfinite} for r in runs]).set_index("dtype")
+                          "non-finite loss": r.diverged} for r in runs]).set_index("dtype")
 
 
 def accuracy_grid(split: data.Split, dtype: str, alphas: Sequence[float], *, optimizers: Sequence[str],
@@ -635,8 +640,8 @@ def control_stays_identical(runs: Sequence[PairRun]) -> dict:
                           "zeros_met": int(r.zeros.sum())} for r in runs}
     if not runs:
         return inconclusive(crit, "no precision was run")
-    if any(r.nonfinite for r in runs):
-        return inconclusive(crit, "a loss went non-finite: " + ", ".join(r.dtype for r in runs if r.nonfinite),
+    if any(r.diverged for r in runs):
+        return inconclusive(crit, "a loss went non-finite: " + ", ".join(r.dtype for r in runs if r.diverged),
                             per_dtype=measured)
     control_ok = all(float(r.control.max(initial=0.0)) == 0.0 for r in runs)
     early = [r.dtype for r in runs if r.first_divergence is not None

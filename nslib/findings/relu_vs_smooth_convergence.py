@@ -464,9 +464,9 @@ def toy_gap_plateau(runs: ToyRuns, min_gap_per_step: float = 0.01, lo: float = 0
                  f"{min_gap_per_step:g} x eta at every eta and its log-log slope in eta lies in [{lo:g}, {hi:g}]")
     w, lrs = runs.window, runs.lrs
     g = runs.relu.late_gap(w)  # (L, S)
-    if (runs.relu.diverged_at >= 0).any():
+    if runs.relu.diverged.any():
         return inconclusive(criterion, "a ReLU toy run diverged (a step too large for the quadratic part)",
-                            diverged_lrs=sorted({float(lrs[i]) for i, _ in np.argwhere(runs.relu.diverged_at >= 0)}))
+                            diverged_lrs=sorted({float(lrs[i]) for i, _ in np.argwhere(runs.relu.diverged)}))
     ok = settled(runs.relu.gap, w, settle_factor)
     slopes = [loglog_slope(lrs, g[:, s]) for s in range(g.shape[1])]
     ratio = g / lrs[:, None]

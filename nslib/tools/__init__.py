@@ -14,6 +14,10 @@
 - :mod:`~nslib.tools.flows`: gradient flows by adaptive ODE solvers, GD as their discretisation, distances
 - :mod:`~nslib.tools.maxpool`: MaxPool with a chosen Jacobian (beta J_min + (1 - beta) J_native), window ties
 
+Divergence is a result, recorded one way everywhere: ``diverged_at``, the index of the first step whose loss or
+iterate was NaN/inf (None when the run stayed finite; -1 in an array over many runs), and ``diverged``, a bool (or
+bool array) derived from it. A record says which step it counts (an optimizer step, a GD iterate).
+
 A piece of code starts in its finding's module and moves here when a second finding needs it. Each module is
 imported on first use.
 """

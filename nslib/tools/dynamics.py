@@ -40,6 +40,11 @@ class StepSizeRuns:
     kink_landing_at: np.ndarray  # (L, S): step from which x sits exactly on a kink at f = f*, else -1
     exact_min_at: np.ndarray  # (L, S): step from which f = f* exactly to the end, else -1
 
+    @property
+    def diverged(self) -> np.ndarray:
+        """(L, S) bool: the runs that went non-finite."""
+        return self.diverged_at >= 0
+
     def late_gap(self, window: int) -> np.ndarray:
         return late_mean_gap(self.gap, window)
 
@@ -159,4 +164,4 @@ def increases_per_100(gap: np.ndarray, window: int, tol: float = 1e-12) -> np.nd
 def blew_up(tr: StepSizeRuns, factor: float = 1e6) -> np.ndarray:
     """(L, S): the run diverged (non-finite) or ended with a gap ``factor`` times its initial gap."""
     g0, gT = tr.gap[..., 0], tr.gap[..., -1]
-    return (tr.diverged_at >= 0) | ~np.isfinite(gT) | (gT > factor * np.maximum(g0, 1e-300))
+    return tr.diverged | ~np.isfinite(gT) | (gT > factor * np.maximum(g0, 1e-300))

@@ -41,13 +41,13 @@ class FlowError(RuntimeError):
 class Trajectory:
     """Parameters at increasing times: ``thetas[i]`` is the point at ``times[i]``.
 
-    ``grad_evals`` counts gradient evaluations spent; ``diverged_at`` is the time of the first non-finite
-    iterate (GD only; the trajectory stops before it); ``info`` says how it was computed."""
+    ``grad_evals`` counts gradient evaluations spent; ``diverged_at`` is the index of the first non-finite GD step
+    (the trajectory stops before it; None when it stayed finite); ``info`` says how it was computed."""
 
     times: np.ndarray
     thetas: torch.Tensor
     grad_evals: int
-    diverged_at: float | None = None
+    diverged_at: int | None = None
     info: dict = field(default_factory=dict)
 
     @property
@@ -125,27 +125,43 @@ def checked_flow(f: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor
 
 
 def gradient_descent(f: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor, lr: float, steps: int, *,
-                     every: int = 1) -> Trajectory:
-    """``steps`` GD iterates theta_{k+1} = theta_k - lr grad f(theta_k); iterate 0, every ``every``-th one and the
-    last are recorded, iterate k at time k * lr (the time of the flow it discretises); ``info["iterations"]`` holds
-    the k. A non-finite iterate stops the run and sets ``diverged_at`` (its time)."""
+                     every: int = 1,
+                     on_iterate: Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
+                     ) -> Trajectory:
+    """``steps`` full-batch GD iterates theta_{k+1} = theta_k - lr grad f(theta_k): the one GD loop on a flat loss.
+
+    Iterate 0, every ``every``-th one and the last are recorded, iterate k at time k * lr (the time of the flow it
+    discretises); ``info["iterations"]`` holds the k. ``on_iterate(k, theta_k, f(theta_k), grad f(theta_k))``, if
+    given, runs at every iterate k = 0..steps (the last one too, whose gradient is then computed for it alone): what
+    a caller measures along the way (a loss curve, the sharpness) goes there. A non-finite iterate, loss or gradient
+    stops the run before it is recorded and sets ``diverged_at`` to its index k."""
     if not (lr > 0 and math.isfinite(lr)) or steps < 1 or every < 1:
         raise ValueError(f"lr = {lr}, steps = {steps}, every = {every}: allowed is lr > 0, steps >= 1, every >= 1")
-    grad = torch.func.grad(f)
+    value_and_grad = torch.func.grad_and_value(f)
     theta = theta0.detach().clone()
-    ks, points, diverged_at, evals = [0], [theta.clone()], None, 0
+    ks, points, diverged_at, evals = [], [], None, 0
     with torch.no_grad():
-        for k in range(1, steps + 1):
-            theta = theta - lr * grad(theta)
-            evals += 1
-            if not torch.isfinite(theta).all():
-                diverged_at = k * lr
-                break
+        for k in range(steps + 1):
+            if k == steps and on_iterate is None:  # nothing reads the last gradient: only check the iterate
+                if not torch.isfinite(theta).all():
+                    diverged_at = k
+                    break
+            else:
+                g, value = value_and_grad(theta)
+                evals += k < steps
+                if not (torch.isfinite(theta).all() and torch.isfinite(value) and torch.isfinite(g).all()):
+                    diverged_at = k
+                    break
+                if on_iterate is not None:
+                    on_iterate(k, theta, value, g)
             if k % every == 0 or k == steps:
                 ks.append(k)
                 points.append(theta.clone())
-    return Trajectory(np.array(ks) * lr, torch.stack(points), evals, diverged_at,
-                      info={"method": "gd", "lr": lr, "iterations": np.array(ks)})
+            if k < steps:
+                theta = theta - lr * g
+    thetas = torch.stack(points) if points else theta0.new_empty((0, *theta0.shape))  # diverged at iterate 0
+    return Trajectory(np.array(ks, dtype=int) * lr, thetas, evals, diverged_at,
+                      info={"method": "gd", "lr": lr, "iterations": np.array(ks, dtype=int)})
 
 
 def paper_protocol(f: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor, eta0: float, r: int,
@@ -266,7 +282,7 @@ def central_flow(f: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor
             k4 = field(theta + dt * k3)[0]
             theta = theta + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
             if not torch.isfinite(theta).all():
-                diverged_at = (n + 1) * dt
+                diverged_at = -(-(n + 1) // substeps)  # the GD step within which it turned non-finite
                 break
     its = np.array(rec["iterations"])
     info = {"method": "central-flow", "lr": lr, "substeps": substeps, "k": k, "iterations": its,

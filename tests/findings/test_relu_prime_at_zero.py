@@ -118,9 +118,9 @@ def test_volume_16bit_large_true_false_inconclusive():
     assert rpz.volume_16bit_large(_base("d", {"float32": 3}))["holds"] is None
 
 
-def _pair(zeros, distance, control=None, dtype="bfloat16", nonfinite=False):
+def _pair(zeros, distance, control=None, dtype="bfloat16", diverged_at=None):
     return rpz.PairRun(dtype, np.array(zeros), np.array(distance, float),
-                       np.array(control if control is not None else [0.0] * len(zeros), float), nonfinite)
+                       np.array(control if control is not None else [0.0] * len(zeros), float), diverged_at)
 
 
 def test_control_stays_identical_true_false_inconclusive():
@@ -130,7 +130,7 @@ def test_control_stays_identical_true_false_inconclusive():
     assert rpz.control_stays_identical([_pair([0, 0, 1, 0], [0, 0.1, 0.1, 0.2])])["holds"] is False  # parts early
     v = rpz.control_stays_identical([_pair([0] * 4, [0] * 4)])
     assert v["holds"] is None and "never used" in v["reason"]
-    assert rpz.control_stays_identical([_pair([0, 1], [0, 1], nonfinite=True)])["holds"] is None
+    assert rpz.control_stays_identical([_pair([0, 1], [0, 1], diverged_at=1)])["holds"] is None
 
 
 def test_control_stays_identical_fails_when_a_pair_meets_a_zero_and_never_parts():

@@ -50,9 +50,25 @@ def test_gradient_descent_matches_the_closed_form_and_records_times():
     assert traj.grad_evals == steps and not traj.diverged
 
 
+def test_the_hook_sees_every_iterate_with_its_loss_and_gradient():
+    eta, steps, seen = 0.1, 12, []
+    traj = flows.gradient_descent(quadratic, theta0, eta, steps, every=5,
+                                  on_iterate=lambda k, th, v, g: seen.append((k, th.clone(), float(v), g.clone())))
+    M = np.eye(5) - eta * A
+    assert [k for k, *_ in seen] == list(range(steps + 1))
+    for k, th, v, g in seen:
+        ref = np.linalg.matrix_power(M, k) @ theta0.numpy()
+        np.testing.assert_allclose(th.numpy(), ref, rtol=1e-12)
+        assert v == pytest.approx(float(quadratic(torch.as_tensor(ref))), rel=1e-12)
+        np.testing.assert_allclose(g.numpy(), A @ ref, rtol=1e-12, atol=1e-15)
+    assert traj.grad_evals == steps and list(traj.info["iterations"]) == [0, 5, 10, 12]
+
+
 def test_gd_beyond_two_over_lambda_diverges_as_a_result():
     traj = flows.gradient_descent(lambda th: quadratic(th) * 1e300, theta0, 1.0, 50)
-    assert traj.diverged and traj.diverged_at is not None
+    # the iterate index of the first non-finite loss: with f scaled by 1e300, theta_k grows like (1e300 lambda)^k
+    assert traj.diverged and isinstance(traj.diverged_at, int) and 1 <= traj.diverged_at <= 3
+    assert len(traj.thetas) == traj.diverged_at  # every iterate before it, none from it on
     assert math.isinf(flows.max_distance(traj, flows.gradient_descent(quadratic, theta0, 0.1, 10)))
 
 
