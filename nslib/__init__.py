@@ -19,7 +19,7 @@ __all__ = [
     "__version__",
     # the page kit
     "start", "Run", "Verdict", "verdict", "inconclusive", "ParamError", "set_theme", "PALETTE", "glue_text",
-    "glue_verdicts", "show_verdicts",
+    "glue_texts", "glue_verdicts", "show_verdicts",
     # namespaces
     "tools", "findings", "runner",
 ]
@@ -28,5 +28,5 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
     "start": ".runner._results", "Run": ".runner._results", "verdict": ".runner._results", "Verdict": ".verdicts",
     "inconclusive": ".runner._results", "ParamError": ".runner._params",
     "set_theme": ".figures", "PALETTE": ".figures",
-    "glue_text": ".glue", "glue_verdicts": ".glue", "show_verdicts": ".glue",
+    "glue_text": ".glue", "glue_texts": ".glue", "glue_verdicts": ".glue", "show_verdicts": ".glue",
 }, submodules=("tools", "findings", "runner", "bookbuild", "figures", "glue", "verdicts"))

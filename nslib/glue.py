@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["glue_text", "glue_verdicts", "per_group_text", "provenance_text", "show_verdicts"]
+__all__ = ["glue_text", "glue_texts", "glue_verdicts", "per_group_text", "provenance_text", "show_verdicts",
+           "text_of"]
+
+
+def text_of(value: Any, fmt: str = "") -> str:
+    """How a value reads in prose: formatted with ``fmt`` when it is a number, "n/a" when it is missing."""
+    if value is None:
+        return "n/a"
+    if fmt and isinstance(value, (int, float)):
+        return format(value, fmt)
+    return str(value)
 
 
 def glue_text(name: str, value: Any, fmt: str = "") -> None:
-    """Glue ``value`` (formatted with ``fmt``) as plain text under ``name``. Returns nothing, so that a plumbing
+    """Glue ``value`` (as :func:`text_of` writes it) as plain text under ``name``. Returns nothing, so that a plumbing
     cell ending in it shows nothing on the page."""
     from myst_nb import glue
 
-    if value is None:
-        text = "n/a"
-    elif fmt and isinstance(value, (int, float)):
-        text = format(value, fmt)
-    else:
-        text = str(value)
+    text = text_of(value, fmt)
     # glued as a Python string literal: myst-nb's {glue:text} reads text/plain back with ast.literal_eval, which
     # turned a bare "80,928,768" into the tuple (80, 928, 768) and "0.50" into 0.5; a quoted literal comes back as
     # exactly this text
     glue(name, text, display=False)
+
+
+def glue_texts(prefix: str, texts: Mapping[str, str]) -> None:
+    """Glue a page's sentences: each ``texts[key]`` under ``<prefix>-<key>``. The one way a page gets its prose
+    numbers: every finding module has a ``page_texts(...)`` that builds them from the run, and the page's last
+    plumbing cell glues them with this."""
+    for key, text in texts.items():
+        glue_text(f"{prefix}-{key}", text)
 
 
 def per_group_text(values, fmt: str, key: str | None = None) -> str:
@@ -34,7 +48,7 @@ def per_group_text(values, fmt: str, key: str | None = None) -> str:
         values = {g: v.measured for g, v in values.groups.items()} or values.measured.get("per_group", {})
     if key is not None:
         values = {g: m.get(key) for g, m in values.get("per_group", values).items()}
-    return ", ".join(f"{g} {'n/a' if v is None else format(v, fmt)}" for g, v in values.items()) or "none"
+    return ", ".join(f"{g} {text_of(v, fmt)}" for g, v in values.items()) or "none"
 
 
 # the scorecard shows the three states apart at a glance

@@ -88,11 +88,30 @@ def test_plumbing_cells_are_hidden_and_figure_cells_short(stem):
             continue
         src = "".join(cell["source"])
         hidden = "hide-input" in cell["metadata"].get("tags", [])
-        if "glue_text(" in src or "record_metric(" in src or "run.save()" in src:
+        if "glue_text" in src or "record_metric(" in src or "run.save()" in src:
             assert hidden, f"plumbing cell not tagged hide-input:\n{src[:200]}"
         if ".plot_" in src:
             assert len(src.strip().splitlines()) <= 6, f"figure cell longer than a few lines:\n{src[:300]}"
         assert "plt." not in src, f"figure code belongs in a plot_* function:\n{src[:200]}"
+
+
+@pytest.mark.parametrize("stem", toc_notebooks())
+def test_prose_is_made_one_way(stem):
+    """A page's sentences come from its module's page_texts(), glued once under the page's prefix: no number is
+    formatted in a notebook cell, and every {glue:text} the prose uses is either a verdict glue or a key that
+    page_texts can produce."""
+    nb = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text())
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    calls = [src for src in code if "glue_texts(" in src]
+    assert len(calls) == 1 and ".page_texts(" in calls[0], "one nslib.glue_texts(prefix, <module>.page_texts(...))"
+    assert not any("glue_text(" in src for src in code), "a sentence glued outside page_texts()"
+    module = nslib.findings.module_for(stem)
+    assert "page_texts" in module.__all__
+    prefix = re.search(r'glue_texts\("([a-z0-9]+)"', calls[0]).group(1)
+    prose = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    used = set(re.findall(r"\{glue:text\}`([^`]+)`", prose))
+    page_keys = {k for k in used if k.startswith(prefix + "-")}
+    assert used - page_keys <= {k for k in used if k.split("-")[0] in ("verdict", "reason", "state", "provenance")}
 
 
 def test_config_makes_failures_fail():

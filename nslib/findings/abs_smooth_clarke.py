@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..glue import text_of
 from ..runner import inconclusive, verdict
 from ..tools.clarke import CLOSED_FORMS, ad_gradient, clarke_set_exact, clarke_set_sampled, hull_distance, in_hull
 from ..tools.kinks import Kinks
@@ -27,6 +28,8 @@ __all__ = [
     "one_neuron_batch", "sampled_vs_exact",
     # figures
     "plot_distances",
+    # the page's prose
+    "page_texts",
     # criteria, one per claim id
     "batch_needs_agnostic_choice", "kakade_lee_counterexample", "single_sample_clarke",
 ]
@@ -293,3 +296,15 @@ def kakade_lee_counterexample(ad_value: float, clarke_vertices, tol: float = 1e-
     ok = bool(ad_value == 0.0 and clarke_is_one)
     return verdict(ok, "AD of relu(x) - relu(-x) at x = 0 is 0, and the exact Clarke set there is {1}",
                    ad_value=float(ad_value), clarke_vertices=V.ravel().tolist())
+
+
+# ------------------------------------------------------------------------------------------ the page's prose
+
+def page_texts(verdicts: Mapping[str, Verdict], *, n_points: int, survey: pd.DataFrame) -> dict[str, str]:
+    """The sentences the page glues (as ``cl-<key>``), from the run and its recorded verdicts."""
+    single = verdicts["single-sample-clarke"].measured
+    outside = sorted(set(survey.loc[~survey["in the Clarke set"], "operation"]))
+    return {"points": text_of(single["judged_points"]), "trivial": text_of(single["trivial_points"]),
+            "all-points": text_of(n_points), "control": text_of(single.get("control_fraction_outside"), ".0%"),
+            "per-sample": text_of(verdicts["batch-needs-agnostic-choice"].measured["per_sample_sup_norm"], "g"),
+            "survey-out": ", ".join(outside) or "none"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -23,9 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from ..figures import PALETTE
+from ..glue import per_group_text, text_of
 from ..runner import combine_verdicts, inconclusive, verdict
 from ..tools import curvature, data, flows
 from ..tools.models import flat_loss, mlp
+from ..verdicts import Verdict
 
 __all__ = [
     # experiments
@@ -34,6 +36,8 @@ __all__ = [
     "loss_function", "make_family_net", "per_run_table", "run_gd", "run_grid", "run_metrics", "summary_table",
     # figures
     "plot_central_flow", "plot_metrics", "plot_sharpness", "plot_train_loss",
+    # the page's prose
+    "page_texts",
     # criteria, one per claim id
     "central_flow_tracks_relu", "hovers_at_2_over_eta", "loss_nonmonotone_yet_decreasing", "progressive_sharpening",
     "relu_differs_from_smooth", "SMOOTHNESS", "smoothness",
@@ -678,3 +682,19 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
     if not groups:
         return inconclusive(criterion, "the central flow was not run")
     return combine_verdicts(groups, criterion, factor=factor)
+
+
+# ------------------------------------------------------------------------------------------ the page's prose
+
+def page_texts(verdicts: Mapping[str, Verdict], *, fams: Sequence[str], runs: Sequence[GDRun],
+               crosscheck: pd.DataFrame, cf_table: pd.DataFrame) -> dict[str, str]:
+    """The sentences the page glues (as ``eos-<key>``), from the runs and the recorded verdicts."""
+    differs = verdicts["relu-differs-from-smooth"].measured
+    num = differs["numbers"]
+    worst = float(crosscheck["relative difference"].max()) if len(crosscheck) else None
+    return {"families": ", ".join(fams), "runs": text_of(len(runs)),
+            "band": per_group_text(num, ".0%", "band_fraction"),
+            "upticks": per_group_text(num, ".0%", "uptick_fraction"),
+            "rise": per_group_text(num, ".1f", "rise"), "median": per_group_text(num, ".2f", "median_units"),
+            "differs-on": ", ".join(differs["differs_on"]) or "none", "crosscheck": text_of(worst, ".1e"),
+            "cf": flow_distance_text(cf_table)}

@@ -10,7 +10,7 @@ The solvers are :mod:`nslib.tools.flows`, the Hessian eigenvalues :mod:`nslib.to
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -21,11 +21,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..figures import PALETTE
+from ..glue import per_group_text, text_of
 from ..runner import combine_verdicts, inconclusive, verdict
 from ..tools import curvature, data, flows
 from ..tools.dynamics import settled
 from ..tools.models import flat_loss, mlp
 from ..tools.stats import loglog_slope
+from ..verdicts import Verdict
 
 __all__ = [
     # experiments
@@ -35,6 +37,8 @@ __all__ = [
     # figures
     "plot_curvature", "plot_deep_linear", "plot_distance_over_time", "plot_error_vs_r", "plot_gap_vs_eta",
     "plot_losses",
+    # the page's prose
+    "page_texts",
     # criteria, one per claim id
     "curvature_favourable", "deep_linear_global_min", "departs_beyond_2_over_lambda", "first_order_in_r",
     "gd_tracks_gf",
@@ -657,3 +661,20 @@ def deep_linear_global_min(run: DeepLinearRun, tol: float = 1e-6, min_fraction: 
     if reached.sum() + still.sum() >= need:
         return inconclusive(criterion, f"{int(still.sum())} seeds were still descending at the end: run longer", **m)
     return verdict(False, criterion, **m)
+
+
+# ------------------------------------------------------------------------------------------ the page's prose
+
+def page_texts(verdicts: Mapping[str, Verdict], *, nets: Sequence[str]) -> dict[str, str]:
+    """The sentences the page glues (as ``gf-<key>``), from the recorded verdicts."""
+    tracks, depart, curv = verdicts["gd-tracks-gf"], verdicts["departs-beyond-2-over-lambda"], \
+        verdicts["curvature-favourable"]
+    first_order, deep = verdicts["first-order-in-r"].measured, verdicts["deep-linear-global-min"].measured
+    return {"nets": ", ".join(nets), "slope": text_of(first_order.get("slope"), ".2f"),
+            "reached": f"{deep['reached']} of {deep['seeds']}", "negcos": text_of(deep["negative_cosine_seeds"]),
+            "tracks-table": per_group_text(tracks, ".2%", key="max_relative_gap"),
+            "tracks-contrast": per_group_text(tracks.measured["contrast"], ".2%"),
+            "theta0": per_group_text(tracks.measured["theta0_units"], ".1%"),
+            "depart": per_group_text(depart, ".2g", key="first_eta_units_path_above_0.1"),
+            "curv": per_group_text(curv, ".2f", key="max_ratio"),
+            "curv-contrast": per_group_text(curv.measured.get("contrast", {}), ".2f")}

@@ -13,6 +13,7 @@ The page's experiments, its figures (``plot_*``) and one criterion per claim id:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -22,12 +23,14 @@ import torch
 import torch.nn.functional as F
 
 from ..figures import PALETTE
+from ..glue import text_of
 from ..runner import inconclusive, verdict
 from ..tools.data import Split, sparse_regression
 from ..tools.models import mlp
 from ..tools.sparsity import curve_area, magnitude_prune, penalised_weights, soft_threshold, sparsity
 from ..tools.stats import spearman
 from ..tools.train import accuracy, make_optimizer, make_scheduler, train
+from ..verdicts import Verdict
 
 __all__ = [
     # the Lasso
@@ -40,6 +43,8 @@ __all__ = [
     "pruning_areas", "pruning_curves", "train_l1_mlp",
     # figures
     "plot_gap_against_lambda", "plot_l1_and_zeros", "plot_pruning", "plot_u_shape",
+    # the page's prose
+    "page_texts",
     # criteria, one per claim id
     "ngdm_l1_grows_with_lambda", "ngdm_no_exact_zeros", "objective_gap_grows", "prox_recovers_support",
     "pruning_threshold_worse",
@@ -589,3 +594,38 @@ def pruning_threshold_worse(areas: pd.DataFrame, min_fraction: float = 0.8, min_
     worse = a < b
     return verdict(float(worse.mean()) >= min_fraction, criterion, fraction_seeds=float(worse.mean()),
                    max_abs_area_difference=float(np.max(np.abs(a - b))), **measured)
+
+
+# ------------------------------------------------------------------------------------------ the page's prose
+
+_PRUNE_OUTCOME = {"holds": "the pruning claim is reproduced here",
+                  "does not hold": "the pruning claim is not reproduced here",
+                  "inconclusive": "this run cannot decide the pruning claim"}
+
+
+def page_texts(verdicts: Mapping[str, Verdict], *, kkt: np.ndarray, solvers: Mapping[str, NgdmRun],
+               solutions: pd.DataFrame, lams: Sequence[float], n: int, p: int, k: int) -> dict[str, str]:
+    """The sentences the page glues (as ``l1-<key>``), from the runs and the recorded verdicts."""
+    zeros = verdicts["ngdm-no-exact-zeros"].measured["per_group"].get("subgradient", {})
+    grow = verdicts["ngdm-l1-grows-with-lambda"].measured
+    per_solver = grow["per_group"]
+    gap = verdicts["objective-gap-grows"].measured["per_group"].get("subgradient", {})
+    rising = rising_solvers(grow)
+    big = max(lams)
+    uv_zeros = solutions[(solutions.method == "uv") & (solutions["lambda"] == big)].zeros.median()
+    return {"kkt": text_of(float(kkt.max()), ".1e"), "sub-lr": text_of(solvers["subgradient"].lr, ".4f"),
+            "zeros-frac": text_of(zeros.get("fraction_runs_without_zeros"), ".0%"),
+            "grow-sub": text_of(per_solver.get("subgradient", {}).get("fraction_seeds_increasing"), ".0%"),
+            "lam-star-pred": text_of(grow["lambda_star_predicted"], "g"),
+            "lam-star-meas": text_of(grow["lambda_star_measured"], "g"),
+            "grow-others": "; ".join(f"{m} {e['fraction_seeds_increasing']:.0%}" for m, e in per_solver.items()
+                                     if m != "subgradient"),
+            "gap-first": text_of(gap.get("median_gap_first"), ".3g"),
+            "gap-last": text_of(gap.get("median_gap_last"), ".3g"),
+            "jac": text_of(verdicts["prox-recovers-support"].measured["min_jaccard"], ".3f"),
+            "area-diff": text_of(verdicts["pruning-threshold-worse"].measured.get("max_abs_area_difference"), ".3f"),
+            "rising": ", ".join(rising) or "none",
+            "falling": ", ".join(m for m in per_solver if m not in rising) or "none",
+            "setup": f"n = {n}, p = {p}, k = {k}", "uv-zeros": text_of(uv_zeros, ".0f"), "big-lam": text_of(big, "g"),
+            "proxsgd-jac": text_of(solutions[solutions.method == "prox-sgd"].jaccard.median(), ".2f"),
+            "prune-outcome": _PRUNE_OUTCOME[verdicts["pruning-threshold-worse"].state]}

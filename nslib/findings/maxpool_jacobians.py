@@ -482,10 +482,11 @@ def page_texts(zrun: ZoneRun, grid: TrainGrid, verdicts: dict | None = None) -> 
     firsts = nan_runs.drop_duplicates(["dataset", "dtype", "optimizer", "batch_norm", "beta"])
     nan_text = ", ".join(f"{r.dataset} {_setting(r)} beta={r.beta:g}" for r in firsts.itertuples()) or "none"
     gaps = []
-    for group, m in ((verdicts or {}).get("mitigations-shrink-gap", {}).get("measured", {}).get("per_group", {})
-                     .items()):
+    mitigation = (verdicts or {}).get("mitigations-shrink-gap")
+    for group, v in (mitigation.groups if mitigation is not None else {}).items():
+        m = v.measured
         mitigated = m.get("mitigated_gap")
         gaps.append(f"{group}: {m.get('base_gap', float('nan')):.2f} -> "
-                    + (f"{mitigated:.2f}" if mitigated is not None else f"not judged ({m.get('status')})"))
+                    + (f"{mitigated:.2f}" if mitigated is not None else f"not judged ({v.reason or v.state})"))
     return {"differences": diff, "compensation-share": share or "no ties", "above-threshold": above,
             "nan-runs": nan_text, "runs": str(len(f)), "mitigation-gaps": "; ".join(gaps) or "none run"}

@@ -17,6 +17,7 @@ import seaborn as sns
 import torch
 
 from ..figures import PALETTE, log_floor, loglog_rate
+from ..glue import text_of
 from ..runner import inconclusive, verdict
 from ..tools.dynamics import (
     MIN_SETTLE_HALF,
@@ -39,6 +40,8 @@ __all__ = [
     "optimizer_ranking", "random_starts", "step_size_study", "summarise", "twin_study",
     # figures
     "plot_cycles", "plot_gap_against_step", "plot_huber_and_quadratic", "plot_twins",
+    # the page's prose
+    "page_texts",
     # criteria, one per claim id, and their preconditions
     "SETTLE_FACTOR", "unsettled_runs", "adaptive_optimizers_differ", "cycle_not_converge", "gap_linear_in_step",
     "huber_unstable_beyond_2_over_l",
@@ -484,3 +487,33 @@ def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str
                                        f"not settled: the fraction that differs lies between {lo:.0%} and {hi:.0%}, "
                                        f"across the {min_fraction:.0%} threshold", per_group=per_group)
     return verdict(claim["holds"], criterion, per_group=per_group)
+
+
+# ------------------------------------------------------------------------------------------ the page's prose
+
+def page_texts(verdicts: Mapping[str, Verdict], *, summary: pd.DataFrame, landings: Mapping[str, int],
+               twins: pd.DataFrame, dim: int, steps: int) -> dict[str, str]:
+    """The sentences the page glues (as ``nscd-<key>``), from the runs and the recorded verdicts."""
+    cycles = cycle_table(summary, NONSMOOTH)
+    counter_all = counterexamples_reach_minimum(summary)
+    abs_dev = verdicts["cycle-not-converge"].measured["per_group"]["abs"].get("abs_max_rel_dev_from_lr_over_2")
+    slopes = verdicts["gap-linear-in-step"].measured.get("per_group", {})
+    adaptive = verdicts["adaptive-optimizers-differ"].measured["per_group"]
+    ranges = [(o, *e["fraction_differs_range"]) for o, e in adaptive.items()
+              if e["fraction_differs_range"][0] is not None]
+    return {
+        "hinge-rises": text_of(cycles.loc["hinge-l2", "rises_per_100"], ".0f"),
+        "hinge-period": text_of(int(cycles.loc["hinge-l2", "period_mode"])),
+        "counter-all": "every" if counter_all else "not every",
+        "counter-conclusion": (
+            "so the claim holds only where f is non-differentiable at the minimiser, and the v1 wording "
+            "\"all convex, non-smooth, Lipschitz functions\" is too broad" if counter_all else
+            "so this run does not show that the v1 wording is too broad: see the table for the runs that did not "
+            "reach it"),
+        "rms-landings": text_of(sum(k for key, k in landings.items() if key.startswith("rmsprop/"))),
+        "twin-runs": text_of(len(twins[twins.optimizer == "rmsprop"])),
+        "dim": text_of(max(dim, 2)), "steps": text_of(steps), "abs-dev": text_of(abs_dev, ".1e"),
+        "slopes": ", ".join(f"{k} {e['slope']:.3f}" for k, e in slopes.items()) or "not computed",
+        "huber-dev": text_of(verdicts["huber-unstable-beyond-2-over-l"].measured.get("max_rel_dev_above"), ".1%"),
+        "adaptive": "; ".join(f"{o}: {lo:.0%}" if lo == hi else f"{o}: {lo:.0%} to {hi:.0%}" for o, lo, hi in ranges),
+    }

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn.utils import parameters_to_vector
 
 from ..figures import PALETTE
+from ..glue import text_of
 from ..runner import DTYPES, combine_verdicts, inconclusive, verdict
 from ..tools import data
 from ..tools.kinks import relu_alpha
@@ -42,6 +43,8 @@ __all__ = [
     "volume_grid", "zero_rates",
     # figures
     "plot_accuracy", "plot_divergence", "plot_volume", "plot_zero_rates",
+    # the page's prose
+    "page_texts",
     # criteria, one per claim id
     "accuracy_sensitive_to_alpha", "control_stays_identical", "volume_16bit_large", "volume_ordered_by_precision",
     "zero_rate_grows_with_size",
@@ -830,3 +833,19 @@ def accuracy_text(acc: pd.DataFrame) -> str:
         parts.append(f"{group}: at most {100 * g.mean_change[top]:+.2f} points (ReLU'(0) = {g.alpha[top]:g}, "
                      f"{int(g.zeros.sum())} exact zeros met)")
     return "; ".join(parts) or "no alpha besides 0 was run"
+
+
+# ------------------------------------------------------------------------------------------ the page's prose
+
+def page_texts(*, grid: pd.DataFrame, n_inits: int, rates: pd.DataFrame, pairs: Sequence[PairRun],
+               acc: pd.DataFrame) -> dict[str, str]:
+    """The sentences the page glues (as ``rp-<key>``), from the runs."""
+    base = grid[grid.varied == "base"]
+    wide = rates[rates.dtype.isin(["float32", "float64"])]
+    return {"volumes": "; ".join(f"{r.dataset} {r.dtype} {r.volume:.2f}" for r in base.itertuples()),
+            "inits": text_of(n_inits), "fp32-zeros": text_of(int(wide.zeros.sum())),
+            "fp32-sites": text_of(int(wide.sites.sum()), ","),
+            "v32": ", ".join(f"{r.dataset} {r.volume:.2f}" for r in base[base.dtype == "float32"].itertuples())
+            or "not measured",
+            "kernel-ratio": kernel_ratio_text(rates), "divergence": divergence_text(pairs),
+            "accuracy": accuracy_text(acc)}
