@@ -35,6 +35,15 @@ __all__ = [
 ]
 
 
+# --------------------------------------------------------------------------------------------------------------- Set-up
+
+def n_params(sizes) -> int:
+    """Number of weights and biases of a dense net with layer widths ``sizes``."""
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+# ------------------------------------------------------------------- The tools on functions whose Clarke sets are known
+
 def closed_form_check() -> pd.DataFrame:
     """The exact-set tool on :data:`nslib.tools.clarke.CLOSED_FORMS`: patterns realised, vertices found, and
     whether the set equals the closed form (each hull inside the other)."""
@@ -49,10 +58,7 @@ def closed_form_check() -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("function")
 
 
-def n_params(sizes) -> int:
-    """Number of weights and biases of a dense net with layer widths ``sizes``."""
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-
+# ------------------------------------------------------------------------------ One sample through a dense ReLU network
 
 def dense_relu_loss(sizes, X: torch.Tensor, Y: torch.Tensor) -> Callable:
     """f(theta, k): summed squared loss of a dense ReLU net with biases, theta the flat parameter vector
@@ -70,22 +76,6 @@ def dense_relu_loss(sizes, X: torch.Tensor, Y: torch.Tensor) -> Callable:
         return ((h - Y) ** 2).sum()
 
     return f
-
-
-def clarke_distances(sizes, ties_per_layer: int, n_points: int, seed: int, alphas) -> pd.DataFrame:
-    """For ``n_points`` kinked points (seeds seed, seed + 1, ...): the sup-norm distance, relative to
-    max(1, |g|), of AD's output with ReLU'(0) = alpha to the exact Clarke set, for every alpha. One row each;
-    ``trivial`` marks points whose Clarke set is {0} (the loss is identically 0 nearby: every choice passes)."""
-    rows = []
-    for i in range(n_points):
-        f, theta = kinked_point(sizes, ties_per_layer, seed + i)
-        cs = clarke_set_exact(f, theta)
-        for a in alphas:
-            g = ad_gradient(f, theta, relu0=a)
-            rows.append({"point": i, "alpha": a, "ties": cs.n_ties, "vertices": len(cs.vertices),
-                         "trivial": bool(np.all(cs.vertices == 0)),
-                         "distance": hull_distance(g, cs.vertices) / max(1.0, float(np.abs(g).max()))})
-    return pd.DataFrame(rows)
 
 
 def kinked_point(sizes, ties_per_layer: int, seed: int):
@@ -114,132 +104,21 @@ def kinked_point(sizes, ties_per_layer: int, seed: int):
     return dense_relu_loss(sizes, X, Y), torch.cat(parts)
 
 
-def _survey_cases():
-    """(operation, input shown, function of a leaf tensor, Clarke set vertices in closed form)."""
-    F = torch.nn.functional
-    z, nz = 0.0, -0.0
-    return [
-        ("abs(x)", "x = 0", [z], lambda x: x.abs().sum(), [[-1.0], [1.0]]),
-        ("abs(x)", "x = -0.0", [nz], lambda x: x.abs().sum(), [[-1.0], [1.0]]),
-        ("relu(x)", "x = 0", [z], lambda x: torch.relu(x).sum(), [[0.0], [1.0]]),
-        ("relu(x)", "x = -0.0", [nz], lambda x: torch.relu(x).sum(), [[0.0], [1.0]]),
-        ("maximum(x, y)", "x = y = 0", [z, z], lambda x: torch.maximum(x[0], x[1]), [[1.0, 0.0], [0.0, 1.0]]),
-        ("minimum(x, y)", "x = y = 0", [z, z], lambda x: torch.minimum(x[0], x[1]), [[1.0, 0.0], [0.0, 1.0]]),
-        ("max(x) (full reduction)", "x = (0, 0)", [z, z], lambda x: x.max(), [[1.0, 0.0], [0.0, 1.0]]),
-        ("max(x, dim=0).values", "x = (0, 0)", [z, z], lambda x: x.max(dim=0).values, [[1.0, 0.0], [0.0, 1.0]]),
-        ("where(x > 0, x, 0)", "x = 0", [z], lambda x: torch.where(x > 0, x, torch.zeros_like(x)).sum(),
-         [[0.0], [1.0]]),
-        ("hardtanh(x)", "x = 1", [1.0], lambda x: F.hardtanh(x).sum(), [[0.0], [1.0]]),
-        ("clamp(x, -1, 1)", "x = 1", [1.0], lambda x: x.clamp(-1, 1).sum(), [[0.0], [1.0]]),
-        ("l1_loss(x, 0)", "x = 0", [z], lambda x: F.l1_loss(x, torch.zeros_like(x)), [[-1.0], [1.0]]),
-        ("relu(x) - relu(-x)", "x = 0", [z], lambda x: (torch.relu(x) - torch.relu(-x)).sum(), [[1.0]]),
-        ("relu(x) - relu(-x)", "x = -0.0", [nz], lambda x: (torch.relu(x) - torch.relu(-x)).sum(), [[1.0]]),
-    ]
-
-
-def _torch_autograd(fn, values) -> np.ndarray:
-    """The gradient PyTorch's own autograd returns for ``fn`` at ``values`` (float64)."""
-    x = torch.tensor(values, dtype=torch.float64, requires_grad=True)
-    fn(x).backward()
-    return x.grad.numpy()
-
-
-def kink_survey(tol: float = 1e-12) -> pd.DataFrame:
-    """What the installed PyTorch's autograd returns at kinks, against each Clarke set (a live table)."""
+def clarke_distances(sizes, ties_per_layer: int, n_points: int, seed: int, alphas) -> pd.DataFrame:
+    """For ``n_points`` kinked points (seeds seed, seed + 1, ...): the sup-norm distance, relative to
+    max(1, |g|), of AD's output with ReLU'(0) = alpha to the exact Clarke set, for every alpha. One row each;
+    ``trivial`` marks points whose Clarke set is {0} (the loss is identically 0 nearby: every choice passes)."""
     rows = []
-    for op, where, values, fn, clarke in _survey_cases():
-        g = _torch_autograd(fn, values)
-        V = np.array(clarke)
-        rows.append({"operation": op, "at": where, "autograd returns": np.array2string(g, precision=3),
-                     "Clarke set": "{" + ", ".join(np.array2string(v, precision=3) for v in V) + "}"
-                     if len(V) == 1 else "conv{" + ", ".join(np.array2string(v, precision=3) for v in V) + "}",
-                     "in the Clarke set": bool(hull_distance(g, V) <= tol)})
+    for i in range(n_points):
+        f, theta = kinked_point(sizes, ties_per_layer, seed + i)
+        cs = clarke_set_exact(f, theta)
+        for a in alphas:
+            g = ad_gradient(f, theta, relu0=a)
+            rows.append({"point": i, "alpha": a, "ties": cs.n_ties, "vertices": len(cs.vertices),
+                         "trivial": bool(np.all(cs.vertices == 0)),
+                         "distance": hull_distance(g, cs.vertices) / max(1.0, float(np.abs(g).max()))})
     return pd.DataFrame(rows)
 
-
-def kakade_lee_case():
-    """relu(x) - relu(-x) at x = 0: (what torch's own relu gives under autograd, the exact Clarke set there)."""
-    ad = float(_torch_autograd(lambda x: (torch.relu(x) - torch.relu(-x)).sum(), [0.0])[0])
-    exact = clarke_set_exact(lambda z, k: (k.relu(z) - k.relu(-z)).sum(), torch.zeros(1, dtype=torch.float64),
-                             piecewise_linear=True)
-    return ad, exact
-
-
-def sampled_vs_exact(points: pd.DataFrame, sizes, ties_per_layer: int, *, seed: int, n_samples: int,
-                     radius: float, first: int = 10) -> pd.Series:
-    """At the point (among the first ``first``) whose exact Clarke set has the most vertices: the sampled inner
-    estimate against the exact set, and AD's (ReLU'(0) = 0) distance to each."""
-    n = int(points.point.max()) + 1
-    best = max(range(min(n, first)), key=lambda i: (points[points.point == i].vertices.iloc[0], -i))
-    f, theta = kinked_point(sizes, ties_per_layer, seed + best)
-    exact = clarke_set_exact(f, theta)
-    sampled = clarke_set_sampled(f, theta, n=n_samples, radius=radius, seed=seed)
-    g0 = ad_gradient(f, theta, relu0=0.0)
-    return pd.Series({"exact vertices": len(exact.vertices), "distinct sampled gradients": len(sampled),
-                      "exact vertices inside the sampled hull": sum(in_hull(v, sampled, 1e-6) for v in exact.vertices),
-                      "AD (ReLU'(0)=0) distance to the sampled hull": hull_distance(g0, sampled),
-                      "AD (ReLU'(0)=0) distance to the exact set": hull_distance(g0, exact.vertices)},
-                     name=f"point {best}")
-
-
-def distance_summary(points: pd.DataFrame, tol: float) -> pd.DataFrame:
-    """Per ReLU'(0): points, points whose Clarke set is {0}, AD outputs within ``tol`` of the set, largest distance."""
-    return points.groupby("alpha").agg(points=("point", "size"), with_set_0=("trivial", "sum"),
-                                       inside=("distance", lambda d: int((d <= tol).sum())),
-                                       max_distance=("distance", "max"))
-
-
-def batch_choice_case(n_samples: int, radius: float, seed: int = 0):
-    """The two-sample batch of :func:`one_neuron_batch` at (w, b, v) = (0.7, 0, 1), both samples on the kink:
-    ``(agnostic, per_sample, nearby)``, AD's gradient for each agnostic ReLU'(0) in {0, 0.5, 1}, for the per-sample
-    choice (1 for the first sample, 0 for the second), and the gradients sampled around the point."""
-    theta = torch.tensor([0.7, 0.0, 1.0], dtype=torch.float64)  # (w, b, v)
-    agnostic = {a: ad_gradient(one_neuron_batch, theta, relu0=a) for a in (0.0, 0.5, 1.0)}
-    per_sample = ad_gradient(one_neuron_batch, theta, pattern=[torch.tensor(1.0), torch.tensor(-1.0)])
-    nearby = clarke_set_sampled(one_neuron_batch, theta, n=n_samples, radius=radius, seed=seed)
-    return agnostic, per_sample, nearby
-
-
-def batch_choice_table(agnostic, per_sample, nearby) -> pd.DataFrame:
-    """The gradients of :func:`batch_choice_case` side by side, one row per choice, one column per parameter."""
-    return pd.DataFrame({**{f"agnostic, ReLU'(0)={a:g}": g for a, g in agnostic.items()},
-                         "per sample (1, then 0)": per_sample,
-                         "largest nearby gradient": np.abs(nearby).max(0)}, index=["d/dw", "d/db", "d/dv"]).T
-
-
-def kakade_lee_table(ad_value: float, clarke_set, verdict_: Verdict) -> pd.DataFrame:
-    """AD's value, the exact Clarke set and the verdict for relu(x) - relu(-x) at 0, as one column."""
-    return pd.Series({"torch autograd": ad_value, "Clarke set": clarke_set.vertices.ravel().tolist(),
-                      "verdict": verdict_.state}, name="relu(x) - relu(-x) at 0").to_frame()
-
-
-def one_neuron_batch(theta: torch.Tensor, k: Kinks) -> torch.Tensor:
-    """Summed squared loss of v * relu(w x + b) on two samples x1 = x2 = 0 with targets +1 and -1; theta = (w, b, v).
-    One kink site per sample, so that a per-sample choice of ReLU'(0) can be made."""
-    w, b, v = theta
-    x, y = torch.zeros(2, dtype=torch.float64), torch.tensor([1.0, -1.0], dtype=torch.float64)
-    pre = w * x + b
-    return sum((v * k.relu(pre[i]) - y[i]) ** 2 for i in range(2))
-
-
-# ----------------------------------------------------------------------------------------------------- figures
-
-def plot_distances(points: pd.DataFrame, tol: float, floor: float = 1e-18):
-    """Each AD output's sup-norm distance to the exact Clarke set, per ReLU'(0), with the tolerance dashed."""
-    import seaborn as sns
-
-    fig, ax = plt.subplots(figsize=(8, 4))
-    shown = points.assign(shown=np.maximum(points.distance, floor), alpha=points.alpha.map(lambda a: f"{a:g}"))
-    sns.stripplot(data=shown, x="alpha", y="shown", ax=ax, jitter=0.25, size=4)
-    ax.axhline(tol, color="k", ls="--", lw=1, label=f"tolerance {tol:g}")
-    ax.set(yscale="log", xlabel="ReLU'(0) used by AD", ylabel=f"sup-norm distance / max(1, |g|) (0 at {floor:g})",
-           title="AD outputs against the exact Clarke set")
-    ax.legend(frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-# ---------------------------------------------------------------------------------------------------- criteria
 
 def single_sample_clarke(points: pd.DataFrame, alphas, control_alpha: float, tol: float = 1e-9) -> dict:
     """AD with ReLU'(0) = alpha lies in the exact Clarke set at every judged kinked point for every tested alpha in
@@ -277,6 +156,67 @@ def single_sample_clarke(points: pd.DataFrame, alphas, control_alpha: float, tol
                    control_max_distance=float(c.max()), per_group=per_group, **counts)
 
 
+def distance_summary(points: pd.DataFrame, tol: float) -> pd.DataFrame:
+    """Per ReLU'(0): points, points whose Clarke set is {0}, AD outputs within ``tol`` of the set, largest distance."""
+    return points.groupby("alpha").agg(points=("point", "size"), with_set_0=("trivial", "sum"),
+                                       inside=("distance", lambda d: int((d <= tol).sum())),
+                                       max_distance=("distance", "max"))
+
+
+def plot_distances(points: pd.DataFrame, tol: float, floor: float = 1e-18):
+    """Each AD output's sup-norm distance to the exact Clarke set, per ReLU'(0), with the tolerance dashed."""
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    shown = points.assign(shown=np.maximum(points.distance, floor), alpha=points.alpha.map(lambda a: f"{a:g}"))
+    sns.stripplot(data=shown, x="alpha", y="shown", ax=ax, jitter=0.25, size=4)
+    ax.axhline(tol, color="k", ls="--", lw=1, label=f"tolerance {tol:g}")
+    ax.set(yscale="log", xlabel="ReLU'(0) used by AD", ylabel=f"sup-norm distance / max(1, |g|) (0 at {floor:g})",
+           title="AD outputs against the exact Clarke set")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def sampled_vs_exact(points: pd.DataFrame, sizes, ties_per_layer: int, *, seed: int, n_samples: int,
+                     radius: float, first: int = 10) -> pd.Series:
+    """At the point (among the first ``first``) whose exact Clarke set has the most vertices: the sampled inner
+    estimate against the exact set, and AD's (ReLU'(0) = 0) distance to each."""
+    n = int(points.point.max()) + 1
+    best = max(range(min(n, first)), key=lambda i: (points[points.point == i].vertices.iloc[0], -i))
+    f, theta = kinked_point(sizes, ties_per_layer, seed + best)
+    exact = clarke_set_exact(f, theta)
+    sampled = clarke_set_sampled(f, theta, n=n_samples, radius=radius, seed=seed)
+    g0 = ad_gradient(f, theta, relu0=0.0)
+    return pd.Series({"exact vertices": len(exact.vertices), "distinct sampled gradients": len(sampled),
+                      "exact vertices inside the sampled hull": sum(in_hull(v, sampled, 1e-6) for v in exact.vertices),
+                      "AD (ReLU'(0)=0) distance to the sampled hull": hull_distance(g0, sampled),
+                      "AD (ReLU'(0)=0) distance to the exact set": hull_distance(g0, exact.vertices)},
+                     name=f"point {best}")
+
+
+# ------------------------------------------------------------------------------------- A batch needs an agnostic choice
+
+def one_neuron_batch(theta: torch.Tensor, k: Kinks) -> torch.Tensor:
+    """Summed squared loss of v * relu(w x + b) on two samples x1 = x2 = 0 with targets +1 and -1; theta = (w, b, v).
+    One kink site per sample, so that a per-sample choice of ReLU'(0) can be made."""
+    w, b, v = theta
+    x, y = torch.zeros(2, dtype=torch.float64), torch.tensor([1.0, -1.0], dtype=torch.float64)
+    pre = w * x + b
+    return sum((v * k.relu(pre[i]) - y[i]) ** 2 for i in range(2))
+
+
+def batch_choice_case(n_samples: int, radius: float, seed: int = 0):
+    """The two-sample batch of :func:`one_neuron_batch` at (w, b, v) = (0.7, 0, 1), both samples on the kink:
+    ``(agnostic, per_sample, nearby)``, AD's gradient for each agnostic ReLU'(0) in {0, 0.5, 1}, for the per-sample
+    choice (1 for the first sample, 0 for the second), and the gradients sampled around the point."""
+    theta = torch.tensor([0.7, 0.0, 1.0], dtype=torch.float64)  # (w, b, v)
+    agnostic = {a: ad_gradient(one_neuron_batch, theta, relu0=a) for a in (0.0, 0.5, 1.0)}
+    per_sample = ad_gradient(one_neuron_batch, theta, pattern=[torch.tensor(1.0), torch.tensor(-1.0)])
+    nearby = clarke_set_sampled(one_neuron_batch, theta, n=n_samples, radius=radius, seed=seed)
+    return agnostic, per_sample, nearby
+
+
 def batch_needs_agnostic_choice(agnostic: Mapping[float, np.ndarray], per_sample: np.ndarray,
                                 tol: float = 1e-12) -> dict:
     """The Clarke set of the batch loss is {0}: AD must return 0 (sup norm <= tol) for every agnostic
@@ -289,6 +229,30 @@ def batch_needs_agnostic_choice(agnostic: Mapping[float, np.ndarray], per_sample
                    agnostic_sup_norm=ag, per_sample_sup_norm=ps, per_sample_gradient=np.asarray(per_sample).tolist())
 
 
+def batch_choice_table(agnostic, per_sample, nearby) -> pd.DataFrame:
+    """The gradients of :func:`batch_choice_case` side by side, one row per choice, one column per parameter."""
+    return pd.DataFrame({**{f"agnostic, ReLU'(0)={a:g}": g for a, g in agnostic.items()},
+                         "per sample (1, then 0)": per_sample,
+                         "largest nearby gradient": np.abs(nearby).max(0)}, index=["d/dw", "d/db", "d/dv"]).T
+
+
+# ---------------------------------------------------------------------------------------- The Kakade-Lee counterexample
+
+def _torch_autograd(fn, values) -> np.ndarray:
+    """The gradient PyTorch's own autograd returns for ``fn`` at ``values`` (float64)."""
+    x = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    fn(x).backward()
+    return x.grad.numpy()
+
+
+def kakade_lee_case():
+    """relu(x) - relu(-x) at x = 0: (what torch's own relu gives under autograd, the exact Clarke set there)."""
+    ad = float(_torch_autograd(lambda x: (torch.relu(x) - torch.relu(-x)).sum(), [0.0])[0])
+    exact = clarke_set_exact(lambda z, k: (k.relu(z) - k.relu(-z)).sum(), torch.zeros(1, dtype=torch.float64),
+                             piecewise_linear=True)
+    return ad, exact
+
+
 def kakade_lee_counterexample(ad_value: float, clarke_vertices, tol: float = 1e-9) -> dict:
     """relu(x) - relu(-x) = x: the installed AD returns 0 at x = 0 while the Clarke set is {1}."""
     V = np.asarray(clarke_vertices, float)
@@ -298,7 +262,51 @@ def kakade_lee_counterexample(ad_value: float, clarke_vertices, tol: float = 1e-
                    ad_value=float(ad_value), clarke_vertices=V.ravel().tolist())
 
 
-# ------------------------------------------------------------------------------------------ the page's prose
+def kakade_lee_table(ad_value: float, clarke_set, verdict_: Verdict) -> pd.DataFrame:
+    """AD's value, the exact Clarke set and the verdict for relu(x) - relu(-x) at 0, as one column."""
+    return pd.Series({"torch autograd": ad_value, "Clarke set": clarke_set.vertices.ravel().tolist(),
+                      "verdict": verdict_.state}, name="relu(x) - relu(-x) at 0").to_frame()
+
+
+# ----------------------------------------------------------------------------------- What this PyTorch returns at kinks
+
+def _survey_cases():
+    """(operation, input shown, function of a leaf tensor, Clarke set vertices in closed form)."""
+    F = torch.nn.functional
+    z, nz = 0.0, -0.0
+    return [
+        ("abs(x)", "x = 0", [z], lambda x: x.abs().sum(), [[-1.0], [1.0]]),
+        ("abs(x)", "x = -0.0", [nz], lambda x: x.abs().sum(), [[-1.0], [1.0]]),
+        ("relu(x)", "x = 0", [z], lambda x: torch.relu(x).sum(), [[0.0], [1.0]]),
+        ("relu(x)", "x = -0.0", [nz], lambda x: torch.relu(x).sum(), [[0.0], [1.0]]),
+        ("maximum(x, y)", "x = y = 0", [z, z], lambda x: torch.maximum(x[0], x[1]), [[1.0, 0.0], [0.0, 1.0]]),
+        ("minimum(x, y)", "x = y = 0", [z, z], lambda x: torch.minimum(x[0], x[1]), [[1.0, 0.0], [0.0, 1.0]]),
+        ("max(x) (full reduction)", "x = (0, 0)", [z, z], lambda x: x.max(), [[1.0, 0.0], [0.0, 1.0]]),
+        ("max(x, dim=0).values", "x = (0, 0)", [z, z], lambda x: x.max(dim=0).values, [[1.0, 0.0], [0.0, 1.0]]),
+        ("where(x > 0, x, 0)", "x = 0", [z], lambda x: torch.where(x > 0, x, torch.zeros_like(x)).sum(),
+         [[0.0], [1.0]]),
+        ("hardtanh(x)", "x = 1", [1.0], lambda x: F.hardtanh(x).sum(), [[0.0], [1.0]]),
+        ("clamp(x, -1, 1)", "x = 1", [1.0], lambda x: x.clamp(-1, 1).sum(), [[0.0], [1.0]]),
+        ("l1_loss(x, 0)", "x = 0", [z], lambda x: F.l1_loss(x, torch.zeros_like(x)), [[-1.0], [1.0]]),
+        ("relu(x) - relu(-x)", "x = 0", [z], lambda x: (torch.relu(x) - torch.relu(-x)).sum(), [[1.0]]),
+        ("relu(x) - relu(-x)", "x = -0.0", [nz], lambda x: (torch.relu(x) - torch.relu(-x)).sum(), [[1.0]]),
+    ]
+
+
+def kink_survey(tol: float = 1e-12) -> pd.DataFrame:
+    """What the installed PyTorch's autograd returns at kinks, against each Clarke set (a live table)."""
+    rows = []
+    for op, where, values, fn, clarke in _survey_cases():
+        g = _torch_autograd(fn, values)
+        V = np.array(clarke)
+        rows.append({"operation": op, "at": where, "autograd returns": np.array2string(g, precision=3),
+                     "Clarke set": "{" + ", ".join(np.array2string(v, precision=3) for v in V) + "}"
+                     if len(V) == 1 else "conv{" + ", ".join(np.array2string(v, precision=3) for v in V) + "}",
+                     "in the Clarke set": bool(hull_distance(g, V) <= tol)})
+    return pd.DataFrame(rows)
+
+
+# -------------------------------------------------------------------------------------------------------------- Verdict
 
 def page_texts(verdicts: Mapping[str, Verdict], *, n_points: int, survey: pd.DataFrame) -> dict[str, str]:
     """The sentences the page glues (as ``cl-<key>``), from the run and its recorded verdicts."""

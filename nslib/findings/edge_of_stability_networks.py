@@ -55,18 +55,15 @@ ACTIVATIONS = ("relu", "softplus", "tanh", "elu")
 SMOOTHNESS = {"relu": "kinked", "elu": "C1", "tanh": "C2", "softplus": "C2"}
 
 
-def smoothness(family: str) -> str:
-    """``kinked``, ``C1`` or ``C2`` for a family name such as ``softplus(3)`` (see :data:`SMOOTHNESS`)."""
-    return SMOOTHNESS[family.split("(")[0]]
-
-
 #: The sharpness, in units of 2/eta, at which a run has reached the edge.
 REACH = 0.9
+
+
 #: The band, in units of 2/eta, within which the sharpness must stay to hover at the edge.
 BAND = (0.8, 1.3)
 
 
-# -------------------------------------------------------------------------------------------------------- data, nets
+# --------------------------------------------------------------------------------------------------------------- Set-up
 
 def families(activations: Sequence[str], betas: Sequence[float]) -> list[str]:
     """Family names in a fixed order: ``relu``, ``softplus(b)`` for each beta b, ``tanh``, ``elu`` (those asked)."""
@@ -80,6 +77,8 @@ def families(activations: Sequence[str], betas: Sequence[float]) -> list[str]:
         raise ValueError(f"activations = {sorted(unknown)}: allowed is each one of {', '.join(ACTIVATIONS)}")
     return out
 
+
+# --------------------------------------------------------------------------------------------------- Sharpness along GD
 
 def make_family_net(family: str, n_in: int, width: int, *, depth: int, n_classes: int, seed: int = 0, device="cpu"):
     """An MLP ``n_in - width x depth - n_classes`` with biases and PyTorch's default initialisation drawn from
@@ -99,8 +98,6 @@ def loss_function(name: str, n_classes: int):
         return F.cross_entropy
     raise ValueError(f"loss = {name!r}: allowed is one of {', '.join(LOSSES)}")
 
-
-# ------------------------------------------------------------------------------------------ GD with its sharpness
 
 @dataclass
 class GDRun:
@@ -226,163 +223,6 @@ def summary_table(runs: Sequence[GDRun], **kwargs) -> pd.DataFrame:
     return pd.DataFrame([run_metrics(r, **kwargs) for r in runs])
 
 
-def per_run_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary's columns a reader compares, one row per run, indexed by dataset, loss, family and step size."""
-    cols = ["s0", "rise", "crossed_step", "window_checks", "band_fraction", "median_units", "uptick_fraction",
-            "end_over_start", "diverged"]
-    return summary.set_index(["dataset", "loss", "family", "eta"])[[c for c in cols if c in summary]].round(3)
-
-
-def crosscheck_table(runs: Sequence[GDRun], max_runs: int = 5, seed: int = 0) -> pd.DataFrame:
-    """The last Lanczos sharpness of up to ``max_runs`` runs (one per family, the largest step size that did not
-    diverge) against power iteration (:func:`nslib.tools.curvature.power_iteration`, an independent method) at the
-    same final parameters."""
-    rows, seen = [], set()
-    for run in sorted(runs, key=lambda r: -r.eta):
-        if run.family in seen or run.diverged_at is not None or len(seen) >= max_runs:
-            continue
-        seen.add(run.family)
-        power, _, products = curvature.power_iteration(run.f, run.final_theta, iters=2000, tol=1e-9, seed=seed + 1)
-        lanczos = float(run.sharpness[-1])
-        rows.append({"dataset": run.dataset, "loss": run.loss, "family": run.family, "eta": run.eta,
-                     "lanczos": lanczos, "power iteration": power, "power products": products,
-                     "relative difference": abs(lanczos - power) / abs(power)})
-    return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------------- the central flow
-
-@dataclass
-class CentralFlowRun:
-    """GD, its central flow and the gradient flow from one init at one step size, on the GD run's record times.
-    ``gf_error`` is how far the gradient flow moved when its tolerances were tightened tenfold
-    (:func:`nslib.tools.flows.checked_flow`), ``cf_error`` how far the central flow moved with two RK4 substeps per
-    GD step instead of one (NaN when not checked): each a max over time, bounding that flow's own error.
-    ``gf_failed`` / ``cf_failed`` say why a flow is missing."""
-
-    family: str
-    eta: float
-    gd: flows.Trajectory
-    cf: flows.Trajectory | None
-    gf: flows.Trajectory | None
-    cf_failed: str | None
-    gf_failed: str | None
-    losses: pd.DataFrame
-    cf_error: float = math.nan
-    gf_error: float = math.nan
-
-
-def compare_flows(f, theta0: torch.Tensor, family: str, eta: float, steps: int, *, every: int = 5, k: int = 3,
-                  rtol: float = 1e-4, check: bool = False, seed: int = 0) -> CentralFlowRun:
-    """GD with ``eta`` for ``steps`` steps, the central flow (top ``k`` eigenvalues held at the edge,
-    :func:`nslib.tools.flows.central_flow`, one RK4 step per GD step) and the gradient flow (dopri5, checked at
-    ``rtol`` and ``rtol / 10``, the tighter kept), all recorded at GD's times k * eta every ``every`` steps; with the
-    train loss along each (for the central flow also its prediction of GD's time-averaged loss, f + sum_i c_i S_i).
-    With ``check`` the central flow is solved again with two substeps and ``cf_error`` is the distance moved."""
-
-    def central(substeps):
-        cf = flows.central_flow(f, theta0, eta, steps, every=every, k=k, substeps=substeps, seed=seed)
-        if cf.diverged:
-            raise flows.FlowError(f"the central flow became non-finite within GD step {cf.diverged_at}")
-        return cf
-
-    gd = flows.gradient_descent(f, theta0, eta, steps, every=every)
-    cf = gf = None
-    cf_failed = gf_failed = None
-    cf_error = gf_error = math.nan
-    try:
-        cf = central(1)
-        if check:
-            cf_error = flows.max_distance(cf, central(2))
-    except flows.FlowError as e:
-        cf_failed = str(e)
-    try:
-        gf, gf_error = flows.checked_flow(f, theta0, gd.times, rtol=rtol, atol=rtol / 100)
-    except flows.FlowError as e:
-        gf_failed = str(e)
-    rows = []
-    with torch.no_grad():
-        for i, t in enumerate(gd.times):
-            row = {"t": t, "step": int(round(t / eta)), "GD": float(f(gd.thetas[i]))}
-            if cf is not None:
-                row["central flow"] = float(f(cf.thetas[i]))
-                row["central flow, predicted GD average"] = row["central flow"] + float(cf.info["excess"][i])
-            if gf is not None:
-                row["gradient flow"] = float(f(gf.thetas[i]))
-            rows.append(row)
-    return CentralFlowRun(family, eta, gd, cf, gf, cf_failed, gf_failed, pd.DataFrame(rows), cf_error, gf_error)
-
-
-def compare_flows_for(fams: Sequence[str], dataset: str, loss: str, etas: Sequence[float], steps: int, *,
-                      n_train: int, width: int, depth: int, k: int, seed: int = 0, device="cpu",
-                      checked: Sequence[str] = ("relu",), **kwargs) -> list[CentralFlowRun]:
-    """:func:`compare_flows` for every family and step size, on ``dataset`` with ``loss``, each family from the
-    grid's shared initialisation. The central flows of the families in ``checked`` are self-checked (it doubles
-    their cost): the ReLU net's, whose margin against the gradient flow the verdict decides."""
-    s = data.load(dataset, n_train=n_train, seed=seed, mnist_every=50, n_test=0, dtype=torch.float64, device=device)
-    X, y, n_classes = s.X_train, s.y_train, s.n_classes
-    out = []
-    for fam in fams:
-        net = make_family_net(fam, X.shape[1], width, depth=depth, n_classes=n_classes, seed=seed, device=device)
-        f, theta0 = flat_loss(net, loss_function(loss, n_classes), X, y)
-        out += [compare_flows(f, theta0, fam, float(eta), steps, k=k, seed=seed, check=fam in checked, **kwargs)
-                for eta in etas]
-    return out
-
-
-def flow_distance_text(table: pd.DataFrame) -> str:
-    """``"relu 7.0% / 7.9%, tanh ..."``: late relative distance to GD of the central flow / of the gradient flow,
-    per family (and step size when there are several)."""
-    several = table.eta.nunique() > 1
-    parts = []
-    for r in table.to_dict("records"):
-        name = f"{r['family']} (eta {r['eta']:g})" if several else r["family"]
-        fmt = lambda v: "n/a" if v is None or not math.isfinite(v) else f"{v:.1%}"
-        parts.append(f"{name} {fmt(r['cf_late_relative_distance'])} / {fmt(r['gf_late_relative_distance'])}")
-    return ", ".join(parts) or "none"
-
-
-def _relative_distances(run: CentralFlowRun, other: flows.Trajectory | None) -> np.ndarray:
-    """||flow(t) - GD(t)|| / ||GD(t) - theta_0|| at GD's recorded times (NaN where the flow is missing)."""
-    travelled = (run.gd.thetas - run.gd.thetas[0]).norm(dim=1).numpy()
-    out = np.full(len(travelled), np.nan)
-    if other is not None:
-        _, d = flows.distances(run.gd, other)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[: len(d)] = d / travelled[: len(d)]
-    return out
-
-
-def central_flow_table(runs: Sequence[CentralFlowRun]) -> pd.DataFrame:
-    """One row per (family, eta): whether the central flow reached the edge, from which step, and on what share of
-    the late window (the second half of the run) it sat there; the late mean distance of each flow to GD relative
-    to GD's distance travelled ||theta_GD(t) - theta_0||, and each flow's own error on the same scale (its error
-    bound over the smallest late distance travelled); GD's divergence and the flows' failures."""
-    rows = []
-    for r in runs:
-        d_cf, d_gf = _relative_distances(r, r.cf), _relative_distances(r, r.gf)
-        late = slice(len(r.gd.times) // 2, None)
-        travelled = float((r.gd.thetas[late] - r.gd.thetas[0]).norm(dim=1).min())
-        on_edge = r.cf.info["on_edge"] if r.cf is not None else np.array([], bool)
-        first = np.flatnonzero(on_edge)
-        rows.append({"family": r.family, "eta": r.eta, "gd_diverged": r.gd.diverged,
-                     "cf_reached_edge": bool(on_edge.any()),
-                     "cf_edge_from_step": int(r.cf.info["iterations"][first[0]]) if len(first) else None,
-                     "cf_late_edge_fraction": float(on_edge[late].mean()) if len(on_edge) else 0.0,
-                     "cf_late_relative_distance": float(np.nanmean(d_cf[late])) if r.cf is not None else math.nan,
-                     "gf_late_relative_distance": float(np.nanmean(d_gf[late])) if r.gf is not None else math.nan,
-                     "cf_relative_error": r.cf_error / travelled, "gf_relative_error": r.gf_error / travelled,
-                     "cf_final_relative_distance": float(d_cf[-1]), "gf_final_relative_distance": float(d_gf[-1]),
-                     "cf_failed": r.cf_failed or "", "gf_failed": r.gf_failed or ""})
-    return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------------------------------------------------- figures
-
-def _family_colors(fams) -> dict:
-    return {fam: PALETTE[i % len(PALETTE)] for i, fam in enumerate(fams)}
-
-
 def _grid(runs: Sequence[GDRun], loss: str):
     sel = [r for r in runs if r.loss == loss]
     dss = list(dict.fromkeys(r.dataset for r in sel))
@@ -437,58 +277,24 @@ def plot_train_loss(runs: Sequence[GDRun], loss: str):
                        f"Train loss under full-batch GD ({loss}); dot: sharpness reaches 0.9 x 2/eta")
 
 
-def plot_metrics(summary: pd.DataFrame):
-    """Per run, the share of the EoS window's checks within the band [0.8, 1.3] x 2/eta (left) and the share of
-    steps where the loss rose (right), by family; markers by loss, one point per dataset x step size."""
-    fams = list(dict.fromkeys(summary.family))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
-    markers = {"mse": "o", "ce": "s"}
-    for ax, col, title in ((axes[0], "band_fraction", "share of window in [0.8, 1.3] x 2/eta"),
-                           (axes[1], "uptick_fraction", "share of window steps where the loss rose")):
-        for loss, sub in summary.groupby("loss", sort=False):
-            if col not in sub:
-                continue
-            x = np.array([fams.index(f) for f in sub.family]) + (0.12 if loss == "ce" else -0.12)
-            ax.plot(x, sub[col], markers.get(loss, "o"), color=PALETTE[0 if loss == "mse" else 1], alpha=0.7,
-                    label=loss, ls="none")
-        ax.set(title=title, ylim=(-0.05, 1.05))
-        ax.set_xticks(range(len(fams)), fams, rotation=30)
-    axes[0].axhline(0.9, color="k", ls="--", lw=1)
-    axes[1].axhline(0.05, color="k", ls="--", lw=1)
-    axes[0].legend(frameon=False, fontsize="small")
-    fig.suptitle("Edge-of-Stability statistics per run (dashed: the criteria's thresholds)", fontweight="bold")
-    fig.tight_layout()
-    return fig
+def crosscheck_table(runs: Sequence[GDRun], max_runs: int = 5, seed: int = 0) -> pd.DataFrame:
+    """The last Lanczos sharpness of up to ``max_runs`` runs (one per family, the largest step size that did not
+    diverge) against power iteration (:func:`nslib.tools.curvature.power_iteration`, an independent method) at the
+    same final parameters."""
+    rows, seen = [], set()
+    for run in sorted(runs, key=lambda r: -r.eta):
+        if run.family in seen or run.diverged_at is not None or len(seen) >= max_runs:
+            continue
+        seen.add(run.family)
+        power, _, products = curvature.power_iteration(run.f, run.final_theta, iters=2000, tol=1e-9, seed=seed + 1)
+        lanczos = float(run.sharpness[-1])
+        rows.append({"dataset": run.dataset, "loss": run.loss, "family": run.family, "eta": run.eta,
+                     "lanczos": lanczos, "power iteration": power, "power products": products,
+                     "relative difference": abs(lanczos - power) / abs(power)})
+    return pd.DataFrame(rows)
 
 
-def plot_central_flow(runs: Sequence[CentralFlowRun]):
-    """Left: distance to GD relative to GD's distance travelled, for the central flow (solid) and the gradient
-    flow (dashed), per family. Right: train loss of GD (thin), the central flow's prediction of GD's average
-    loss (solid) and the gradient flow's loss (dashed)."""
-    fams = [r.family for r in runs]
-    colors = _family_colors(dict.fromkeys(fams))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
-    for r in runs:
-        steps = r.losses.step.to_numpy()
-        c = colors[r.family]
-        axes[0].plot(steps, _relative_distances(r, r.cf), color=c, lw=1.5, label=f"{r.family}: central flow")
-        axes[0].plot(steps, _relative_distances(r, r.gf), color=c, lw=1.2, ls="--")
-        axes[1].plot(steps, r.losses.GD, color=c, lw=0.6, alpha=0.6)
-        if "central flow, predicted GD average" in r.losses:
-            axes[1].plot(steps, r.losses["central flow, predicted GD average"], color=c, lw=1.5, label=r.family)
-        if "gradient flow" in r.losses:
-            axes[1].plot(steps, r.losses["gradient flow"], color=c, lw=1.2, ls="--")
-    axes[0].set(yscale="log", xlabel="GD step", ylabel="||flow - GD|| / ||GD - theta_0||",
-                title="distance to GD (solid: central, dashed: gradient flow)")
-    axes[1].set(yscale="log", xlabel="GD step", ylabel="train loss",
-                title="loss: GD (thin), central-flow prediction, gradient flow")
-    axes[0].legend(frameon=False, fontsize="x-small")
-    fig.suptitle(f"The central flow against GD at eta = {runs[0].eta:g}" if runs else "", fontweight="bold")
-    fig.tight_layout()
-    return fig
-
-
-# --------------------------------------------------------------------------------------------------------- criteria
+# ----------------------------------------------------------------------- The three Edge-of-Stability claims, per family
 
 def _per_family(summary: pd.DataFrame, judge, criterion: str, *, majority: float = 0.75, **measured) -> dict:
     """Judge every run (``judge(row)`` -> True / False / exclusion reason), then each family by its decided runs:
@@ -583,6 +389,11 @@ def loss_nonmonotone_yet_decreasing(summary: pd.DataFrame, min_upticks: float = 
     return _per_family(summary, judge, criterion, min_upticks=min_upticks, min_steps=min_steps)
 
 
+def smoothness(family: str) -> str:
+    """``kinked``, ``C1`` or ``C2`` for a family name such as ``softplus(3)`` (see :data:`SMOOTHNESS`)."""
+    return SMOOTHNESS[family.split("(")[0]]
+
+
 def relu_differs_from_smooth(eos_verdicts: dict, summary: pd.DataFrame, relu: str = "relu") -> dict:
     """ReLU nets behave differently from smooth ones: on at least one of the three Edge-of-Stability claims the
     ReLU family's decided state differs from the C^2 families' common decided state (ELU, C^1 only, is reported
@@ -620,6 +431,183 @@ def relu_differs_from_smooth(eos_verdicts: dict, summary: pd.DataFrame, relu: st
     if undecided:
         return inconclusive(criterion, "; ".join(undecided), **m)
     return verdict(False, criterion, **m)
+
+
+def plot_metrics(summary: pd.DataFrame):
+    """Per run, the share of the EoS window's checks within the band [0.8, 1.3] x 2/eta (left) and the share of
+    steps where the loss rose (right), by family; markers by loss, one point per dataset x step size."""
+    fams = list(dict.fromkeys(summary.family))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
+    markers = {"mse": "o", "ce": "s"}
+    for ax, col, title in ((axes[0], "band_fraction", "share of window in [0.8, 1.3] x 2/eta"),
+                           (axes[1], "uptick_fraction", "share of window steps where the loss rose")):
+        for loss, sub in summary.groupby("loss", sort=False):
+            if col not in sub:
+                continue
+            x = np.array([fams.index(f) for f in sub.family]) + (0.12 if loss == "ce" else -0.12)
+            ax.plot(x, sub[col], markers.get(loss, "o"), color=PALETTE[0 if loss == "mse" else 1], alpha=0.7,
+                    label=loss, ls="none")
+        ax.set(title=title, ylim=(-0.05, 1.05))
+        ax.set_xticks(range(len(fams)), fams, rotation=30)
+    axes[0].axhline(0.9, color="k", ls="--", lw=1)
+    axes[1].axhline(0.05, color="k", ls="--", lw=1)
+    axes[0].legend(frameon=False, fontsize="small")
+    fig.suptitle("Edge-of-Stability statistics per run (dashed: the criteria's thresholds)", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def per_run_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary's columns a reader compares, one row per run, indexed by dataset, loss, family and step size."""
+    cols = ["s0", "rise", "crossed_step", "window_checks", "band_fraction", "median_units", "uptick_fraction",
+            "end_over_start", "diverged"]
+    return summary.set_index(["dataset", "loss", "family", "eta"])[[c for c in cols if c in summary]].round(3)
+
+
+# ------------------------------------------------------------------------------------------ The central flow against GD
+
+@dataclass
+class CentralFlowRun:
+    """GD, its central flow and the gradient flow from one init at one step size, on the GD run's record times.
+    ``gf_error`` is how far the gradient flow moved when its tolerances were tightened tenfold
+    (:func:`nslib.tools.flows.checked_flow`), ``cf_error`` how far the central flow moved with two RK4 substeps per
+    GD step instead of one (NaN when not checked): each a max over time, bounding that flow's own error.
+    ``gf_failed`` / ``cf_failed`` say why a flow is missing."""
+
+    family: str
+    eta: float
+    gd: flows.Trajectory
+    cf: flows.Trajectory | None
+    gf: flows.Trajectory | None
+    cf_failed: str | None
+    gf_failed: str | None
+    losses: pd.DataFrame
+    cf_error: float = math.nan
+    gf_error: float = math.nan
+
+
+def compare_flows(f, theta0: torch.Tensor, family: str, eta: float, steps: int, *, every: int = 5, k: int = 3,
+                  rtol: float = 1e-4, check: bool = False, seed: int = 0) -> CentralFlowRun:
+    """GD with ``eta`` for ``steps`` steps, the central flow (top ``k`` eigenvalues held at the edge,
+    :func:`nslib.tools.flows.central_flow`, one RK4 step per GD step) and the gradient flow (dopri5, checked at
+    ``rtol`` and ``rtol / 10``, the tighter kept), all recorded at GD's times k * eta every ``every`` steps; with the
+    train loss along each (for the central flow also its prediction of GD's time-averaged loss, f + sum_i c_i S_i).
+    With ``check`` the central flow is solved again with two substeps and ``cf_error`` is the distance moved."""
+
+    def central(substeps):
+        cf = flows.central_flow(f, theta0, eta, steps, every=every, k=k, substeps=substeps, seed=seed)
+        if cf.diverged:
+            raise flows.FlowError(f"the central flow became non-finite within GD step {cf.diverged_at}")
+        return cf
+
+    gd = flows.gradient_descent(f, theta0, eta, steps, every=every)
+    cf = gf = None
+    cf_failed = gf_failed = None
+    cf_error = gf_error = math.nan
+    try:
+        cf = central(1)
+        if check:
+            cf_error = flows.max_distance(cf, central(2))
+    except flows.FlowError as e:
+        cf_failed = str(e)
+    try:
+        gf, gf_error = flows.checked_flow(f, theta0, gd.times, rtol=rtol, atol=rtol / 100)
+    except flows.FlowError as e:
+        gf_failed = str(e)
+    rows = []
+    with torch.no_grad():
+        for i, t in enumerate(gd.times):
+            row = {"t": t, "step": int(round(t / eta)), "GD": float(f(gd.thetas[i]))}
+            if cf is not None:
+                row["central flow"] = float(f(cf.thetas[i]))
+                row["central flow, predicted GD average"] = row["central flow"] + float(cf.info["excess"][i])
+            if gf is not None:
+                row["gradient flow"] = float(f(gf.thetas[i]))
+            rows.append(row)
+    return CentralFlowRun(family, eta, gd, cf, gf, cf_failed, gf_failed, pd.DataFrame(rows), cf_error, gf_error)
+
+
+def compare_flows_for(fams: Sequence[str], dataset: str, loss: str, etas: Sequence[float], steps: int, *,
+                      n_train: int, width: int, depth: int, k: int, seed: int = 0, device="cpu",
+                      checked: Sequence[str] = ("relu",), **kwargs) -> list[CentralFlowRun]:
+    """:func:`compare_flows` for every family and step size, on ``dataset`` with ``loss``, each family from the
+    grid's shared initialisation. The central flows of the families in ``checked`` are self-checked (it doubles
+    their cost): the ReLU net's, whose margin against the gradient flow the verdict decides."""
+    s = data.load(dataset, n_train=n_train, seed=seed, mnist_every=50, n_test=0, dtype=torch.float64, device=device)
+    X, y, n_classes = s.X_train, s.y_train, s.n_classes
+    out = []
+    for fam in fams:
+        net = make_family_net(fam, X.shape[1], width, depth=depth, n_classes=n_classes, seed=seed, device=device)
+        f, theta0 = flat_loss(net, loss_function(loss, n_classes), X, y)
+        out += [compare_flows(f, theta0, fam, float(eta), steps, k=k, seed=seed, check=fam in checked, **kwargs)
+                for eta in etas]
+    return out
+
+
+def _relative_distances(run: CentralFlowRun, other: flows.Trajectory | None) -> np.ndarray:
+    """||flow(t) - GD(t)|| / ||GD(t) - theta_0|| at GD's recorded times (NaN where the flow is missing)."""
+    travelled = (run.gd.thetas - run.gd.thetas[0]).norm(dim=1).numpy()
+    out = np.full(len(travelled), np.nan)
+    if other is not None:
+        _, d = flows.distances(run.gd, other)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[: len(d)] = d / travelled[: len(d)]
+    return out
+
+
+def _family_colors(fams) -> dict:
+    return {fam: PALETTE[i % len(PALETTE)] for i, fam in enumerate(fams)}
+
+
+def plot_central_flow(runs: Sequence[CentralFlowRun]):
+    """Left: distance to GD relative to GD's distance travelled, for the central flow (solid) and the gradient
+    flow (dashed), per family. Right: train loss of GD (thin), the central flow's prediction of GD's average
+    loss (solid) and the gradient flow's loss (dashed)."""
+    fams = [r.family for r in runs]
+    colors = _family_colors(dict.fromkeys(fams))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+    for r in runs:
+        steps = r.losses.step.to_numpy()
+        c = colors[r.family]
+        axes[0].plot(steps, _relative_distances(r, r.cf), color=c, lw=1.5, label=f"{r.family}: central flow")
+        axes[0].plot(steps, _relative_distances(r, r.gf), color=c, lw=1.2, ls="--")
+        axes[1].plot(steps, r.losses.GD, color=c, lw=0.6, alpha=0.6)
+        if "central flow, predicted GD average" in r.losses:
+            axes[1].plot(steps, r.losses["central flow, predicted GD average"], color=c, lw=1.5, label=r.family)
+        if "gradient flow" in r.losses:
+            axes[1].plot(steps, r.losses["gradient flow"], color=c, lw=1.2, ls="--")
+    axes[0].set(yscale="log", xlabel="GD step", ylabel="||flow - GD|| / ||GD - theta_0||",
+                title="distance to GD (solid: central, dashed: gradient flow)")
+    axes[1].set(yscale="log", xlabel="GD step", ylabel="train loss",
+                title="loss: GD (thin), central-flow prediction, gradient flow")
+    axes[0].legend(frameon=False, fontsize="x-small")
+    fig.suptitle(f"The central flow against GD at eta = {runs[0].eta:g}" if runs else "", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def central_flow_table(runs: Sequence[CentralFlowRun]) -> pd.DataFrame:
+    """One row per (family, eta): whether the central flow reached the edge, from which step, and on what share of
+    the late window (the second half of the run) it sat there; the late mean distance of each flow to GD relative
+    to GD's distance travelled ||theta_GD(t) - theta_0||, and each flow's own error on the same scale (its error
+    bound over the smallest late distance travelled); GD's divergence and the flows' failures."""
+    rows = []
+    for r in runs:
+        d_cf, d_gf = _relative_distances(r, r.cf), _relative_distances(r, r.gf)
+        late = slice(len(r.gd.times) // 2, None)
+        travelled = float((r.gd.thetas[late] - r.gd.thetas[0]).norm(dim=1).min())
+        on_edge = r.cf.info["on_edge"] if r.cf is not None else np.array([], bool)
+        first = np.flatnonzero(on_edge)
+        rows.append({"family": r.family, "eta": r.eta, "gd_diverged": r.gd.diverged,
+                     "cf_reached_edge": bool(on_edge.any()),
+                     "cf_edge_from_step": int(r.cf.info["iterations"][first[0]]) if len(first) else None,
+                     "cf_late_edge_fraction": float(on_edge[late].mean()) if len(on_edge) else 0.0,
+                     "cf_late_relative_distance": float(np.nanmean(d_cf[late])) if r.cf is not None else math.nan,
+                     "gf_late_relative_distance": float(np.nanmean(d_gf[late])) if r.gf is not None else math.nan,
+                     "cf_relative_error": r.cf_error / travelled, "gf_relative_error": r.gf_error / travelled,
+                     "cf_final_relative_distance": float(d_cf[-1]), "gf_final_relative_distance": float(d_gf[-1]),
+                     "cf_failed": r.cf_failed or "", "gf_failed": r.gf_failed or ""})
+    return pd.DataFrame(rows)
 
 
 def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: float = 2.0,
@@ -684,7 +672,19 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
     return combine_verdicts(groups, criterion, factor=factor)
 
 
-# ------------------------------------------------------------------------------------------ the page's prose
+# -------------------------------------------------------------------------------------------------------------- Verdict
+
+def flow_distance_text(table: pd.DataFrame) -> str:
+    """``"relu 7.0% / 7.9%, tanh ..."``: late relative distance to GD of the central flow / of the gradient flow,
+    per family (and step size when there are several)."""
+    several = table.eta.nunique() > 1
+    parts = []
+    for r in table.to_dict("records"):
+        name = f"{r['family']} (eta {r['eta']:g})" if several else r["family"]
+        fmt = lambda v: "n/a" if v is None or not math.isfinite(v) else f"{v:.1%}"
+        parts.append(f"{name} {fmt(r['cf_late_relative_distance'])} / {fmt(r['gf_late_relative_distance'])}")
+    return ", ".join(parts) or "none"
+
 
 def page_texts(verdicts: Mapping[str, Verdict], *, fams: Sequence[str], runs: Sequence[GDRun],
                crosscheck: pd.DataFrame, cf_table: pd.DataFrame) -> dict[str, str]:

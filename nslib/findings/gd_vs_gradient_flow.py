@@ -55,7 +55,68 @@ KINKED = ("relu", "relu-bias", "conv", "lenet")
 DATASETS = data.DATASETS
 
 
-# -------------------------------------------------------------------------------------------------------- data, nets
+# ------------------------------------------------------------------------------------- GD and the flow on the same nets
+
+@dataclass
+class NetRun:
+    """One net: GD at several step sizes and the paper's protocol, against an adaptive gradient-flow reference.
+
+    ``reference`` is the flow solved at ``rtol / 10``; ``reference_error`` is how far it moved from the solve at
+    ``rtol`` (max over time, :func:`nslib.tools.flows.checked_flow`): a conservative bound on its own error.
+    ``reference_failed`` says why no reference exists (the solver gave up). ``lam0`` is lambda_max(theta0),
+    ``lam_path`` the largest lambda_max at the curvature checkpoints along the flow. ``gd_distance`` and
+    ``protocol_distance`` are each run's max_t distance to the reference, computed once here."""
+
+    name: str
+    n_params: int
+    lam0: float
+    lam_path: float
+    reference: flows.Trajectory | None
+    reference_error: float
+    reference_failed: str | None
+    gd: dict[float, flows.Trajectory]
+    protocol: dict[int, flows.Trajectory]
+    curvature: pd.DataFrame
+    losses: pd.DataFrame
+    eta0: float
+    rtol: float
+    gd_distance: dict[float, float]  # eta -> max_t ||GD(eta) - GF|| (inf: diverged, NaN: no reference)
+    protocol_distance: dict[int, float]  # r -> max_t ||GD(eta0 / r) - GF||
+
+    @property
+    def homogeneous(self) -> bool:
+        return self.name in HOMOGENEOUS
+
+    @property
+    def travelled(self) -> float:
+        return self.reference.travelled() if self.reference is not None else math.nan
+
+
+def _curvature_along(f, reference: flows.Trajectory, checkpoints, seed: int) -> pd.DataFrame:
+    from scipy.sparse.linalg import ArpackNoConvergence
+
+    rows = []
+    grad = torch.func.grad(f)
+    for t, theta in zip(checkpoints, reference.at(checkpoints)):
+        try:
+            lmax, lmin = curvature.extremes(f, theta, tol=1e-6, seed=seed)
+        except ArpackNoConvergence as e:  # recorded; the criterion judges it inconclusive
+            lmax = lmin = math.nan
+            rows.append({"t": t, "error": str(e)})
+            continue
+        g = float(grad(theta).norm())
+        rows.append({"t": float(t), "lambda_max": lmax, "lambda_min": lmin, "grad_norm": g,
+                     "ratio": max(0.0, -lmin) / g if g > 0 else math.inf})
+    return pd.DataFrame(rows)
+
+
+def _losses(f, reference: flows.Trajectory | None, gd0: flows.Trajectory) -> pd.DataFrame:
+    rows = [{"t": t, "loss": float(f(th)), "path": "GD, eta0"} for t, th in zip(gd0.times, gd0.thetas)]
+    if reference is not None:
+        rows += [{"t": t, "loss": float(f(th)), "path": "gradient flow"} for t, th in
+                 zip(gd0.times, reference.at(gd0.times))]
+    return pd.DataFrame(rows)
+
 
 def _conv_stack(shape, lenet: bool) -> list[nn.Module]:
     """Two convolutions 1->6->16 (kernel 5 when the input side is >= 20, else 3), as in the paper: stride 2 and
@@ -97,43 +158,6 @@ def make_paper_net(name: str, input_shape: Sequence[int], width: int, *, n_class
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
     return net.to(dtype=dtype, device=device)
-
-
-# --------------------------------------------------------------------------------------------- GD against the flow
-
-@dataclass
-class NetRun:
-    """One net: GD at several step sizes and the paper's protocol, against an adaptive gradient-flow reference.
-
-    ``reference`` is the flow solved at ``rtol / 10``; ``reference_error`` is how far it moved from the solve at
-    ``rtol`` (max over time, :func:`nslib.tools.flows.checked_flow`): a conservative bound on its own error.
-    ``reference_failed`` says why no reference exists (the solver gave up). ``lam0`` is lambda_max(theta0),
-    ``lam_path`` the largest lambda_max at the curvature checkpoints along the flow. ``gd_distance`` and
-    ``protocol_distance`` are each run's max_t distance to the reference, computed once here."""
-
-    name: str
-    n_params: int
-    lam0: float
-    lam_path: float
-    reference: flows.Trajectory | None
-    reference_error: float
-    reference_failed: str | None
-    gd: dict[float, flows.Trajectory]
-    protocol: dict[int, flows.Trajectory]
-    curvature: pd.DataFrame
-    losses: pd.DataFrame
-    eta0: float
-    rtol: float
-    gd_distance: dict[float, float]  # eta -> max_t ||GD(eta) - GF|| (inf: diverged, NaN: no reference)
-    protocol_distance: dict[int, float]  # r -> max_t ||GD(eta0 / r) - GF||
-
-    @property
-    def homogeneous(self) -> bool:
-        return self.name in HOMOGENEOUS
-
-    @property
-    def travelled(self) -> float:
-        return self.reference.travelled() if self.reference is not None else math.nan
 
 
 def compare_net(name: str, X: torch.Tensor, y: torch.Tensor, input_shape, n_classes: int, *, width: int,
@@ -179,60 +203,6 @@ def run_nets(nets: Sequence[str], X, y, input_shape, n_classes: int, *, rtol: fl
                         rs=rs if n in protocol_nets else [], **kwargs) for n in nets]
 
 
-def _curvature_along(f, reference: flows.Trajectory, checkpoints, seed: int) -> pd.DataFrame:
-    from scipy.sparse.linalg import ArpackNoConvergence
-
-    rows = []
-    grad = torch.func.grad(f)
-    for t, theta in zip(checkpoints, reference.at(checkpoints)):
-        try:
-            lmax, lmin = curvature.extremes(f, theta, tol=1e-6, seed=seed)
-        except ArpackNoConvergence as e:  # recorded; the criterion judges it inconclusive
-            lmax = lmin = math.nan
-            rows.append({"t": t, "error": str(e)})
-            continue
-        g = float(grad(theta).norm())
-        rows.append({"t": float(t), "lambda_max": lmax, "lambda_min": lmin, "grad_norm": g,
-                     "ratio": max(0.0, -lmin) / g if g > 0 else math.inf})
-    return pd.DataFrame(rows)
-
-
-def _losses(f, reference: flows.Trajectory | None, gd0: flows.Trajectory) -> pd.DataFrame:
-    rows = [{"t": t, "loss": float(f(th)), "path": "GD, eta0"} for t, th in zip(gd0.times, gd0.thetas)]
-    if reference is not None:
-        rows += [{"t": t, "loss": float(f(th)), "path": "gradient flow"} for t, th in
-                 zip(gd0.times, reference.at(gd0.times))]
-    return pd.DataFrame(rows)
-
-
-def gap_table(runs: Sequence[NetRun]) -> pd.DataFrame:
-    """One row per (net, step size): eta in units of 2/lambda_max at theta0 and along the path, the largest
-    distance between GD and the flow relative to the distance the flow travels (inf when GD diverged), and the
-    reference's own relative error."""
-    rows = []
-    for run in runs:
-        for eta, traj in run.gd.items():
-            gap = run.gd_distance[eta]
-            rows.append({"net": run.name, "eta": eta, "eta_units0": eta * run.lam0 / 2,
-                         "eta_units_path": eta * run.lam_path / 2, "relative_gap": gap / run.travelled,
-                         "diverged": traj.diverged, "reference_relative_error": run.reference_error / run.travelled,
-                         "reference_failed": run.reference_failed})
-    return pd.DataFrame(rows)
-
-
-def r_table(runs: Sequence[NetRun]) -> pd.DataFrame:
-    """One row per (net, r): the largest distance between GD with eta0 / r (the paper's protocol) and the
-    adaptive reference, absolute and relative to the distance travelled; r = 1 is GD with eta0 itself."""
-    rows = []
-    for run in runs:
-        for r, traj in run.protocol.items():
-            err = run.protocol_distance[r]
-            rows.append({"net": run.name, "r": r, "error": err, "relative_error": err / run.travelled,
-                         "reference_error": run.reference_error, "diverged": traj.diverged,
-                         "grad_evals": traj.grad_evals})
-    return pd.DataFrame(rows)
-
-
 def reference_table(runs: Sequence[NetRun]) -> pd.DataFrame:
     """The reference's self-check per net: tolerance, cost, how far tightening moved it (absolute and relative to
     the distance travelled), and that error over the smallest GD-GF distance it measures (the issue's strict rule
@@ -250,20 +220,43 @@ def reference_table(runs: Sequence[NetRun]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("net")
 
 
-def sharpening_table(runs: Sequence[NetRun], gaps: pd.DataFrame) -> pd.DataFrame:
-    """Per net: lambda_max at theta0 and the largest along the flow, and the relative gap at the largest step
-    eta <= 1/lambda judged with each."""
+def _net_colors(nets) -> dict:
+    return {n: PALETTE[NETS.index(n) % len(PALETTE)] for n in nets}
+
+
+def plot_losses(losses: pd.DataFrame):
+    """Train loss along GD with eta0 (dots) and along the flow (line), per net: the paper's 'indistinguishable'."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    colors = _net_colors(losses.net.unique())
+    for net, sub in losses.groupby("net", sort=False):
+        gf, gd = sub[sub.path == "gradient flow"], sub[sub.path == "GD, eta0"]
+        ax.plot(gf.t, gf.loss, color=colors[net], lw=1.5, label=f"{net}: flow")
+        ax.plot(gd.t, gd.loss, "o", color=colors[net], ms=3, alpha=0.6, label=f"{net}: GD")
+    ax.set(yscale="log", xlabel="time t (= iterations x step size)", ylabel="train loss (cross-entropy)",
+           title="GD with eta0 and the gradient flow")
+    ax.legend(frameon=False, ncol=2, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def loss_frame(runs: Sequence[NetRun]) -> pd.DataFrame:
+    """Long frame of the train loss along GD with eta0 and along the flow, per net."""
+    return pd.concat([r.losses.assign(net=r.name) for r in runs], ignore_index=True)
+
+
+def gap_table(runs: Sequence[NetRun]) -> pd.DataFrame:
+    """One row per (net, step size): eta in units of 2/lambda_max at theta0 and along the path, the largest
+    distance between GD and the flow relative to the distance the flow travels (inf when GD diverged), and the
+    reference's own relative error."""
     rows = []
     for run in runs:
-        sub = gaps[gaps.net == run.name]
-        gap = np.where(sub.diverged, np.inf, sub.relative_gap)
-        row = {"net": run.name, "lambda_max(theta0)": run.lam0, "largest lambda_max along the flow": run.lam_path,
-               "growth": run.lam_path / run.lam0}
-        for label, col in (("theta0", "eta_units0"), ("path", "eta_units_path")):
-            ok = (sub[col] <= 0.5 + 1e-12).to_numpy()
-            row[f"gap at the largest eta <= 1/lambda ({label})"] = float(gap[ok][-1]) if ok.any() else math.nan
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("net")
+        for eta, traj in run.gd.items():
+            gap = run.gd_distance[eta]
+            rows.append({"net": run.name, "eta": eta, "eta_units0": eta * run.lam0 / 2,
+                         "eta_units_path": eta * run.lam_path / 2, "relative_gap": gap / run.travelled,
+                         "diverged": traj.diverged, "reference_relative_error": run.reference_error / run.travelled,
+                         "reference_failed": run.reference_failed})
+    return pd.DataFrame(rows)
 
 
 def distance_frame(runs: Sequence[NetRun]) -> pd.DataFrame:
@@ -282,18 +275,262 @@ def distance_frame(runs: Sequence[NetRun]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def plot_distance_over_time(distances: pd.DataFrame):
+    """||GD(eta)(t) - GF(t)|| relative to the distance the flow travels, over time, one panel per net, one line per
+    step size (in units of 2 / max lambda_max along the flow)."""
+    nets = list(distances.net.unique())
+    fig, axes = plt.subplots(1, len(nets), figsize=(3.0 * len(nets) + 1.2, 3.6), sharey=True, squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for ax, net in zip(axes[0], nets):
+        sub = distances[distances.net == net]
+        units = sorted(sub.eta_units_path.unique())
+        for i, u in enumerate(units):
+            s = sub[sub.eta_units_path == u]
+            ax.plot(s.t, np.maximum(s.relative_distance, 1e-8), color=cmap(i / max(1, len(units) - 1)),
+                    label=f"{u:.2g}")
+        ax.axhline(0.01, color="k", ls="--", lw=1)
+        ax.set(yscale="log", title=net, xlabel="time t")
+        ax.legend(title="eta / (2/lambda)", frameon=False, fontsize="x-small", title_fontsize="x-small")
+    axes[0][0].set_ylabel("||GD - GF|| / distance travelled")
+    fig.suptitle("GD against the flow over time (dashed: 1%; lambda: the largest along the flow)", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ Step size against curvature
+
+def plot_gap_vs_eta(gaps: pd.DataFrame, cap: float = 10.0):
+    """Relative gap between GD and the flow against eta, in units of 2/lambda_max(theta0) (left) and of 2 / the
+    largest lambda_max along the flow (right), per net; diverged runs drawn at ``cap`` with a cross; dashed lines
+    at 1% and 10%, dotted at eta = 1/lambda and 2/lambda."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    colors = _net_colors(gaps.net.unique())
+    for ax, col, unit in ((axes[0], "eta_units0", "lambda_max(theta0)"),
+                          (axes[1], "eta_units_path", "max lambda_max along the flow")):
+        for net, sub in gaps.groupby("net", sort=False):
+            g = np.where(sub.diverged | ~np.isfinite(sub.relative_gap), cap, sub.relative_gap)
+            ax.plot(sub[col], np.minimum(g, cap), "o-", color=colors[net], label=net)
+            div = sub[sub.diverged.astype(bool)]
+            ax.plot(div[col], [cap] * len(div), "x", color=colors[net], ms=9)
+        for level in (0.01, 0.1):
+            ax.axhline(level, color="k", ls="--", lw=1)
+        for u in (0.5, 1.0):
+            ax.axvline(u, color="grey", ls=":", lw=1)
+        ax.set(xscale="log", yscale="log", xlabel=f"eta / (2 / {unit})")
+    axes[0].set_ylabel("max_t ||GD - GF|| / distance travelled")
+    axes[0].set_title("in units of the initial curvature")
+    axes[1].set_title("in units of the path's curvature")
+    axes[1].legend(frameon=False, fontsize="small")
+    fig.suptitle(f"Where GD departs from the flow (x: diverged, drawn at {cap:g})", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def gd_tracks_gf(gaps: pd.DataFrame, threshold: float = 0.01) -> dict:
+    """For every homogeneous net and every step size eta <= 1 / lambda (0.5 in units of 2/lambda), lambda the
+    largest sharpness along the flow, the largest distance between GD and the flow is below ``threshold`` of the
+    distance travelled. Non-homogeneous nets, and the same test with lambda_max(theta0), are reported in
+    ``contrast`` and ``theta0_units``, not judged.
+
+    A point is decided when the reference's own error (``reference_relative_error``) cannot move it across the
+    threshold (|gap - threshold| > error). Preconditions per net: a reference exists, the grid has a step size
+    <= 1/lambda, no judged GD run diverged (lambda is the largest of a few checkpoints, so a step judged stable
+    may not be), and every judged point is decided."""
+    criterion = (f"max_t ||GD(eta) - GF|| / ||theta_T - theta_0|| < {threshold:g} for every homogeneous net and every "
+                 "eta <= 1/lambda, lambda the largest sharpness along the flow")
+    groups, contrast, theta0_units = {}, {}, {}
+    for net, sub in gaps.groupby("net", sort=False):
+        gap_all = np.where(sub.diverged, np.inf, sub.relative_gap)
+        early = sub.eta_units0 <= 0.5 + 1e-12
+        theta0_units[net] = float(np.max(gap_all[early])) if early.any() else None
+        judged = (sub.eta_units_path <= 0.5 + 1e-12).to_numpy()
+        m = {"etas_judged": int(judged.sum()), "max_relative_gap": float(np.max(gap_all[judged])) if judged.any()
+             else None, "reference_relative_error": float(sub.reference_relative_error.iloc[0])}
+        if net not in HOMOGENEOUS:
+            contrast[net] = m["max_relative_gap"]
+            continue
+        if sub.reference_failed.iloc[0]:
+            state = f"no reference ({sub.reference_failed.iloc[0]})"
+        elif not judged.any():
+            state = "no step size <= 1/lambda in the grid"
+        elif sub.diverged.to_numpy()[judged].any():
+            state = (f"GD diverged at eta = {sub.eta.to_numpy()[judged & sub.diverged.to_numpy()].tolist()}, judged "
+                     "<= 1/lambda: the sharpness between checkpoints may exceed the measured maximum")
+        else:
+            gap, err = gap_all[judged], sub.reference_relative_error.to_numpy()[judged]
+            if np.any(gap - err >= threshold):
+                state = False
+            elif np.all(gap + err < threshold):
+                state = True
+            else:
+                state = "the reference's error straddles the threshold"
+        groups[net] = {"state": state, "measured": m}
+    if not groups:
+        return inconclusive(criterion, "no homogeneous net was run", contrast=contrast, theta0_units=theta0_units)
+    return combine_verdicts(groups, criterion, threshold=threshold, contrast=contrast, theta0_units=theta0_units)
+
+
+def departs_beyond_2_over_lambda(gaps: pd.DataFrame, threshold: float = 0.10, max_units: float = 3.0) -> dict:
+    """For every net, GD departs from the flow (relative gap >= ``threshold``, or divergence) at some step size
+    eta <= ``max_units`` x 2/lambda, lambda the largest sharpness along the flow. Decided 'does not hold' for a net
+    only when its grid reaches ``max_units`` and every point up to it stays below the threshold by more than the
+    reference's error. Also measured: where the gap first passes 1% and 10%, in units of 2/lambda_max(theta0) and
+    of 2/lambda along the path."""
+    criterion = (f"the relative gap reaches {threshold:g} (or GD diverges) at some eta <= {max_units:g} x 2/lambda, "
+                 "lambda the largest sharpness along the flow, for every net")
+    groups = {}
+    for net, sub in gaps.groupby("net", sort=False):
+        sub = sub.sort_values("eta")
+        gap = np.where(sub.diverged, np.inf, sub.relative_gap.to_numpy(float))
+        err = sub.reference_relative_error.to_numpy(float)
+        units = sub.eta_units_path.to_numpy(float)
+        within = units <= max_units + 1e-12
+        m = {"largest_eta_units_path": float(units.max())}
+        for level in (0.01, threshold):
+            hit = np.flatnonzero(gap >= level)
+            m[f"first_eta_units0_above_{level:g}"] = float(sub.eta_units0.iloc[hit[0]]) if len(hit) else None
+            m[f"first_eta_units_path_above_{level:g}"] = float(units[hit[0]]) if len(hit) else None
+        if sub.reference_failed.iloc[0] and not np.any(np.isinf(gap) & within):
+            state = f"no reference ({sub.reference_failed.iloc[0]})"
+        elif np.any(within & (gap - err >= threshold)):
+            state = True
+        elif units.max() < max_units - 1e-12:
+            state = f"the grid ends at {units.max():.3g} x 2/lambda, below {max_units:g}"
+        elif np.all(gap[within] + err[within] < threshold):
+            state = False
+        else:
+            state = "the reference's error straddles the threshold"
+        groups[net] = {"state": state, "measured": m}
+    return combine_verdicts(groups, criterion, threshold=threshold, max_units=max_units)
+
+
+def sharpening_table(runs: Sequence[NetRun], gaps: pd.DataFrame) -> pd.DataFrame:
+    """Per net: lambda_max at theta0 and the largest along the flow, and the relative gap at the largest step
+    eta <= 1/lambda judged with each."""
+    rows = []
+    for run in runs:
+        sub = gaps[gaps.net == run.name]
+        gap = np.where(sub.diverged, np.inf, sub.relative_gap)
+        row = {"net": run.name, "lambda_max(theta0)": run.lam0, "largest lambda_max along the flow": run.lam_path,
+               "growth": run.lam_path / run.lam0}
+        for label, col in (("theta0", "eta_units0"), ("path", "eta_units_path")):
+            ok = (sub[col] <= 0.5 + 1e-12).to_numpy()
+            row[f"gap at the largest eta <= 1/lambda ({label})"] = float(gap[ok][-1]) if ok.any() else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("net")
+
+
+# -------------------------------------------------------------------------------- The paper's protocol: GD with eta_0/r
+
+def r_table(runs: Sequence[NetRun]) -> pd.DataFrame:
+    """One row per (net, r): the largest distance between GD with eta0 / r (the paper's protocol) and the
+    adaptive reference, absolute and relative to the distance travelled; r = 1 is GD with eta0 itself."""
+    rows = []
+    for run in runs:
+        for r, traj in run.protocol.items():
+            err = run.protocol_distance[r]
+            rows.append({"net": run.name, "r": r, "error": err, "relative_error": err / run.travelled,
+                         "reference_error": run.reference_error, "diverged": traj.diverged,
+                         "grad_evals": traj.grad_evals})
+    return pd.DataFrame(rows)
+
+
+def first_order_in_r(rtab: pd.DataFrame, net: str = "linear", slope_range=(-1.2, -0.8)) -> dict:
+    """The paper's protocol is first order: the error of GD with eta0 / r against the flow falls like 1/r for the
+    linear net (log-log slope over the r > 1 in the table within ``slope_range``). Preconditions: the net was run
+    with a reference, no protocol run diverged, and the reference is converged: its error is below 1/100 of the
+    smallest error it measures. Slopes of the other nets are reported in ``per_group``, not judged."""
+    lo, hi = slope_range
+    criterion = f"log-log slope of max_t ||GD(eta0/r) - GF|| in r (r >= 2) for the {net} net lies in [{lo}, {hi}]"
+    per_group = {}
+    for name, sub in rtab[rtab.r > 1].groupby("net", sort=False):
+        per_group[name] = {"slope": loglog_slope(sub.r, sub.error), "errors": dict(zip(sub.r.astype(int),
+                                                                                         sub.error.astype(float)))}
+    sub = rtab[(rtab.net == net) & (rtab.r > 1)]
+    if sub.empty:
+        return inconclusive(criterion, f"the {net} net was not run (or no r > 1)", per_group=per_group)
+    if len(sub) < 2:
+        return inconclusive(criterion, "a slope needs two values of r > 1", per_group=per_group)
+    if sub.diverged.any():
+        return inconclusive(criterion, f"GD with eta0 / r diverged for r = {sub.r[sub.diverged].tolist()}",
+                            per_group=per_group)
+    ref_err, smallest = float(sub.reference_error.iloc[0]), float(sub.error.min())
+    if not ref_err < smallest / 100:
+        return inconclusive(criterion, f"the reference is not converged: tightening its tolerances moved it by "
+                                       f"{ref_err:.2g}, not below 1/100 of the smallest error {smallest:.2g}",
+                            per_group=per_group, reference_error=ref_err)
+    slope = loglog_slope(sub.r, sub.error)
+    return verdict(lo <= slope <= hi, criterion, slope=slope, reference_error=ref_err, per_group=per_group)
+
+
+def plot_error_vs_r(rtab: pd.DataFrame):
+    """Error of the paper's protocol (GD with eta0 / r) against the adaptive reference, log-log, per net, with the
+    reference's own error as a dotted floor and a slope -1 guide."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    colors = _net_colors(rtab.net.unique())
+    for net, sub in rtab.groupby("net", sort=False):
+        ax.plot(sub.r, sub.error, "o-", color=colors[net], label=net)
+        ax.axhline(sub.reference_error.iloc[0], color=colors[net], ls=":", lw=1)
+    r = np.array(sorted(rtab.r.unique()), float)
+    top = rtab[rtab.r == r[0]].error.max()
+    ax.plot(r, top * r[0] / r, "k--", lw=1, label="slope -1")
+    ax.set(xscale="log", yscale="log", xlabel="r (GD with step eta0 / r)",
+           ylabel="max_t ||GD(eta0/r) - GF||", title="The paper's protocol converges to the flow at first order")
+    ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- Curvature along the flow
+
 def curvature_frame(runs: Sequence[NetRun]) -> pd.DataFrame:
     """Long frame of the curvature checkpoints of every net, with ``homogeneous`` marked."""
     parts = [r.curvature.assign(net=r.name, homogeneous=r.homogeneous) for r in runs if len(r.curvature)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def loss_frame(runs: Sequence[NetRun]) -> pd.DataFrame:
-    """Long frame of the train loss along GD with eta0 and along the flow, per net."""
-    return pd.concat([r.losses.assign(net=r.name) for r in runs], ignore_index=True)
+def curvature_favourable(curv: pd.DataFrame, bound: float = 1.0) -> dict:
+    """Along the flow of every homogeneous net, the negative part of lambda_min relative to ||grad f|| stays <=
+    ``bound`` at every checkpoint. The non-homogeneous nets are measured beside them (``contrast``), not judged.
+    Preconditions: a homogeneous net was run, every eigenvalue computation converged, and the gradient is non-zero
+    at every checkpoint (at a critical point the ratio is undefined)."""
+    criterion = f"max over checkpoints of max(0, -lambda_min) / ||grad f|| <= {bound:g} for every homogeneous net"
+    if curv.empty:
+        return inconclusive(criterion, "no curvature was measured (no reference flow)")
+    contrast = {net: float(sub.ratio.max()) for net, sub in curv[~curv.homogeneous].groupby("net", sort=False)}
+    groups = {}
+    for net, sub in curv[curv.homogeneous].groupby("net", sort=False):
+        failed = int(sub["lambda_min"].isna().sum()) if "lambda_min" in sub else len(sub)
+        m = {"max_ratio": float(sub.ratio.max()), "checkpoints": int(len(sub))}
+        if failed:
+            state = f"{failed} eigenvalue computations did not converge"
+        elif (sub.grad_norm <= 0).any():
+            state = f"the gradient is exactly 0 at t = {sub.t[sub.grad_norm <= 0].tolist()}: the ratio is undefined"
+        else:
+            state = bool(sub.ratio.max() <= bound)
+        groups[net] = {"state": state, "measured": m}
+    if not groups:
+        return inconclusive(criterion, "no homogeneous net was run", contrast=contrast)
+    return combine_verdicts(groups, criterion, bound=bound, contrast=contrast)
 
 
-# ------------------------------------------------------------------------------------------------- deep linear nets
+def plot_curvature(curv: pd.DataFrame, bound: float):
+    """Negative part of lambda_min over ||grad f|| along the flow, per net (solid: homogeneous nets, dashed: not),
+    with the bound of the criterion."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    colors = _net_colors(curv.net.unique())
+    for net, sub in curv.groupby("net", sort=False):
+        ax.plot(sub.t, np.maximum(sub.ratio, 1e-6), "o-" if sub.homogeneous.iloc[0] else "s--", color=colors[net],
+                label=f"{net} ({'homogeneous' if sub.homogeneous.iloc[0] else 'not homogeneous'})")
+    ax.axhline(bound, color="k", ls="--", lw=1, label=f"bound {bound:g}")
+    ax.set(yscale="log", xlabel="time t along the flow", ylabel="max(0, -lambda_min) / ||grad f||  (floor 1e-6)",
+           title="Curvature along the gradient-flow trajectory")
+    ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------- Deep linear nets from a balanced initialisation
 
 def whitened_regression(n: int, d_in: int, d_out: int, noise: float = 0.1, seed: int = 0):
     """(X, Y, Phi): inputs X (n, d_in) whitened so that X^T X / n = I, targets Y = X W* ^T + noise, and the
@@ -385,255 +622,6 @@ def deep_linear(n_seeds: int, depth: int, d_in: int, *, width: int, d_out: int, 
     return DeepLinearRun(excess, np.array(rec_steps), cos, lr)
 
 
-# ---------------------------------------------------------------------------------------------------------- figures
-
-def _net_colors(nets) -> dict:
-    return {n: PALETTE[NETS.index(n) % len(PALETTE)] for n in nets}
-
-
-def plot_losses(losses: pd.DataFrame):
-    """Train loss along GD with eta0 (dots) and along the flow (line), per net: the paper's 'indistinguishable'."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    colors = _net_colors(losses.net.unique())
-    for net, sub in losses.groupby("net", sort=False):
-        gf, gd = sub[sub.path == "gradient flow"], sub[sub.path == "GD, eta0"]
-        ax.plot(gf.t, gf.loss, color=colors[net], lw=1.5, label=f"{net}: flow")
-        ax.plot(gd.t, gd.loss, "o", color=colors[net], ms=3, alpha=0.6, label=f"{net}: GD")
-    ax.set(yscale="log", xlabel="time t (= iterations x step size)", ylabel="train loss (cross-entropy)",
-           title="GD with eta0 and the gradient flow")
-    ax.legend(frameon=False, ncol=2, fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
-def plot_distance_over_time(distances: pd.DataFrame):
-    """||GD(eta)(t) - GF(t)|| relative to the distance the flow travels, over time, one panel per net, one line per
-    step size (in units of 2 / max lambda_max along the flow)."""
-    nets = list(distances.net.unique())
-    fig, axes = plt.subplots(1, len(nets), figsize=(3.0 * len(nets) + 1.2, 3.6), sharey=True, squeeze=False)
-    cmap = plt.get_cmap("viridis")
-    for ax, net in zip(axes[0], nets):
-        sub = distances[distances.net == net]
-        units = sorted(sub.eta_units_path.unique())
-        for i, u in enumerate(units):
-            s = sub[sub.eta_units_path == u]
-            ax.plot(s.t, np.maximum(s.relative_distance, 1e-8), color=cmap(i / max(1, len(units) - 1)),
-                    label=f"{u:.2g}")
-        ax.axhline(0.01, color="k", ls="--", lw=1)
-        ax.set(yscale="log", title=net, xlabel="time t")
-        ax.legend(title="eta / (2/lambda)", frameon=False, fontsize="x-small", title_fontsize="x-small")
-    axes[0][0].set_ylabel("||GD - GF|| / distance travelled")
-    fig.suptitle("GD against the flow over time (dashed: 1%; lambda: the largest along the flow)", fontweight="bold")
-    fig.tight_layout()
-    return fig
-
-
-def plot_error_vs_r(rtab: pd.DataFrame):
-    """Error of the paper's protocol (GD with eta0 / r) against the adaptive reference, log-log, per net, with the
-    reference's own error as a dotted floor and a slope -1 guide."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    colors = _net_colors(rtab.net.unique())
-    for net, sub in rtab.groupby("net", sort=False):
-        ax.plot(sub.r, sub.error, "o-", color=colors[net], label=net)
-        ax.axhline(sub.reference_error.iloc[0], color=colors[net], ls=":", lw=1)
-    r = np.array(sorted(rtab.r.unique()), float)
-    top = rtab[rtab.r == r[0]].error.max()
-    ax.plot(r, top * r[0] / r, "k--", lw=1, label="slope -1")
-    ax.set(xscale="log", yscale="log", xlabel="r (GD with step eta0 / r)",
-           ylabel="max_t ||GD(eta0/r) - GF||", title="The paper's protocol converges to the flow at first order")
-    ax.legend(frameon=False, fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
-def plot_gap_vs_eta(gaps: pd.DataFrame, cap: float = 10.0):
-    """Relative gap between GD and the flow against eta, in units of 2/lambda_max(theta0) (left) and of 2 / the
-    largest lambda_max along the flow (right), per net; diverged runs drawn at ``cap`` with a cross; dashed lines
-    at 1% and 10%, dotted at eta = 1/lambda and 2/lambda."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    colors = _net_colors(gaps.net.unique())
-    for ax, col, unit in ((axes[0], "eta_units0", "lambda_max(theta0)"),
-                          (axes[1], "eta_units_path", "max lambda_max along the flow")):
-        for net, sub in gaps.groupby("net", sort=False):
-            g = np.where(sub.diverged | ~np.isfinite(sub.relative_gap), cap, sub.relative_gap)
-            ax.plot(sub[col], np.minimum(g, cap), "o-", color=colors[net], label=net)
-            div = sub[sub.diverged.astype(bool)]
-            ax.plot(div[col], [cap] * len(div), "x", color=colors[net], ms=9)
-        for level in (0.01, 0.1):
-            ax.axhline(level, color="k", ls="--", lw=1)
-        for u in (0.5, 1.0):
-            ax.axvline(u, color="grey", ls=":", lw=1)
-        ax.set(xscale="log", yscale="log", xlabel=f"eta / (2 / {unit})")
-    axes[0].set_ylabel("max_t ||GD - GF|| / distance travelled")
-    axes[0].set_title("in units of the initial curvature")
-    axes[1].set_title("in units of the path's curvature")
-    axes[1].legend(frameon=False, fontsize="small")
-    fig.suptitle(f"Where GD departs from the flow (x: diverged, drawn at {cap:g})", fontweight="bold")
-    fig.tight_layout()
-    return fig
-
-
-def plot_curvature(curv: pd.DataFrame, bound: float):
-    """Negative part of lambda_min over ||grad f|| along the flow, per net (solid: homogeneous nets, dashed: not),
-    with the bound of the criterion."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    colors = _net_colors(curv.net.unique())
-    for net, sub in curv.groupby("net", sort=False):
-        ax.plot(sub.t, np.maximum(sub.ratio, 1e-6), "o-" if sub.homogeneous.iloc[0] else "s--", color=colors[net],
-                label=f"{net} ({'homogeneous' if sub.homogeneous.iloc[0] else 'not homogeneous'})")
-    ax.axhline(bound, color="k", ls="--", lw=1, label=f"bound {bound:g}")
-    ax.set(yscale="log", xlabel="time t along the flow", ylabel="max(0, -lambda_min) / ||grad f||  (floor 1e-6)",
-           title="Curvature along the gradient-flow trajectory")
-    ax.legend(frameon=False, fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
-def plot_deep_linear(run: DeepLinearRun, tol: float):
-    """Excess loss over the least-squares optimum against GD steps, one line per seed, with the tolerance."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    ax.plot(run.steps, np.maximum(run.excess, 1e-18), color=PALETTE[0], lw=0.7, alpha=0.5)
-    ax.axhline(tol, color="k", ls="--", lw=1, label=f"tolerance {tol:g}")
-    ax.set(yscale="log", xlabel="GD iteration", ylabel="excess loss over the optimum (floor 1e-18)",
-           title=f"Deep linear nets from balanced inits: {run.excess.shape[1]} seeds")
-    ax.legend(frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-# --------------------------------------------------------------------------------------------------------- criteria
-
-def gd_tracks_gf(gaps: pd.DataFrame, threshold: float = 0.01) -> dict:
-    """For every homogeneous net and every step size eta <= 1 / lambda (0.5 in units of 2/lambda), lambda the
-    largest sharpness along the flow, the largest distance between GD and the flow is below ``threshold`` of the
-    distance travelled. Non-homogeneous nets, and the same test with lambda_max(theta0), are reported in
-    ``contrast`` and ``theta0_units``, not judged.
-
-    A point is decided when the reference's own error (``reference_relative_error``) cannot move it across the
-    threshold (|gap - threshold| > error). Preconditions per net: a reference exists, the grid has a step size
-    <= 1/lambda, no judged GD run diverged (lambda is the largest of a few checkpoints, so a step judged stable
-    may not be), and every judged point is decided."""
-    criterion = (f"max_t ||GD(eta) - GF|| / ||theta_T - theta_0|| < {threshold:g} for every homogeneous net and every "
-                 "eta <= 1/lambda, lambda the largest sharpness along the flow")
-    groups, contrast, theta0_units = {}, {}, {}
-    for net, sub in gaps.groupby("net", sort=False):
-        gap_all = np.where(sub.diverged, np.inf, sub.relative_gap)
-        early = sub.eta_units0 <= 0.5 + 1e-12
-        theta0_units[net] = float(np.max(gap_all[early])) if early.any() else None
-        judged = (sub.eta_units_path <= 0.5 + 1e-12).to_numpy()
-        m = {"etas_judged": int(judged.sum()), "max_relative_gap": float(np.max(gap_all[judged])) if judged.any()
-             else None, "reference_relative_error": float(sub.reference_relative_error.iloc[0])}
-        if net not in HOMOGENEOUS:
-            contrast[net] = m["max_relative_gap"]
-            continue
-        if sub.reference_failed.iloc[0]:
-            state = f"no reference ({sub.reference_failed.iloc[0]})"
-        elif not judged.any():
-            state = "no step size <= 1/lambda in the grid"
-        elif sub.diverged.to_numpy()[judged].any():
-            state = (f"GD diverged at eta = {sub.eta.to_numpy()[judged & sub.diverged.to_numpy()].tolist()}, judged "
-                     "<= 1/lambda: the sharpness between checkpoints may exceed the measured maximum")
-        else:
-            gap, err = gap_all[judged], sub.reference_relative_error.to_numpy()[judged]
-            if np.any(gap - err >= threshold):
-                state = False
-            elif np.all(gap + err < threshold):
-                state = True
-            else:
-                state = "the reference's error straddles the threshold"
-        groups[net] = {"state": state, "measured": m}
-    if not groups:
-        return inconclusive(criterion, "no homogeneous net was run", contrast=contrast, theta0_units=theta0_units)
-    return combine_verdicts(groups, criterion, threshold=threshold, contrast=contrast, theta0_units=theta0_units)
-
-
-def first_order_in_r(rtab: pd.DataFrame, net: str = "linear", slope_range=(-1.2, -0.8)) -> dict:
-    """The paper's protocol is first order: the error of GD with eta0 / r against the flow falls like 1/r for the
-    linear net (log-log slope over the r > 1 in the table within ``slope_range``). Preconditions: the net was run
-    with a reference, no protocol run diverged, and the reference is converged: its error is below 1/100 of the
-    smallest error it measures. Slopes of the other nets are reported in ``per_group``, not judged."""
-    lo, hi = slope_range
-    criterion = f"log-log slope of max_t ||GD(eta0/r) - GF|| in r (r >= 2) for the {net} net lies in [{lo}, {hi}]"
-    per_group = {}
-    for name, sub in rtab[rtab.r > 1].groupby("net", sort=False):
-        per_group[name] = {"slope": loglog_slope(sub.r, sub.error), "errors": dict(zip(sub.r.astype(int),
-                                                                                         sub.error.astype(float)))}
-    sub = rtab[(rtab.net == net) & (rtab.r > 1)]
-    if sub.empty:
-        return inconclusive(criterion, f"the {net} net was not run (or no r > 1)", per_group=per_group)
-    if len(sub) < 2:
-        return inconclusive(criterion, "a slope needs two values of r > 1", per_group=per_group)
-    if sub.diverged.any():
-        return inconclusive(criterion, f"GD with eta0 / r diverged for r = {sub.r[sub.diverged].tolist()}",
-                            per_group=per_group)
-    ref_err, smallest = float(sub.reference_error.iloc[0]), float(sub.error.min())
-    if not ref_err < smallest / 100:
-        return inconclusive(criterion, f"the reference is not converged: tightening its tolerances moved it by "
-                                       f"{ref_err:.2g}, not below 1/100 of the smallest error {smallest:.2g}",
-                            per_group=per_group, reference_error=ref_err)
-    slope = loglog_slope(sub.r, sub.error)
-    return verdict(lo <= slope <= hi, criterion, slope=slope, reference_error=ref_err, per_group=per_group)
-
-
-def departs_beyond_2_over_lambda(gaps: pd.DataFrame, threshold: float = 0.10, max_units: float = 3.0) -> dict:
-    """For every net, GD departs from the flow (relative gap >= ``threshold``, or divergence) at some step size
-    eta <= ``max_units`` x 2/lambda, lambda the largest sharpness along the flow. Decided 'does not hold' for a net
-    only when its grid reaches ``max_units`` and every point up to it stays below the threshold by more than the
-    reference's error. Also measured: where the gap first passes 1% and 10%, in units of 2/lambda_max(theta0) and
-    of 2/lambda along the path."""
-    criterion = (f"the relative gap reaches {threshold:g} (or GD diverges) at some eta <= {max_units:g} x 2/lambda, "
-                 "lambda the largest sharpness along the flow, for every net")
-    groups = {}
-    for net, sub in gaps.groupby("net", sort=False):
-        sub = sub.sort_values("eta")
-        gap = np.where(sub.diverged, np.inf, sub.relative_gap.to_numpy(float))
-        err = sub.reference_relative_error.to_numpy(float)
-        units = sub.eta_units_path.to_numpy(float)
-        within = units <= max_units + 1e-12
-        m = {"largest_eta_units_path": float(units.max())}
-        for level in (0.01, threshold):
-            hit = np.flatnonzero(gap >= level)
-            m[f"first_eta_units0_above_{level:g}"] = float(sub.eta_units0.iloc[hit[0]]) if len(hit) else None
-            m[f"first_eta_units_path_above_{level:g}"] = float(units[hit[0]]) if len(hit) else None
-        if sub.reference_failed.iloc[0] and not np.any(np.isinf(gap) & within):
-            state = f"no reference ({sub.reference_failed.iloc[0]})"
-        elif np.any(within & (gap - err >= threshold)):
-            state = True
-        elif units.max() < max_units - 1e-12:
-            state = f"the grid ends at {units.max():.3g} x 2/lambda, below {max_units:g}"
-        elif np.all(gap[within] + err[within] < threshold):
-            state = False
-        else:
-            state = "the reference's error straddles the threshold"
-        groups[net] = {"state": state, "measured": m}
-    return combine_verdicts(groups, criterion, threshold=threshold, max_units=max_units)
-
-
-def curvature_favourable(curv: pd.DataFrame, bound: float = 1.0) -> dict:
-    """Along the flow of every homogeneous net, the negative part of lambda_min relative to ||grad f|| stays <=
-    ``bound`` at every checkpoint. The non-homogeneous nets are measured beside them (``contrast``), not judged.
-    Preconditions: a homogeneous net was run, every eigenvalue computation converged, and the gradient is non-zero
-    at every checkpoint (at a critical point the ratio is undefined)."""
-    criterion = f"max over checkpoints of max(0, -lambda_min) / ||grad f|| <= {bound:g} for every homogeneous net"
-    if curv.empty:
-        return inconclusive(criterion, "no curvature was measured (no reference flow)")
-    contrast = {net: float(sub.ratio.max()) for net, sub in curv[~curv.homogeneous].groupby("net", sort=False)}
-    groups = {}
-    for net, sub in curv[curv.homogeneous].groupby("net", sort=False):
-        failed = int(sub["lambda_min"].isna().sum()) if "lambda_min" in sub else len(sub)
-        m = {"max_ratio": float(sub.ratio.max()), "checkpoints": int(len(sub))}
-        if failed:
-            state = f"{failed} eigenvalue computations did not converge"
-        elif (sub.grad_norm <= 0).any():
-            state = f"the gradient is exactly 0 at t = {sub.t[sub.grad_norm <= 0].tolist()}: the ratio is undefined"
-        else:
-            state = bool(sub.ratio.max() <= bound)
-        groups[net] = {"state": state, "measured": m}
-    if not groups:
-        return inconclusive(criterion, "no homogeneous net was run", contrast=contrast)
-    return combine_verdicts(groups, criterion, bound=bound, contrast=contrast)
-
-
 def deep_linear_global_min(run: DeepLinearRun, tol: float = 1e-6, min_fraction: float = 0.99,
                            window: int = 20) -> dict:
     """Deep linear nets from balanced inits reach the global minimum: excess loss < ``tol`` at the end in at least
@@ -663,7 +651,19 @@ def deep_linear_global_min(run: DeepLinearRun, tol: float = 1e-6, min_fraction: 
     return verdict(False, criterion, **m)
 
 
-# ------------------------------------------------------------------------------------------ the page's prose
+def plot_deep_linear(run: DeepLinearRun, tol: float):
+    """Excess loss over the least-squares optimum against GD steps, one line per seed, with the tolerance."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    ax.plot(run.steps, np.maximum(run.excess, 1e-18), color=PALETTE[0], lw=0.7, alpha=0.5)
+    ax.axhline(tol, color="k", ls="--", lw=1, label=f"tolerance {tol:g}")
+    ax.set(yscale="log", xlabel="GD iteration", ylabel="excess loss over the optimum (floor 1e-18)",
+           title=f"Deep linear nets from balanced inits: {run.excess.shape[1]} seeds")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+# -------------------------------------------------------------------------------------------------------------- Verdict
 
 def page_texts(verdicts: Mapping[str, Verdict], *, nets: Sequence[str]) -> dict[str, str]:
     """The sentences the page glues (as ``gf-<key>``), from the recorded verdicts."""

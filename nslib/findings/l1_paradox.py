@@ -54,6 +54,16 @@ __all__ = [
 NGDM_METHODS = ("subgradient", "sgd", "adam", "rmsprop", "prox-sgd", "diminishing", "uv")
 
 
+_ORDER = ["exact", "subgradient", "sgd", "adam", "rmsprop", "prox-sgd", "diminishing", "uv"]
+
+
+_PRUNE_OUTCOME = {"holds": "the pruning claim is reproduced here",
+                  "does not hold": "the pruning claim is not reproduced here",
+                  "inconclusive": "this run cannot decide the pruning claim"}
+
+
+# --------------------------------------------------------------------------------------------------------------- Set-up
+
 @dataclass
 class LassoProblem:
     """S datasets (one per seed), stacked: X (S, n, p), y (S, n), true weights (S, p), and L per seed."""
@@ -77,38 +87,7 @@ def make_problems(n: int, p: int, k: int, noise: float, seeds, lams) -> LassoPro
                         torch.stack([d[2] for d in data]), torch.tensor(lams, dtype=torch.float64))
 
 
-def _residual(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """y - X w for every (dataset, lambda): X (S, n, p), y (S, n), W (S, Lam, p) -> (S, Lam, n)."""
-    return y[:, None, :] - torch.einsum("snp,slp->sln", X, W)
-
-
-def _ls_gradient(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """Gradient of (1/2n)||y - Xw||^2 for every (dataset, lambda): (S, Lam, p)."""
-    return -torch.einsum("snp,sln->slp", X, _residual(X, y, W)) / X.shape[1]
-
-
-def lasso_objective(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, lams: torch.Tensor) -> torch.Tensor:
-    """F for every (dataset, lambda): X (S, n, p), y (S, n), W (S, Lam, p) -> (S, Lam)."""
-    n = X.shape[-2]
-    resid = _residual(X, y, W)
-    return (resid * resid).sum(-1) / (2 * n) + lams * W.abs().sum(-1)
-
-
-def lasso_kkt_violation(X: np.ndarray, y: np.ndarray, w: np.ndarray, lam: float) -> float:
-    """Sup-norm violation of the Lasso optimality conditions: g = X^T(y - Xw)/n must equal lam*sign(w_j)
-    where w_j != 0 and satisfy |g_j| <= lam where w_j = 0."""
-    g = X.T @ (y - X @ w) / len(y)
-    on = w != 0
-    v_on = np.abs(g[on] - lam * np.sign(w[on])).max(initial=0.0)
-    v_off = np.maximum(np.abs(g[~on]) - lam, 0.0).max(initial=0.0)
-    return float(max(v_on, v_off))
-
-
-def kkt_violations(prob: LassoProblem, W: np.ndarray) -> np.ndarray:
-    """:func:`lasso_kkt_violation` of every (dataset, lambda) solution in ``W`` (S, Lam, p): (S, Lam)."""
-    return np.array([[lasso_kkt_violation(prob.X[s].numpy(), prob.y[s].numpy(), W[s, j], lam)
-                      for j, lam in enumerate(prob.lams.tolist())] for s in range(W.shape[0])])
-
+# -------------------------------------------------------------------------- The exact reference and the proximal method
 
 def exact_lasso(prob: LassoProblem, kkt_tol: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's coordinate descent to tol 1e-12, checked against the KKT conditions: (W*, violations).
@@ -129,6 +108,11 @@ def exact_lasso(prob: LassoProblem, kkt_tol: float = 1e-8) -> tuple[np.ndarray, 
     return W, viol
 
 
+def _ls_gradient(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """Gradient of (1/2n)||y - Xw||^2 for every (dataset, lambda): (S, Lam, p)."""
+    return -torch.einsum("snp,sln->slp", X, _residual(X, y, W)) / X.shape[1]
+
+
 def fista(prob: LassoProblem, steps: int) -> np.ndarray:
     """Accelerated proximal gradient (step 1/L, soft-thresholding) in torch, float64: W (S, Lam, p)."""
     X, y, lams = prob.X, prob.y, prob.lams
@@ -142,6 +126,36 @@ def fista(prob: LassoProblem, steps: int) -> np.ndarray:
         Z = W_new + ((t - 1) / t_new) * (W_new - W)
         W, t = W_new, t_new
     return W.numpy()
+
+
+def support_jaccard(W: np.ndarray, W_ref: np.ndarray) -> np.ndarray:
+    """Jaccard index of the exact-non-zero sets of W and W_ref along the last axis (1 when both are empty)."""
+    a, b = W != 0, W_ref != 0
+    inter, union = (a & b).sum(-1), (a | b).sum(-1)
+    return np.where(union == 0, 1.0, inter / np.maximum(union, 1))
+
+
+def reference_table(W_exact: np.ndarray, W_prox: np.ndarray, lams) -> pd.DataFrame:
+    """Per lambda: exact zeros and ||w||_1 of the exact solution (median over seeds), the proximal solution's
+    zeros, and the smallest Jaccard index of its support against the exact one."""
+    return pd.DataFrame({"lambda": list(lams), "exact zeros (median)": np.median((W_exact == 0).sum(-1), 0),
+                         "exact ||w||_1 (median)": np.median(np.abs(W_exact).sum(-1), 0),
+                         "FISTA zeros (median)": np.median((W_prox == 0).sum(-1), 0),
+                         "FISTA Jaccard (min)": support_jaccard(W_prox, W_exact).min(0)}).set_index("lambda")
+
+
+# ------------------------------------------------------------------------------- Deep-learning solvers on the same grid
+
+def _residual(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """y - X w for every (dataset, lambda): X (S, n, p), y (S, n), W (S, Lam, p) -> (S, Lam, n)."""
+    return y[:, None, :] - torch.einsum("snp,slp->sln", X, W)
+
+
+def lasso_objective(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, lams: torch.Tensor) -> torch.Tensor:
+    """F for every (dataset, lambda): X (S, n, p), y (S, n), W (S, Lam, p) -> (S, Lam)."""
+    n = X.shape[-2]
+    resid = _residual(X, y, W)
+    return (resid * resid).sum(-1) / (2 * n) + lams * W.abs().sum(-1)
 
 
 @dataclass
@@ -230,13 +244,6 @@ def run_ngdm(prob: LassoProblem, method: str, *, steps: int, lr_scale: float = 0
                    ~np.isfinite(Wn).all(-1) | ~np.isfinite(F_end.numpy()) | grew)
 
 
-def support_jaccard(W: np.ndarray, W_ref: np.ndarray) -> np.ndarray:
-    """Jaccard index of the exact-non-zero sets of W and W_ref along the last axis (1 when both are empty)."""
-    a, b = W != 0, W_ref != 0
-    inter, union = (a & b).sum(-1), (a | b).sum(-1)
-    return np.where(union == 0, 1.0, inter / np.maximum(union, 1))
-
-
 def solution_table(prob: LassoProblem, runs: dict[str, NgdmRun], W_exact: np.ndarray, seeds) -> pd.DataFrame:
     """One row per (method, seed, lambda): exact and near zeros, L1 norm, objective gap, the limit of the
     constant-step upper bound lr * ||subgradient||^2 / 2 (not a floor), the support's Jaccard index against the
@@ -259,128 +266,6 @@ def solution_table(prob: LassoProblem, runs: dict[str, NgdmRun], W_exact: np.nda
     return pd.DataFrame(rows)
 
 
-def by_seed_and_lambda(table: pd.DataFrame, column: str, methods, seeds, lams) -> dict[str, np.ndarray]:
-    """``column`` of :func:`solution_table` as one (seed, lambda) array per method, for the verdicts."""
-    return {m: table[table.method == m].pivot(index="seed", columns="lambda", values=column)
-            .loc[list(seeds), list(lams)].to_numpy() for m in methods}
-
-
-def solution_summary(table: pd.DataFrame, column: str = "l1") -> pd.DataFrame:
-    """Median of ``column`` of :func:`solution_table` per method (rows) and lambda (columns)."""
-    return table.groupby(["method", "lambda"])[column].median().unstack("lambda")
-
-
-def predicted_l1(W_exact: np.ndarray, lams, lr: float) -> np.ndarray:
-    """The subgradient-GD L1 norm predicted from the exact path alone, (S, Lam): ||w*(lambda)||_1 plus the
-    oscillation of the coordinates that are 0 in w*. Each of them rattles across 0 in steps of lr * (lambda +- g_j);
-    in the symmetric 2-cycle (g_j = 0) its mean |w_j| is lr * lambda / 2, so the p - |S(lambda)| of them add
-    (p - |S|) * lr * lambda / 2, which grows linearly in lambda while the exact norm falls."""
-    lams = np.asarray(lams, float)
-    off = (W_exact == 0).sum(-1)
-    return np.abs(W_exact).sum(-1) + off * lr * lams[None, :] / 2
-
-
-def crossover(lams, norms) -> float:
-    """The lambda of the grid where the median (over seeds) of ``norms`` (S, Lam) is smallest: the bottom of the U."""
-    lams = np.asarray(lams, float)
-    return float(lams[int(np.argmin(np.median(np.asarray(norms, float), 0)))])
-
-
-def reference_table(W_exact: np.ndarray, W_prox: np.ndarray, lams) -> pd.DataFrame:
-    """Per lambda: exact zeros and ||w||_1 of the exact solution (median over seeds), the proximal solution's
-    zeros, and the smallest Jaccard index of its support against the exact one."""
-    return pd.DataFrame({"lambda": list(lams), "exact zeros (median)": np.median((W_exact == 0).sum(-1), 0),
-                         "exact ||w||_1 (median)": np.median(np.abs(W_exact).sum(-1), 0),
-                         "FISTA zeros (median)": np.median((W_prox == 0).sum(-1), 0),
-                         "FISTA Jaccard (min)": support_jaccard(W_prox, W_exact).min(0)}).set_index("lambda")
-
-
-def rising_solvers(measured: dict, min_fraction: float = 0.8) -> list[str]:
-    """The solvers of an ``ngdm-l1-grows-with-lambda`` verdict's ``measured`` whose norm rose past lambda* in
-    >= ``min_fraction`` of seeds."""
-    return [m for m, e in measured.get("per_group", {}).items() if e["fraction_seeds_increasing"] >= min_fraction]
-
-
-def oscillation_table(run: NgdmRun, W_exact: np.ndarray, lams) -> pd.DataFrame:
-    """Per lambda: the median late-window amplitude max_t |w_j(t)| of the coordinates that are exactly 0 in
-    the exact solution, against lr * lambda."""
-    rows = []
-    for j, lam in enumerate(lams):
-        a = run.late_max_abs[:, j, :][W_exact[:, j, :] == 0]
-        rows.append({"lambda": lam, "lr * lambda": run.lr * lam, "median amplitude": float(np.median(a)),
-                     "median amplitude / (lr * lambda)": float(np.median(a) / (run.lr * lam))})
-    return pd.DataFrame(rows).set_index("lambda")
-
-
-# ------------------------------------------------------------------------------------------- pruning an MLP
-
-def train_l1_mlp(data: Split, lam: float, method: str, *, hidden: int, epochs: int, lr: float, batch_size: int,
-                 seed: int) -> torch.nn.Module:
-    """``method`` 'subgradient': SGD on cross-entropy + lam * sum|W| (autograd's sign(0) = 0);
-    'prox': SGD on cross-entropy, then soft-thresholding of the weights by lr * lam after every step."""
-    torch.manual_seed(seed)
-    model = mlp([data.n_features, hidden, data.n_classes], "relu")
-    weights = penalised_weights(model)
-    steps = epochs * max(1, data.X_train.shape[0] // batch_size)
-    if method == "subgradient":
-        def loss_fn(out, yb):
-            return F.cross_entropy(out, yb) + lam * sum(w.abs().sum() for w in weights)
-        after = None
-    elif method == "prox":
-        loss_fn = F.cross_entropy
-
-        def after(step_lr: float) -> None:
-            with torch.no_grad():
-                for w in weights:
-                    w.copy_(soft_threshold(w, step_lr * lam))
-    else:
-        raise ValueError(f"method = {method!r}: allowed is one of subgradient, prox")
-    train(model, loss_fn, data.X_train, data.y_train, optimizer="sgd", lr=lr, steps=steps, batch_size=batch_size,
-          record_every=steps, generator=torch.Generator().manual_seed(seed), after_step=after)
-    return model
-
-
-def pruning_curves(data: Split, lams, seeds, *, hidden: int, epochs: int, lr: float,
-                   batch_size: int = 32) -> pd.DataFrame:
-    """For each seed and lam: prox-SGD's (sparsity, test accuracy), and the subgradient-SGD net magnitude-pruned
-    to that same sparsity. One row per (seed, lam)."""
-    import copy
-
-    rows = []
-    for seed in seeds:
-        for lam in lams:
-            kw = dict(hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
-            prox = train_l1_mlp(data, lam, "prox", **kw)
-            sub = train_l1_mlp(data, lam, "subgradient", **kw)
-            s = sparsity(prox)
-            pruned = magnitude_prune(copy.deepcopy(sub), s)
-            rows.append({"seed": seed, "lam": lam, "sparsity": s,
-                         "acc_prox": accuracy(prox, data.X_test, data.y_test),
-                         "acc_threshold": accuracy(pruned, data.X_test, data.y_test),
-                         "acc_subgradient_unpruned": accuracy(sub, data.X_test, data.y_test),
-                         "sparsity_subgradient_unpruned": sparsity(sub)})
-    return pd.DataFrame(rows)
-
-
-def pruning_areas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per seed of a :func:`pruning_curves` frame: area under accuracy-vs-sparsity for both routes, the span of
-    sparsities the curve covers, and whether the networks trained at all: the lower test accuracy of the two
-    unpruned networks at the smallest lambda (at large lambda proximal SGD may zero every weight, which is data,
-    not a failure to train)."""
-    rows = []
-    for s, d in frame.groupby("seed"):
-        first = d[d.lam == d.lam.min()]
-        rows.append({"seed": s, "area_threshold": curve_area(d.sparsity, d.acc_threshold),
-                     "area_prox": curve_area(d.sparsity, d.acc_prox), "sparsity_span": float(np.ptp(d.sparsity)),
-                     "min_unpruned_accuracy": float(min(first.acc_subgradient_unpruned.min(), first.acc_prox.min()))})
-    return pd.DataFrame(rows).set_index("seed")
-
-
-# ----------------------------------------------------------------------------------------------------- figures
-
-_ORDER = ["exact", "subgradient", "sgd", "adam", "rmsprop", "prox-sgd", "diminishing", "uv"]
-
-
 def plot_l1_and_zeros(table: pd.DataFrame, p: int, k: int):
     """Left: ||w||_1 of every solver against lambda (median, 10-90% band over seeds); right: exact zeros."""
     import seaborn as sns
@@ -400,22 +285,7 @@ def plot_l1_and_zeros(table: pd.DataFrame, p: int, k: int):
     return fig
 
 
-def plot_u_shape(table: pd.DataFrame, predicted: np.ndarray, lambda_star: float):
-    """Subgradient GD's ||w||_1 against lambda (median over seeds), the exact path, and the prediction
-    ||w*||_1 + (p - |S|) lr lambda / 2 from the exact path alone; the predicted crossover lambda* dotted."""
-    lams = list(dict.fromkeys(table["lambda"]))
-    med = table.groupby(["method", "lambda"]).l1.median()
-    fig, ax = plt.subplots(figsize=(8, 4.2))
-    ax.plot(lams, [med["subgradient", lam] for lam in lams], "o-", color=PALETTE[1], label="subgradient GD (measured)")
-    ax.plot(lams, np.median(predicted, 0), "s--", color=PALETTE[2], label="predicted from the exact path")
-    ax.plot(lams, [med["exact", lam] for lam in lams], "o-", color=PALETTE[0], label="exact Lasso")
-    ax.axvline(lambda_star, color="k", ls=":", lw=1, label=f"predicted lambda* = {lambda_star:g}")
-    ax.set(xscale="log", xlabel="lambda", ylabel="||w||_1 (median over seeds)", title="The U: falls with the exact "
-           "path, then rises with the oscillation")
-    ax.legend(frameon=False, fontsize="small")
-    fig.tight_layout()
-    return fig
-
+# ------------------------------------------------------------------------ The objective gap and the constant-step bound
 
 def plot_gap_against_lambda(table: pd.DataFrame):
     """F(w) - F* of the NGDMs against lambda, with the limit G^2 lr / 2 of subgradient GD's constant-step upper
@@ -433,24 +303,61 @@ def plot_gap_against_lambda(table: pd.DataFrame):
     return fig
 
 
-def plot_pruning(frame: pd.DataFrame):
-    """Test accuracy against the fraction of exactly-zero weights, one line per seed and route."""
-    import seaborn as sns
+# ---------------------------------------------------------------- The U: the norm falls with the exact path, then rises
 
-    long = frame.melt(id_vars=["seed", "lam", "sparsity"], value_vars=["acc_prox", "acc_threshold"],
-                      var_name="method", value_name="test accuracy")
-    long["method"] = long.method.map({"acc_prox": "proximal SGD", "acc_threshold": "SGD + thresholding"})
+def predicted_l1(W_exact: np.ndarray, lams, lr: float) -> np.ndarray:
+    """The subgradient-GD L1 norm predicted from the exact path alone, (S, Lam): ||w*(lambda)||_1 plus the
+    oscillation of the coordinates that are 0 in w*. Each of them rattles across 0 in steps of lr * (lambda +- g_j);
+    in the symmetric 2-cycle (g_j = 0) its mean |w_j| is lr * lambda / 2, so the p - |S(lambda)| of them add
+    (p - |S|) * lr * lambda / 2, which grows linearly in lambda while the exact norm falls."""
+    lams = np.asarray(lams, float)
+    off = (W_exact == 0).sum(-1)
+    return np.abs(W_exact).sum(-1) + off * lr * lams[None, :] / 2
+
+
+def crossover(lams, norms) -> float:
+    """The lambda of the grid where the median (over seeds) of ``norms`` (S, Lam) is smallest: the bottom of the U."""
+    lams = np.asarray(lams, float)
+    return float(lams[int(np.argmin(np.median(np.asarray(norms, float), 0)))])
+
+
+def plot_u_shape(table: pd.DataFrame, predicted: np.ndarray, lambda_star: float):
+    """Subgradient GD's ||w||_1 against lambda (median over seeds), the exact path, and the prediction
+    ||w*||_1 + (p - |S|) lr lambda / 2 from the exact path alone; the predicted crossover lambda* dotted."""
+    lams = list(dict.fromkeys(table["lambda"]))
+    med = table.groupby(["method", "lambda"]).l1.median()
     fig, ax = plt.subplots(figsize=(8, 4.2))
-    sns.lineplot(data=long, x="sparsity", y="test accuracy", hue="method", style="method", units="seed",
-                 estimator=None, marker="o", ax=ax, palette=PALETTE[:2])
-    ax.set(xlabel="fraction of weights exactly zero", ylabel="test accuracy",
-           title="Accuracy against sparsity (one line per seed)")
-    ax.legend(frameon=False)
+    ax.plot(lams, [med["subgradient", lam] for lam in lams], "o-", color=PALETTE[1], label="subgradient GD (measured)")
+    ax.plot(lams, np.median(predicted, 0), "s--", color=PALETTE[2], label="predicted from the exact path")
+    ax.plot(lams, [med["exact", lam] for lam in lams], "o-", color=PALETTE[0], label="exact Lasso")
+    ax.axvline(lambda_star, color="k", ls=":", lw=1, label=f"predicted lambda* = {lambda_star:g}")
+    ax.set(xscale="log", xlabel="lambda", ylabel="||w||_1 (median over seeds)", title="The U: falls with the exact "
+           "path, then rises with the oscillation")
+    ax.legend(frameon=False, fontsize="small")
     fig.tight_layout()
     return fig
 
 
-# ---------------------------------------------------------------------------------------------------- criteria
+# -------------------------------------------------------- Why no exact zeros: coordinates that should be zero oscillate
+
+def oscillation_table(run: NgdmRun, W_exact: np.ndarray, lams) -> pd.DataFrame:
+    """Per lambda: the median late-window amplitude max_t |w_j(t)| of the coordinates that are exactly 0 in
+    the exact solution, against lr * lambda."""
+    rows = []
+    for j, lam in enumerate(lams):
+        a = run.late_max_abs[:, j, :][W_exact[:, j, :] == 0]
+        rows.append({"lambda": lam, "lr * lambda": run.lr * lam, "median amplitude": float(np.median(a)),
+                     "median amplitude / (lr * lambda)": float(np.median(a) / (run.lr * lam))})
+    return pd.DataFrame(rows).set_index("lambda")
+
+
+# ------------------------------------------------------------------------------------------------ Verdicts on the Lasso
+
+def by_seed_and_lambda(table: pd.DataFrame, column: str, methods, seeds, lams) -> dict[str, np.ndarray]:
+    """``column`` of :func:`solution_table` as one (seed, lambda) array per method, for the verdicts."""
+    return {m: table[table.method == m].pivot(index="seed", columns="lambda", values=column)
+            .loc[list(seeds), list(lams)].to_numpy() for m in methods}
+
 
 def _judged(table: pd.DataFrame, column: str, methods=None) -> tuple[dict[str, np.ndarray], np.ndarray, list]:
     """``column`` per method as (seed, lambda) arrays, the exact solution's array, and the lambda grid."""
@@ -573,6 +480,108 @@ def prox_recovers_support(W_prox: np.ndarray, W_exact: np.ndarray, threshold: fl
     return verdict(float(per_seed.mean()) >= min_fraction, criterion, **measured)
 
 
+def lasso_kkt_violation(X: np.ndarray, y: np.ndarray, w: np.ndarray, lam: float) -> float:
+    """Sup-norm violation of the Lasso optimality conditions: g = X^T(y - Xw)/n must equal lam*sign(w_j)
+    where w_j != 0 and satisfy |g_j| <= lam where w_j = 0."""
+    g = X.T @ (y - X @ w) / len(y)
+    on = w != 0
+    v_on = np.abs(g[on] - lam * np.sign(w[on])).max(initial=0.0)
+    v_off = np.maximum(np.abs(g[~on]) - lam, 0.0).max(initial=0.0)
+    return float(max(v_on, v_off))
+
+
+def kkt_violations(prob: LassoProblem, W: np.ndarray) -> np.ndarray:
+    """:func:`lasso_kkt_violation` of every (dataset, lambda) solution in ``W`` (S, Lam, p): (S, Lam)."""
+    return np.array([[lasso_kkt_violation(prob.X[s].numpy(), prob.y[s].numpy(), W[s, j], lam)
+                      for j, lam in enumerate(prob.lams.tolist())] for s in range(W.shape[0])])
+
+
+def solution_summary(table: pd.DataFrame, column: str = "l1") -> pd.DataFrame:
+    """Median of ``column`` of :func:`solution_table` per method (rows) and lambda (columns)."""
+    return table.groupby(["method", "lambda"])[column].median().unstack("lambda")
+
+
+# ------------------------------------------------------------------------------------------ Pruning an L1-penalised MLP
+
+def train_l1_mlp(data: Split, lam: float, method: str, *, hidden: int, epochs: int, lr: float, batch_size: int,
+                 seed: int) -> torch.nn.Module:
+    """``method`` 'subgradient': SGD on cross-entropy + lam * sum|W| (autograd's sign(0) = 0);
+    'prox': SGD on cross-entropy, then soft-thresholding of the weights by lr * lam after every step."""
+    torch.manual_seed(seed)
+    model = mlp([data.n_features, hidden, data.n_classes], "relu")
+    weights = penalised_weights(model)
+    steps = epochs * max(1, data.X_train.shape[0] // batch_size)
+    if method == "subgradient":
+        def loss_fn(out, yb):
+            return F.cross_entropy(out, yb) + lam * sum(w.abs().sum() for w in weights)
+        after = None
+    elif method == "prox":
+        loss_fn = F.cross_entropy
+
+        def after(step_lr: float) -> None:
+            with torch.no_grad():
+                for w in weights:
+                    w.copy_(soft_threshold(w, step_lr * lam))
+    else:
+        raise ValueError(f"method = {method!r}: allowed is one of subgradient, prox")
+    train(model, loss_fn, data.X_train, data.y_train, optimizer="sgd", lr=lr, steps=steps, batch_size=batch_size,
+          record_every=steps, generator=torch.Generator().manual_seed(seed), after_step=after)
+    return model
+
+
+def pruning_curves(data: Split, lams, seeds, *, hidden: int, epochs: int, lr: float,
+                   batch_size: int = 32) -> pd.DataFrame:
+    """For each seed and lam: prox-SGD's (sparsity, test accuracy), and the subgradient-SGD net magnitude-pruned
+    to that same sparsity. One row per (seed, lam)."""
+    import copy
+
+    rows = []
+    for seed in seeds:
+        for lam in lams:
+            kw = dict(hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+            prox = train_l1_mlp(data, lam, "prox", **kw)
+            sub = train_l1_mlp(data, lam, "subgradient", **kw)
+            s = sparsity(prox)
+            pruned = magnitude_prune(copy.deepcopy(sub), s)
+            rows.append({"seed": seed, "lam": lam, "sparsity": s,
+                         "acc_prox": accuracy(prox, data.X_test, data.y_test),
+                         "acc_threshold": accuracy(pruned, data.X_test, data.y_test),
+                         "acc_subgradient_unpruned": accuracy(sub, data.X_test, data.y_test),
+                         "sparsity_subgradient_unpruned": sparsity(sub)})
+    return pd.DataFrame(rows)
+
+
+def plot_pruning(frame: pd.DataFrame):
+    """Test accuracy against the fraction of exactly-zero weights, one line per seed and route."""
+    import seaborn as sns
+
+    long = frame.melt(id_vars=["seed", "lam", "sparsity"], value_vars=["acc_prox", "acc_threshold"],
+                      var_name="method", value_name="test accuracy")
+    long["method"] = long.method.map({"acc_prox": "proximal SGD", "acc_threshold": "SGD + thresholding"})
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    sns.lineplot(data=long, x="sparsity", y="test accuracy", hue="method", style="method", units="seed",
+                 estimator=None, marker="o", ax=ax, palette=PALETTE[:2])
+    ax.set(xlabel="fraction of weights exactly zero", ylabel="test accuracy",
+           title="Accuracy against sparsity (one line per seed)")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def pruning_areas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per seed of a :func:`pruning_curves` frame: area under accuracy-vs-sparsity for both routes, the span of
+    sparsities the curve covers, and whether the networks trained at all: the lower test accuracy of the two
+    unpruned networks at the smallest lambda (at large lambda proximal SGD may zero every weight, which is data,
+    not a failure to train)."""
+    rows = []
+    for s, d in frame.groupby("seed"):
+        first = d[d.lam == d.lam.min()]
+        rows.append({"seed": s, "area_threshold": curve_area(d.sparsity, d.acc_threshold),
+                     "area_prox": curve_area(d.sparsity, d.acc_prox), "sparsity_span": float(np.ptp(d.sparsity)),
+                     "min_unpruned_accuracy": float(min(first.acc_subgradient_unpruned.min(), first.acc_prox.min()))})
+    return pd.DataFrame(rows).set_index("seed")
+
+
 def pruning_threshold_worse(areas: pd.DataFrame, min_fraction: float = 0.8, min_span: float = 0.05,
                             min_accuracy: float = 0.2) -> dict:
     """The area under test accuracy against sparsity is smaller for magnitude thresholding (after
@@ -596,11 +605,12 @@ def pruning_threshold_worse(areas: pd.DataFrame, min_fraction: float = 0.8, min_
                    max_abs_area_difference=float(np.max(np.abs(a - b))), **measured)
 
 
-# ------------------------------------------------------------------------------------------ the page's prose
+# -------------------------------------------------------------------------------------------------------------- Verdict
 
-_PRUNE_OUTCOME = {"holds": "the pruning claim is reproduced here",
-                  "does not hold": "the pruning claim is not reproduced here",
-                  "inconclusive": "this run cannot decide the pruning claim"}
+def rising_solvers(measured: dict, min_fraction: float = 0.8) -> list[str]:
+    """The solvers of an ``ngdm-l1-grows-with-lambda`` verdict's ``measured`` whose norm rose past lambda* in
+    >= ``min_fraction`` of seeds."""
+    return [m for m, e in measured.get("per_group", {}).items() if e["fraction_seeds_increasing"] >= min_fraction]
 
 
 def page_texts(verdicts: Mapping[str, Verdict], *, kkt: np.ndarray, solvers: Mapping[str, NgdmRun],

@@ -58,7 +58,35 @@ BROKEN_MARGIN = 0.05
 SAME_MARGIN = 0.02
 
 
-# ------------------------------------------------------------------------------------------------ data and nets
+# --------------------------------------------------------------------------------------------------------------- Set-up
+
+def conv_pool_probe(dtype: torch.dtype, device) -> None:
+    """What the page computes, in miniature: a convolution and a J_beta MaxPool forward and backward (the probe
+    ``nslib.start`` runs for each precision, so that one the device cannot compute is refused before any run)."""
+    x = torch.randn(2, 1, 6, 6, device=device).to(dtype).requires_grad_()
+    w = torch.randn(2, 1, 3, 3, device=device).to(dtype)
+    maxpool.max_pool(F.conv2d(x, w), 2, beta=1.0).sum().backward()
+
+
+# ----------------------------------------------------------------------- The authors' forward composite, as an ablation
+
+def composite_error(dtypes: Sequence[str], betas: Sequence[float], seed: int = 0) -> pd.DataFrame:
+    """The authors' forward composite beta * m + (1 - beta) * m against the exact max m, on post-ReLU-like inputs
+    (half zeros, half uniform in (0, 1)): the largest absolute forward error, per precision and beta."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(16, 4, 8, 8, generator=g, dtype=torch.float64)
+    x = torch.where(torch.rand(x.shape, generator=g, dtype=torch.float64) < 0.5, torch.zeros(()), x)
+    rows = []
+    for name in dtypes:
+        xd = x.to(resolve_dtype(name))
+        exact = F.max_pool2d(xd, 2).double()
+        for b in betas:
+            comp = maxpool.composite_max_pool(xd, 2, beta=float(b)).double()
+            rows.append({"dtype": name, "beta": float(b), "max forward error": float((comp - exact).abs().max())})
+    return pd.DataFrame(rows).pivot(index="beta", columns="dtype", values="max forward error")[list(dtypes)]
+
+
+# ------------------------------------------------- At initialisation: how often do the two Jacobians disagree, and why?
 
 def make_cnn(input_shape: Sequence[int], n_classes: int, beta: float, *, batch_norm: bool = False, seed: int = 0,
              dtype: torch.dtype = torch.float32, device="cpu") -> nn.Sequential:
@@ -85,22 +113,6 @@ def make_cnn(input_shape: Sequence[int], n_classes: int, beta: float, *, batch_n
     return nn.Sequential(*layers).to(device=device, dtype=dtype)
 
 
-def _set_beta(model: nn.Module, beta: float) -> None:
-    for m in model.modules():
-        if isinstance(m, (maxpool.MaxPool1d, maxpool.MaxPool2d)):
-            m.beta = float(beta)
-
-
-def conv_pool_probe(dtype: torch.dtype, device) -> None:
-    """What the page computes, in miniature: a convolution and a J_beta MaxPool forward and backward (the probe
-    ``nslib.start`` runs for each precision, so that one the device cannot compute is refused before any run)."""
-    x = torch.randn(2, 1, 6, 6, device=device).to(dtype).requires_grad_()
-    w = torch.randn(2, 1, 3, 3, device=device).to(dtype)
-    maxpool.max_pool(F.conv2d(x, w), 2, beta=1.0).sum().backward()
-
-
-# ------------------------------------------------------------------------------------------------------- zones
-
 @dataclass
 class ZoneRun:
     """Per (dataset, precision, minibatch) at initialisation: the gradient difference between beta = 0 and beta = 1
@@ -108,6 +120,12 @@ class ZoneRun:
     in float64 too) and compensation (tied only after rounding)."""
 
     frame: pd.DataFrame
+
+
+def _set_beta(model: nn.Module, beta: float) -> None:
+    for m in model.modules():
+        if isinstance(m, (maxpool.MaxPool1d, maxpool.MaxPool2d)):
+            m.beta = float(beta)
 
 
 def _grads(model: nn.Module, xb, yb, beta: float) -> list[torch.Tensor]:
@@ -163,6 +181,73 @@ def zones(splits: dict[str, data.Split], dtypes: Sequence[str], n_batches: int, 
     return ZoneRun(pd.DataFrame(rows))
 
 
+def plot_zones(run: ZoneRun):
+    """Left: the gradient difference beta = 0 vs 1 per minibatch at each precision, with the authors' thresholds.
+    Right: tied MaxPool windows per minibatch, real (bifurcation) and rounding-made (compensation)."""
+    f = run.frame
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2))
+    datasets, dtypes = list(dict.fromkeys(f.dataset)), list(dict.fromkeys(f.dtype))
+    width = 0.8 / max(len(datasets), 1)
+    for j, ds in enumerate(datasets):
+        for i, d in enumerate(dtypes):
+            v = f[(f.dataset == ds) & (f.dtype == d)].sum_inf
+            xs = i + (j - (len(datasets) - 1) / 2) * width + np.linspace(-width / 3, width / 3, len(v))
+            ax.plot(xs, log_floor(v), "o", ms=3.5, color=PALETTE[j], label=ds if i == 0 else None)
+        for i, d in enumerate(dtypes):
+            ax.hlines(AUTHORS_THRESHOLDS[d], i - 0.45, i + 0.45, colors="k", linestyles="--", lw=1,
+                      label="authors' threshold" if (i == 0 and j == 0) else None)
+    ax.set(xticks=range(len(dtypes)), xticklabels=dtypes, yscale="log",
+           ylabel=r"$\sum \|g_{\beta=0} - g_{\beta=1}\|_\infty$ (exact 0 at 1e-18)",
+           title="Gradient difference at initialisation, per minibatch")
+    ax.legend(frameon=False, fontsize="small")
+    agg = f.groupby(["dataset", "dtype"], sort=False)[["bifurcation", "compensation"]].mean().reset_index()
+    labels = [f"{r.dataset}\n{r.dtype}" for r in agg.itertuples()]
+    xs = np.arange(len(agg))
+    # side by side on a log axis: compensation ties are a few per thousand of the bifurcation ones
+    bx.bar(xs - 0.2, agg.bifurcation, width=0.4, color=PALETTE[0], label="bifurcation (tied in float64 too)")
+    bx.bar(xs + 0.2, agg.compensation, width=0.4, color=PALETTE[3], label="compensation (tied only after rounding)")
+    bx.set(xticks=xs, yscale="log", ylabel="tied windows per minibatch (log; none: no bar)",
+           title="Where the ties come from")
+    bx.set_xticklabels(labels, fontsize="x-small")
+    top = float(np.nanmax(agg[["bifurcation", "compensation"]].to_numpy())) if len(agg) else 1.0
+    bx.set_ylim(top=max(top, 1.0) * 100)  # room for the legend above the bars
+    bx.legend(frameon=False, fontsize="small", loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def difference_tracks_precision(run: ZoneRun, fp64_max: float = 1e-15, fp32_max: float = 1e-6,
+                                low_min: float = 1e-5) -> dict:
+    """The beta = 0 vs 1 gradient difference tracks the precision: per dataset, its largest ||.||_inf over the
+    minibatches is <= ``fp64_max`` at float64 and <= ``fp32_max`` at float32, and >= ``low_min`` at each 16-bit
+    precision run.
+
+    Preconditions, per dataset: a 16-bit precision and float32 or float64 were run; the 16-bit passes met tied
+    windows at all (with none, the two Jacobians agree by construction and nothing is tested)."""
+    criterion = (f"per dataset: max ||g_beta0 - g_beta1||_inf over minibatches <= {fp64_max:g} at float64, "
+                 f"<= {fp32_max:g} at float32, >= {low_min:g} at 16 bits")
+    f = run.frame
+    groups = {}
+    for ds, sub in f.groupby("dataset", sort=False):
+        mx = sub.groupby("dtype", sort=False).max_inf.max().to_dict()
+        ties = sub.groupby("dtype", sort=False)[["bifurcation", "compensation"]].sum().sum(axis=1).to_dict()
+        low = [d for d in mx if d in SIXTEEN_BIT]
+        high = [d for d in mx if d in ("float32", "float64")]
+        measured = {"max_difference": mx, "tied_windows": {k: int(v) for k, v in ties.items()}}
+        if not low or not high:
+            state = "needs a 16-bit precision and float32 or float64"
+        elif not np.isfinite(sub.max_inf).all():
+            state = "a gradient at initialisation was not finite (NaN or inf): nothing to compare"
+        elif not all(ties[d] > 0 for d in low):
+            state = f"no tied window at {', '.join(d for d in low if ties[d] == 0)}: nothing to test"
+        else:
+            ok = all(mx[d] >= low_min for d in low)
+            ok &= mx.get("float32", 0.0) <= fp32_max and mx.get("float64", 0.0) <= fp64_max
+            state = bool(ok)
+        groups[ds] = {"state": state, "measured": measured}
+    return combine_verdicts(groups, criterion)
+
+
 def zone_table(run: ZoneRun) -> pd.DataFrame:
     """Per dataset and precision: the gradient difference (smallest and largest over the minibatches), the share of
     minibatches above the authors' threshold, and the tied windows per minibatch split into bifurcation and
@@ -178,23 +263,7 @@ def zone_table(run: ZoneRun) -> pd.DataFrame:
     return out
 
 
-def composite_error(dtypes: Sequence[str], betas: Sequence[float], seed: int = 0) -> pd.DataFrame:
-    """The authors' forward composite beta * m + (1 - beta) * m against the exact max m, on post-ReLU-like inputs
-    (half zeros, half uniform in (0, 1)): the largest absolute forward error, per precision and beta."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(16, 4, 8, 8, generator=g, dtype=torch.float64)
-    x = torch.where(torch.rand(x.shape, generator=g, dtype=torch.float64) < 0.5, torch.zeros(()), x)
-    rows = []
-    for name in dtypes:
-        xd = x.to(resolve_dtype(name))
-        exact = F.max_pool2d(xd, 2).double()
-        for b in betas:
-            comp = maxpool.composite_max_pool(xd, 2, beta=float(b)).double()
-            rows.append({"dtype": name, "beta": float(b), "max forward error": float((comp - exact).abs().max())})
-    return pd.DataFrame(rows).pivot(index="beta", columns="dtype", values="max forward error")[list(dtypes)]
-
-
-# ---------------------------------------------------------------------------------------------------- training
+# ------------------------------------------------------------------------------------ Training over the Jacobian family
 
 @dataclass
 class TrainGrid:
@@ -242,55 +311,6 @@ def _setting(row) -> str:
     return f"{row.dtype}, {row.optimizer}{', BN' if row.batch_norm else ''}"
 
 
-def accuracy_table(grid: TrainGrid) -> pd.DataFrame:
-    """Mean test accuracy over seeds (with the number of diverged seeds in brackets), one row per (dataset, setting),
-    one column per beta."""
-    f = grid.frame.copy()
-    f["setting"] = [_setting(r) for r in f.itertuples()]
-    agg = f.groupby(["dataset", "setting", "beta"], sort=False).agg(acc=("accuracy", "mean"), nan=("diverged", "sum"))
-    cell = [f"{a:.3f}" + (f" ({int(n)} NaN)" if n else "") for a, n in zip(agg.acc, agg.nan)]
-    out = pd.Series(cell, index=agg.index).unstack("beta")
-    out.columns = [f"beta={b:g}" for b in out.columns]
-    return out
-
-
-# ------------------------------------------------------------------------------------------------------ figures
-
-def plot_zones(run: ZoneRun):
-    """Left: the gradient difference beta = 0 vs 1 per minibatch at each precision, with the authors' thresholds.
-    Right: tied MaxPool windows per minibatch, real (bifurcation) and rounding-made (compensation)."""
-    f = run.frame
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2))
-    datasets, dtypes = list(dict.fromkeys(f.dataset)), list(dict.fromkeys(f.dtype))
-    width = 0.8 / max(len(datasets), 1)
-    for j, ds in enumerate(datasets):
-        for i, d in enumerate(dtypes):
-            v = f[(f.dataset == ds) & (f.dtype == d)].sum_inf
-            xs = i + (j - (len(datasets) - 1) / 2) * width + np.linspace(-width / 3, width / 3, len(v))
-            ax.plot(xs, log_floor(v), "o", ms=3.5, color=PALETTE[j], label=ds if i == 0 else None)
-        for i, d in enumerate(dtypes):
-            ax.hlines(AUTHORS_THRESHOLDS[d], i - 0.45, i + 0.45, colors="k", linestyles="--", lw=1,
-                      label="authors' threshold" if (i == 0 and j == 0) else None)
-    ax.set(xticks=range(len(dtypes)), xticklabels=dtypes, yscale="log",
-           ylabel=r"$\sum \|g_{\beta=0} - g_{\beta=1}\|_\infty$ (exact 0 at 1e-18)",
-           title="Gradient difference at initialisation, per minibatch")
-    ax.legend(frameon=False, fontsize="small")
-    agg = f.groupby(["dataset", "dtype"], sort=False)[["bifurcation", "compensation"]].mean().reset_index()
-    labels = [f"{r.dataset}\n{r.dtype}" for r in agg.itertuples()]
-    xs = np.arange(len(agg))
-    # side by side on a log axis: compensation ties are a few per thousand of the bifurcation ones
-    bx.bar(xs - 0.2, agg.bifurcation, width=0.4, color=PALETTE[0], label="bifurcation (tied in float64 too)")
-    bx.bar(xs + 0.2, agg.compensation, width=0.4, color=PALETTE[3], label="compensation (tied only after rounding)")
-    bx.set(xticks=xs, yscale="log", ylabel="tied windows per minibatch (log; none: no bar)",
-           title="Where the ties come from")
-    bx.set_xticklabels(labels, fontsize="x-small")
-    top = float(np.nanmax(agg[["bifurcation", "compensation"]].to_numpy())) if len(agg) else 1.0
-    bx.set_ylim(top=max(top, 1.0) * 100)  # room for the legend above the bars
-    bx.legend(frameon=False, fontsize="small", loc="upper left")
-    fig.tight_layout()
-    return fig
-
-
 def plot_accuracy_vs_beta(grid: TrainGrid):
     """Test accuracy against beta per setting (mean over seeds, seeds as dots; diverged seeds as crosses), one panel
     per dataset, chance as a dotted line."""
@@ -314,46 +334,6 @@ def plot_accuracy_vs_beta(grid: TrainGrid):
         ax.legend(frameon=False, fontsize="x-small")
     fig.tight_layout()
     return fig
-
-
-# ------------------------------------------------------------------------------------------------------ criteria
-
-def difference_tracks_precision(run: ZoneRun, fp64_max: float = 1e-15, fp32_max: float = 1e-6,
-                                low_min: float = 1e-5) -> dict:
-    """The beta = 0 vs 1 gradient difference tracks the precision: per dataset, its largest ||.||_inf over the
-    minibatches is <= ``fp64_max`` at float64 and <= ``fp32_max`` at float32, and >= ``low_min`` at each 16-bit
-    precision run.
-
-    Preconditions, per dataset: a 16-bit precision and float32 or float64 were run; the 16-bit passes met tied
-    windows at all (with none, the two Jacobians agree by construction and nothing is tested)."""
-    criterion = (f"per dataset: max ||g_beta0 - g_beta1||_inf over minibatches <= {fp64_max:g} at float64, "
-                 f"<= {fp32_max:g} at float32, >= {low_min:g} at 16 bits")
-    f = run.frame
-    groups = {}
-    for ds, sub in f.groupby("dataset", sort=False):
-        mx = sub.groupby("dtype", sort=False).max_inf.max().to_dict()
-        ties = sub.groupby("dtype", sort=False)[["bifurcation", "compensation"]].sum().sum(axis=1).to_dict()
-        low = [d for d in mx if d in SIXTEEN_BIT]
-        high = [d for d in mx if d in ("float32", "float64")]
-        measured = {"max_difference": mx, "tied_windows": {k: int(v) for k, v in ties.items()}}
-        if not low or not high:
-            state = "needs a 16-bit precision and float32 or float64"
-        elif not np.isfinite(sub.max_inf).all():
-            state = "a gradient at initialisation was not finite (NaN or inf): nothing to compare"
-        elif not all(ties[d] > 0 for d in low):
-            state = f"no tied window at {', '.join(d for d in low if ties[d] == 0)}: nothing to test"
-        else:
-            ok = all(mx[d] >= low_min for d in low)
-            ok &= mx.get("float32", 0.0) <= fp32_max and mx.get("float64", 0.0) <= fp64_max
-            state = bool(ok)
-        groups[ds] = {"state": state, "measured": measured}
-    return combine_verdicts(groups, criterion)
-
-
-def _mean_acc(f: pd.DataFrame, **sel) -> pd.Series:
-    for k, v in sel.items():
-        f = f[f[k] == v]
-    return f.groupby("beta").accuracy.mean()
 
 
 def _base(grid: TrainGrid) -> tuple[str, bool]:
@@ -425,6 +405,12 @@ def fp32_robust_to_beta(grid: TrainGrid) -> dict:
     return combine_verdicts(groups, criterion)
 
 
+def _mean_acc(f: pd.DataFrame, **sel) -> pd.Series:
+    for k, v in sel.items():
+        f = f[f[k] == v]
+    return f.groupby("beta").accuracy.mean()
+
+
 def mitigations_shrink_gap(grid: TrainGrid) -> dict:
     """Each mitigation shrinks the accuracy gap between beta = 0 and the largest beta: Adam (instead of the base
     optimizer), batch norm, and float64, each against the 16-bit base runs of the same dataset and 16-bit precision
@@ -469,6 +455,20 @@ def mitigations_shrink_gap(grid: TrainGrid) -> dict:
         return inconclusive(criterion, "no 16-bit base runs with beta = 0 and a larger beta, or no mitigation run")
     return combine_verdicts(groups, criterion)
 
+
+def accuracy_table(grid: TrainGrid) -> pd.DataFrame:
+    """Mean test accuracy over seeds (with the number of diverged seeds in brackets), one row per (dataset, setting),
+    one column per beta."""
+    f = grid.frame.copy()
+    f["setting"] = [_setting(r) for r in f.itertuples()]
+    agg = f.groupby(["dataset", "setting", "beta"], sort=False).agg(acc=("accuracy", "mean"), nan=("diverged", "sum"))
+    cell = [f"{a:.3f}" + (f" ({int(n)} NaN)" if n else "") for a, n in zip(agg.acc, agg.nan)]
+    out = pd.Series(cell, index=agg.index).unstack("beta")
+    out.columns = [f"beta={b:g}" for b in out.columns]
+    return out
+
+
+# -------------------------------------------------------------------------------------------------------------- Verdict
 
 def page_texts(zrun: ZoneRun, grid: TrainGrid, verdicts: dict | None = None) -> dict[str, str]:
     """Sentences the page glues, from the runs (and, for the mitigations, the recorded verdict)."""

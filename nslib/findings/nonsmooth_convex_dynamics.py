@@ -58,6 +58,12 @@ TWIN_PAIRS = (("quadratic", "abs"), ("huber", "abs"), ("smooth-l1-regression", "
 TWIN_OBJECTIVES = tuple(dict.fromkeys(n for pair in TWIN_PAIRS for n in pair))
 
 
+#: Two halves of the late window agree within this factor when a run has settled (see tools.dynamics.settled).
+SETTLE_FACTOR = 1.1
+
+
+# ----------------------------------------------------------- Constant-step GD on functions with a kink at the minimiser
+
 def random_starts(dim: int, n: int, scale: float, seed: int) -> torch.Tensor:
     """``n`` starts uniform in [-scale, scale]^dim (float64), deterministic by seed."""
     g = torch.Generator().manual_seed(seed)
@@ -96,101 +102,6 @@ def summarise(trajs: dict[str, StepSizeRuns], window: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def cycle_table(summary: pd.DataFrame, names) -> pd.DataFrame:
-    """Per objective of a :func:`summarise` frame: gap / lr (median, min), most common period, median loss
-    rises per 100 late steps, exact kink landings and runs."""
-    sub = summary[summary.objective.isin(names)].assign(gap_over_lr=lambda d: d.late_gap / d.lr)
-    return sub.groupby("objective", sort=False).agg(
-        median_gap_over_lr=("gap_over_lr", "median"), min_gap_over_lr=("gap_over_lr", "min"),
-        period_mode=("period", lambda p: int(np.bincount(p).argmax())), rises_per_100=("rises_per_100", "median"),
-        kink_landings=("kink_landing_at", lambda s: int((s >= 0).sum())), runs=("start", "size"))
-
-
-def counterexample_table(summary: pd.DataFrame, names=COUNTEREXAMPLES) -> pd.DataFrame:
-    """Per (lr, objective) of a :func:`summarise` frame: runs that reached f = f* exactly, and the median step."""
-    counter = (summary[summary.objective.isin(names)]
-               .groupby(["objective", "lr"]).agg(
-                   reached_zero=("exact_min_at", lambda s: f"{int((s >= 0).sum())}/{len(s)}"),
-                   median_step=("exact_min_at", lambda s: float(np.median(s[s >= 0])) if (s >= 0).any() else np.nan))
-               .reset_index())
-    return counter.pivot(index="lr", columns="objective", values=["reached_zero", "median_step"])
-
-
-def counterexamples_reach_minimum(summary: pd.DataFrame, names=COUNTEREXAMPLES) -> bool:
-    """Did every run on the flat-bottomed counterexamples reach f = f* exactly?"""
-    return bool((summary[summary.objective.isin(names)].exact_min_at >= 0).all())
-
-
-def twin_study(optimizers, lrs, *, n_starts: int, steps: int, start_scale: float, seed: int, window: int,
-               huber_width: float) -> pd.DataFrame:
-    """Every optimizer on every objective of :data:`TWIN_PAIRS`, from shared starts: one summary frame."""
-    names = list(TWIN_OBJECTIVES)
-    frames = []
-    for opt in optimizers:
-        trajs = step_size_study(names, lrs, n_starts=n_starts, steps=steps, start_scale=start_scale, seed=seed,
-                                optimizer=opt, huber_width=huber_width)
-        frames.append(summarise(trajs, window))
-    return pd.concat(frames, ignore_index=True)
-
-
-def behaviour(frame: pd.DataFrame, converged_below: float) -> pd.DataFrame:
-    """Per (optimizer, objective, lr): 'diverges' if any run diverged, 'lands on kink' if every run did,
-    'unsettled' if a run that did not land has not settled (see :func:`nslib.tools.dynamics.settled`), else
-    'converges' if the median late gap of the runs that did not land is below ``converged_below``, and
-    'stalls' otherwise. ``median_late_gap`` is over the runs that did not land (NaN when all did)."""
-    rows = []
-    for (opt, obj, lr), sub in frame.groupby(["optimizer", "objective", "lr"], sort=False):
-        free = sub[sub.kink_landing_at < 0]
-        if (sub.diverged_at >= 0).any():
-            b = "diverges"
-        elif free.empty:
-            b = "lands on kink"
-        elif not free.settled.all():
-            b = "unsettled"
-        else:
-            b = "converges" if float(np.median(free.late_gap)) < converged_below else "stalls"
-        rows.append({"optimizer": opt, "objective": obj, "lr": lr, "behaviour": b,
-                     "median_late_gap": float(np.median(free.late_gap)) if len(free) else float("nan"),
-                     "kink_landings": int((sub.kink_landing_at >= 0).sum()), "runs": len(sub)})
-    return pd.DataFrame(rows)
-
-
-def behaviour_table(beh: pd.DataFrame) -> pd.DataFrame:
-    """The behaviour classes of a :func:`behaviour` frame, one row per (optimizer, lr), one column per objective."""
-    return beh.pivot_table(index=["optimizer", "lr"], columns="objective", values="behaviour",
-                           aggfunc="first")[[o for o in TWIN_OBJECTIVES if o in set(beh.objective)]]
-
-
-def kink_landings(beh: pd.DataFrame) -> dict[str, int]:
-    """Runs that landed exactly on a kink, per 'optimizer/objective' (only those with any)."""
-    counts = beh.groupby(["optimizer", "objective"]).kink_landings.sum()
-    return {f"{o}/{n}": int(k) for (o, n), k in counts.items() if k}
-
-
-def late_gap_scaling(beh: pd.DataFrame) -> pd.DataFrame:
-    """Per objective (rows) and optimizer (columns): the log-log slope of the median late gap (runs not landing on
-    a kink) against lr, over the step sizes where it stalls (NaN with fewer than two). RMSProp's sign-like step
-    gives slope 2 on smooth twins (gap L lr^2 / 8) and 1 on |x| (gap lr / 2)."""
-    rows = []
-    for (opt, obj), sub in beh.groupby(["optimizer", "objective"], sort=False):
-        st = sub[sub.behaviour == "stalls"]
-        rows.append({"optimizer": opt, "objective": obj,
-                     "slope": loglog_slope(st.lr, st.median_late_gap) if len(st) >= 2 else float("nan")})
-    return pd.DataFrame(rows).pivot(index="objective", columns="optimizer", values="slope")
-
-
-def optimizer_ranking(twins: pd.DataFrame) -> pd.Series:
-    """Per objective: the optimizers ordered by median late gap of the runs that did not land on a kink."""
-    return (twins[twins.kink_landing_at < 0].groupby(["objective", "optimizer"]).late_gap.median().unstack()
-            .apply(lambda r: " < ".join(r.sort_values().index), axis=1))
-
-
-def _median_late_gaps(trajs: Mapping[str, StepSizeRuns], window: int) -> dict[str, np.ndarray]:
-    return {n: np.median(tr.late_gap(window), 1) for n, tr in trajs.items()}
-
-
-# ----------------------------------------------------------------------------------------------------- figures
-
 def plot_cycles(trajs: Mapping[str, StepSizeRuns], shown_lr: float = 0.1, cycle_names=("abs", "max-affine")):
     """Left: the median gap of every objective over the steps at the lr closest to ``shown_lr``; right: the
     last iterates of one start, in units of lr, for ``cycle_names``."""
@@ -212,68 +123,14 @@ def plot_cycles(trajs: Mapping[str, StepSizeRuns], shown_lr: float = 0.1, cycle_
     return fig
 
 
-def plot_gap_against_step(trajs: Mapping[str, StepSizeRuns], diminishing: Mapping[str, StepSizeRuns], window: int):
-    """Left: median late mean gap against lr (log-log, slope-1 reference); right: the gap under diminishing steps."""
-    lrs = next(iter(trajs.values())).lrs
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    loglog_rate(lrs, _median_late_gaps(trajs, window), ax=axes[0], xlabel="step size eta",
-                ylabel="median late mean gap", title="Late gap against the step")
-    for i, (n, tr) in enumerate(diminishing.items()):
-        axes[1].plot(log_floor(np.median(tr.gap[0], 0)), color=PALETTE[i % len(PALETTE)], lw=1, label=n)
-    lr0 = next(iter(diminishing.values())).lrs[0]
-    axes[1].set(yscale="log", xscale="log", xlabel="step k", ylabel="f(x_k) - f* (median)",
-                title=f"Diminishing steps eta0/sqrt(k+1), eta0 = {lr0:g}")
-    axes[1].legend(frameon=False, fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
-def plot_huber_and_quadratic(huber: StepSizeRuns, quadratic: StepSizeRuns, window: int, huber_width: float,
-                             curvature: float):
-    """Left: Huber's late mean gap against lr with the prediction (lr - d)/2 above 2d; right: the quadratic's
-    gap over the steps at each lr (diverged runs clipped at 1e100)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    hl = huber.lrs
-    axes[0].plot(hl, log_floor(np.median(huber.late_gap(window), 1)), "o", label="measured (median)")
-    grid = np.linspace(2 * huber_width, max(hl.max(), 2 * huber_width), 50)
-    axes[0].plot(grid, (grid - huber_width) / 2, "k--", lw=1, label="(eta - d)/2")
-    axes[0].axvline(2 * huber_width, color=PALETTE[3], ls=":", label="eta = 2d = 2/L")
-    axes[0].set(yscale="log", xlabel="step size eta", ylabel="late mean gap (zeros at 1e-18)",
-                title=f"Huber, d = {huber_width:g}")
-    axes[0].legend(frameon=False, fontsize="small")
-    for i, lr in enumerate(quadratic.lrs):
-        g = np.nan_to_num(np.median(quadratic.gap[i], 0), nan=1e100, posinf=1e100)
-        axes[1].plot(np.clip(g, 1e-100, 1e100), color=PALETTE[i % len(PALETTE)], label=f"eta = {lr:g}")
-    axes[1].set(yscale="log", ylim=(1e-100, 1e101), xlabel="step k",
-                ylabel="f - f* (median, clipped to 1e-100..1e100)", title=f"Quadratic, 2/L = {2 / curvature:g}")
-    axes[1].legend(frameon=False, fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
-def plot_twins(beh: pd.DataFrame, floor: float = 1e-30):
-    """Median late mean gap (runs not landing on a kink) against lr, per objective (colour) and optimizer
-    (style); cases where every run landed exactly on the kink are drawn apart, as crosses on the bottom edge."""
-    fig, ax = plt.subplots(figsize=(9, 4.2))
-    order = list(TWIN_OBJECTIVES)
-    free = beh[beh.behaviour != "lands on kink"]
-    sns.lineplot(data=free.assign(gap=log_floor(free.median_late_gap, floor)), x="lr", y="gap", hue="objective",
-                 style="optimizer", markers=True, dashes=True, hue_order=order, ax=ax)
-    landed = beh[beh.behaviour == "lands on kink"]
-    if len(landed):
-        ax.scatter(landed.lr, np.full(len(landed), floor), marker="x", s=60, color="k", clip_on=False, zorder=5,
-                   label="every run landed on the kink")
-    ax.set(xscale="log", yscale="log", xlabel="step size eta", ylabel=f"median late mean gap (floor {floor:g})",
-           title="Final gap by optimizer and twin")
-    ax.legend(frameon=False, fontsize="x-small", ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left")
-    fig.tight_layout()
-    return fig
-
-
-# ---------------------------------------------------------------------------------------------------- criteria
-
-#: Two halves of the late window agree within this factor when a run has settled (see tools.dynamics.settled).
-SETTLE_FACTOR = 1.1
+def cycle_table(summary: pd.DataFrame, names) -> pd.DataFrame:
+    """Per objective of a :func:`summarise` frame: gap / lr (median, min), most common period, median loss
+    rises per 100 late steps, exact kink landings and runs."""
+    sub = summary[summary.objective.isin(names)].assign(gap_over_lr=lambda d: d.late_gap / d.lr)
+    return sub.groupby("objective", sort=False).agg(
+        median_gap_over_lr=("gap_over_lr", "median"), min_gap_over_lr=("gap_over_lr", "min"),
+        period_mode=("period", lambda p: int(np.bincount(p).argmax())), rises_per_100=("rises_per_100", "median"),
+        kink_landings=("kink_landing_at", lambda s: int((s >= 0).sum())), runs=("start", "size"))
 
 
 def unsettled_runs(trajs: Mapping[str, StepSizeRuns], window: int, factor: float = SETTLE_FACTOR) -> dict[str, list]:
@@ -348,6 +205,45 @@ def cycle_not_converge(trajs: Mapping[str, StepSizeRuns], window: int, c: float,
     return verdict(True, criterion, per_group=per_group)
 
 
+# ---------------------------------------------------------------------- The counterexamples: non-smooth, yet convergent
+
+def counterexamples_reach_minimum(summary: pd.DataFrame, names=COUNTEREXAMPLES) -> bool:
+    """Did every run on the flat-bottomed counterexamples reach f = f* exactly?"""
+    return bool((summary[summary.objective.isin(names)].exact_min_at >= 0).all())
+
+
+def counterexample_table(summary: pd.DataFrame, names=COUNTEREXAMPLES) -> pd.DataFrame:
+    """Per (lr, objective) of a :func:`summarise` frame: runs that reached f = f* exactly, and the median step."""
+    counter = (summary[summary.objective.isin(names)]
+               .groupby(["objective", "lr"]).agg(
+                   reached_zero=("exact_min_at", lambda s: f"{int((s >= 0).sum())}/{len(s)}"),
+                   median_step=("exact_min_at", lambda s: float(np.median(s[s >= 0])) if (s >= 0).any() else np.nan))
+               .reset_index())
+    return counter.pivot(index="lr", columns="objective", values=["reached_zero", "median_step"])
+
+
+# ---------------------------------------------------- The gap is linear in the step; diminishing steps drive it to zero
+
+def _median_late_gaps(trajs: Mapping[str, StepSizeRuns], window: int) -> dict[str, np.ndarray]:
+    return {n: np.median(tr.late_gap(window), 1) for n, tr in trajs.items()}
+
+
+def plot_gap_against_step(trajs: Mapping[str, StepSizeRuns], diminishing: Mapping[str, StepSizeRuns], window: int):
+    """Left: median late mean gap against lr (log-log, slope-1 reference); right: the gap under diminishing steps."""
+    lrs = next(iter(trajs.values())).lrs
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    loglog_rate(lrs, _median_late_gaps(trajs, window), ax=axes[0], xlabel="step size eta",
+                ylabel="median late mean gap", title="Late gap against the step")
+    for i, (n, tr) in enumerate(diminishing.items()):
+        axes[1].plot(log_floor(np.median(tr.gap[0], 0)), color=PALETTE[i % len(PALETTE)], lw=1, label=n)
+    lr0 = next(iter(diminishing.values())).lrs[0]
+    axes[1].set(yscale="log", xscale="log", xlabel="step k", ylabel="f(x_k) - f* (median)",
+                title=f"Diminishing steps eta0/sqrt(k+1), eta0 = {lr0:g}")
+    axes[1].legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
 def gap_linear_in_step(trajs: Mapping[str, StepSizeRuns], diminishing: Mapping[str, StepSizeRuns], window: int,
                        *, lo: float = 0.9, hi: float = 1.1, min_ratio: float = 10.0,
                        settle_factor: float = SETTLE_FACTOR) -> dict:
@@ -380,6 +276,31 @@ def gap_linear_in_step(trajs: Mapping[str, StepSizeRuns], diminishing: Mapping[s
         return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor, window), unsettled=unsettled,
                             lr0=lr0, per_group=per_group)
     return verdict(ok, criterion, lr0=lr0, per_group=per_group)
+
+
+# ------------------------------------------------------ Huber beyond 2/L: once-differentiable, and still no convergence
+
+def plot_huber_and_quadratic(huber: StepSizeRuns, quadratic: StepSizeRuns, window: int, huber_width: float,
+                             curvature: float):
+    """Left: Huber's late mean gap against lr with the prediction (lr - d)/2 above 2d; right: the quadratic's
+    gap over the steps at each lr (diverged runs clipped at 1e100)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    hl = huber.lrs
+    axes[0].plot(hl, log_floor(np.median(huber.late_gap(window), 1)), "o", label="measured (median)")
+    grid = np.linspace(2 * huber_width, max(hl.max(), 2 * huber_width), 50)
+    axes[0].plot(grid, (grid - huber_width) / 2, "k--", lw=1, label="(eta - d)/2")
+    axes[0].axvline(2 * huber_width, color=PALETTE[3], ls=":", label="eta = 2d = 2/L")
+    axes[0].set(yscale="log", xlabel="step size eta", ylabel="late mean gap (zeros at 1e-18)",
+                title=f"Huber, d = {huber_width:g}")
+    axes[0].legend(frameon=False, fontsize="small")
+    for i, lr in enumerate(quadratic.lrs):
+        g = np.nan_to_num(np.median(quadratic.gap[i], 0), nan=1e100, posinf=1e100)
+        axes[1].plot(np.clip(g, 1e-100, 1e100), color=PALETTE[i % len(PALETTE)], label=f"eta = {lr:g}")
+    axes[1].set(yscale="log", ylim=(1e-100, 1e101), xlabel="step k",
+                ylabel="f - f* (median, clipped to 1e-100..1e100)", title=f"Quadratic, 2/L = {2 / curvature:g}")
+    axes[1].legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
 
 
 def huber_unstable_beyond_2_over_l(huber: StepSizeRuns, quadratic: StepSizeRuns, window: int, *, huber_width: float,
@@ -431,12 +352,65 @@ def huber_unstable_beyond_2_over_l(huber: StepSizeRuns, quadratic: StepSizeRuns,
     )
 
 
-def adaptive_table(verdict_: Verdict) -> pd.DataFrame:
-    """Per optimizer of ``adaptive-optimizers-differ``: the range of the fraction of cases that differ, the unsettled
-    cases, and its state."""
-    return pd.DataFrame({o: {"fraction differs (range)": e["fraction_differs_range"], "unsettled cases":
-                             e["unsettled_pairs"], "holds": e["holds"]}
-                         for o, e in verdict_.measured["per_group"].items()}).T
+# ----------------------------------------------------------------- SGD, RMSProp and Adam on smooth and non-smooth twins
+
+def twin_study(optimizers, lrs, *, n_starts: int, steps: int, start_scale: float, seed: int, window: int,
+               huber_width: float) -> pd.DataFrame:
+    """Every optimizer on every objective of :data:`TWIN_PAIRS`, from shared starts: one summary frame."""
+    names = list(TWIN_OBJECTIVES)
+    frames = []
+    for opt in optimizers:
+        trajs = step_size_study(names, lrs, n_starts=n_starts, steps=steps, start_scale=start_scale, seed=seed,
+                                optimizer=opt, huber_width=huber_width)
+        frames.append(summarise(trajs, window))
+    return pd.concat(frames, ignore_index=True)
+
+
+def behaviour(frame: pd.DataFrame, converged_below: float) -> pd.DataFrame:
+    """Per (optimizer, objective, lr): 'diverges' if any run diverged, 'lands on kink' if every run did,
+    'unsettled' if a run that did not land has not settled (see :func:`nslib.tools.dynamics.settled`), else
+    'converges' if the median late gap of the runs that did not land is below ``converged_below``, and
+    'stalls' otherwise. ``median_late_gap`` is over the runs that did not land (NaN when all did)."""
+    rows = []
+    for (opt, obj, lr), sub in frame.groupby(["optimizer", "objective", "lr"], sort=False):
+        free = sub[sub.kink_landing_at < 0]
+        if (sub.diverged_at >= 0).any():
+            b = "diverges"
+        elif free.empty:
+            b = "lands on kink"
+        elif not free.settled.all():
+            b = "unsettled"
+        else:
+            b = "converges" if float(np.median(free.late_gap)) < converged_below else "stalls"
+        rows.append({"optimizer": opt, "objective": obj, "lr": lr, "behaviour": b,
+                     "median_late_gap": float(np.median(free.late_gap)) if len(free) else float("nan"),
+                     "kink_landings": int((sub.kink_landing_at >= 0).sum()), "runs": len(sub)})
+    return pd.DataFrame(rows)
+
+
+def plot_twins(beh: pd.DataFrame, floor: float = 1e-30):
+    """Median late mean gap (runs not landing on a kink) against lr, per objective (colour) and optimizer
+    (style); cases where every run landed exactly on the kink are drawn apart, as crosses on the bottom edge."""
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    order = list(TWIN_OBJECTIVES)
+    free = beh[beh.behaviour != "lands on kink"]
+    sns.lineplot(data=free.assign(gap=log_floor(free.median_late_gap, floor)), x="lr", y="gap", hue="objective",
+                 style="optimizer", markers=True, dashes=True, hue_order=order, ax=ax)
+    landed = beh[beh.behaviour == "lands on kink"]
+    if len(landed):
+        ax.scatter(landed.lr, np.full(len(landed), floor), marker="x", s=60, color="k", clip_on=False, zorder=5,
+                   label="every run landed on the kink")
+    ax.set(xscale="log", yscale="log", xlabel="step size eta", ylabel=f"median late mean gap (floor {floor:g})",
+           title="Final gap by optimizer and twin")
+    ax.legend(frameon=False, fontsize="x-small", ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def behaviour_table(beh: pd.DataFrame) -> pd.DataFrame:
+    """The behaviour classes of a :func:`behaviour` frame, one row per (optimizer, lr), one column per objective."""
+    return beh.pivot_table(index=["optimizer", "lr"], columns="objective", values="behaviour",
+                           aggfunc="first")[[o for o in TWIN_OBJECTIVES if o in set(beh.objective)]]
 
 
 def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str, str]] = TWIN_PAIRS,
@@ -489,7 +463,39 @@ def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str
     return verdict(claim["holds"], criterion, per_group=per_group)
 
 
-# ------------------------------------------------------------------------------------------ the page's prose
+def adaptive_table(verdict_: Verdict) -> pd.DataFrame:
+    """Per optimizer of ``adaptive-optimizers-differ``: the range of the fraction of cases that differ, the unsettled
+    cases, and its state."""
+    return pd.DataFrame({o: {"fraction differs (range)": e["fraction_differs_range"], "unsettled cases":
+                             e["unsettled_pairs"], "holds": e["holds"]}
+                         for o, e in verdict_.measured["per_group"].items()}).T
+
+
+def kink_landings(beh: pd.DataFrame) -> dict[str, int]:
+    """Runs that landed exactly on a kink, per 'optimizer/objective' (only those with any)."""
+    counts = beh.groupby(["optimizer", "objective"]).kink_landings.sum()
+    return {f"{o}/{n}": int(k) for (o, n), k in counts.items() if k}
+
+
+def optimizer_ranking(twins: pd.DataFrame) -> pd.Series:
+    """Per objective: the optimizers ordered by median late gap of the runs that did not land on a kink."""
+    return (twins[twins.kink_landing_at < 0].groupby(["objective", "optimizer"]).late_gap.median().unstack()
+            .apply(lambda r: " < ".join(r.sort_values().index), axis=1))
+
+
+def late_gap_scaling(beh: pd.DataFrame) -> pd.DataFrame:
+    """Per objective (rows) and optimizer (columns): the log-log slope of the median late gap (runs not landing on
+    a kink) against lr, over the step sizes where it stalls (NaN with fewer than two). RMSProp's sign-like step
+    gives slope 2 on smooth twins (gap L lr^2 / 8) and 1 on |x| (gap lr / 2)."""
+    rows = []
+    for (opt, obj), sub in beh.groupby(["optimizer", "objective"], sort=False):
+        st = sub[sub.behaviour == "stalls"]
+        rows.append({"optimizer": opt, "objective": obj,
+                     "slope": loglog_slope(st.lr, st.median_late_gap) if len(st) >= 2 else float("nan")})
+    return pd.DataFrame(rows).pivot(index="objective", columns="optimizer", values="slope")
+
+
+# -------------------------------------------------------------------------------------------------------------- Verdict
 
 def page_texts(verdicts: Mapping[str, Verdict], *, summary: pd.DataFrame, landings: Mapping[str, int],
                twins: pd.DataFrame, dim: int, steps: int) -> dict[str, str]:

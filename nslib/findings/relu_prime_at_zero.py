@@ -65,7 +65,7 @@ AUTHORS_VOLUMES = pd.DataFrame(
     columns=["varied", "value", "width", "bits", "per_1000"])
 
 
-# ------------------------------------------------------------------------------------------- the ReLU'(0) rule
+# ---------------------------------------------------------- ReLU'(0) in backpropagation, and a bug in the authors' code
 
 class _AuthorsReLU(torch.autograd.Function):
     """The rule in the authors' ``relu.py``: the gradient at exact zeros is *set to* alpha (upstream ignored)."""
@@ -90,6 +90,10 @@ def authors_relu(z: torch.Tensor, alpha: float) -> torch.Tensor:
     return _AuthorsReLU.apply(z, float(alpha))
 
 
+def _fmt(t: torch.Tensor) -> str:
+    return ", ".join(f"{v:g}" for v in t.double().tolist())
+
+
 def relu_rule_table(dtypes: Sequence[str], alpha: float = 0.5, upstream: float = 3.0) -> pd.DataFrame:
     """Per precision: the gradient through ReLU at z = -1, -0.0, +0.0, 2 with upstream gradient ``upstream``, by
     :func:`~nslib.tools.kinks.relu_alpha` and by the authors' rule, against the chain rule computed by hand
@@ -112,11 +116,228 @@ def relu_rule_table(dtypes: Sequence[str], alpha: float = 0.5, upstream: float =
     return pd.DataFrame(rows).set_index("dtype")
 
 
-def _fmt(t: torch.Tensor) -> str:
-    return ", ".join(f"{v:g}" for v in t.double().tolist())
+# ---------------------------------------------------------- How often does ReLU'(0) matter? The bifurcation-zone volume
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    """Wilson 95% interval of a binomial fraction k/n (scipy's ``binomtest(k, n).proportion_ci``)."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
-# ------------------------------------------------------------------------------------------------ data and nets
+def _first_layer_grad(net: KinkMLP, xb, yb, alpha: float) -> torch.Tensor:
+    net.alpha = alpha
+    net.zero_grad(set_to_none=True)
+    _loss(net(xb), yb).backward()
+    return net.linears[0].weight.grad.clone()
+
+
+def first_difference(net: KinkMLP, X: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[int | None, int]:
+    """The authors' test for one init, fast: (index of the first minibatch whose first-layer weight gradients with
+    ReLU'(0) = 0 and 1 differ at all, or None; minibatches scanned). Each minibatch is screened by one forward
+    pass without gradients; only one with an exact zero at a ReLU gets the two backward passes (without a zero they
+    are bitwise equal), and the scan stops at the first difference."""
+    alpha = net.alpha
+    try:
+        for j, (a, b) in enumerate(_batches(len(X), batch_size)):
+            net.counting = True
+            before = sum(net.zeros)
+            with torch.no_grad():
+                net(X[a:b])
+            if sum(net.zeros) == before:
+                continue
+            net.counting = False
+            if not torch.equal(_first_layer_grad(net, X[a:b], y[a:b], 0.0),
+                               _first_layer_grad(net, X[a:b], y[a:b], 1.0)):
+                return j, j + 1
+        return None, len(_batches(len(X), batch_size))
+    finally:
+        net.alpha, net.counting = alpha, True
+        net.zero_grad(set_to_none=True)
+
+
+def first_difference_naive(net: KinkMLP, X: torch.Tensor, y: torch.Tensor, batch_size: int) -> int | None:
+    """The same test done the plain way (the benchmark's baseline): two identical nets with ReLU'(0) = 0 and 1,
+    forward and backward on every minibatch of a full pass, gradients compared each time, no early exit."""
+    nets = [copy.deepcopy(net), copy.deepcopy(net)]
+    for n, a in zip(nets, (0.0, 1.0)):
+        n.alpha, n.counting = a, False
+    first = None
+    for j, (a, b) in enumerate(_batches(len(X), batch_size)):
+        g0, g1 = (_first_layer_grad(n, X[a:b], y[a:b], n.alpha) for n in nets)
+        if first is None and not torch.equal(g0, g1):
+            first = j
+    return first
+
+
+def volume(split: data.Split, dtype: str, width: int, *, depth: int, batch_size: int, n_inits: int, seed: int,
+           kernel: str = "fused", device="cpu") -> dict:
+    """The authors' volume estimate of the bifurcation zone S01: the fraction of ``n_inits`` random inits (default
+    PyTorch init, seeds from ``seed``) at which some minibatch of one pass over the training set gives different
+    first-layer gradients for ReLU'(0) = 0 and 1. Also the exact-zero rate over the minibatches screened."""
+    dt = DTYPES[dtype]
+    X, y = split.X_train.to(device=device, dtype=dt), split.y_train.to(device)
+    firsts, zeros, sites = [], 0, 0
+    for i in range(n_inits):
+        net = make_kink_mlp(split.n_features, width, depth, n_out=split.n_classes, seed=_init_seed(seed, i), dtype=dt,
+                            device=device,
+                            kernel=kernel)
+        first, _ = first_difference(net, X, y, batch_size)
+        firsts.append(first)
+        zeros += sum(net.zeros)
+        sites += net.sites
+    in_s = sum(f is not None for f in firsts)
+    lo, hi = _wilson(in_s, n_inits)
+    return {"dtype": dtype, "bits": dt.itemsize * 8, "width": width, "depth": depth, "batch_size": batch_size,
+            "kernel": kernel, "n_inits": n_inits, "in_S": in_s, "volume": in_s / n_inits, "ci_low": lo, "ci_high": hi,
+            "median_first_batch": float(np.median([f for f in firsts if f is not None])) if in_s else float("nan"),
+            "zeros_screened": zeros, "sites_screened": sites}
+
+
+def volume_grid(splits: dict[str, data.Split], dtypes: Sequence[str], width: int, *, depth: int, batch_size: int,
+                widths: Sequence[int], depths: Sequence[int], batch_sizes: Sequence[int], sweep_dtypes: Sequence[str],
+                n_inits: int, seed: int, kernel: str = "fused", device="cpu") -> pd.DataFrame:
+    """Volumes per dataset: every precision in ``dtypes`` at the base net (``width``, ``depth``, ``batch_size``),
+    then, in each of ``sweep_dtypes``, one factor varied at a time (widths, depths, batch sizes). One row per
+    configuration, ``varied`` naming the factor (``base`` for the precision comparison)."""
+    rows, done = [], {}
+    for ds, split in splits.items():
+        plan = [("base", dt, width, depth, batch_size) for dt in dtypes]
+        for dt in sweep_dtypes:
+            plan += [("width", dt, w, depth, batch_size) for w in widths]
+            plan += [("depth", dt, width, d, batch_size) for d in depths]
+            plan += [("batch_size", dt, width, depth, b) for b in batch_sizes]
+        for varied, dt, w, d, b in plan:
+            key = (ds, dt, w, d, b)
+            if key not in done:  # the base net reappears in each sweep: computed once
+                done[key] = volume(split, dt, w, depth=d, batch_size=b, n_inits=n_inits, seed=seed, kernel=kernel,
+                                   device=device)
+            rows.append({"dataset": ds, "varied": varied, **done[key]})
+    return pd.DataFrame(rows)
+
+
+def _bits_label(name: str) -> str:
+    return {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}.get(name, name)
+
+
+def _size_axis(ax, values, log: bool) -> None:
+    """Ticks at the sizes run (no minor tick labels), on a log axis for widths and batch sizes."""
+    if log:
+        ax.set_xscale("log")
+    ax.set_xticks(values, [f"{v:g}" for v in values])
+    ax.minorticks_off()
+
+
+def plot_volume(grid: pd.DataFrame):
+    """Left: the volume by precision at the base net, per dataset, with 95% Wilson intervals. Then one panel per
+    factor varied in 16 bits (width, depth, batch size), one line per dataset x precision; grey: the authors'
+    committed MNIST/GPU volumes (16 bits solid, 32 bits dashed) where the factor matches."""
+    factors = [f for f in ("width", "depth", "batch_size") if (grid.varied == f).any()]
+    fig, axes = plt.subplots(1, 1 + len(factors), figsize=(3.6 * (1 + len(factors)), 3.6), squeeze=False)
+    axes = axes[0]
+    base = grid[grid.varied == "base"]
+    dss = list(dict.fromkeys(grid.dataset))
+    for i, ds in enumerate(dss):
+        sub = base[base.dataset == ds]
+        x = np.arange(len(sub)) + (i - (len(dss) - 1) / 2) * 0.25
+        axes[0].errorbar(x, sub.volume, yerr=[sub.volume - sub.ci_low, sub.ci_high - sub.volume], fmt="o",
+                         color=PALETTE[i], capsize=3, label=ds)
+        axes[0].set_xticks(np.arange(len(sub)), [_bits_label(d) for d in sub.dtype])
+    axes[0].set(title="volume by precision", ylabel="fraction of inits in S01", ylim=(-0.05, 1.05))
+    axes[0].legend(frameon=False, fontsize="small")
+    styles = ["-", "--", ":", "-."]
+    for ax, f in zip(axes[1:], factors):
+        sub = grid[grid.varied == f]
+        for i, ds in enumerate(dss):
+            for j, dt in enumerate(dict.fromkeys(sub.dtype)):
+                s = sub[(sub.dataset == ds) & (sub.dtype == dt)]
+                ax.plot(s[f], s.volume, marker="o", ls=styles[j % 4], color=PALETTE[i], label=f"{ds} {_bits_label(dt)}")
+        ours = AUTHORS_VOLUMES[AUTHORS_VOLUMES.varied == f]
+        for bits, ls in ((16, "-"), (32, "--")):
+            a = ours[ours.bits == bits]
+            if len(a):
+                ax.plot(a.value, a.per_1000 / 1000, color="0.6", ls=ls, marker="x", label=f"authors {bits}-bit")
+        ax.set(title=f"volume vs {f.replace('_', ' ')}", xlabel=f.replace("_", " "), ylim=(-0.05, 1.05))
+        _size_axis(ax, sorted(set(sub[f]) | set(ours.value)), log=f != "depth")
+        ax.legend(frameon=False, fontsize="x-small")
+    fig.suptitle("Bifurcation-zone volume: inits where ReLU'(0) = 0 and 1 give different gradients",
+                 fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def _bits(name: str) -> int:
+    return DTYPES[name].itemsize * 8
+
+
+def volume_ordered_by_precision(grid: pd.DataFrame) -> dict:
+    """V16 >= V32 >= V64 and V64 = 0 at the base net, per dataset, for each 16-bit precision run, with at least one
+    strict decrease that the counts can see.
+
+    A count at 64 bits, or an inversion whose 95% Wilson intervals do not overlap, decides 'does not hold'; an
+    inversion within the intervals is inconclusive (more inits needed); so is an ordering that no pair of precisions
+    shows beyond its intervals (all volumes 0 say nothing about the order: on a CPU V32 = V64 = 0, and V16 >= 0 alone
+    cannot fail); a dataset without a 16-, a 32- and a 64-bit run is inconclusive."""
+    crit = ("V16 >= V32 >= V64, V64 = 0 and some precision's volume above the next one's beyond the 95% Wilson "
+            "intervals (authors' estimator, base net, each dataset and 16-bit dtype)")
+    base = grid[grid.varied == "base"]
+    groups = {}
+    for ds, sub in base.groupby("dataset", sort=False):
+        by = {r.dtype: r for r in sub.itertuples()}
+        v16 = [by[d] for d in by if _bits(d) == 16]
+        v32, v64 = by.get("float32"), by.get("float64")
+        measured = {f"V_{d}": by[d].volume for d in by}
+        if not v16 or v32 is None or v64 is None:
+            groups[ds] = {"state": "needs a 16-bit, the float32 and the float64 run", "measured": measured}
+            continue
+        pairs = [(a, v32) for a in v16] + [(v32, v64)]
+        if v64.in_S > 0 or any(lo.ci_high < hi.ci_low for lo, hi in pairs):
+            state: bool | str = False
+        elif any(lo.volume < hi.volume for lo, hi in pairs):
+            state = "an inversion within the 95% intervals: more inits needed"
+        elif not any(lo.ci_low > hi.ci_high for lo, hi in pairs):
+            state = ("no precision's volume lies above the next one's beyond the 95% intervals: the counts cannot "
+                     "order them")
+        else:
+            state = True
+        groups[ds] = {"state": state, "measured": measured}
+    return combine_verdicts(groups, crit)
+
+
+def volume_16bit_large(grid: pd.DataFrame, threshold: float = 0.1) -> dict:
+    """In 16 bits (fp16 or bf16) the volume exceeds ``threshold`` at the base net, per dataset: holds when the 95%
+    Wilson interval of some 16-bit dtype lies above it, does not hold when every 16-bit interval lies below it,
+    otherwise inconclusive (more inits needed)."""
+    crit = f"some 16-bit volume > {threshold:g} (95% Wilson interval), base net, each dataset"
+    base = grid[(grid.varied == "base") & grid.dtype.map(lambda d: _bits(d) == 16)]
+    groups = {}
+    for ds, sub in base.groupby("dataset", sort=False):
+        measured = {f"V_{r.dtype}": r.volume for r in sub.itertuples()}
+        measured.update({f"ci_{r.dtype}": [r.ci_low, r.ci_high] for r in sub.itertuples()})
+        if (sub.ci_low > threshold).any():
+            state: bool | str = True
+        elif (sub.ci_high < threshold).all():
+            state = False
+        else:
+            state = f"the 95% intervals straddle {threshold:g}: more inits needed"
+        groups[ds] = {"state": state, "measured": measured}
+    if base.empty:
+        return inconclusive(crit, "no 16-bit precision was run at the base net")
+    return combine_verdicts(groups, crit, threshold=threshold)
+
+
+def base_volume_table(grid: pd.DataFrame) -> pd.DataFrame:
+    """The base net at every precision: volume with its 95% interval and the median first differing minibatch."""
+    base = grid[grid.varied == "base"]
+    return pd.DataFrame({"dataset": base.dataset, "dtype": base.dtype,
+                         "inits in S01": [f"{k} / {n}" for k, n in zip(base.in_S, base.n_inits)],
+                         "volume": base.volume.round(3),
+                         "95% interval": [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(base.ci_low, base.ci_high)],
+                         "first differing minibatch": base.median_first_batch}).set_index(["dataset", "dtype"])
+
+
+# -------------------------------------------------------------------- Why: exact zeros, and the kernel decides how many
 
 class KinkMLP(nn.Module):
     """MLP ``n_in -> width x depth (ReLU with ReLU'(0) = alpha) -> n_out`` that counts exact zeros at the ReLUs.
@@ -175,115 +396,12 @@ def make_kink_mlp(n_in: int, width: int, depth: int, *, n_out: int, seed: int, d
     return net.to(device=device, dtype=dtype)
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits.to(torch.promote_types(logits.dtype, torch.float32)), y)
-
-
-def _first_layer_grad(net: KinkMLP, xb, yb, alpha: float) -> torch.Tensor:
-    net.alpha = alpha
-    net.zero_grad(set_to_none=True)
-    _loss(net(xb), yb).backward()
-    return net.linears[0].weight.grad.clone()
-
-
 def _batches(n: int, batch_size: int):
     return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
 
 
-def first_difference(net: KinkMLP, X: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[int | None, int]:
-    """The authors' test for one init, fast: (index of the first minibatch whose first-layer weight gradients with
-    ReLU'(0) = 0 and 1 differ at all, or None; minibatches scanned). Each minibatch is screened by one forward
-    pass without gradients; only one with an exact zero at a ReLU gets the two backward passes (without a zero they
-    are bitwise equal), and the scan stops at the first difference."""
-    alpha = net.alpha
-    try:
-        for j, (a, b) in enumerate(_batches(len(X), batch_size)):
-            net.counting = True
-            before = sum(net.zeros)
-            with torch.no_grad():
-                net(X[a:b])
-            if sum(net.zeros) == before:
-                continue
-            net.counting = False
-            if not torch.equal(_first_layer_grad(net, X[a:b], y[a:b], 0.0),
-                               _first_layer_grad(net, X[a:b], y[a:b], 1.0)):
-                return j, j + 1
-        return None, len(_batches(len(X), batch_size))
-    finally:
-        net.alpha, net.counting = alpha, True
-        net.zero_grad(set_to_none=True)
-
-
-def first_difference_naive(net: KinkMLP, X: torch.Tensor, y: torch.Tensor, batch_size: int) -> int | None:
-    """The same test done the plain way (the benchmark's baseline): two identical nets with ReLU'(0) = 0 and 1,
-    forward and backward on every minibatch of a full pass, gradients compared each time, no early exit."""
-    nets = [copy.deepcopy(net), copy.deepcopy(net)]
-    for n, a in zip(nets, (0.0, 1.0)):
-        n.alpha, n.counting = a, False
-    first = None
-    for j, (a, b) in enumerate(_batches(len(X), batch_size)):
-        g0, g1 = (_first_layer_grad(n, X[a:b], y[a:b], n.alpha) for n in nets)
-        if first is None and not torch.equal(g0, g1):
-            first = j
-    return first
-
-
 def _init_seed(seed: int, i: int) -> int:
     return seed * 1_000_003 + i
-
-
-def volume(split: data.Split, dtype: str, width: int, *, depth: int, batch_size: int, n_inits: int, seed: int,
-           kernel: str = "fused", device="cpu") -> dict:
-    """The authors' volume estimate of the bifurcation zone S01: the fraction of ``n_inits`` random inits (default
-    PyTorch init, seeds from ``seed``) at which some minibatch of one pass over the training set gives different
-    first-layer gradients for ReLU'(0) = 0 and 1. Also the exact-zero rate over the minibatches screened."""
-    dt = DTYPES[dtype]
-    X, y = split.X_train.to(device=device, dtype=dt), split.y_train.to(device)
-    firsts, zeros, sites = [], 0, 0
-    for i in range(n_inits):
-        net = make_kink_mlp(split.n_features, width, depth, n_out=split.n_classes, seed=_init_seed(seed, i), dtype=dt,
-                            device=device,
-                            kernel=kernel)
-        first, _ = first_difference(net, X, y, batch_size)
-        firsts.append(first)
-        zeros += sum(net.zeros)
-        sites += net.sites
-    in_s = sum(f is not None for f in firsts)
-    lo, hi = _wilson(in_s, n_inits)
-    return {"dtype": dtype, "bits": dt.itemsize * 8, "width": width, "depth": depth, "batch_size": batch_size,
-            "kernel": kernel, "n_inits": n_inits, "in_S": in_s, "volume": in_s / n_inits, "ci_low": lo, "ci_high": hi,
-            "median_first_batch": float(np.median([f for f in firsts if f is not None])) if in_s else float("nan"),
-            "zeros_screened": zeros, "sites_screened": sites}
-
-
-def _wilson(k: int, n: int) -> tuple[float, float]:
-    """Wilson 95% interval of a binomial fraction k/n (scipy's ``binomtest(k, n).proportion_ci``)."""
-    from scipy.stats import binomtest
-
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
-
-
-def volume_grid(splits: dict[str, data.Split], dtypes: Sequence[str], width: int, *, depth: int, batch_size: int,
-                widths: Sequence[int], depths: Sequence[int], batch_sizes: Sequence[int], sweep_dtypes: Sequence[str],
-                n_inits: int, seed: int, kernel: str = "fused", device="cpu") -> pd.DataFrame:
-    """Volumes per dataset: every precision in ``dtypes`` at the base net (``width``, ``depth``, ``batch_size``),
-    then, in each of ``sweep_dtypes``, one factor varied at a time (widths, depths, batch sizes). One row per
-    configuration, ``varied`` naming the factor (``base`` for the precision comparison)."""
-    rows, done = [], {}
-    for ds, split in splits.items():
-        plan = [("base", dt, width, depth, batch_size) for dt in dtypes]
-        for dt in sweep_dtypes:
-            plan += [("width", dt, w, depth, batch_size) for w in widths]
-            plan += [("depth", dt, width, d, batch_size) for d in depths]
-            plan += [("batch_size", dt, width, depth, b) for b in batch_sizes]
-        for varied, dt, w, d, b in plan:
-            key = (ds, dt, w, d, b)
-            if key not in done:  # the base net reappears in each sweep: computed once
-                done[key] = volume(split, dt, w, depth=d, batch_size=b, n_inits=n_inits, seed=seed, kernel=kernel,
-                                   device=device)
-            rows.append({"dataset": ds, "varied": varied, **done[key]})
-    return pd.DataFrame(rows)
 
 
 def zero_rates(splits: dict[str, data.Split], dtypes: Sequence[str], widths: Sequence[int], *, depths: Sequence[int],
@@ -313,7 +431,84 @@ def zero_rates(splits: dict[str, data.Split], dtypes: Sequence[str], widths: Seq
     return pd.DataFrame(rows)
 
 
-# ----------------------------------------------------------------------------------------------------- training
+def plot_zero_rates(rates: pd.DataFrame):
+    """Exact zeros per pre-activation (log scale; 0 drawn at the bottom edge) against width and depth, one colour
+    per precision, solid for the fused kernel (``nn.Linear``) and dashed for ``x @ W.T + b``; one row per dataset."""
+    dss = list(dict.fromkeys(rates.dataset))
+    fig, axes = plt.subplots(len(dss), 2, figsize=(10, 3.4 * len(dss)), squeeze=False)
+    floor = 0.3 / rates.sites.max()
+    for r, ds in enumerate(dss):
+        sub = rates[rates.dataset == ds]
+        depth0, width0 = sub.depth.mode()[0], sub.width.mode()[0]
+        for c, (f, fixed, val) in enumerate((("width", "depth", depth0), ("depth", "width", width0))):
+            ax = axes[r][c]
+            for j, dt in enumerate(dict.fromkeys(sub.dtype)):
+                for kernel, ls in (("fused", "-"), ("unfused", "--")):
+                    s = sub[(sub.dtype == dt) & (sub.kernel == kernel) & (sub[fixed] == val)].sort_values(f)
+                    ax.plot(s[f], np.maximum(s.rate, floor), marker="o", ls=ls, color=PALETTE[j],
+                            label=f"{_bits_label(dt)} {kernel}")
+            ax.set(yscale="log", xlabel=f, ylabel="exact zeros per pre-activation",
+                   title=f"{ds}: rate vs {f} ({fixed} {val})")
+            _size_axis(ax, sorted(set(sub[f])), log=f == "width")
+        axes[r][0].legend(frameon=False, fontsize="x-small", ncol=2)
+    fig.suptitle("How often a pre-activation is exactly 0 (bottom edge: none found)", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def zero_rate_grows_with_size(rates: pd.DataFrame, min_zeros: int = 20) -> dict:
+    """At 16 bits the exact-zero rate per pre-activation rises with width and with depth, judged per dataset x
+    16-bit dtype x kernel x factor on series with at least ``min_zeros`` zeros counted (fewer cannot be ranked).
+
+    A series grows when its Spearman correlation with the size is > 0 *and* the rate at the largest size exceeds
+    the rate at the smallest by more than two Poisson standard errors of the log ratio; it decides 'does not hold'
+    when the rate at the largest size is *below* the smallest by more than two; anything between is inconclusive
+    (the counts cannot tell). At 32 and 64 bits the rates are 0 on the CPU and the correlation is undefined."""
+    crit = (f"Spearman(size, rate) > 0 and rate(largest) / rate(smallest) > 1 beyond 2 Poisson SE, in width and "
+            f"depth at 16 bits (series with >= {min_zeros} zeros)")
+    groups, skipped = {}, {}
+    sub16 = rates[rates.dtype.map(lambda d: _bits(d) == 16)]
+    for (ds, dt, kernel), g in sub16.groupby(["dataset", "dtype", "kernel"], sort=False):
+        depth0, width0 = g.depth.mode()[0], g.width.mode()[0]
+        for f, fixed, val in (("width", "depth", depth0), ("depth", "width", width0)):
+            s = g[g[fixed] == val].sort_values(f)
+            name = f"{ds} {dt} {kernel} {f}"
+            if s[f].nunique() < 3:
+                skipped[name] = f"fewer than 3 {f}s"
+                continue
+            if int(s.zeros.sum()) < min_zeros:
+                skipped[name] = f"{int(s.zeros.sum())} zeros counted"
+                continue
+            rho = spearman(s[f], s.rate)
+            (z1, n1), (z2, n2) = (s.zeros.iloc[0] + 0.5, s.sites.iloc[0]), (s.zeros.iloc[-1] + 0.5, s.sites.iloc[-1])
+            log_ratio = math.log((z2 / n2) / (z1 / n1))
+            se = math.sqrt(1 / z1 + 1 / z2)
+            if rho > 0 and log_ratio > 2 * se:
+                state: bool | str = True
+            elif log_ratio < -2 * se:
+                state = False
+            else:
+                state = "no trend beyond the counting noise"
+            groups[name] = {"state": state, "measured": {"spearman": rho, "zeros": int(s.zeros.sum()),
+                                                         "log_rate_ratio": log_ratio, "se": se}}
+    if not groups:
+        return inconclusive(crit, f"no 16-bit series has {min_zeros} zeros to rank", not_judged=skipped)
+    return combine_verdicts(groups, crit, not_judged=skipped)
+
+
+def rate_table(rates: pd.DataFrame, width: int, depth: int) -> pd.DataFrame:
+    """Exact zeros per million pre-activations at the base net, by dataset x dtype (rows) and kernel (columns)."""
+    sub = rates[(rates.width == width) & (rates.depth == depth)]
+    return (sub.assign(per_million=sub.rate * 1e6)
+            .pivot_table(index=["dataset", "dtype"], columns="kernel", values="per_million", sort=False)
+            .rename(columns=lambda k: f"{k} (per million)").round(3))
+
+
+# ----------------------------------------------------------------------- Training from one init: when do the runs part?
+
+def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.to(torch.promote_types(logits.dtype, torch.float32)), y)
+
 
 def _master_dtype(dt: torch.dtype) -> torch.dtype:
     """Weights are kept in float32 (float64 for float64 runs) and cast to the compute precision in each pass."""
@@ -397,6 +592,51 @@ def divergence_runs(split: data.Split, dtypes: Sequence[str], width: int, *, dep
     return out
 
 
+def plot_divergence(runs: Sequence[PairRun]):
+    """Weight distance between the ReLU'(0) = 1 and = 0 runs (solid) and between the control and the = 0 run
+    (dotted; exactly 0 draws at the bottom edge), one colour per precision; ticks mark steps that met an exact zero."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    tiny = 1e-12
+    for j, r in enumerate(runs):
+        t = np.arange(1, len(r.distance) + 1)
+        ax.plot(t, np.maximum(r.distance, tiny), color=PALETTE[j], label=f"{_bits_label(r.dtype)}: 0 vs 1")
+        ax.plot(t, np.maximum(r.control, tiny), color=PALETTE[j], ls=":", lw=1)
+        hits = np.flatnonzero(r.zeros > 0) + 1
+        ax.plot(hits, np.full(len(hits), tiny * 3 ** (j + 1)), "|", color=PALETTE[j], ms=8)
+    ax.set(yscale="log", xlabel="SGD step", ylabel="weight distance ||theta_1 - theta_0||",
+           title="Training from one init: ReLU'(0) = 1 vs 0 (solid), 0 vs 0 control (dotted)")
+    ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def control_stays_identical(runs: Sequence[PairRun]) -> dict:
+    """The 0-vs-0 control stays bitwise identical at every step, and the 0-vs-1 pair is exactly equal up to the
+    first step that met an exact zero (the only place ReLU'(0) is used) and apart after it (where one was met).
+    Inconclusive when no run met an exact zero (the pair then shows nothing) or a loss went non-finite."""
+    crit = "control distance = 0 throughout; 0-vs-1 distance = 0 before the first exact zero and > 0 after"
+    measured = {r.dtype: {"first_zero_step": r.first_kink, "first_divergence_step": r.first_divergence,
+                          "control_max": float(r.control.max()) if len(r.control) else None,
+                          "zeros_met": int(r.zeros.sum())} for r in runs}
+    if not runs:
+        return inconclusive(crit, "no precision was run")
+    if any(r.diverged for r in runs):
+        return inconclusive(crit, "a loss went non-finite: " + ", ".join(r.dtype for r in runs if r.diverged),
+                            per_dtype=measured)
+    control_ok = all(float(r.control.max(initial=0.0)) == 0.0 for r in runs)
+    early = [r.dtype for r in runs if r.first_divergence is not None
+             and (r.first_kink is None or r.first_divergence < r.first_kink)]
+    if not control_ok or early:
+        return verdict(False, crit, per_dtype=measured, diverged_before_a_zero=early)
+    met = [r for r in runs if r.first_kink is not None]
+    if not met:
+        return inconclusive(crit, "no run met an exact zero, so ReLU'(0) was never used", per_dtype=measured)
+    apart = [r.dtype for r in met if r.first_divergence is not None]
+    never_apart = [r.dtype for r in met if r.first_divergence is None]  # met a zero, yet the pair never parted
+    return verdict(not never_apart, crit, per_dtype=measured, apart_after_a_zero=apart,
+                   met_a_zero_never_apart=never_apart)
+
+
 def divergence_table(runs: Sequence[PairRun]) -> pd.DataFrame:
     """Per precision: steps run, exact zeros met, first step with one, first step after which ReLU'(0) = 0 and 1
     differ, final distance, and the control's largest distance (0 when the runs are bitwise identical)."""
@@ -406,6 +646,8 @@ def divergence_table(runs: Sequence[PairRun]) -> pd.DataFrame:
                           "control max distance": float(r.control.max()) if len(r.control) else float("nan"),
                           "non-finite loss": r.diverged} for r in runs]).set_index("dtype")
 
+
+# ---------------------------------------------------------------------------------- Does ReLU'(0) change test accuracy?
 
 def accuracy_grid(split: data.Split, dtype: str, alphas: Sequence[float], *, optimizers: Sequence[str],
                   batch_norms: Sequence[bool], n_seeds: int, seed: int, width: int, depth: int, batch_size: int,
@@ -441,116 +683,6 @@ def _group_name(opt: str, bn: bool) -> str:
     return f"{opt}{' + batch norm' if bn else ''}"
 
 
-def _paired_effects(acc: pd.DataFrame) -> pd.DataFrame:
-    """Per group and alpha != 0: mean over seeds of accuracy(alpha) - accuracy(0) (same init, same batches) and
-    its standard error."""
-    rows = []
-    for (opt, bn), g in acc.groupby(["optimizer", "batch_norm"], sort=False):
-        ref = g[g.alpha == 0.0].set_index("seed").test_accuracy
-        for a, ga in g[g.alpha != 0.0].groupby("alpha", sort=True):
-            d = (ga.set_index("seed").test_accuracy - ref).dropna()
-            se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
-            rows.append({"group": _group_name(opt, bn), "optimizer": opt, "batch_norm": bn, "alpha": a,
-                         "mean_change": float(d.mean()), "se": se, "seeds": len(d),
-                         "zeros": int(ga.zeros.sum())})
-    return pd.DataFrame(rows)
-
-
-# ------------------------------------------------------------------------------------------------------ figures
-
-def _bits_label(name: str) -> str:
-    return {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}.get(name, name)
-
-
-def _size_axis(ax, values, log: bool) -> None:
-    """Ticks at the sizes run (no minor tick labels), on a log axis for widths and batch sizes."""
-    if log:
-        ax.set_xscale("log")
-    ax.set_xticks(values, [f"{v:g}" for v in values])
-    ax.minorticks_off()
-
-
-def plot_volume(grid: pd.DataFrame):
-    """Left: the volume by precision at the base net, per dataset, with 95% Wilson intervals. Then one panel per
-    factor varied in 16 bits (width, depth, batch size), one line per dataset x precision; grey: the authors'
-    committed MNIST/GPU volumes (16 bits solid, 32 bits dashed) where the factor matches."""
-    factors = [f for f in ("width", "depth", "batch_size") if (grid.varied == f).any()]
-    fig, axes = plt.subplots(1, 1 + len(factors), figsize=(3.6 * (1 + len(factors)), 3.6), squeeze=False)
-    axes = axes[0]
-    base = grid[grid.varied == "base"]
-    dss = list(dict.fromkeys(grid.dataset))
-    for i, ds in enumerate(dss):
-        sub = base[base.dataset == ds]
-        x = np.arange(len(sub)) + (i - (len(dss) - 1) / 2) * 0.25
-        axes[0].errorbar(x, sub.volume, yerr=[sub.volume - sub.ci_low, sub.ci_high - sub.volume], fmt="o",
-                         color=PALETTE[i], capsize=3, label=ds)
-        axes[0].set_xticks(np.arange(len(sub)), [_bits_label(d) for d in sub.dtype])
-    axes[0].set(title="volume by precision", ylabel="fraction of inits in S01", ylim=(-0.05, 1.05))
-    axes[0].legend(frameon=False, fontsize="small")
-    styles = ["-", "--", ":", "-."]
-    for ax, f in zip(axes[1:], factors):
-        sub = grid[grid.varied == f]
-        for i, ds in enumerate(dss):
-            for j, dt in enumerate(dict.fromkeys(sub.dtype)):
-                s = sub[(sub.dataset == ds) & (sub.dtype == dt)]
-                ax.plot(s[f], s.volume, marker="o", ls=styles[j % 4], color=PALETTE[i], label=f"{ds} {_bits_label(dt)}")
-        ours = AUTHORS_VOLUMES[AUTHORS_VOLUMES.varied == f]
-        for bits, ls in ((16, "-"), (32, "--")):
-            a = ours[ours.bits == bits]
-            if len(a):
-                ax.plot(a.value, a.per_1000 / 1000, color="0.6", ls=ls, marker="x", label=f"authors {bits}-bit")
-        ax.set(title=f"volume vs {f.replace('_', ' ')}", xlabel=f.replace("_", " "), ylim=(-0.05, 1.05))
-        _size_axis(ax, sorted(set(sub[f]) | set(ours.value)), log=f != "depth")
-        ax.legend(frameon=False, fontsize="x-small")
-    fig.suptitle("Bifurcation-zone volume: inits where ReLU'(0) = 0 and 1 give different gradients",
-                 fontweight="bold")
-    fig.tight_layout()
-    return fig
-
-
-def plot_zero_rates(rates: pd.DataFrame):
-    """Exact zeros per pre-activation (log scale; 0 drawn at the bottom edge) against width and depth, one colour
-    per precision, solid for the fused kernel (``nn.Linear``) and dashed for ``x @ W.T + b``; one row per dataset."""
-    dss = list(dict.fromkeys(rates.dataset))
-    fig, axes = plt.subplots(len(dss), 2, figsize=(10, 3.4 * len(dss)), squeeze=False)
-    floor = 0.3 / rates.sites.max()
-    for r, ds in enumerate(dss):
-        sub = rates[rates.dataset == ds]
-        depth0, width0 = sub.depth.mode()[0], sub.width.mode()[0]
-        for c, (f, fixed, val) in enumerate((("width", "depth", depth0), ("depth", "width", width0))):
-            ax = axes[r][c]
-            for j, dt in enumerate(dict.fromkeys(sub.dtype)):
-                for kernel, ls in (("fused", "-"), ("unfused", "--")):
-                    s = sub[(sub.dtype == dt) & (sub.kernel == kernel) & (sub[fixed] == val)].sort_values(f)
-                    ax.plot(s[f], np.maximum(s.rate, floor), marker="o", ls=ls, color=PALETTE[j],
-                            label=f"{_bits_label(dt)} {kernel}")
-            ax.set(yscale="log", xlabel=f, ylabel="exact zeros per pre-activation",
-                   title=f"{ds}: rate vs {f} ({fixed} {val})")
-            _size_axis(ax, sorted(set(sub[f])), log=f == "width")
-        axes[r][0].legend(frameon=False, fontsize="x-small", ncol=2)
-    fig.suptitle("How often a pre-activation is exactly 0 (bottom edge: none found)", fontweight="bold")
-    fig.tight_layout()
-    return fig
-
-
-def plot_divergence(runs: Sequence[PairRun]):
-    """Weight distance between the ReLU'(0) = 1 and = 0 runs (solid) and between the control and the = 0 run
-    (dotted; exactly 0 draws at the bottom edge), one colour per precision; ticks mark steps that met an exact zero."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    tiny = 1e-12
-    for j, r in enumerate(runs):
-        t = np.arange(1, len(r.distance) + 1)
-        ax.plot(t, np.maximum(r.distance, tiny), color=PALETTE[j], label=f"{_bits_label(r.dtype)}: 0 vs 1")
-        ax.plot(t, np.maximum(r.control, tiny), color=PALETTE[j], ls=":", lw=1)
-        hits = np.flatnonzero(r.zeros > 0) + 1
-        ax.plot(hits, np.full(len(hits), tiny * 3 ** (j + 1)), "|", color=PALETTE[j], ms=8)
-    ax.set(yscale="log", xlabel="SGD step", ylabel="weight distance ||theta_1 - theta_0||",
-           title="Training from one init: ReLU'(0) = 1 vs 0 (solid), 0 vs 0 control (dotted)")
-    ax.legend(frameon=False, fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
 def plot_accuracy(acc: pd.DataFrame):
     """Test accuracy against ReLU'(0) (symlog axis), one panel per optimizer x batch norm, one thin line per seed
     and the mean thick."""
@@ -571,133 +703,19 @@ def plot_accuracy(acc: pd.DataFrame):
     return fig
 
 
-# ----------------------------------------------------------------------------------------------------- criteria
-
-def _bits(name: str) -> int:
-    return DTYPES[name].itemsize * 8
-
-
-def volume_ordered_by_precision(grid: pd.DataFrame) -> dict:
-    """V16 >= V32 >= V64 and V64 = 0 at the base net, per dataset, for each 16-bit precision run, with at least one
-    strict decrease that the counts can see.
-
-    A count at 64 bits, or an inversion whose 95% Wilson intervals do not overlap, decides 'does not hold'; an
-    inversion within the intervals is inconclusive (more inits needed); so is an ordering that no pair of precisions
-    shows beyond its intervals (all volumes 0 say nothing about the order: on a CPU V32 = V64 = 0, and V16 >= 0 alone
-    cannot fail); a dataset without a 16-, a 32- and a 64-bit run is inconclusive."""
-    crit = ("V16 >= V32 >= V64, V64 = 0 and some precision's volume above the next one's beyond the 95% Wilson "
-            "intervals (authors' estimator, base net, each dataset and 16-bit dtype)")
-    base = grid[grid.varied == "base"]
-    groups = {}
-    for ds, sub in base.groupby("dataset", sort=False):
-        by = {r.dtype: r for r in sub.itertuples()}
-        v16 = [by[d] for d in by if _bits(d) == 16]
-        v32, v64 = by.get("float32"), by.get("float64")
-        measured = {f"V_{d}": by[d].volume for d in by}
-        if not v16 or v32 is None or v64 is None:
-            groups[ds] = {"state": "needs a 16-bit, the float32 and the float64 run", "measured": measured}
-            continue
-        pairs = [(a, v32) for a in v16] + [(v32, v64)]
-        if v64.in_S > 0 or any(lo.ci_high < hi.ci_low for lo, hi in pairs):
-            state: bool | str = False
-        elif any(lo.volume < hi.volume for lo, hi in pairs):
-            state = "an inversion within the 95% intervals: more inits needed"
-        elif not any(lo.ci_low > hi.ci_high for lo, hi in pairs):
-            state = ("no precision's volume lies above the next one's beyond the 95% intervals: the counts cannot "
-                     "order them")
-        else:
-            state = True
-        groups[ds] = {"state": state, "measured": measured}
-    return combine_verdicts(groups, crit)
-
-
-def volume_16bit_large(grid: pd.DataFrame, threshold: float = 0.1) -> dict:
-    """In 16 bits (fp16 or bf16) the volume exceeds ``threshold`` at the base net, per dataset: holds when the 95%
-    Wilson interval of some 16-bit dtype lies above it, does not hold when every 16-bit interval lies below it,
-    otherwise inconclusive (more inits needed)."""
-    crit = f"some 16-bit volume > {threshold:g} (95% Wilson interval), base net, each dataset"
-    base = grid[(grid.varied == "base") & grid.dtype.map(lambda d: _bits(d) == 16)]
-    groups = {}
-    for ds, sub in base.groupby("dataset", sort=False):
-        measured = {f"V_{r.dtype}": r.volume for r in sub.itertuples()}
-        measured.update({f"ci_{r.dtype}": [r.ci_low, r.ci_high] for r in sub.itertuples()})
-        if (sub.ci_low > threshold).any():
-            state: bool | str = True
-        elif (sub.ci_high < threshold).all():
-            state = False
-        else:
-            state = f"the 95% intervals straddle {threshold:g}: more inits needed"
-        groups[ds] = {"state": state, "measured": measured}
-    if base.empty:
-        return inconclusive(crit, "no 16-bit precision was run at the base net")
-    return combine_verdicts(groups, crit, threshold=threshold)
-
-
-def control_stays_identical(runs: Sequence[PairRun]) -> dict:
-    """The 0-vs-0 control stays bitwise identical at every step, and the 0-vs-1 pair is exactly equal up to the
-    first step that met an exact zero (the only place ReLU'(0) is used) and apart after it (where one was met).
-    Inconclusive when no run met an exact zero (the pair then shows nothing) or a loss went non-finite."""
-    crit = "control distance = 0 throughout; 0-vs-1 distance = 0 before the first exact zero and > 0 after"
-    measured = {r.dtype: {"first_zero_step": r.first_kink, "first_divergence_step": r.first_divergence,
-                          "control_max": float(r.control.max()) if len(r.control) else None,
-                          "zeros_met": int(r.zeros.sum())} for r in runs}
-    if not runs:
-        return inconclusive(crit, "no precision was run")
-    if any(r.diverged for r in runs):
-        return inconclusive(crit, "a loss went non-finite: " + ", ".join(r.dtype for r in runs if r.diverged),
-                            per_dtype=measured)
-    control_ok = all(float(r.control.max(initial=0.0)) == 0.0 for r in runs)
-    early = [r.dtype for r in runs if r.first_divergence is not None
-             and (r.first_kink is None or r.first_divergence < r.first_kink)]
-    if not control_ok or early:
-        return verdict(False, crit, per_dtype=measured, diverged_before_a_zero=early)
-    met = [r for r in runs if r.first_kink is not None]
-    if not met:
-        return inconclusive(crit, "no run met an exact zero, so ReLU'(0) was never used", per_dtype=measured)
-    apart = [r.dtype for r in met if r.first_divergence is not None]
-    never_apart = [r.dtype for r in met if r.first_divergence is None]  # met a zero, yet the pair never parted
-    return verdict(not never_apart, crit, per_dtype=measured, apart_after_a_zero=apart,
-                   met_a_zero_never_apart=never_apart)
-
-
-def zero_rate_grows_with_size(rates: pd.DataFrame, min_zeros: int = 20) -> dict:
-    """At 16 bits the exact-zero rate per pre-activation rises with width and with depth, judged per dataset x
-    16-bit dtype x kernel x factor on series with at least ``min_zeros`` zeros counted (fewer cannot be ranked).
-
-    A series grows when its Spearman correlation with the size is > 0 *and* the rate at the largest size exceeds
-    the rate at the smallest by more than two Poisson standard errors of the log ratio; it decides 'does not hold'
-    when the rate at the largest size is *below* the smallest by more than two; anything between is inconclusive
-    (the counts cannot tell). At 32 and 64 bits the rates are 0 on the CPU and the correlation is undefined."""
-    crit = (f"Spearman(size, rate) > 0 and rate(largest) / rate(smallest) > 1 beyond 2 Poisson SE, in width and "
-            f"depth at 16 bits (series with >= {min_zeros} zeros)")
-    groups, skipped = {}, {}
-    sub16 = rates[rates.dtype.map(lambda d: _bits(d) == 16)]
-    for (ds, dt, kernel), g in sub16.groupby(["dataset", "dtype", "kernel"], sort=False):
-        depth0, width0 = g.depth.mode()[0], g.width.mode()[0]
-        for f, fixed, val in (("width", "depth", depth0), ("depth", "width", width0)):
-            s = g[g[fixed] == val].sort_values(f)
-            name = f"{ds} {dt} {kernel} {f}"
-            if s[f].nunique() < 3:
-                skipped[name] = f"fewer than 3 {f}s"
-                continue
-            if int(s.zeros.sum()) < min_zeros:
-                skipped[name] = f"{int(s.zeros.sum())} zeros counted"
-                continue
-            rho = spearman(s[f], s.rate)
-            (z1, n1), (z2, n2) = (s.zeros.iloc[0] + 0.5, s.sites.iloc[0]), (s.zeros.iloc[-1] + 0.5, s.sites.iloc[-1])
-            log_ratio = math.log((z2 / n2) / (z1 / n1))
-            se = math.sqrt(1 / z1 + 1 / z2)
-            if rho > 0 and log_ratio > 2 * se:
-                state: bool | str = True
-            elif log_ratio < -2 * se:
-                state = False
-            else:
-                state = "no trend beyond the counting noise"
-            groups[name] = {"state": state, "measured": {"spearman": rho, "zeros": int(s.zeros.sum()),
-                                                         "log_rate_ratio": log_ratio, "se": se}}
-    if not groups:
-        return inconclusive(crit, f"no 16-bit series has {min_zeros} zeros to rank", not_judged=skipped)
-    return combine_verdicts(groups, crit, not_judged=skipped)
+def _paired_effects(acc: pd.DataFrame) -> pd.DataFrame:
+    """Per group and alpha != 0: mean over seeds of accuracy(alpha) - accuracy(0) (same init, same batches) and
+    its standard error."""
+    rows = []
+    for (opt, bn), g in acc.groupby(["optimizer", "batch_norm"], sort=False):
+        ref = g[g.alpha == 0.0].set_index("seed").test_accuracy
+        for a, ga in g[g.alpha != 0.0].groupby("alpha", sort=True):
+            d = (ga.set_index("seed").test_accuracy - ref).dropna()
+            se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
+            rows.append({"group": _group_name(opt, bn), "optimizer": opt, "batch_norm": bn, "alpha": a,
+                         "mean_change": float(d.mean()), "se": se, "seeds": len(d),
+                         "zeros": int(ga.zeros.sum())})
+    return pd.DataFrame(rows)
 
 
 def accuracy_sensitive_to_alpha(acc: pd.DataFrame, min_effect: float = 0.01) -> dict:
@@ -736,7 +754,18 @@ def accuracy_sensitive_to_alpha(acc: pd.DataFrame, min_effect: float = 0.01) -> 
     return verdict(plain["state"], crit, **measured)
 
 
-# ------------------------------------------------------------------------------------------------------- audit
+def accuracy_change_table(acc: pd.DataFrame) -> pd.DataFrame:
+    """Per group and alpha: mean change of test accuracy against alpha = 0 (points), its standard error over paired
+    seeds, and the exact zeros met by those runs."""
+    eff = _paired_effects(acc)
+    if eff.empty:
+        return eff
+    return pd.DataFrame({"group": eff.group, "ReLU'(0)": eff.alpha, "change (points)": (100 * eff.mean_change).round(2),
+                         "SE (points)": (100 * eff.se).round(2), "exact zeros met": eff.zeros}).set_index(
+                             ["group", "ReLU'(0)"])
+
+
+# ------------------------------------------------------------------------------------------------- Audit your own model
 
 def small_cnn(n_classes: int = 10) -> nn.Sequential:
     """A torchvision-free CNN for 8x8 images: conv-ReLU-MaxPool twice, then a linear head."""
@@ -766,25 +795,7 @@ def audit_examples(split: data.Split, dtype: str, width: int, *, depth: int, bat
     return out.set_index(["model", "layer"])[["module", "operation", "kink", "sites", "hits", "rate"]]
 
 
-# ----------------------------------------------------------------------------------------------- tables, prose
-
-def base_volume_table(grid: pd.DataFrame) -> pd.DataFrame:
-    """The base net at every precision: volume with its 95% interval and the median first differing minibatch."""
-    base = grid[grid.varied == "base"]
-    return pd.DataFrame({"dataset": base.dataset, "dtype": base.dtype,
-                         "inits in S01": [f"{k} / {n}" for k, n in zip(base.in_S, base.n_inits)],
-                         "volume": base.volume.round(3),
-                         "95% interval": [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(base.ci_low, base.ci_high)],
-                         "first differing minibatch": base.median_first_batch}).set_index(["dataset", "dtype"])
-
-
-def rate_table(rates: pd.DataFrame, width: int, depth: int) -> pd.DataFrame:
-    """Exact zeros per million pre-activations at the base net, by dataset x dtype (rows) and kernel (columns)."""
-    sub = rates[(rates.width == width) & (rates.depth == depth)]
-    return (sub.assign(per_million=sub.rate * 1e6)
-            .pivot_table(index=["dataset", "dtype"], columns="kernel", values="per_million", sort=False)
-            .rename(columns=lambda k: f"{k} (per million)").round(3))
-
+# -------------------------------------------------------------------------------------------------------------- Verdict
 
 def kernel_ratio_text(rates: pd.DataFrame) -> str:
     """Prose: per 16-bit dtype, the exact zeros of the unfused kernel against the fused one, over every net."""
@@ -813,17 +824,6 @@ def divergence_text(runs: Sequence[PairRun]) -> str:
     return "; ".join(parts)
 
 
-def accuracy_change_table(acc: pd.DataFrame) -> pd.DataFrame:
-    """Per group and alpha: mean change of test accuracy against alpha = 0 (points), its standard error over paired
-    seeds, and the exact zeros met by those runs."""
-    eff = _paired_effects(acc)
-    if eff.empty:
-        return eff
-    return pd.DataFrame({"group": eff.group, "ReLU'(0)": eff.alpha, "change (points)": (100 * eff.mean_change).round(2),
-                         "SE (points)": (100 * eff.se).round(2), "exact zeros met": eff.zeros}).set_index(
-                             ["group", "ReLU'(0)"])
-
-
 def accuracy_text(acc: pd.DataFrame) -> str:
     """Prose: per group, the largest mean change of test accuracy against ReLU'(0) = 0, in points."""
     eff = _paired_effects(acc)
@@ -834,8 +834,6 @@ def accuracy_text(acc: pd.DataFrame) -> str:
                      f"{int(g.zeros.sum())} exact zeros met)")
     return "; ".join(parts) or "no alpha besides 0 was run"
 
-
-# ------------------------------------------------------------------------------------------ the page's prose
 
 def page_texts(*, grid: pd.DataFrame, n_inits: int, rates: pd.DataFrame, pairs: Sequence[PairRun],
                acc: pd.DataFrame) -> dict[str, str]:

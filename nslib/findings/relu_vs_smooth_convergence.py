@@ -51,7 +51,7 @@ SEED_FRACTION = 0.8
 SETTLE_FACTOR = 1.2
 
 
-# ------------------------------------------------------------------------------------------------------------- toy
+# --------------------------------------------------------------------------------------------------------------- Set-up
 
 @dataclass
 class Toy:
@@ -78,6 +78,8 @@ def make_toy(n_seeds: int, n_samples: int, n_features: int, seed: int = 0) -> To
         ws.append(torch.randn(n_features, generator=g, dtype=torch.float64) / math.sqrt(n_features))
     return Toy(torch.stack(Xs), torch.stack(ys), torch.stack(ws))
 
+
+# ----------------------------------------------------------- The toy: a ReLU at the output, labels at or below the kink
 
 def _toy_loss(toy: Toy, w: torch.Tensor, beta: float | None) -> torch.Tensor:
     """Loss per row of ``w`` (K * S, P), row k * S + s using seed s's data: mean (h(x.w) - y)^2 / 2."""
@@ -168,6 +170,71 @@ def run_toy(toy: Toy, lrs: Sequence[float], betas: Sequence[float], steps: int, 
     return ToyRuns(lrs, out_relu, dim, sp, curv, window)
 
 
+def plot_toy_gaps(runs: ToyRuns):
+    """Left: late mean gap against the step, ReLU (per seed and median) with slope 1, the diminishing schedule from
+    eta0 at the largest step, and softplus (exact zeros at the floor). Right: the gap over the run, first seed."""
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2))
+    w, lrs = runs.window, runs.lrs
+    order = np.argsort(lrs)
+    g = np.abs(runs.relu.late_gap(w))
+    for s in range(g.shape[1]):
+        ax.plot(lrs[order], log_floor(g[order, s]), "o", color=PALETTE[0], alpha=0.35, ms=4)
+    med = np.median(g, axis=1)[order]
+    ax.plot(lrs[order], log_floor(med), "-", color=PALETTE[0], label="ReLU, constant step (median, seeds as dots)")
+    ax.plot(lrs[order], med[0] * lrs[order] / lrs[order][0], "k--", lw=1, label="slope 1")
+    d = np.median(np.abs(runs.diminishing.late_gap(w)[0]))
+    ax.plot([runs.lr0], [log_floor(d)], "v", color=PALETTE[3], ms=9,
+            label=r"ReLU, $\eta_0/\sqrt{k+1}$ from the largest step")
+    for i, (b, tr) in enumerate(runs.softplus.items()):
+        ax.plot(lrs[order], log_floor(np.median(np.abs(tr.late_gap(w)), axis=1)[order]), "s-", ms=4,
+                color=PALETTE[(i + 1) % len(PALETTE)], alpha=0.8, label=f"softplus({b:g}), to its own optimum")
+    ax.set(xscale="log", yscale="log", xlabel=r"step size $\eta$", ylabel=r"late mean gap $f - f^\star$",
+           title="Gap at the end of the run")
+    ax.legend(frameon=False, fontsize="x-small")
+    k = np.arange(runs.relu.gap.shape[-1])
+    for i in order:
+        bx.plot(k, log_floor(np.abs(runs.relu.gap[i, 0])), lw=0.8, color=PALETTE[i % len(PALETTE)],
+                label=fr"ReLU $\eta$ = {lrs[i]:g}")
+    bx.plot(k, log_floor(np.abs(runs.diminishing.gap[0, 0])), lw=1.2, color="k", label=r"ReLU diminishing")
+    bx.set(yscale="log", xlabel="iteration k", ylabel=r"$f - f^\star$ (exact 0 drawn at 1e-18)",
+           title="Gap over the run (first seed)")
+    bx.legend(frameon=False, fontsize="x-small", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def _seed_fraction_text(fraction: float) -> str:
+    return f"{fraction:.0%} of seeds"
+
+
+def toy_gap_plateau(runs: ToyRuns, min_gap_per_step: float = 0.01, lo: float = 0.7, hi: float = 1.3,
+                    fraction: float = SEED_FRACTION, settle_factor: float = SETTLE_FACTOR) -> dict:
+    """Constant-step subgradient GD on the ReLU toy does not converge: in at least ``fraction`` of the seeds, the
+    late mean gap is at least ``min_gap_per_step`` x eta at every step of the grid and its
+    log-log slope in eta lies in [lo, hi].
+
+    Preconditions: two distinct steps (the runner refuses fewer); every run's late window has settled (its two
+    halves agree within ``settle_factor``); no run diverged."""
+    criterion = (f"ReLU toy, constant steps: in >= {_seed_fraction_text(fraction)} the late mean gap is >= "
+                 f"{min_gap_per_step:g} x eta at every eta and its log-log slope in eta lies in [{lo:g}, {hi:g}]")
+    w, lrs = runs.window, runs.lrs
+    g = runs.relu.late_gap(w)  # (L, S)
+    if runs.relu.diverged.any():
+        return inconclusive(criterion, "a ReLU toy run diverged (a step too large for the quadratic part)",
+                            diverged_lrs=sorted({float(lrs[i]) for i, _ in np.argwhere(runs.relu.diverged)}))
+    ok = settled(runs.relu.gap, w, settle_factor)
+    slopes = [loglog_slope(lrs, g[:, s]) for s in range(g.shape[1])]
+    ratio = g / lrs[:, None]
+    per_seed = [bool((ratio[:, s] >= min_gap_per_step).all() and lo <= slopes[s] <= hi) for s in range(g.shape[1])]
+    measured = dict(slopes=slopes, min_gap_over_eta=float(ratio.min()), median_gap_over_eta=float(np.median(ratio)),
+                    smallest_gap=float(g.min()), seeds_holding=int(sum(per_seed)), seeds=len(per_seed))
+    if not ok.all():
+        bad = {f"eta={lrs[i]:g}": int(n) for i, n in enumerate((~ok).sum(1)) if n}
+        return inconclusive(criterion, f"the late window has not settled (its halves differ by more than "
+                                       f"{settle_factor:g}x) at {bad} (seeds): run more steps", **measured)
+    return verdict(sum(per_seed) >= fraction * len(per_seed), criterion, **measured)
+
+
 def toy_table(runs: ToyRuns) -> pd.DataFrame:
     """One row per run: the ReLU toy at each constant step and with the diminishing schedule (late mean gap, median
     over seeds; gap / eta; settled seeds), and each softplus beta at each constant step (late gap to its own optimum,
@@ -190,7 +257,109 @@ def toy_table(runs: ToyRuns) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("run")
 
 
-# -------------------------------------------------------------------------------------------------------- networks
+# ------------------------------------------------------------------ The smooth counterpart converges, at the same steps
+
+def toy_smooth_converges(runs: ToyRuns, tol: float = 1e-8, margin: float = 100.0) -> dict:
+    """The softplus(beta) counterpart converges to its own optimum: every run with eta < 2/L (L the largest Hessian
+    eigenvalue at that seed's optimum) ends with a late mean gap below ``tol``.
+
+    Preconditions: some run has eta < 2/L; each judged run is long enough for local linear convergence to reach
+    ``tol`` with a ``margin`` (gap0 x q^(2 (steps - window)) <= tol / margin with q = max|1 - eta lambda| over the
+    Hessian's extreme eigenvalues); runs too short for that are not judged, and if any of them is also above
+    ``tol`` while none failed, the verdict is inconclusive; so is a run that diverged."""
+    criterion = (f"softplus toy: every run with eta < 2/L at its seed's optimum ends with a late mean gap < {tol:g} "
+                 f"to its own optimum")
+    w, lrs = runs.window, runs.lrs
+    judged = failed = short = diverged = 0
+    per_group = {}
+    for b, tr in runs.softplus.items():
+        L, mu = runs.curvature[b]["L"], runs.curvature[b]["mu"]
+        g = np.abs(tr.late_gap(w))
+        steps = tr.gap.shape[-1] - 1
+        entry = {"two_over_L": float(np.median(2 / L)), "judged": 0, "failed": 0, "too_short": 0, "diverged": 0,
+                 "largest_judged_gap": None}
+        for i, lr in enumerate(lrs):
+            for s in range(g.shape[1]):
+                if not lr < 2 / L[s]:
+                    continue
+                if not np.isfinite(tr.gap[i, s]).all():  # a diverged solver decides nothing
+                    entry["diverged"] += 1
+                    continue
+                q = max(abs(1 - lr * mu[s]), abs(1 - lr * L[s]))
+                with np.errstate(divide="ignore", under="ignore"):
+                    predicted = abs(tr.gap[i, s, 0]) * q ** (2 * (steps - w))
+                converged = bool(np.isfinite(g[i, s]) and g[i, s] < tol)
+                if not converged and not predicted <= tol / margin:
+                    entry["too_short"] += 1
+                    continue
+                entry["judged"] += 1
+                entry["failed"] += int(not converged)
+                gg = float(g[i, s])
+                entry["largest_judged_gap"] = max(entry["largest_judged_gap"] or 0.0, gg)
+        judged, failed, short = judged + entry["judged"], failed + entry["failed"], short + entry["too_short"]
+        diverged += entry["diverged"]
+        per_group[f"softplus({b:g})"] = entry
+    measured = dict(judged=judged, failed=failed, too_short=short, diverged=diverged, per_group=per_group)
+    if failed:
+        return verdict(False, criterion, **measured)
+    if diverged:
+        return inconclusive(criterion, f"{diverged} run(s) with eta < 2/L at the optimum diverged on the way there: "
+                                       f"lower the step", **measured)
+    if short or not judged:
+        why = (f"{short} run(s) with eta < 2/L are above {tol:g} but too short to have converged at their "
+               f"local rate: run more steps") if short else "no step is below 2/L for any beta"
+        return inconclusive(criterion, why, **measured)
+    return verdict(True, criterion, **measured)
+
+
+def plot_toy_curves(runs: ToyRuns, lr: float | None = None):
+    """The gap over the run at one step (default: the middle of the grid), ReLU against each softplus, first seed."""
+    lrs = runs.lrs
+    i = int(np.argsort(lrs)[len(lrs) // 2]) if lr is None else int(np.argmin(np.abs(lrs - lr)))
+    fig, ax = plt.subplots()
+    k = np.arange(runs.relu.gap.shape[-1])
+    ax.plot(k, log_floor(np.abs(runs.relu.gap[i, 0])), color=PALETTE[0], lw=0.8, label="ReLU")
+    for j, (b, tr) in enumerate(runs.softplus.items()):
+        ax.plot(k, log_floor(np.abs(tr.gap[i, 0])), color=PALETTE[(j + 1) % len(PALETTE)], lw=1,
+                label=f"softplus({b:g})")
+    ax.set(yscale="log", xlabel="iteration k", ylabel=r"$f - f^\star$ (exact 0 drawn at 1e-18)",
+           title=fr"Same step $\eta$ = {lrs[i]:g}: ReLU stalls, softplus converges")
+    ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+# ------------------------------------------------------------------------------ The reviewers' point: diminishing steps
+
+def toy_diminishing_fixes(runs: ToyRuns, min_ratio: float = 10.0, fraction: float = SEED_FRACTION,
+                          settle_factor: float = SETTLE_FACTOR) -> dict:
+    """The reviewers' point: diminishing steps eta0/sqrt(k+1) from eta0 = the largest constant step end with a late
+    mean gap at least ``min_ratio`` times smaller than the constant step eta0, in >= ``fraction`` of the seeds.
+
+    Preconditions: no run at eta0 diverged; the constant-step runs at eta0 settled (else their gap is not a plateau to
+    compare with); the run is long enough for the schedule to shrink the step ``min_ratio``-fold twice over
+    (sqrt(steps) >= 2 min_ratio)."""
+    criterion = (f"diminishing steps eta0/sqrt(k+1) from eta0 = max eta end with a late mean gap >= {min_ratio:g}x "
+                 f"smaller than constant eta0, in >= {_seed_fraction_text(fraction)}")
+    w, lrs = runs.window, runs.lrs
+    top = int(np.argmax(lrs))
+    const, dim = np.abs(runs.relu.late_gap(w)[top]), np.abs(runs.diminishing.late_gap(w)[0])
+    with np.errstate(divide="ignore"):
+        ratios = const / dim
+    steps = runs.relu.gap.shape[-1] - 1
+    measured = dict(eta0=runs.lr0, ratios=ratios.tolist(), median_ratio=float(np.median(ratios)),
+                    seeds_holding=int((ratios >= min_ratio).sum()), seeds=len(ratios))
+    if not (np.isfinite(const).all() and np.isfinite(dim).all()):
+        return inconclusive(criterion, f"a run at eta0 = {runs.lr0:g} diverged (constant or diminishing): lower the "
+                                       f"largest step", **measured)
+    if math.sqrt(steps) < 2 * min_ratio:
+        return inconclusive(criterion, f"{steps} steps shrink a 1/sqrt(k) step only {math.sqrt(steps):.0f}-fold: "
+                                       f"too few to resolve a {min_ratio:g}x smaller gap", **measured)
+    if not settled(runs.relu.gap[top], w, settle_factor).all():
+        return inconclusive(criterion, f"the constant-step runs at eta0 = {runs.lr0:g} have not settled", **measured)
+    return verdict((ratios >= min_ratio).mean() >= fraction, criterion, **measured)
+
+
+# ----------------------------------------------------------------------- Networks: ReLU against softplus, GELU and SiLU
 
 def _families(activations: Sequence[str], betas: Sequence[float]) -> list[tuple[str, str, float]]:
     """(family name, activation, beta) in a fixed order: relu, softplus(b) for each b, gelu, silu (those asked)."""
@@ -259,143 +428,10 @@ def run_nets(datasets: Sequence[str], depths: Sequence[int], activations: Sequen
                    [float(v) for v in lrs], {"n_train": n_train, "width": width})
 
 
-def _tuned(runs: NetRuns) -> pd.DataFrame:
-    """Per (dataset, depth, family), the step chosen from ``lrs``: the smallest median steps-to-threshold over the
-    seeds (ties broken by the smaller median final loss), among steps where no seed diverged. The same seeds judge
-    every family, so the selection favours each alike."""
-    s = runs.summary
-    agg = (s.groupby(["dataset", "depth", "family", "beta", "lr"], sort=False)
-           .agg(median_steps=("steps_to_threshold", "median"), median_final=("final_loss", "median"),
-                any_diverged=("diverged", "any")).reset_index())
-    agg = agg[~agg.any_diverged & np.isfinite(agg.median_final)]
-    agg = agg.sort_values(["median_steps", "median_final"], kind="stable")
-    return agg.groupby(["dataset", "depth", "family"], sort=False).head(1).reset_index(drop=True)
-
-
-def steps_table(runs: NetRuns) -> pd.DataFrame:
-    """Per (dataset, depth, family) at its tuned step: median steps to reach the loss threshold (inf: never within
-    the run), the seeds' range, the chosen step and whether it is the grid's largest."""
-    tuned = _tuned(runs)
-    rows = []
-    for _, t in tuned.iterrows():
-        sel = runs.summary[(runs.summary.dataset == t.dataset) & (runs.summary.depth == t.depth)
-                           & (runs.summary.family == t.family) & (runs.summary.lr == t.lr)]
-        st = sel.steps_to_threshold.to_numpy()
-        rows.append({"dataset": t.dataset, "depth": int(t.depth), "family": t.family, "beta": t.beta,
-                     "tuned lr": t.lr, "at grid edge": bool(t.lr == max(runs.lrs)),
-                     "median steps": float(np.median(st)), "min steps": float(st.min()), "max steps": float(st.max()),
-                     "median final loss": float(sel.final_loss.median())})
-    out = pd.DataFrame(rows)
-    order = {f: i for i, f in enumerate(runs.summary.family.unique())}
-    return out.sort_values(["dataset", "depth", "family"], key=lambda c: c.map(order) if c.name == "family" else c,
-                           kind="stable").reset_index(drop=True)
-
-
-def final_loss_table(runs: NetRuns) -> pd.DataFrame:
-    """Median final training loss at each family's tuned step, one column per (dataset, depth)."""
-    t = steps_table(runs)
-    t["net"] = t["dataset"] + ", depth " + t["depth"].astype(str)
-    order = list(dict.fromkeys(t["family"]))
-    return t.pivot(index="family", columns="net", values="median final loss").loc[order]
-
-
 def curves_frame(runs: NetRuns) -> pd.DataFrame:
     """The loss curves of every seed at each family's tuned step."""
     tuned = _tuned(runs)[["dataset", "depth", "family", "lr"]]
     return runs.frame.merge(tuned, on=["dataset", "depth", "family", "lr"])
-
-
-def page_texts(toy: ToyRuns, nets: NetRuns, verdicts: Mapping[str, Verdict]) -> dict[str, str]:
-    """The sentences the page glues, built from the runs and the recorded verdicts (never typed on the page)."""
-    w = toy.window
-    med = np.median(np.abs(toy.relu.late_gap(w)), axis=1)
-    above = sorted(float(lr) for lr, g in zip(toy.lrs, med) if g >= 1e-3)
-    plateau = verdicts["toy-gap-plateau"].measured
-    slopes = plateau.get("slopes") or [float("nan")]
-    table = steps_table(nets)
-    by_net = []
-    for (ds, depth), sub in table.groupby(["dataset", "depth"], sort=False):
-        relu = sub[sub.family == "relu"]
-        if relu.empty:
-            continue
-        r = relu["median steps"].item()
-        faster = [f for f, m in zip(sub.family, sub["median steps"]) if f != "relu" and m < r]
-        by_net.append(f"{ds} depth {depth}: ReLU {r:g} steps; faster in median: "
-                      f"{', '.join(faster) if faster else 'none'}")
-    wins = []
-    for ds, g in verdicts["nets-smooth-faster"].groups.items():
-        wf = g.measured.get("smooth_win_fraction", {})
-        n_won = sum(isinstance(v, float) and v >= SEED_FRACTION for v in wf.values())
-        wins.append(f"{ds}: {n_won} of {len(wf)} smooth (family, depth) comparisons won in >= "
-                    f"{SEED_FRACTION:.0%} of seeds")
-    tuned = ", ".join(sorted({f"{lr:g}" for lr in table["tuned lr"]}, key=float))
-    return {
-        "gap-over-eta": f"{plateau.get('median_gap_over_eta', float('nan')):.3f}",
-        "slopes": f"{min(slopes):.2f} to {max(slopes):.2f}",
-        "above-1e-3": (f"from eta = {above[0]:g} on" if above else "at no step of the grid"),
-        "softplus-gap": _fmt(max((e.get("largest_judged_gap") or 0.0) for e in
-                                 verdicts["toy-smooth-converges"].measured.get("per_group", {}).values()) if
-                             verdicts["toy-smooth-converges"].measured.get("per_group") else None),
-        "dim-ratio": f"{verdicts['toy-diminishing-fixes'].measured.get('median_ratio', float('nan')):.0f}",
-        "nets-median": "; ".join(by_net) or "no net trained",
-        "nets-wins": "; ".join(wins) or "no comparison",
-        "tuned-lrs": tuned or "none",
-    }
-
-
-def _fmt(x) -> str:
-    return "n/a" if x is None else f"{x:.1e}"
-
-
-# --------------------------------------------------------------------------------------------------------- figures
-
-def plot_toy_gaps(runs: ToyRuns):
-    """Left: late mean gap against the step, ReLU (per seed and median) with slope 1, the diminishing schedule from
-    eta0 at the largest step, and softplus (exact zeros at the floor). Right: the gap over the run, first seed."""
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2))
-    w, lrs = runs.window, runs.lrs
-    order = np.argsort(lrs)
-    g = np.abs(runs.relu.late_gap(w))
-    for s in range(g.shape[1]):
-        ax.plot(lrs[order], log_floor(g[order, s]), "o", color=PALETTE[0], alpha=0.35, ms=4)
-    med = np.median(g, axis=1)[order]
-    ax.plot(lrs[order], log_floor(med), "-", color=PALETTE[0], label="ReLU, constant step (median, seeds as dots)")
-    ax.plot(lrs[order], med[0] * lrs[order] / lrs[order][0], "k--", lw=1, label="slope 1")
-    d = np.median(np.abs(runs.diminishing.late_gap(w)[0]))
-    ax.plot([runs.lr0], [log_floor(d)], "v", color=PALETTE[3], ms=9,
-            label=r"ReLU, $\eta_0/\sqrt{k+1}$ from the largest step")
-    for i, (b, tr) in enumerate(runs.softplus.items()):
-        ax.plot(lrs[order], log_floor(np.median(np.abs(tr.late_gap(w)), axis=1)[order]), "s-", ms=4,
-                color=PALETTE[(i + 1) % len(PALETTE)], alpha=0.8, label=f"softplus({b:g}), to its own optimum")
-    ax.set(xscale="log", yscale="log", xlabel=r"step size $\eta$", ylabel=r"late mean gap $f - f^\star$",
-           title="Gap at the end of the run")
-    ax.legend(frameon=False, fontsize="x-small")
-    k = np.arange(runs.relu.gap.shape[-1])
-    for i in order:
-        bx.plot(k, log_floor(np.abs(runs.relu.gap[i, 0])), lw=0.8, color=PALETTE[i % len(PALETTE)],
-                label=fr"ReLU $\eta$ = {lrs[i]:g}")
-    bx.plot(k, log_floor(np.abs(runs.diminishing.gap[0, 0])), lw=1.2, color="k", label=r"ReLU diminishing")
-    bx.set(yscale="log", xlabel="iteration k", ylabel=r"$f - f^\star$ (exact 0 drawn at 1e-18)",
-           title="Gap over the run (first seed)")
-    bx.legend(frameon=False, fontsize="x-small", ncol=2)
-    fig.tight_layout()
-    return fig
-
-
-def plot_toy_curves(runs: ToyRuns, lr: float | None = None):
-    """The gap over the run at one step (default: the middle of the grid), ReLU against each softplus, first seed."""
-    lrs = runs.lrs
-    i = int(np.argsort(lrs)[len(lrs) // 2]) if lr is None else int(np.argmin(np.abs(lrs - lr)))
-    fig, ax = plt.subplots()
-    k = np.arange(runs.relu.gap.shape[-1])
-    ax.plot(k, log_floor(np.abs(runs.relu.gap[i, 0])), color=PALETTE[0], lw=0.8, label="ReLU")
-    for j, (b, tr) in enumerate(runs.softplus.items()):
-        ax.plot(k, log_floor(np.abs(tr.gap[i, 0])), color=PALETTE[(j + 1) % len(PALETTE)], lw=1,
-                label=f"softplus({b:g})")
-    ax.set(yscale="log", xlabel="iteration k", ylabel=r"$f - f^\star$ (exact 0 drawn at 1e-18)",
-           title=fr"Same step $\eta$ = {lrs[i]:g}: ReLU stalls, softplus converges")
-    ax.legend(frameon=False, fontsize="small")
-    return fig
 
 
 def plot_net_curves(runs: NetRuns):
@@ -444,122 +480,6 @@ def plot_steps_vs_beta(runs: NetRuns):
         ax.legend(frameon=False, fontsize="x-small")
     fig.tight_layout()
     return fig
-
-
-# -------------------------------------------------------------------------------------------------------- criteria
-
-def _seed_fraction_text(fraction: float) -> str:
-    return f"{fraction:.0%} of seeds"
-
-
-def toy_gap_plateau(runs: ToyRuns, min_gap_per_step: float = 0.01, lo: float = 0.7, hi: float = 1.3,
-                    fraction: float = SEED_FRACTION, settle_factor: float = SETTLE_FACTOR) -> dict:
-    """Constant-step subgradient GD on the ReLU toy does not converge: in at least ``fraction`` of the seeds, the
-    late mean gap is at least ``min_gap_per_step`` x eta at every step of the grid and its
-    log-log slope in eta lies in [lo, hi].
-
-    Preconditions: two distinct steps (the runner refuses fewer); every run's late window has settled (its two
-    halves agree within ``settle_factor``); no run diverged."""
-    criterion = (f"ReLU toy, constant steps: in >= {_seed_fraction_text(fraction)} the late mean gap is >= "
-                 f"{min_gap_per_step:g} x eta at every eta and its log-log slope in eta lies in [{lo:g}, {hi:g}]")
-    w, lrs = runs.window, runs.lrs
-    g = runs.relu.late_gap(w)  # (L, S)
-    if runs.relu.diverged.any():
-        return inconclusive(criterion, "a ReLU toy run diverged (a step too large for the quadratic part)",
-                            diverged_lrs=sorted({float(lrs[i]) for i, _ in np.argwhere(runs.relu.diverged)}))
-    ok = settled(runs.relu.gap, w, settle_factor)
-    slopes = [loglog_slope(lrs, g[:, s]) for s in range(g.shape[1])]
-    ratio = g / lrs[:, None]
-    per_seed = [bool((ratio[:, s] >= min_gap_per_step).all() and lo <= slopes[s] <= hi) for s in range(g.shape[1])]
-    measured = dict(slopes=slopes, min_gap_over_eta=float(ratio.min()), median_gap_over_eta=float(np.median(ratio)),
-                    smallest_gap=float(g.min()), seeds_holding=int(sum(per_seed)), seeds=len(per_seed))
-    if not ok.all():
-        bad = {f"eta={lrs[i]:g}": int(n) for i, n in enumerate((~ok).sum(1)) if n}
-        return inconclusive(criterion, f"the late window has not settled (its halves differ by more than "
-                                       f"{settle_factor:g}x) at {bad} (seeds): run more steps", **measured)
-    return verdict(sum(per_seed) >= fraction * len(per_seed), criterion, **measured)
-
-
-def toy_smooth_converges(runs: ToyRuns, tol: float = 1e-8, margin: float = 100.0) -> dict:
-    """The softplus(beta) counterpart converges to its own optimum: every run with eta < 2/L (L the largest Hessian
-    eigenvalue at that seed's optimum) ends with a late mean gap below ``tol``.
-
-    Preconditions: some run has eta < 2/L; each judged run is long enough for local linear convergence to reach
-    ``tol`` with a ``margin`` (gap0 x q^(2 (steps - window)) <= tol / margin with q = max|1 - eta lambda| over the
-    Hessian's extreme eigenvalues); runs too short for that are not judged, and if any of them is also above
-    ``tol`` while none failed, the verdict is inconclusive; so is a run that diverged."""
-    criterion = (f"softplus toy: every run with eta < 2/L at its seed's optimum ends with a late mean gap < {tol:g} "
-                 f"to its own optimum")
-    w, lrs = runs.window, runs.lrs
-    judged = failed = short = diverged = 0
-    per_group = {}
-    for b, tr in runs.softplus.items():
-        L, mu = runs.curvature[b]["L"], runs.curvature[b]["mu"]
-        g = np.abs(tr.late_gap(w))
-        steps = tr.gap.shape[-1] - 1
-        entry = {"two_over_L": float(np.median(2 / L)), "judged": 0, "failed": 0, "too_short": 0, "diverged": 0,
-                 "largest_judged_gap": None}
-        for i, lr in enumerate(lrs):
-            for s in range(g.shape[1]):
-                if not lr < 2 / L[s]:
-                    continue
-                if not np.isfinite(tr.gap[i, s]).all():  # a diverged solver decides nothing
-                    entry["diverged"] += 1
-                    continue
-                q = max(abs(1 - lr * mu[s]), abs(1 - lr * L[s]))
-                with np.errstate(divide="ignore", under="ignore"):
-                    predicted = abs(tr.gap[i, s, 0]) * q ** (2 * (steps - w))
-                converged = bool(np.isfinite(g[i, s]) and g[i, s] < tol)
-                if not converged and not predicted <= tol / margin:
-                    entry["too_short"] += 1
-                    continue
-                entry["judged"] += 1
-                entry["failed"] += int(not converged)
-                gg = float(g[i, s])
-                entry["largest_judged_gap"] = max(entry["largest_judged_gap"] or 0.0, gg)
-        judged, failed, short = judged + entry["judged"], failed + entry["failed"], short + entry["too_short"]
-        diverged += entry["diverged"]
-        per_group[f"softplus({b:g})"] = entry
-    measured = dict(judged=judged, failed=failed, too_short=short, diverged=diverged, per_group=per_group)
-    if failed:
-        return verdict(False, criterion, **measured)
-    if diverged:
-        return inconclusive(criterion, f"{diverged} run(s) with eta < 2/L at the optimum diverged on the way there: "
-                                       f"lower the step", **measured)
-    if short or not judged:
-        why = (f"{short} run(s) with eta < 2/L are above {tol:g} but too short to have converged at their "
-               f"local rate: run more steps") if short else "no step is below 2/L for any beta"
-        return inconclusive(criterion, why, **measured)
-    return verdict(True, criterion, **measured)
-
-
-def toy_diminishing_fixes(runs: ToyRuns, min_ratio: float = 10.0, fraction: float = SEED_FRACTION,
-                          settle_factor: float = SETTLE_FACTOR) -> dict:
-    """The reviewers' point: diminishing steps eta0/sqrt(k+1) from eta0 = the largest constant step end with a late
-    mean gap at least ``min_ratio`` times smaller than the constant step eta0, in >= ``fraction`` of the seeds.
-
-    Preconditions: no run at eta0 diverged; the constant-step runs at eta0 settled (else their gap is not a plateau to
-    compare with); the run is long enough for the schedule to shrink the step ``min_ratio``-fold twice over
-    (sqrt(steps) >= 2 min_ratio)."""
-    criterion = (f"diminishing steps eta0/sqrt(k+1) from eta0 = max eta end with a late mean gap >= {min_ratio:g}x "
-                 f"smaller than constant eta0, in >= {_seed_fraction_text(fraction)}")
-    w, lrs = runs.window, runs.lrs
-    top = int(np.argmax(lrs))
-    const, dim = np.abs(runs.relu.late_gap(w)[top]), np.abs(runs.diminishing.late_gap(w)[0])
-    with np.errstate(divide="ignore"):
-        ratios = const / dim
-    steps = runs.relu.gap.shape[-1] - 1
-    measured = dict(eta0=runs.lr0, ratios=ratios.tolist(), median_ratio=float(np.median(ratios)),
-                    seeds_holding=int((ratios >= min_ratio).sum()), seeds=len(ratios))
-    if not (np.isfinite(const).all() and np.isfinite(dim).all()):
-        return inconclusive(criterion, f"a run at eta0 = {runs.lr0:g} diverged (constant or diminishing): lower the "
-                                       f"largest step", **measured)
-    if math.sqrt(steps) < 2 * min_ratio:
-        return inconclusive(criterion, f"{steps} steps shrink a 1/sqrt(k) step only {math.sqrt(steps):.0f}-fold: "
-                                       f"too few to resolve a {min_ratio:g}x smaller gap", **measured)
-    if not settled(runs.relu.gap[top], w, settle_factor).all():
-        return inconclusive(criterion, f"the constant-step runs at eta0 = {runs.lr0:g} have not settled", **measured)
-    return verdict((ratios >= min_ratio).mean() >= fraction, criterion, **measured)
 
 
 def nets_smooth_faster(runs: NetRuns, fraction: float = SEED_FRACTION, max_undecided: float = 0.2) -> dict:
@@ -624,3 +544,87 @@ def nets_smooth_faster(runs: NetRuns, fraction: float = SEED_FRACTION, max_undec
             state = True
         groups[ds] = {"state": state, "measured": measured}
     return combine_verdicts(groups, criterion, threshold=runs.threshold, lrs=runs.lrs)
+
+
+def _tuned(runs: NetRuns) -> pd.DataFrame:
+    """Per (dataset, depth, family), the step chosen from ``lrs``: the smallest median steps-to-threshold over the
+    seeds (ties broken by the smaller median final loss), among steps where no seed diverged. The same seeds judge
+    every family, so the selection favours each alike."""
+    s = runs.summary
+    agg = (s.groupby(["dataset", "depth", "family", "beta", "lr"], sort=False)
+           .agg(median_steps=("steps_to_threshold", "median"), median_final=("final_loss", "median"),
+                any_diverged=("diverged", "any")).reset_index())
+    agg = agg[~agg.any_diverged & np.isfinite(agg.median_final)]
+    agg = agg.sort_values(["median_steps", "median_final"], kind="stable")
+    return agg.groupby(["dataset", "depth", "family"], sort=False).head(1).reset_index(drop=True)
+
+
+def steps_table(runs: NetRuns) -> pd.DataFrame:
+    """Per (dataset, depth, family) at its tuned step: median steps to reach the loss threshold (inf: never within
+    the run), the seeds' range, the chosen step and whether it is the grid's largest."""
+    tuned = _tuned(runs)
+    rows = []
+    for _, t in tuned.iterrows():
+        sel = runs.summary[(runs.summary.dataset == t.dataset) & (runs.summary.depth == t.depth)
+                           & (runs.summary.family == t.family) & (runs.summary.lr == t.lr)]
+        st = sel.steps_to_threshold.to_numpy()
+        rows.append({"dataset": t.dataset, "depth": int(t.depth), "family": t.family, "beta": t.beta,
+                     "tuned lr": t.lr, "at grid edge": bool(t.lr == max(runs.lrs)),
+                     "median steps": float(np.median(st)), "min steps": float(st.min()), "max steps": float(st.max()),
+                     "median final loss": float(sel.final_loss.median())})
+    out = pd.DataFrame(rows)
+    order = {f: i for i, f in enumerate(runs.summary.family.unique())}
+    return out.sort_values(["dataset", "depth", "family"], key=lambda c: c.map(order) if c.name == "family" else c,
+                           kind="stable").reset_index(drop=True)
+
+
+def final_loss_table(runs: NetRuns) -> pd.DataFrame:
+    """Median final training loss at each family's tuned step, one column per (dataset, depth)."""
+    t = steps_table(runs)
+    t["net"] = t["dataset"] + ", depth " + t["depth"].astype(str)
+    order = list(dict.fromkeys(t["family"]))
+    return t.pivot(index="family", columns="net", values="median final loss").loc[order]
+
+
+# -------------------------------------------------------------------------------------------------------------- Verdict
+
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.1e}"
+
+
+def page_texts(toy: ToyRuns, nets: NetRuns, verdicts: Mapping[str, Verdict]) -> dict[str, str]:
+    """The sentences the page glues, built from the runs and the recorded verdicts (never typed on the page)."""
+    w = toy.window
+    med = np.median(np.abs(toy.relu.late_gap(w)), axis=1)
+    above = sorted(float(lr) for lr, g in zip(toy.lrs, med) if g >= 1e-3)
+    plateau = verdicts["toy-gap-plateau"].measured
+    slopes = plateau.get("slopes") or [float("nan")]
+    table = steps_table(nets)
+    by_net = []
+    for (ds, depth), sub in table.groupby(["dataset", "depth"], sort=False):
+        relu = sub[sub.family == "relu"]
+        if relu.empty:
+            continue
+        r = relu["median steps"].item()
+        faster = [f for f, m in zip(sub.family, sub["median steps"]) if f != "relu" and m < r]
+        by_net.append(f"{ds} depth {depth}: ReLU {r:g} steps; faster in median: "
+                      f"{', '.join(faster) if faster else 'none'}")
+    wins = []
+    for ds, g in verdicts["nets-smooth-faster"].groups.items():
+        wf = g.measured.get("smooth_win_fraction", {})
+        n_won = sum(isinstance(v, float) and v >= SEED_FRACTION for v in wf.values())
+        wins.append(f"{ds}: {n_won} of {len(wf)} smooth (family, depth) comparisons won in >= "
+                    f"{SEED_FRACTION:.0%} of seeds")
+    tuned = ", ".join(sorted({f"{lr:g}" for lr in table["tuned lr"]}, key=float))
+    return {
+        "gap-over-eta": f"{plateau.get('median_gap_over_eta', float('nan')):.3f}",
+        "slopes": f"{min(slopes):.2f} to {max(slopes):.2f}",
+        "above-1e-3": (f"from eta = {above[0]:g} on" if above else "at no step of the grid"),
+        "softplus-gap": _fmt(max((e.get("largest_judged_gap") or 0.0) for e in
+                                 verdicts["toy-smooth-converges"].measured.get("per_group", {}).values()) if
+                             verdicts["toy-smooth-converges"].measured.get("per_group") else None),
+        "dim-ratio": f"{verdicts['toy-diminishing-fixes'].measured.get('median_ratio', float('nan')):.0f}",
+        "nets-median": "; ".join(by_net) or "no net trained",
+        "nets-wins": "; ".join(wins) or "no comparison",
+        "tuned-lrs": tuned or "none",
+    }
