@@ -3,7 +3,7 @@
 Workload (the kind the relu-vs-smooth page trains by the hundred): MLP 64-32-32-10 with ReLU on 512 sklearn digits,
 minibatches of 32 drawn by each seed's own generator, cross-entropy, SGD lr 0.1, 300 steps, loss recorded every
 step, float32, 1 thread. Both sides do the same work: the sequential side is ``nslib.tools.train.train`` per seed,
-the vectorised side one ``nslib.tools.ensembles.train`` over 32 members, and the two reach the same parameters
+the vectorised side one ``nslib.tools.ensembles.train_ensemble`` over 32 members, and the two reach the same parameters
 (checked at the end). They run interleaved (this machine is shared and noisy); median times are compared. The
 last stdout line is the speed-up, sequential / vectorised (target >= 4, goal 8).
 
@@ -51,7 +51,7 @@ def sequential(X, y):
 def vectorised(X, y):
     models, gens = _models(), _generators()
     t0 = time.perf_counter()
-    run = ensembles.train(models, F.cross_entropy, X, y, optimizer="sgd", lr=LR, steps=STEPS, batch_size=BATCH,
+    run = ensembles.train_ensemble(models, F.cross_entropy, X, y, optimizer="sgd", lr=LR, steps=STEPS, batch_size=BATCH,
                           generator=gens)
     return time.perf_counter() - t0, run
 

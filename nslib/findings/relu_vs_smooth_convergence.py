@@ -413,7 +413,7 @@ def run_nets(datasets: Sequence[str], depths: Sequence[int], activations: Sequen
                             torch.manual_seed(seed * 1000 + s)
                             models.append(mlp(sizes, act, beta=beta, dtype=dtype, device=device))
                             keys.append((fam, beta, float(lr), s))
-                run = ensembles.train(models, F.cross_entropy, X, y, optimizer="sgd", lr=[k[2] for k in keys],
+                run = ensembles.train_ensemble(models, F.cross_entropy, X, y, optimizer="sgd", lr=[k[2] for k in keys],
                                       steps=steps)
                 for (fam, beta, lr, s), h in zip(keys, run.histories):
                     loss = h.frame["loss"].to_numpy()

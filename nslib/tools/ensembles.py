@@ -10,7 +10,7 @@ relative in float64). Small models are bound by Python overhead, not arithmetic;
 (``benchmarks/bench_seeds.py``).
 
     >>> ens = Ensemble([mlp([64, 32, 10]) for _ in range(32)])        # 32 seeds (seed before each mlp call)
-    >>> run = train(ens, F.cross_entropy, X, y, optimizer="sgd", lr=[0.1] * 16 + [0.2] * 16, steps=500)
+    >>> run = train_ensemble(ens, F.cross_entropy, X, y, optimizer="sgd", lr=[0.1] * 16 + [0.2] * 16, steps=500)
     >>> run.histories[3].final_loss, run.member(3)                     # like tools.train's History, an nn.Module
 """
 
@@ -31,7 +31,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from .models import BufferSoftplus, buffer_softplus
 from .train import SCHEDULE_FACTORS, SCHEDULES, History, batches, optimizer_options
 
-__all__ = ["Ensemble", "EnsembleRun", "train"]
+__all__ = ["STACKED_UPDATES", "Ensemble", "EnsembleRun", "train_ensemble"]
 
 #: Modules that act element by element and hold no tensor: applied to stacked activations (M, N, F) as they are.
 ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.Softplus, nn.Sigmoid, nn.LeakyReLU, nn.Identity)
@@ -166,7 +166,8 @@ def _first_diff(a: nn.Module, b: nn.Module) -> str:
 
 @dataclass
 class EnsembleRun:
-    """What :func:`train` returns: one :class:`~nslib.tools.train.History` per member, and the trained ensemble."""
+    """What :func:`train_ensemble` returns: one :class:`~nslib.tools.train.History` per member, and the trained
+    ensemble."""
 
     histories: list[History]
     ensemble: Ensemble
@@ -256,12 +257,13 @@ class _StackedOptimizer:
         p.sub_(update)
 
 
-def train(models: Ensemble | Sequence[nn.Module], loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-          X: torch.Tensor, y: torch.Tensor, *, optimizer: str = "sgd", lr: float | Sequence[float] = 0.1,
-          steps: int = 100, batch_size: int | None = None, schedule: str = "constant", record_every: int = 1,
-          metrics: Mapping[str, Callable[[Ensemble], torch.Tensor]] | None = None,
-          generator: torch.Generator | Sequence[torch.Generator] | None = None, optimizer_kwargs: dict | None = None,
-          progress: bool = False) -> EnsembleRun:
+def train_ensemble(models: Ensemble | Sequence[nn.Module],
+                   loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], X: torch.Tensor, y: torch.Tensor, *,
+                   optimizer: str = "sgd", lr: float | Sequence[float] = 0.1, steps: int = 100,
+                   batch_size: int | None = None, schedule: str = "constant", record_every: int = 1,
+                   metrics: Mapping[str, Callable[[Ensemble], torch.Tensor]] | None = None,
+                   generator: torch.Generator | Sequence[torch.Generator] | None = None,
+                   optimizer_kwargs: dict | None = None, progress: bool = False) -> EnsembleRun:
     """Train every member of ``models`` on (X, y) for ``steps`` steps at once; full batch when ``batch_size`` is None.
 
     The arguments mean what they mean in :func:`nslib.tools.train.train`, with these additions: ``lr`` is one step

@@ -5,7 +5,7 @@ Adam / RMSProp, constant or diminishing steps, history as a DataFrame, divergenc
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -61,34 +61,32 @@ def make_scheduler(opt: torch.optim.Optimizer, schedule: str):
     return torch.optim.lr_scheduler.LambdaLR(opt, SCHEDULE_FACTORS[schedule])
 
 
-def minibatches(n: int, batch_size: int, generator: torch.Generator | None = None, device="cpu"):
+def minibatches(n: int, batch_size: int, generator: torch.Generator | Sequence[torch.Generator] | None = None,
+                device="cpu"):
     """Endless minibatch indices: passes over ``range(n)`` in a fresh random order each (``torch.randperm`` with
     ``generator``, drawn on the CPU so that the order does not depend on the device), ``batch_size`` at a time; the
-    tail of a pass shorter than a batch is dropped. :func:`train` and :mod:`nslib.tools.ensembles` draw from it, so a
-    member of an ensemble sees the batches it would see alone."""
+    tail of a pass shorter than a batch is dropped. With a list of generators, one order per generator, stacked
+    into indices of shape (len(generators), batch_size): every stream passes over ``range(n)`` in step, so a member
+    of an ensemble draws exactly what it would draw alone. :func:`train` and :mod:`nslib.tools.ensembles` draw
+    from it."""
+    many = isinstance(generator, (list, tuple))
     while True:
-        perm = torch.randperm(n, generator=generator, device="cpu").to(device)
+        if many:
+            perm = torch.stack([torch.randperm(n, generator=g, device="cpu") for g in generator]).to(device)
+        else:
+            perm = torch.randperm(n, generator=generator, device="cpu").to(device)
         for pos in range(0, n - batch_size + 1, batch_size):
-            yield perm[pos:pos + batch_size]
+            yield perm[..., pos:pos + batch_size]
 
 
 def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int | None = None, generator=None):
     """Endless ``(xb, yb)``: the whole set when ``batch_size`` is None or >= len(X), else :func:`minibatches` drawn
     with ``generator``; a list of generators gives one order per generator, stacked along a new first axis (the
     members of an ensemble, each drawing as it would alone)."""
-    n = len(X)
-    if batch_size is None or batch_size >= n:
+    if batch_size is None or batch_size >= len(X):
         while True:
             yield X, y
-    if isinstance(generator, (list, tuple)):
-        # every stream passes over range(n) in step, so one pass of each is drawn at once (the same draws from each
-        # generator as minibatches() makes) and sliced for all members together
-        while True:
-            perms = torch.stack([torch.randperm(n, generator=g, device="cpu") for g in generator]).to(X.device)
-            for pos in range(0, n - batch_size + 1, batch_size):
-                idx = perms[:, pos:pos + batch_size]
-                yield X[idx], y[idx]
-    for idx in minibatches(n, batch_size, generator, X.device):
+    for idx in minibatches(len(X), batch_size, generator, X.device):
         yield X[idx], y[idx]
 
 

@@ -39,7 +39,7 @@ def _flat(model):
 def test_members_follow_sequential_training(optimizer, batch_size, schedule, lrs):
     """Reference: tools.train.train on each member alone (torch's own optimizers), float64, a stable step."""
     X, y = _data()
-    run = ensembles.train(_models(3), F.cross_entropy, X, y, optimizer=optimizer, lr=lrs, steps=120,
+    run = ensembles.train_ensemble(_models(3), F.cross_entropy, X, y, optimizer=optimizer, lr=lrs, steps=120,
                           batch_size=batch_size, schedule=schedule,
                           generator=[torch.Generator().manual_seed(10 + i) for i in range(3)])
     for i in range(3):
@@ -58,7 +58,7 @@ def test_shared_generator_gives_every_member_the_same_batches():
     X, y = _data()
     models = _models(2)
     models[1].load_state_dict(models[0].state_dict())  # identical members: identical trajectories if batches agree
-    run = ensembles.train(models, F.cross_entropy, X, y, lr=0.1, steps=30, batch_size=10,
+    run = ensembles.train_ensemble(models, F.cross_entropy, X, y, lr=0.1, steps=30, batch_size=10,
                           generator=torch.Generator().manual_seed(3))
     assert torch.equal(_flat(run.member(0)), _flat(run.member(1)))
     ref = _models(1)[0]
@@ -108,26 +108,27 @@ def test_members_differing_outside_tensors_are_refused():
 def test_bad_arguments_say_what_is_allowed(kwargs, match):
     X, y = _data()
     with pytest.raises(ValueError, match=match):
-        ensembles.train(_models(3), F.cross_entropy, X, y, **{"steps": 2, **kwargs})
+        ensembles.train_ensemble(_models(3), F.cross_entropy, X, y, **{"steps": 2, **kwargs})
 
 
 def test_a_diverging_member_is_a_result_and_the_others_go_on():
     X, y = _data()
     X = X * 50
-    run = ensembles.train(_models(3), F.mse_loss, X, F.one_hot(y).double(), lr=[1e-4, 100.0, 1e-4], steps=120)
+    run = ensembles.train_ensemble(_models(3), F.mse_loss, X, F.one_hot(y).double(), lr=[1e-4, 100.0, 1e-4], steps=120)
     assert run.diverged == [False, True, False]
     h = run.histories[1]
     assert h.diverged_at is not None and not math.isfinite(h.diverged_value) and math.isnan(h.final_loss)
     assert h.frame["step"].max() < h.diverged_at and np.isfinite(h.frame["loss"]).all()
     # the healthy members are exactly what they would be without the diverging one
-    alone = ensembles.train([_models(3)[0], _models(3)[2]], F.mse_loss, X, F.one_hot(y).double(), lr=1e-4, steps=120)
+    alone = ensembles.train_ensemble([_models(3)[0], _models(3)[2]], F.mse_loss, X, F.one_hot(y).double(), lr=1e-4,
+                                     steps=120)
     assert torch.equal(_flat(run.member(0)), _flat(alone.member(0)))
     assert torch.equal(_flat(run.member(2)), _flat(alone.member(1)))
 
 
 def test_metrics_and_frame():
     X, y = _data()
-    run = ensembles.train(_models(2), F.cross_entropy, X, y, lr=0.1, steps=10, record_every=5,
+    run = ensembles.train_ensemble(_models(2), F.cross_entropy, X, y, lr=0.1, steps=10, record_every=5,
                           metrics={"accuracy": lambda ens: (ens(X).argmax(-1) == y).double().mean(-1)})
     f = run.frame
     assert list(f.columns) == ["step", "loss", "lr", "accuracy", "member"]
@@ -185,10 +186,10 @@ def test_one_table_of_optimizers_and_schedules():
     for name, (cls, defaults) in train_mod.OPTIMIZER_OPTIONS.items():
         opt = train_mod.make_optimizer(name, _models(1)[0].parameters(), lr=0.01)
         assert type(opt) is cls and all(opt.defaults[k] == v for k, v in defaults.items())
-        ensembles.train(_models(2), F.cross_entropy, X, y, optimizer=name, lr=0.01, steps=1)
+        ensembles.train_ensemble(_models(2), F.cross_entropy, X, y, optimizer=name, lr=0.01, steps=1)
         message = rf"optimizer_kwargs \['nesterov'\] for {name}"
         with pytest.raises(ValueError, match=message):
             train_mod.make_optimizer(name, _models(1)[0].parameters(), lr=0.01, nesterov=True)
         with pytest.raises(ValueError, match=message):
-            ensembles.train(_models(2), F.cross_entropy, X, y, optimizer=name, steps=1,
+            ensembles.train_ensemble(_models(2), F.cross_entropy, X, y, optimizer=name, steps=1,
                             optimizer_kwargs={"nesterov": True})
