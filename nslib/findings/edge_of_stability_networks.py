@@ -160,7 +160,7 @@ def run_grid(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str]
     ``steps`` and ``sharpness_every`` are per loss (``{"mse": ..., "ce": ...}``)."""
     runs = []
     for ds in datasets:
-        s = data.load(ds, n_train=n_train, seed=seed, mnist_every=50, n_test=0, dtype=torch.float64, device=device)
+        s = data.load(ds, n_train=n_train, seed=seed, n_test=0, dtype=torch.float64, device=device)
         X, y, n_classes = s.X_train, s.y_train, s.n_classes
         for loss in losses:
             for fam in fams:
@@ -533,7 +533,7 @@ def compare_flows_for(fams: Sequence[str], dataset: str, loss: str, etas: Sequen
     """:func:`compare_flows` for every family and step size, on ``dataset`` with ``loss``, each family from the
     grid's shared initialisation. The central flows of the families in ``checked`` are self-checked (it doubles
     their cost): the ReLU net's, whose margin against the gradient flow the verdict decides."""
-    s = data.load(dataset, n_train=n_train, seed=seed, mnist_every=50, n_test=0, dtype=torch.float64, device=device)
+    s = data.load(dataset, n_train=n_train, seed=seed, n_test=0, dtype=torch.float64, device=device)
     X, y, n_classes = s.X_train, s.y_train, s.n_classes
     out = []
     for fam in fams:

@@ -396,7 +396,7 @@ def run_nets(datasets: Sequence[str], depths: Sequence[int], activations: Sequen
     :class:`nslib.tools.ensembles.Ensemble`; each member is the same computation as ``tools.train.train`` alone."""
     frames, summaries = [], []
     for ds in datasets:
-        s = data.load(ds, n_train=n_train, seed=seed, data_dir=data_dir, mnist_every=50, n_test=0,
+        s = data.load(ds, n_train=n_train, seed=seed, data_dir=data_dir, n_test=0,
                       dtype=torch.float64, device=device)
         X, y, n_classes = s.X_train, s.y_train, s.n_classes
         X = X.to(dtype)

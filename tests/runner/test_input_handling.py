@@ -130,8 +130,9 @@ def test_a_failing_cell_is_one_line_keeps_the_notebook_and_debris_of_killed_runs
     (["run", STEM, "--out"], ["--out needs a value", "allowed is OUT"]),
     (["run", STEM, "--profile"], ["--profile needs a value", "quick, book, paper"]),
     (["sweep", STEM, "--grid", "seed=0,1", "--workers", "two"], ["--workers 'two'", "allowed is an integer"]),
-    (["run", "maxpool-jacobians", "-p", "datasets", "['mnist']"], ["'data_dir'", "MNIST"]),
-    (["run", "gd-vs-gradient-flow", "--profile", "paper"], ["'data_dir'", "MNIST"]),
+    (["run", "maxpool-jacobians", "-p", "n_train", "1500"], ["'n_train' = 1500", "digits 1,348"]),
+    (["run", "gd-vs-gradient-flow", "--profile", "paper", "-p", "n_train", "4500"],
+     ["'n_train' = 4500", "mnist 4,000"]),
     (["run", "relu-prime-at-zero", "-p", "datasets", "['mnist']", "-p", "data_dir", "/no/such/folder"],
      ["'data_dir'", "not a folder"]),
 ])

