@@ -51,6 +51,14 @@ NETS = ("linear", "relu", "tanh", "relu-bias", "conv", "lenet")
 HOMOGENEOUS = ("linear", "relu", "conv")
 #: Nets with kinks (ReLU, MaxPool): their flow's vector field jumps, and its reference costs far more to resolve.
 KINKED = ("relu", "relu-bias", "conv", "lenet")
+#: The GD-to-flow distance the paper itself shows as "close": its figures give weight distances between GD(eta0) and
+#: GD(eta0 / r) up to about 0.05 against 2.6-3.0 travelled from initialisation, about 2% (Elkabetz & Cohen 2021,
+#: experiments on MNIST; read off the figures, as the paper states no threshold). ``gd-tracks-gf`` is judged at it.
+PAPER_TRACKING_RATIO = 0.02
+#: Our first, stricter line: 1% of the distance travelled, drawn beside the paper's and reported per net.
+STRICT_TRACKING_RATIO = 0.01
+#: ``departs-beyond-2-over-lambda`` refutes only from a grid with a step in [max_units / NEAR_FACTOR, max_units].
+NEAR_FACTOR = 1.5
 #: Datasets, loaded by :func:`nslib.tools.data.load`: digits, MNIST-1D, MNIST from local IDX files.
 DATASETS = data.DATASETS
 
@@ -312,8 +320,8 @@ def plot_gap_vs_eta(gaps: pd.DataFrame, cap: float = 10.0):
             ax.plot(sub[col], np.minimum(g, cap), "o-", color=colors[net], label=net)
             div = sub[sub.diverged.astype(bool)]
             ax.plot(div[col], [cap] * len(div), "x", color=colors[net], ms=9)
-        for level in (0.01, 0.1):
-            ax.axhline(level, color="k", ls="--", lw=1)
+        for level, style in ((STRICT_TRACKING_RATIO, ":"), (PAPER_TRACKING_RATIO, "-"), (0.1, "--")):
+            ax.axhline(level, color="k", ls=style, lw=1)
         for u in (0.5, 1.0):
             ax.axvline(u, color="grey", ls=":", lw=1)
         ax.set(xscale="log", yscale="log", xlabel=f"eta / (2 / {unit})")
@@ -321,31 +329,37 @@ def plot_gap_vs_eta(gaps: pd.DataFrame, cap: float = 10.0):
     axes[0].set_title("in units of the initial curvature")
     axes[1].set_title("in units of the path's curvature")
     axes[1].legend(frameon=False, fontsize="small")
-    fig.suptitle(f"Where GD departs from the flow (x: diverged, drawn at {cap:g})", fontweight="bold")
+    fig.suptitle(f"Where GD departs from the flow (x: diverged, drawn at {cap:g}; lines at 1%, 2%, 10%)",
+                 fontweight="bold")
     fig.tight_layout()
     return fig
 
 
-def gd_tracks_gf(gaps: pd.DataFrame, threshold: float = 0.01) -> dict:
+def gd_tracks_gf(gaps: pd.DataFrame, threshold: float = PAPER_TRACKING_RATIO,
+                 strict: float = STRICT_TRACKING_RATIO) -> Verdict:
     """For every homogeneous net and every step size eta <= 1 / lambda (0.5 in units of 2/lambda), lambda the
     largest sharpness along the flow, the largest distance between GD and the flow is below ``threshold`` of the
-    distance travelled. Non-homogeneous nets, and the same test with lambda_max(theta0), are reported in
-    ``contrast`` and ``theta0_units``, not judged.
+    distance travelled: by default the ratio the paper itself shows as close (:data:`PAPER_TRACKING_RATIO`), fixed
+    before the data. Each net's ratio is reported, and whether it is below the stricter ``strict`` line too.
+    Non-homogeneous nets, and the same test with lambda_max(theta0), are reported in ``contrast`` and
+    ``theta0_units``, not judged.
 
     A point is decided when the reference's own error (``reference_relative_error``) cannot move it across the
     threshold (|gap - threshold| > error). Preconditions per net: a reference exists, the grid has a step size
     <= 1/lambda, no judged GD run diverged (lambda is the largest of a few checkpoints, so a step judged stable
     may not be), and every judged point is decided."""
-    criterion = (f"max_t ||GD(eta) - GF|| / ||theta_T - theta_0|| < {threshold:g} for every homogeneous net and every "
-                 "eta <= 1/lambda, lambda the largest sharpness along the flow")
+    criterion = (f"max_t ||GD(eta) - GF|| / ||theta_T - theta_0|| < {threshold:g} (the paper's own figures) for every "
+                 "homogeneous net and every eta <= 1/lambda, lambda the largest sharpness along the flow")
     groups, contrast, theta0_units = {}, {}, {}
     for net, sub in gaps.groupby("net", sort=False):
         gap_all = np.where(sub.diverged, np.inf, sub.relative_gap)
         early = sub.eta_units0 <= 0.5 + 1e-12
         theta0_units[net] = float(np.max(gap_all[early])) if early.any() else None
         judged = (sub.eta_units_path <= 0.5 + 1e-12).to_numpy()
-        m = {"etas_judged": int(judged.sum()), "max_relative_gap": float(np.max(gap_all[judged])) if judged.any()
-             else None, "reference_relative_error": float(sub.reference_relative_error.iloc[0])}
+        largest = float(np.max(gap_all[judged])) if judged.any() else None
+        m = {"etas_judged": int(judged.sum()), "max_relative_gap": largest,
+             "below_strict_line": None if largest is None else bool(largest < strict),
+             "reference_relative_error": float(sub.reference_relative_error.iloc[0])}
         if net not in HOMOGENEOUS:
             contrast[net] = m["max_relative_gap"]
             continue
@@ -367,15 +381,18 @@ def gd_tracks_gf(gaps: pd.DataFrame, threshold: float = 0.01) -> dict:
         groups[net] = {"state": state, "measured": m}
     if not groups:
         return inconclusive(criterion, "no homogeneous net was run", contrast=contrast, theta0_units=theta0_units)
-    return combine_verdicts(groups, criterion, threshold=threshold, contrast=contrast, theta0_units=theta0_units)
+    return combine_verdicts(groups, criterion, threshold=threshold, strict_threshold=strict, contrast=contrast,
+                            theta0_units=theta0_units)
 
 
-def departs_beyond_2_over_lambda(gaps: pd.DataFrame, threshold: float = 0.10, max_units: float = 3.0) -> dict:
+def departs_beyond_2_over_lambda(gaps: pd.DataFrame, threshold: float = 0.10, max_units: float = 3.0,
+                                 near: float = NEAR_FACTOR) -> Verdict:
     """For every net, GD departs from the flow (relative gap >= ``threshold``, or divergence) at some step size
     eta <= ``max_units`` x 2/lambda, lambda the largest sharpness along the flow. Decided 'does not hold' for a net
-    only when its grid reaches ``max_units`` and every point up to it stays below the threshold by more than the
-    reference's error. Also measured: where the gap first passes 1% and 10%, in units of 2/lambda_max(theta0) and
-    of 2/lambda along the path."""
+    only when its grid has a step in [``max_units`` / ``near``, ``max_units``] (a grid that jumps past the range the
+    claim is about has tested nothing there) and every point up to ``max_units`` stays below the threshold by more
+    than the reference's error. Also measured: where the gap first passes 1% and 10%, in units of
+    2/lambda_max(theta0) and of 2/lambda along the path."""
     criterion = (f"the relative gap reaches {threshold:g} (or GD diverges) at some eta <= {max_units:g} x 2/lambda, "
                  "lambda the largest sharpness along the flow, for every net")
     groups = {}
@@ -396,12 +413,16 @@ def departs_beyond_2_over_lambda(gaps: pd.DataFrame, threshold: float = 0.10, ma
             state = True
         elif units.max() < max_units - 1e-12:
             state = f"the grid ends at {units.max():.3g} x 2/lambda, below {max_units:g}"
+        elif not np.any(within & (units >= max_units / near - 1e-12)):
+            below = units[within].max() if within.any() else 0.0
+            state = (f"the grid has no step between {below:.3g} and {max_units:g} x 2/lambda (next: "
+                     f"{units[~within].min():.3g}): the range the claim is about was not tested")
         elif np.all(gap[within] + err[within] < threshold):
             state = False
         else:
             state = "the reference's error straddles the threshold"
         groups[net] = {"state": state, "measured": m}
-    return combine_verdicts(groups, criterion, threshold=threshold, max_units=max_units)
+    return combine_verdicts(groups, criterion, threshold=threshold, max_units=max_units, near_factor=near)
 
 
 def sharpening_table(runs: Sequence[NetRun], gaps: pd.DataFrame) -> pd.DataFrame:
@@ -489,29 +510,38 @@ def curvature_frame(runs: Sequence[NetRun]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def curvature_favourable(curv: pd.DataFrame, bound: float = 1.0) -> dict:
+def curvature_favourable(curv: pd.DataFrame, bound: float = 1.0) -> Verdict:
     """Along the flow of every homogeneous net, the negative part of lambda_min relative to ||grad f|| stays <=
-    ``bound`` at every checkpoint. The non-homogeneous nets are measured beside them (``contrast``), not judged.
-    Preconditions: a homogeneous net was run, every eigenvalue computation converged, and the gradient is non-zero
-    at every checkpoint (at a critical point the ratio is undefined)."""
-    criterion = f"max over checkpoints of max(0, -lambda_min) / ||grad f|| <= {bound:g} for every homogeneous net"
+    ``bound`` at every checkpoint; and, since the claim is that homogeneity is what makes the curvature favourable,
+    the contrast: every non-homogeneous net run beside them exceeds ``bound`` somewhere along its flow (one that
+    stays within it is favourable without homogeneity, and refutes that reading). Preconditions: a homogeneous and
+    a non-homogeneous net were run, every eigenvalue computation converged, and the gradient is non-zero at every
+    checkpoint (at a critical point the ratio is undefined)."""
+    criterion = (f"max over checkpoints of max(0, -lambda_min) / ||grad f|| <= {bound:g} for every homogeneous net, "
+                 f"and > {bound:g} for every non-homogeneous net run beside them")
     if curv.empty:
         return inconclusive(criterion, "no curvature was measured (no reference flow)")
     contrast = {net: float(sub.ratio.max()) for net, sub in curv[~curv.homogeneous].groupby("net", sort=False)}
-    groups = {}
-    for net, sub in curv[curv.homogeneous].groupby("net", sort=False):
+
+    def judged(sub, favourable: bool):
         failed = int(sub["lambda_min"].isna().sum()) if "lambda_min" in sub else len(sub)
         m = {"max_ratio": float(sub.ratio.max()), "checkpoints": int(len(sub))}
         if failed:
-            state = f"{failed} eigenvalue computations did not converge"
-        elif (sub.grad_norm <= 0).any():
-            state = f"the gradient is exactly 0 at t = {sub.t[sub.grad_norm <= 0].tolist()}: the ratio is undefined"
-        else:
-            state = bool(sub.ratio.max() <= bound)
-        groups[net] = {"state": state, "measured": m}
+            return {"state": f"{failed} eigenvalue computations did not converge", "measured": m}
+        if (sub.grad_norm <= 0).any():
+            return {"state": f"the gradient is exactly 0 at t = {sub.t[sub.grad_norm <= 0].tolist()}: the ratio is "
+                             "undefined", "measured": m}
+        within = bool(sub.ratio.max() <= bound)
+        return {"state": within if favourable else not within, "measured": m}
+
+    groups = {net: judged(sub, True) for net, sub in curv[curv.homogeneous].groupby("net", sort=False)}
     if not groups:
         return inconclusive(criterion, "no homogeneous net was run", contrast=contrast)
-    return combine_verdicts(groups, criterion, bound=bound, contrast=contrast)
+    others = {f"{net} (not homogeneous)": judged(sub, False)
+              for net, sub in curv[~curv.homogeneous].groupby("net", sort=False)}
+    if not others:
+        others = {"contrast": {"state": "no non-homogeneous net was run to contrast with", "measured": {}}}
+    return combine_verdicts({**groups, **others}, criterion, bound=bound, contrast=contrast)
 
 
 def plot_curvature(curv: pd.DataFrame, bound: float):
@@ -665,16 +695,23 @@ def plot_deep_linear(run: DeepLinearRun, tol: float):
 
 # -------------------------------------------------------------------------------------------------------------- Verdict
 
-def page_texts(verdicts: Mapping[str, Verdict], *, nets: Sequence[str]) -> dict[str, str]:
-    """The sentences the page glues (as ``gf-<key>``), from the recorded verdicts."""
+def page_texts(verdicts: Mapping[str, Verdict], *, nets: Sequence[str], sharpening: pd.DataFrame, eta0: float,
+               horizon: float, n_train: int, dataset: str) -> dict[str, str]:
+    """The sentences the page glues (as ``gf-<key>``), from the recorded verdicts and the run's sharpening table."""
     tracks, depart, curv = verdicts["gd-tracks-gf"], verdicts["departs-beyond-2-over-lambda"], \
         verdicts["curvature-favourable"]
     first_order, deep = verdicts["first-order-in-r"].measured, verdicts["deep-linear-global-min"].measured
+    strict = {net: v.measured.get("below_strict_line") for net, v in tracks.groups.items()}
     return {"nets": ", ".join(nets), "slope": text_of(first_order.get("slope"), ".2f"),
             "reached": f"{deep['reached']} of {deep['seeds']}", "negcos": text_of(deep["negative_cosine_seeds"]),
             "tracks-table": per_group_text(tracks, ".2%", key="max_relative_gap"),
+            "tracks-strict": ", ".join(f"{net} {'yes' if ok else 'no' if ok is False else 'n/a'}"
+                                        for net, ok in strict.items()) or "none judged",
             "tracks-contrast": per_group_text(tracks.measured["contrast"], ".2%"),
             "theta0": per_group_text(tracks.measured["theta0_units"], ".1%"),
             "depart": per_group_text(depart, ".2g", key="first_eta_units_path_above_0.1"),
             "curv": per_group_text(curv, ".2f", key="max_ratio"),
-            "curv-contrast": per_group_text(curv.measured.get("contrast", {}), ".2f")}
+            "curv-contrast": per_group_text(curv.measured.get("contrast", {}), ".2f"),
+            "growth": per_group_text(sharpening["growth"].to_dict(), ".1f"),
+            "eta0": text_of(eta0, "g"), "horizon": text_of(horizon, "g"),
+            "n-train": f"{n_train:,} {dataset} samples"}

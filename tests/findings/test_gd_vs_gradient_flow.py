@@ -90,10 +90,16 @@ def test_compare_net_on_a_tiny_linear_net_against_the_paper_protocol():
 
 def test_gd_tracks_gf_true_false_and_inconclusive():
     holds = _gaps(_net_rows("linear", [(0.1, 0.001), (0.5, 0.008), (2.0, 0.5)]))
-    assert gvg.gd_tracks_gf(holds)["holds"] is True
+    v = gvg.gd_tracks_gf(holds)
+    assert v["holds"] is True and v.measured["threshold"] == gvg.PAPER_TRACKING_RATIO == 0.02
+    assert v.groups["linear"].measured["below_strict_line"] is True
+    between = _gaps(_net_rows("relu", [(0.1, 0.001), (0.4, 0.015)]))  # above our 1%, within the paper's 2%
+    v = gvg.gd_tracks_gf(between)
+    assert v["holds"] is True and v.groups["relu"].measured["below_strict_line"] is False
+    assert gvg.gd_tracks_gf(between, threshold=gvg.STRICT_TRACKING_RATIO)["holds"] is False
     fails = _gaps(_net_rows("relu", [(0.1, 0.001), (0.4, 0.03)]))
     assert gvg.gd_tracks_gf(fails)["holds"] is False
-    straddles = _gaps(_net_rows("relu", [(0.4, 0.009)], err=0.005))
+    straddles = _gaps(_net_rows("relu", [(0.4, 0.019)], err=0.005))
     v = gvg.gd_tracks_gf(straddles)
     assert v["holds"] is None and "straddles" in v["reason"]
     no_small_step = _gaps(_net_rows("linear", [(1.0, 0.02)]))
@@ -132,6 +138,12 @@ def test_departs_beyond_2_over_lambda_true_false_and_inconclusive():
     short = _gaps(_net_rows("linear", [(0.5, 0.01), (1.5, 0.05)]))
     v = gvg.departs_beyond_2_over_lambda(short)
     assert v["holds"] is None and "grid ends" in v["reason"]
+    # the audit's seed 41: the grid jumps from 1.4 to 3.5 units, so nothing in (1.4, 3] was tested
+    gap_in_grid = _gaps(_net_rows("linear", [(0.7, 0.01), (1.4, 0.05), (3.5, 0.02)]))
+    v = gvg.departs_beyond_2_over_lambda(gap_in_grid)
+    assert v["holds"] is None and "no step between 1.4 and 3" in v["reason"]
+    near_enough = _gaps(_net_rows("linear", [(1.4, 0.05), (2.1, 0.06), (3.5, 0.02)]))
+    assert gvg.departs_beyond_2_over_lambda(near_enough)["holds"] is False
 
 
 def test_curvature_favourable_true_false_and_inconclusive():
@@ -141,7 +153,12 @@ def test_curvature_favourable_true_false_and_inconclusive():
     both = pd.concat([curv("linear", [0.5, 0.3]), curv("tanh", [2.0, 1.5])])
     v = gvg.curvature_favourable(both, 1.0)
     assert v["holds"] is True and v["measured"]["contrast"]["tanh"] == 2.0
-    assert gvg.curvature_favourable(curv("relu", [0.5, 1.7]), 1.0)["holds"] is False
+    assert gvg.curvature_favourable(pd.concat([curv("relu", [0.5, 1.7]), curv("tanh", [2.0])]), 1.0)["holds"] is False
+    # homogeneity is the claim's reason: a non-homogeneous net as favourable refutes that reading
+    no_contrast = gvg.curvature_favourable(pd.concat([curv("linear", [0.5, 0.3]), curv("tanh", [0.4, 0.2])]), 1.0)
+    assert no_contrast["holds"] is False and no_contrast.groups["tanh (not homogeneous)"].state == "does not hold"
+    alone = gvg.curvature_favourable(curv("linear", [0.5, 0.3]), 1.0)
+    assert alone["holds"] is None and "no non-homogeneous net" in alone["reason"]
     assert gvg.curvature_favourable(curv("relu", [0.5, np.nan], lam_min=np.nan), 1.0)["holds"] is None
     assert gvg.curvature_favourable(curv("tanh", [0.5]), 1.0)["holds"] is None
     critical = curv("relu", [0.5, np.inf]).assign(grad_norm=[1.0, 0.0])
