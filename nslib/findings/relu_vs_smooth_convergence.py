@@ -47,6 +47,8 @@ SMOOTH = ("softplus", "gelu", "silu")
 DATASETS = ("digits", "mnist1d", "mnist")
 #: Fraction of seeds in which a direction must hold ("4 of 5").
 SEED_FRACTION = 0.8
+#: Bootstrap resamples of the effect size's interval in ``nets-smooth-faster``.
+BOOTSTRAP_RESAMPLES = 2000
 #: The late window has settled when the mean gaps of its two halves agree within this factor.
 SETTLE_FACTOR = 1.2
 
@@ -323,7 +325,7 @@ def plot_toy_curves(runs: ToyRuns, lr: float | None = None):
         ax.plot(k, log_floor(np.abs(tr.gap[i, 0])), color=PALETTE[(j + 1) % len(PALETTE)], lw=1,
                 label=f"softplus({b:g})")
     ax.set(yscale="log", xlabel="iteration k", ylabel=r"$f - f^\star$ (exact 0 drawn at 1e-18)",
-           title=fr"Same step $\eta$ = {lrs[i]:g}: ReLU stalls, softplus converges")
+           title=fr"Same step $\eta$ = {lrs[i]:g}: ReLU and softplus, gap to each one's optimum")
     ax.legend(frameon=False, fontsize="small")
     return fig
 
@@ -482,68 +484,124 @@ def plot_steps_vs_beta(runs: NetRuns):
     return fig
 
 
-def nets_smooth_faster(runs: NetRuns, fraction: float = SEED_FRACTION, max_undecided: float = 0.2) -> dict:
-    """Smooth nets reach the loss threshold in fewer GD steps than ReLU nets: per dataset, at every depth and for
-    every smooth family run, the smooth net (each at its own tuned step) needs fewer steps than the ReLU net from the
-    same initialisation in >= ``fraction`` of the seed pairs where either reached it (a tie is not a win).
-
-    Preconditions, per dataset: ReLU and a smooth family trained without diverging at some step; no comparison's
-    loser was tuned at the grid's largest step (a larger one might reverse it); every comparison has a seed where one
-    of the two nets reached the threshold, and at most ``max_undecided`` of all seed pairs have neither."""
-    criterion = (f"per dataset: every smooth family (at its tuned step) reaches the loss threshold in fewer GD steps "
-                 f"than ReLU from the same initialisation in >= {_seed_fraction_text(fraction)}, at every depth")
+def effect_sizes(runs: NetRuns, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> pd.DataFrame:
+    """Per (dataset, smooth family): the effect size ReLU steps / smooth steps to the loss threshold, each net at its
+    own tuned step, over every (depth, seed) pair from the same initialisation; its median and a 95% percentile
+    bootstrap interval (``resamples`` resamples of the pairs, generator seeded by ``seed``: the same runs give the
+    same interval). A net that never reached the threshold counts as infinitely slow (ratio inf or 0); a pair where
+    neither reached it is undecided and left out; equal steps give 1, a tie. Also: whether either side was tuned at
+    the grid's largest step at some depth (a larger step might change the ratio)."""
     tuned = {(r.dataset, r.depth, r.family): r["tuned lr"] for _, r in steps_table(runs).iterrows()}
     s, top = runs.summary, max(runs.lrs)
+    rng = np.random.default_rng(seed)
 
     def seeds_steps(ds, depth, fam):
         sel = s[(s.dataset == ds) & (s.depth == depth) & (s.family == fam) & (s.lr == tuned[ds, depth, fam])]
         return sel.set_index("seed").steps_to_threshold
 
-    groups = {}
+    rows = []
     for ds in dict.fromkeys(s.dataset):
-        wins, failed, reversible, unjudged, undecided, pairs = {}, [], [], [], 0, 0
-        missing = [f"relu depth {d}" for d in dict.fromkeys(s[s.dataset == ds].depth) if (ds, d, "relu") not in tuned]
-        for depth in dict.fromkeys(s[s.dataset == ds].depth):
-            if (ds, depth, "relu") not in tuned:
+        depths = [d for d in dict.fromkeys(s[s.dataset == ds].depth) if (ds, d, "relu") in tuned]
+        for fam in dict.fromkeys(s.family):
+            if fam == "relu":
                 continue
-            r_steps = seeds_steps(ds, depth, "relu")
-            for fam in dict.fromkeys(s.family):
-                if fam == "relu" or (ds, depth, fam) not in tuned:
+            ratios, undecided, pairs, edge = [], 0, 0, {"relu": False, "smooth": False}
+            for depth in depths:
+                if (ds, depth, fam) not in tuned:
                     continue
-                sm_steps = seeds_steps(ds, depth, fam).reindex(r_steps.index)
-                decided = np.isfinite(sm_steps) | np.isfinite(r_steps)
-                undecided, pairs = undecided + int((~decided).sum()), pairs + len(r_steps)
-                name = f"{fam} depth {depth}"
-                win = float((sm_steps < r_steps)[decided].mean()) if decided.any() else None  # None: no pair decided
-                wins[name] = win
-                smooth_won = win is not None and win >= fraction
-                loser = "relu" if smooth_won else fam
-                if not decided.any():
-                    unjudged.append(name)  # neither net reached the threshold in any seed: nothing to compare
-                elif tuned[ds, depth, loser] == top:
-                    reversible.append(f"{name} ({loser} tuned at {top:g})")
-                elif not smooth_won:
-                    failed.append(name)
-        measured = {"smooth_win_fraction": wins, "failed": failed, "reversible": reversible, "unjudged": unjudged,
-                    "undecided_pairs": undecided, "pairs": pairs}
-        if missing:
-            state = f"no step of the grid trained {', '.join(missing)} without diverging"
-        elif not wins:
-            state = "no smooth family trained without diverging"
-        elif failed:
-            state = False
-        elif reversible:
-            state = f"the loser was tuned at the grid's largest step in {', '.join(reversible)}: extend lrs upward"
-        elif unjudged:
-            state = (f"in no seed did either net reach the loss threshold for {', '.join(unjudged)}: run more steps "
-                     f"or raise loss_threshold")
-        elif undecided > max_undecided * pairs:
-            state = (f"{undecided} of {pairs} seed pairs reached the loss threshold on neither side: run more steps "
-                     f"or raise loss_threshold")
-        else:
-            state = True
-        groups[ds] = {"state": state, "measured": measured}
-    return combine_verdicts(groups, criterion, threshold=runs.threshold, lrs=runs.lrs)
+                r = seeds_steps(ds, depth, "relu")
+                sm = seeds_steps(ds, depth, fam).reindex(r.index).to_numpy(float)
+                r = r.to_numpy(float)
+                decided = np.isfinite(sm) | np.isfinite(r)
+                pairs, undecided = pairs + len(r), undecided + int((~decided).sum())
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.where(r == sm, 1.0, r / sm)  # equal steps (both 0 too) are a tie
+                ratios += ratio[decided].tolist()
+                edge["relu"] |= bool(tuned[ds, depth, "relu"] == top)
+                edge["smooth"] |= bool(tuned[ds, depth, fam] == top)
+            if not pairs:
+                continue
+            ratios = np.asarray(ratios, float)
+            row = {"dataset": ds, "family": fam, "beta": float(s[s.family == fam].beta.iloc[0]), "pairs": pairs,
+                   "decided pairs": len(ratios), "undecided pairs": undecided,
+                   "median ratio": float(np.median(ratios)) if len(ratios) else math.nan,
+                   "ci low": math.nan, "ci high": math.nan, "relu at grid edge": edge["relu"],
+                   "smooth at grid edge": edge["smooth"]}
+            if len(ratios):
+                boot = np.median(ratios[rng.integers(0, len(ratios), (resamples, len(ratios)))], axis=1)
+                # no interpolation between order statistics: a never-reached net's ratio is inf, and inf - inf is nan
+                low, high = np.quantile(boot, [0.025, 0.975], method="inverted_cdf")
+                row["ci low"], row["ci high"] = float(low), float(high)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_effect_sizes(effects: pd.DataFrame):
+    """ReLU steps / smooth steps to the loss threshold per smooth family (median over seed pairs, 95% bootstrap
+    interval), one panel per dataset; above 1 the smooth net is faster. Softplus is ordered by beta: as beta grows it
+    approaches ReLU, and its ratio should approach 1."""
+    dss = list(dict.fromkeys(effects.dataset))
+    fig, axes = plt.subplots(1, len(dss), figsize=(5.2 * len(dss), 4), squeeze=False)
+    for ax, ds in zip(axes[0], dss):
+        sub = effects[effects.dataset == ds].reset_index(drop=True)
+        y = sub["median ratio"].clip(1e-2, 1e2)
+        lo = (y - sub["ci low"].clip(1e-2, 1e2)).clip(lower=0)
+        hi = (sub["ci high"].clip(1e-2, 1e2) - y).clip(lower=0)
+        colors = [PALETTE[1] if f.startswith("softplus") else PALETTE[2] for f in sub.family]
+        for i in range(len(sub)):
+            ax.errorbar([i], [y[i]], yerr=[[lo[i]], [hi[i]]], fmt="o", color=colors[i], capsize=4)
+        ax.axhline(1.0, color="k", lw=1, ls="--")
+        ax.set_xticks(range(len(sub)), sub.family, rotation=30, ha="right")
+        ax.set(yscale="log", ylabel="ReLU steps / smooth steps (clipped to [0.01, 100])",
+               title=f"{ds}: above 1, the smooth net is faster")
+    fig.tight_layout()
+    return fig
+
+
+def nets_smooth_faster(runs: NetRuns, max_undecided: float = 0.2, min_pairs: int = 3,
+                       resamples: int = BOOTSTRAP_RESAMPLES) -> Verdict:
+    """Smooth nets reach the loss threshold in fewer GD steps than ReLU nets, judged per (dataset, smooth family) by
+    the effect size of :func:`effect_sizes` (ReLU steps / smooth steps, median over the (depth, seed) pairs, 95%
+    bootstrap interval): it holds for a family whose interval lies above 1, does not hold for one whose interval lies
+    below 1, and is inconclusive for one whose interval contains 1 (a tie is a tie, not a loss). The headline
+    combines the families by the book's one rule, and says which were faster.
+
+    Preconditions per family: at least ``min_pairs`` decided seed pairs, at most ``max_undecided`` of the pairs
+    undecided (neither net reached the threshold), and no decided direction that a larger step could reverse (the
+    slower side tuned at the grid's largest step)."""
+    criterion = ("per dataset and smooth family: the 95% bootstrap interval of the median ReLU / smooth steps to the "
+                 "loss threshold (each at its tuned step, same initialisation) lies above 1")
+    effects = effect_sizes(runs, resamples=resamples)
+    groups = {}
+    for _, row in effects.iterrows():
+        m = {"median_ratio": row["median ratio"], "ci_low": row["ci low"], "ci_high": row["ci high"],
+             "decided_pairs": int(row["decided pairs"]), "undecided_pairs": int(row["undecided pairs"]),
+             "pairs": int(row["pairs"]), "relu_at_grid_edge": bool(row["relu at grid edge"]),
+             "smooth_at_grid_edge": bool(row["smooth at grid edge"])}
+        groups[f"{row.dataset} {row.family}"] = {"state": _effect_state(m, max_undecided, min_pairs), "measured": m}
+    if not groups:
+        return inconclusive(criterion, "ReLU and a smooth family did not both train without diverging")
+    faster = [g for g, v in groups.items() if v["state"] is True]
+    slower = [g for g, v in groups.items() if v["state"] is False]
+    return combine_verdicts(groups, criterion, threshold=runs.threshold, lrs=runs.lrs,
+                            faster=faster, slower=slower)
+
+
+def _effect_state(m: dict, max_undecided: float, min_pairs: int) -> bool | str:
+    """One family's state from its effect size: True / False beyond 1, else the reason it is undecided."""
+    lo, hi = m["ci_low"], m["ci_high"]
+    if m["decided_pairs"] < min_pairs:
+        return f"only {m['decided_pairs']} seed pairs reached the loss threshold on either side (< {min_pairs})"
+    if m["undecided_pairs"] > max_undecided * m["pairs"]:
+        return (f"{m['undecided_pairs']} of {m['pairs']} seed pairs reached the loss threshold on neither side: run "
+                f"more steps or raise loss_threshold")
+    if not (lo > 1 or hi < 1):
+        return (f"the 95% interval [{lo:.2f}, {hi:.2f}] of ReLU / smooth steps contains 1: not told apart from ReLU "
+                f"at {m['decided_pairs']} seed pairs")
+    slower = "relu" if lo > 1 else "smooth"
+    if m[f"{slower}_at_grid_edge"]:
+        return f"the slower net ({slower}) was tuned at the grid's largest step: extend lrs upward"
+    return bool(lo > 1)
 
 
 def _tuned(runs: NetRuns) -> pd.DataFrame:
@@ -592,7 +650,7 @@ def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.1e}"
 
 
-def page_texts(toy: ToyRuns, nets: NetRuns, verdicts: Mapping[str, Verdict]) -> dict[str, str]:
+def page_texts(toy: ToyRuns, nets: NetRuns, verdicts: Mapping[str, Verdict], *, device: str = "cpu") -> dict[str, str]:
     """The sentences the page glues, built from the runs and the recorded verdicts (never typed on the page)."""
     w = toy.window
     med = np.median(np.abs(toy.relu.late_gap(w)), axis=1)
@@ -609,12 +667,12 @@ def page_texts(toy: ToyRuns, nets: NetRuns, verdicts: Mapping[str, Verdict]) -> 
         faster = [f for f, m in zip(sub.family, sub["median steps"]) if f != "relu" and m < r]
         by_net.append(f"{ds} depth {depth}: ReLU {r:g} steps; faster in median: "
                       f"{', '.join(faster) if faster else 'none'}")
-    wins = []
-    for ds, g in verdicts["nets-smooth-faster"].groups.items():
-        wf = g.measured.get("smooth_win_fraction", {})
-        n_won = sum(isinstance(v, float) and v >= SEED_FRACTION for v in wf.values())
-        wins.append(f"{ds}: {n_won} of {len(wf)} smooth (family, depth) comparisons won in >= "
-                    f"{SEED_FRACTION:.0%} of seeds")
+    effects = []
+    for group, g in verdicts["nets-smooth-faster"].groups.items():
+        m = g.measured
+        effects.append(f"{group} {m['median_ratio']:.2f} [{m['ci_low']:.2f}, {m['ci_high']:.2f}]")
+    faster = verdicts["nets-smooth-faster"].measured.get("faster", [])
+    slower = verdicts["nets-smooth-faster"].measured.get("slower", [])
     tuned = ", ".join(sorted({f"{lr:g}" for lr in table["tuned lr"]}, key=float))
     return {
         "gap-over-eta": f"{plateau.get('median_gap_over_eta', float('nan')):.3f}",
@@ -625,6 +683,9 @@ def page_texts(toy: ToyRuns, nets: NetRuns, verdicts: Mapping[str, Verdict]) -> 
                              verdicts["toy-smooth-converges"].measured.get("per_group") else None),
         "dim-ratio": f"{verdicts['toy-diminishing-fixes'].measured.get('median_ratio', float('nan')):.0f}",
         "nets-median": "; ".join(by_net) or "no net trained",
-        "nets-wins": "; ".join(wins) or "no comparison",
+        "nets-effects": "; ".join(effects) or "no comparison",
+        "nets-faster": ", ".join(faster) or "none",
+        "nets-slower": ", ".join(slower) or "none",
         "tuned-lrs": tuned or "none",
+        "device": "a CPU" if str(device) == "cpu" else str(device),
     }

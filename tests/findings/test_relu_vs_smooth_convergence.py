@@ -81,7 +81,7 @@ def test_run_toy_plateau_and_convergence_on_a_small_instance():
 def test_run_nets_members_are_tools_train_runs_and_steps_to_threshold_is_the_first_crossing():
     nets = rvs.run_nets(["digits"], [1], ["relu", "softplus"], [4.0], [0.5, 1.0], 2, n_train=40, width=6,
                         steps=40, threshold=1.0, seed=3)
-    s = data.load("digits", n_train=40, seed=3, mnist_every=50, n_test=0, dtype=torch.float64)
+    s = data.load("digits", n_train=40, seed=3, n_test=0, dtype=torch.float64)
     X, y = s.X_train, s.y_train
     for fam, act, beta, lr, s in [("relu", "relu", 1.0, 1.0, 1), ("softplus(4)", "softplus", 4.0, 0.5, 0)]:
         torch.manual_seed(3 * 1000 + s)
@@ -179,25 +179,42 @@ def _nets(steps_by_family, lrs=(0.5, 1.0, 2.0), best_lr=1.0, datasets=("digits",
 def test_nets_smooth_faster_true_false_inconclusive():
     relu = [100, 110, 120, 130, 140]
     v = rvs.nets_smooth_faster(_nets({"relu": relu, "gelu": [90, 100, 110, 120, 130]}))
-    assert v["holds"] is True and v["measured"]["per_group"]["digits"]["smooth_win_fraction"] == {"gelu depth 1": 1.0}
-    v = rvs.nets_smooth_faster(_nets({"relu": relu, "gelu": [90, 100, 110, 135, 150]}))  # 3 of 5
-    assert v["holds"] is False
+    g = v.groups["digits gelu"].measured
+    assert v["holds"] is True
+    assert g["median_ratio"] == pytest.approx(np.median(np.divide(relu, [90, 100, 110, 120, 130])))
+    assert g["ci_low"] > 1 and v.measured["faster"] == ["digits gelu"]
+    # 3 of 5 faster, 2 slower: the interval spans 1, so it is undecided (the old rule called it a loss)
+    v = rvs.nets_smooth_faster(_nets({"relu": relu, "gelu": [90, 100, 110, 135, 150]}))
+    assert v["holds"] is None and "contains 1" in v["reason"]
     v = rvs.nets_smooth_faster(_nets({"relu": relu, "gelu": [90, 100, 110, 120, 130], "silu": [150] * 5}))
-    assert v["holds"] is False and v["measured"]["per_group"]["digits"]["failed"] == ["silu depth 1"]
-    # the smooth net wins, but ReLU was tuned at the largest step: a larger step might reverse it
+    assert v["holds"] is False and v.measured["slower"] == ["digits silu"] and v.measured["faster"] == ["digits gelu"]
+    # the smooth net wins, but ReLU (the slower side) was tuned at the largest step: a larger step might reverse it
     v = rvs.nets_smooth_faster(_nets({"relu": relu, "gelu": [90, 100, 110, 120, 130]},
                                      best_lr={"relu": 2.0, "gelu": 1.0}))
     assert v["holds"] is None and "extend lrs upward" in v["reason"]
     # neither side reaches the threshold: undecided pairs
     v = rvs.nets_smooth_faster(_nets({"relu": [math.inf] * 5, "gelu": [math.inf] * 4 + [100]}))
-    assert v["holds"] is None and "reached the loss threshold on neither side" in v["reason"]
-    # one comparison never decided, the others won: not a pass (the undecided share alone is below 20%)
-    many = {"relu": relu, **{f: [90, 100, 110, 120, 130] for f in ("gelu", "silu", "softplus(1)", "softplus(4)")}}
-    v = rvs.nets_smooth_faster(_nets({**many, "softplus(64)": [math.inf] * 5, "relu": [math.inf] * 5}))
-    assert v["holds"] is None and "softplus(64) depth 1" in v["reason"]
+    assert v["holds"] is None and "reached the loss threshold" in v["reason"]
+    # a smooth net that reaches the threshold where ReLU never does is faster (ratio inf), not undecided
+    v = rvs.nets_smooth_faster(_nets({"relu": [math.inf] * 5, "gelu": [90, 100, 110, 120, 130]}))
+    assert v["holds"] is True and v.groups["digits gelu"].measured["median_ratio_nonfinite"] == "inf"
 
 
-def test_nets_smooth_faster_per_dataset_and_a_tie_is_not_a_win():
+def test_nets_smooth_faster_per_family_and_a_tie_is_a_tie():
     v = rvs.nets_smooth_faster(_nets({"relu": [100] * 5, "gelu": [100] * 5}, datasets=("digits", "mnist1d")))
-    assert v["holds"] is False and set(v["measured"]["per_group"]) == {"digits", "mnist1d"}
-    assert v["measured"]["per_group"]["mnist1d"]["smooth_win_fraction"]["gelu depth 1"] == 0.0
+    assert v["holds"] is None and set(v.groups) == {"digits gelu", "mnist1d gelu"}
+    assert v.groups["mnist1d gelu"].measured["median_ratio"] == 1.0 and "contains 1" in v.groups["mnist1d gelu"].reason
+
+
+def test_effect_size_interval_matches_scipy_bootstrap():
+    """The percentile interval of the median against scipy.stats.bootstrap (other random draws: close, not equal)."""
+    from scipy.stats import bootstrap
+
+    rng = np.random.default_rng(5)
+    relu = rng.integers(80, 200, 40).astype(float)
+    smooth = rng.integers(70, 180, 40).astype(float)
+    eff = rvs.effect_sizes(_nets({"relu": list(relu), "gelu": list(smooth)}), resamples=4000).iloc[0]
+    ref = bootstrap((relu / smooth,), np.median, n_resamples=4000, method="percentile", random_state=1)
+    assert eff["median ratio"] == pytest.approx(np.median(relu / smooth))
+    assert eff["ci low"] == pytest.approx(ref.confidence_interval.low, abs=0.03)
+    assert eff["ci high"] == pytest.approx(ref.confidence_interval.high, abs=0.03)
