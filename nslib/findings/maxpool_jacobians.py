@@ -9,6 +9,7 @@ precision, optimizer and batch norm), its figures (``plot_*``) and one criterion
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,8 +117,9 @@ def make_cnn(input_shape: Sequence[int], n_classes: int, beta: float, *, batch_n
 @dataclass
 class ZoneRun:
     """Per (dataset, precision, minibatch) at initialisation: the gradient difference between beta = 0 and beta = 1
-    (max over tensors and sum over tensors of ||.||_inf), and the tied MaxPool windows split into bifurcation (tied
-    in float64 too) and compensation (tied only after rounding)."""
+    (max over tensors and sum over tensors of ||.||_inf), and the tied MaxPool windows split as the paper defines its
+    zones (:func:`nslib.tools.maxpool.tie_zones`): bifurcation (tied over the reals, and the Jacobian choice changes
+    the gradient), inert (tied over the reals, but it cannot) and compensation (tied only after rounding)."""
 
     frame: pd.DataFrame
 
@@ -149,11 +151,70 @@ def _pool_inputs(model: nn.Module, xb) -> list[torch.Tensor]:
     return seen
 
 
+def _plain_copy(model: nn.Module) -> nn.Module:
+    """The model with torch's own MaxPool layers in place of ours: the same forward, and forward-mode AD through it
+    (our backward-only rule is a custom autograd Function without a JVP)."""
+    plain = copy.deepcopy(model)
+    for i, layer in enumerate(plain):
+        if isinstance(layer, (maxpool.MaxPool1d, maxpool.MaxPool2d)):
+            cls = nn.MaxPool2d if isinstance(layer, maxpool.MaxPool2d) else nn.MaxPool1d
+            plain[i] = cls(layer.kernel_size, layer.stride, layer.padding, layer.dilation, ceil_mode=layer.ceil_mode)
+    return plain
+
+
+def _pool_tangents(model: nn.Module, xb, n_directions: int = 2, seed: int = 0) -> list[torch.Tensor]:
+    """Per MaxPool layer, the directional derivatives of its input along ``n_directions`` random parameter
+    directions (one JVP each): (R, *input shape). Two inputs whose rows of the parameter Jacobian agree get the same
+    value along every direction; rows that differ get different values with probability 1."""
+    plain = _plain_copy(model)
+    params = {k: v.detach() for k, v in plain.named_parameters()}
+    buffers = dict(plain.named_buffers())
+    pools = [m for m in plain.modules() if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d))]
+
+    def pool_inputs(p):
+        seen = []
+        hooks = [m.register_forward_pre_hook(lambda _m, args: seen.append(args[0])) for m in pools]
+        try:
+            torch.func.functional_call(plain, (p, buffers), (xb,))
+        finally:
+            for h in hooks:
+                h.remove()
+        return tuple(seen)
+
+    g = torch.Generator().manual_seed(seed)
+    along = []
+    for _ in range(n_directions):
+        direction = {k: torch.randn(v.shape, generator=g, dtype=v.dtype).to(v.device) for k, v in params.items()}
+        along.append(torch.func.jvp(pool_inputs, (params,), (direction,))[1])
+    return [torch.stack([t[i] for t in along]) for i in range(len(pools))]
+
+
+def _pool_upstream(model: nn.Module, xb, yb) -> list[torch.Tensor]:
+    """Per MaxPool layer, the gradient of the loss at its output (torch's own Jacobian, beta = 0)."""
+    outs = []
+
+    def keep(_m, _args, out):
+        out.retain_grad()
+        outs.append(out)
+
+    hooks = [m.register_forward_hook(keep) for m in model.modules()
+             if isinstance(m, (maxpool.MaxPool1d, maxpool.MaxPool2d))]
+    try:
+        _set_beta(model, 0.0)
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(xb), yb).backward()
+    finally:
+        for h in hooks:
+            h.remove()
+    return [o.grad.detach() for o in outs]
+
+
 def zones(splits: dict[str, data.Split], dtypes: Sequence[str], n_batches: int, batch_size: int, seed: int = 0,
           device="cpu") -> ZoneRun:
     """For each dataset and precision: one initialisation (the same weights at every precision, seed ``seed``),
     ``n_batches`` minibatches of the training set; on each, the gradients with beta = 0 and beta = 1, and the MaxPool
-    windows tied at this precision against the same pass in float64."""
+    windows tied at this precision, classified by the same pass in float64 (tied there too? do the tied inputs
+    depend differently on the parameters, and does the window pass a gradient back?)."""
     rows = []
     for ds, split in splits.items():
         shape, n_classes = tuple(split.X_train.shape[1:]), int(split.y_train.max()) + 1
@@ -161,6 +222,12 @@ def zones(splits: dict[str, data.Split], dtypes: Sequence[str], n_batches: int, 
         g = torch.Generator().manual_seed(seed)
         order = torch.randperm(len(split.X_train), generator=g)[: n_batches * batch_size].to(split.X_train.device)
         batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)][:n_batches]
+        # what each real tie does is a property of the float64 pass, the same at every precision
+        exact = []
+        for idx in batches:
+            xb64, yb = split.X_train[idx].double(), split.y_train[idx]
+            exact.append((_pool_inputs(base, xb64), _pool_tangents(base, xb64, seed=seed),
+                          _pool_upstream(base, xb64, yb)))
         for name in dtypes:
             dt = resolve_dtype(name)
             model = make_cnn(shape, n_classes, 0.0, seed=seed, dtype=torch.float64, device=device)
@@ -171,10 +238,9 @@ def zones(splits: dict[str, data.Split], dtypes: Sequence[str], n_batches: int, 
                 g0, g1 = _grads(model, xb, yb, 0.0), _grads(model, xb, yb, 1.0)
                 diffs = [float((a.double() - c.double()).abs().max()) for a, c in zip(g0, g1)]
                 low = _pool_inputs(model, xb)
-                exact = _pool_inputs(base, xb.double())
-                z = {"windows": 0, "bifurcation": 0, "compensation": 0, "exact_only": 0}
-                for lo, ex in zip(low, exact):
-                    for k, v in maxpool.tie_zones(lo, ex, 2).items():
+                z = {"windows": 0, "bifurcation": 0, "inert": 0, "compensation": 0, "exact_only": 0}
+                for lo, ex, tangents, upstream in zip(low, *exact[b]):
+                    for k, v in maxpool.tie_zones(lo, ex, 2, tangents=tangents, upstream=upstream).items():
                         z[k] += v
                 rows.append({"dataset": ds, "dtype": name, "batch": b, "max_inf": max(diffs), "sum_inf": sum(diffs),
                              "differs": sum(diffs) > AUTHORS_THRESHOLDS[name], **z})
@@ -183,7 +249,7 @@ def zones(splits: dict[str, data.Split], dtypes: Sequence[str], n_batches: int, 
 
 def plot_zones(run: ZoneRun):
     """Left: the gradient difference beta = 0 vs 1 per minibatch at each precision, with the authors' thresholds.
-    Right: tied MaxPool windows per minibatch, real (bifurcation) and rounding-made (compensation)."""
+    Right: tied MaxPool windows per minibatch by zone: bifurcation, inert and compensation."""
     f = run.frame
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2))
     datasets, dtypes = list(dict.fromkeys(f.dataset)), list(dict.fromkeys(f.dtype))
@@ -200,17 +266,19 @@ def plot_zones(run: ZoneRun):
            ylabel=r"$\sum \|g_{\beta=0} - g_{\beta=1}\|_\infty$ (exact 0 at 1e-18)",
            title="Gradient difference at initialisation, per minibatch")
     ax.legend(frameon=False, fontsize="small")
-    agg = f.groupby(["dataset", "dtype"], sort=False)[["bifurcation", "compensation"]].mean().reset_index()
+    kinds = [("bifurcation", "bifurcation (real tie, the choice moves the gradient)", PALETTE[0]),
+             ("inert", "inert (real tie, the choice cannot matter)", PALETTE[2]),
+             ("compensation", "compensation (tied only after rounding)", PALETTE[3])]
+    agg = f.groupby(["dataset", "dtype"], sort=False)[[k for k, _, _ in kinds]].mean().reset_index()
     labels = [f"{r.dataset}\n{r.dtype}" for r in agg.itertuples()]
     xs = np.arange(len(agg))
-    # side by side on a log axis: compensation ties are a few per thousand of the bifurcation ones
-    bx.bar(xs - 0.2, agg.bifurcation, width=0.4, color=PALETTE[0], label="bifurcation (tied in float64 too)")
-    bx.bar(xs + 0.2, agg.compensation, width=0.4, color=PALETTE[3], label="compensation (tied only after rounding)")
+    for j, (kind, label, color) in enumerate(kinds):  # side by side on a log axis: the counts differ by decades
+        bx.bar(xs + (j - 1) * 0.27, agg[kind], width=0.27, color=color, label=label)
     bx.set(xticks=xs, yscale="log", ylabel="tied windows per minibatch (log; none: no bar)",
            title="Where the ties come from")
     bx.set_xticklabels(labels, fontsize="x-small")
-    top = float(np.nanmax(agg[["bifurcation", "compensation"]].to_numpy())) if len(agg) else 1.0
-    bx.set_ylim(top=max(top, 1.0) * 100)  # room for the legend above the bars
+    top = float(np.nanmax(agg[[k for k, _, _ in kinds]].to_numpy())) if len(agg) else 1.0
+    bx.set_ylim(top=max(top, 1.0) * 300)  # room for the legend above the bars
     bx.legend(frameon=False, fontsize="small", loc="upper left")
     fig.tight_layout()
     return fig
@@ -230,7 +298,7 @@ def difference_tracks_precision(run: ZoneRun, fp64_max: float = 1e-15, fp32_max:
     groups = {}
     for ds, sub in f.groupby("dataset", sort=False):
         mx = sub.groupby("dtype", sort=False).max_inf.max().to_dict()
-        ties = sub.groupby("dtype", sort=False)[["bifurcation", "compensation"]].sum().sum(axis=1).to_dict()
+        ties = sub.groupby("dtype", sort=False)[["bifurcation", "inert", "compensation"]].sum().sum(axis=1).to_dict()
         low = [d for d in mx if d in SIXTEEN_BIT]
         high = [d for d in mx if d in ("float32", "float64")]
         measured = {"max_difference": mx, "tied_windows": {k: int(v) for k, v in ties.items()}}
@@ -250,16 +318,17 @@ def difference_tracks_precision(run: ZoneRun, fp64_max: float = 1e-15, fp32_max:
 
 def zone_table(run: ZoneRun) -> pd.DataFrame:
     """Per dataset and precision: the gradient difference (smallest and largest over the minibatches), the share of
-    minibatches above the authors' threshold, and the tied windows per minibatch split into bifurcation and
-    compensation (and their share of all windows)."""
+    minibatches above the authors' threshold, the tied windows per minibatch by zone, and the compensation share of
+    the ties that can move the gradient (bifurcation + compensation)."""
     f = run.frame
     out = f.groupby(["dataset", "dtype"], sort=False).agg(
         min_difference=("max_inf", "min"), max_difference=("max_inf", "max"),
         share_above_threshold=("differs", "mean"), windows=("windows", "mean"),
-        bifurcation=("bifurcation", "mean"), compensation=("compensation", "mean"))
+        bifurcation=("bifurcation", "mean"), inert=("inert", "mean"), compensation=("compensation", "mean"))
     out["threshold"] = [AUTHORS_THRESHOLDS[d] for _, d in out.index]
-    tied = out["bifurcation"] + out["compensation"]
-    out["compensation share of ties"] = np.where(tied > 0, out["compensation"] / tied.where(tied > 0, 1), np.nan)
+    moving = out["bifurcation"] + out["compensation"]
+    out["compensation share of moving ties"] = np.where(moving > 0, out["compensation"] / moving.where(moving > 0, 1),
+                                                        np.nan)
     return out
 
 
@@ -474,8 +543,10 @@ def page_texts(zrun: ZoneRun, grid: TrainGrid, verdicts: dict | None = None) -> 
     """Sentences the page glues, from the runs (and, for the mitigations, the recorded verdict)."""
     zt = zone_table(zrun)
     diff = "; ".join(f"{ds} {d} {r.min_difference:.1e} to {r.max_difference:.1e}" for (ds, d), r in zt.iterrows())
-    share = "; ".join(f"{ds} {d} {r['compensation share of ties']:.1%}" for (ds, d), r in zt.iterrows()
-                      if not math.isnan(r["compensation share of ties"]))
+    share = "; ".join(f"{ds} {d} {r['compensation share of moving ties']:.0%}" for (ds, d), r in zt.iterrows()
+                      if not math.isnan(r["compensation share of moving ties"]))
+    kinds = "; ".join(f"{ds} {d} {r.bifurcation:.1f} / {r.inert:.1f} / {r.compensation:.1f}"
+                      for (ds, d), r in zt.iterrows())
     above = "; ".join(f"{ds} {d} {r.share_above_threshold:.0%}" for (ds, d), r in zt.iterrows())
     f = grid.frame
     nan_runs = f[f.diverged]
@@ -488,5 +559,6 @@ def page_texts(zrun: ZoneRun, grid: TrainGrid, verdicts: dict | None = None) -> 
         mitigated = m.get("mitigated_gap")
         gaps.append(f"{group}: {m.get('base_gap', float('nan')):.2f} -> "
                     + (f"{mitigated:.2f}" if mitigated is not None else f"not judged ({v.reason or v.state})"))
-    return {"differences": diff, "compensation-share": share or "no ties", "above-threshold": above,
+    return {"differences": diff, "compensation-share": share or "no tie that moves the gradient",
+            "zone-counts": kinds, "above-threshold": above,
             "nan-runs": nan_text, "runs": str(len(f)), "mitigation-gaps": "; ".join(gaps) or "none run"}

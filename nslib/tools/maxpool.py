@@ -12,7 +12,8 @@ the reals but not in floating point: :func:`composite_max_pool` keeps it as an a
 
 1-D inputs (N, C, L) or (C, L) and 2-D inputs (N, C, H, W) or (C, H, W); every kernel, stride, padding, dilation and
 ceil_mode that ``torch.nn.functional.max_pool1d/2d`` accept; any float dtype; CPU or CUDA. :func:`window_ties` counts
-the tied windows, and :func:`tie_zones` splits them into ties that exist over the reals (bifurcation) and ties that
+the tied windows, and :func:`tie_zones` splits them as the paper defines its zones: ties over the reals where the
+Jacobian choice changes the gradient (bifurcation), ties over the reals where it cannot (inert), and ties that
 rounding created (compensation).
 """
 
@@ -186,13 +187,46 @@ def window_ties(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1
 
 @torch.no_grad()
 def tie_zones(x_low: torch.Tensor, x_exact: torch.Tensor, kernel_size, *, stride=None, padding=0, dilation=1,
-              ceil_mode: bool = False) -> dict[str, int]:
-    """Split the tied windows of ``x_low`` (a low-precision input) by what ``x_exact`` (the same input computed in
-    float64) says: ``bifurcation`` ties exist over the reals too (the float64 window is tied as well, e.g. the zero
-    background after a ReLU), ``compensation`` ties were created by rounding (the float64 window has a single
-    maximum). Also ``windows`` (all of them) and ``exact_only`` (tied in float64, not in low precision)."""
+              ceil_mode: bool = False, tangents: torch.Tensor | None = None, upstream: torch.Tensor | None = None,
+              rtol: float = 1e-9) -> dict[str, int]:
+    """Split the tied windows of ``x_low`` (a low-precision input) as Boustany defines the zones, by what ``x_exact``
+    (the same input computed in float64) says:
+
+    - ``compensation``: tied only after rounding (the float64 window has a single maximum);
+    - ``bifurcation``: tied over the reals too, *and* the choice of Jacobian changes the backpropagated gradient:
+      the tied inputs depend differently on the parameters (their ``tangents`` differ) and the window's output
+      receives a gradient (``upstream`` is not 0);
+    - ``inert``: tied over the reals, but the choice cannot change the parameters' gradient: the tied inputs have
+      the same derivative with respect to every parameter (e.g. a constant background, where tied positions see
+      identical receptive fields) or the window passes no gradient back.
+
+    ``tangents`` (R, *x_exact.shape): directional derivatives of the pool input along R random parameter directions
+    (a JVP; rows of the Jacobian that differ give different values along a random direction with probability 1);
+    two tied inputs count as equal when their tangents differ by at most ``rtol`` times the layer's largest tangent.
+    ``upstream``: the gradient at the pool's output. Without them every real tie counts as bifurcation (an upper
+    bound). Also ``windows`` (all of them) and ``exact_only`` (tied in float64, not in low precision)."""
     window = dict(stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
-    low = window_ties(x_low, kernel_size, **window) > 1
-    exact = window_ties(x_exact.to(torch.float64), kernel_size, **window) > 1
-    return {"windows": int(low.numel()), "bifurcation": int((low & exact).sum()),
-            "compensation": int((low & ~exact).sum()), "exact_only": int((~low & exact).sum())}
+    dims = _pooled_dims(x_exact)
+    exact_x = x_exact.to(torch.float64)
+    low = window_ties(x_low, kernel_size, dims=dims, **window) > 1
+    exact = window_ties(exact_x, kernel_size, dims=dims, **window) > 1
+    real = low & exact
+    matters = torch.ones_like(real)
+    if tangents is not None:
+        k, s, p, d, ceil = _config(dims, kernel_size, stride, padding, dilation, ceil_mode)
+        out = _POOL[dims](exact_x, k, s, p, d, ceil)
+        cfg = dict(stride=s, padding=p, dilation=d, ceil_mode=ceil, out_shape=out.shape[-dims:])
+        tied_member = pool_windows(exact_x, dims, k, **cfg) == out.unsqueeze(-1)  # (..., K): the window's maxima
+        scale = float(tangents.abs().max()) or 1.0
+        differ = torch.zeros_like(real)
+        for t in tangents.to(torch.float64):
+            tw = pool_windows(t, dims, k, fill=0.0, **cfg)
+            hi = torch.where(tied_member, tw, torch.full_like(tw, -torch.inf)).amax(-1)
+            lo = torch.where(tied_member, tw, torch.full_like(tw, torch.inf)).amin(-1)
+            differ |= (hi - lo) > rtol * scale
+        matters &= differ
+    if upstream is not None:
+        matters &= upstream.to(torch.float64) != 0
+    return {"windows": int(low.numel()), "bifurcation": int((real & matters).sum()),
+            "inert": int((real & ~matters).sum()), "compensation": int((low & ~exact).sum()),
+            "exact_only": int((~low & exact).sum())}

@@ -44,8 +44,40 @@ def test_zones_count_ties_like_a_brute_force_loop():
     x = mpj._pool_inputs(net, split.X_train[order].double())[0]
     tied = sum(int((w == w.max()).sum() > 1) for w in x.unfold(2, 2, 2).unfold(3, 2, 2).reshape(-1, 4))
     assert maxpool.window_ties(x, 2).gt(1).sum() == tied
-    assert f.iloc[2].bifurcation >= tied  # both pool layers counted
+    assert f.iloc[2].bifurcation + f.iloc[2].inert >= tied  # both pool layers counted
     assert (f[f.dtype == "float64"].max_inf <= 1e-15).all()
+
+
+def _classified_and_real_difference(net, x, y):
+    """The float64 pass's real ties classified by the finding's machinery, and the reference the classification
+    predicts: the float64 gradient difference between beta = 0 and beta = 1."""
+    zones = {"bifurcation": 0, "inert": 0}
+    layers = zip(mpj._pool_inputs(net, x), mpj._pool_tangents(net, x), mpj._pool_upstream(net, x, y))
+    for inp, tangents, upstream in layers:
+        z = maxpool.tie_zones(inp, inp, 2, tangents=tangents, upstream=upstream)
+        zones = {k: zones[k] + z[k] for k in zones}
+    g0, g1 = mpj._grads(net, x, y, 0.0), mpj._grads(net, x, y, 1.0)
+    return zones, max(float((a - b).abs().max()) for a, b in zip(g0, g1))
+
+
+def test_the_zone_classifier_predicts_whether_the_jacobian_choice_moves_the_gradient():
+    """The audit's case: real ties on a constant background (identical receptive fields) are inert, and the
+    float64 gradients at beta = 0 and 1 agree to rounding; ties between different patches with equal sums (a
+    constant first kernel) are bifurcation, and there the gradients differ."""
+    net = mpj.make_cnn((1, 8, 8), 3, 0.0, seed=2, dtype=torch.float64)
+    with torch.no_grad():
+        net[0].bias.fill_(0.5)  # the constant background maps to a positive constant: positive real ties
+    x = torch.zeros(4, 1, 8, 8, dtype=torch.float64)
+    x[:, :, 3:5, 3:5] = torch.rand(4, 1, 2, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0])
+    zones, diff = _classified_and_real_difference(net, x, y)
+    assert zones["inert"] > 100 and zones["bifurcation"] == 0 and diff < 1e-15
+    with torch.no_grad():
+        net[0].weight.fill_(0.1)  # every patch with the same pixel sum ties, whatever its arrangement
+    x = torch.zeros(2, 1, 8, 8, dtype=torch.float64)
+    x[:, 0, 2, 2] = x[:, 0, 3, 5] = 1.0  # in one 2x2 pool window of the first conv's output: one pixel, two places
+    zones, diff = _classified_and_real_difference(net, x, torch.tensor([0, 1]))
+    assert zones["bifurcation"] > 0 and diff > 1e-6
 
 
 def test_composite_error_is_zero_at_beta_1_and_grows_with_beta():

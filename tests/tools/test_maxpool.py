@@ -122,8 +122,30 @@ def test_window_ties_and_zones():
     assert maxpool.window_ties(x, 2).tolist() == [[[2, 1, 1]]]
     low = x.half()  # 1 + 2^-12 rounds to 1 in float16: a tie that rounding created
     assert maxpool.window_ties(low, 2).tolist() == [[[2, 1, 2]]]
-    assert maxpool.tie_zones(low, x, 2) == {"windows": 3, "bifurcation": 1, "compensation": 1, "exact_only": 0}
+    assert maxpool.tie_zones(low, x, 2) == {"windows": 3, "bifurcation": 1, "inert": 0, "compensation": 1,
+                                            "exact_only": 0}
     with pytest.raises(ValueError, match="allowed are"):
         maxpool.max_pool(torch.zeros(1, 1, 1, 2, 2), 2)
     with pytest.raises(ValueError, match="floating-point"):
         maxpool.max_pool(torch.zeros(1, 2, 4, dtype=torch.long), 2)
+
+
+def test_tie_zones_classify_windows_built_by_hand():
+    """Windows of 2: (0, 0) tied with equal tangents -> inert; (1, 1) tied with different tangents -> bifurcation
+    (inert once its output passes no gradient); (2, 2) tied, equal tangents -> inert; (3, 3 + 2^-12) tied only in
+    float16 -> compensation."""
+    x = torch.tensor([[[0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0 + 2 ** -11]]], dtype=torch.float64)
+    low = x.half()
+    tangents = torch.tensor([[[[5.0, 5.0, 1.0, 2.0, 3.0, 3.0, 0.0, 9.0]]],
+                             [[[1.0, 1.0, 4.0, 4.0, -2.0, -2.0, 0.0, 1.0]]]], dtype=torch.float64)
+    ones = torch.ones(1, 1, 4, dtype=torch.float64)
+    zones = maxpool.tie_zones(low, x, 2, tangents=tangents, upstream=ones)
+    assert zones == {"windows": 4, "bifurcation": 1, "inert": 2, "compensation": 1, "exact_only": 0}
+    silent = maxpool.tie_zones(low, x, 2, tangents=tangents, upstream=torch.tensor([[[1.0, 0.0, 1.0, 1.0]]]))
+    assert silent["bifurcation"] == 0 and silent["inert"] == 3
+    # equal up to rounding in the last bits still counts as equal; a difference above rtol does not
+    nearly = tangents.clone()
+    nearly[0, 0, 0, 4] += 1e-14
+    assert maxpool.tie_zones(low, x, 2, tangents=nearly, upstream=ones)["inert"] == 2
+    nearly[0, 0, 0, 4] += 1e-6
+    assert maxpool.tie_zones(low, x, 2, tangents=nearly, upstream=ones)["bifurcation"] == 2
