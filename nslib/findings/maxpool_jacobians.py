@@ -25,6 +25,7 @@ from ..figures import PALETTE, log_floor
 from ..runner import combine_verdicts, inconclusive, resolve_dtype
 from ..tools import data, maxpool
 from ..tools.train import accuracy, train
+from ..verdicts import Verdict
 
 __all__ = [
     # experiments
@@ -57,6 +58,13 @@ AUTHORS_ACCURACY = pd.DataFrame([
 BROKEN_MARGIN = 0.05
 #: Largest accuracy change (a fraction) that counts as "unchanged".
 SAME_MARGIN = 0.02
+#: A net "has learned" at beta = 0 when its mean test accuracy is at least this far from chance towards 1:
+#: chance + LEARNED_FRACTION x (1 - chance). Claims that beta does or does not hurt need a net that has learned.
+LEARNED_FRACTION = 0.5
+#: Seeds needed to measure the seed-to-seed spread that "robust" and "mitigates" are decided beyond.
+MIN_SEEDS = 3
+#: How many standard errors of the seed-to-seed spread a difference must clear to be decided.
+NOISE_SE = 2.0
 
 
 # --------------------------------------------------------------------------------------------------------------- Set-up
@@ -416,7 +424,7 @@ def high_beta_breaks_16bit(grid: TrainGrid, min_high_beta: float = 1000.0) -> di
     over seeds), per dataset and 16-bit precision.
 
     Preconditions: a 16-bit precision was trained; beta = 0 and a beta >= ``min_high_beta`` are in the grid; beta = 0
-    trained at all (mean accuracy more than ``BROKEN_MARGIN`` above chance)."""
+    learned (mean accuracy >= :func:`learned_level`)."""
     criterion = (f"16-bit, base optimizer: at the largest beta (>= {min_high_beta:g}) every seed ends <= chance + "
                  f"{BROKEN_MARGIN:.0%} or diverges, while beta <= 1 stays within {SAME_MARGIN:.0%} of beta = 0")
     f = grid.frame
@@ -431,8 +439,9 @@ def high_beta_breaks_16bit(grid: TrainGrid, min_high_beta: float = 1000.0) -> di
         measured = {"chance": chance, "top_beta": top, "mean_accuracy": {f"{b:g}": float(v) for b, v in mean.items()}}
         if 0.0 not in betas or top < min_high_beta:
             state = f"the grid needs beta = 0 and a beta >= {min_high_beta:g} (it has {[float(b) for b in betas]})"
-        elif mean[0.0] <= chance + BROKEN_MARGIN:
-            state = f"beta = 0 did not train at {d} (accuracy {mean[0.0]:.3f}, chance {chance:.3f})"
+        elif mean[0.0] < learned_level(chance):
+            state = (f"beta = 0 reached {mean[0.0]:.3f} at {d}, below the {learned_level(chance):.2f} that counts as "
+                     f"having learned (chance {chance:.3f})")
         else:
             t = sub[sub.beta == top]
             broken = bool(((t.accuracy <= chance + BROKEN_MARGIN) | t.diverged).all())
@@ -447,78 +456,131 @@ def high_beta_breaks_16bit(grid: TrainGrid, min_high_beta: float = 1000.0) -> di
     return combine_verdicts(groups, criterion)
 
 
-def fp32_robust_to_beta(grid: TrainGrid) -> dict:
-    """At float32 (base optimizer and batch norm), every beta's mean test accuracy is within ``SAME_MARGIN`` of
-    beta = 0's, per dataset.
+def learned_level(chance: float) -> float:
+    """The beta = 0 accuracy a net must reach to count as having learned: chance + LEARNED_FRACTION x (1 - chance)."""
+    return chance + LEARNED_FRACTION * (1.0 - chance)
 
-    Preconditions: float32 was trained with beta = 0 and another beta; beta = 0 trained at all."""
-    criterion = f"float32, base optimizer: every beta's mean test accuracy within {SAME_MARGIN:.0%} of beta = 0's"
+
+def _per_seed(f: pd.DataFrame, **sel) -> pd.DataFrame:
+    """Accuracy per seed (rows) and beta (columns) for one setting; a diverged run counts with its accuracy."""
+    for k, v in sel.items():
+        f = f[f[k] == v]
+    return f.pivot_table(index="seed", columns="beta", values="accuracy")
+
+
+def _mean_se(values) -> tuple[float, float]:
+    """Mean and standard error over seeds (ddof = 1)."""
+    v = np.asarray(values, float)
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.inf
+
+
+def fp32_robust_to_beta(grid: TrainGrid) -> Verdict:
+    """At float32 (base optimizer and batch norm), every beta's test accuracy stays within ``SAME_MARGIN`` of
+    beta = 0's, beyond the seed-to-seed spread: per beta the paired difference acc(beta) - acc(0) over seeds (each
+    seed has the same initialisation and minibatch order at every beta), its mean and standard error. Holds when
+    every |mean| + NOISE_SE x SE <= SAME_MARGIN; does not hold when some |mean| - NOISE_SE x SE > SAME_MARGIN;
+    otherwise the spread is too wide to tell.
+
+    Preconditions: float32 was trained with beta = 0 and another beta, with >= MIN_SEEDS seeds; beta = 0 learned
+    (mean accuracy >= :func:`learned_level`)."""
+    criterion = (f"float32, base optimizer: every beta's mean paired change in test accuracy from beta = 0 within "
+                 f"{SAME_MARGIN:.0%}, beyond {NOISE_SE:g} standard errors of the seed-to-seed spread")
     f = grid.frame
     opt, bn = _base(grid)
     groups = {}
-    for ds, sub in f[(f.dtype == "float32") & (f.optimizer == opt) & (f.batch_norm == bn)].groupby("dataset",
-                                                                                                    sort=False):
-        mean = sub.groupby("beta").accuracy.mean()
-        measured = {"mean_accuracy": {f"{b:g}": float(v) for b, v in mean.items()},
-                    "largest_change": float((mean - mean.get(0.0, np.nan)).abs().max()),
-                    "diverged_runs": int(sub.diverged.sum())}
-        if 0.0 not in mean.index or len(mean) < 2:
+    for ds in dict.fromkeys(f[f.dtype == "float32"].dataset):
+        acc = _per_seed(f[f.dataset == ds], dtype="float32", optimizer=opt, batch_norm=bn)
+        measured = {"mean_accuracy": {f"{b:g}": float(v) for b, v in acc.mean().items()}, "seeds": len(acc),
+                    "learned_level": learned_level(grid.chance[ds])}
+        if 0.0 not in acc.columns or acc.shape[1] < 2:
             state = "the grid needs beta = 0 and another beta"
-        elif mean[0.0] <= grid.chance[ds] + BROKEN_MARGIN:
-            state = f"beta = 0 did not train (accuracy {mean[0.0]:.3f})"
+        elif len(acc) < MIN_SEEDS:
+            state = f"{len(acc)} seed(s): the seed-to-seed spread needs >= {MIN_SEEDS}"
+        elif acc[0.0].mean() < measured["learned_level"]:
+            state = (f"beta = 0 reached {acc[0.0].mean():.3f}, below the {measured['learned_level']:.2f} that counts "
+                     f"as having learned: whether beta hurts cannot be judged on a net that has not learned")
         else:
-            state = bool(measured["largest_change"] <= SAME_MARGIN)
+            changes = {b: _mean_se(acc[b] - acc[0.0]) for b in acc.columns if b != 0.0}
+            measured["change"] = {f"{b:g}": m for b, (m, _) in changes.items()}
+            measured["change_se"] = {f"{b:g}": se for b, (_, se) in changes.items()}
+            if all(abs(m) + NOISE_SE * se <= SAME_MARGIN for m, se in changes.values()):
+                state = True
+            elif any(abs(m) - NOISE_SE * se > SAME_MARGIN for m, se in changes.values()):
+                state = False
+            else:
+                state = (f"a change is within {NOISE_SE:g} standard errors of the {SAME_MARGIN:.0%} margin at "
+                         f"{len(acc)} seeds: raise n_seeds")
         groups[ds] = {"state": state, "measured": measured}
     if not groups:
         return inconclusive(criterion, "float32 was not trained")
     return combine_verdicts(groups, criterion)
 
 
-def _mean_acc(f: pd.DataFrame, **sel) -> pd.Series:
-    for k, v in sel.items():
-        f = f[f[k] == v]
-    return f.groupby("beta").accuracy.mean()
+def _relative_gaps(acc: pd.DataFrame, top: float) -> np.ndarray:
+    """Per seed, the damage the largest beta does relative to what the net reaches at beta = 0:
+    (acc(0) - acc(top)) / acc(0)."""
+    return ((acc[0.0] - acc[top]) / acc[0.0]).to_numpy(float)
 
 
-def mitigations_shrink_gap(grid: TrainGrid) -> dict:
-    """Each mitigation shrinks the accuracy gap between beta = 0 and the largest beta: Adam (instead of the base
-    optimizer), batch norm, and float64, each against the 16-bit base runs of the same dataset and 16-bit precision
-    (for float64: against each 16-bit precision), gap = mean accuracy at beta = 0 minus at the largest beta.
+def mitigations_shrink_gap(grid: TrainGrid) -> Verdict:
+    """Each mitigation shrinks the damage a large beta does at 16 bits: Adam (instead of the base optimizer), batch
+    norm, and float64, each against the 16-bit base runs of the same dataset and 16-bit precision. The damage is
+    the relative gap (acc(beta = 0) - acc(largest beta)) / acc(beta = 0), per seed (fixed before the data: an
+    absolute gap rewards a mitigation that lowers the beta = 0 accuracy and punishes one that raises it). Holds when
+    the mean relative gap shrinks by more than NOISE_SE standard errors (seed-to-seed spread of both sides) and by
+    more than ``SAME_MARGIN``; does not hold when it shrinks by less than ``SAME_MARGIN`` even at NOISE_SE standard
+    errors above the measured change; otherwise inconclusive.
 
-    Preconditions, per (dataset, mitigation): the base gap is larger than ``SAME_MARGIN`` (else there is nothing to
-    mitigate); the mitigated runs trained at beta = 0 (more than ``BROKEN_MARGIN`` above chance)."""
-    criterion = ("per dataset and mitigation (Adam, batch norm, float64): the gap acc(beta = 0) - acc(largest beta) "
-                 "is smaller than in the 16-bit base runs")
+    Preconditions, per (dataset, mitigation): >= MIN_SEEDS seeds on both sides; the base and the mitigated runs
+    learned at beta = 0 (:func:`learned_level`); the base relative gap exceeds ``SAME_MARGIN`` beyond its noise."""
+    criterion = ("per dataset and mitigation (Adam, batch norm, float64): the relative gap (acc(0) - acc(largest "
+                 f"beta)) / acc(0) shrinks by more than {SAME_MARGIN:.0%} and {NOISE_SE:g} standard errors against "
+                 "the 16-bit base runs")
     f = grid.frame
     opt, bn = _base(grid)
     groups = {}
     for ds in dict.fromkeys(f.dataset):
         fd = f[f.dataset == ds]
-        top = float(fd.beta.max())
-        chance = grid.chance[ds]
+        top, level = float(fd.beta.max()), learned_level(grid.chance[ds])
         for d in [d for d in dict.fromkeys(fd.dtype) if d in SIXTEEN_BIT]:
-            base = _mean_acc(fd, dtype=d, optimizer=opt, batch_norm=bn)
-            if 0.0 not in base.index or top not in base.index:
+            base = _per_seed(fd, dtype=d, optimizer=opt, batch_norm=bn)
+            if 0.0 not in base.columns or top not in base.columns or top == 0.0:
                 continue
-            base_gap = float(base[0.0] - base[top])
-            cases = {f"{o}": dict(dtype=d, optimizer=o, batch_norm=bn) for o in dict.fromkeys(fd.optimizer) if o != opt}
+            base_gap, base_se = _mean_se(_relative_gaps(base, top))
+            cases = {o: dict(dtype=d, optimizer=o, batch_norm=bn) for o in dict.fromkeys(fd.optimizer) if o != opt}
             cases.update({"batch norm" if b else "no batch norm": dict(dtype=d, optimizer=opt, batch_norm=b)
                           for b in dict.fromkeys(fd.batch_norm) if b != bn})
             if "float64" in set(fd.dtype):
                 cases["float64"] = dict(dtype="float64", optimizer=opt, batch_norm=bn)
             for name, sel in cases.items():
-                m = _mean_acc(fd, **sel)
-                measured = {"base_gap": base_gap, "base_relative_gap": base_gap / float(base[0.0]), "top_beta": top}
-                if 0.0 not in m.index or top not in m.index:
+                m = _per_seed(fd, **sel)
+                measured = {"base_relative_gap": base_gap, "base_relative_gap_se": base_se,
+                            "base_gap": float(base[0.0].mean() - base[top].mean()), "top_beta": top,
+                            "learned_level": level}
+                if 0.0 not in m.columns or top not in m.columns:
                     state = f"the {name} runs lack beta = 0 or beta = {top:g}"
-                elif base_gap <= SAME_MARGIN:
-                    state = f"the {d} base gap is only {base_gap:.3f}: nothing to mitigate"
-                elif m[0.0] <= chance + BROKEN_MARGIN:
-                    state = f"the {name} runs did not train at beta = 0 (accuracy {m[0.0]:.3f})"
+                elif min(len(base), len(m)) < MIN_SEEDS:
+                    state = f"{min(len(base), len(m))} seed(s): measuring the spread needs >= {MIN_SEEDS}"
+                elif base[0.0].mean() < level:
+                    state = (f"the {d} base runs reached {base[0.0].mean():.3f} at beta = 0, below the {level:.2f} "
+                             f"that counts as having learned")
+                elif m[0.0].mean() < level:
+                    state = (f"the {name} runs reached {m[0.0].mean():.3f} at beta = 0, below the {level:.2f} that "
+                             f"counts as having learned")
+                elif base_gap - NOISE_SE * base_se <= SAME_MARGIN:
+                    state = f"the {d} base relative gap is {base_gap:.3f} +- {base_se:.3f}: nothing clear to mitigate"
                 else:
-                    measured["mitigated_gap"] = float(m[0.0] - m[top])
-                    measured["mitigated_relative_gap"] = measured["mitigated_gap"] / float(m[0.0])
-                    state = bool(measured["mitigated_gap"] < base_gap)
+                    gap, se = _mean_se(_relative_gaps(m, top))
+                    shrink, shrink_se = base_gap - gap, math.hypot(base_se, se)
+                    measured.update(mitigated_relative_gap=gap, mitigated_relative_gap_se=se, shrink=shrink,
+                                    shrink_se=shrink_se, mitigated_gap=float(m[0.0].mean() - m[top].mean()))
+                    if shrink - NOISE_SE * shrink_se > 0 and shrink > SAME_MARGIN:
+                        state = True
+                    elif shrink + NOISE_SE * shrink_se < SAME_MARGIN:
+                        state = False
+                    else:
+                        state = (f"the shrink {shrink:.3f} +- {shrink_se:.3f} is within the seed-to-seed spread: "
+                                 f"raise n_seeds")
                 groups[f"{ds} {d} {name}"] = {"state": state, "measured": measured}
     if not groups:
         return inconclusive(criterion, "no 16-bit base runs with beta = 0 and a larger beta, or no mitigation run")

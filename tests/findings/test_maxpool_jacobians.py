@@ -143,7 +143,7 @@ def _zone_frame(diffs: dict, ties=5):
     for (ds, d), values in diffs.items():
         for b, v in enumerate(values):
             rows.append({"dataset": ds, "dtype": d, "batch": b, "max_inf": v, "sum_inf": v, "differs": False,
-                         "windows": 100, "bifurcation": ties, "compensation": 0, "exact_only": 0})
+                         "windows": 100, "bifurcation": ties, "inert": 0, "compensation": 0, "exact_only": 0})
     return mpj.ZoneRun(pd.DataFrame(rows))
 
 
@@ -182,31 +182,55 @@ def test_high_beta_breaks_16bit_true_false_inconclusive():
     assert mpj.high_beta_breaks_16bit(_grid({BASE16: broken}))["holds"] is True
     assert mpj.high_beta_breaks_16bit(_grid({BASE16: {**broken, 1e4: [0.1, 0.5]}}))["holds"] is False
     assert mpj.high_beta_breaks_16bit(_grid({BASE16: {**broken, 1.0: [0.8, 0.8]}}))["holds"] is False
-    v = mpj.high_beta_breaks_16bit(_grid({BASE16: {0.0: [0.12, 0.1], 1e4: [0.1, 0.1]}}))  # beta 0 never trained
-    assert v["holds"] is None and "did not train" in v["reason"]
+    # beta = 0 above chance but short of having learned (the audit's MNIST-1D nets at ~0.30, chance 0.1)
+    v = mpj.high_beta_breaks_16bit(_grid({BASE16: {0.0: [0.3, 0.3], 1e4: [0.1, 0.1]}}))
+    assert v["holds"] is None and "counts as having learned" in v["reason"] and mpj.learned_level(0.1) == 0.55
     v = mpj.high_beta_breaks_16bit(_grid({BASE16: {0.0: [0.9], 100.0: [0.9]}}))  # no large beta in the grid
     assert v["holds"] is None and ">= 1000" in v["reason"]
     assert mpj.high_beta_breaks_16bit(_grid({FP32: broken}))["holds"] is None  # no 16-bit run
 
 
-def test_fp32_robust_to_beta_true_false_inconclusive():
-    assert mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.9], 1e4: [0.895]}}))["holds"] is True
-    assert mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.9], 1e4: [0.5]}}))["holds"] is False
-    v = mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.11], 1e4: [0.11]}}))
-    assert v["holds"] is None and "did not train" in v["reason"]
+def test_fp32_robust_to_beta_decides_only_beyond_the_seed_spread():
+    v = mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.90, 0.91, 0.92], 1e4: [0.895, 0.905, 0.918]}}))
+    assert v["holds"] is True
+    changes = np.array([0.895, 0.905, 0.918]) - np.array([0.90, 0.91, 0.92])  # paired by seed, by hand
+    assert v.groups["digits"].measured["change"]["10000"] == pytest.approx(changes.mean())
+    assert v.groups["digits"].measured["change_se"]["10000"] == pytest.approx(changes.std(ddof=1) / np.sqrt(3))
+    assert mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.9, 0.91, 0.9], 1e4: [0.5, 0.52, 0.49]}}))["holds"] is False
+    # the audit's case: a change of 0.01 is "within 2%" only if the seeds agree; here they scatter by 0.1
+    v = mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.9, 0.9, 0.9], 1e4: [0.99, 0.8, 0.88]}}))
+    assert v["holds"] is None and "raise n_seeds" in v["reason"]
+    v = mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.9, 0.9], 1e4: [0.9, 0.9]}}))
+    assert v["holds"] is None and "2 seed(s)" in v["reason"]
+    v = mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.3, 0.3, 0.3], 1e4: [0.3, 0.3, 0.3]}}))
+    assert v["holds"] is None and "having learned" in v["reason"]
 
 
-def test_mitigations_shrink_gap_true_false_inconclusive():
-    base = {0.0: [0.9], 1e4: [0.1]}
-    good = {BASE16: base, ("bfloat16", "adam", False): {0.0: [0.9], 1e4: [0.8]},
-            ("bfloat16", "sgd", True): {0.0: [0.95], 1e4: [0.9]}, ("float64", "sgd", False): {0.0: [0.9], 1e4: [0.9]}}
+def test_mitigations_shrink_the_relative_gap_beyond_the_seed_spread():
+    base = {0.0: [0.9, 0.91, 0.89], 1e4: [0.1, 0.12, 0.11]}
+    good = {BASE16: base, ("bfloat16", "adam", False): {0.0: [0.9, 0.9, 0.91], 1e4: [0.8, 0.82, 0.81]},
+            ("bfloat16", "sgd", True): {0.0: [0.95, 0.96, 0.95], 1e4: [0.9, 0.91, 0.92]},
+            ("float64", "sgd", False): {0.0: [0.9, 0.9, 0.9], 1e4: [0.9, 0.89, 0.9]}}
     v = mpj.mitigations_shrink_gap(_grid(good))
-    assert v["holds"] is True and set(v["measured"]["per_group"]) == {"digits bfloat16 adam",
-                                                                       "digits bfloat16 batch norm",
-                                                                       "digits bfloat16 float64"}
-    worse = {**good, ("bfloat16", "sgd", True): {0.0: [0.95], 1e4: [0.05]}}
+    assert v["holds"] is True and set(v.groups) == {"digits bfloat16 adam", "digits bfloat16 batch norm",
+                                                    "digits bfloat16 float64"}
+    rel = (np.array([0.9, 0.91, 0.89]) - np.array([0.1, 0.12, 0.11])) / np.array([0.9, 0.91, 0.89])
+    assert v.groups["digits bfloat16 adam"].measured["base_relative_gap"] == pytest.approx(rel.mean())
+    worse = {**good, ("bfloat16", "sgd", True): {0.0: [0.95, 0.95, 0.96], 1e4: [0.05, 0.06, 0.05]}}
     assert mpj.mitigations_shrink_gap(_grid(worse))["holds"] is False
-    v = mpj.mitigations_shrink_gap(_grid({**good, BASE16: {0.0: [0.9], 1e4: [0.89]}}))  # no gap to mitigate
-    assert v["holds"] is None and "nothing to mitigate" in v["reason"]
-    v = mpj.mitigations_shrink_gap(_grid({**good, ("bfloat16", "adam", False): {0.0: [0.1], 1e4: [0.1]}}))
-    assert v["holds"] is None and "did not train" in v["reason"]
+    # the audit's seed-0 case: batch norm lifts beta = 0 and beta = 1e4, widening the absolute gap while the
+    # relative gap shrinks (0.62 -> 0.51): judged on the relative gap, it shrinks
+    lifted = {BASE16: {0.0: [0.60, 0.62, 0.61], 1e4: [0.23, 0.24, 0.23]},
+              ("bfloat16", "sgd", True): {0.0: [0.75, 0.76, 0.75], 1e4: [0.36, 0.37, 0.37]}}
+    v = mpj.mitigations_shrink_gap(_grid(lifted))
+    m = v.groups["digits bfloat16 batch norm"].measured
+    assert v["holds"] is True and m["mitigated_gap"] > m["base_gap"]  # the absolute gap widened
+    noisy = {BASE16: base, ("bfloat16", "adam", False): {0.0: [0.9, 0.9, 0.9], 1e4: [0.1, 0.9, 0.3]}}
+    v = mpj.mitigations_shrink_gap(_grid(noisy))
+    assert v["holds"] is None and "within the seed-to-seed spread" in v["reason"]
+    v = mpj.mitigations_shrink_gap(_grid({**good, BASE16: {0.0: [0.9] * 3, 1e4: [0.89] * 3}}))  # no gap
+    assert v["holds"] is None and "nothing clear to mitigate" in v["reason"]
+    v = mpj.mitigations_shrink_gap(_grid({**good, ("bfloat16", "adam", False): {0.0: [0.1] * 3, 1e4: [0.1] * 3}}))
+    assert v["holds"] is None and "having learned" in v["reason"]
+
+
