@@ -39,7 +39,8 @@ __all__ = [
     "AUTHORS_VOLUMES", "DATASETS", "KERNELS", "KinkMLP", "PairRun", "accuracy_grid", "authors_relu",
     "accuracy_change_table", "accuracy_text", "audit_examples", "base_volume_table",
     "divergence_runs", "divergence_table", "divergence_text", "first_difference", "first_difference_naive",
-    "kernel_ratio_text", "make_kink_mlp", "rate_table", "relu_rule_table", "small_cnn", "volume",
+    "AUTHORS_EVALUATIONS_PER_PASS", "AUTHORS_RATE32", "AUTHORS_V32", "kernel_ratio_text", "make_kink_mlp",
+    "rate_prediction", "rate_prediction_text", "rate_table", "relu_rule_table", "small_cnn", "volume",
     "volume_grid", "zero_rates",
     # figures
     "plot_accuracy", "plot_divergence", "plot_volume", "plot_zero_rates",
@@ -63,6 +64,14 @@ AUTHORS_VOLUMES = pd.DataFrame(
     + [("width", w, w, 16, v) for w, v in zip((16, 64, 256, 512, 1024), (333, 1000, 1000, 1000, 1000))]
     + [("width", w, w, 32, v) for w, v in zip((16, 64, 256, 512, 1024), (21, 163, 478, 582, 873))],
     columns=["varied", "value", "width", "bits", "per_1000"])
+
+
+#: The authors' MNIST pass at their base net (depth 3, width 256): 60,000 images x 768 first-layer-and-hidden
+#: pre-activations, and their 32-bit volume there (0.463, their committed table): the exact-zero rate per
+#: pre-activation evaluation it implies, -ln(1 - V) / N, about 1.35e-8.
+AUTHORS_EVALUATIONS_PER_PASS = 60000 * 3 * 256
+AUTHORS_V32 = 0.463
+AUTHORS_RATE32 = -math.log(1.0 - AUTHORS_V32) / AUTHORS_EVALUATIONS_PER_PASS
 
 
 # ---------------------------------------------------------- ReLU'(0) in backpropagation, and a bug in the authors' code
@@ -427,7 +436,7 @@ def zero_rates(splits: dict[str, data.Split], dtypes: Sequence[str], widths: Seq
                         zeros += sum(net.zeros)
                         sites += net.sites
                     rows.append({"dataset": ds, "dtype": name, "kernel": kernel, "width": w, "depth": d,
-                                 "sites": sites, "zeros": zeros, "rate": zeros / sites})
+                                 "inits": n_inits, "sites": sites, "zeros": zeros, "rate": zeros / sites})
     return pd.DataFrame(rows)
 
 
@@ -502,6 +511,50 @@ def rate_table(rates: pd.DataFrame, width: int, depth: int) -> pd.DataFrame:
     return (sub.assign(per_million=sub.rate * 1e6)
             .pivot_table(index=["dataset", "dtype"], columns="kernel", values="per_million", sort=False)
             .rename(columns=lambda k: f"{k} (per million)").round(3))
+
+
+def _poisson_interval(k: int, n: float) -> tuple[float, float]:
+    """Exact (Garwood) 95% interval of a Poisson rate with ``k`` events in ``n`` trials."""
+    from scipy.stats import chi2
+
+    lo = chi2.ppf(0.025, 2 * k) / (2 * n) if k > 0 else 0.0
+    return float(lo), float(chi2.ppf(0.975, 2 * k + 2) / (2 * n))
+
+
+def _volume_from_rate(rate: float, evaluations: float) -> float:
+    """The chance that one pass of ``evaluations`` pre-activations meets at least one exact zero, zeros arriving
+    independently at ``rate`` each: 1 - exp(-rate x evaluations)."""
+    return float(-math.expm1(-rate * evaluations))
+
+
+def rate_prediction(rates: pd.DataFrame, grid: pd.DataFrame, width: int, depth: int) -> pd.DataFrame:
+    """Volumes predicted from exact-zero rates, per dataset and precision at the base net with ``nn.Linear`` (the
+    authors' kernel): the measured rate per pre-activation evaluation (zeros / evaluations, exact 95% Poisson
+    interval), the volume it predicts for one pass here and at the authors' scale
+    (:data:`AUTHORS_EVALUATIONS_PER_PASS`), the volume measured here, and what the authors' own 32-bit rate
+    (:data:`AUTHORS_RATE32`) predicts here: when the measured volume's interval holds that prediction, their rate
+    explains what is seen here."""
+    sub = rates[(rates.width == width) & (rates.depth == depth) & (rates.kernel == "fused")]
+    base = grid[grid.varied == "base"]
+    rows = []
+    for (ds, dt), g in sub.groupby(["dataset", "dtype"], sort=False):
+        k, n = int(g.zeros.sum()), float(g.sites.sum())
+        per_pass = n / float(g.inits.sum())  # one forward pass over the training set, per initialisation
+        lo, hi = _poisson_interval(k, n)
+        measured = base[(base.dataset == ds) & (base.dtype == dt)]
+        row = {"dataset": ds, "dtype": dt, "zeros": k, "evaluations": n, "rate": k / n, "rate low": lo,
+               "rate high": hi, "evaluations per pass": per_pass,
+               "V predicted here": _volume_from_rate(k / n, per_pass),
+               "V predicted here (high)": _volume_from_rate(hi, per_pass),
+               "V predicted at the authors' scale (low)": _volume_from_rate(lo, AUTHORS_EVALUATIONS_PER_PASS),
+               "V predicted at the authors' scale (high)": _volume_from_rate(hi, AUTHORS_EVALUATIONS_PER_PASS),
+               "V from the authors' 32-bit rate": _volume_from_rate(AUTHORS_RATE32, per_pass)}
+        if len(measured):
+            m = measured.iloc[0]
+            row.update({"V measured here": float(m.volume), "V measured low": float(m.ci_low),
+                        "V measured high": float(m.ci_high)})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------- Training from one init: when do the runs part?
@@ -835,8 +888,30 @@ def accuracy_text(acc: pd.DataFrame) -> str:
     return "; ".join(parts) or "no alpha besides 0 was run"
 
 
+def rate_prediction_text(prediction: pd.DataFrame) -> str:
+    """Prose: per dataset, the 32-bit rate with its interval, and whether the authors' 32-bit rate explains the
+    32-bit volume measured here."""
+    parts = []
+    for _, r in prediction[prediction.dtype == "float32"].iterrows():
+        rate = (f"{r.zeros} exact zeros in {r.evaluations:,.0f} evaluations (rate {r.rate:.2g}, 95% interval "
+                f"{r['rate low']:.2g} to {r['rate high']:.2g})")
+        if math.isnan(r.get("V measured here", math.nan)):
+            parts.append(f"{r.dataset}: {rate}; no 32-bit volume was measured")
+            continue
+        expected = r["V from the authors' 32-bit rate"]
+        their_low = r["V predicted at the authors' scale (low)"]
+        their_high = r["V predicted at the authors' scale (high)"]
+        inside = r["V measured low"] <= expected <= r["V measured high"]
+        parts.append(
+            f"{r.dataset}: {rate}; at the authors' rate ({AUTHORS_RATE32:.2g}) one pass here predicts a volume of "
+            f"{expected:.1%}, and {r['V measured here']:.0%} was measured (95% interval {r['V measured low']:.0%} to "
+            f"{r['V measured high']:.0%}): their rate {'explains' if inside else 'does not explain'} it; our rate "
+            f"predicts {their_low:.0%} to {their_high:.0%} at their scale, against their {AUTHORS_V32:.0%}")
+    return "; ".join(parts) or "float32 was not run"
+
+
 def page_texts(*, grid: pd.DataFrame, n_inits: int, rates: pd.DataFrame, pairs: Sequence[PairRun],
-               acc: pd.DataFrame) -> dict[str, str]:
+               acc: pd.DataFrame, prediction: pd.DataFrame) -> dict[str, str]:
     """The sentences the page glues (as ``rp-<key>``), from the runs."""
     base = grid[grid.varied == "base"]
     wide = rates[rates.dtype.isin(["float32", "float64"])]
@@ -846,4 +921,5 @@ def page_texts(*, grid: pd.DataFrame, n_inits: int, rates: pd.DataFrame, pairs: 
             "v32": ", ".join(f"{r.dataset} {r.volume:.2f}" for r in base[base.dtype == "float32"].itertuples())
             or "not measured",
             "kernel-ratio": kernel_ratio_text(rates), "divergence": divergence_text(pairs),
+            "rate-prediction": rate_prediction_text(prediction),
             "accuracy": accuracy_text(acc)}

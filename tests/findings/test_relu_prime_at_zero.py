@@ -197,3 +197,25 @@ def test_mnist_for_the_paper_profile_is_raw_pixels_in_0_1(tmp_path):
     assert torch.equal(s.X_train, torch.tensor(images[:4].reshape(4, -1) / 255.0, dtype=torch.float32))
     with pytest.raises(ValueError, match="n_train = 6: mnist from .* delivered only 5"):
         data.load("mnist", n_train=6, seed=0, data_dir=str(tmp_path))
+
+
+def test_rate_prediction_reproduces_the_audits_arithmetic():
+    """The authors' 32-bit volume 0.463 over 60,000 x 768 evaluations implies ~1.35e-8 zeros per evaluation; at that
+    rate ~1e6 evaluations per pass predict ~1.4%. The Poisson interval for 0 events is [0, -ln(0.025) / n]."""
+    assert rpz.AUTHORS_EVALUATIONS_PER_PASS == 46_080_000
+    assert rpz.AUTHORS_RATE32 == pytest.approx(1.35e-8, rel=0.01)
+    assert rpz._volume_from_rate(rpz.AUTHORS_RATE32, 1.03e6) == pytest.approx(0.0139, rel=0.02)
+    lo, hi = rpz._poisson_interval(0, 1e6)
+    assert lo == 0 and hi == pytest.approx(-math.log(0.025) / 1e6, rel=1e-9)
+    lo, hi = rpz._poisson_interval(10, 1e6)
+    assert lo < 1e-5 < hi and lo == pytest.approx(4.795e-6, rel=1e-3) and hi == pytest.approx(1.839e-5, rel=1e-3)
+    rates = pd.DataFrame([{"dataset": "d", "dtype": "float32", "kernel": "fused", "width": 4, "depth": 1, "inits": 2,
+                           "sites": 2_000_000, "zeros": 0, "rate": 0.0}])
+    grid = pd.DataFrame([{"dataset": "d", "varied": "base", "dtype": "float32", "volume": 0.0, "ci_low": 0.0,
+                          "ci_high": 0.16}])
+    p = rpz.rate_prediction(rates, grid, 4, 1).iloc[0]
+    assert p["evaluations per pass"] == 1_000_000
+    assert p["V from the authors' 32-bit rate"] == pytest.approx(0.0134, rel=0.02)
+    assert "their rate explains it" in rpz.rate_prediction_text(rpz.rate_prediction(rates, grid, 4, 1))
+    far = grid.assign(volume=0.9, ci_low=0.7, ci_high=0.97)
+    assert "does not explain" in rpz.rate_prediction_text(rpz.rate_prediction(rates, far, 4, 1))
