@@ -296,11 +296,13 @@ def crosscheck_table(runs: Sequence[GDRun], max_runs: int = 5, seed: int = 0) ->
 
 # ----------------------------------------------------------------------- The three Edge-of-Stability claims, per family
 
-def _per_family(summary: pd.DataFrame, judge, criterion: str, *, majority: float = 0.75, **measured) -> dict:
-    """Judge every run (``judge(row)`` -> True / False / exclusion reason), then each family by its decided runs:
+def _per_family(summary: pd.DataFrame, judge, criterion: str, *, majority: float = 0.75, **measured) -> Verdict:
+    """Judge every run (``judge(row)`` -> True / False / exclusion reason), then each (family, loss) by its decided
+    runs, square loss and cross-entropy apart (cross-entropy's sharpness falls late, so they behave differently):
     holds when at least ``majority`` of them pass, does not hold when at most 1 - ``majority`` do, mixed in between
-    (inconclusive); a family with no decided run is inconclusive with its runs' exclusion reasons counted. A run
-    that diverged, or whose sharpness is missing at some check (Lanczos failed), is never judged."""
+    (inconclusive, with how many more decided runs would settle it); a group with no decided run is inconclusive
+    with its runs' exclusion reasons counted. A run that diverged, or whose sharpness is missing at some check
+    (Lanczos failed), is never judged."""
 
     def outcome(m):
         if m["diverged"]:
@@ -310,21 +312,28 @@ def _per_family(summary: pd.DataFrame, judge, criterion: str, *, majority: float
         return judge(m)
 
     groups = {}
-    for fam, sub in summary.groupby("family", sort=False):
+    for (fam, loss), sub in summary.groupby(["family", "loss"], sort=False):
         outcomes = [outcome(row) for row in sub.to_dict("records")]
         decided = [o for o in outcomes if isinstance(o, bool)]
         excluded = Counter(o for o in outcomes if isinstance(o, str))
-        m = {"runs": len(outcomes), "decided": len(decided), "passed": int(sum(decided)),
+        passed, n = int(sum(decided)), len(decided)
+        m = {"family": fam, "loss": loss, "runs": len(outcomes), "decided": n, "passed": passed,
              "excluded": dict(excluded)}
         if not decided:
-            state = "no decided run (" + "; ".join(f"{n} x {why}" for why, n in excluded.items()) + ")"
-        elif sum(decided) >= majority * len(decided) - 1e-12:
+            state = "no decided run (" + "; ".join(f"{k} x {why}" for why, k in excluded.items()) + ")"
+        elif passed >= majority * n - 1e-12:
             state = True
-        elif sum(decided) <= (1 - majority) * len(decided) + 1e-12:
+        elif passed <= (1 - majority) * n + 1e-12:
             state = False
         else:
-            state = f"mixed: {int(sum(decided))} of {len(decided)} decided runs pass"
-        groups[fam] = {"state": state, "measured": m}
+            # decided runs still needed, all passing (or all failing), to reach the majority either way
+            to_hold = math.ceil((majority * n - passed) / (1 - majority) - 1e-9)  # (p + x) / (n + x) >= majority
+            to_refute = math.ceil(passed / (1 - majority) - n - 1e-9)  # p / (n + x) <= 1 - majority
+            excluded_text = (f"; {sum(excluded.values())} run(s) not judged ("
+                             + "; ".join(f"{k} x {why}" for why, k in excluded.items()) + ")") if excluded else ""
+            state = (f"mixed: {passed} of {n} decided runs pass; {to_hold} more passing or {to_refute} more failing "
+                     f"decided runs would settle it{excluded_text}")
+        groups[f"{fam} {loss}"] = {"state": state, "measured": m}
     if not groups:
         return inconclusive(criterion, "no run was made", **measured)
     return combine_verdicts(groups, criterion, majority=majority, **measured)
@@ -394,37 +403,44 @@ def smoothness(family: str) -> str:
     return SMOOTHNESS[family.split("(")[0]]
 
 
-def relu_differs_from_smooth(eos_verdicts: dict, summary: pd.DataFrame, relu: str = "relu") -> dict:
-    """ReLU nets behave differently from smooth ones: on at least one of the three Edge-of-Stability claims the
-    ReLU family's decided state differs from the C^2 families' common decided state (ELU, C^1 only, is reported
-    apart in ``c1``: see :data:`SMOOTHNESS`). Does not hold when ReLU agrees with them on all three, each decided;
-    inconclusive when a comparison needed is undecided or the C^2 families disagree among themselves. The medians
-    behind it (rise, band fraction, upticks, sharpness in the window) are in ``numbers``."""
-    criterion = ("the ReLU family's state on progressive-sharpening, hovers-at-2-over-eta or "
-                 "loss-nonmonotone-yet-decreasing differs from the C^2 (smooth) families' common state")
+def relu_differs_from_smooth(eos_verdicts: Mapping[str, Verdict], summary: pd.DataFrame, relu: str = "relu") -> Verdict:
+    """ReLU nets behave differently from smooth ones: on at least one of the three Edge-of-Stability claims, with at
+    least one loss, the ReLU family's decided state differs from the C^2 families' common decided state with the same
+    loss (ELU, C^1 only, is reported apart in ``c1``: see :data:`SMOOTHNESS`). Does not hold when ReLU agrees with
+    them on every (claim, loss), each decided; inconclusive when a comparison needed is undecided or the C^2
+    families disagree among themselves. The medians behind it (rise, band fraction, upticks, sharpness in the
+    window) per family and loss are in ``numbers``."""
+    criterion = ("with the square loss or cross-entropy, the ReLU family's state on progressive-sharpening, "
+                 "hovers-at-2-over-eta or loss-nonmonotone-yet-decreasing differs from the C^2 (smooth) families' "
+                 "common state")
     cols = [c for c in ("rise", "band_fraction", "median_units", "uptick_fraction") if c in summary]
-    numbers = {fam: {c: float(np.nanmedian(sub[c].astype(float))) if sub[c].notna().any() else None for c in cols}
-               for fam, sub in summary.groupby("family", sort=False)}
+    numbers = {f"{fam} {loss}": {c: float(np.nanmedian(sub[c].astype(float))) if sub[c].notna().any() else None
+                                 for c in cols}
+               for (fam, loss), sub in summary.groupby(["family", "loss"], sort=False)}
     comparisons, undecided = {}, []
     for cid, v in eos_verdicts.items():
-        groups = v.get("measured", {}).get("per_group", {})
-        if relu not in groups:
-            undecided.append(f"{cid}: no ReLU run")
-            continue
-        smooth = {fam: g.get("holds") for fam, g in groups.items() if smoothness(fam) == "C2"}  # True/False/None
-        r = groups[relu].get("holds")
-        comparisons[cid] = {"relu": r, "smooth": smooth,
-                            "c1": {fam: g.get("holds") for fam, g in groups.items() if smoothness(fam) == "C1"}}
-        if not smooth:
-            undecided.append(f"{cid}: no smooth family")
-        elif r is None or None in smooth.values():
-            names = [fam for fam, h in {relu: r, **smooth}.items() if h is None]
-            undecided.append(f"{cid}: inconclusive for {', '.join(names)}")
-        elif len(set(smooth.values())) > 1:
-            undecided.append(f"{cid}: the smooth families disagree")
-        else:
-            comparisons[cid]["differs"] = r != next(iter(smooth.values()))
-    differs = [cid for cid, c in comparisons.items() if c.get("differs")]
+        by_loss: dict[str, dict[str, Verdict]] = {}
+        for g in v.groups.values():
+            by_loss.setdefault(g.measured["loss"], {})[g.measured["family"]] = g
+        for loss, groups in by_loss.items():
+            key = f"{cid} ({loss})"
+            if relu not in groups:
+                undecided.append(f"{key}: no ReLU run")
+                continue
+            smooth = {fam: g.holds for fam, g in groups.items() if smoothness(fam) == "C2"}  # True/False/None
+            r = groups[relu].holds
+            comparisons[key] = {"relu": r, "smooth": smooth,
+                                "c1": {fam: g.holds for fam, g in groups.items() if smoothness(fam) == "C1"}}
+            if not smooth:
+                undecided.append(f"{key}: no smooth family")
+            elif r is None or None in smooth.values():
+                names = [fam for fam, h in {relu: r, **smooth}.items() if h is None]
+                undecided.append(f"{key}: inconclusive for {', '.join(names)}")
+            elif len(set(smooth.values())) > 1:
+                undecided.append(f"{key}: the smooth families disagree")
+            else:
+                comparisons[key]["differs"] = r != next(iter(smooth.values()))
+    differs = [key for key, c in comparisons.items() if c.get("differs")]
     m = {"comparisons": comparisons, "numbers": numbers, "differs_on": differs}
     if differs:
         return verdict(True, criterion, **m)
@@ -611,10 +627,11 @@ def central_flow_table(runs: Sequence[CentralFlowRun]) -> pd.DataFrame:
 
 
 def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: float = 2.0,
-                             min_edge_fraction: float = 0.5) -> dict:
+                             min_edge_fraction: float = 0.5, min_etas: int = 2) -> Verdict:
     """At each step size: the central flow's late distance to GD (relative to GD's distance travelled) for the ReLU
     net is within ``factor`` x the median over the C^2 families (ELU, C^1 only, is reported apart: see
-    :data:`SMOOTHNESS`), and below the gradient flow's for the ReLU net.
+    :data:`SMOOTHNESS`), and below the gradient flow's for the ReLU net; at ``min_etas`` step sizes or more (with
+    fewer, one step size stands for all: inconclusive).
 
     Preconditions per step size: the ReLU net's GD did not diverge, both its flows exist, its central flow sat at the
     edge for at least ``min_edge_fraction`` of the late window (else it is mostly the gradient flow and there is
@@ -669,6 +686,9 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
         groups[f"eta={eta:g}"] = {"state": state, "measured": m}
     if not groups:
         return inconclusive(criterion, "the central flow was not run")
+    if len(groups) < min_etas:
+        groups["step sizes"] = {"state": f"{len(groups)} step size(s) run: the claim is about every step size, judged "
+                                         f"at {min_etas} or more (cf_etas)", "measured": {}}
     return combine_verdicts(groups, criterion, factor=factor)
 
 

@@ -152,9 +152,13 @@ def test_run_metrics_without_a_crossing_has_an_empty_window():
 def test_progressive_sharpening_holds_fails_and_is_inconclusive():
     assert eos.progressive_sharpening(_families())["holds"] is True
     flat = eos.progressive_sharpening(_families(tanh={"rise": 1.1, "crossed_step": None, "loss_end": 0.05}))
-    assert flat["holds"] is False and flat["measured"]["per_group"]["tanh"]["status"] == "does not hold"
+    assert flat["holds"] is False and flat.groups["tanh mse"].state == "does not hold"
     near = eos.progressive_sharpening(_families(elu={"s0": 0.8}))  # no room below the edge: excluded, not failed
-    assert near["holds"] is None and "elu: no decided run" in near["reason"]
+    assert near["holds"] is None and "elu mse: no decided run" in near["reason"]
+    # square loss and cross-entropy are judged apart: a family can hold with one and not the other
+    both = pd.concat([_families(), _families(tanh={"rise": 1.1, "crossed_step": None}).assign(loss="ce")])
+    apart = eos.progressive_sharpening(both)
+    assert apart.groups["tanh mse"].state == "holds" and apart.groups["tanh ce"].state == "does not hold"
     short = eos.progressive_sharpening(_families(relu={"rise": 1.1, "crossed_step": None, "loss_end": 0.9}))
     assert short["holds"] is None and "too short to tell" in short["reason"]
 
@@ -165,7 +169,9 @@ def test_hovers_holds_fails_and_is_inconclusive():
     never = eos.hovers_at_2_over_eta(_families(tanh={"crossed_step": None, "window_checks": 0}))
     assert never["holds"] is None and "never reached the edge" in never["reason"]
     mixed = _summary([{"family": "relu", "band_fraction": b} for b in (0.95, 0.5)])
-    assert "mixed: 1 of 2" in eos.hovers_at_2_over_eta(mixed)["reason"]
+    # 1 of 2 pass: 2 more passing (3 of 4) or 2 more failing (1 of 4) decided runs would settle it
+    reason = eos.hovers_at_2_over_eta(mixed)["reason"]
+    assert "mixed: 1 of 2 decided runs pass; 2 more passing or 2 more failing" in reason
     # a run with a missing sharpness (Lanczos failed) is left out, never counted against the claim
     failed = eos.hovers_at_2_over_eta(_families(tanh={"band_fraction": 0.5, "lanczos_failures": 1}))
     assert failed["holds"] is None and "Lanczos did not converge" in failed["reason"]
@@ -184,14 +190,17 @@ def test_loss_nonmonotone_yet_decreasing_holds_fails_and_is_inconclusive():
     assert short["holds"] is None and "window too short" in short["reason"]
 
 
-def _state(holds):
-    return {"holds": holds, "status": {True: "holds", False: "does not hold", None: "mixed"}[holds]}
+def _eos_verdicts(relu, smooth, loss="mse"):
+    """Three claims, each judged per (family, loss): relu's states and the smooth families'."""
+    from nslib.verdicts import Verdict
 
+    def group(fam, holds):
+        m = {"family": fam, "loss": loss}
+        return Verdict.decided(holds, "c", **m) if holds is not None else Verdict.undecided("c", "mixed", **m)
 
-def _eos_verdicts(relu, smooth):
-    """Three claims, each with per-group states: relu's and the smooth families'."""
     return {
-        cid: {"measured": {"per_group": {"relu": _state(relu[i]), **{f: _state(s[i]) for f, s in smooth.items()}}}}
+        cid: Verdict.combine({f"{fam} {loss}": group(fam, states[i])
+                              for fam, states in {"relu": relu, **smooth}.items()}, "criterion")
         for i, cid in enumerate(["progressive-sharpening", "hovers-at-2-over-eta", "loss-nonmonotone-yet-decreasing"])
     }
 
@@ -205,7 +214,7 @@ def test_relu_differs_holds_fails_and_is_inconclusive():
     differs = eos.relu_differs_from_smooth(
         _eos_verdicts((True, False, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary
     )
-    assert differs["holds"] is True and differs["measured"]["differs_on"] == ["hovers-at-2-over-eta"]
+    assert differs["holds"] is True and differs["measured"]["differs_on"] == ["hovers-at-2-over-eta (mse)"]
     split = eos.relu_differs_from_smooth(
         _eos_verdicts((True, True, True), {"tanh": (True, False, True), "softplus(3)": (True,) * 3}), summary
     )
@@ -215,16 +224,23 @@ def test_relu_differs_holds_fails_and_is_inconclusive():
         _eos_verdicts((True, True, True), {"tanh": (True,) * 3, "elu": (True, False, True)}), summary
     )
     assert elu_apart["holds"] is False
-    assert elu_apart["measured"]["comparisons"]["hovers-at-2-over-eta"]["c1"] == {"elu": False}
+    assert elu_apart["measured"]["comparisons"]["hovers-at-2-over-eta (mse)"]["c1"] == {"elu": False}
     undecided = eos.relu_differs_from_smooth(
         _eos_verdicts((True, None, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary
     )
     assert undecided["holds"] is None and "inconclusive for relu" in undecided["reason"]
-    assert set(same["measured"]["numbers"]) == {"relu", "tanh", "elu"}
+    assert set(same["measured"]["numbers"]) == {"relu mse", "tanh mse", "elu mse"}
+    # each loss compared on its own: ReLU agrees with the smooth nets under MSE and differs under cross-entropy
+    ce = _eos_verdicts((True, True, False), {"tanh": (True,) * 3}, loss="ce")
+    mse = _eos_verdicts((True,) * 3, {"tanh": (True,) * 3})
+    both = {cid: type(v).combine({**mse[cid].groups, **ce[cid].groups}, "c") for cid, v in mse.items()}
+    v = eos.relu_differs_from_smooth(both, summary)
+    assert v["holds"] is True and v["measured"]["differs_on"] == ["loss-nonmonotone-yet-decreasing (ce)"]
 
 
 def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), cf_failed="", edge_fraction=1.0,
-              errors=(0.001, 0.001)):
+              errors=(0.001, 0.001), etas=(0.2, 0.3)):
+    """The same rows at every step size of ``etas``."""
     rows = [
         {
             "family": "relu",
@@ -256,7 +272,7 @@ def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), c
         }
         for fam, d in zip(("tanh", "softplus(3)", "elu"), smooth)
     ]
-    return pd.DataFrame(rows)
+    return pd.concat([pd.DataFrame(rows).assign(eta=eta) for eta in etas], ignore_index=True)
 
 
 def test_central_flow_tracks_relu_holds_fails_and_is_inconclusive():
@@ -280,3 +296,5 @@ def test_central_flow_tracks_relu_holds_fails_and_is_inconclusive():
     with_elu = eos.central_flow_tracks_relu(_cf_table(smooth=(0.05, 0.06, 1.0)))  # ELU (C^1) far off: not in the median
     assert with_elu["holds"] is True and with_elu.groups["eta=0.2"].measured["c1_cf"] == {"elu": 1.0}
     assert [eos.smoothness(f) for f in ("relu", "elu", "tanh", "softplus(20)")] == ["kinked", "C1", "C2", "C2"]
+    one = eos.central_flow_tracks_relu(_cf_table(etas=(0.2,)))  # one step size cannot stand for all
+    assert one["holds"] is None and "1 step size(s) run" in one["reason"]
