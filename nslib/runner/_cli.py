@@ -265,6 +265,12 @@ def _parser() -> argparse.ArgumentParser:
     pc.add_argument("repo_url", help="https://HOST/OWNER/REPO, or empty for no buttons")
     pc.add_argument("--config", default="_config.yml", action=_Once, help="the book's configuration")
     pc.add_argument("--out", default="_build/_config.publish.yml", action=_Once, help="where to write it")
+    dc = sub.add_parser("device-check", help="what only a GPU can tell, into OUT/device-check.json (nslib.devicecheck)")
+    dc.add_argument("--out", required=True, action=_Once, help="folder for device-check.json (e.g. evidence/)")
+    dc.add_argument("--size", choices=("tiny", "full"), default="full", action=_Once,
+                    help="full: about 8 minutes on one GPU; tiny: seconds, the same code (default full)")
+    dc.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", action=_Once,
+                    help="auto: CUDA when there is one (default)")
     co = sub.add_parser("collect", help="gather every results.json under a folder into one table")
     co.add_argument("folder", help="a folder holding runs, e.g. the --out of a sweep")
     co.add_argument("--to", default=None, action=_Once,
@@ -275,6 +281,16 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", default=None, action=_Once,
                     help="Dask scheduler address, e.g. tcp://host:8786, or local:N")
     return ap
+
+
+def _cmd_device_check(args) -> int:
+    from ..devicecheck import device_check
+    from ._runs import check_machine, make_out_folder
+
+    check_machine({"device": args.device})  # cuda asked for on a machine without it: one line, exit 2
+    out = make_out_folder(args.out, ".")  # an --out that cannot be written: one line, exit 2, before any work
+    print(device_check(out, size=args.size, device=args.device))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -302,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         handler = {"list": _cmd_list, "params": _cmd_params, "run": _cmd_run, "sweep": cmd_sweep,
                    "audit": _cmd_audit, "collect": cmd_collect, "book-times": cmd_book_times,
-                   "book-execute": cmd_book_execute,
+                   "book-execute": cmd_book_execute, "device-check": _cmd_device_check,
                    "publish-config": cmd_publish_config}[args.cmd]
         return handler(args)
     except ParamError as exc:

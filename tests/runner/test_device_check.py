@@ -1,0 +1,39 @@
+"""``python -m nslib device-check`` at its tiny size on the CPU: the same code a GPU runs, and its output format."""
+
+import json
+
+import pytest
+
+from nslib.runner._cli import main
+
+
+@pytest.mark.notebook
+def test_device_check_tiny_on_the_cpu_writes_one_well_formed_json(tmp_path, capsys):
+    assert main(["device-check", "--out", str(tmp_path), "--size", "tiny", "--device", "cpu"]) == 0
+    path = tmp_path / "device-check.json"
+    assert capsys.readouterr().out.strip().endswith(str(path))
+    report = json.loads(path.read_text())
+    assert report["size"] == "tiny" and report["environment"]["device"] == "cpu"
+    assert {"torch", "nslib", "git_commit", "device_name", "date"} <= set(report["environment"])
+    for part in ("notebooks", "volume", "maxpool", "benchmarks"):
+        assert report[part]["ok"] is True, report[part]
+        assert report[part]["seconds"] >= 0
+    assert report["notebooks"]["quick_profiles"]["abs-smooth-clarke"]["passed"] is True
+    assert [r["dtype"] for r in report["volume"]["rows"]] == ["float32", "float16", "bfloat16"]
+    assert all(0 <= r["volume"] <= 1 and r["ci_low"] <= r["volume"] <= r["ci_high"] for r in report["volume"]["rows"])
+    assert {r["beta"] for r in report["maxpool"]["rows"]} == {0.0, 10000.0}
+    assert report["benchmarks"]["bench_curvature"][0]["agree"] is True
+    assert report["benchmarks"]["bench_seeds"][0]["largest_relative_difference"] < 1e-5
+    assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written left behind
+
+
+def test_device_check_refuses_cuda_without_cuda_and_an_unknown_size(tmp_path, capsys):
+    import torch
+
+    if not torch.cuda.is_available():
+        assert main(["device-check", "--out", str(tmp_path), "--device", "cuda"]) == 2
+        assert "cuda" in capsys.readouterr().err
+    assert main(["device-check", "--out", str(tmp_path), "--size", "huge"]) == 2
+    err = capsys.readouterr().err
+    assert "--size" in err and "'huge'" in err and "'tiny', 'full'" in err
+    assert not (tmp_path / "device-check.json").exists()
