@@ -12,7 +12,7 @@ export NSLIB_THREADS ?= 1
 BOOK_WORKERS ?= 2
 TEST_WORKERS ?= 2
 
-.PHONY: setup test test-fast book browser publish-config run lint clean
+.PHONY: setup test test-fast book browser publish-config run lint clean atlas device-check
 
 # (Re)install when the venv is missing or pyproject/constraints changed.
 $(STAMP): pyproject.toml constraints.txt
@@ -47,6 +47,18 @@ book: setup _build/.nslib-sources
 	start=$$(date +%s); $(PY) -m nslib book-execute --workers $(BOOK_WORKERS) && \
 	  $(VENV)/bin/jupyter-book build . -W -n --keep-going $(if $(BOOK_CONFIG),--config $(BOOK_CONFIG)) && \
 	  $(PY) -m nslib book-times --since $$start
+
+# The verdict atlas (nslib/atlas.py): every notebook's declared seeds and variations on the book profile, only the
+# points whose code changed; tables and manifest under atlas/ (commit them). Prints its cost; on a cluster, run
+# `python -m nslib atlas --scheduler tcp://HOST:8786`.
+ATLAS_WORKERS ?= 2
+atlas: setup
+	$(PY) -m nslib atlas --workers $(ATLAS_WORKERS)
+	$(PY) -m nslib atlas --status
+
+# What only a GPU can tell (nslib/devicecheck.py), into evidence/: run it first whenever a GPU is at hand.
+device-check: setup
+	$(PY) -m nslib device-check --out evidence/$$(date +%Y-%m-%d)
 
 # The built book in headless Chromium: images, local MathJax, search, no remote request; screenshots in _build/screenshots.
 browser: setup

@@ -271,6 +271,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="full: about 8 minutes on one GPU; tiny: seconds, the same code (default full)")
     dc.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", action=_Once,
                     help="auto: CUDA when there is one (default)")
+    at = sub.add_parser("atlas", help="the verdict atlas over seeds and variations, into atlas/ (nslib.atlas)")
+    at.add_argument("notebooks", nargs="*", help="notebooks (default: every one that declares an atlas)")
+    at.add_argument("--status", action="store_true", help="say fresh, stale or missing per notebook; exit 1 unless all "
+                    "are fresh")
+    at.add_argument("--force", action="store_true", help="recompute a notebook even when its atlas is fresh")
+    at.add_argument("--workers", type=_positive_int, default=2, action=_Once, help="local worker processes (default 2)")
+    at.add_argument("--scheduler", default=None, action=_Once,
+                    help="Dask scheduler address, e.g. tcp://host:8786, or local:N")
     co = sub.add_parser("collect", help="gather every results.json under a folder into one table")
     co.add_argument("folder", help="a folder holding runs, e.g. the --out of a sweep")
     co.add_argument("--to", default=None, action=_Once,
@@ -281,6 +289,12 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", default=None, action=_Once,
                     help="Dask scheduler address, e.g. tcp://host:8786, or local:N")
     return ap
+
+
+def _cmd_atlas(args) -> int:
+    from ..atlas import cmd_atlas
+
+    return cmd_atlas(args)
 
 
 def _cmd_device_check(args) -> int:
@@ -318,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         handler = {"list": _cmd_list, "params": _cmd_params, "run": _cmd_run, "sweep": cmd_sweep,
                    "audit": _cmd_audit, "collect": cmd_collect, "book-times": cmd_book_times,
-                   "book-execute": cmd_book_execute, "device-check": _cmd_device_check,
+                   "book-execute": cmd_book_execute, "device-check": _cmd_device_check, "atlas": _cmd_atlas,
                    "publish-config": cmd_publish_config}[args.cmd]
         return handler(args)
     except ParamError as exc:
