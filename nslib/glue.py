@@ -74,16 +74,19 @@ def glue_verdicts(run) -> None:
     (so that "the claim {glue}" reads right in each state) and ``reason-<claim id>`` -> why it is inconclusive
     (empty otherwise); ``state-<claim id>`` -> the state with a mark, for the scorecard; ``provenance`` ->
     :func:`provenance_text`, for the page's last section and the scorecard; and the atlas' glue
-    (:func:`nslib.atlas.atlas_texts`: ``atlas-<claim id>``, ``atlas-status``)."""
+    (:func:`nslib.atlas.atlas_texts`: ``atlas-<claim id>``, ``atlas-status``) and ``evidence``, what the committed GPU
+    runs say about the page (:func:`nslib.devicecheck.evidence_text`)."""
     glue_text("provenance", provenance_text(run))
     for cid, v in run.verdicts.items():
         glue_text(f"verdict-{cid}", v.phrase())
         glue_text(f"reason-{cid}", f"(inconclusive: {v.reason})" if v.reason else "")
         glue_text(f"state-{cid}", _MARKS[v.state] + " " + v.state)
     from .atlas import atlas_texts
+    from .devicecheck import evidence_text
 
     for key, text in atlas_texts(run).items():
         glue_text(key, text)
+    glue_text("evidence", evidence_text(run.notebook))
 
 
 def show_verdicts(run):

@@ -37,3 +37,22 @@ def test_device_check_refuses_cuda_without_cuda_and_an_unknown_size(tmp_path, ca
     err = capsys.readouterr().err
     assert "--size" in err and "'huge'" in err and "'tiny', 'full'" in err
     assert not (tmp_path / "device-check.json").exists()
+
+
+def test_pages_read_the_committed_gpu_evidence_and_say_when_there_is_none(tmp_path):
+    from nslib.devicecheck import evidence_text
+
+    assert evidence_text("maxpool-jacobians", root=tmp_path).startswith("none yet")
+    report = {"size": "full", "environment": {"device": "cuda", "device_name": "NVIDIA H200", "date": "2026-12-01",
+                                              "git_commit": "0123456789abcdef"},
+              "notebooks": {"quick_profiles": {"maxpool-jacobians": {"passed": True}}},
+              "maxpool": {"ok": True, "rows": [{"beta": 0.0, "accuracy": 0.99}, {"beta": 0.0, "accuracy": 0.97},
+                                               {"beta": 10000.0, "accuracy": 0.1}]}}
+    (tmp_path / "evidence" / "h200").mkdir(parents=True)
+    (tmp_path / "evidence" / "h200" / "device-check.json").write_text(json.dumps(report))
+    cpu = {**report, "environment": {**report["environment"], "device": "cpu"}}  # a CPU smoke run is no evidence
+    (tmp_path / "evidence" / "cpu").mkdir()
+    (tmp_path / "evidence" / "cpu" / "device-check.json").write_text(json.dumps(cpu))
+    text = evidence_text("maxpool-jacobians", root=tmp_path)
+    assert text == ("measured on NVIDIA H200, 2026-12-01, nslib 0123456789ab: the quick profile passed on cuda; "
+                    "LeNet-5 at float16 on MNIST, mean test accuracy: beta 0 0.980, beta 10000 0.100")
