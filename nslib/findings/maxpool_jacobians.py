@@ -418,15 +418,18 @@ def _base(grid: TrainGrid) -> tuple[str, bool]:
     return f.optimizer.iloc[0], bool(f.batch_norm.iloc[0])
 
 
-def high_beta_breaks_16bit(grid: TrainGrid, min_high_beta: float = 1000.0) -> dict:
+def high_beta_breaks_16bit(grid: TrainGrid, min_high_beta: float = 1000.0) -> Verdict:
     """At 16 bits (base optimizer, no change of batch norm), the largest beta breaks training: every seed ends at
-    most ``BROKEN_MARGIN`` above chance (or diverged), while beta <= 1 stays within ``SAME_MARGIN`` of beta = 0 (mean
-    over seeds), per dataset and 16-bit precision.
+    most ``BROKEN_MARGIN`` above chance (or diverged), while beta <= 1 stays within ``SAME_MARGIN`` of beta = 0,
+    per dataset and 16-bit precision. "Stays within" is decided as in :func:`fp32_robust_to_beta`: the paired
+    change over seeds, its mean +- NOISE_SE standard errors inside the margin (outside it: does not hold; across
+    it: inconclusive). A top beta that leaves some seed trained refutes whatever the spread.
 
     Preconditions: a 16-bit precision was trained; beta = 0 and a beta >= ``min_high_beta`` are in the grid; beta = 0
-    learned (mean accuracy >= :func:`learned_level`)."""
+    learned (mean accuracy >= :func:`learned_level`); >= MIN_SEEDS seeds, unless the top beta already refutes."""
     criterion = (f"16-bit, base optimizer: at the largest beta (>= {min_high_beta:g}) every seed ends <= chance + "
-                 f"{BROKEN_MARGIN:.0%} or diverges, while beta <= 1 stays within {SAME_MARGIN:.0%} of beta = 0")
+                 f"{BROKEN_MARGIN:.0%} or diverges, while beta <= 1 stays within {SAME_MARGIN:.0%} of beta = 0 "
+                 f"beyond {NOISE_SE:g} standard errors of the seed-to-seed spread")
     f = grid.frame
     opt, bn = _base(grid)
     groups = {}
@@ -444,12 +447,26 @@ def high_beta_breaks_16bit(grid: TrainGrid, min_high_beta: float = 1000.0) -> di
                      f"having learned (chance {chance:.3f})")
         else:
             t = sub[sub.beta == top]
-            broken = bool(((t.accuracy <= chance + BROKEN_MARGIN) | t.diverged).all())
-            small = [b for b in betas if 0 < b <= 1]
-            stable = all(abs(mean[b] - mean[0.0]) <= SAME_MARGIN for b in small)
-            measured.update(broken_seeds=int(((t.accuracy <= chance + BROKEN_MARGIN) | t.diverged).sum()),
-                            seeds=len(t), small_beta_stable=stable)
-            state = broken and stable
+            failed = (t.accuracy <= chance + BROKEN_MARGIN) | t.diverged
+            broken = bool(failed.all())
+            acc = _per_seed(sub, dtype=d)
+            changes = {b: _mean_se(acc[b] - acc[0.0]) for b in betas if 0 < b <= 1}
+            measured.update(broken_seeds=int(failed.sum()), seeds=len(t),
+                            small_beta_change={f"{b:g}": m for b, (m, _) in changes.items()},
+                            small_beta_change_se={f"{b:g}": se for b, (_, se) in changes.items()})
+            unstable = [b for b, (m, se) in changes.items() if abs(m) - NOISE_SE * se > SAME_MARGIN]
+            if not broken:
+                state = False
+            elif unstable:
+                state = False
+            elif len(acc) < MIN_SEEDS and changes:
+                state = f"{len(acc)} seed(s): the change at beta <= 1 needs >= {MIN_SEEDS} seeds to measure its spread"
+            elif all(abs(m) + NOISE_SE * se <= SAME_MARGIN for m, se in changes.values()):
+                state = True
+            else:
+                b, (m, se) = max(changes.items(), key=lambda kv: abs(kv[1][0]))
+                state = (f"the largest beta breaks every seed, but the change at beta = {b:g} ({m:+.3f} +- {se:.3f}) "
+                         f"is within {NOISE_SE:g} standard errors of the {SAME_MARGIN:.0%} margin: raise n_seeds")
         groups[f"{ds} {d}"] = {"state": state, "measured": measured}
     if not groups:
         return inconclusive(criterion, "no 16-bit precision was trained")
