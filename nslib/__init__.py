@@ -29,4 +29,5 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
     "inconclusive": ".runner._results", "ParamError": ".runner._params",
     "set_theme": ".figures", "PALETTE": ".figures",
     "glue_text": ".glue", "glue_texts": ".glue", "glue_verdicts": ".glue", "show_verdicts": ".glue",
-}, submodules=("tools", "findings", "runner", "atlas", "bookbuild", "devicecheck", "figures", "glue", "verdicts"))
+}, submodules=("tools", "findings", "runner", "atlas", "bookbuild", "devicecheck", "evidence", "figures", "glue",
+               "verdicts"))

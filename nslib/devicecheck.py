@@ -15,7 +15,8 @@ A GPU is at hand only now and then, for minutes at a time; this runs, in order a
 It writes ``OUT/device-check.json``: the device's name, the versions (nslib, torch, CUDA), the commit, the size and
 every result with its seconds. A part that fails is recorded with its error, and the others still run. On a machine
 without CUDA it runs the same code on the CPU; ``--size tiny`` shrinks every part to seconds (the tests run it so).
-Results measured on a GPU are committed under ``evidence/``; the pages show them, and the book never recomputes them.
+Results measured on a GPU are committed under ``evidence/``; the pages show them (:mod:`nslib.evidence`), and the book
+never recomputes them.
 """
 
 from __future__ import annotations
@@ -29,10 +30,9 @@ import time
 import traceback
 from pathlib import Path
 
-__all__ = ["SIZES", "OUTPUT_FILE", "device_check", "evidence_text"]
+from .evidence import OUTPUT_FILE
 
-#: The file written into ``--out``.
-OUTPUT_FILE = "device-check.json"
+__all__ = ["SIZES", "OUTPUT_FILE", "device_check"]
 
 #: What each part does at each size: ``full`` fits in about 8 minutes on one GPU, ``tiny`` in seconds on a CPU.
 SIZES = {
@@ -169,45 +169,3 @@ def device_check(out: str | Path, size: str = "full", device: str = "auto") -> P
     tmp.write_text(json.dumps(to_json_safe(report), indent=1, sort_keys=True) + "\n")
     os.replace(tmp, target)
     return target
-
-
-def _evidence_reports(root: Path | None = None) -> list[dict]:
-    """Every committed ``evidence/**/device-check.json`` measured on CUDA at full size, oldest first."""
-    folder = (root or _ROOT) / "evidence"
-    reports = []
-    for path in sorted(folder.glob("**/" + OUTPUT_FILE)):
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if report.get("environment", {}).get("device") == "cuda" and report.get("size") == "full":
-            reports.append(report)
-    return sorted(reports, key=lambda r: r["environment"].get("date", ""))
-
-
-def evidence_text(stem: str, root: Path | None = None) -> str:
-    """One sentence for a page: what the committed GPU evidence says about it ("measured on <device>, <date>, nslib
-    <commit>: ..."), or that there is none yet. The book reads it; it never recomputes it."""
-    reports = _evidence_reports(root)
-    if not reports:
-        return ("none yet: no GPU run has been committed under evidence/ (python -m nslib device-check, whenever a "
-                "GPU is at hand)")
-    r = reports[-1]
-    env = r["environment"]
-    parts = []
-    quick = r.get("notebooks", {}).get("quick_profiles", {}).get(stem)
-    if quick is not None:
-        parts.append("the quick profile " + ("passed on cuda" if quick["passed"]
-                                             else f"failed on cuda ({quick.get('error', '')})"))
-    if stem == "relu-prime-at-zero" and r.get("volume", {}).get("ok"):
-        parts.append("volumes on MNIST (784-256x3, batch 256): " + ", ".join(
-            f"{v['dtype']} {v['volume']:.2f} [{v['ci_low']:.2f}, {v['ci_high']:.2f}] of {v['n_inits']} inits"
-            for v in r["volume"]["rows"]))
-    if stem == "maxpool-jacobians" and r.get("maxpool", {}).get("ok"):
-        by_beta: dict[float, list[float]] = {}
-        for x in r["maxpool"]["rows"]:
-            by_beta.setdefault(x["beta"], []).append(x["accuracy"])
-        parts.append("LeNet-5 at float16 on MNIST, mean test accuracy: " + ", ".join(
-            f"beta {b:g} {sum(a) / len(a):.3f}" for b, a in sorted(by_beta.items())))
-    head = f"measured on {env.get('device_name')}, {env.get('date')}, nslib {str(env.get('git_commit') or '')[:12]}"
-    return head + ": " + ("; ".join(parts) if parts else "nothing that concerns this page")

@@ -75,14 +75,14 @@ def glue_verdicts(run) -> None:
     (empty otherwise); ``state-<claim id>`` -> the state with a mark, for the scorecard; ``provenance`` ->
     :func:`provenance_text`, for the page's last section and the scorecard; and the atlas' glue
     (:func:`nslib.atlas.atlas_texts`: ``atlas-<claim id>``, ``atlas-status``) and ``evidence``, what the committed GPU
-    runs say about the page (:func:`nslib.devicecheck.evidence_text`)."""
+    runs say about the page (:func:`nslib.evidence.evidence_text`)."""
     glue_text("provenance", provenance_text(run))
     for cid, v in run.verdicts.items():
         glue_text(f"verdict-{cid}", v.phrase())
         glue_text(f"reason-{cid}", f"(inconclusive: {v.reason})" if v.reason else "")
         glue_text(f"state-{cid}", _MARKS[v.state] + " " + v.state)
     from .atlas import atlas_texts
-    from .devicecheck import evidence_text
+    from .evidence import evidence_text
 
     for key, text in atlas_texts(run).items():
         glue_text(key, text)

@@ -111,7 +111,7 @@ def test_prose_is_made_one_way(stem):
     prose = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     used = set(re.findall(r"\{glue:text\}`([^`]+)`", prose))
     page_keys = {k for k in used if k.startswith(prefix + "-")}
-    shared = ("verdict", "reason", "state", "provenance", "atlas")  # glued for every page by glue_verdicts
+    shared = ("verdict", "reason", "state", "provenance", "atlas", "evidence")  # glued for every page by glue_verdicts
     assert used - page_keys <= {k for k in used if k.split("-")[0] in shared}
 
 

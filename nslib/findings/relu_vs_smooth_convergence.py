@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..figures import PALETTE, log_floor
+from ..glue import text_of
 from ..runner import combine_verdicts, inconclusive, verdict
 from ..tools import data, ensembles
 from ..tools.dynamics import StepSizeRuns, run_dynamics, settled
@@ -669,8 +670,10 @@ def page_texts(toy: ToyRuns, nets: NetRuns, verdicts: Mapping[str, Verdict], *, 
                       f"{', '.join(faster) if faster else 'none'}")
     effects = []
     for group, g in verdicts["nets-smooth-faster"].groups.items():
-        m = g.measured
-        effects.append(f"{group} {m['median_ratio']:.2f} [{m['ci_low']:.2f}, {m['ci_high']:.2f}]")
+        m = g.measured  # a net that never reached the threshold gives an infinite ratio, kept as null + "_nonfinite"
+        ratio, low, high = (m.get(k) if m.get(k) is not None else m.get(f"{k}_nonfinite", "n/a")
+                            for k in ("median_ratio", "ci_low", "ci_high"))
+        effects.append(f"{group} {text_of(ratio, '.2f')} [{text_of(low, '.2f')}, {text_of(high, '.2f')}]")
     faster = verdicts["nets-smooth-faster"].measured.get("faster", [])
     slower = verdicts["nets-smooth-faster"].measured.get("slower", [])
     tuned = ", ".join(sorted({f"{lr:g}" for lr in table["tuned lr"]}, key=float))

@@ -40,7 +40,7 @@ def test_device_check_refuses_cuda_without_cuda_and_an_unknown_size(tmp_path, ca
 
 
 def test_pages_read_the_committed_gpu_evidence_and_say_when_there_is_none(tmp_path):
-    from nslib.devicecheck import evidence_text
+    from nslib.evidence import evidence_text
 
     assert evidence_text("maxpool-jacobians", root=tmp_path).startswith("none yet")
     report = {"size": "full", "environment": {"device": "cuda", "device_name": "NVIDIA H200", "date": "2026-12-01",
