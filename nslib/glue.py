@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["glue_text", "glue_texts", "glue_verdicts", "per_group_text", "provenance_text", "show_verdicts",
-           "text_of"]
+__all__ = ["glue_text", "glue_texts", "glue_verdicts", "group_states_text", "per_group_text", "provenance_text",
+           "show_verdicts", "text_of"]
 
 
 def text_of(value: Any, fmt: str = "") -> str:
@@ -49,6 +49,16 @@ def per_group_text(values, fmt: str, key: str | None = None) -> str:
     if key is not None:
         values = {g: m.get(key) for g, m in values.get("per_group", values).items()}
     return ", ".join(f"{g} {text_of(v, fmt)}" for g, v in values.items()) or "none"
+
+
+def group_states_text(verdict) -> str:
+    """Which groups of a per-group :class:`~nslib.verdicts.Verdict` hold, do not hold and are inconclusive, for
+    prose: "holds for relu mse, tanh mse; does not hold for softplus(3) ce; inconclusive for relu ce"."""
+    by_state: dict[str, list[str]] = {}
+    for name, g in verdict.groups.items():
+        by_state.setdefault(g.state, []).append(name)
+    return "; ".join(f"{state} for {', '.join(names)}" for state in ("holds", "does not hold", "inconclusive")
+                     if (names := by_state.get(state))) or "no group was judged"
 
 
 # the scorecard shows the three states apart at a glance

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..figures import PALETTE
-from ..glue import per_group_text, text_of
+from ..glue import group_states_text, per_group_text, text_of
 from ..runner import combine_verdicts, inconclusive, verdict
 from ..tools import curvature, data, flows
 from ..tools.models import flat_loss, mlp
@@ -717,4 +717,6 @@ def page_texts(verdicts: Mapping[str, Verdict], *, fams: Sequence[str], runs: Se
             "upticks": per_group_text(num, ".0%", "uptick_fraction"),
             "rise": per_group_text(num, ".1f", "rise"), "median": per_group_text(num, ".2f", "median_units"),
             "differs-on": ", ".join(differs["differs_on"]) or "none", "crosscheck": text_of(worst, ".1e"),
-            "cf": flow_distance_text(cf_table)}
+            "cf": flow_distance_text(cf_table),
+            **{f"groups-{cid}": group_states_text(verdicts[cid])
+               for cid in ("progressive-sharpening", "hovers-at-2-over-eta", "loss-nonmonotone-yet-decreasing")}}
