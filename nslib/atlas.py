@@ -324,5 +324,8 @@ def plot_atlas(stem: str):
 def atlas_reasons(stem: str):
     """The inconclusive points of the atlas, one line each: claim, variation, seed, reason."""
     table = read_atlas(stem)
-    rows = table[table.state == "inconclusive"][["claim", "variation", "seed", "reason"]]
-    return rows.reset_index(drop=True)
+    rows = table[table.state == "inconclusive"][["claim", "variation", "seed", "reason"]].reset_index(drop=True)
+    if rows.empty:  # a page shows a sentence, not pandas' "Empty DataFrame"
+        note = "no atlas yet" if table.empty else "no point of the atlas is inconclusive"
+        return rows.reindex([0]).assign(claim="-", variation="-", seed="-", reason=note)
+    return rows
