@@ -3,9 +3,11 @@
 import argparse
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import toc_notebooks
 
 from nslib import atlas
 from nslib.runner._runs import RESULTS_FILE, run_notebook
@@ -18,7 +20,7 @@ def test_points_cover_every_seed_then_each_variation_at_the_first_seeds():
     seeds = [s for v, s, _ in points if v == "none"]
     assert seeds == list(range(5))
     varied = [(v, s) for v, s, _ in points if v != "none"]
-    assert varied == [("float16 training", 0), ("float16 training", 1), ("reversed betas", 0), ("reversed betas", 1)]
+    assert varied == [("float16 training", 0), ("reversed betas", 0)]  # variation_seeds: 1
     assert all(o["seed"] == s for _, s, o in points)
 
 
@@ -56,6 +58,25 @@ def test_the_atlas_rows_equal_a_direct_run_and_a_rerun_resumes(tmp_path, monkeyp
     capsys.readouterr()
     atlas.compute(STEM, args, profile="quick")
     assert "2 of 2 points already computed" in capsys.readouterr().err
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("stem", toc_notebooks())
+def test_an_atlas_point_of_every_notebook_reproduces_its_direct_run(stem, tmp_path, monkeypatch, quick_run):
+    """One point per notebook, at the quick scale, through the atlas machinery in its own process: every claim's state
+    and measured scalars equal those of the notebook's quick run made independently (the quick profile is seed 0)."""
+    monkeypatch.setenv("NSLIB_ATLAS_DIR", str(tmp_path / "atlas"))
+    monkeypatch.setenv("NSLIB_ATLAS_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(atlas, "atlas_points", lambda stem, profile="book": [("none", 0, {"seed": 0})])
+    table, _ = atlas.compute(stem, argparse.Namespace(workers=1, scheduler=None), profile="quick")
+    rows = pd.read_csv(table, keep_default_na=False).set_index("claim")
+    proc, _ = quick_run(stem)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    direct = json.loads((Path(proc.stdout.strip().splitlines()[-1]) / RESULTS_FILE).read_text())
+    assert sorted(rows.index) == sorted(direct["verdicts"])
+    for claim, v in direct["verdicts"].items():
+        assert rows.loc[claim, "state"] == v["status"], claim
+        assert json.loads(rows.loc[claim, "measured"]) == atlas._scalars(v.get("measured", {})), claim
 
 
 def _table(states_by_seed, varied=None):
