@@ -284,3 +284,33 @@ def test_every_paper_profile_is_accepted_offline_and_its_data_load(stem, monkeyp
     for name in names:
         split = data.load(name, n_train=params["n_train"], seed=params.get("seed", 0))
         assert split.n_train == params["n_train"], (stem, name)
+
+
+_ORPHAN_TASK = """
+import asyncio, gc, logging, sys
+from nbclient.exceptions import DeadKernelError
+from nslib.__main__ import _drop_dead_kernel_tasks
+if sys.argv[1] == "filtered":
+    logging.getLogger("asyncio").addFilter(_drop_dead_kernel_tasks)
+async def cell(exc):
+    raise exc
+async def main():
+    for exc in (DeadKernelError("Kernel died"), ValueError("a real bug")):
+        task = asyncio.ensure_future(cell(exc))
+        await asyncio.sleep(0.01)
+        del task  # its exception never retrieved, as nbclient's cell task after an interrupt
+        gc.collect()
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("mode", ["plain", "filtered"])
+def test_the_cli_drops_only_the_traceback_of_a_dead_kernel_task(mode):
+    """``python -m nslib`` filters asyncio's "Task exception was never retrieved" for a DeadKernelError (an interrupt
+    kills the kernel; the runner already said so in one line) and lets every other exception through."""
+    import subprocess
+    import sys
+
+    err = subprocess.run([sys.executable, "-c", _ORPHAN_TASK, mode], capture_output=True, text=True, timeout=60).stderr
+    assert err.count("Task exception was never retrieved") == (2 if mode == "plain" else 1), err
+    assert "a real bug" in err and ("DeadKernelError" in err) == (mode == "plain"), err
