@@ -179,3 +179,19 @@ def test_deep_linear_global_min_true_false_and_inconclusive():
     assert gvg.deep_linear_global_min(run([converged] * 98 + [stuck] * 2))["holds"] is False
     v = gvg.deep_linear_global_min(run([converged] * 98 + [slow] * 2))
     assert v["holds"] is None and "still descending" in v["reason"]
+
+
+def test_the_paper_cost_counts_the_gradients_the_paper_profile_takes():
+    """The ``paper_cost`` sentence states gradient counts; they must be the profile's: GD runs horizon / eta steps
+    at every step size, the protocol sum(rs) x horizon / eta0 more on each protocol net."""
+    import re
+
+    from nslib.runner._notebooks import load_notebook
+
+    info = load_notebook("gd-vs-gradient-flow")
+    p = info.resolve("paper")
+    gd = sum(round(p["horizon"] / eta) for eta in p["etas"])
+    protocol = sum(p["rs"]) * round(p["horizon"] / p["eta0"])
+    stated = [int(n.replace(",", "")) for n in re.findall(r"(\d[\d,]*) (?:gradients|for GD|for the eta0/r|for tanh)",
+                                                          info.paper_cost)]
+    assert stated == [gd + protocol, gd, protocol, gd], info.paper_cost
