@@ -1,6 +1,8 @@
 """The finding's experiment code (nets, balanced init, whitened regression) against independent references, and its
 five criteria on constructed data: each must be able to come out true, false and inconclusive."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,6 +86,45 @@ def test_compare_net_on_a_tiny_linear_net_against_the_paper_protocol():
     assert len(run.curvature) == 2 and run.lam_path == run.curvature.lambda_max.max()
     assert run.curvature.lambda_max.iloc[0] == pytest.approx(run.lam0, rel=1e-4)  # checkpoint 0 is theta0
     assert run.gd_distance[0.2] == flows.max_distance(run.gd[0.2], run.reference)
+
+
+def test_the_authors_setup_runs_their_mlp_and_its_gap_matches_an_independent_finer_gd():
+    s = data.load("mnist", n_train=100, n_test=0, dtype=torch.float64)
+    X, y = s.X_train, s.y_train
+    horizon = 0.02
+    (run,) = gvg.run_authors_setup(["linear"], X, y, s.image_shape, s.n_classes, horizon=horizon, rtol=1e-9)
+    assert run.n_params == 784 * 50 + 50 * 50 + 50 * 10 and run.eta0 == 0.001  # the paper's 784-50-50-10, no biases
+    # independent reference: plain GD at eta0 / 10 written out here, which closes 9/10 of GD(eta0)'s gap to the flow
+    net = gvg.make_paper_net("linear", s.image_shape, 50, n_classes=10)
+    for step in (run.eta0, run.eta0 / 10):
+        model = copy.deepcopy(net)
+        for _ in range(round(horizon / step)):
+            model.zero_grad()
+            torch.nn.functional.cross_entropy(model(X), y).backward()
+            with torch.no_grad():
+                for p in model.parameters():
+                    p -= step * p.grad
+        end = torch.cat([p.detach().flatten() for p in model.parameters()])
+        if step == run.eta0:
+            coarse = end
+    assert torch.allclose(coarse, run.protocol[1].thetas[-1], atol=1e-10)  # the same GD and parameter order
+    t, d = flows.distances(run.protocol[1], run.reference)
+    assert float((coarse - end).norm()) == pytest.approx(0.9 * d[-1], rel=0.05)
+    table = gvg.authors_setup_table([run])
+    assert table.loc["linear", "ratio"] == pytest.approx(d.max() / run.travelled)
+    assert table.loc["linear", "eta0 / (2/lambda)"] == pytest.approx(0.001 * run.lam0 / 2)
+
+
+def test_authors_setup_texts_compare_with_the_paper_ratio():
+    def table(ratios):
+        return pd.DataFrame({"net": list(ratios), "t": 1.0, "eta0 / (2/lambda)": 0.05, "max_t ||GD - GF||": 0.01,
+                             "travelled": 1.0, "ratio": list(ratios.values()), "reference error / gap": 0.1,
+                             "reference gradient evaluations": 100, "reference failed": ""}).set_index("net")
+    assert gvg.authors_setup_texts(table({"linear": 0.001, "relu": 0.015}))["compare"] == \
+        "below the paper's 2% for every net run"
+    assert "for relu" in gvg.authors_setup_texts(table({"linear": 0.001, "relu": 0.03}))["compare"]
+    texts = gvg.authors_setup_texts(table({"relu": float("nan")}))
+    assert texts["compare"].startswith("cannot be compared") and texts["ratios"] == "relu n/a"
 
 
 # ------------------------------------------------------------------------------------------------------- criteria
