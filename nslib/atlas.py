@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ATLAS_DIR", "MANIFEST", "STATES", "atlas_points", "atlas_reasons", "atlas_status", "atlas_texts",
-           "cmd_atlas", "compute", "distribution_text", "fingerprint", "plot_atlas", "read_atlas"]
+           "cmd_atlas", "compute", "distribution_text", "fingerprint", "page_seconds", "plot_atlas", "read_atlas"]
 
 #: Where the committed tables and the manifest live, under the repository root.
 ATLAS_DIR = "atlas"
@@ -112,6 +112,15 @@ def _read_manifest() -> dict:
         return json.loads(_manifest_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def page_seconds(stem: str) -> float | None:
+    """The mean page time of one atlas point (one run of the ``book`` profile), from the committed manifest; None
+    when the notebook has no atlas entry. Measured by whoever computed the atlas, often under load: a guide to which
+    pages are long, not a benchmark."""
+    entry = _read_manifest().get(stem) or {}
+    cost, points = entry.get("cost_s"), entry.get("points_computed") or entry.get("points")
+    return float(cost) / points if cost and points else None
 
 
 def atlas_status(stem: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import math
 import pkgutil
 import re
 import sys
@@ -22,7 +23,7 @@ from types import ModuleType
 from .runner._params import ParamError
 
 __all__ = ["BUDGET_MINUTES", "api_markdown", "book_pages", "book_times", "cmd_book_execute", "cmd_book_times",
-           "cmd_publish_config", "documented", "execute_book", "public_modules", "publish_config"]
+           "cmd_publish_config", "documented", "execute_book", "execution_order", "public_modules", "publish_config"]
 
 #: The whole book executed cold must stay under this on a 2-core CPU.
 BUDGET_MINUTES = 25.0
@@ -135,10 +136,25 @@ def _execute_page(path: str, timeout: int, log: str):
     return path, result.nb, result.time, result.exc_string if result.err is not None else None
 
 
+def execution_order(pages: list[Path], last: dict[str, float]) -> list[Path]:
+    """Longest first, so that two workers finish together: by each page's last recorded execution time, else (a
+    fresh clone has none) by its atlas's time per point (:func:`nslib.atlas.page_seconds`); pages known by neither
+    go first."""
+    from .atlas import page_seconds
+
+    def seconds(page: Path) -> float:
+        known = last.get(page.name)
+        if known is None:
+            known = page_seconds(page.stem) if page.suffix == ".ipynb" else None
+        return math.inf if known is None else known
+
+    return sorted(pages, key=lambda p: -seconds(p))
+
+
 def execute_book(cache: str | Path, pages: list[Path], workers: int = 2, timeout: int = 600,
                  report=print) -> list[str]:
     """Execute every page not yet in the jupyter ``cache`` (the one ``jupyter-book build`` reads with
-    ``execute_notebooks: cache``), ``workers`` at a time, longest first by their last recorded time; cache each
+    ``execute_notebooks: cache``), ``workers`` at a time, longest first (:func:`execution_order`); cache each
     executed notebook exactly as myst-nb would. Return the pages that failed (their tracebacks are reported), so that
     the Sphinx build that follows only renders. A page that fails here is not cached: the build would run it again."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -156,7 +172,7 @@ def execute_book(cache: str | Path, pages: list[Path], workers: int = 2, timeout
             store.match_cache_notebook(nbformat.read(page, as_version=4))
         except KeyError:
             todo.append(page)
-    todo.sort(key=lambda p: -last.get(p.name, float("inf")))  # never-timed pages first, then the slowest
+    todo = execution_order(todo, last)
     report(f"book: {len(pages) - len(todo)} of {len(pages)} page(s) cached; executing {len(todo)} "
            f"with {workers} worker(s)")
     failed = []

@@ -1,4 +1,6 @@
 import datetime as dt
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import jupyter_cache
@@ -85,3 +87,27 @@ def test_pages_are_executed_in_parallel_into_the_cache_myst_nb_reads(tmp_path):
     lines.clear()
     assert _book.execute_book(tmp_path / "cache", pages, workers=2, timeout=60, report=lines.append) == []
     assert lines == ["book: 2 of 2 page(s) cached; executing 0 with 2 worker(s)"]
+
+
+def test_a_fresh_clone_executes_the_longest_pages_first_by_their_atlas_times(monkeypatch):
+    """With no recorded times the order comes from each atlas's time per point; a recorded time wins; a page known
+    by neither goes first (it could be the longest)."""
+    from nslib import atlas
+
+    atlas_s = {"short": 10.0, "long": 900.0, "middle": 200.0}
+    monkeypatch.setattr(atlas, "page_seconds", lambda stem: atlas_s.get(stem))
+    pages = [Path(f"notebooks/{s}.ipynb") for s in ("short", "middle", "long", "unknown")] + [Path("book/api.md")]
+    order = [p.stem for p in _book.execution_order(pages, {})]
+    assert order[:2] in (["unknown", "api"], ["api", "unknown"]) and order[2:] == ["long", "middle", "short"]
+    order = [p.stem for p in _book.execution_order(pages, {"short.ipynb": 5000.0, "api.md": 1.0})]
+    assert order == ["unknown", "short", "long", "middle", "api"]
+
+
+def test_page_seconds_reads_the_committed_manifest():
+    from nslib import atlas
+
+    manifest = json.loads((Path(__file__).resolve().parents[2] / "atlas" / "manifest.json").read_text())
+    entry = manifest["maxpool-jacobians"]
+    assert atlas.page_seconds("maxpool-jacobians") == pytest.approx(entry["cost_s"] / entry["points_computed"])
+    assert atlas.page_seconds("no-such-notebook") is None
+
