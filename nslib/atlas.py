@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ATLAS_DIR", "MANIFEST", "STATES", "atlas_points", "atlas_reasons", "atlas_status", "atlas_texts",
-           "cmd_atlas", "compute", "distribution_text", "fingerprint", "page_seconds", "plot_atlas", "read_atlas"]
+           "cmd_atlas", "compare_with_atlas", "compute", "distribution_text", "fingerprint", "kernel_points", "kernels_text",
+           "page_seconds", "plot_atlas", "read_atlas"]
 
 #: Where the committed tables and the manifest live, under the repository root.
 ATLAS_DIR = "atlas"
@@ -42,6 +43,9 @@ STATES = ("holds", "does not hold", "inconclusive")
 #: Runs of the atlas (executed notebooks), kept out of git: they are the cache a rerun resumes from.
 _RUNS = Path("_build") / "atlas-runs"
 _BASELINE = "none"  # the variation name of the plain book profile
+#: The table's columns: ``hardware`` is the point's :func:`nslib.runner._runtime.hardware` key, ``kernels`` the CPU
+#: kernel set torch used there (what the manifest's ``hardware`` describes in words).
+_COLUMNS = ("variation", "seed", "claim", "state", "reason", "measured", "overrides", "run_hash", "hardware", "kernels")
 
 
 def _root() -> Path:
@@ -54,9 +58,16 @@ def _finding_module_path(stem: str) -> Path:
     return _root() / "nslib" / "findings" / f"{stem.replace('-', '_')}.py"
 
 
+#: The runner's files that decide what a run computes (parameter resolution, profiles, seeding and threads, the
+#: record). The others (``_cli``, ``_runs``, ``_sweep``) only launch, place and schedule runs: a change there cannot
+#: change a number, so it does not mark every atlas stale.
+_RUNNER_DECIDES = ("_jsonsafe.py", "_notebooks.py", "_params.py", "_results.py", "_runtime.py")
+
+
 def fingerprint(stem: str) -> str:
     """A hash of what decides the notebook's results: its code cells and ``metadata.nslib``, its finding module,
-    and every source file of nslib's tools and runner and of ``nslib/verdicts.py``. Prose edits do not change it."""
+    every source file of nslib's tools, ``nslib/verdicts.py`` and the runner's files that decide what a run computes
+    (:data:`_RUNNER_DECIDES`). Prose edits do not change it."""
     root = _root()
     nb = json.loads((root / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
     h = hashlib.sha256()
@@ -67,8 +78,8 @@ def fingerprint(stem: str) -> str:
     meta.pop("atlas", None)  # the atlas's own declaration says which points, not what they compute
     h.update(json.dumps(meta, sort_keys=True).encode())
     files = [("finding", _finding_module_path(stem)), ("verdicts", root / "nslib" / "verdicts.py")]
-    for part in ("tools", "runner"):
-        files += [(f"{part}/{p.name}", p) for p in sorted((root / "nslib" / part).glob("*.py"))]
+    files += [(f"tools/{p.name}", p) for p in sorted((root / "nslib" / "tools").glob("*.py"))]
+    files += [(f"runner/{name}", root / "nslib" / "runner" / name) for name in _RUNNER_DECIDES]
     for label, path in files:
         h.update(label.encode())
         h.update(path.read_bytes())
@@ -96,6 +107,56 @@ def atlas_points(stem: str, profile: str = "book") -> list[tuple[str, int, dict[
     for _, _, overrides in points:
         info.resolve(profile, overrides)  # every point validated before anything runs
     return points
+
+
+def _declaration(stem: str) -> dict:
+    from .runner._notebooks import load_notebook
+
+    nb = json.loads(load_notebook(stem).path.read_text(encoding="utf-8"))
+    return nb.get("metadata", {}).get("nslib", {}).get("atlas") or {}
+
+
+def _torch_default_kernels() -> str:
+    """The kernel set torch picks on this CPU when nothing forces one (asked of a fresh interpreter, since this
+    process may have ``ATEN_CPU_CAPABILITY`` set), lower case."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+    out = subprocess.run([sys.executable, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    return out.stdout.strip().lower() or "unknown"
+
+
+def kernel_points(stem: str) -> tuple[list[tuple[str, int, dict[str, Any], dict[str, str]]], list[dict]]:
+    """The CPU-kernels variation a page whose verdicts rest on low-precision rounding declares
+    (``"kernels": ["default", "avx2", "avx512"]`` in its atlas): at the first seed, one point per kernel set, run
+    with ``ATEN_CPU_CAPABILITY`` set for its kernel. Returns ``(variation, seed, overrides, env)`` for the sets this
+    machine can run, and, for the others, ``{"variation", "seed", "reason"}``: a set this CPU lacks the features for
+    (torch would die on an illegal instruction) and the set torch already picks here (the baseline is that point)."""
+    from .runner._runtime import KERNEL_SETS, kernel_support
+
+    decl = _declaration(stem)
+    asked = decl.get("kernels") or []
+    unknown = [k for k in asked if k not in KERNEL_SETS]
+    if unknown:
+        from .runner._params import ParamError
+
+        raise ParamError(f"notebook {stem!r}: atlas kernels {unknown}: allowed are {', '.join(KERNEL_SETS)}")
+    if not asked:
+        return [], []
+    seed = int(decl["seeds"][0])
+    support, own = kernel_support(), _torch_default_kernels()
+    points, skipped = [], []
+    for name in asked:
+        variation = f"kernels {name}"
+        if support.get(name):
+            skipped.append({"variation": variation, "seed": seed, "reason": support[name]})
+        elif name == own:
+            skipped.append({"variation": variation, "seed": seed,
+                            "reason": f"torch runs the {name} kernels on this CPU unforced: the baseline is this point"})
+        else:
+            points.append((variation, seed, {"seed": seed}, {"ATEN_CPU_CAPABILITY": name}))
+    return points, skipped
 
 
 def _atlas_dir() -> Path:
@@ -142,8 +203,7 @@ def _write_table(stem: str, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["variation", "seed", "claim", "state", "reason", "measured",
-                                                "overrides", "run_hash"])
+        writer = csv.DictWriter(fh, fieldnames=list(_COLUMNS))
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
@@ -162,40 +222,56 @@ def _update_manifest(stem: str, entry: dict) -> None:
 def compute(stem: str, args, profile: str = "book") -> tuple[Path, float]:
     """Run the notebook's missing atlas points (resuming from the runs cache of the current fingerprint), write its
     table and manifest entry; return the table's path and the seconds the points took (their ``elapsed_s``). The
-    atlas is the ``book`` profile's; another ``profile`` (the tests use ``quick``) runs the same machinery smaller."""
+    atlas is the ``book`` profile's; another ``profile`` (the tests use ``quick``) runs the same machinery smaller.
+    The kernels variation (:func:`kernel_points`) runs with its ``ATEN_CPU_CAPABILITY`` and is checked: a point where
+    torch used other kernels than it was told to fails."""
     from .runner._notebooks import load_notebook
+    from .runner._results import _git_commit
     from .runner._runs import RESULTS_FILE, run_hash
+    from .runner._runtime import hardware_text
     from .runner._sweep import _complete, _run_points, _sweep_one
 
     info = load_notebook(stem)
-    points = atlas_points(stem, profile)
+    kernels, skipped = kernel_points(stem)
+    points = [(v, s, o, {}) for v, s, o in atlas_points(stem, profile)] + kernels
     fp = fingerprint(stem)
     out = (Path(os.environ.get("NSLIB_ATLAS_RUNS") or _root() / _RUNS) / fp / profile).resolve()
-    params = [info.resolve(profile, overrides) for _, _, overrides in points]
-    dirs = [out / stem / run_hash(profile, p) for p in params]
+    outs = [out / f"kernels-{env['ATEN_CPU_CAPABILITY']}" if env else out for _, _, _, env in points]
+    dirs = [o / stem / run_hash(profile, info.resolve(profile, overrides)) for o, (_, _, overrides, _) in
+            zip(outs, points)]
     todo = [i for i, d in enumerate(dirs) if not _complete(d, info.claims)]
     print(f"nslib: atlas {stem}: {len(points) - len(todo)} of {len(points)} points already computed", file=sys.stderr)
-    outcome = _run_points([points[i][2] for i in todo], lambda pt: _sweep_one(stem, profile, pt, str(out)), args)
-    failed = [points[todo[j]] for j, v in outcome.items() if isinstance(v, Exception)]
-    for (variation, seed, _), exc in zip(failed, [v for v in outcome.values() if isinstance(v, Exception)]):
-        print(f"nslib: atlas {stem}: point {variation!r} seed {seed} failed: {exc}", file=sys.stderr)
-    rows, cost = [], 0.0
-    for (variation, seed, overrides), d in zip(points, dirs):
-        if not _complete(d, info.claims):
+    for sk in skipped:
+        print(f"nslib: atlas {stem}: point {sk['variation']!r} skipped: {sk['reason']}", file=sys.stderr)
+    outcome = _run_points(todo, lambda i: _sweep_one(stem, profile, points[i][2], str(outs[i]), env=points[i][3]),
+                          args)
+    errors = {todo[j]: v for j, v in outcome.items() if isinstance(v, Exception)}
+    rows, cost, machines = [], 0.0, {}
+    for i, ((variation, seed, overrides, env), d) in enumerate(zip(points, dirs)):
+        if i in errors or not _complete(d, info.claims):
             continue
         res = json.loads((d / RESULTS_FILE).read_text(encoding="utf-8"))
+        hw = res.get("env", {}).get("hardware") or {}
+        used = str(hw.get("cpu_capability", "")).lower()
+        if env and used != env["ATEN_CPU_CAPABILITY"]:
+            errors[i] = RuntimeError(f"asked for the {env['ATEN_CPU_CAPABILITY']} kernels, torch used {used or '?'}")
+            continue
         cost += float(res.get("elapsed_s") or 0.0)
+        if hw:
+            machines[hw["key"]] = hardware_text(hw)
         shown = {k: v for k, v in overrides.items() if k != "seed"}
         for claim in info.claims:
             v = res["verdicts"][claim]
             rows.append({"variation": variation, "seed": seed, "claim": claim, "state": v["status"],
                          "reason": v.get("reason") or "", "measured": json.dumps(_scalars(v.get("measured", {}))),
-                         "overrides": json.dumps(shown, sort_keys=True), "run_hash": d.name})
+                         "overrides": json.dumps(shown, sort_keys=True), "run_hash": d.name,
+                         "hardware": hw.get("key", ""), "kernels": used})
+    for i, exc in sorted(errors.items()):
+        print(f"nslib: atlas {stem}: point {points[i][0]!r} seed {points[i][1]} failed: {exc}", file=sys.stderr)
     table = _write_table(stem, rows)
-    from .runner._results import _git_commit
-
     _update_manifest(stem, {"fingerprint": fp, "commit": _git_commit(), "profile": profile, "points": len(points),
-                            "points_computed": len(points) - len(failed), "cost_s": round(cost, 1),
+                            "points_computed": len(points) - len(errors), "cost_s": round(cost, 1),
+                            "hardware": machines, "skipped": skipped,
                             "computed": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
     return table, cost
 
@@ -205,7 +281,10 @@ def cmd_atlas(args) -> int:
     that declare one. Exit 1 when ``--status`` finds a notebook not fresh or a point failed."""
     from .runner._notebooks import available_notebooks
     from .runner._params import ParamError
+    from .runner._sweep import check_workers
 
+    if not args.status:
+        check_workers(args)
     declared = [s for s in available_notebooks() if _declares(s)]
     stems = args.notebooks or declared
     unknown = [s for s in stems if s not in available_notebooks()]
@@ -232,23 +311,25 @@ def cmd_atlas(args) -> int:
 
 
 def _declares(stem: str) -> bool:
-    from .runner._notebooks import load_notebook
-
-    nb = json.loads(load_notebook(stem).path.read_text(encoding="utf-8"))
-    return bool(nb.get("metadata", {}).get("nslib", {}).get("atlas"))
+    return bool(_declaration(stem))
 
 
 # ------------------------------------------------------------------------------------------------- on the pages
 
 def read_atlas(stem: str):
-    """The notebook's atlas table as a DataFrame (empty when there is none)."""
+    """The notebook's atlas table as a DataFrame (empty when there is none); a table written before the atlas recorded
+    hardware has empty ``hardware`` and ``kernels`` columns."""
     import pandas as pd
 
     path = _atlas_dir() / f"{stem}.csv"
     if not path.is_file():
-        return pd.DataFrame(columns=["variation", "seed", "claim", "state", "reason", "measured", "overrides",
-                                     "run_hash"])
-    return pd.read_csv(path, keep_default_na=False, dtype={"reason": str, "state": str})
+        return pd.DataFrame(columns=list(_COLUMNS))
+    table = pd.read_csv(path, keep_default_na=False, dtype={"reason": str, "state": str, "hardware": str,
+                                                             "kernels": str})
+    for column in _COLUMNS:
+        if column not in table:
+            table[column] = ""
+    return table
 
 
 def distribution_text(table, claim: str) -> str:
@@ -269,11 +350,77 @@ def distribution_text(table, claim: str) -> str:
     return text
 
 
+def _run_hardware(run) -> dict:
+    env = run.env() if callable(getattr(run, "env", None)) else {}
+    return env.get("hardware") or {}
+
+
+def compare_with_atlas(run, table) -> dict:
+    """The page's run against the atlas point of the *same resolved parameters* (the run hash of the ``book``
+    profile: the default page is seed 0's point, a reader's run at seed 3 is seed 3's): ``{"point": False}`` when
+    the parameters are no atlas point (a reader's own run: nothing to compare); else ``{"point": True, "same_hardware":
+    ..., "differ": {claim: (page state, atlas state)}, "page_hardware": ..., "atlas_hardware": ...}``. The kernels
+    variation is left out: it is the same parameters on purpose forced onto other kernels."""
+    from .runner._runs import run_hash
+
+    own = run_hash("book", run.params)
+    rows = table[(table.run_hash == own) & ~table.variation.str.startswith("kernels ")]
+    if rows.empty:
+        return {"point": False}
+    hw = _run_hardware(run)
+    atlas_key = str(rows.hardware.iloc[0])
+    differ = {}
+    for claim, v in run.verdicts.items():
+        row = rows[rows.claim == claim]
+        if len(row) and row.state.iloc[0] != v.state:
+            differ[claim] = (v.state, row.state.iloc[0])
+    manifest = _read_manifest().get(run.notebook, {}).get("hardware", {})
+    return {"point": True, "seed": int(rows.seed.iloc[0]), "variation": rows.variation.iloc[0],
+            "same_hardware": bool(atlas_key) and atlas_key == hw.get("key"), "differ": differ,
+            "page_hardware": hw, "atlas_hardware": manifest.get(atlas_key, "hardware not recorded")}
+
+
+def kernels_text(table) -> str:
+    """What the atlas's kernels variation shows, for the page: per kernel set run, the claims whose state differs
+    from the baseline at that seed (or that none does), and the sets this machine could not run."""
+    from .runner._runtime import KERNEL_SETS
+
+    varied = table[table.variation.str.startswith("kernels ")]
+    if varied.empty:
+        return "no kernels variation has been computed for this page"
+    parts = []
+    for variation, sub in varied.groupby("variation", sort=False):
+        seed = int(sub.seed.iloc[0])
+        base = table[(table.variation == _BASELINE) & (table.seed == seed)]
+        base_state = dict(zip(base.claim, base.state))
+        base_kernels = base.kernels.iloc[0] if len(base) and base.kernels.iloc[0] else "unforced"
+        changed = [f"'{c}' {st} (against {base_state[c]} with the {base_kernels} kernels)"
+                   for c, st in zip(sub.claim, sub.state) if c in base_state and base_state[c] != st]
+        name = variation.removeprefix("kernels ")
+        parts.append(f"with torch's {name} kernels at seed {seed}, " +
+                     ("; ".join(changed) if changed else "every claim as with the baseline's kernels"))
+    return "; ".join(parts)
+
+
+def _skipped_text(stem: str) -> str:
+    skipped = _read_manifest().get(stem, {}).get("skipped") or []
+    return "; ".join(f"{sk['variation']} not run ({sk['reason']})" for sk in skipped)
+
+
 def atlas_texts(run) -> dict[str, str]:
-    """What a page glues from its atlas (:func:`nslib.glue.glue_verdicts` glues it): per claim,
-    ``atlas-<claim id>``, its distribution over the atlas' seeds and the variations that change it (the scorecard
-    shows it); and ``atlas-status``, a sentence saying whether the atlas matches the current code. When it does, the
-    seed's row with no variation must equal the page's own verdicts on the book profile: a mismatch is an error."""
+    """What a page glues from its atlas (:func:`nslib.glue.glue_verdicts` glues it): per claim, ``atlas-<claim id>``,
+    its distribution over the atlas' seeds and the variations that change it (the scorecard shows it), with "depends
+    on the CPU kernels here" when this page's run differs from the atlas point of the same parameters computed on
+    other hardware; ``atlas-status``, whether the atlas matches the current code; ``atlas-hardware``, how this run
+    compares with that point and on which hardware each was computed; ``atlas-kernels``, what the kernels variation
+    shows.
+
+    Like is compared with like only: the atlas point of the same resolved parameters (never another seed's row, never
+    a reader's own parameters) computed by the same code. On the same hardware (the same
+    :func:`~nslib.runner._runtime.hardware` key) the two must agree: a mismatch is non-determinism, and raises. On
+    other hardware a difference is information about the machine, never an error."""
+    from .runner._runtime import hardware_text
+
     stem = run.notebook
     status = atlas_status(stem)
     table = read_atlas(stem) if status != "missing" else None
@@ -285,14 +432,40 @@ def atlas_texts(run) -> dict[str, str]:
                   f"nslib atlas {stem}"),
         "missing": f"NO ATLAS HAS BEEN COMPUTED FOR THIS PAGE YET: run python -m nslib atlas {stem}",
     }[status]
-    if status == "fresh" and run.profile == "book":
-        base = table[(table.variation == _BASELINE) & (table.seed == int(run.params.get("seed", 0)))]
-        for claim, v in run.verdicts.items():
-            row = base[base.claim == claim]
-            if len(row) and row.state.iloc[0] != v.state:
-                raise RuntimeError(f"the atlas of {stem} says {claim!r} {row.state.iloc[0]} at seed "
-                                   f"{run.params.get('seed', 0)}, this run {v.state}: with matching code they must "
-                                   f"agree")
+    here = hardware_text(_run_hardware(run))
+    texts["atlas-kernels"] = kernels_text(table) if table is not None else "no atlas yet"
+    skipped = _skipped_text(stem)
+    if skipped and table is not None:
+        texts["atlas-kernels"] += f"; {skipped}"
+    if status != "fresh":
+        texts["atlas-hardware"] = (f"This page was computed on {here}; it is not compared with the atlas, which "
+                                   f"{'is stale' if status == 'stale' else 'is missing'}.")
+        return texts
+    cmp = compare_with_atlas(run, table)
+    if not cmp["point"]:
+        texts["atlas-hardware"] = (f"This page was computed on {here}, with parameters that are no point of the atlas "
+                                   f"(a rerun of one's own): there is nothing to compare it with.")
+        return texts
+    where = f"the atlas point {'seed ' + str(cmp['seed'])}"
+    if cmp["same_hardware"]:
+        if cmp["differ"]:
+            claim, (page, atl) = next(iter(cmp["differ"].items()))
+            raise RuntimeError(f"the atlas of {stem} says {claim!r} {atl} at seed {cmp['seed']}, this run {page}, with "
+                               f"the same parameters, code and hardware ({here}): the run is not deterministic")
+        texts["atlas-hardware"] = (f"This page's run and {where} (the same parameters) were computed on the same "
+                                   f"hardware ({here}) and agree on every claim.")
+        return texts
+    if not cmp["differ"]:
+        texts["atlas-hardware"] = (f"This page was computed on {here}; {where} (the same parameters) on "
+                                   f"{cmp['atlas_hardware']}. They agree on every claim.")
+        return texts
+    listed = "; ".join(f"'{c}' {page} here, {atl} in the atlas" for c, (page, atl) in cmp["differ"].items())
+    texts["atlas-hardware"] = (f"This page was computed on {here}; {where} (the same parameters and code) on "
+                               f"{cmp['atlas_hardware']}. They differ: {listed}. Same code, other arithmetic: the "
+                               f"verdicts that rest on low-precision rounding depend on the CPU kernels.")
+    for claim, (page, atl) in cmp["differ"].items():
+        texts[f"atlas-{claim}"] += (f"; depends on the CPU kernels here: {page} on this page's hardware, {atl} at "
+                                    f"the atlas point")
     return texts
 
 

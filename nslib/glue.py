@@ -67,16 +67,19 @@ _MARKS = {"holds": "✔", "does not hold": "✘", "inconclusive": "?"}
 
 def provenance_text(run) -> str:
     """One sentence: profile, parameters hash (the run folder's name), nslib version, git commit, torch version,
-    device, dtype, threads and the date of the run."""
+    device, dtype, threads, the date of the run, and the hardware in one short line
+    (:func:`nslib.runner._runtime.hardware_text`: what the CPU kernels, BLAS and CUDA device were)."""
     import datetime as dt
 
     from .runner._runs import run_hash
+    from .runner._runtime import hardware_text
 
     env = run.env()
     commit = env["git_commit"][:12] if env["git_commit"] else "none (not a git checkout)"
     return (f"profile {run.profile}, parameters hash {run_hash(run.profile, run.params)}, nslib {env['nslib']}, "
             f"git commit {commit}, torch {env['torch']}, device {env['device']}, dtype {env['dtype']}, "
-            f"{env['threads']} thread(s), computed {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
+            f"{env['threads']} thread(s), computed {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; hardware: "
+            f"{hardware_text(env.get('hardware'))}")
 
 
 def glue_verdicts(run) -> None:
@@ -84,7 +87,8 @@ def glue_verdicts(run) -> None:
     (so that "the claim {glue}" reads right in each state) and ``reason-<claim id>`` -> why it is inconclusive
     (empty otherwise); ``state-<claim id>`` -> the state with a mark, for the scorecard; ``provenance`` ->
     :func:`provenance_text`, for the page's last section and the scorecard; and the atlas' glue
-    (:func:`nslib.atlas.atlas_texts`: ``atlas-<claim id>``, ``atlas-status``) and ``evidence``, what the committed GPU
+    (:func:`nslib.atlas.atlas_texts`: ``atlas-<claim id>``, ``atlas-status``, ``atlas-hardware``, ``atlas-kernels``)
+    and ``evidence``, what the committed GPU
     runs say about the page (:func:`nslib.evidence.evidence_text`)."""
     glue_text("provenance", provenance_text(run))
     for cid, v in run.verdicts.items():

@@ -478,7 +478,12 @@ def plot_steps_vs_beta(runs: NetRuns):
             row = sub[sub.family == fam]
             if not row.empty:
                 ax.axhline(row["median steps"].item(), color=PALETTE[[0, 2, 4][i]], ls=["-", "--", ":"][i], label=fam)
-        ax.set(xscale="log", xlabel=r"softplus sharpness $\beta$", ylabel=f"steps to loss {runs.threshold:g}",
+        if not np.isfinite(sub["median steps"].to_numpy(dtype=float)).any():  # every net diverged or never got there
+            ax.text(0.5, 0.5, f"no net reached loss {runs.threshold:g}", transform=ax.transAxes, ha="center")
+        betas = sp.beta.to_numpy(dtype=float)
+        if len(betas):  # the limits from the grid, not from the data, which may hold no finite point to log-scale
+            ax.set(xscale="log", xlim=(betas.min() / 2, betas.max() * 2))
+        ax.set(xlabel=r"softplus sharpness $\beta$", ylabel=f"steps to loss {runs.threshold:g}",
                title=f"{ds}, depth {depth}")
         ax.legend(frameon=False, fontsize="x-small")
     fig.tight_layout()

@@ -155,6 +155,16 @@ class _Parser(argparse.ArgumentParser):
         if m:
             kind = "an integer" if m.group(2) == "int" else "a number"
             message = f"option {m.group(1)} {m.group(3)} is not {kind}: allowed is {kind}"
+        m = re.fullmatch(r"argument (--?[\w-]+)(?:/\S+)?: (.*)", message)
+        if m and not message.startswith("option"):
+            message = f"option {m.group(1)} {m.group(2)}"
+        m = re.fullmatch(r"the following arguments are required: (.*)", message)
+        if m:
+            needed = [a for a in self._actions if (a.option_strings and a.required) or
+                      (not a.option_strings and a.nargs is None and a.dest != "help")]
+            what = "; ".join(f"{'/'.join(a.option_strings) or a.dest}: {_allowed(a)}" for a in needed
+                             if (('/'.join(a.option_strings) or a.dest) in m.group(1)))
+            message = f"{self.prog}: missing {m.group(1)}: allowed is {what or 'see --help'}"
         self.exit(2, f"nslib: {message}\n")
 
     def _subparsers_and_self(self):
@@ -184,6 +194,16 @@ class _Once(argparse.Action):
 def _positive_int(text: str) -> int:
     if not re.fullmatch(r"[1-9][0-9]*", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not allowed: allowed is an integer >= 1")
+    return int(text)
+
+
+#: The largest seed the audit takes (the notebooks' own ``seed`` parameters stop at the same value).
+MAX_SEED = 1_000_000
+
+
+def _seed(text: str) -> int:
+    if not re.fullmatch(r"[0-9]+", text.strip()) or int(text) > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: allowed is an integer from 0 to {MAX_SEED:,}")
     return int(text)
 
 
@@ -253,7 +273,8 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--batches", type=_positive_int, default=10, action=_Once, help="batches audited (default 10)")
     au.add_argument("--dtype", default="float32", action=_Once,
                     help="float16, bfloat16, float32 or float64 (default float32)")
-    au.add_argument("--seed", type=int, default=0, action=_Once, help="seed of the random inputs or the data split")
+    au.add_argument("--seed", type=_seed, default=0, action=_Once,
+                    help=f"seed of the random inputs or the data split, 0 to {MAX_SEED:,} (default 0)")
     bt = sub.add_parser("book-times", help="execution time of each page of the last book build")
     bt.add_argument("--cache", default="_build/.jupyter_cache", action=_Once, help="the book's jupyter cache")
     bt.add_argument("--since", type=float, default=None, action=_Once,
@@ -315,10 +336,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ParamError as exc:
         print(f"nslib: {exc}", file=sys.stderr)
         return 2
+    parser = _parser()
     try:
-        args = _parser().parse_args(rest)
+        args, extra = parser.parse_known_args(rest)
     except SystemExit as exc:  # argparse's own exits: --help (0) and the one-line errors of _Parser (2)
         return int(exc.code or 0)
+    if extra:  # argparse would say only "unrecognized arguments": say what the command takes
+        sub = next(p for p in parser._subparsers_and_self() if p.prog.endswith(f" {args.cmd}"))
+        options = sorted({o for a in sub._actions for o in a.option_strings if o.startswith("-")} - {"-h", "--help"}
+                         | ({"-p"} if args.cmd in ("run", "sweep") else set()) | ({"--grid"} if args.cmd == "sweep"
+                                                                                   else set()))
+        print(f"nslib: {' '.join(extra)!r} is not an argument of {args.cmd!r}: allowed are "
+              f"{', '.join(options) if options else 'no options'} (python -m nslib {args.cmd} --help)", file=sys.stderr)
+        return 2
     if pairs and args.cmd not in ("run", "sweep") or grids and args.cmd != "sweep":
         print(f"nslib: {'-p' if pairs else '--grid'} is not an option of {args.cmd!r}", file=sys.stderr)
         return 2

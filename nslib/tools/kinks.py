@@ -266,14 +266,23 @@ def load_model(spec: str) -> nn.Module:
         try:
             obj = getattr(importlib.import_module(mod_name), attr)
         except (ImportError, AttributeError, ValueError) as exc:
-            raise ValueError(f"model {spec!r}: cannot import {attr!r} from {mod_name!r} ({exc})") from None
-        if isinstance(obj, nn.Module) or (isinstance(obj, type) and issubclass(obj, nn.Module)):
-            model = obj() if isinstance(obj, type) else obj
+            raise ValueError(f"model {spec!r}: cannot import {attr!r} from {mod_name!r} ({exc}): allowed is "
+                             f"package.module:factory naming an importable nn.Module, nn.Module subclass or function "
+                             f"that takes no argument, or a file saved with torch.save(model, path)") from None
+        if isinstance(obj, nn.Module):
+            model = obj
         elif callable(obj) and _takes_no_argument(obj):
-            model = obj()
+            try:
+                model = obj()
+            except Exception as exc:  # noqa: BLE001 - the user's factory: its error, in one line
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+                raise ValueError(f"model {spec!r}: calling it raised {type(exc).__name__} ({first}): allowed is a "
+                                 f"factory that builds the model with no argument") from None
         else:
-            raise ValueError(f"model {spec!r} is not a factory: allowed is an nn.Module, an nn.Module subclass or a "
-                             f"function that takes no argument and returns one")
+            what = "a class whose constructor needs arguments" if isinstance(obj, type) else "not a factory"
+            raise ValueError(f"model {spec!r} is {what}: allowed is an nn.Module, an nn.Module subclass or a function "
+                             f"that takes no argument and returns one (wrap torch.nn.Linear(4, 2) in a function of "
+                             f"your own)")
     else:
         raise ValueError(f"model {spec!r}: give a file saved with torch.save(model, path) or package.module:factory")
     if not isinstance(model, nn.Module):
