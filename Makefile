@@ -56,9 +56,10 @@ atlas: setup
 	$(PY) -m nslib atlas --workers $(ATLAS_WORKERS)
 	$(PY) -m nslib atlas --status
 
-# What only a GPU can tell (nslib/devicecheck.py), into evidence/: run it first whenever a GPU is at hand.
+# What only a GPU can tell (nslib/devicecheck.py), into evidence/cuda-<gpu>-<date>/ (run it first whenever a GPU is at
+# hand); on a machine without one, the same at each CPU kernel set it runs, into evidence/cpu-<kernels>-<date>/.
 device-check: setup
-	$(PY) -m nslib device-check --out evidence/$$(date +%Y-%m-%d)
+	$(PY) -m nslib device-check --out evidence --kernels all
 
 # The built book in headless Chromium: images, local MathJax, search, no remote request; screenshots in _build/screenshots.
 browser: setup

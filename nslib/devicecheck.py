@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .evidence import OUTPUT_FILE
 
-__all__ = ["SIZES", "OUTPUT_FILE", "device_check"]
+__all__ = ["SIZES", "OUTPUT_FILE", "cuda_evidence_folder", "device_check", "per_kernel_checks"]
 
 #: What each part does at each size: ``full`` fits in about 8 minutes on one GPU, ``tiny`` in seconds on a CPU.
 SIZES = {
@@ -134,12 +134,68 @@ def _environment(device: str) -> dict:
 
     from . import __version__
     from .runner._results import _git_commit
+    from .runner._runtime import hardware
 
-    name = torch.cuda.get_device_name(0) if device == "cuda" else (platform.processor() or platform.machine())
+    hw = hardware(device)
+    name = torch.cuda.get_device_name(0) if device == "cuda" else hw["cpu_model"]
     return {"device": device, "device_name": name, "nslib": __version__, "torch": torch.__version__,
             "cuda": torch.version.cuda, "python": platform.python_version(), "git_commit": _git_commit(),
-            "threads": torch.get_num_threads(),
+            "threads": torch.get_num_threads(), "hardware": hw,
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "unknown"
+
+
+def kernel_sets(kernels) -> list[str]:
+    """The kernel sets named (``["all"]``: every set this CPU can run); :class:`ParamError` for a set unknown or one
+    this CPU lacks the features for."""
+    from .runner._params import ParamError
+    from .runner._runtime import KERNEL_SETS, kernel_support
+
+    support = kernel_support()
+    names = [k for k in KERNEL_SETS if support[k] is None] if list(kernels) == ["all"] else list(kernels)
+    for k in names:
+        if k not in KERNEL_SETS:
+            raise ParamError(f"--kernels {k!r}: allowed is all, or a comma-separated list of {', '.join(KERNEL_SETS)}")
+        if support[k]:
+            raise ParamError(f"--kernels {k!r}: {support[k]}: allowed on this machine is "
+                             f"{', '.join(n for n in KERNEL_SETS if support[n] is None)}")
+    return names
+
+
+def per_kernel_checks(out: str | Path, size: str = "full", kernels=("all",)) -> list[Path]:
+    """The CPU evidence of this machine: one :func:`device_check` on the CPU per kernel set it can run (``all``, or
+    the sets named, among :data:`nslib.runner._runtime.KERNEL_SETS`), each in its own process with
+    ``ATEN_CPU_CAPABILITY`` set, into ``OUT/cpu-<kernels>-<date>/device-check.json``; a set the CPU lacks the
+    features for is refused before anything runs. Returns the files written."""
+    import subprocess
+    import sys
+
+    names = kernel_sets(kernels)
+    day = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    written = []
+    for k in names:
+        folder = Path(out).expanduser() / f"cpu-{k}-{day}"
+        code = (f"from nslib.devicecheck import device_check; print(device_check({str(folder)!r}, size={size!r}, "
+                f"device='cpu'))")
+        print(f"device-check: CPU kernels {k} into {folder}", flush=True)
+        proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "ATEN_CPU_CAPABILITY": k})
+        if proc.returncode != 0:
+            raise RuntimeError(f"device-check with the {k} kernels failed (exit {proc.returncode})")
+        written.append(folder / OUTPUT_FILE)
+    return written
+
+
+def cuda_evidence_folder(out: str | Path) -> Path:
+    """``OUT/cuda-<gpu name>-<date>``: where a GPU's evidence goes beside the CPUs'."""
+    import torch
+
+    day = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    return Path(out).expanduser() / f"cuda-{_slug(torch.cuda.get_device_name(0))}-{day}"
 
 
 def device_check(out: str | Path, size: str = "full", device: str = "auto") -> Path:

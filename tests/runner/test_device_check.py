@@ -50,9 +50,31 @@ def test_pages_read_the_committed_gpu_evidence_and_say_when_there_is_none(tmp_pa
                                                {"beta": 10000.0, "accuracy": 0.1}]}}
     (tmp_path / "evidence" / "h200").mkdir(parents=True)
     (tmp_path / "evidence" / "h200" / "device-check.json").write_text(json.dumps(report))
-    cpu = {**report, "environment": {**report["environment"], "device": "cpu"}}  # a CPU smoke run is no evidence
-    (tmp_path / "evidence" / "cpu").mkdir()
-    (tmp_path / "evidence" / "cpu" / "device-check.json").write_text(json.dumps(cpu))
+    tiny = {**report, "size": "tiny", "environment": {**report["environment"], "device": "cpu"}}  # a smoke run
+    (tmp_path / "evidence" / "cpu-tiny").mkdir()
+    (tmp_path / "evidence" / "cpu-tiny" / "device-check.json").write_text(json.dumps(tiny))
     text = evidence_text("maxpool-jacobians", root=tmp_path)
     assert text == ("measured on NVIDIA H200, 2026-12-01, nslib 0123456789ab: the quick profile passed on cuda; "
                     "LeNet-5 at float16 on MNIST, mean test accuracy: beta 0 0.980, beta 10000 0.100")
+    cpu = {**report, "environment": {**report["environment"], "device": "cpu", "device_name": "AMD EPYC",
+                                     "hardware": {"cpu_capability": "DEFAULT"}}}
+    (tmp_path / "evidence" / "cpu-default").mkdir()
+    (tmp_path / "evidence" / "cpu-default" / "device-check.json").write_text(json.dumps(cpu))
+    text = evidence_text("maxpool-jacobians", root=tmp_path)  # the CPU's row beside the GPU's, with its kernels
+    assert text.startswith("measured on NVIDIA H200, 2026-12-01")
+    assert text.endswith(". measured on CPU AMD EPYC with torch's DEFAULT kernels, 2026-12-01, nslib 0123456789ab: "
+                         "the quick profile passed on cpu; LeNet-5 at float16 on MNIST, mean test accuracy: beta 0 "
+                         "0.980, beta 10000 0.100")
+
+
+def test_cpu_evidence_is_written_per_kernel_set_into_its_own_folder(tmp_path, capsys, monkeypatch):
+    from nslib import devicecheck
+
+    calls = []
+    monkeypatch.setattr(devicecheck, "per_kernel_checks", lambda out, size, kernels: calls.append(
+        (str(out), size, kernels)) or [])
+    assert main(["device-check", "--out", str(tmp_path), "--size", "tiny", "--device", "cpu", "--kernels",
+                 "default"]) == 0
+    assert calls == [(str(tmp_path.resolve()), "tiny", ["default"])]
+    assert main(["device-check", "--out", str(tmp_path / "x"), "--kernels", "sse9"]) == 2
+    assert "--kernels 'sse9'" in capsys.readouterr().err and not (tmp_path / "x").exists()

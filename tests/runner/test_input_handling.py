@@ -41,7 +41,12 @@ def _refused(capsys, tmp_path, *argv, words=()):
     (["run", STEM, "--no-such-option"], ["--no-such-option"]),
     (["run", STEM, "--profil", "quick"], ["--profil"]),  # no abbreviations: a typo is an error
     (["run", STEM, "-p", "seed"], ["-p", "NAME VALUE"]),
-    (["run"], ["notebook"]),
+    (["run"], ["notebook", "allowed", "file stem"]),
+    (["run", STEM, "extra"], ["'extra' is not an argument of 'run'", "allowed are --out, --profile, -p"]),
+    (["device-check"], ["--out", "allowed"]),
+    (["sweep", STEM, "--grid", "seed=0,1", "--workers", str(10**30)], ["--workers", "allowed is an integer from 1 to"]),
+    (["sweep", STEM, "--grid", "seed=0,1", "--scheduler", "local:99999"], ["local:99999", "from 1 to"]),
+    (["atlas", STEM, "--workers", "99999"], ["--workers 99999", "allowed is an integer from 1 to"]),
     (["frobnicate"], ["frobnicate", "run"]),
 ])
 def test_refusals_are_one_line_exit_2(capsys, tmp_path, argv, words):
@@ -228,6 +233,12 @@ def saved_model(tmp_path):
     ("saved", ["--input-shape", "3", "--batch-size", "10000000"], ["--batch-size 10000000", "allowed is 1 to"]),
     ("saved", ["--input-shape", "5"], ["cannot take inputs of shape (5,)", "allowed"]),
     ("saved", ["--input-shape", "3", "--input-shape", "4"], ["--input-shape is given twice"]),
+    ("torch.nn:Linear", ["--input-shape", "4"], ["a class whose constructor needs arguments", "allowed"]),
+    ("no_such_module_x:f", ["--input-shape", "3"], ["allowed is package.module:factory"]),
+    ("saved", ["--input-shape", "3", "--seed", str(10**30)], ["--seed", "allowed is an integer from 0 to"]),
+    ("saved", ["--input-shape", "3", "--seed", "-1"], ["--seed", "allowed is an integer from 0 to"]),
+    ("saved", ["--input-shape", "3", "--frobnicate", "2"], ["'--frobnicate 2' is not an argument of 'audit'",
+                                                            "allowed are", "--input-shape"]),
 ])
 def test_audit_refuses_what_it_cannot_audit_in_one_line(capsys, tmp_path, saved_model, model, args, words):
     files = {"text": ("m.txt", "hello"), "empty": ("e.pt", ""), "json": ("m.json", '{"a": 1}')}
@@ -314,3 +325,50 @@ def test_the_cli_drops_only_the_traceback_of_a_dead_kernel_task(mode):
     err = subprocess.run([sys.executable, "-c", _ORPHAN_TASK, mode], capture_output=True, text=True, timeout=60).stderr
     assert err.count("Task exception was never retrieved") == (2 if mode == "plain" else 1), err
     assert "a real bug" in err and ("DeadKernelError" in err) == (mode == "plain"), err
+
+
+def test_a_scheduler_nobody_answers_is_refused_before_any_folder_or_bar(capsys, tmp_path):
+    import time
+
+    t0 = time.perf_counter()
+    _refused(capsys, tmp_path, "sweep", STEM, "--grid", "seed=0,1", "--scheduler", "tcp://127.0.0.1:1",
+             words=["--scheduler 'tcp://127.0.0.1:1'", "cannot connect", "allowed"])
+    assert time.perf_counter() - t0 < 15  # a few seconds' try, not the sweep's 20 s
+
+
+def _mnist_folder(folder, names):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_bytes(b"")
+    return folder
+
+
+def test_data_dir_is_checked_for_its_files_and_resolved_where_the_command_was_typed(capsys, tmp_path,
+                                                                                    monkeypatch):
+    from nslib.runner._runs import MNIST_FILE_NAMES, check_machine
+
+    _mnist_folder(tmp_path / "half", MNIST_FILE_NAMES[:2])
+    out = tmp_path / "out"
+    out.mkdir()
+    _refused(capsys, out, "run", "gd-vs-gradient-flow", "-p", "dataset", "mnist", "-p", "data_dir",
+             str(tmp_path / "half"), words=["'data_dir'", "t10k-images-idx3-ubyte", "allowed"])
+    _refused(capsys, out, "run", "gd-vs-gradient-flow", "-p", "data_dir", str(tmp_path / "none"),
+             words=["'data_dir'", "not a folder", "allowed"])
+    _mnist_folder(tmp_path / "mnist", [n + ".gz" for n in MNIST_FILE_NAMES])
+    monkeypatch.chdir(tmp_path)
+    assert check_machine({"data_dir": "mnist", "seed": 0}) == {"data_dir": str(tmp_path / "mnist"), "seed": 0}
+    assert check_machine({"data_dir": ""}) == {"data_dir": ""}
+
+
+@pytest.mark.notebook
+def test_the_top_of_a_declared_range_runs_to_a_well_formed_results_json(tmp_path):
+    """relu-vs-smooth's net_lrs [100.0] is accepted (its range is (0, 100]): every net diverges, and the page still
+    ends in a results.json with every claim (its figure of steps against beta has no finite point to draw)."""
+    import json
+    from pathlib import Path
+
+    proc = nslib_cli("run", "relu-vs-smooth-convergence", "--profile", "quick", "-p", "net_lrs", "[100.0]",
+                     "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads((Path(proc.stdout.strip().splitlines()[-1]) / "results.json").read_text())
+    assert set(res["verdicts"]) == set(load_notebook("relu-vs-smooth-convergence").claims)
