@@ -38,11 +38,18 @@ _build/.nslib-sources: $(NSLIB_SOURCES) pyproject.toml constraints.txt
 	rm -rf _build/.jupyter_cache
 	mkdir -p _build && touch $@
 
+# The cache cannot see which CPU kernels torch was told to use either (ATEN_CPU_CAPABILITY, see book/rerun.md): a
+# build under other kernels than the last one executes every page again, so that no page shows another machine's run.
+KERNELS_STAMP := _build/.kernels-$(if $(ATEN_CPU_CAPABILITY),$(ATEN_CPU_CAPABILITY),unforced)
+$(KERNELS_STAMP):
+	rm -rf _build/.jupyter_cache _build/.kernels-*
+	mkdir -p _build && touch $@
+
 # Fresh doctrees every time (an incremental rebuild can pass stale); executed notebooks come from the
 # jupyter cache in _build/.jupyter_cache, re-executed when their code cells or nslib change. The pages are executed
 # BOOK_WORKERS at a time into that cache first (each page runs on one thread); Sphinx then only renders, still with
 # warnings as errors and raise_on_error.
-book: setup _build/.nslib-sources
+book: setup _build/.nslib-sources $(KERNELS_STAMP)
 	rm -rf _build/html _build/.doctrees
 	start=$$(date +%s); $(PY) -m nslib book-execute --workers $(BOOK_WORKERS) && \
 	  $(VENV)/bin/jupyter-book build . -W -n --keep-going $(if $(BOOK_CONFIG),--config $(BOOK_CONFIG)) && \

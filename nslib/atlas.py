@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ATLAS_DIR", "MANIFEST", "STATES", "atlas_points", "atlas_reasons", "atlas_status", "atlas_texts",
-           "cmd_atlas", "compare_with_atlas", "compute", "distribution_text", "fingerprint", "kernel_points", "kernels_text",
-           "page_seconds", "plot_atlas", "read_atlas"]
+           "cmd_atlas", "compare_with_atlas", "compute", "distribution_text", "fingerprint", "kernel_points",
+           "kernels_text", "page_seconds", "plot_atlas", "read_atlas"]
 
 #: Where the committed tables and the manifest live, under the repository root.
 ATLAS_DIR = "atlas"
@@ -152,8 +152,8 @@ def kernel_points(stem: str) -> tuple[list[tuple[str, int, dict[str, Any], dict[
         if support.get(name):
             skipped.append({"variation": variation, "seed": seed, "reason": support[name]})
         elif name == own:
-            skipped.append({"variation": variation, "seed": seed,
-                            "reason": f"torch runs the {name} kernels on this CPU unforced: the baseline is this point"})
+            reason = f"torch runs the {name} kernels on this CPU unforced: the baseline is this point"
+            skipped.append({"variation": variation, "seed": seed, "reason": reason})
         else:
             points.append((variation, seed, {"seed": seed}, {"ATEN_CPU_CAPABILITY": name}))
     return points, skipped
@@ -359,15 +359,18 @@ def compare_with_atlas(run, table) -> dict:
     """The page's run against the atlas point of the *same resolved parameters* (the run hash of the ``book``
     profile: the default page is seed 0's point, a reader's run at seed 3 is seed 3's): ``{"point": False}`` when
     the parameters are no atlas point (a reader's own run: nothing to compare); else ``{"point": True, "same_hardware":
-    ..., "differ": {claim: (page state, atlas state)}, "page_hardware": ..., "atlas_hardware": ...}``. The kernels
-    variation is left out: it is the same parameters on purpose forced onto other kernels."""
+    ..., "differ": {claim: (page state, atlas state)}, "page_hardware": ..., "atlas_hardware": ...}``. Among the
+    points of those parameters, the one computed on the page's own hardware is taken when there is one (a page built
+    with ``ATEN_CPU_CAPABILITY=default`` meets the kernels variation's point of the same kernels); else the plain
+    point (never a kernels variation's: the same parameters on purpose forced onto other kernels)."""
     from .runner._runs import run_hash
 
     own = run_hash("book", run.params)
-    rows = table[(table.run_hash == own) & ~table.variation.str.startswith("kernels ")]
+    hw = _run_hardware(run)
+    same = table[(table.run_hash == own) & (table.hardware == hw.get("key", "")) & (table.hardware != "")]
+    rows = same if len(same) else table[(table.run_hash == own) & ~table.variation.str.startswith("kernels ")]
     if rows.empty:
         return {"point": False}
-    hw = _run_hardware(run)
     atlas_key = str(rows.hardware.iloc[0])
     differ = {}
     for claim, v in run.verdicts.items():
@@ -382,9 +385,7 @@ def compare_with_atlas(run, table) -> dict:
 
 def kernels_text(table) -> str:
     """What the atlas's kernels variation shows, for the page: per kernel set run, the claims whose state differs
-    from the baseline at that seed (or that none does), and the sets this machine could not run."""
-    from .runner._runtime import KERNEL_SETS
-
+    from the baseline at that seed (or that none does)."""
     varied = table[table.variation.str.startswith("kernels ")]
     if varied.empty:
         return "no kernels variation has been computed for this page"
@@ -446,7 +447,7 @@ def atlas_texts(run) -> dict[str, str]:
         texts["atlas-hardware"] = (f"This page was computed on {here}, with parameters that are no point of the atlas "
                                    f"(a rerun of one's own): there is nothing to compare it with.")
         return texts
-    where = f"the atlas point {'seed ' + str(cmp['seed'])}"
+    where = f"the atlas point seed {cmp['seed']}" + (f" ({cmp['variation']})" if cmp["variation"] != _BASELINE else "")
     if cmp["same_hardware"]:
         if cmp["differ"]:
             claim, (page, atl) = next(iter(cmp["differ"].items()))
@@ -461,8 +462,9 @@ def atlas_texts(run) -> dict[str, str]:
         return texts
     listed = "; ".join(f"'{c}' {page} here, {atl} in the atlas" for c, (page, atl) in cmp["differ"].items())
     texts["atlas-hardware"] = (f"This page was computed on {here}; {where} (the same parameters and code) on "
-                               f"{cmp['atlas_hardware']}. They differ: {listed}. Same code, other arithmetic: the "
-                               f"verdicts that rest on low-precision rounding depend on the CPU kernels.")
+                               f"{cmp['atlas_hardware']}. They differ: {listed}. Same code and parameters, other "
+                               f"arithmetic: these verdicts depend on the machine (its CPU kernels, BLAS or torch "
+                               f"build), and the page says so; the build goes on.")
     for claim, (page, atl) in cmp["differ"].items():
         texts[f"atlas-{claim}"] += (f"; depends on the CPU kernels here: {page} on this page's hardware, {atl} at "
                                     f"the atlas point")

@@ -207,6 +207,9 @@ def device_check(out: str | Path, size: str = "full", device: str = "auto") -> P
         raise ValueError(f"size = {size!r}: allowed is one of {', '.join(SIZES)}")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    from .runner._runtime import set_threads
+
+    set_threads()  # NSLIB_THREADS (default 1), as every page runs: the CPU rows are then comparable with the book's
     plan = SIZES[size]
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)

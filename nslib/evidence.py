@@ -1,5 +1,5 @@
-"""The evidence committed under ``evidence/`` (GPUs, and CPUs at each kernel set) (written by ``python -m nslib device-check``,
-:mod:`nslib.devicecheck`), as the pages read it: one sentence per page, never recomputed."""
+"""The evidence committed under ``evidence/``, from GPUs and from CPUs at each kernel set (written by ``python -m
+nslib device-check``, :mod:`nslib.devicecheck`), as the pages read it: one sentence per page, never recomputed."""
 
 from __future__ import annotations
 

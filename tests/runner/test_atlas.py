@@ -103,8 +103,9 @@ HERE = {"key": "hw-here", "cpu_model": "CPU A", "cpu_capability": "AVX2", "isa":
 def _page_run(seed=0, verdict_holds=True, hardware=HERE, **params):
     from nslib.verdicts import Verdict
 
-    return argparse.Namespace(notebook=STEM, profile="book", params={"seed": seed, **params},
-                              verdicts={"c": Verdict.decided(verdict_holds, "criterion")},
+    verdict = (Verdict.undecided("criterion", "a reason") if verdict_holds is None
+               else Verdict.decided(verdict_holds, "criterion"))
+    return argparse.Namespace(notebook=STEM, profile="book", params={"seed": seed, **params}, verdicts={"c": verdict},
                               env=lambda: {"hardware": hardware})
 
 
@@ -167,6 +168,11 @@ def test_the_kernels_variation_is_reported_and_never_taken_for_the_page_point(mo
     assert texts["atlas-kernels"] == ("with torch's default kernels at seed 0, 'c' inconclusive (against holds with "
                                       "the avx2 kernels)")
     assert texts["atlas-c"] == "holds at 1 of 1 seeds; changes with: kernels default"
+    forced = {**HERE, "key": "hw-forced", "cpu_capability": "DEFAULT"}  # a page built with ATEN_CPU_CAPABILITY=default
+    with pytest.raises(RuntimeError, match="not deterministic"):  # meets the point of its own kernels, which differs
+        atlas.atlas_texts(_page_run(hardware=forced))
+    texts = atlas.atlas_texts(_page_run(verdict_holds=None, hardware=forced))  # agreeing with it: nothing raised
+    assert "atlas point seed 0 (kernels default)" in texts["atlas-hardware"] and "agree" in texts["atlas-hardware"]
 
 
 def test_kernel_points_skip_what_the_cpu_cannot_run_and_what_torch_already_runs(monkeypatch):
