@@ -68,6 +68,7 @@ def test_an_atlas_point_of_every_notebook_reproduces_its_direct_run(stem, tmp_pa
     monkeypatch.setenv("NSLIB_ATLAS_DIR", str(tmp_path / "atlas"))
     monkeypatch.setenv("NSLIB_ATLAS_RUNS", str(tmp_path / "runs"))
     monkeypatch.setattr(atlas, "atlas_points", lambda stem, profile="book": [("none", 0, {"seed": 0})])
+    monkeypatch.setattr(atlas, "kernel_points", lambda stem: ([], []))  # the kernels variation has its own test
     table, _ = atlas.compute(stem, argparse.Namespace(workers=1, scheduler=None), profile="quick")
     rows = pd.read_csv(table, keep_default_na=False).set_index("claim")
     proc, _ = quick_run(stem)
@@ -234,3 +235,26 @@ def test_a_rerun_with_a_parameter_of_ones_own_at_seed_0_never_meets_the_atlas_ch
     res = json.loads((Path(proc.stdout.strip().splitlines()[-1]) / RESULTS_FILE).read_text())
     assert set(res["verdicts"]) == set(info.claims) and res["parameters"]["n_points"] == 150
     assert res["env"]["hardware"]["key"] == key  # the same machine: only the parameters set it apart
+
+
+@pytest.mark.notebook
+def test_the_kernels_variation_reaches_the_kernel_and_is_recorded_as_used(tmp_path, monkeypatch):
+    """One point forced onto torch's default kernels through the atlas machinery (quick scale): torch inside the
+    notebook's kernel used them, the row says so, and its hardware key differs from the unforced point's unless this
+    CPU's own set is the default one; a point whose kernels torch did not use fails instead of being recorded."""
+    monkeypatch.setenv("NSLIB_ATLAS_DIR", str(tmp_path / "atlas"))
+    monkeypatch.setenv("NSLIB_ATLAS_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(atlas, "atlas_points", lambda stem, profile="book": [("none", 0, {"seed": 0})])
+    skipped = [{"variation": "kernels avx512", "seed": 0, "reason": "a reason"}]
+    monkeypatch.setattr(atlas, "kernel_points", lambda stem: (
+        [("kernels default", 0, {"seed": 0}, {"ATEN_CPU_CAPABILITY": "default"})], skipped))
+    table, _ = atlas.compute(STEM, argparse.Namespace(workers=2, scheduler=None), profile="quick")
+    rows = pd.read_csv(table, keep_default_na=False, dtype=str)
+    forced, plain = rows[rows.variation == "kernels default"], rows[rows.variation == "none"]
+    assert set(forced.kernels) == {"default"} and len(forced) == len(plain)
+    own = atlas._torch_default_kernels()
+    assert set(plain.kernels) == {own}
+    assert (set(forced.hardware) == set(plain.hardware)) == (own == "default")
+    manifest = json.loads((tmp_path / "atlas" / "manifest.json").read_text())[STEM]
+    assert manifest["skipped"] == skipped and set(manifest["hardware"]) == set(rows.hardware)
+    assert manifest["points_computed"] == manifest["points"] == 2
