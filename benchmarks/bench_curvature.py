@@ -41,14 +41,15 @@ def measure(device="cpu", sizes=(64, 32, 32, 10)) -> dict:
             "ratio": t_dense / t_lanczos, "lambda_max": dense, "agree": abs(lanczos - dense) <= 1e-6 * abs(dense)}
 
 
-def main() -> None:
+def main(tiny: bool = False) -> None:
+    """``tiny``: a net of a few hundred parameters and no large one, for the test suite's smoke run (seconds)."""
     torch.set_num_threads(1)
-    r = measure()
+    r = measure(sizes=(64, 8, 10)) if tiny else measure()
     if not r["agree"]:
         raise SystemExit(f"Lanczos and dense disagree on lambda_max {r['lambda_max']}")
     print(f"{r['parameters']} parameters: dense {r['dense_s']:.2f} s, Lanczos {r['lanczos_s']:.3f} s, lambda_max "
           f"{r['lambda_max']:.6f}", file=sys.stderr)
-    big, theta_big = loss([64, 300, 300, 10])
+    big, theta_big = loss([64, 16, 10] if tiny else [64, 300, 300, 10])
     t = time.perf_counter()
     e = curvature.eigen(big, theta_big, tol=1e-6)
     print(f"{big.n_params} parameters: Lanczos {time.perf_counter() - t:.2f} s ({e.products} products), "
@@ -57,4 +58,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(tiny="--tiny" in sys.argv[1:])

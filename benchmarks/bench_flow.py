@@ -21,13 +21,14 @@ from nslib.tools.models import flat_loss
 ETA0, HORIZON, R = 0.05, 5.0, 20
 
 
-def compare(net_name: str, tight_rtol: float = 1e-11, tight_method: str = "dopri8") -> tuple[float, int, int, float]:
-    s = data.load("digits", n_train=256, dtype=torch.float64)
+def compare(net_name: str, tight_rtol: float = 1e-11, tight_method: str = "dopri8", horizon: float = HORIZON,
+            r: int = R, n_train: int = 256) -> tuple[float, int, int, float]:
+    s = data.load("digits", n_train=n_train, dtype=torch.float64)
     X, y, shape, nc = s.X_train, s.y_train, s.image_shape, s.n_classes
     f, theta0 = flat_loss(gvg.make_paper_net(net_name, shape, 32, n_classes=nc), torch.nn.functional.cross_entropy, X,
                           y)
-    steps = round(HORIZON / ETA0)
-    protocol = flows.paper_protocol(f, theta0, ETA0, R, steps)
+    steps = round(horizon / ETA0)
+    protocol = flows.paper_protocol(f, theta0, ETA0, r, steps)
     tight = flows.gradient_flow(f, theta0, protocol.times, rtol=tight_rtol, atol=tight_rtol, method=tight_method)
     target = flows.max_distance(protocol, tight)
     for rtol in (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9):
@@ -40,8 +41,16 @@ def compare(net_name: str, tight_rtol: float = 1e-11, tight_method: str = "dopri
     return target, protocol.grad_evals, adaptive.grad_evals, rtol
 
 
-def main() -> None:
+def main(tiny: bool = False) -> None:
+    """``tiny``: the linear net only, over 0.25 units of time with eta0 / 2 and a dopri5 reference at 1e-9 on 64
+    digits, for the test suite's smoke run (seconds)."""
     torch.set_num_threads(1)
+    if tiny:
+        target, p_evals, a_evals, rtol = compare("linear", tight_rtol=1e-9, tight_method="dopri5", horizon=0.25, r=2,
+                                                 n_train=64)
+        print(f"tiny: protocol {p_evals} gradients, dopri5 at rtol {rtol:g} {a_evals}", file=sys.stderr)
+        print(f"{p_evals / a_evals:.2f}")
+        return
     target, p_evals, a_evals, rtol = compare("linear")
     print(f"linear: eta0/{R} protocol error {target:.2e} with {p_evals} gradients; dopri5 at rtol {rtol:g} "
           f"matches it with {a_evals}", file=sys.stderr)
@@ -56,4 +65,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(tiny="--tiny" in sys.argv[1:])

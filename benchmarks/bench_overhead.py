@@ -26,11 +26,11 @@ def _model(seed: int) -> torch.nn.Module:
     return mlp([64, 128, 128, 10], "relu")
 
 
-def hand_written(X, y, seed: int) -> float:
+def hand_written(X, y, seed: int, steps: int = STEPS) -> float:
     model = _model(seed)
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     t0 = time.perf_counter()
-    for _ in range(STEPS + 1):  # same work as nslib.train: STEPS updates, STEPS + 1 loss evaluations
+    for _ in range(steps + 1):  # same work as nslib.train: STEPS updates, STEPS + 1 loss evaluations
         loss = F.cross_entropy(model(X), y)
         loss.item()
         opt.zero_grad(set_to_none=True)
@@ -39,25 +39,27 @@ def hand_written(X, y, seed: int) -> float:
     return time.perf_counter() - t0
 
 
-def with_nslib(X, y, seed: int) -> float:
+def with_nslib(X, y, seed: int, steps: int = STEPS) -> float:
     model = _model(seed)
     t0 = time.perf_counter()
-    train(model, F.cross_entropy, X, y, optimizer="sgd", lr=LR, steps=STEPS, record_every=10)
+    train(model, F.cross_entropy, X, y, optimizer="sgd", lr=LR, steps=steps, record_every=10)
     return time.perf_counter() - t0
 
 
-def main() -> None:
+def main(tiny: bool = False) -> None:
+    """``tiny``: 20 steps, one repeat, for the test suite's smoke run (seconds)."""
     torch.set_num_threads(1)
+    steps, repeats = (20, 1) if tiny else (STEPS, REPEATS)
     import sklearn.datasets
 
     d = sklearn.datasets.load_digits()
     X = torch.tensor(d.data / 16.0, dtype=torch.float32)
     y = torch.tensor(d.target)
-    hand_written(X, y, 0), with_nslib(X, y, 0)  # warm-up
+    hand_written(X, y, 0, steps), with_nslib(X, y, 0, steps)  # warm-up
     t_hand, t_ns = [], []
-    for r in range(REPEATS):
-        t_hand.append(hand_written(X, y, r))
-        t_ns.append(with_nslib(X, y, r))
+    for r in range(repeats):
+        t_hand.append(hand_written(X, y, r, steps))
+        t_ns.append(with_nslib(X, y, r, steps))
     mh, mn = statistics.median(t_hand), statistics.median(t_ns)
     print(f"hand-written: median {mh:.3f} s  {['%.3f' % t for t in t_hand]}", file=sys.stderr)
     print(f"nslib.train:  median {mn:.3f} s  {['%.3f' % t for t in t_ns]}", file=sys.stderr)
@@ -65,4 +67,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(tiny="--tiny" in sys.argv[1:])

@@ -86,14 +86,15 @@ def measure(device="cpu", steps: int = STEPS, repeats: int = REPEATS) -> dict:
             "speedup": s / v, "largest_relative_difference": worst}
 
 
-def main() -> None:
+def main(tiny: bool = False) -> None:
+    """``tiny``: 5 steps, one repeat, for the test suite's smoke run (seconds)."""
     torch.set_num_threads(1)
-    r = measure()
-    print(f"{SEEDS} seeds x {STEPS} steps, minibatch {BATCH}: sequential {r['sequential_s']:.2f} s, vectorised "
+    r = measure(steps=5, repeats=1) if tiny else measure()
+    print(f"{SEEDS} seeds x {r['steps']} steps, minibatch {BATCH}: sequential {r['sequential_s']:.2f} s, vectorised "
           f"{r['vectorised_s']:.2f} s; largest relative parameter difference {r['largest_relative_difference']:.1e} "
           f"(float32)", file=sys.stderr)
     print(f"{r['speedup']:.2f}")
 
 
 if __name__ == "__main__":
-    main()
+    main(tiny="--tiny" in sys.argv[1:])
