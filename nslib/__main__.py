@@ -1,9 +1,9 @@
-"""``python -m nslib``: see :mod:`nslib.runner._cli`."""
+"""``python -m nslib``: see :mod:`nslib.cli`."""
 
 import logging
 import sys
 
-from .runner._cli import main
+from .cli import main
 
 
 def _drop_dead_kernel_tasks(record: logging.LogRecord) -> bool:

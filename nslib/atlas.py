@@ -59,8 +59,8 @@ def _finding_module_path(stem: str) -> Path:
 
 
 #: The runner's files that decide what a run computes (parameter resolution, profiles, seeding and threads, the
-#: record). The others (``_cli``, ``_runs``, ``_sweep``) only launch, place and schedule runs: a change there cannot
-#: change a number, so it does not mark every atlas stale.
+#: record). The others (``_runs``, ``_sweep``) only launch, place and schedule runs, like the command line
+#: (:mod:`nslib.cli`): a change there cannot change a number, so it does not mark every atlas stale.
 _RUNNER_DECIDES = ("_jsonsafe.py", "_notebooks.py", "_params.py", "_results.py", "_runtime.py")
 
 
@@ -229,7 +229,7 @@ def compute(stem: str, args, profile: str = "book") -> tuple[Path, float]:
     from .runner._results import _git_commit
     from .runner._runs import RESULTS_FILE, run_hash
     from .runner._runtime import hardware_text
-    from .runner._sweep import _complete, _run_points, _sweep_one
+    from .runner._sweep import is_complete, run_points, sweep_one
 
     info = load_notebook(stem)
     kernels, skipped = kernel_points(stem)
@@ -239,16 +239,16 @@ def compute(stem: str, args, profile: str = "book") -> tuple[Path, float]:
     outs = [out / f"kernels-{env['ATEN_CPU_CAPABILITY']}" if env else out for _, _, _, env in points]
     dirs = [o / stem / run_hash(profile, info.resolve(profile, overrides)) for o, (_, _, overrides, _) in
             zip(outs, points)]
-    todo = [i for i, d in enumerate(dirs) if not _complete(d, info.claims)]
+    todo = [i for i, d in enumerate(dirs) if not is_complete(d, info.claims)]
     print(f"nslib: atlas {stem}: {len(points) - len(todo)} of {len(points)} points already computed", file=sys.stderr)
     for sk in skipped:
         print(f"nslib: atlas {stem}: point {sk['variation']!r} skipped: {sk['reason']}", file=sys.stderr)
-    outcome = _run_points(todo, lambda i: _sweep_one(stem, profile, points[i][2], str(outs[i]), env=points[i][3]),
+    outcome = run_points(todo, lambda i: sweep_one(stem, profile, points[i][2], str(outs[i]), env=points[i][3]),
                           args)
     errors = {todo[j]: v for j, v in outcome.items() if isinstance(v, Exception)}
     rows, cost, machines = [], 0.0, {}
     for i, ((variation, seed, overrides, env), d) in enumerate(zip(points, dirs)):
-        if i in errors or not _complete(d, info.claims):
+        if i in errors or not is_complete(d, info.claims):
             continue
         res = json.loads((d / RESULTS_FILE).read_text(encoding="utf-8"))
         hw = res.get("env", {}).get("hardware") or {}

@@ -95,3 +95,20 @@ def test_functions_with_more_than_six_parameters_take_the_rest_by_keyword():
                 if len(positional) > 6:
                     crowded.append(f"{_module_name(path)}.{node.name} ({len(positional)} positional)")
     assert crowded == []
+
+
+#: The modules that sit above the runner and the tools and dispatch down to them: nothing below may import one.
+ABOVE = {"nslib.cli", "nslib.__main__", "nslib.atlas", "nslib.bookbuild", "nslib.devicecheck", "nslib.evidence"}
+
+
+def test_no_arrow_runs_back_up_from_the_runner_tools_or_findings():
+    """The command line sits at the top and dispatches down: the runner, the tools and the findings import none of
+    the command line, the atlas, the book builder or the device check, and only ``__main__`` imports the CLI."""
+    graph = import_graph()
+    below = [m for m in graph if m.startswith(("nslib.runner", "nslib.tools", "nslib.findings"))]
+    assert len(below) > 20
+    upward = sorted(f"{m} -> {t}" for m in below for t in graph[m] if t in ABOVE)
+    assert upward == []
+    importers_of_cli = sorted(m for m, targets in graph.items() if "nslib.cli" in targets)
+    assert importers_of_cli == ["nslib.__main__"]
+    assert {"nslib.atlas", "nslib.bookbuild", "nslib.devicecheck"} <= graph["nslib.cli"]  # it does dispatch down

@@ -1,4 +1,4 @@
-"""How a page runs: parameters and their validation, notebooks on disk, the run record, runtime, the CLI.
+"""How a page runs: parameters and their validation, notebooks on disk, the run record, runtime, sweeps.
 
 No experiment maths lives here. Private files, re-exported (each imported on first use, so that the command line
 validates without torch):
@@ -8,13 +8,13 @@ validates without torch):
 - ``_runs``: a run on disk: its hash, its execution with papermill, its folder (:func:`run_notebook`)
 - ``_results``: :func:`start`, :class:`Run`, :func:`verdict`, :func:`combine_verdicts`, results.json
 - ``_runtime``: threads, device, dtype and seeds
-- ``_cli`` and ``_sweep``: ``python -m nslib run|list|params|audit``, and ``sweep`` and ``collect``
+- ``_sweep``: sweeps and their tables (``python -m nslib sweep`` and ``collect``; the command line itself is
+  :mod:`nslib.cli`, above this package)
 """
 
 from .._lazy import lazy_attributes
 
 _EXPORTS = {
-    "._cli": ["main"],
     "._notebooks": ["PROFILES", "NotebookInfo", "available_notebooks", "load_notebook", "notebooks_dir"],
     "._params": ["ParamError", "ParamSpec"],
     "._runs": ["RESULTS_FILE", "run_hash", "run_notebook"],

@@ -26,7 +26,7 @@ from ._notebooks import NotebookInfo, load_notebook
 from ._params import ParamError, parse_cli_value
 from ._runs import RESULTS_FILE, check_machine, make_out_folder, parse_overrides, run_hash
 
-__all__ = ["cmd_collect", "cmd_sweep", "check_workers", "collect", "parse_grid"]
+__all__ = ["check_workers", "cmd_collect", "cmd_sweep", "collect", "is_complete", "parse_grid", "run_points", "sweep_one"]
 
 
 def parse_grid(info: NotebookInfo, grids: Sequence[str]) -> dict[str, list[Any]]:
@@ -51,7 +51,7 @@ def parse_grid(info: NotebookInfo, grids: Sequence[str]) -> dict[str, list[Any]]
     return grid
 
 
-def _complete(run_dir: Path, claims) -> bool:
+def is_complete(run_dir: Path, claims) -> bool:
     """A finished run: its results.json parses and has every declared verdict."""
     try:
         res = json.loads((run_dir / RESULTS_FILE).read_text(encoding="utf-8"))
@@ -69,7 +69,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
-def _sweep_one(stem: str, profile: str, params: dict[str, Any], out: str, env: dict[str, str] | None = None) -> str:
+def sweep_one(stem: str, profile: str, params: dict[str, Any], out: str, env: dict[str, str] | None = None) -> str:
     """Run one grid point in a fresh process (isolates env and kernel), with ``env`` added to its environment (the
     kernel inherits it: ``ATEN_CPU_CAPABILITY`` for the atlas's kernels variation); return its run directory."""
     cmd = [sys.executable, "-m", "nslib", "run", stem, "--profile", profile, "--out", out]
@@ -83,7 +83,7 @@ def _sweep_one(stem: str, profile: str, params: dict[str, Any], out: str, env: d
     return proc.stdout.strip().splitlines()[-1]
 
 
-def _run_points(todo: list[dict], run, args) -> dict[int, str | Exception]:
+def run_points(todo: list[dict], run, args) -> dict[int, str | Exception]:
     """Run ``run(point)`` for every point, locally or on Dask, with a progress bar; errors are results."""
     from tqdm import tqdm  # plain tqdm on stderr
 
@@ -189,14 +189,14 @@ def cmd_sweep(args) -> int:
     resolved = [check_machine(info.resolve(args.profile, pt)) for pt in points]
     dirs = [out / info.stem / run_hash(args.profile, params) for params in resolved]
     make_out_folder(out, info.stem)
-    todo = [i for i, d in enumerate(dirs) if not _complete(d, info.claims)]
+    todo = [i for i, d in enumerate(dirs) if not is_complete(d, info.claims)]
     if len(todo) < len(points):
         print(f"nslib: {len(points) - len(todo)} of {len(points)} points already complete, skipped", file=sys.stderr)
 
     def run(pt):
-        return _sweep_one(info.stem, args.profile, pt, str(out))
+        return sweep_one(info.stem, args.profile, pt, str(out))
 
-    outcome = _run_points([points[i] for i in todo], run, args)
+    outcome = run_points([points[i] for i in todo], run, args)
     failed = {todo[j]: exc for j, exc in outcome.items() if isinstance(exc, Exception)}
     for i, exc in sorted(failed.items()):
         print(f"nslib: point {points[i]} failed: {exc}", file=sys.stderr)

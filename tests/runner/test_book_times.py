@@ -7,7 +7,7 @@ import jupyter_cache
 import pytest
 
 from nslib import bookbuild as _book
-from nslib.runner import main
+from nslib.cli import main
 
 
 def test_book_times_keeps_each_pages_last_execution_and_marks_this_builds(monkeypatch, capsys, tmp_path):

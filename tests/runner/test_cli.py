@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from conftest import nslib_cli, shared_run, toc_notebooks
 
-from nslib.runner import load_notebook, main, run_hash
+from nslib.cli import main
+from nslib.runner import load_notebook, run_hash
 
 ENV_KEYS = {"python", "torch", "nslib", "git_commit", "device", "dtype", "threads", "platform"}
 TOP_KEYS = {"notebook", "profile", "parameters", "verdicts", "metrics", "env", "elapsed_s"}
@@ -43,7 +44,7 @@ def test_a_refusal_from_a_real_process_is_one_line_on_stderr_and_imports_no_heav
     proc = nslib_cli("run", STEM, "-p", "seed", "-1", "--out", str(tmp_path))
     assert proc.returncode == 2 and proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1 and "'seed'" in proc.stderr
-    probe = ("import sys; from nslib.runner._cli import main\n"
+    probe = ("import sys; from nslib.cli import main\n"
              f"assert main(['run', {STEM!r}, '-p', 'seed', '-1', '--out', {str(tmp_path)!r}]) == 2\n"
              "assert main(['list']) == 0 and main(['params', 'l1-paradox']) == 0\n"
              "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'matplotlib', 'sklearn', 'seaborn',"

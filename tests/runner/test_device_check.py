@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from nslib.runner._cli import main
+from nslib.cli import main
 
 
 @pytest.mark.notebook

@@ -6,7 +6,8 @@ import os
 import pytest
 from conftest import edit_notebook, insert_after_parameters, nslib_cli
 
-from nslib.runner import main, run_hash
+from nslib.cli import main
+from nslib.runner import run_hash
 from nslib.runner._notebooks import available_notebooks, load_notebook
 
 STEM = "nonsmooth-convex-dynamics"

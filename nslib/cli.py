@@ -1,5 +1,7 @@
-"""The command line: ``python -m nslib run|sweep|collect|list|params|audit`` (sweeps and collect live in
-:mod:`._sweep`; ``audit`` runs :func:`nslib.tools.kinks.audit` on a saved model).
+"""The command line, at the top of the package: ``python -m nslib run|sweep|collect|list|params|audit|atlas|
+device-check|book-execute|book-times|publish-config``. It parses and dispatches down (to :mod:`nslib.runner`, whose
+:mod:`~nslib.runner._sweep` holds sweeps and collect; to :mod:`nslib.atlas`, :mod:`nslib.bookbuild`,
+:mod:`nslib.devicecheck`; ``audit`` runs :func:`nslib.tools.kinks.audit` on a saved model); nothing below imports it.
 
 ``run`` validates every parameter before a kernel starts, executes the notebook with papermill
 into a temporary folder, and moves it into place as ``DIR/<stem>/<hash>/`` (atomically replacing
@@ -16,9 +18,9 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from ._notebooks import PROFILES, available_notebooks, load_notebook
-from ._params import ParamError
-from ._runs import MNIST_FILE_NAMES, CellError, parse_overrides, run_notebook
+from .runner._notebooks import PROFILES, available_notebooks, load_notebook
+from .runner._params import ParamError
+from .runner._runs import MNIST_FILE_NAMES, CellError, parse_overrides, run_notebook
 
 __all__ = ["main"]
 
@@ -118,8 +120,8 @@ def _cmd_audit(args) -> int:
     import pandas as pd
     import torch
 
-    from ..tools.kinks import audit, audit_inputs, load_model
-    from ._runtime import resolve_dtype, set_threads
+    from .runner._runtime import resolve_dtype, set_threads
+    from .tools.kinks import audit, audit_inputs, load_model
 
     set_threads()
     try:
@@ -319,14 +321,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_atlas(args) -> int:
-    from ..atlas import cmd_atlas
+    from .atlas import cmd_atlas
 
     return cmd_atlas(args)
 
 
 def _cmd_device_check(args) -> int:
-    from ..devicecheck import cuda_evidence_folder, device_check, kernel_sets, per_kernel_checks
-    from ._runs import check_machine, make_out_folder
+    from .devicecheck import cuda_evidence_folder, device_check, kernel_sets, per_kernel_checks
+    from .runner._runs import check_machine, make_out_folder
 
     check_machine({"device": args.device})  # cuda asked for on a machine without it: one line, exit 2
     kernels = [k.strip() for k in args.kernels.split(",")] if args.kernels is not None else None
@@ -376,8 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "sweep":
         args.grid = grids
     try:
-        from ..bookbuild import cmd_book_execute, cmd_book_times, cmd_publish_config
-        from ._sweep import cmd_collect, cmd_sweep
+        from .bookbuild import cmd_book_execute, cmd_book_times, cmd_publish_config
+        from .runner._sweep import cmd_collect, cmd_sweep
 
         handler = {"list": _cmd_list, "params": _cmd_params, "run": _cmd_run, "sweep": cmd_sweep,
                    "audit": _cmd_audit, "collect": cmd_collect, "book-times": cmd_book_times,
