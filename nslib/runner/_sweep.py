@@ -26,7 +26,8 @@ from ._notebooks import NotebookInfo, load_notebook
 from ._params import ParamError, parse_cli_value
 from ._runs import RESULTS_FILE, check_machine, make_out_folder, parse_overrides, run_hash
 
-__all__ = ["check_workers", "cmd_collect", "cmd_sweep", "collect", "is_complete", "parse_grid", "run_points", "sweep_one"]
+__all__ = ["check_workers", "cmd_collect", "cmd_sweep", "collect", "is_complete", "parse_grid", "run_points",
+           "sweep_one"]
 
 
 def parse_grid(info: NotebookInfo, grids: Sequence[str]) -> dict[str, list[Any]]:
