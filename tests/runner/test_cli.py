@@ -8,7 +8,9 @@ from conftest import nslib_cli, shared_run, toc_notebooks
 from nslib.cli import main
 from nslib.runner import load_notebook, run_hash
 
-ENV_KEYS = {"python", "torch", "nslib", "git_commit", "device", "dtype", "threads", "platform"}
+ENV_KEYS = {"python", "torch", "nslib", "git_commit", "device", "dtype", "threads", "platform", "hardware"}
+HARDWARE_KEYS = {"cpu_capability", "cpu_capability_requested", "cpu_model", "isa", "blas", "torch", "threads",
+                 "cuda_device", "cuda_capability", "key"}
 TOP_KEYS = {"notebook", "profile", "parameters", "verdicts", "metrics", "env", "elapsed_s"}
 STEM = "nonsmooth-convex-dynamics"
 
@@ -79,6 +81,7 @@ def test_quick_run_writes_results_with_declared_claims(quick_run, stem):
     assert [p.name for p in run_dir.parent.iterdir()] == [run_dir.name], "temporary folders left behind"
     res = _no_nan((run_dir / "results.json").read_text())
     assert set(res) == TOP_KEYS and set(res["env"]) == ENV_KEYS
+    assert set(res["env"]["hardware"]) == HARDWARE_KEYS and res["env"]["hardware"]["threads"] == res["env"]["threads"]
     assert res["notebook"] == stem and res["profile"] == "quick"
     assert list(res["verdicts"]) == list(info.claims)
     for cid, v in res["verdicts"].items():
