@@ -12,7 +12,7 @@ through the sweep machinery (resumable, local workers or Dask) and writes, per n
 values, the overrides, the run hash) and ``atlas/manifest.json`` (per notebook: the code fingerprint, the commit,
 the points and their cost). The fingerprint hashes what decides the results: the notebook's code cells and
 metadata, its finding module, and nslib's tools, runner and verdicts; a notebook whose fingerprint changed is
-recomputed, the others are not. ``--status`` says, per notebook, fresh, stale or missing.
+recomputed, the others are not. ``--status`` says, per notebook, fresh, incomplete (points failed), stale or missing.
 
 The pages read it: :func:`atlas_texts` gives, per claim, its distribution over the seeds and whether a variation
 changes it (the scorecard shows those), and :func:`plot_atlas` draws the grid of claims x seeds and variations
@@ -185,13 +185,15 @@ def page_seconds(stem: str) -> float | None:
 
 
 def atlas_status(stem: str) -> str:
-    """``fresh`` (its table exists and was computed from the ``book`` profile by the current code), ``stale`` (the
-    code changed since) or ``missing``."""
+    """``fresh`` (its table exists and was computed from the ``book`` profile by the current code, every point),
+    ``incomplete`` (the same, but some points failed: a rerun of ``python -m nslib atlas`` computes only those),
+    ``stale`` (the code changed since) or ``missing``."""
     entry = _read_manifest().get(stem)
     if entry is None or not (_atlas_dir() / f"{stem}.csv").is_file():
         return "missing"
-    fresh = entry.get("fingerprint") == fingerprint(stem) and entry.get("profile", "book") == "book"
-    return "fresh" if fresh else "stale"
+    if entry.get("fingerprint") != fingerprint(stem) or entry.get("profile", "book") != "book":
+        return "stale"
+    return "fresh" if entry.get("points_computed", entry.get("points")) == entry.get("points") else "incomplete"
 
 
 def _scalars(measured: dict) -> dict:
@@ -429,6 +431,8 @@ def atlas_texts(run) -> dict[str, str]:
              for claim in run.verdicts}
     texts["atlas-status"] = {
         "fresh": "The atlas below was computed by the code that built this page.",
+        "incomplete": (f"The atlas below was computed by the code that built this page, but some of its points "
+                       f"failed and are missing: python -m nslib atlas {stem} computes them."),
         "stale": (f"THE ATLAS BELOW IS STALE: the code changed since it was computed. Refresh it with: python -m "
                   f"nslib atlas {stem}"),
         "missing": f"NO ATLAS HAS BEEN COMPUTED FOR THIS PAGE YET: run python -m nslib atlas {stem}",
@@ -438,7 +442,7 @@ def atlas_texts(run) -> dict[str, str]:
     skipped = _skipped_text(stem)
     if skipped and table is not None:
         texts["atlas-kernels"] += f"; {skipped}"
-    if status != "fresh":
+    if status not in ("fresh", "incomplete"):
         texts["atlas-hardware"] = (f"This page was computed on {here}; it is not compared with the atlas, which "
                                    f"{'is stale' if status == 'stale' else 'is missing'}.")
         return texts

@@ -258,3 +258,18 @@ def test_the_kernels_variation_reaches_the_kernel_and_is_recorded_as_used(tmp_pa
     manifest = json.loads((tmp_path / "atlas" / "manifest.json").read_text())[STEM]
     assert manifest["skipped"] == skipped and set(manifest["hardware"]) == set(rows.hardware)
     assert manifest["points_computed"] == manifest["points"] == 2
+
+
+def test_an_atlas_with_failed_points_is_incomplete_and_is_completed_without_force(tmp_path, monkeypatch):
+    monkeypatch.setenv("NSLIB_ATLAS_DIR", str(tmp_path))
+    (tmp_path / f"{STEM}.csv").write_text(",".join(atlas._COLUMNS) + "\n")
+    entry = {"fingerprint": atlas.fingerprint(STEM), "profile": "book", "points": 16, "points_computed": 12}
+    (tmp_path / "manifest.json").write_text(json.dumps({STEM: entry}))
+    assert atlas.atlas_status(STEM) == "incomplete"
+    computed = []
+    monkeypatch.setattr(atlas, "compute", lambda stem, args, profile="book": computed.append(stem) or (
+        tmp_path / f"{stem}.csv", 0.0))
+    atlas.cmd_atlas(argparse.Namespace(notebooks=[STEM], status=False, force=False, workers=1, scheduler=None))
+    assert computed == [STEM]
+    (tmp_path / "manifest.json").write_text(json.dumps({STEM: {**entry, "points_computed": 16}}))
+    assert atlas.atlas_status(STEM) == "fresh"
