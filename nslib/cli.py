@@ -302,8 +302,8 @@ def _parser() -> argparse.ArgumentParser:
                          "OUT/cpu-<kernels>-<date>/; on a GPU one run into OUT/cuda-<gpu>-<date>/")
     at = sub.add_parser("atlas", help="the verdict atlas over seeds and variations, into atlas/ (nslib.atlas)")
     at.add_argument("notebooks", nargs="*", help="notebooks (default: every one that declares an atlas)")
-    at.add_argument("--status", action="store_true", help="say fresh, incomplete, stale or missing per notebook; exit 1 unless all "
-                    "are fresh")
+    at.add_argument("--status", action="store_true",
+                    help="say fresh, incomplete, stale or missing per notebook; exit 1 unless all are fresh")
     at.add_argument("--force", action="store_true", help="recompute a notebook even when its atlas is fresh")
     at.add_argument("--workers", type=_positive_int, default=2, action=_Once, help="local worker processes (default 2)")
     at.add_argument("--scheduler", default=None, action=_Once,
