@@ -14,6 +14,7 @@ import importlib
 import inspect
 import json
 import math
+import os
 import pkgutil
 import re
 import sys
@@ -202,6 +203,9 @@ def cmd_book_execute(args) -> int:
 
     config = yaml.safe_load(Path("_config.yml").read_text(encoding="utf-8")) if Path("_config.yml").is_file() else {}
     timeout = int((config or {}).get("execute", {}).get("timeout", 600))
+    from .atlas import STRICT_ENV
+
+    os.environ[STRICT_ENV] = "1"  # the pages' kernels inherit it: a page that disagrees with its own atlas point fails
     failed = execute_book(args.cache, book_pages("."), args.workers, timeout,
                           report=lambda line: print(line, file=sys.stderr, flush=True))
     if failed:

@@ -70,14 +70,18 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
-def sweep_one(stem: str, profile: str, params: dict[str, Any], out: str, env: dict[str, str] | None = None) -> str:
+def sweep_one(stem: str, profile: str, params: dict[str, Any], out: str,
+              env: dict[str, str | None] | None = None) -> str:
     """Run one grid point in a fresh process (isolates env and kernel), with ``env`` added to its environment (the
-    kernel inherits it: ``ATEN_CPU_CAPABILITY`` for the atlas's kernels variation); return its run directory."""
+    kernel inherits it: ``ATEN_CPU_CAPABILITY`` for the atlas's kernels variation; None removes a variable); return its
+    run directory."""
     cmd = [sys.executable, "-m", "nslib", "run", stem, "--profile", profile, "--out", out]
     for k, v in params.items():
         cmd += ["-p", k, repr(v) if isinstance(v, list) else str(v)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent,
-                          env={**os.environ, **env} if env else None)
+    environ = None
+    if env:  # a value None removes the variable
+        environ = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent, env=environ)
     if proc.returncode != 0:
         ours = [ln for ln in proc.stderr.splitlines() if ln.startswith("nslib:")]
         raise RuntimeError((ours or proc.stderr.strip().splitlines() or ["run failed"])[-1].removeprefix("nslib: "))

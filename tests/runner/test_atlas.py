@@ -110,6 +110,11 @@ def _page_run(seed=0, verdict_holds=True, hardware=HERE, **params):
                               env=lambda: {"hardware": hardware})
 
 
+@pytest.fixture(autouse=True)
+def _strict_as_in_the_book_build(monkeypatch):
+    monkeypatch.setenv(atlas.STRICT_ENV, "1")
+
+
 def _fresh_atlas(monkeypatch, states_by_seed, hardware_key, kernels=()):
     """A constructed fresh atlas of one claim ``c`` whose rows carry the run hashes of the book profile at each seed
     (as the real machinery writes them), computed on ``hardware_key``; ``kernels``: (kernel set, state) rows at
@@ -129,7 +134,13 @@ def _fresh_atlas(monkeypatch, states_by_seed, hardware_key, kernels=()):
 
 
 def test_on_the_same_hardware_a_page_that_disagrees_with_its_atlas_point_is_non_determinism(monkeypatch):
+    """It fails the book build (book-execute sets the strict flag); a reader's own run shows it on the page."""
     _fresh_atlas(monkeypatch, ["does not hold"], "hw-here")
+    monkeypatch.delenv(atlas.STRICT_ENV, raising=False)
+    texts = atlas.atlas_texts(_page_run())
+    assert texts["atlas-hardware"].startswith("WARNING") and "'c' holds here, does not hold in the atlas" in \
+        texts["atlas-hardware"]
+    monkeypatch.setenv(atlas.STRICT_ENV, "1")
     with pytest.raises(RuntimeError, match="not deterministic"):
         atlas.atlas_texts(_page_run())
     _fresh_atlas(monkeypatch, ["holds"], "hw-here")
@@ -142,8 +153,8 @@ def test_on_other_hardware_a_difference_is_shown_never_raised(monkeypatch):
     for other in ("hw-there", ""):  # another machine, and a row computed before hardware was recorded
         _fresh_atlas(monkeypatch, ["inconclusive"], other)
         texts = atlas.atlas_texts(_page_run())
-        assert texts["atlas-c"] == ("inconclusive at 1 of 1 seeds; depends on the CPU kernels here: holds on this "
-                                    "page's hardware, inconclusive at the atlas point")
+        assert texts["atlas-c"] == ("inconclusive at 1 of 1 seeds; depends on the hardware here (CPU kernels, BLAS, "
+                                    "torch build): holds on this page's, inconclusive at the atlas point")
         assert "They differ: 'c' holds here, inconclusive in the atlas" in texts["atlas-hardware"]
         assert "CPU A" in texts["atlas-hardware"]
         assert ("CPU B, AVX512 kernels" if other else "hardware not recorded") in texts["atlas-hardware"]
@@ -235,6 +246,8 @@ def test_a_rerun_with_a_parameter_of_ones_own_at_seed_0_never_meets_the_atlas_ch
     res = json.loads((Path(proc.stdout.strip().splitlines()[-1]) / RESULTS_FILE).read_text())
     assert set(res["verdicts"]) == set(info.claims) and res["parameters"]["n_points"] == 150
     assert res["env"]["hardware"]["key"] == key  # the same machine: only the parameters set it apart
+    glued = json.dumps(json.loads((Path(proc.stdout.strip().splitlines()[-1]) / "notebook.ipynb").read_text()))
+    assert "no point of the atlas" in glued  # the check ran in the kernel, read this atlas, and found no point
 
 
 @pytest.mark.notebook
@@ -273,3 +286,28 @@ def test_an_atlas_with_failed_points_is_incomplete_and_is_completed_without_forc
     assert computed == [STEM]
     (tmp_path / "manifest.json").write_text(json.dumps({STEM: {**entry, "points_computed": 16}}))
     assert atlas.atlas_status(STEM) == "fresh"
+
+
+def test_a_stale_atlas_is_marked_in_every_scorecard_cell(monkeypatch):
+    _fresh_atlas(monkeypatch, ["holds"], "hw-here")
+    monkeypatch.setattr(atlas, "atlas_status", lambda stem: "stale")
+    texts = atlas.atlas_texts(_page_run(verdict_holds=False))  # never compared: no raise
+    assert texts["atlas-c"] == "holds at 1 of 1 seeds (stale atlas: computed by older code)"
+    assert "not compared" in texts["atlas-hardware"]
+
+
+@pytest.mark.parametrize("stem", toc_notebooks())
+def test_a_fresh_atlas_holds_the_point_of_the_default_page(stem):
+    """The page finds its atlas point by the run hash of its resolved parameters (nslib/runner/_runs.py, outside the
+    fingerprint): a fresh table must hold the baseline row of the default parameters at the first seed, or every page
+    would silently say "no point of the atlas"."""
+    from nslib.runner import load_notebook
+    from nslib.runner._runs import run_hash
+
+    if atlas.atlas_status(stem) not in ("fresh", "incomplete"):
+        pytest.skip(f"the atlas of {stem} is {atlas.atlas_status(stem)}")
+    info = load_notebook(stem)
+    seed = atlas._declaration(stem)["seeds"][0]
+    table = atlas.read_atlas(stem)
+    base = table[(table.variation == "none") & (table.seed == seed)]
+    assert set(base.run_hash) == {run_hash("book", info.resolve("book", {"seed": seed}))}
