@@ -246,7 +246,8 @@ def compute(stem: str, args, profile: str = "book") -> tuple[Path, float]:
             for _, _, _, env in points]
     dirs = [o / stem / run_hash(profile, info.resolve(profile, overrides)) for o, (_, _, overrides, _) in
             zip(outs, points)]
-    todo = [i for i, d in enumerate(dirs) if not is_complete(d, info.claims)]
+    # two declared points may resolve to the same parameters (a variation that repeats a profile's value): one run
+    todo = [i for i, d in enumerate(dirs) if not is_complete(d, info.claims) and d not in dirs[:i]]
     print(f"nslib: atlas {stem}: {len(points) - len(todo)} of {len(points)} points already computed", file=sys.stderr)
     for sk in skipped:
         print(f"nslib: atlas {stem}: point {sk['variation']!r} skipped: {sk['reason']}", file=sys.stderr)
@@ -266,7 +267,7 @@ def compute(stem: str, args, profile: str = "book") -> tuple[Path, float]:
         if env.get("ATEN_CPU_CAPABILITY") and used != env["ATEN_CPU_CAPABILITY"]:
             errors[i] = RuntimeError(f"asked for the {env['ATEN_CPU_CAPABILITY']} kernels, torch used {used or '?'}")
             continue
-        cost += float(res.get("elapsed_s") or 0.0)
+        cost += float(res.get("elapsed_s") or 0.0) if d not in dirs[:i] else 0.0  # a repeated point ran once
         if hw:
             machines[hw["key"]] = hardware_text(hw)
         shown = {k: v for k, v in overrides.items() if k != "seed"}
