@@ -73,4 +73,4 @@ def evidence_text(stem: str, root: Path | None = None) -> str:
         parts = _parts(r, stem)
         clauses.append(f"measured on {where}, {env.get('date')}, nslib {str(env.get('git_commit') or '')[:12]}: "
                        + ("; ".join(parts) if parts else "nothing that concerns this page"))
-    return ". ".join(clauses)
+    return ". ".join(c if i == 0 else c[0].upper() + c[1:] for i, c in enumerate(clauses))

@@ -62,7 +62,7 @@ def test_pages_read_the_committed_gpu_evidence_and_say_when_there_is_none(tmp_pa
     (tmp_path / "evidence" / "cpu-default" / "device-check.json").write_text(json.dumps(cpu))
     text = evidence_text("maxpool-jacobians", root=tmp_path)  # the CPU's row beside the GPU's, with its kernels
     assert text.startswith("measured on NVIDIA H200, 2026-12-01")
-    assert text.endswith(". measured on CPU AMD EPYC with torch's DEFAULT kernels, 2026-12-01, nslib 0123456789ab: "
+    assert text.endswith(". Measured on CPU AMD EPYC with torch's DEFAULT kernels, 2026-12-01, nslib 0123456789ab: "
                          "the quick profile passed on cpu; LeNet-5 at float16 on MNIST, mean test accuracy: beta 0 "
                          "0.980, beta 10000 0.100")
 
