@@ -419,6 +419,11 @@ def _skipped_text(stem: str) -> str:
     return "; ".join(f"{sk['variation']} not run ({sk['reason']})" for sk in skipped)
 
 
+def _differences(differ: dict) -> str:
+    """"'c' holds here, inconclusive in the atlas; ..." from :func:`compare_with_atlas`'s ``differ``."""
+    return "; ".join(f"'{c}' {page} here, {atl} in the atlas" for c, (page, atl) in differ.items())
+
+
 def atlas_texts(run) -> dict[str, str]:
     """What a page glues from its atlas (:func:`nslib.glue.glue_verdicts` glues it): per claim, ``atlas-<claim id>``,
     its distribution over the atlas' seeds and the variations that change it (the scorecard shows it), with "depends
@@ -472,7 +477,7 @@ def atlas_texts(run) -> dict[str, str]:
                        f"same parameters, code and hardware ({here}): the run is not deterministic")
             if os.environ.get(STRICT_ENV) == "1":  # the book build: a page must not disagree with its own atlas
                 raise RuntimeError(message)
-            listed = "; ".join(f"'{c}' {p} here, {a} in the atlas" for c, (p, a) in cmp["differ"].items())
+            listed = _differences(cmp["differ"])
             texts["atlas-hardware"] = (f"WARNING: this page's run and {where} have the same parameters, code and "
                                        f"hardware record ({here}), yet they differ: {listed}. Something this record "
                                        f"does not name changed the arithmetic (library versions, BLAS or oneDNN "
@@ -487,7 +492,7 @@ def atlas_texts(run) -> dict[str, str]:
         texts["atlas-hardware"] = (f"This page was computed on {here}; {where} (the same parameters) on "
                                    f"{cmp['atlas_hardware']}. They agree on every claim.")
         return texts
-    listed = "; ".join(f"'{c}' {page} here, {atl} in the atlas" for c, (page, atl) in cmp["differ"].items())
+    listed = _differences(cmp["differ"])
     texts["atlas-hardware"] = (f"This page was computed on {here}; {where} (the same parameters and code) on "
                                f"{cmp['atlas_hardware']}. They differ: {listed}. Same code and parameters, other "
                                f"arithmetic: these verdicts depend on the machine (its CPU kernels, BLAS or torch "
