@@ -1,7 +1,7 @@
 """nslib: helpers for the book on what non-smoothness does to neural-network training.
 
 Two levels. This module is the page kit, what every notebook's plumbing uses: :func:`start`, :class:`Run`,
-:func:`verdict`, :class:`ParamError`, the figure theme and glue. Everything else sits in namespaces whose
+:class:`Verdict`, :class:`ParamError`, the figure theme and glue. Everything else sits in namespaces whose
 names say whose code it is:
 
 - :mod:`nslib.tools`: finding-agnostic tools (``nslib.tools.clarke.hull_distance``, ``nslib.tools.train.train``)
@@ -18,15 +18,14 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     # the page kit
-    "start", "Run", "Verdict", "verdict", "inconclusive", "ParamError", "set_theme", "PALETTE", "glue_text",
+    "start", "Run", "Verdict", "ParamError", "set_theme", "PALETTE", "glue_text",
     "glue_texts", "glue_verdicts", "show_verdicts",
     # namespaces
     "tools", "findings", "runner",
 ]
 
 __getattr__, __dir__ = lazy_attributes(__name__, {
-    "start": ".runner._results", "Run": ".runner._results", "verdict": ".runner._results", "Verdict": ".verdicts",
-    "inconclusive": ".runner._results", "ParamError": ".runner._params",
+    "start": ".runner._results", "Run": ".runner._results", "Verdict": ".verdicts", "ParamError": ".runner._params",
     "set_theme": ".figures", "PALETTE": ".figures",
     "glue_text": ".glue", "glue_texts": ".glue", "glue_verdicts": ".glue", "show_verdicts": ".glue",
 }, submodules=("tools", "findings", "runner", "atlas", "bookbuild", "devicecheck", "evidence", "figures", "glue",

@@ -21,6 +21,7 @@ that each page's "Where the verdict changes" section shows.
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
 import hashlib
@@ -31,15 +32,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ATLAS_DIR", "MANIFEST", "STATES", "atlas_points", "atlas_reasons", "atlas_status", "atlas_texts",
+from .verdicts import STATES
+
+__all__ = ["ATLAS_DIR", "MANIFEST", "atlas_points", "atlas_reasons", "atlas_status", "atlas_texts",
            "cmd_atlas", "compare_with_atlas", "compute", "distribution_text", "fingerprint", "kernel_points",
            "kernels_text", "page_seconds", "plot_atlas", "read_atlas"]
 
 #: Where the committed tables and the manifest live, under the repository root.
 ATLAS_DIR = "atlas"
 MANIFEST = "manifest.json"
-#: The verdict states, in the order the grid's colours are listed.
-STATES = ("holds", "does not hold", "inconclusive")
 #: Runs of the atlas (executed notebooks), kept out of git: they are the cache a rerun resumes from.
 _RUNS = Path("_build") / "atlas-runs"
 _BASELINE = "none"  # the variation name of the plain book profile
@@ -48,7 +49,9 @@ _BASELINE = "none"  # the variation name of the plain book profile
 STRICT_ENV = "NSLIB_ATLAS_STRICT"
 #: The table's columns: ``hardware`` is the point's :func:`nslib.runner._runtime.hardware` key, ``kernels`` the CPU
 #: kernel set torch used there (what the manifest's ``hardware`` describes in words).
-_COLUMNS = ("variation", "seed", "claim", "state", "reason", "measured", "overrides", "run_hash", "hardware", "kernels")
+#: ``groups`` the state of each group the claim was judged on (JSON, {group: state}; empty for a claim judged whole).
+_COLUMNS = ("variation", "seed", "claim", "state", "reason", "groups", "measured", "overrides", "run_hash", "hardware",
+            "kernels")
 
 
 def _root() -> Path:
@@ -64,12 +67,12 @@ def _finding_module_path(stem: str) -> Path:
 #: The runner's files that decide what a run computes (parameter resolution, profiles, seeding and threads, the
 #: record). The others (``_runs``, ``_sweep``) only launch, place and schedule runs, like the command line
 #: (:mod:`nslib.cli`): a change there cannot change a number, so it does not mark every atlas stale.
-_RUNNER_DECIDES = ("_jsonsafe.py", "_notebooks.py", "_params.py", "_results.py", "_runtime.py")
+_RUNNER_DECIDES = ("_notebooks.py", "_params.py", "_results.py", "_runtime.py")
 
 
 def fingerprint(stem: str) -> str:
     """A hash of what decides the notebook's results: its code cells and ``metadata.nslib``, its finding module,
-    every source file of nslib's tools, ``nslib/verdicts.py`` and the runner's files that decide what a run computes
+    every source file of nslib's tools, ``nslib/verdicts.py``, ``nslib/_jsonsafe.py`` and the runner's files that decide what a run computes
     (:data:`_RUNNER_DECIDES`). Prose edits do not change it."""
     root = _root()
     nb = json.loads((root / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
@@ -80,7 +83,8 @@ def fingerprint(stem: str) -> str:
     meta = dict(nb.get("metadata", {}).get("nslib", {}))
     meta.pop("atlas", None)  # the atlas's own declaration says which points, not what they compute
     h.update(json.dumps(meta, sort_keys=True).encode())
-    files = [("finding", _finding_module_path(stem)), ("verdicts", root / "nslib" / "verdicts.py")]
+    files = [("finding", _finding_module_path(stem)), ("verdicts", root / "nslib" / "verdicts.py"),
+             ("jsonsafe", root / "nslib" / "_jsonsafe.py")]
     files += [(f"tools/{p.name}", p) for p in sorted((root / "nslib" / "tools").glob("*.py"))]
     files += [(f"runner/{name}", root / "nslib" / "runner" / name) for name in _RUNNER_DECIDES]
     for label, path in files:
@@ -97,8 +101,7 @@ def atlas_points(stem: str, profile: str = "book") -> list[tuple[str, int, dict[
     from .runner._params import ParamError
 
     info = load_notebook(stem)
-    nb = json.loads(info.path.read_text(encoding="utf-8"))
-    decl = nb.get("metadata", {}).get("nslib", {}).get("atlas")
+    decl = info.atlas
     if not decl or not decl.get("seeds"):
         raise ParamError(f"notebook {stem!r} declares no atlas: allowed is metadata.nslib.atlas with seeds and "
                          f"variations")
@@ -115,8 +118,7 @@ def atlas_points(stem: str, profile: str = "book") -> list[tuple[str, int, dict[
 def _declaration(stem: str) -> dict:
     from .runner._notebooks import load_notebook
 
-    nb = json.loads(load_notebook(stem).path.read_text(encoding="utf-8"))
-    return nb.get("metadata", {}).get("nslib", {}).get("atlas") or {}
+    return copy.deepcopy(load_notebook(stem).atlas or {})
 
 
 def _torch_default_kernels() -> str:
@@ -203,6 +205,12 @@ def _scalars(measured: dict) -> dict:
     return {k: v for k, v in measured.items() if isinstance(v, (int, float, str, bool)) or v is None}
 
 
+def _group_states(measured: dict) -> str:
+    """The judged groups' states of a results.json verdict's ``measured`` (:meth:`nslib.verdicts.Verdict.to_json`)."""
+    groups = {k: g["status"] for k, g in (measured.get("per_group") or {}).items() if g.get("judged", True)}
+    return json.dumps(groups) if groups else ""
+
+
 def _write_table(stem: str, rows: list[dict]) -> Path:
     path = _atlas_dir() / f"{stem}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,7 +239,7 @@ def compute(stem: str, args, profile: str = "book") -> tuple[Path, float]:
     The kernels variation (:func:`kernel_points`) runs with its ``ATEN_CPU_CAPABILITY`` and is checked: a point where
     torch used other kernels than it was told to fails."""
     from .runner._notebooks import load_notebook
-    from .runner._results import _git_commit
+    from .runner._results import git_commit
     from .runner._runs import RESULTS_FILE, run_hash
     from .runner._runtime import hardware_text
     from .runner._sweep import is_complete, run_points, sweep_one
@@ -274,13 +282,14 @@ def compute(stem: str, args, profile: str = "book") -> tuple[Path, float]:
         for claim in info.claims:
             v = res["verdicts"][claim]
             rows.append({"variation": variation, "seed": seed, "claim": claim, "state": v["status"],
-                         "reason": v.get("reason") or "", "measured": json.dumps(_scalars(v.get("measured", {}))),
+                         "reason": v.get("reason") or "", "groups": _group_states(v.get("measured", {})),
+                         "measured": json.dumps(_scalars(v.get("measured", {}))),
                          "overrides": json.dumps(shown, sort_keys=True), "run_hash": d.name,
                          "hardware": hw.get("key", ""), "kernels": used})
     for i, exc in sorted(errors.items()):
         print(f"nslib: atlas {stem}: point {points[i][0]!r} seed {points[i][1]} failed: {exc}", file=sys.stderr)
     table = _write_table(stem, rows)
-    _update_manifest(stem, {"fingerprint": fp, "commit": _git_commit(), "profile": profile, "points": len(points),
+    _update_manifest(stem, {"fingerprint": fp, "commit": git_commit(), "profile": profile, "points": len(points),
                             "points_computed": len(points) - len(errors), "cost_s": round(cost, 1),
                             "hardware": machines, "skipped": skipped,
                             "computed": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
@@ -335,8 +344,8 @@ def read_atlas(stem: str):
     path = _atlas_dir() / f"{stem}.csv"
     if not path.is_file():
         return pd.DataFrame(columns=list(_COLUMNS))
-    table = pd.read_csv(path, keep_default_na=False, dtype={"reason": str, "state": str, "hardware": str,
-                                                             "kernels": str})
+    table = pd.read_csv(path, keep_default_na=False, dtype={"reason": str, "state": str, "groups": str,
+                                                             "hardware": str, "kernels": str})
     for column in _COLUMNS:
         if column not in table:
             table[column] = ""

@@ -133,13 +133,13 @@ def _environment(device: str) -> dict:
     import torch
 
     from . import __version__
-    from .runner._results import _git_commit
+    from .runner._results import git_commit
     from .runner._runtime import hardware
 
     hw = hardware(device)
     name = torch.cuda.get_device_name(0) if device == "cuda" else hw["cpu_model"]
     return {"device": device, "device_name": name, "nslib": __version__, "torch": torch.__version__,
-            "cuda": torch.version.cuda, "python": platform.python_version(), "git_commit": _git_commit(),
+            "cuda": torch.version.cuda, "python": platform.python_version(), "git_commit": git_commit(),
             "threads": torch.get_num_threads(), "hardware": hw,
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
@@ -221,7 +221,7 @@ def device_check(out: str | Path, size: str = "full", device: str = "auto") -> P
     report["maxpool"] = _timed("maxpool", lambda: _maxpool(device, plan["maxpool"]))
     report["benchmarks"] = _timed("benchmarks", lambda: _benchmarks(device, plan["benchmarks"]))
     report["seconds"] = round(time.perf_counter() - started, 1)
-    from .runner._jsonsafe import to_json_safe
+    from ._jsonsafe import to_json_safe
 
     target = out / OUTPUT_FILE
     tmp = target.with_name(f".{OUTPUT_FILE}.tmp-{os.getpid()}")

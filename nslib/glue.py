@@ -39,30 +39,28 @@ def glue_texts(prefix: str, texts: Mapping[str, str]) -> None:
 
 
 def per_group_text(values, fmt: str, key: str | None = None) -> str:
-    """``"relu 0.62%, tanh 0.71%"`` for prose: from ``{group: value}``, or with ``key`` from ``{group: {key: value}}``,
-    a :class:`~nslib.verdicts.Verdict` judged per group (each group's measured ``key``) or measured values holding
-    ``per_group``. A missing value reads n/a."""
+    """``"relu 0.62%, tanh 0.71%"`` for prose: from ``{group: value}``; or with ``key``, each group's measured
+    ``key`` of a :class:`~nslib.verdicts.Verdict` judged per group (its reported groups after the judged ones) or of
+    ``{group: {key: value}}``. A missing value reads n/a."""
     from .verdicts import Verdict
 
     if isinstance(values, Verdict):
-        values = {g: v.measured for g, v in values.groups.items()} or values.measured.get("per_group", {})
+        values = {g: v.measured for g, v in {**values.groups, **values.reported}.items()}
     if key is not None:
-        values = {g: m.get(key) for g, m in values.get("per_group", values).items()}
+        values = {g: m.get(key) for g, m in values.items()}
     return ", ".join(f"{g} {text_of(v, fmt)}" for g, v in values.items()) or "none"
 
 
 def group_states_text(verdict) -> str:
     """Which groups of a per-group :class:`~nslib.verdicts.Verdict` hold, do not hold and are inconclusive, for
     prose: "holds for relu mse, tanh mse; does not hold for softplus(3) ce; inconclusive for relu ce"."""
+    from .verdicts import STATES
+
     by_state: dict[str, list[str]] = {}
     for name, g in verdict.groups.items():
         by_state.setdefault(g.state, []).append(name)
-    return "; ".join(f"{state} for {', '.join(names)}" for state in ("holds", "does not hold", "inconclusive")
+    return "; ".join(f"{state} for {', '.join(names)}" for state in STATES
                      if (names := by_state.get(state))) or "no group was judged"
-
-
-# the scorecard shows the three states apart at a glance
-_MARKS = {"holds": "✔", "does not hold": "✘", "inconclusive": "?"}
 
 
 def provenance_text(run) -> str:
@@ -90,11 +88,13 @@ def glue_verdicts(run) -> None:
     (:func:`nslib.atlas.atlas_texts`: ``atlas-<claim id>``, ``atlas-status``, ``atlas-hardware``, ``atlas-kernels``)
     and ``evidence``, what the committed GPU
     runs say about the page (:func:`nslib.evidence.evidence_text`)."""
+    from .verdicts import MARKS
+
     glue_text("provenance", provenance_text(run))
     for cid, v in run.verdicts.items():
         glue_text(f"verdict-{cid}", v.phrase())
         glue_text(f"reason-{cid}", f"(inconclusive: {v.reason})" if v.reason else "")
-        glue_text(f"state-{cid}", _MARKS[v.state] + " " + v.state)
+        glue_text(f"state-{cid}", MARKS[v.state] + " " + v.state)
     from .atlas import atlas_texts
     from .evidence import evidence_text
 
@@ -104,7 +104,8 @@ def glue_verdicts(run) -> None:
 
 
 def show_verdicts(run):
-    """The verdict table of a run (criterion, measured values, holds), for display."""
-    from .verdicts import verdict_table
+    """The run's verdicts for people (:func:`nslib.verdicts.verdict_report`): per claim its text, the state in a word
+    and a colour, the one-line reading, the criterion, the groups as a small table and the full record collapsed."""
+    from .verdicts import verdict_report
 
-    return verdict_table(run.verdicts).style.set_properties(**{"text-align": "left", "white-space": "normal"})
+    return verdict_report(run.verdicts, run.claims)

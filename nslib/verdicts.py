@@ -1,16 +1,19 @@
 """The verdict: what a page concludes about one claim, computed from the run's data by the criterion written next to
-it. One object, in one file:
+it. The only door through which a verdict is built, combined, written and shown:
 
-- three states, ``holds``, ``does not hold`` and ``inconclusive`` (the run cannot decide; the reason says why);
+- three states, :data:`HOLDS`, :data:`DOES_NOT_HOLD` and :data:`INCONCLUSIVE` (the run cannot decide; the reason
+  says why), spelt here once;
 - constructors :meth:`Verdict.decided`, :meth:`Verdict.undecided` and :meth:`Verdict.from_state`;
 - the one rule that combines per-group verdicts (a claim judged per net, per activation, per dataset):
-  :meth:`Verdict.combine`;
-- its results.json form (:meth:`Verdict.to_json`, :meth:`Verdict.from_json`),
-  its prose (:meth:`Verdict.phrase`), its tables (:func:`verdict_table`, :func:`per_group_table`,
-  :func:`measured_table`) and its display on a page (a small table, never a raw dict).
+  :meth:`Verdict.combine`, with groups measured beside the judged ones (``reported``: shown, never combined);
+- its results.json form (:meth:`Verdict.to_json`, :meth:`Verdict.from_json`; groups go to ``measured.per_group``);
+- its prose (:meth:`Verdict.phrase`, :meth:`Verdict.reading`) and its display for people
+  (:func:`verdict_report`: the state in a word and a colour, a one-line reading, the groups as a small table, the
+  full record collapsed; never a raw dict).
 
-A verdict is immutable. It also reads as the results.json dict it is written as (``v["holds"]``,
-``v["measured"]``), so that code written against that format keeps working; new code uses the attributes.
+``measured`` holds scalars and short flat lists only: a value per group is a group :class:`Verdict`, not a dict.
+A verdict is immutable. It also reads as the results.json dict it is written as (``v["status"]``), for code
+written against that format.
 """
 
 from __future__ import annotations
@@ -20,31 +23,68 @@ import html
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .runner._jsonsafe import to_json_safe
+from ._jsonsafe import to_json_safe
 
-__all__ = ["STATES", "Verdict", "measured_table", "per_group_table", "verdict_table"]
+__all__ = ["DOES_NOT_HOLD", "HOLDS", "INCONCLUSIVE", "LIST_LIMIT", "MARKS", "STATES", "Verdict", "format_value",
+           "verdict_report"]
 
+HOLDS = "holds"
+DOES_NOT_HOLD = "does not hold"
+INCONCLUSIVE = "inconclusive"
 #: The three states of a verdict, as results.json spells them.
-STATES = ("holds", "does not hold", "inconclusive")
+STATES = (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE)
+#: A glyph per state, beside the word (never instead of it).
+MARKS = {HOLDS: "✔", DOES_NOT_HOLD: "✘", INCONCLUSIVE: "?"}
+#: Colours of the states on a page (green, red, amber: readable on white, and told apart by the word too).
+COLOURS = {HOLDS: "#1a7f37", DOES_NOT_HOLD: "#c4261d", INCONCLUSIVE: "#9a6700"}
+#: The longest list a measured value may be (a per-item value of something longer belongs in a table or a group).
+LIST_LIMIT = 64
+
+
+def _checked_measured(measured: Mapping[str, Any]) -> dict:
+    safe = to_json_safe(dict(measured))
+    for key, value in safe.items():
+        if isinstance(value, dict):
+            raise ValueError(f"measured[{key!r}] is a dict: a value per group is a group Verdict (Verdict.combine, "
+                             f"or its reported= groups), anything else one scalar per key")
+        if isinstance(value, list):
+            if len(value) > LIST_LIMIT:
+                raise ValueError(f"measured[{key!r}] holds {len(value)} values: allowed are lists of at most "
+                                 f"{LIST_LIMIT}; summarise it, or keep it in a table of the page")
+            if any(isinstance(x, (list, dict)) for x in value):
+                raise ValueError(f"measured[{key!r}] is nested: allowed are scalars and flat lists of scalars")
+    return safe
+
+
+def _checked_groups(groups: Mapping[str, Verdict] | None, what: str) -> dict[str, Verdict]:
+    groups = dict(groups or {})
+    for name, g in groups.items():
+        if not isinstance(g, Verdict):
+            raise TypeError(f"{what}[{name!r}] is a {type(g).__name__}: each group is a Verdict "
+                            f"(Verdict.decided / undecided / from_state)")
+    return groups
 
 
 class Verdict(Mapping):
-    """One claim's verdict: ``state`` (one of :data:`STATES`), ``criterion``, ``measured`` values (JSON-safe),
-    ``reason`` (why it is inconclusive; None when decided) and ``groups`` (per-group verdicts, each a Verdict)."""
+    """One claim's verdict: ``state`` (one of :data:`STATES`), ``criterion``, ``measured`` values (JSON-safe
+    scalars and short lists), ``reason`` (why it is inconclusive; None when decided), ``groups`` (the per-group
+    verdicts it was combined from) and ``reported`` (groups measured beside them, by the same test, that the claim
+    does not judge: another optimizer, a contrast net)."""
 
-    __slots__ = ("state", "criterion", "measured", "reason", "groups", "_json")
+    __slots__ = ("state", "criterion", "measured", "reason", "groups", "reported", "_json")
 
     def __init__(self, state: str, criterion: str, measured: Mapping[str, Any] | None = None,
-                 reason: str | None = None, groups: Mapping[str, Verdict] | None = None):
+                 reason: str | None = None, groups: Mapping[str, Verdict] | None = None,
+                 reported: Mapping[str, Verdict] | None = None):
         if state not in STATES:
             raise ValueError(f"state = {state!r}: allowed is one of {', '.join(STATES)}")
-        if (state == STATES[2]) != bool(reason):
+        if (state == INCONCLUSIVE) != bool(reason):
             raise ValueError("an inconclusive verdict needs its reason, and only an inconclusive one has one")
-        for name, value in (("state", state), ("criterion", str(criterion)), ("reason", reason),
-                            ("groups", dict(groups or {}))):
+        values = {"state": state, "criterion": str(criterion), "reason": reason,
+                  "measured": _checked_measured(measured or {}), "groups": _checked_groups(groups, "groups"),
+                  "reported": _checked_groups(reported, "reported"), "_json": None}
+        for name, value in values.items():
             object.__setattr__(self, name, value)
-        object.__setattr__(self, "measured", to_json_safe(dict(measured or {})))
-        object.__setattr__(self, "_json", None)
 
     def __setattr__(self, name, value):
         raise AttributeError(f"a Verdict is immutable: cannot set {name!r}")
@@ -53,12 +93,12 @@ class Verdict(Mapping):
     @classmethod
     def decided(cls, holds: bool, criterion: str, **measured: Any) -> Verdict:
         """The run could decide: the claim holds (``holds`` true) or does not, by ``criterion``."""
-        return cls(STATES[0] if bool(holds) else STATES[1], criterion, measured)
+        return cls(HOLDS if bool(holds) else DOES_NOT_HOLD, criterion, measured)
 
     @classmethod
     def undecided(cls, criterion: str, reason: str, **measured: Any) -> Verdict:
         """The run cannot decide: ``reason`` names the precondition that failed (never "does not hold")."""
-        return cls(STATES[2], criterion, measured, reason=reason)
+        return cls(INCONCLUSIVE, criterion, measured, reason=reason)
 
     @classmethod
     def from_state(cls, state: bool | str, criterion: str = "", **measured: Any) -> Verdict:
@@ -68,53 +108,58 @@ class Verdict(Mapping):
         return cls.decided(state, criterion, **measured)
 
     @classmethod
-    def combine(cls, groups: Mapping[str, Verdict], criterion: str, **measured: Any) -> Verdict:
+    def combine(cls, groups: Mapping[str, Verdict], criterion: str, *, reported: Mapping[str, Verdict] | None = None,
+                **measured: Any) -> Verdict:
         """One verdict from per-group verdicts, by the book's one rule: any group that does not hold refutes the
         claim; otherwise any inconclusive group makes it inconclusive (the reasons joined, each named by its group);
-        otherwise it holds. No group at all is inconclusive. The groups' measured values and states are kept, and
-        written to results.json as ``measured["per_group"]``."""
-        groups = {k: g if isinstance(g, Verdict) else cls.from_state(g["state"], "", **g["measured"])
-                  for k, g in groups.items()}
+        otherwise it holds. No group at all is inconclusive. ``reported`` groups are kept and shown, never
+        combined."""
+        groups = _checked_groups(groups, "groups")
         if not groups:
-            return cls.undecided(criterion, "no group was run", **measured)
-        if any(g.state == STATES[1] for g in groups.values()):
-            return cls(STATES[1], criterion, measured, groups=groups)
-        reasons = [f"{k}: {g.reason}" for k, g in groups.items() if g.state == STATES[2]]
+            return cls(INCONCLUSIVE, criterion, measured, reason="no group was run", reported=reported)
+        if any(g.state == DOES_NOT_HOLD for g in groups.values()):
+            return cls(DOES_NOT_HOLD, criterion, measured, groups=groups, reported=reported)
+        reasons = [f"{k}: {g.reason}" for k, g in groups.items() if g.state == INCONCLUSIVE]
         if reasons:
-            return cls(STATES[2], criterion, measured, reason="; ".join(reasons), groups=groups)
-        return cls(STATES[0], criterion, measured, groups=groups)
+            return cls(INCONCLUSIVE, criterion, measured, reason="; ".join(reasons), groups=groups, reported=reported)
+        return cls(HOLDS, criterion, measured, groups=groups, reported=reported)
 
     # --- reading ------------------------------------------------------------------------------------------------
     @property
     def holds(self) -> bool | None:
         """True / False when decided, None when inconclusive."""
-        return {STATES[0]: True, STATES[1]: False}.get(self.state)
+        return {HOLDS: True, DOES_NOT_HOLD: False}.get(self.state)
 
     def phrase(self) -> str:
         """The state as prose reads it after "the claim": holds / does not hold / is inconclusive."""
-        return "is inconclusive" if self.state == STATES[2] else self.state
+        return "is inconclusive" if self.state == INCONCLUSIVE else self.state
 
     def summary(self) -> str:
         """One line: the state, and the reason when inconclusive."""
         return self.state + (f" ({self.reason})" if self.reason else "")
 
-    def group_table(self):
-        """The per-group verdicts as a table (a pandas DataFrame), one row per group: state, reason, measured."""
-        import pandas as pd
-
-        return pd.DataFrame({k: {"state": g.state, "reason": g.reason or "", **g.measured}
-                             for k, g in self.groups.items()}).T
+    def reading(self) -> str:
+        """The verdict in one line for people, naming the groups that decided it: "does not hold for 2 of 6 groups
+        (relu ce, tanh ce)", "holds in all 4 groups", "inconclusive: the grid misses 2/L"."""
+        if not self.groups:
+            return self.state + (f": {self.reason}" if self.reason else "")
+        n = len(self.groups)
+        deciding = [k for k, g in self.groups.items() if g.state == self.state]
+        if self.state == HOLDS:
+            return f"holds in {'the one group' if n == 1 else f'all {n} groups'} ({_names(deciding)})"
+        return f"{self.state} for {len(deciding)} of {n} group{'s' if n > 1 else ''} ({_names(deciding)})"
 
     # --- results.json -------------------------------------------------------------------------------------------
     def to_json(self) -> dict:
         """The results.json form: ``holds``, ``status``, ``criterion``, ``reason`` (inconclusive only) and
-        ``measured`` (with ``per_group`` when judged per group: each group's measured values, holds and status)."""
+        ``measured``, with ``per_group`` when judged per group (each group's measured values, holds, status, reason;
+        ``"judged": false`` on a reported group)."""
         if self._json is None:
             measured = dict(self.measured)
-            if self.groups:
-                measured["per_group"] = {k: {**g.measured, "holds": g.holds, "status": g.state,
-                                             **({"reason": g.reason} if g.reason else {})}
-                                         for k, g in self.groups.items()}
+            entries = {k: _group_entry(g, True) for k, g in self.groups.items()}
+            entries.update({k: _group_entry(g, False) for k, g in self.reported.items()})
+            if entries:
+                measured["per_group"] = entries
             out = {"holds": self.holds, "status": self.state, "criterion": self.criterion}
             if self.reason:
                 out["reason"] = self.reason
@@ -126,21 +171,23 @@ class Verdict(Mapping):
     def from_json(cls, data: Mapping[str, Any]) -> Verdict:
         """Read back what :meth:`to_json` wrote."""
         measured = dict(data.get("measured", {}))
-        per_group = measured.pop("per_group", None)
-        groups = None
-        if isinstance(per_group, dict) and all(isinstance(g, dict) and g.get("status") in STATES
-                                               for g in per_group.values()):
-            groups = {k: cls(g["status"], "", {m: v for m, v in g.items() if m not in ("holds", "status", "reason")},
-                             reason=(g.get("reason") or "no reason recorded") if g["status"] == STATES[2] else None)
-                      for k, g in per_group.items()}
-        elif per_group is not None:
-            measured["per_group"] = per_group
-        return cls(data["status"], data.get("criterion", ""), measured, reason=data.get("reason"), groups=groups)
+        entries = measured.pop("per_group", None) or {}
+        groups, reported = {}, {}
+        for name, entry in entries.items():
+            entry = dict(entry)
+            judged = entry.pop("judged", True)
+            state, reason = entry.pop("status"), entry.pop("reason", None)
+            entry.pop("holds", None)
+            if state == INCONCLUSIVE and not reason:
+                reason = "no reason recorded"
+            (groups if judged else reported)[name] = cls.from_json(
+                {"status": state, "reason": reason, "criterion": "", "measured": entry})
+        return cls(data["status"], data.get("criterion", ""), measured, reason=data.get("reason"), groups=groups,
+                   reported=reported)
 
     # the results.json dict, read-only, for code written against that format
     def __getitem__(self, key: str) -> Any:
-        self.to_json()
-        return copy.deepcopy(self._json[key])
+        return self.to_json()[key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.to_json())
@@ -163,51 +210,144 @@ class Verdict(Mapping):
         p.text(self.summary())
 
     def _repr_html_(self) -> str:
-        cells = [self.state, self.criterion, self.reason or ""]
-        head = "".join(f"<th>{h}</th>" for h in ("state", "criterion", "reason"))
-        row = "".join(f"<td style='text-align:left'>{html.escape(str(c))}</td>" for c in cells)
-        return f"<table><thead><tr>{head}</tr></thead><tbody><tr>{row}</tr></tbody></table>"
+        return verdict_report({"": self})._repr_html_()
 
 
-def _as_verdict(v: Mapping) -> Verdict:
-    return v if isinstance(v, Verdict) else Verdict.from_json(v)
+def _names(names: list[str], limit: int = 4) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _short_measured(v: Verdict, limit: int = 6) -> str:
-    parts = []
-    if v.groups:
-        parts.append("per group: " + "; ".join(f"{k}: {g.state}" for k, g in v.groups.items()))
-    for k, x in v.measured.items():
-        if k == "per_group" and isinstance(x, dict):  # a criterion's own per-group numbers, not verdicts
-            parts.append("per group: " + "; ".join(f"{g}: {e}" for g, e in x.items()))
-        else:
-            parts.append(f"{k} = {x:.3g}" if isinstance(x, float) else f"{k} = {x}")
-    return "; ".join(parts[:limit])
+def _group_entry(g: Verdict, judged: bool) -> dict:
+    entry = {**g.to_json()["measured"], "holds": g.holds, "status": g.state}
+    if g.reason:
+        entry["reason"] = g.reason
+    if not judged:
+        entry["judged"] = False
+    return entry
 
 
-def verdict_table(verdicts: Mapping[str, Mapping]):
-    """One row per claim (a pandas DataFrame indexed by claim id): verdict (holds / does not hold / inconclusive:
-    reason), criterion, measured values in short."""
-    import pandas as pd
+# --------------------------------------------------------------------------------------------- shown to people
 
+def format_value(value: Any) -> str:
+    """A measured value as a person reads it: numbers to 3 significant figures (integers whole, with thousands
+    separators), yes / no, lists joined (at most 8 items shown), a dash for a missing value."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() and abs(value) < 1e6 else f"{value:.3g}"
+    if isinstance(value, (list, tuple)):
+        shown = ", ".join(format_value(x) for x in value[:8])
+        return shown + (f", … ({len(value) - 8} more)" if len(value) > 8 else "") if value else "none"
+    return str(value)
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ")
+
+
+def _measured_items(measured: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """``(label, value, note)`` per measured value; a value missing because it was not finite says so in the note."""
     rows = []
-    for cid, v in verdicts.items():
-        v = _as_verdict(v)
-        rows.append({"claim": cid, "verdict": v.state + (f": {v.reason}" if v.reason else ""),
-                     "criterion": v.criterion, "measured": _short_measured(v)})
-    return pd.DataFrame(rows).set_index("claim")
+    for key, value in measured.items():
+        if key.endswith("_nonfinite") and key.removesuffix("_nonfinite") in measured:
+            continue
+        note = f"not finite ({measured[key + '_nonfinite']})" if value is None and key + "_nonfinite" in measured \
+            else ("not measured in this run" if value is None else "")
+        rows.append((_label(key), format_value(value), note))
+    return rows
 
 
-def per_group_table(verdict: Mapping):
-    """A verdict's per-group values and states as a table, one row per group (empty when it has none)."""
-    import pandas as pd
-
-    return pd.DataFrame(_as_verdict(verdict).to_json()["measured"].get("per_group", {})).T
+def _badge(state: str) -> str:
+    return (f"<span class='nslib-state' style='color:{COLOURS[state]};font-weight:600;white-space:nowrap'>"
+            f"{MARKS[state]} {html.escape(state)}</span>")
 
 
-def measured_table(verdict: Mapping):
-    """A verdict's measured values as one column (lists and per-group values left out: they do not fit a cell)."""
-    import pandas as pd
+def _key_columns(groups: Mapping[str, Verdict], limit: int = 3) -> list[str]:
+    """The first ``limit`` numeric measured keys, in the groups' order: the numbers a group table shows."""
+    keys: list[str] = []
+    for g in groups.values():
+        for k, v in g.measured.items():
+            if k not in keys and isinstance(v, (int, float)) and not isinstance(v, bool) \
+                    and not k.endswith("_nonfinite"):
+                keys.append(k)
+    return keys[:limit]
 
-    values = {k: v for k, v in _as_verdict(verdict).measured.items() if not isinstance(v, (list, dict))}
-    return pd.Series(values, name="measured", dtype=object).to_frame()
+
+def _group_table(groups: Mapping[str, Verdict], reported: Mapping[str, Verdict]) -> str:
+    everything = {**groups, **reported}
+    keys = _key_columns(everything)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["group", "state", *map(_label, keys)])
+    rows = []
+    for name, g in everything.items():
+        state = _badge(g.state) + (" <em>(reported, not judged)</em>" if name in reported else "")
+        if g.reason:
+            state += f"<br><small>{html.escape(g.reason)}</small>"
+        cells = [html.escape(name), state]
+        for k in keys:
+            v = g.measured.get(k)
+            note = g.measured.get(f"{k}_nonfinite")
+            cells.append(format_value(v) + (f" <small>({note})</small>" if note else ""))
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (f"<table class='nslib-groups'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def _record(v: Verdict) -> str:
+    """The full record of a verdict, collapsed: every measured value, and each group's."""
+    parts = []
+    items = _measured_items(v.measured)
+    if items:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(k)}: {html.escape(x)}"
+                                      + (f" <small>({html.escape(n)})</small>" if n else "") + "</li>"
+                                      for k, x, n in items) + "</ul>")
+    for kind, groups in (("group", v.groups), ("reported group", v.reported)):
+        for name, g in groups.items():
+            inner = "; ".join(f"{k} {x}" + (f" ({n})" if n else "") for k, x, n in _measured_items(g.measured))
+            parts.append(f"<p><strong>{kind} {html.escape(name)}</strong>: {html.escape(g.state)}"
+                         + (f" ({html.escape(g.reason)})" if g.reason else "")
+                         + (f"; {html.escape(inner)}" if inner else "") + "</p>")
+    if not parts:
+        return ""
+    return f"<details><summary>full record</summary>{''.join(parts)}</details>"
+
+
+class VerdictReport:
+    """A page's verdicts for people (what :func:`verdict_report` returns): one row per claim with the state in a
+    word and a colour, the one-line reading, the criterion, the groups as a small table and the full record
+    collapsed. Shows as HTML on a page and as one line per claim in plain text."""
+
+    def __init__(self, verdicts: Mapping[str, Mapping], claims: Mapping[str, str] | None = None):
+        self.verdicts = {k: v if isinstance(v, Verdict) else Verdict.from_json(v) for k, v in verdicts.items()}
+        self.claims = dict(claims or {})
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{cid}: {v.reading()}" if cid else v.reading() for cid, v in self.verdicts.items())
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for cid, v in self.verdicts.items():
+            claim = (f"<code>{html.escape(cid)}</code>" if cid else "") + (
+                f"<br>{html.escape(self.claims[cid])}" if cid in self.claims else "")
+            verdict = f"{_badge(v.state)}<br>{html.escape(v.reading())}"
+            detail = f"<p>{html.escape(v.criterion)}</p>" if v.criterion else ""
+            if v.groups or v.reported:
+                detail += _group_table(v.groups, v.reported)
+            detail += _record(v)
+            rows.append(f"<tr><td>{claim}</td><td>{verdict}</td><td>{detail}</td></tr>" if cid else
+                        f"<tr><td>{verdict}</td><td>{detail}</td></tr>")
+        head = ("<th>claim</th>" if any(self.verdicts) else "") + "<th>verdict</th><th>criterion and groups</th>"
+        return (f"<table class='nslib-verdicts' style='text-align:left'><thead><tr>{head}</tr></thead>"
+                f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def verdict_report(verdicts: Mapping[str, Mapping], claims: Mapping[str, str] | None = None) -> VerdictReport:
+    """The verdicts of a page (claim id -> :class:`Verdict` or its results.json form) rendered for people, with each
+    claim's one-line text from ``claims`` when given (:class:`VerdictReport`)."""
+    return VerdictReport(verdicts, claims)

@@ -16,24 +16,7 @@ def test_loss_curves_draw_a_median_and_band():
     plt.close("all")
 
 
-def test_loglog_rate_and_verdict_table():
+def test_loglog_rate():
     ax = nslib.figures.loglog_rate([1, 10], {"a": [1.0, 10.0]})
     assert ax.get_xscale() == "log" and len(ax.lines) == 2
     plt.close("all")
-    t = nslib.verdicts.verdict_table({"x-y": nslib.verdict(False, "crit", v=1.5),
-                                      "z": nslib.inconclusive("crit", "grid misses 2d", v=2.0)})
-    assert t.loc["x-y", "verdict"] == "does not hold" and "v = 1.5" in t.loc["x-y", "measured"]
-    assert t.loc["z", "verdict"] == "inconclusive: grid misses 2d"
-
-
-def test_per_group_and_measured_tables_reshape_a_verdict():
-    from nslib.runner import combine_verdicts, verdict
-    from nslib.verdicts import Verdict, measured_table, per_group_table
-
-    groups = {"a": Verdict.decided(True, "", x=1), "b": Verdict.decided(False, "", x=2)}
-    v = combine_verdicts(groups, "c", slope=-1.0, grid=[1, 2])
-    table = per_group_table(v)
-    assert list(table.index) == ["a", "b"] and list(table["x"]) == [1, 2]
-    assert list(table["status"]) == ["holds", "does not hold"]
-    assert "grid" not in measured_table(v).index and measured_table(v).loc["slope", "measured"] == -1.0
-    assert per_group_table(verdict(True, "c")).empty

@@ -43,6 +43,7 @@ class NotebookInfo:
     profiles: dict[str, dict[str, Any]]
     paper_cost: str
     constraints: dict[str, str] | None = None  # expression over parameters -> message when it is false
+    atlas: dict[str, Any] | None = None  # metadata.nslib.atlas: seeds, variations, variation_seeds, kernels
 
     def spec(self, name: str) -> ParamSpec:
         """The declaration of parameter ``name``; ParamError naming the known ones if there is none."""
@@ -122,6 +123,7 @@ def _load(path: Path, mtime: float) -> NotebookInfo:
         profiles={k: dict(v) for k, v in meta.get("profiles", {}).items()},
         paper_cost=meta.get("paper_cost", ""),
         constraints=dict(meta.get("constraints", {})),
+        atlas=meta.get("atlas"),
     )
 
 

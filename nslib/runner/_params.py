@@ -21,9 +21,10 @@ import ast
 import math
 import re
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["ParamError", "ParamSpec", "coerce", "parse_cli_value", "parse_parameters_cell"]
+__all__ = ["ParamError", "ParamSpec", "coerce", "parse_cli_value", "parse_overrides", "parse_parameters_cell"]
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 _LIST_RE = re.compile(r"^list\[(int|float|str|bool)\]$")
@@ -250,3 +251,14 @@ def parse_cli_value(spec: ParamSpec, text: str) -> Any:
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         raise unreadable from None
     return coerce(spec, value)
+
+
+def parse_overrides(info, pairs: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """``-p NAME VALUE`` pairs -> {name: value} for the notebook ``info`` (a
+    :class:`~nslib.runner.NotebookInfo`), each parsed by its declared type; a name given twice is refused."""
+    out: dict[str, Any] = {}
+    for name, text in pairs:
+        if name in out:
+            raise ParamError(f"parameter {name!r} is given twice with -p: allowed is once per run")
+        out[name] = parse_cli_value(info.spec(name), text)
+    return out

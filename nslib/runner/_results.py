@@ -15,15 +15,14 @@ from typing import Any
 
 import torch
 
-from ..verdicts import STATES, Verdict
-from ._jsonsafe import to_json_safe
+from .._jsonsafe import to_json_safe
+from ..verdicts import Verdict
 from ._notebooks import load_notebook
 from ._params import ParamError
 from ._runs import RESULTS_FILE
 from ._runtime import check_dtypes, hardware, resolve_device, seed_everything, set_threads
 
-__all__ = ["STATES", "Run", "combine_verdicts", "default_results_dir", "inconclusive", "start",
-           "to_json_safe", "verdict"]
+__all__ = ["Run", "default_results_dir", "git_commit", "start"]
 
 
 def default_results_dir() -> Path:
@@ -31,26 +30,8 @@ def default_results_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "_results"
 
 
-def verdict(holds: bool, criterion: str, **measured: Any) -> Verdict:
-    """A decided verdict: whether the claim holds by ``criterion``, with the measured values behind it
-    (:meth:`nslib.verdicts.Verdict.decided`)."""
-    return Verdict.decided(holds, criterion, **measured)
-
-
-def inconclusive(criterion: str, reason: str, **measured: Any) -> Verdict:
-    """The run cannot decide the claim: ``reason`` names the precondition that failed, never "does not hold"
-    (:meth:`nslib.verdicts.Verdict.undecided`)."""
-    return Verdict.undecided(criterion, reason, **measured)
-
-
-def combine_verdicts(groups: Mapping[str, Any], criterion: str, **measured: Any) -> Verdict:
-    """One verdict from per-group outcomes, each a :class:`~nslib.verdicts.Verdict` or ``{"state": True | False |
-    reason, "measured": {...}}``, by the book's one rule (:meth:`nslib.verdicts.Verdict.combine`): any group that
-    does not hold refutes, else any inconclusive group makes it inconclusive, else it holds."""
-    return Verdict.combine(groups, criterion, **measured)
-
-
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """The commit of the checkout nslib runs from, or None outside a git checkout."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -133,7 +114,7 @@ class Run:
             "python": platform.python_version(),
             "torch": torch.__version__,
             "nslib": _nslib_version(),
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
             "device": str(self.device),
             "dtype": self.dtype or str(torch.get_default_dtype()).removeprefix("torch."),
             "threads": self.threads,

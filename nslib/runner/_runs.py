@@ -14,14 +14,13 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ._notebooks import NotebookInfo, load_notebook
-from ._params import ParamError, parse_cli_value
+from ._params import ParamError
 
-__all__ = ["RESULTS_FILE", "CellError", "check_machine", "make_out_folder", "parse_overrides", "run_hash",
+__all__ = ["RESULTS_FILE", "CellError", "check_machine", "make_out_folder", "run_hash",
            "run_notebook"]
 
 #: The four files a ``data_dir`` must hold (:data:`nslib.tools.data.MNIST_FILES`; importing that would import torch).
@@ -224,13 +223,3 @@ def run_notebook(stem: str, profile: str = "book", overrides: dict[str, Any] | N
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
-
-
-def parse_overrides(info: NotebookInfo, pairs: Sequence[Sequence[str]]) -> dict[str, Any]:
-    """``-p NAME VALUE`` pairs -> {name: value}, each parsed by its declared type; a name given twice is refused."""
-    out: dict[str, Any] = {}
-    for name, text in pairs:
-        if name in out:
-            raise ParamError(f"parameter {name!r} is given twice with -p: allowed is once per run")
-        out[name] = parse_cli_value(info.spec(name), text)
-    return out
