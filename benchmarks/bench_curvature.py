@@ -21,7 +21,7 @@ from nslib.tools.models import flat_loss, mlp
 
 def loss(sizes, device="cpu"):
     torch.manual_seed(0)
-    d = data.load_digits(n_train=256, dtype=torch.float64, device=device)
+    d = data.load("digits", n_train=256, dtype=torch.float64, device=device)
     net = mlp(sizes, "tanh", bias=False, init="xavier_uniform", dtype=torch.float64).to(device)
     return flat_loss(net, F.cross_entropy, d.X_train, d.y_train)
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from nslib.tools import ensembles
-from nslib.tools.data import load_digits
+from nslib.tools.data import load
 from nslib.tools.models import mlp
 from nslib.tools.train import train
 
@@ -66,7 +66,7 @@ def _sync(device) -> None:
 def measure(device="cpu", steps: int = STEPS, repeats: int = REPEATS) -> dict:
     """Both sides interleaved ``repeats`` times on ``device``: median seconds, the speed-up and the largest relative
     parameter difference between the two (float32)."""
-    split = load_digits(n_train=N_TRAIN)
+    split = load("digits", n_train=N_TRAIN)
     X, y = split.X_train.to(device), split.y_train.to(device)
     sequential(X, y, steps), vectorised(X, y, steps)  # warm-up (torch.func's first call traces its decompositions)
     t_seq, t_vec = [], []

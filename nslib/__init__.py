@@ -12,8 +12,7 @@ Every name is imported on first use, so ``import nslib`` is cheap and the comman
 """
 
 from ._lazy import lazy_attributes
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "__version__",

@@ -40,6 +40,7 @@ __all__ = ["ATLAS_DIR", "MANIFEST", "atlas_points", "atlas_reasons", "atlas_stat
 
 #: Where the committed tables and the manifest live, under the repository root.
 ATLAS_DIR = "atlas"
+#: The manifest's file name in :data:`ATLAS_DIR`: per notebook, the fingerprint, commit, points, cost and hardware.
 MANIFEST = "manifest.json"
 #: Runs of the atlas (executed notebooks), kept out of git: they are the cache a rerun resumes from.
 _RUNS = Path("_build") / "atlas-runs"
@@ -72,8 +73,9 @@ _RUNNER_DECIDES = ("_notebooks.py", "_params.py", "_results.py", "_runtime.py")
 
 def fingerprint(stem: str) -> str:
     """A hash of what decides the notebook's results: its code cells and ``metadata.nslib``, its finding module,
-    every source file of nslib's tools, ``nslib/verdicts.py``, ``nslib/_jsonsafe.py`` and the runner's files that decide what a run computes
-    (:data:`_RUNNER_DECIDES`). Prose edits do not change it."""
+    every source file of nslib's tools, ``nslib/verdicts.py``, ``nslib/_jsonsafe.py`` and the runner's files that
+    decide what a run computes (:data:`_RUNNER_DECIDES`), each read as code (:func:`_code_of`: docstrings and
+    comments left out). Prose edits, in the notebook or in a docstring, do not change it."""
     root = _root()
     nb = json.loads((root / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
     h = hashlib.sha256()
@@ -89,8 +91,23 @@ def fingerprint(stem: str) -> str:
     files += [(f"runner/{name}", root / "nslib" / "runner" / name) for name in _RUNNER_DECIDES]
     for label, path in files:
         h.update(label.encode())
-        h.update(path.read_bytes())
+        h.update(_code_of(path).encode())
     return h.hexdigest()[:16]
+
+
+def _code_of(path: Path) -> str:
+    """A Python file as its code alone: the syntax tree without docstrings, written back (comments do not survive
+    a parse), so that rewording a docstring or a comment leaves the fingerprint as it was."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body \
+                and isinstance(node.body[0], ast.Expr) and isinstance(getattr(node.body[0], "value", None),
+                                                                       ast.Constant) \
+                and isinstance(node.body[0].value.value, str):
+            node.body = node.body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
 
 
 def atlas_points(stem: str, profile: str = "book") -> list[tuple[str, int, dict[str, Any]]]:
@@ -518,7 +535,7 @@ def plot_atlas(stem: str):
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
-    from .figures import PALETTE
+    from .figures import MAX_WIDTH, PALETTE
 
     table = read_atlas(stem)
     if table.empty:
@@ -532,7 +549,8 @@ def plot_atlas(stem: str):
     grid = [[code.get(table[(table.claim == c) & (table.variation == v) & (table.seed == s)].state.iloc[0], 2)
              if len(table[(table.claim == c) & (table.variation == v) & (table.seed == s)]) else float("nan")
              for v, s in cols] for c in claims]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.42 * len(cols) + 3), 0.45 * len(claims) + 1.6))
+    # as wide as the page allows (MAX_WIDTH), the cells narrowing when a page declares many points
+    fig, ax = plt.subplots(figsize=(min(MAX_WIDTH, max(6.0, 0.42 * len(cols) + 3)), 0.45 * len(claims) + 1.6))
     cmap = ListedColormap([PALETTE[2], PALETTE[3], "#bbbbbb"])
     ax.imshow(grid, cmap=cmap, vmin=-0.5, vmax=2.5, aspect="auto")
     ax.set_yticks(range(len(claims)), claims)
@@ -540,17 +558,18 @@ def plot_atlas(stem: str):
                   rotation=60, ha="right", fontsize="x-small")
     for i, st in enumerate(STATES):
         ax.plot([], [], "s", color=cmap(i), label=st)
-    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_title("Verdict per claim at each seed and variation")
+    ax.legend(frameon=False, fontsize="small", loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3)
+    ax.set_title("Verdict per claim at each seed and variation", pad=28)
     fig.tight_layout()
     return fig
 
 
 def atlas_reasons(stem: str):
-    """The inconclusive points of the atlas, one line each: claim, variation, seed, reason."""
+    """The inconclusive points of the atlas, one line each: claim, variation, seed and the whole reason (a styled
+    table: pandas' plain display cuts text at 50 characters)."""
     table = read_atlas(stem)
-    rows = table[table.state == "inconclusive"][["claim", "variation", "seed", "reason"]].reset_index(drop=True)
+    rows = table[table.state == STATES[2]][["claim", "variation", "seed", "reason"]].reset_index(drop=True)
     if rows.empty:  # a page shows a sentence, not pandas' "Empty DataFrame"
         note = "no atlas yet" if table.empty else "no point of the atlas is inconclusive"
-        return rows.reindex([0]).assign(claim="-", variation="-", seed="-", reason=note)
-    return rows
+        rows = rows.reindex([0]).assign(claim="—", variation="—", seed="—", reason=note)
+    return rows.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "normal"})

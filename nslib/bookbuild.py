@@ -6,10 +6,14 @@ before Sphinx runs, what each page cost, and the configuration for publishing.
   book`` calls it after the build (every executed page with its time, which ran in this build, the cold total
   against the book's budget of 25 minutes on a 2-core CPU)
 - ``python -m nslib publish-config URL``: the book's config with repository and launch buttons
+- :func:`scorecard_markdown` and :func:`execution_markdown`: the scorecard on the book's first page and the
+  execution status page, written by ``book-execute`` under ``book/_generated/`` from the executed pages (their glued
+  verdicts, readings, atlas and provenance) and the jupyter cache's records
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import inspect
 import json
@@ -18,13 +22,17 @@ import os
 import pkgutil
 import re
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from .runner._params import ParamError
 
-__all__ = ["BUDGET_MINUTES", "api_markdown", "book_pages", "book_times", "cmd_book_execute", "cmd_book_times",
-           "cmd_publish_config", "documented", "execute_book", "execution_order", "public_modules", "publish_config"]
+__all__ = ["BUDGET_MINUTES", "GENERATED", "api_markdown", "book_pages", "book_times", "cmd_book_execute",
+           "cmd_book_times", "cmd_publish_config", "documented", "execute_book", "execution_markdown",
+           "execution_order", "glued_texts", "public_modules", "publish_config", "scorecard_markdown",
+           "write_generated"]
 
 #: The whole book executed cold must stay under this on a 2-core CPU.
 BUDGET_MINUTES = 25.0
@@ -206,36 +214,175 @@ def cmd_book_execute(args) -> int:
     from .atlas import STRICT_ENV
 
     os.environ[STRICT_ENV] = "1"  # the pages' kernels inherit it: a page that disagrees with its own atlas point fails
+    start = time.time()
     failed = execute_book(args.cache, book_pages("."), args.workers, timeout,
                           report=lambda line: print(line, file=sys.stderr, flush=True))
+    write_generated(args.cache, ".", since=start)
     if failed:
         print(f"nslib: book pages failed to execute: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 
 
+# --- the scorecard and the execution status page ---
+
+#: Where ``book-execute`` writes the book's generated sections (git ignores it; pages include them).
+GENERATED = Path("book") / "_generated"
+_GLUE_PREFIX = "application/papermill.record/"  # how myst-nb's glue(display=False) stores a value
+_STATE_COLOURS = {"holds": "#1a7f37", "does not hold": "#c4261d", "inconclusive": "#9a6700"}
+
+
+def glued_texts(nb) -> dict[str, str]:
+    """Every text an executed notebook glued (``nslib.glue_text``): name -> text."""
+    import ast
+
+    out = {}
+    for cell in nb.get("cells", []):
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            text = o.get("data", {}).get(_GLUE_PREFIX + "text/plain")
+            if name and text is not None:
+                try:
+                    out[name] = str(ast.literal_eval(text))
+                except (ValueError, SyntaxError):
+                    out[name] = str(text)
+    return out
+
+
+def _executed(cache: str | Path, pages: list[Path]) -> dict[Path, tuple[Any, Any]]:
+    """page -> (its executed notebook, its cache record), for every page the jupyter cache holds as it stands."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    store = get_cache(str(cache))
+    out = {}
+    for page in pages:
+        try:
+            record = store.match_cache_notebook(nbformat.read(page, as_version=4))
+        except KeyError:
+            continue
+        out[page] = (store.get_cache_bundle(record.pk).nb, record)
+    return out
+
+
+def _state_html(state: str) -> str:
+    from .verdicts import MARKS
+
+    return (f'<span style="color:{_STATE_COLOURS[state]};font-weight:600;white-space:nowrap">{MARKS[state]} '
+            f'{state}</span>')
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def scorecard_markdown(executed: dict[Path, Any]) -> str:
+    """The scorecard (MyST): per claim, its words, whose claim it is (the paper's or this book's own), the verdict
+    of this build in a word and a colour with its one-line reading, and its distribution over the atlas; a marker
+    where the verdict rests on low-precision rounding (computed on this machine's CPU kernels, where the paper used
+    GPUs). Rows come from the executed pages' glue; a page not executed says so."""
+    from .runner._notebooks import load_notebook
+    from .verdicts import STATES
+
+    rows = ["| page | claim | whose | verdict in this build | over the atlas |", "|---|---|---|---|---|"]
+    for page, nb in executed.items():
+        info = load_notebook(page.stem)
+        texts = glued_texts(nb) if nb is not None else {}
+        rounding = bool((info.atlas or {}).get("kernels"))
+        for i, (cid, words) in enumerate(info.claims.items()):
+            link = f"{{doc}}`../notebooks/{page.stem}`" if i == 0 else ""
+            state = texts.get(f"state-{cid}", "").split(" ", 1)[-1]
+            if state in STATES:
+                reading = texts.get(f"reading-{cid}", state)
+                verdict = _state_html(state) + _cell(reading[len(state):] if reading.startswith(state) else
+                                                     f": {reading}")
+            else:
+                verdict = "not executed in this build"
+            if rounding:
+                verdict += (' <span title="rests on float16/bfloat16 rounding: computed with this CPU\'s kernels; '
+                            'the paper used GPUs">⚙ CPU kernels here</span>')
+            whose = "this book" if info.kind(cid) == "book" else "paper"
+            rows.append(f"| {link} | {_cell(words)} | {whose} | {verdict} | "
+                        f"{_cell(texts.get(f'atlas-{cid}', 'no atlas'))} |")
+    return "\n".join(rows) + "\n"
+
+
+def execution_markdown(executed: dict[Path, tuple[Any, Any]], since: float | None) -> str:
+    """The execution status table (MyST): per page, when it was executed, how long it took, whether this build ran
+    it (at or after epoch ``since``) or took it from the cache, and the hardware and parameters of its run (its glued
+    provenance)."""
+    rows = ["| page | executed (UTC) | seconds | in this build | computed with |", "|---|---|---|---|---|"]
+    for page, (nb, record) in executed.items():
+        texts = glued_texts(nb)
+        created = record.created.replace(tzinfo=None)  # jupyter-cache stores local, naive times
+        seconds = float((record.data or {}).get("execution_seconds", 0.0))
+        how = "executed" if since is None or created.timestamp() >= since else "from the cache"
+        when = dt.datetime.fromtimestamp(created.timestamp(), dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        rows.append(f"| {{doc}}`../notebooks/{page.stem}` | {when} | {seconds:,.0f} | {how} | "
+                    f"{_cell(texts.get('provenance', 'not recorded'))} |")
+    return "\n".join(rows) + "\n"
+
+
+def write_generated(cache: str | Path, root: str | Path = ".", since: float | None = None) -> list[Path]:
+    """Write ``book/_generated/scorecard.md`` and ``execution.md`` from the jupyter cache (atomically); pages
+    executed at or after epoch ``since`` count as run by this build."""
+    root = Path(root)
+    pages = [p for p in book_pages(root) if p.suffix == ".ipynb"]
+    executed = _executed(cache, pages)
+    folder = root / GENERATED
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in (("scorecard.md", scorecard_markdown({p: executed.get(p, (None, None))[0] for p in pages})),
+                       ("execution.md", execution_markdown(executed, since))):
+        tmp = folder / f".{name}.tmp-{os.getpid()}"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, folder / name)
+        written.append(folder / name)
+    return written
+
+
 # --- the API page ---
 
 def public_modules() -> list[ModuleType]:
-    """The page kit, the runner, the verdict, the figure and glue modules, the book's builders, every tool module
-    and every finding module."""
+    """The page kit, the runner, the verdict, the figure and glue modules, the atlas, the evidence and device check,
+    the book's builders, the command line, every tool module and every finding module."""
     import nslib
 
-    mods = [nslib, nslib.runner] + [importlib.import_module(f"nslib.{m}") for m in ("verdicts", "figures", "glue",
-                                                                                   "bookbuild")]
+    mods = [nslib, nslib.runner] + [importlib.import_module(f"nslib.{m}") for m in (
+        "verdicts", "figures", "glue", "atlas", "evidence", "devicecheck", "bookbuild", "cli")]
     for pkg in (nslib.tools, nslib.findings):
         mods += [importlib.import_module(f"{pkg.__name__}.{m.name}") for m in pkgutil.iter_modules(pkg.__path__)
                  if not m.name.startswith("_")]
     return mods
 
 
+#: Sphinx roles and reST literals in docstrings, as the API page (MyST, without autodoc) shows them: as code.
+_ROLE = re.compile(r":(?:func|class|meth|mod|data|attr|exc|obj):`~?([^`]+)`")
+
+
+def _as_myst(text: str) -> str:
+    """A docstring's reST made readable in MyST: ``:func:`x``` and ````x```` become `` `x` ``."""
+    text = _ROLE.sub(lambda m: f"`{m.group(1).split('.')[-1] if m.group(0).find('~') > 0 else m.group(1)}`", text)
+    return re.sub(r"``([^`]+)``", r"`\1`", text)
+
+
+def _summary(doc: str) -> str:
+    """A docstring's first paragraph, whole, on one line."""
+    paragraph = []
+    for line in doc.strip().splitlines():
+        if not line.strip():
+            break
+        paragraph.append(line.strip())
+    return " ".join(paragraph)
+
+
 def documented(module: ModuleType, name: str) -> str | None:
-    """The one-line description of ``module.name``: its docstring's first line (functions, classes, modules), or
-    the ``#:`` comment above its assignment (constants). None when it has neither."""
+    """The description of ``module.name``: its docstring's first paragraph (functions, classes, modules), or the
+    ``#:`` comment above its assignment (constants), as MyST. None when it has neither."""
     obj = getattr(module, name)
     if inspect.ismodule(obj) or inspect.isclass(obj) or callable(obj):
         doc = inspect.getdoc(obj)
-        return doc.strip().splitlines()[0] if doc else None
+        return _as_myst(_summary(doc)) if doc else None
     # a re-exported constant is documented where it is assigned: look in the module, then in nslib's others
     candidates = [module] + [m for k, m in sorted(sys.modules.items()) if k.startswith("nslib") and m is not module]
     for mod in candidates:
@@ -243,9 +390,9 @@ def documented(module: ModuleType, name: str) -> str | None:
             source = inspect.getsource(mod)
         except (OSError, TypeError):
             continue
-        m = re.search(rf"^#: (.+)\n{re.escape(name)}\b", source, flags=re.M)
+        m = re.search(rf"^#: (.+(?:\n#: .+)*)\n{re.escape(name)}\b", source, flags=re.M)
         if m:
-            return m.group(1).strip()
+            return _as_myst(" ".join(line.removeprefix("#: ").strip() for line in m.group(1).splitlines()))
     return None
 
 
@@ -263,7 +410,7 @@ def api_markdown() -> str:
     """Markdown (MyST) tables, one per public module: name, signature and one-line description."""
     out = []
     for mod in public_modules():
-        title = (inspect.getdoc(mod) or "").strip().splitlines()[0]
+        title = _as_myst(_summary(inspect.getdoc(mod) or "")).removeprefix(f"{mod.__name__}: ")
         out.append(f"**`{mod.__name__}`**: {title}\n")
         out.append("| name | what it is |\n|---|---|")
         for name in mod.__all__:

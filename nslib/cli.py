@@ -19,8 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from .runner._notebooks import PROFILES, available_notebooks, load_notebook
-from .runner._params import ParamError
-from .runner._params import parse_overrides
+from .runner._params import ParamError, parse_overrides
 from .runner._runs import MNIST_FILE_NAMES, CellError, run_notebook
 
 __all__ = ["main"]

@@ -132,7 +132,7 @@ def _benchmarks(device: str, size: dict) -> dict:
 def _environment(device: str) -> dict:
     import torch
 
-    from . import __version__
+    from ._version import __version__
     from .runner._results import git_commit
     from .runner._runtime import hardware
 

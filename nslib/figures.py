@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["LOG_FLOOR", "PALETTE", "log_floor", "loglog_rate", "loss_curves", "set_theme"]
+__all__ = ["LOG_FLOOR", "MAX_WIDTH", "PALETTE", "log_floor", "loglog_rate", "loss_curves", "panels", "set_theme",
+           "shared_legend"]
 
 #: The book's colours: seaborn's colourblind-safe palette.
 PALETTE = sns.color_palette("colorblind")
@@ -21,6 +22,46 @@ LOG_FLOOR = 1e-18
 def log_floor(values, floor: float = LOG_FLOOR) -> np.ndarray:
     """``values`` as a float array with everything below ``floor`` (exact zeros included) drawn at ``floor``."""
     return np.clip(np.asarray(values, float), floor, None)
+
+
+#: The widest a figure is drawn, in inches at the book's 100 dpi: the page's content column is about 700 px wide, and a
+#: figure must not be shown below 70% of its drawn size (its labels would be too small to read).
+MAX_WIDTH = 10.0
+
+
+def panels(n: int, *, ncols: int = 2, panel: tuple[float, float] = (4.6, 3.4), sharex: bool = False,
+           sharey: bool = False):
+    """A figure of ``n`` panels for the page width: at most ``ncols`` (1 or 2) per row, wrapped into rows, each
+    ``panel`` inches (the whole never wider than :data:`MAX_WIDTH`). Returns ``(fig, axes)``, ``axes`` a flat list of
+    the ``n`` panels (the unused cell of an odd last row is removed)."""
+    if n < 1 or ncols not in (1, 2):
+        raise ValueError(f"n = {n}, ncols = {ncols}: allowed is n >= 1 and ncols 1 or 2")
+    cols = min(ncols, n)
+    rows = -(-n // cols)
+    width = min(MAX_WIDTH, panel[0] * cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(width, panel[1] * rows), squeeze=False, sharex=sharex,
+                             sharey=sharey)
+    axes = list(grid.ravel())
+    for ax in axes[n:]:
+        ax.remove()
+    return fig, axes[:n]
+
+
+def shared_legend(fig, axes, *, title: str | None = None, ncol: int | None = None) -> None:
+    """One legend for the whole figure, below the panels, from the labelled artists of every panel (each label once);
+    the panels' own legends are removed."""
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels and not lab.startswith("_"):
+                handles.append(h)
+                labels.append(lab)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, -0.02), title=title, frameon=False,
+                   ncol=ncol or min(len(labels), 4))
+        fig.tight_layout(rect=(0, 0.06 + 0.04 * ((len(labels) - 1) // (ncol or 4)), 1, 1))
 
 
 def set_theme() -> None:

@@ -1,21 +1,15 @@
-"""Glue for the book: numbers and verdicts from a notebook into its prose and the scorecard."""
+"""Glue for the book: numbers and verdicts from a notebook into its prose and the scorecard. The page kit's top:
+it reads the atlas and the committed evidence, so nothing below it (the runner, tools, findings) imports it; a finding
+builds its sentences with :func:`nslib.verdicts.text_of` and friends."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["glue_text", "glue_texts", "glue_verdicts", "group_states_text", "per_group_text", "provenance_text",
-           "show_verdicts", "text_of"]
+from .verdicts import text_of
 
-
-def text_of(value: Any, fmt: str = "") -> str:
-    """How a value reads in prose: formatted with ``fmt`` when it is a number, "n/a" when it is missing."""
-    if value is None:
-        return "n/a"
-    if fmt and isinstance(value, (int, float)):
-        return format(value, fmt)
-    return str(value)
+__all__ = ["glue_text", "glue_texts", "glue_verdicts", "provenance_text", "show_verdicts"]
 
 
 def glue_text(name: str, value: Any, fmt: str = "") -> None:
@@ -38,31 +32,6 @@ def glue_texts(prefix: str, texts: Mapping[str, str]) -> None:
         glue_text(f"{prefix}-{key}", text)
 
 
-def per_group_text(values, fmt: str, key: str | None = None) -> str:
-    """``"relu 0.62%, tanh 0.71%"`` for prose: from ``{group: value}``; or with ``key``, each group's measured
-    ``key`` of a :class:`~nslib.verdicts.Verdict` judged per group (its reported groups after the judged ones) or of
-    ``{group: {key: value}}``. A missing value reads n/a."""
-    from .verdicts import Verdict
-
-    if isinstance(values, Verdict):
-        values = {g: v.measured for g, v in {**values.groups, **values.reported}.items()}
-    if key is not None:
-        values = {g: m.get(key) for g, m in values.items()}
-    return ", ".join(f"{g} {text_of(v, fmt)}" for g, v in values.items()) or "none"
-
-
-def group_states_text(verdict) -> str:
-    """Which groups of a per-group :class:`~nslib.verdicts.Verdict` hold, do not hold and are inconclusive, for
-    prose: "holds for relu mse, tanh mse; does not hold for softplus(3) ce; inconclusive for relu ce"."""
-    from .verdicts import STATES
-
-    by_state: dict[str, list[str]] = {}
-    for name, g in verdict.groups.items():
-        by_state.setdefault(g.state, []).append(name)
-    return "; ".join(f"{state} for {', '.join(names)}" for state in STATES
-                     if (names := by_state.get(state))) or "no group was judged"
-
-
 def provenance_text(run) -> str:
     """One sentence: profile, parameters hash (the run folder's name), nslib version, git commit, torch version,
     device, dtype, threads, the date of the run, and the hardware in one short line
@@ -81,9 +50,10 @@ def provenance_text(run) -> str:
 
 
 def glue_verdicts(run) -> None:
-    """Glue, for every recorded verdict, ``verdict-<claim id>`` -> 'holds' / 'does not hold' / 'is inconclusive'
-    (so that "the claim {glue}" reads right in each state) and ``reason-<claim id>`` -> why it is inconclusive
-    (empty otherwise); ``state-<claim id>`` -> the state with a mark, for the scorecard; ``provenance`` ->
+    """Glue, for every recorded verdict, ``verdict-<claim id>`` -> 'holds' / 'does not hold' / 'is inconclusive
+    (why)' (so that "the claim {glue}" reads right, and whole, in each state: no span is ever glued empty);
+    ``state-<claim id>`` -> the state with a mark and ``reading-<claim id>`` -> its one-line reading
+    (:meth:`nslib.verdicts.Verdict.reading`), for the scorecard; ``provenance`` ->
     :func:`provenance_text`, for the page's last section and the scorecard; and the atlas' glue
     (:func:`nslib.atlas.atlas_texts`: ``atlas-<claim id>``, ``atlas-status``, ``atlas-hardware``, ``atlas-kernels``)
     and ``evidence``, what the committed GPU
@@ -93,8 +63,8 @@ def glue_verdicts(run) -> None:
     glue_text("provenance", provenance_text(run))
     for cid, v in run.verdicts.items():
         glue_text(f"verdict-{cid}", v.phrase())
-        glue_text(f"reason-{cid}", f"(inconclusive: {v.reason})" if v.reason else "")
         glue_text(f"state-{cid}", MARKS[v.state] + " " + v.state)
+        glue_text(f"reading-{cid}", v.reading())
     from .atlas import atlas_texts
     from .evidence import evidence_text
 

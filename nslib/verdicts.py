@@ -26,10 +26,13 @@ from typing import Any
 from ._jsonsafe import to_json_safe
 
 __all__ = ["DOES_NOT_HOLD", "HOLDS", "INCONCLUSIVE", "LIST_LIMIT", "MARKS", "STATES", "Verdict", "format_value",
-           "verdict_report"]
+           "group_states_text", "per_group_text", "text_of", "verdict_report"]
 
+#: The run could decide, and the criterion came out true.
 HOLDS = "holds"
+#: The run could decide, and the criterion came out false.
 DOES_NOT_HOLD = "does not hold"
+#: The run cannot decide (a precondition failed: the reason says which); never a refutation.
 INCONCLUSIVE = "inconclusive"
 #: The three states of a verdict, as results.json spells them.
 STATES = (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE)
@@ -91,14 +94,18 @@ class Verdict(Mapping):
 
     # --- constructors -------------------------------------------------------------------------------------------
     @classmethod
-    def decided(cls, holds: bool, criterion: str, **measured: Any) -> Verdict:
-        """The run could decide: the claim holds (``holds`` true) or does not, by ``criterion``."""
-        return cls(HOLDS if bool(holds) else DOES_NOT_HOLD, criterion, measured)
+    def decided(cls, holds: bool, criterion: str, *, reported: Mapping[str, Verdict] | None = None,
+                **measured: Any) -> Verdict:
+        """The run could decide: the claim holds (``holds`` true) or does not, by ``criterion`` (with groups measured
+        beside it, ``reported``)."""
+        return cls(HOLDS if bool(holds) else DOES_NOT_HOLD, criterion, measured, reported=reported)
 
     @classmethod
-    def undecided(cls, criterion: str, reason: str, **measured: Any) -> Verdict:
-        """The run cannot decide: ``reason`` names the precondition that failed (never "does not hold")."""
-        return cls(INCONCLUSIVE, criterion, measured, reason=reason)
+    def undecided(cls, criterion: str, reason: str, *, reported: Mapping[str, Verdict] | None = None,
+                  **measured: Any) -> Verdict:
+        """The run cannot decide: ``reason`` names the precondition that failed (never "does not hold"); groups
+        measured all the same can be kept as ``reported``."""
+        return cls(INCONCLUSIVE, criterion, measured, reason=reason, reported=reported)
 
     @classmethod
     def from_state(cls, state: bool | str, criterion: str = "", **measured: Any) -> Verdict:
@@ -131,8 +138,8 @@ class Verdict(Mapping):
         return {HOLDS: True, DOES_NOT_HOLD: False}.get(self.state)
 
     def phrase(self) -> str:
-        """The state as prose reads it after "the claim": holds / does not hold / is inconclusive."""
-        return "is inconclusive" if self.state == INCONCLUSIVE else self.state
+        """The state as prose reads it after "the claim": holds / does not hold / is inconclusive (and why)."""
+        return f"is inconclusive ({self.reason})" if self.state == INCONCLUSIVE else self.state
 
     def summary(self) -> str:
         """One line: the state, and the reason when inconclusive."""
@@ -146,7 +153,7 @@ class Verdict(Mapping):
         n = len(self.groups)
         deciding = [k for k, g in self.groups.items() if g.state == self.state]
         if self.state == HOLDS:
-            return f"holds in {'the one group' if n == 1 else f'all {n} groups'} ({_names(deciding)})"
+            return f"holds in {({1: 'the one group', 2: 'both groups'}).get(n, f'all {n} groups')} ({_names(deciding)})"
         return f"{self.state} for {len(deciding)} of {n} group{'s' if n > 1 else ''} ({_names(deciding)})"
 
     # --- results.json -------------------------------------------------------------------------------------------
@@ -227,6 +234,38 @@ def _group_entry(g: Verdict, judged: bool) -> dict:
     return entry
 
 
+# --------------------------------------------------------------------------------------------- in prose
+
+def text_of(value: Any, fmt: str = "") -> str:
+    """How a value reads in prose: formatted with ``fmt`` when it is a number, "n/a" when it is missing."""
+    if value is None:
+        return "n/a"
+    if fmt and isinstance(value, (int, float)):
+        return format(value, fmt)
+    return str(value)
+
+
+def per_group_text(values, fmt: str, key: str | None = None) -> str:
+    """``"relu 0.62%, tanh 0.71%"`` for prose: from ``{group: value}``; or with ``key``, each group's measured
+    ``key`` of a :class:`~nslib.verdicts.Verdict` judged per group (its reported groups after the judged ones) or of
+    ``{group: {key: value}}``. A missing value reads n/a."""
+    if isinstance(values, Verdict):
+        values = {g: v.measured for g, v in {**values.groups, **values.reported}.items()}
+    if key is not None:
+        values = {g: m.get(key) for g, m in values.items()}
+    return ", ".join(f"{g} {text_of(v, fmt)}" for g, v in values.items()) or "none"
+
+
+def group_states_text(verdict) -> str:
+    """Which groups of a per-group :class:`~nslib.verdicts.Verdict` hold, do not hold and are inconclusive, for
+    prose: "holds for relu mse, tanh mse; does not hold for softplus(3) ce; inconclusive for relu ce"."""
+    by_state: dict[str, list[str]] = {}
+    for name, g in verdict.groups.items():
+        by_state.setdefault(g.state, []).append(name)
+    return "; ".join(f"{state} for {', '.join(names)}" for state in STATES
+                     if (names := by_state.get(state))) or "no group was judged"
+
+
 # --------------------------------------------------------------------------------------------- shown to people
 
 def format_value(value: Any) -> str:
@@ -257,7 +296,7 @@ def _measured_items(measured: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         if key.endswith("_nonfinite") and key.removesuffix("_nonfinite") in measured:
             continue
         note = f"not finite ({measured[key + '_nonfinite']})" if value is None and key + "_nonfinite" in measured \
-            else ("not measured in this run" if value is None else "")
+            else ("no value" if value is None else "")
         rows.append((_label(key), format_value(value), note))
     return rows
 

@@ -162,6 +162,43 @@ def test_page_loads_images_typesets_math_and_stays_local(browser, page):
     browser.screenshot(SHOTS / f"{page.replace('/', '-')}.png")
 
 
+#: What a reader must never meet in a table cell: a Python dict or list repr, numpy's repr, NaN, None, True/False.
+PYTHON_IN_CELLS = re.compile(r"\{'|\[\[|array\(|\bnan\b|\bNaN\b|\bNone\b|\bTrue\b|\bFalse\b|\bholds: ")
+#: Glue that left a hole: a state followed by punctuation, a line starting with a colon, a missing number.
+GLUE_HOLES = re.compile(r"\b(holds|does not hold|inconclusive) [;.,:]|^\s*:\s|\bnan\b|\bn/a\b", re.M)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_python_repr_nan_or_empty_glue_on_the_page(browser, page):
+    """Read the built page as its reader does: no table cell shows Python (a dict, a repr, nan, None), and no glued
+    sentence has a hole ("holds ;", a colon opening a line, n/a)."""
+    browser.open((HTML / f"{page}.html").as_uri())
+    cells = browser.js("Array.from(document.querySelectorAll('main td, main th')).map(c => c.innerText)") or []
+    python = [c[:120] for c in cells if PYTHON_IN_CELLS.search(c)]
+    assert python == [], f"{page}: table cells showing Python: {python[:5]}"
+    text = browser.js("(document.querySelector('main') || document.body).innerText") or ""
+    holes = [text[max(0, m.start() - 60): m.end() + 20].replace("\n", " / ") for m in GLUE_HOLES.finditer(text)]
+    assert holes == [], f"{page}: glue holes: {holes[:5]}"
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("notebooks/")])
+def test_every_figure_has_a_caption_alt_text_and_reads_at_the_page_width(browser, page):
+    """A figure shown below 70% of its drawn width has unreadable legends and ticks; a figure without a caption
+    leaves the reader to guess what to look at; alt text must say what is plotted, not name a hashed file."""
+    browser.open((HTML / f"{page}.html").as_uri())
+    images = browser.js("Array.from(document.querySelectorAll('main img')).map(i => ({src: i.src.split('/').pop(), "
+                        "natural: i.naturalWidth, shown: i.getBoundingClientRect().width, alt: i.alt || '', "
+                        "caption: !!(i.closest('figure') && i.closest('figure').querySelector('figcaption'))}))")
+    assert images, f"{page} shows no figure"
+    shrunk = [f"{i['src'][:12]}: {i['shown']:.0f} of {i['natural']} px" for i in images
+              if i["natural"] and i["shown"] < 0.7 * i["natural"]]
+    uncaptioned = [i["src"][:12] for i in images if not i["caption"]]
+    bad_alt = [i["src"][:12] for i in images if len(i["alt"]) < 12 or re.fullmatch(r"[0-9a-f]{16,}.*", i["alt"])]
+    assert shrunk == [], f"{page}: figures shown below 70% of their width: {shrunk}"
+    assert uncaptioned == [], f"{page}: figures without a caption: {uncaptioned}"
+    assert bad_alt == [], f"{page}: figures whose alt text does not say what is plotted: {bad_alt}"
+
+
 def test_search_finds_a_word_from_a_notebook(browser):
     browser.open((HTML / "search.html").as_uri() + "?q=bifurcation", settle=4.0)
     links = []

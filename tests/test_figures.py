@@ -20,3 +20,18 @@ def test_loglog_rate():
     ax = nslib.figures.loglog_rate([1, 10], {"a": [1.0, 10.0]})
     assert ax.get_xscale() == "log" and len(ax.lines) == 2
     plt.close("all")
+
+
+def test_panels_wrap_at_two_per_row_and_fit_the_page():
+    fig, axes = nslib.figures.panels(5)
+    assert len(axes) == 5 and len(fig.axes) == 5  # the sixth cell of the 3 x 2 grid is gone
+    w, h = fig.get_size_inches()
+    assert w <= nslib.figures.MAX_WIDTH and abs(h - 3 * 3.4) < 1e-9
+    assert {round(ax.get_position().x0, 2) for ax in axes} == {round(axes[0].get_position().x0, 2),
+                                                               round(axes[1].get_position().x0, 2)}
+    for i, ax in enumerate(axes):
+        ax.plot([0, 1], [0, i], label=f"line {i % 2}")
+    nslib.figures.shared_legend(fig, axes)
+    assert len(fig.legends) == 1 and [t.get_text() for t in fig.legends[0].get_texts()] == ["line 0", "line 1"]
+    assert all(ax.get_legend() is None for ax in axes)
+    plt.close("all")

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from nslib.verdicts import (DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, STATES, Verdict, format_value, verdict_report)
+from nslib.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, STATES, Verdict, format_value, verdict_report
 
 
 def test_constructors_states_and_immutability():
@@ -14,7 +14,8 @@ def test_constructors_states_and_immutability():
     assert (yes.state, yes.holds, no.state, no.holds) == ("holds", True, "does not hold", False)
     assert (maybe.state, maybe.holds, maybe.reason) == ("inconclusive", None, "the grid misses 2/L")
     assert maybe.measured == {"x": None, "x_nonfinite": "nan"}  # results.json never holds NaN
-    assert [v.phrase() for v in (yes, no, maybe)] == ["holds", "does not hold", "is inconclusive"]
+    assert [v.phrase() for v in (yes, no, maybe)] == ["holds", "does not hold",
+                                                      "is inconclusive (the grid misses 2/L)"]
     assert Verdict.from_state("too short", "c") .state == "inconclusive"
     assert Verdict.from_state(False, "c").state == "does not hold"
     with pytest.raises(AttributeError, match="immutable"):
@@ -71,7 +72,7 @@ def test_the_reading_names_the_groups_that_decided():
     many = {f"n{i}": Verdict.undecided("", "short") for i in range(6)}
     assert Verdict.combine(many, "c").reading() == "inconclusive for 6 of 6 groups (n0, n1, n2, n3 and 2 more)"
     assert Verdict.combine({"a": Verdict.decided(True, ""), "b": Verdict.decided(True, "")}, "c").reading() == \
-        "holds in all 2 groups (a, b)"
+        "holds in both groups (a, b)"
     assert Verdict.undecided("c", "grid misses 2/L").reading() == "inconclusive: grid misses 2/L"
 
 

@@ -15,11 +15,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..glue import text_of
-from ..runner import inconclusive, verdict
 from ..tools.clarke import CLOSED_FORMS, ad_gradient, clarke_set_exact, clarke_set_sampled, hull_distance, in_hull
 from ..tools.kinks import Kinks
-from ..verdicts import Verdict
+from ..verdicts import Verdict, format_value
 
 __all__ = [
     # experiments
@@ -44,8 +42,25 @@ def n_params(sizes) -> int:
 
 # ------------------------------------------------------------------- The tools on functions whose Clarke sets are known
 
+def _vector_text(v) -> str:
+    """A gradient as a person reads it: "1" for one entry, "(1, 0)" for more (3 significant figures, no -0)."""
+    v = [float(x) + 0.0 for x in np.asarray(v, float).ravel()]
+    return format_value(v[0]) if len(v) == 1 else "(" + ", ".join(format_value(x) for x in v) + ")"
+
+
+def _set_text(vertices) -> str:
+    """A Clarke set from its vertices: "{1}" for one point, "[-1, 1]" for an interval, "conv{(1, 0), (0, 1)}"."""
+    V = np.asarray(vertices, float)
+    V = V.reshape(len(V), -1)
+    if len(V) == 1:
+        return "{" + _vector_text(V[0]) + "}"
+    if V.shape[1] == 1:
+        return f"[{format_value(float(V.min()) + 0.0)}, {format_value(float(V.max()) + 0.0)}]"
+    return "conv{" + ", ".join(_vector_text(v) for v in V) + "}"
+
+
 def closed_form_check() -> pd.DataFrame:
-    """The exact-set tool on :data:`nslib.tools.clarke.CLOSED_FORMS`: patterns realised, vertices found, and
+    """The exact-set tool on :data:`nslib.tools.clarke.CLOSED_FORMS`: patterns realised, the set found, and
     whether the set equals the closed form (each hull inside the other)."""
     rows = []
     for name, (fn, d, known) in CLOSED_FORMS.items():
@@ -53,7 +68,7 @@ def closed_form_check() -> pd.DataFrame:
         known = np.array(known)
         same = all(in_hull(v, known) for v in c.vertices) and all(in_hull(v, c.vertices) for v in known)
         rows.append({"function": name, "patterns realised": f"{c.patterns_realised}/{c.patterns_total}",
-                     "vertices found": np.array2string(c.vertices, precision=3).replace("\n", ""),
+                     "set found": _set_text(c.vertices),
                      "equals the closed form": same})
     return pd.DataFrame(rows).set_index("function")
 
@@ -120,10 +135,12 @@ def clarke_distances(sizes, ties_per_layer: int, n_points: int, seed: int, alpha
     return pd.DataFrame(rows)
 
 
-def single_sample_clarke(points: pd.DataFrame, alphas, control_alpha: float, tol: float = 1e-9) -> dict:
+def single_sample_clarke(points: pd.DataFrame, alphas, control_alpha: float, tol: float = 1e-9) -> Verdict:
     """AD with ReLU'(0) = alpha lies in the exact Clarke set at every judged kinked point for every tested alpha in
     [0, 1] (sup-norm distance <= tol), while the negative control falls outside at one judged point at least.
-    ``points`` is a :func:`clarke_distances` frame.
+    ``points`` is a :func:`clarke_distances` frame. One group per tested alpha (holds when inside at every judged
+    point) and one for the control (holds when outside at one judged point at least): the claim holds when every
+    group does.
 
     Judged points have a tied pre-activation and a Clarke set other than {0} (where the loss is identically 0
     nearby, every choice passes, the control too: such points are reported apart). Preconditions: at least one
@@ -135,25 +152,26 @@ def single_sample_clarke(points: pd.DataFrame, alphas, control_alpha: float, tol
     first = points.drop_duplicates("point")
     trivial, untied = int(first.trivial.sum()), int((first.ties == 0).sum())
     judged_ids = set(first.point[~first.trivial.astype(bool) & (first.ties > 0)])
-    counts = dict(points=int(len(first)), judged_points=len(judged_ids), trivial_points=trivial, untied_points=untied)
+    counts = dict(points=int(len(first)), judged_points=len(judged_ids), trivial_points=trivial, untied_points=untied,
+                  control_alpha=float(control_alpha))
     missing = [a for a in list(alphas) + [control_alpha] if not (points.alpha == a).any()]
     if missing:
-        return inconclusive(criterion, f"ReLU'(0) = {missing} was not run", **counts)
+        return Verdict.undecided(criterion, f"ReLU'(0) = {missing} was not run", **counts)
     if not judged_ids:
-        return inconclusive(criterion, f"no point has a tied pre-activation and a Clarke set other than {{0}} "
-                                       f"({untied} without ties, {trivial} with the set {{0}}): AD's choice at 0 "
-                                       "is never used, and the control cannot fall outside", **counts)
+        return Verdict.undecided(criterion, f"no point has a tied pre-activation and a Clarke set other than {{0}} "
+                                            f"({untied} without ties, {trivial} with the set {{0}}): AD's choice at 0 "
+                                            "is never used, and the control cannot fall outside", **counts)
     judged = points[points.point.isin(judged_ids)]
-    per_group, ok = {}, True
+    groups = {}
     for alpha in alphas:
         d = judged[judged.alpha == alpha].distance.to_numpy(float)
         frac = float(np.mean(d <= tol))
-        per_group[f"alpha={alpha:g}"] = {"fraction_inside": frac, "max_distance": float(d.max()), "holds": frac == 1.0}
-        ok = ok and frac == 1.0
+        groups[f"alpha={alpha:g}"] = Verdict.from_state(frac == 1.0, fraction_inside=frac,
+                                                         max_distance=float(d.max()))
     c = judged[judged.alpha == control_alpha].distance.to_numpy(float)
-    control_out = bool(np.any(c > tol))
-    return verdict(ok and control_out, criterion, control_fraction_outside=float(np.mean(c > tol)),
-                   control_max_distance=float(c.max()), per_group=per_group, **counts)
+    groups[f"control alpha={control_alpha:g}"] = Verdict.from_state(
+        bool(np.any(c > tol)), fraction_outside=float(np.mean(c > tol)), max_distance=float(c.max()))
+    return Verdict.combine(groups, criterion, **counts)
 
 
 def distance_summary(points: pd.DataFrame, tol: float) -> pd.DataFrame:
@@ -166,14 +184,17 @@ def distance_summary(points: pd.DataFrame, tol: float) -> pd.DataFrame:
 def plot_distances(points: pd.DataFrame, tol: float, floor: float = 1e-18):
     """Each AD output's sup-norm distance to the exact Clarke set, per ReLU'(0), with the tolerance dashed."""
     import seaborn as sns
+    from matplotlib.ticker import LogLocator
 
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(8, 4.4))
     shown = points.assign(shown=np.maximum(points.distance, floor), alpha=points.alpha.map(lambda a: f"{a:g}"))
     sns.stripplot(data=shown, x="alpha", y="shown", ax=ax, jitter=0.25, size=4)
     ax.axhline(tol, color="k", ls="--", lw=1, label=f"tolerance {tol:g}")
-    ax.set(yscale="log", xlabel="ReLU'(0) used by AD", ylabel=f"sup-norm distance / max(1, |g|) (0 at {floor:g})",
+    ax.set(yscale="log", xlabel="ReLU'(0) used by AD",
+           ylabel=f"sup-norm distance / max(1, |g|)\n(0 drawn at {floor:g})",
            title="AD outputs against the exact Clarke set")
-    ax.legend(frameon=False)
+    ax.yaxis.set_major_locator(LogLocator(numticks=8))
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.tight_layout()
     return fig
 
@@ -218,15 +239,19 @@ def batch_choice_case(n_samples: int, radius: float, seed: int = 0):
 
 
 def batch_needs_agnostic_choice(agnostic: Mapping[float, np.ndarray], per_sample: np.ndarray,
-                                tol: float = 1e-12) -> dict:
+                                tol: float = 1e-12) -> Verdict:
     """The Clarke set of the batch loss is {0}: AD must return 0 (sup norm <= tol) for every agnostic
-    choice (all samples take the same ReLU'(0)) and a non-zero vector for the per-sample choice."""
-    ag = {f"alpha={a:g}": float(np.abs(np.asarray(g, float)).max()) for a, g in agnostic.items()}
+    choice (all samples take the same ReLU'(0)) and a non-zero vector for the per-sample choice. One group per
+    agnostic ReLU'(0) (holds when its sup norm is <= tol) and a "per-sample" group (holds when it is > tol)."""
+    groups = {}
+    for a, g in agnostic.items():
+        norm = float(np.abs(np.asarray(g, float)).max())
+        groups[f"agnostic alpha={a:g}"] = Verdict.from_state(norm <= tol, sup_norm=norm, alpha=float(a))
     ps = float(np.abs(np.asarray(per_sample, float)).max())
-    ok = all(v <= tol for v in ag.values()) and ps > tol
-    return verdict(ok, f"AD is in the Clarke set {{0}} (sup norm <= {tol:g}) for every agnostic choice and "
-                       "outside it for the per-sample choice",
-                   agnostic_sup_norm=ag, per_sample_sup_norm=ps, per_sample_gradient=np.asarray(per_sample).tolist())
+    groups["per-sample"] = Verdict.from_state(ps > tol, sup_norm=ps)
+    return Verdict.combine(groups, f"AD is in the Clarke set {{0}} (sup norm <= {tol:g}) for every agnostic choice "
+                                   "and outside it for the per-sample choice",
+                           per_sample_gradient=np.asarray(per_sample, float).ravel().tolist())
 
 
 def batch_choice_table(agnostic, per_sample, nearby) -> pd.DataFrame:
@@ -253,18 +278,18 @@ def kakade_lee_case():
     return ad, exact
 
 
-def kakade_lee_counterexample(ad_value: float, clarke_vertices, tol: float = 1e-9) -> dict:
+def kakade_lee_counterexample(ad_value: float, clarke_vertices, tol: float = 1e-9) -> Verdict:
     """relu(x) - relu(-x) = x: the installed AD returns 0 at x = 0 while the Clarke set is {1}."""
     V = np.asarray(clarke_vertices, float)
     clarke_is_one = V.shape == (1, 1) and abs(V[0, 0] - 1.0) <= tol
     ok = bool(ad_value == 0.0 and clarke_is_one)
-    return verdict(ok, "AD of relu(x) - relu(-x) at x = 0 is 0, and the exact Clarke set there is {1}",
+    return Verdict.decided(ok, "AD of relu(x) - relu(-x) at x = 0 is 0, and the exact Clarke set there is {1}",
                    ad_value=float(ad_value), clarke_vertices=V.ravel().tolist())
 
 
 def kakade_lee_table(ad_value: float, clarke_set, verdict_: Verdict) -> pd.DataFrame:
     """AD's value, the exact Clarke set and the verdict for relu(x) - relu(-x) at 0, as one column."""
-    return pd.Series({"torch autograd": ad_value, "Clarke set": clarke_set.vertices.ravel().tolist(),
+    return pd.Series({"torch autograd": _vector_text([ad_value]), "Clarke set": _set_text(clarke_set.vertices),
                       "verdict": verdict_.state}, name="relu(x) - relu(-x) at 0").to_frame()
 
 
@@ -299,20 +324,72 @@ def kink_survey(tol: float = 1e-12) -> pd.DataFrame:
     for op, where, values, fn, clarke in _survey_cases():
         g = _torch_autograd(fn, values)
         V = np.array(clarke)
-        rows.append({"operation": op, "at": where, "autograd returns": np.array2string(g, precision=3),
-                     "Clarke set": "{" + ", ".join(np.array2string(v, precision=3) for v in V) + "}"
-                     if len(V) == 1 else "conv{" + ", ".join(np.array2string(v, precision=3) for v in V) + "}",
+        rows.append({"operation": op, "at": where, "autograd returns": _vector_text(g), "Clarke set": _set_text(V),
                      "in the Clarke set": bool(hull_distance(g, V) <= tol)})
     return pd.DataFrame(rows)
 
 
 # -------------------------------------------------------------------------------------------------------------- Verdict
 
-def page_texts(verdicts: Mapping[str, Verdict], *, n_points: int, survey: pd.DataFrame) -> dict[str, str]:
-    """The sentences the page glues (as ``cl-<key>``), from the run and its recorded verdicts."""
-    single = verdicts["single-sample-clarke"].measured
-    outside = sorted(set(survey.loc[~survey["in the Clarke set"], "operation"]))
-    return {"points": text_of(single["judged_points"]), "trivial": text_of(single["trivial_points"]),
-            "all-points": text_of(n_points), "control": text_of(single.get("control_fraction_outside"), ".0%"),
-            "per-sample": text_of(verdicts["batch-needs-agnostic-choice"].measured["per_sample_sup_norm"], "g"),
-            "survey-out": ", ".join(outside) or "none"}
+def _and_join(items) -> str:
+    """"a", "a and b", "a, b and c"."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _points_text(single: Verdict) -> str:
+    m = single.measured
+    alphas = [g.removeprefix("alpha=") for g in single.groups if g.startswith("alpha=")]
+    tested = f"ReLU'(0) = {_and_join(alphas)}" if alphas else "each tested ReLU'(0)"
+    judged = _count(m["judged_points"], "judged kinked point", "judged kinked points") if m["judged_points"] \
+        else "no judged kinked point"
+    apart = []
+    if m["trivial_points"]:
+        apart.append(f"{_count(m['trivial_points'], 'point whose', 'points whose')} Clarke set is {{0}} (the loss is "
+                     f"identically 0 nearby, so every choice passes, the control too)")
+    if m["untied_points"]:
+        apart.append(f"{_count(m['untied_points'], 'point', 'points')} without a tied pre-activation")
+    return (f"backward AD with {tested} was compared with the exact Clarke set at {judged} of the "
+            f"{_count(m['points'], 'point', 'points')} built" + (f"; set apart: {'; '.join(apart)}" if apart else ""))
+
+
+def _control_text(single: Verdict) -> str:
+    m = single.measured
+    name = f"the negative control ReLU'(0) = {m['control_alpha']:g}"
+    group = single.groups.get(f"control alpha={m['control_alpha']:g}")
+    if group is None:
+        return f"{name} was not judged, as no point was"
+    frac, n = group.measured["fraction_outside"], m["judged_points"]
+    at = "at the one judged point" if n == 1 else f"at {frac:.0%} of the {n} judged points"
+    if frac == 0:
+        return f"{name} never fell outside the Clarke set (" + ("at the one judged point)" if n == 1 else
+                                                             f"at {n} judged points)")
+    return f"{name} fell outside the Clarke set {at}"
+
+
+def _batch_text(batch: Verdict) -> str:
+    agnostic = {g.measured["alpha"]: g.measured["sup_norm"] for g in batch.groups.values() if "alpha" in g.measured}
+    if not agnostic:
+        shared = "no shared ReLU'(0) was run"
+    elif all(v == 0 for v in agnostic.values()):
+        shared = f"AD returned exactly 0 for every shared ReLU'(0) ({_and_join(f'{a:g}' for a in agnostic)})"
+    else:
+        shared = ("for a shared ReLU'(0), AD returned a vector of sup norm "
+                  + _and_join(f"{format_value(v)} at {a:g}" for a, v in agnostic.items()))
+    ps = batch.groups["per-sample"].measured["sup_norm"]
+    return shared + (f", and a vector of sup norm {format_value(ps)} for the per-sample choice" if ps else
+                     ", and exactly 0 for the per-sample choice too")
+
+
+def page_texts(verdicts: Mapping[str, Verdict], *, survey: pd.DataFrame) -> dict[str, str]:
+    """The sentences the page glues (as ``cl-<key>``), from the run and its recorded verdicts, each whole."""
+    single = verdicts["single-sample-clarke"]
+    outside = list(dict.fromkeys(survey.loc[~survey["in the Clarke set"], "operation"]))
+    return {"points": _points_text(single), "control": _control_text(single),
+            "batch": _batch_text(verdicts["batch-needs-agnostic-choice"]),
+            "survey-out": (f"autograd's output left the Clarke set for {_and_join(outside)}" if outside else
+                           "autograd's output stayed in the Clarke set for every operation")}

@@ -22,12 +22,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..figures import PALETTE
-from ..glue import group_states_text, per_group_text, text_of
-from ..runner import combine_verdicts, inconclusive, verdict
+from ..figures import PALETTE, panels, shared_legend
 from ..tools import curvature, data, flows
 from ..tools.models import flat_loss, mlp
-from ..verdicts import Verdict
+from ..verdicts import Verdict, group_states_text
 
 __all__ = [
     # experiments
@@ -224,57 +222,69 @@ def summary_table(runs: Sequence[GDRun], **kwargs) -> pd.DataFrame:
 
 
 def _grid(runs: Sequence[GDRun], loss: str):
+    """The runs of ``loss`` and one panel per family x dataset (:func:`nslib.figures.panels`, two per row: with two
+    datasets each row is one family, each column one dataset), sharing the step axis; one colour per step size."""
     sel = [r for r in runs if r.loss == loss]
-    dss = list(dict.fromkeys(r.dataset for r in sel))
-    fams = list(dict.fromkeys(r.family for r in sel))
+    dss = list(dict.fromkeys(r.dataset for r in sel)) or [""]
+    fams = list(dict.fromkeys(r.family for r in sel)) or [""]
     etas = sorted({r.eta for r in sel})
-    fig, axes = plt.subplots(max(1, len(dss)), max(1, len(fams)), figsize=(2.6 * len(fams) + 1, 2.5 * len(dss) + 0.8),
-                             squeeze=False, sharex=True)
+    keys = [(fam, ds) for fam in fams for ds in dss]
+    fig, axes = panels(len(keys), panel=(4.6, 2.7), sharex=True)
     cmap = plt.get_cmap("viridis")
     colors = {eta: cmap(i / max(1, len(etas) - 1)) for i, eta in enumerate(etas)}
-    return sel, dss, fams, fig, axes, colors
+    return sel, dict(zip(keys, axes)), fig, colors
 
 
-def _label_grid(fig, axes, dss, fams, ylabel: str, title: str):
-    for i, ds in enumerate(dss):
-        axes[i][0].set_ylabel(f"{ds}\n{ylabel}")
-    for j, fam in enumerate(fams):
-        axes[0][j].set_title(fam)
-        axes[-1][j].set_xlabel("GD step")
-    axes[0][-1].legend(frameon=False, fontsize="x-small")
+def _label_grid(fig, panel: dict, ylabel: str, title: str, marks: Sequence[tuple]):
+    """Short panel titles (family, dataset), the step axis labelled under the lowest panel of each column, the y
+    label on the left column; ``marks`` (format, label) explain the line styles and markers in the one legend below
+    the panels, after the step sizes."""
+    axes = list(panel.values())
+    n_datasets = len({ds for _, ds in panel})
+    for i, ((fam, ds), ax) in enumerate(panel.items()):
+        ax.set_title(f"{fam}, {ds}" if n_datasets > 1 or len(panel) == 1 else fam, fontsize="medium")
+        if i + 2 >= len(axes):  # nothing below it (an odd last row removes the cell under the one above)
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel("GD step")
+        if i % 2 == 0:
+            ax.set_ylabel(ylabel)
+    for fmt, label in marks:
+        axes[0].plot([], [], fmt, color="grey", label=label)
     fig.suptitle(title, fontweight="bold")
-    fig.tight_layout()
+    shared_legend(fig, axes, title="step size eta (colour)")
     return fig
 
 
 def plot_sharpness(runs: Sequence[GDRun], loss: str):
-    """Sharpness along GD, one panel per dataset (rows) x family (columns), one colour per step size, with its
-    2/eta as a dashed line of the same colour: the picture is a rise to the line and a hover on it."""
-    sel, dss, fams, fig, axes, colors = _grid(runs, loss)
+    """Sharpness along GD, one panel per family x dataset (two per row: a row per family, a column per dataset),
+    one colour per step size, with its 2/eta as a dashed line of the same colour: the picture is a rise to the line
+    and a hover on it."""
+    sel, panel, fig, colors = _grid(runs, loss)
     for r in sel:
-        ax = axes[dss.index(r.dataset)][fams.index(r.family)]
+        ax = panel[r.family, r.dataset]
         ax.plot(r.checks, r.sharpness, color=colors[r.eta], lw=1.2, label=f"eta {r.eta:g}")
         ax.axhline(r.edge, color=colors[r.eta], ls="--", lw=0.8)
         if r.diverged_at is not None:
             ax.plot([r.checks[-1]], [r.sharpness[-1]], "x", color=colors[r.eta], ms=8)
-    return _label_grid(fig, axes, dss, fams, "sharpness lambda_max",
-                       f"Sharpness under full-batch GD ({loss}); dashed: 2/eta; x: diverged")
+    marks = [("--", "2/eta (dashed, same colour)")] + ([("x", "diverged")] if any(r.diverged_at is not None
+                                                                                    for r in sel) else [])
+    return _label_grid(fig, panel, "sharpness lambda_max", f"Sharpness under full-batch GD ({loss})", marks)
 
 
 def plot_train_loss(runs: Sequence[GDRun], loss: str):
     """Train loss along GD (log scale), same layout as :func:`plot_sharpness`: non-monotone at the edge, falling
     over long windows; a dot marks where the sharpness first reached 0.9 x 2/eta."""
-    sel, dss, fams, fig, axes, colors = _grid(runs, loss)
+    sel, panel, fig, colors = _grid(runs, loss)
     for r in sel:
-        ax = axes[dss.index(r.dataset)][fams.index(r.family)]
+        ax = panel[r.family, r.dataset]
         ax.plot(np.arange(len(r.losses)), r.losses, color=colors[r.eta], lw=0.8, label=f"eta {r.eta:g}")
         hit = np.flatnonzero(r.sharpness * r.eta / 2 >= REACH)
         if len(hit) and r.checks[hit[0]] < len(r.losses):
             k = r.checks[hit[0]]
             ax.plot([k], [r.losses[k]], "o", color=colors[r.eta], ms=4)
         ax.set_yscale("log")
-    return _label_grid(fig, axes, dss, fams, "train loss",
-                       f"Train loss under full-batch GD ({loss}); dot: sharpness reaches 0.9 x 2/eta")
+    return _label_grid(fig, panel, "train loss", f"Train loss under full-batch GD ({loss})",
+                       [("o", "sharpness reaches 0.9 x 2/eta")])
 
 
 def crosscheck_table(runs: Sequence[GDRun], max_runs: int = 5, seed: int = 0) -> pd.DataFrame:
@@ -296,13 +306,16 @@ def crosscheck_table(runs: Sequence[GDRun], max_runs: int = 5, seed: int = 0) ->
 
 # ----------------------------------------------------------------------- The three Edge-of-Stability claims, per family
 
-def _per_family(summary: pd.DataFrame, judge, criterion: str, *, majority: float = 0.75, **measured) -> Verdict:
+def _per_family(summary: pd.DataFrame, judge, criterion: str, *, medians: Sequence[str] = (), majority: float = 0.75,
+                **measured) -> Verdict:
     """Judge every run (``judge(row)`` -> True / False / exclusion reason), then each (family, loss) by its decided
     runs, square loss and cross-entropy apart (cross-entropy's sharpness falls late, so they behave differently):
     holds when at least ``majority`` of them pass, does not hold when at most 1 - ``majority`` do, mixed in between
     (inconclusive, with how many more decided runs would settle it); a group with no decided run is inconclusive
     with its runs' exclusion reasons counted. A run that diverged, or whose sharpness is missing at some check
-    (Lanczos failed), is never judged."""
+    (Lanczos failed), is never judged. Each group reports first the median over all its runs of each summary column
+    in ``medians`` (``median_<column>``, or the column's own name when it is a median already; None where no run
+    has it), then its counts and the family and loss."""
 
     def outcome(m):
         if m["diverged"]:
@@ -317,8 +330,11 @@ def _per_family(summary: pd.DataFrame, judge, criterion: str, *, majority: float
         decided = [o for o in outcomes if isinstance(o, bool)]
         excluded = Counter(o for o in outcomes if isinstance(o, str))
         passed, n = int(sum(decided)), len(decided)
-        m = {"family": fam, "loss": loss, "runs": len(outcomes), "decided": n, "passed": passed,
-             "excluded": dict(excluded)}
+        m = {c if c.startswith("median") else f"median_{c}":
+             float(np.nanmedian(sub[c].astype(float))) if c in sub and sub[c].notna().any() else None
+             for c in medians}
+        m |= {"passed": passed, "decided": n, "runs": len(outcomes), "excluded": int(sum(excluded.values())),
+              "excluded_reasons": [f"{k} x {why}" for why, k in excluded.items()], "family": fam, "loss": loss}
         if not decided:
             state = "no decided run (" + "; ".join(f"{k} x {why}" for why, k in excluded.items()) + ")"
         elif passed >= majority * n - 1e-12:
@@ -333,18 +349,18 @@ def _per_family(summary: pd.DataFrame, judge, criterion: str, *, majority: float
                              + "; ".join(f"{k} x {why}" for why, k in excluded.items()) + ")") if excluded else ""
             state = (f"mixed: {passed} of {n} decided runs pass; {to_hold} more passing or {to_refute} more failing "
                      f"decided runs would settle it{excluded_text}")
-        groups[f"{fam} {loss}"] = {"state": state, "measured": m}
+        groups[f"{fam} {loss}"] = Verdict.from_state(state, **m)
     if not groups:
-        return inconclusive(criterion, "no run was made", **measured)
-    return combine_verdicts(groups, criterion, majority=majority, **measured)
+        return Verdict.undecided(criterion, "no run was made", majority=majority, **measured)
+    return Verdict.combine(groups, criterion, majority=majority, **measured)
 
 
-def progressive_sharpening(summary: pd.DataFrame, rise_factor: float = 1.5, trained: float = 0.1) -> dict:
+def progressive_sharpening(summary: pd.DataFrame, rise_factor: float = 1.5, trained: float = 0.1) -> Verdict:
     """Per family: the sharpness rises at least ``rise_factor``-fold before it first reaches 0.9 x 2/eta.
 
     A run is judged only if it has room to rise below the edge (it starts at most 0.9 / ``rise_factor`` x 2/eta); a
     run that neither rose nor reached the edge counts against the claim only if its loss fell to ``trained`` of its
-    start (it trained without sharpening), else it was too short to tell."""
+    start (it trained without sharpening), else it was too short to tell. Each group reports its median rise."""
     criterion = (f"per family, in >= 75% of the judged runs the sharpness rises >= {rise_factor:g}x before reaching "
                  f"{REACH:g} x 2/eta (runs starting above {REACH / rise_factor:.2g} x 2/eta have no room and are "
                  "not judged)")
@@ -358,13 +374,15 @@ def progressive_sharpening(summary: pd.DataFrame, rise_factor: float = 1.5, trai
             return False
         return "too short to tell"
 
-    return _per_family(summary, judge, criterion, rise_factor=rise_factor)
+    return _per_family(summary, judge, criterion, medians=("rise",), rise_factor=rise_factor)
 
 
-def hovers_at_2_over_eta(summary: pd.DataFrame, min_fraction: float = 0.9, min_checks: int = 5) -> dict:
+def hovers_at_2_over_eta(summary: pd.DataFrame, min_fraction: float = 0.9, min_checks: int = 5) -> Verdict:
     """Per family: once the sharpness has reached 0.9 x 2/eta it stays within [0.8, 1.3] x 2/eta, at
     >= ``min_fraction`` of the window's checks (the window ends at 99% train accuracy with cross-entropy). Runs
-    that never reached the edge, diverged, or whose window holds fewer than ``min_checks`` checks are not judged."""
+    that never reached the edge, diverged, or whose window holds fewer than ``min_checks`` checks are not judged.
+    Each group reports the median share of the window in the band and the median sharpness there (units of
+    2/eta)."""
     criterion = (f"per family, in >= 75% of the judged runs >= {min_fraction:.0%} of the sharpness checks after it "
                  f"reaches {REACH:g} x 2/eta lie in [{BAND[0]:g}, {BAND[1]:g}] x 2/eta")
 
@@ -375,15 +393,17 @@ def hovers_at_2_over_eta(summary: pd.DataFrame, min_fraction: float = 0.9, min_c
             return "window too short"
         return bool(m["band_fraction"] >= min_fraction)
 
-    return _per_family(summary, judge, criterion, min_fraction=min_fraction)
+    return _per_family(summary, judge, criterion, medians=("band_fraction", "median_units"),
+                       min_fraction=min_fraction)
 
 
 def loss_nonmonotone_yet_decreasing(summary: pd.DataFrame, min_upticks: float = 0.05, min_steps: int = 50,
-                                    max_end_over_start: float = 0.9) -> dict:
+                                    max_end_over_start: float = 0.9) -> Verdict:
     """Per family: in the EoS window the loss rises at >= ``min_upticks`` of the steps (non-monotone), yet falls
     over long windows: of five equal blocks, at least three of the four consecutive block means decrease and the
     last block's mean is at most ``max_end_over_start`` of the first's. Runs without a window of ``min_steps``
-    steps (never reached the edge, diverged, or reached 99% accuracy at once) are not judged."""
+    steps (never reached the edge, diverged, or reached 99% accuracy at once) are not judged. Each group reports
+    the median share of the window's steps where the loss rose."""
     criterion = (f"per family, in >= 75% of the judged runs (>= {min_steps} steps after the sharpness reaches "
                  f"{REACH:g} x 2/eta) the loss rises at >= {min_upticks:.0%} of those steps, while block means fall "
                  f"(>= 3 of 4 decreases, last/first <= {max_end_over_start:g})")
@@ -395,7 +415,8 @@ def loss_nonmonotone_yet_decreasing(summary: pd.DataFrame, min_upticks: float = 
         decreasing = m["block_decreases"] >= 3 and m["end_over_start"] <= max_end_over_start
         return bool(nonmonotone and decreasing)
 
-    return _per_family(summary, judge, criterion, min_upticks=min_upticks, min_steps=min_steps)
+    return _per_family(summary, judge, criterion, medians=("uptick_fraction",), min_upticks=min_upticks,
+                       min_steps=min_steps)
 
 
 def smoothness(family: str) -> str:
@@ -403,20 +424,21 @@ def smoothness(family: str) -> str:
     return SMOOTHNESS[family.split("(")[0]]
 
 
-def relu_differs_from_smooth(eos_verdicts: Mapping[str, Verdict], summary: pd.DataFrame, relu: str = "relu") -> Verdict:
+def relu_differs_from_smooth(eos_verdicts: Mapping[str, Verdict], relu: str = "relu") -> Verdict:
     """ReLU nets behave differently from smooth ones: on at least one of the three Edge-of-Stability claims, with at
     least one loss, the ReLU family's decided state differs from the C^2 families' common decided state with the same
-    loss (ELU, C^1 only, is reported apart in ``c1``: see :data:`SMOOTHNESS`). Does not hold when ReLU agrees with
-    them on every (claim, loss), each decided; inconclusive when a comparison needed is undecided or the C^2
-    families disagree among themselves. The medians behind it (rise, band fraction, upticks, sharpness in the
-    window) per family and loss are in ``numbers``."""
+    loss (ELU, C^1 only, is shown apart: see :data:`SMOOTHNESS`). Does not hold when ReLU agrees with them on every
+    (claim, loss), each decided; inconclusive when a comparison needed is undecided or the C^2 families disagree
+    among themselves.
+
+    The claim is one judged group, ``ReLU against the C^2 families`` (it holds when any comparison differs: not the
+    per-group rule, under which every group must hold); each comparison ``<claim> (<loss>)`` is a reported group
+    (holds: ReLU differs there; does not hold: it agrees; inconclusive: not decidable) with each family's state
+    there as a measured value (ELU's as ``<family> (C1)``). The medians behind the states are in the three claims'
+    own groups."""
     criterion = ("with the square loss or cross-entropy, the ReLU family's state on progressive-sharpening, "
                  "hovers-at-2-over-eta or loss-nonmonotone-yet-decreasing differs from the C^2 (smooth) families' "
                  "common state")
-    cols = [c for c in ("rise", "band_fraction", "median_units", "uptick_fraction") if c in summary]
-    numbers = {f"{fam} {loss}": {c: float(np.nanmedian(sub[c].astype(float))) if sub[c].notna().any() else None
-                                 for c in cols}
-               for (fam, loss), sub in summary.groupby(["family", "loss"], sort=False)}
     comparisons, undecided = {}, []
     for cid, v in eos_verdicts.items():
         by_loss: dict[str, dict[str, Verdict]] = {}
@@ -429,47 +451,47 @@ def relu_differs_from_smooth(eos_verdicts: Mapping[str, Verdict], summary: pd.Da
                 continue
             smooth = {fam: g.holds for fam, g in groups.items() if smoothness(fam) == "C2"}  # True/False/None
             r = groups[relu].holds
-            comparisons[key] = {"relu": r, "smooth": smooth,
-                                "c1": {fam: g.holds for fam, g in groups.items() if smoothness(fam) == "C1"}}
+            states = {relu: groups[relu].state, **{fam: groups[fam].state for fam in smooth},
+                      **{f"{fam} (C1)": g.state for fam, g in groups.items() if smoothness(fam) == "C1"}}
             if not smooth:
-                undecided.append(f"{key}: no smooth family")
+                why = "no smooth family"
             elif r is None or None in smooth.values():
-                names = [fam for fam, h in {relu: r, **smooth}.items() if h is None]
-                undecided.append(f"{key}: inconclusive for {', '.join(names)}")
+                why = "inconclusive for " + ", ".join(fam for fam, h in {relu: r, **smooth}.items() if h is None)
             elif len(set(smooth.values())) > 1:
-                undecided.append(f"{key}: the smooth families disagree")
+                why = "the smooth families disagree"
             else:
-                comparisons[key]["differs"] = r != next(iter(smooth.values()))
-    differs = [key for key, c in comparisons.items() if c.get("differs")]
-    m = {"comparisons": comparisons, "numbers": numbers, "differs_on": differs}
-    if differs:
-        return verdict(True, criterion, **m)
-    if undecided:
-        return inconclusive(criterion, "; ".join(undecided), **m)
-    return verdict(False, criterion, **m)
+                why = None
+            if why:
+                undecided.append(f"{key}: {why}")
+            comparisons[key] = Verdict.from_state(why or r != next(iter(smooth.values())), **states)
+    differs = [key for key, c in comparisons.items() if c.holds]
+    state = True if differs else ("; ".join(undecided) if undecided else False)
+    claim = Verdict.from_state(state, differing=len(differs), compared=len(comparisons), undecided=len(undecided))
+    return Verdict.combine({"ReLU against the C^2 families": claim}, criterion, reported=comparisons,
+                           differs_on=differs)
 
 
 def plot_metrics(summary: pd.DataFrame):
     """Per run, the share of the EoS window's checks within the band [0.8, 1.3] x 2/eta (left) and the share of
     steps where the loss rose (right), by family; markers by loss, one point per dataset x step size."""
     fams = list(dict.fromkeys(summary.family))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
+    fig, axes = panels(2, sharex=True)
     markers = {"mse": "o", "ce": "s"}
-    for ax, col, title in ((axes[0], "band_fraction", "share of window in [0.8, 1.3] x 2/eta"),
-                           (axes[1], "uptick_fraction", "share of window steps where the loss rose")):
+    for ax, col, title, ylabel in (
+            (axes[0], "band_fraction", "sharpness in the band", "share of window in [0.8, 1.3] x 2/eta"),
+            (axes[1], "uptick_fraction", "loss rises", "share of window steps where the loss rose")):
         for loss, sub in summary.groupby("loss", sort=False):
             if col not in sub:
                 continue
             x = np.array([fams.index(f) for f in sub.family]) + (0.12 if loss == "ce" else -0.12)
             ax.plot(x, sub[col], markers.get(loss, "o"), color=PALETTE[0 if loss == "mse" else 1], alpha=0.7,
-                    label=loss, ls="none")
-        ax.set(title=title, ylim=(-0.05, 1.05))
-        ax.set_xticks(range(len(fams)), fams, rotation=30)
-    axes[0].axhline(0.9, color="k", ls="--", lw=1)
-    axes[1].axhline(0.05, color="k", ls="--", lw=1)
-    axes[0].legend(frameon=False, fontsize="small")
-    fig.suptitle("Edge-of-Stability statistics per run (dashed: the criteria's thresholds)", fontweight="bold")
-    fig.tight_layout()
+                    label=f"loss {loss}", ls="none")
+        ax.set(title=title, ylabel=ylabel, ylim=(-0.05, 1.05))
+        ax.set_xticks(range(len(fams)), fams, rotation=30, ha="right")
+    axes[0].axhline(0.9, color="k", ls="--", lw=1, label="criterion's threshold")
+    axes[1].axhline(0.05, color="k", ls="--", lw=1, label="criterion's threshold")
+    fig.suptitle("Edge-of-Stability statistics per run", fontweight="bold")
+    shared_legend(fig, axes)
     return fig
 
 
@@ -578,27 +600,27 @@ def _family_colors(fams) -> dict:
 def plot_central_flow(runs: Sequence[CentralFlowRun]):
     """Left: distance to GD relative to GD's distance travelled, for the central flow (solid) and the gradient
     flow (dashed), per family. Right: train loss of GD (thin), the central flow's prediction of GD's average
-    loss (solid) and the gradient flow's loss (dashed)."""
+    loss (solid) and the gradient flow's loss (dashed). One legend below: the families' colours, then the styles."""
     fams = [r.family for r in runs]
     colors = _family_colors(dict.fromkeys(fams))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+    fig, axes = panels(2)
     for r in runs:
         steps = r.losses.step.to_numpy()
         c = colors[r.family]
-        axes[0].plot(steps, _relative_distances(r, r.cf), color=c, lw=1.5, label=f"{r.family}: central flow")
+        axes[0].plot(steps, _relative_distances(r, r.cf), color=c, lw=1.5, label=r.family)
         axes[0].plot(steps, _relative_distances(r, r.gf), color=c, lw=1.2, ls="--")
         axes[1].plot(steps, r.losses.GD, color=c, lw=0.6, alpha=0.6)
         if "central flow, predicted GD average" in r.losses:
             axes[1].plot(steps, r.losses["central flow, predicted GD average"], color=c, lw=1.5, label=r.family)
         if "gradient flow" in r.losses:
             axes[1].plot(steps, r.losses["gradient flow"], color=c, lw=1.2, ls="--")
-    axes[0].set(yscale="log", xlabel="GD step", ylabel="||flow - GD|| / ||GD - theta_0||",
-                title="distance to GD (solid: central, dashed: gradient flow)")
-    axes[1].set(yscale="log", xlabel="GD step", ylabel="train loss",
-                title="loss: GD (thin), central-flow prediction, gradient flow")
-    axes[0].legend(frameon=False, fontsize="x-small")
+    for fmt, lw, label in (("-", 1.5, "central flow (right: its predicted GD average)"),
+                           ("--", 1.2, "gradient flow"), ("-", 0.6, "GD (right, thin)")):
+        axes[0].plot([], [], fmt, color="grey", lw=lw, label=label)
+    axes[0].set(yscale="log", xlabel="GD step", ylabel="||flow - GD|| / ||GD - theta_0||", title="distance to GD")
+    axes[1].set(yscale="log", xlabel="GD step", ylabel="train loss", title="train loss")
     fig.suptitle(f"The central flow against GD at eta = {runs[0].eta:g}" if runs else "", fontweight="bold")
-    fig.tight_layout()
+    shared_legend(fig, axes, ncol=3)
     return fig
 
 
@@ -660,8 +682,10 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
         rows = {r["family"]: r for r in sub.to_dict("records")}
         smooth = {fam: r["cf_late_relative_distance"] for fam, r in rows.items()
                   if smoothness(fam) == "C2" and usable(r) is True}
-        m = {"smooth_cf": smooth, "c1_cf": {fam: r["cf_late_relative_distance"] for fam, r in rows.items()
-                                            if smoothness(fam) == "C1" and usable(r) is True}}
+        c1 = {fam: r["cf_late_relative_distance"] for fam, r in rows.items()
+              if smoothness(fam) == "C1" and usable(r) is True}
+        m = {"smooth_families": list(smooth), "smooth_cf": list(smooth.values()), "c1_families": list(c1),
+             "c1_cf": list(c1.values())}
         if relu not in rows:
             state = "no ReLU net was run"
         elif usable(rows[relu]) is not True:
@@ -675,48 +699,76 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
             ref = float(np.median(list(smooth.values())))
             cf, gf = r["cf_late_relative_distance"], r["gf_late_relative_distance"]
             e_cf, e_gf = r["cf_relative_error"], r["gf_relative_error"]
-            m |= {"relu_cf": cf, "relu_gf": gf, "relu_cf_error": e_cf, "relu_gf_error": e_gf,
-                  "smooth_median_cf": ref, "ratio_to_smooth": cf / ref}
+            m = {"relu_cf": cf, "relu_gf": gf, "smooth_median_cf": ref, "ratio_to_smooth": cf / ref,
+                 "relu_cf_error": e_cf, "relu_gf_error": e_gf, **m}
             if cf - e_cf > factor * ref or cf - e_cf >= gf + e_gf:
                 state = False
             elif cf + e_cf <= factor * ref and cf + e_cf < gf - e_gf:
                 state = True
             else:
                 state = "the flows' own errors straddle a threshold"
-        groups[f"eta={eta:g}"] = {"state": state, "measured": m}
+        groups[f"eta={eta:g}"] = Verdict.from_state(state, **m)
     if not groups:
-        return inconclusive(criterion, "the central flow was not run")
+        return Verdict.undecided(criterion, "the central flow was not run", factor=factor)
     if len(groups) < min_etas:
-        groups["step sizes"] = {"state": f"{len(groups)} step size(s) run: the claim is about every step size, judged "
-                                         f"at {min_etas} or more (cf_etas)", "measured": {}}
-    return combine_verdicts(groups, criterion, factor=factor)
+        groups["step sizes"] = Verdict.undecided("", f"{len(groups)} step size(s) run: the claim is about every "
+                                                     f"step size, judged at {min_etas} or more (cf_etas)")
+    return Verdict.combine(groups, criterion, factor=factor)
 
 
 # -------------------------------------------------------------------------------------------------------------- Verdict
 
+def _number(value, fmt: str, missing: str = "not measured") -> str:
+    """A finite number formatted with ``fmt``; ``missing`` for None or a non-finite value."""
+    ok = value is not None and not (isinstance(value, float) and not math.isfinite(value))
+    return format(value, fmt) if ok else missing
+
+
 def flow_distance_text(table: pd.DataFrame) -> str:
     """``"relu 7.0% / 7.9%, tanh ..."``: late relative distance to GD of the central flow / of the gradient flow,
-    per family (and step size when there are several)."""
-    several = table.eta.nunique() > 1
+    per family (and step size when there are several); a flow that could not be computed reads "no central flow"
+    or "no gradient flow"."""
+    several = table.eta.nunique() > 1 if len(table) else False
     parts = []
     for r in table.to_dict("records"):
         name = f"{r['family']} (eta {r['eta']:g})" if several else r["family"]
-        fmt = lambda v: "n/a" if v is None or not math.isfinite(v) else f"{v:.1%}"
-        parts.append(f"{name} {fmt(r['cf_late_relative_distance'])} / {fmt(r['gf_late_relative_distance'])}")
-    return ", ".join(parts) or "none"
+        cf = _number(r["cf_late_relative_distance"], ".1%", "no central flow")
+        gf = _number(r["gf_late_relative_distance"], ".1%", "no gradient flow")
+        parts.append(f"{name} {cf} / {gf}")
+    return ", ".join(parts) or "the central flow was not run"
+
+
+def _medians_text(v: Verdict, key: str, fmt: str, unit: str = "") -> str:
+    """``"relu mse 2.3-fold, tanh ce not measured"``: each (family, loss) group's ``key``, with its ``unit``."""
+    def one(value):
+        text = _number(value, fmt, "")
+        return text + unit if text else "not measured"
+
+    return ", ".join(f"{name} {one(g.measured.get(key))}" for name, g in v.groups.items()) or "no run was made"
 
 
 def page_texts(verdicts: Mapping[str, Verdict], *, fams: Sequence[str], runs: Sequence[GDRun],
                crosscheck: pd.DataFrame, cf_table: pd.DataFrame) -> dict[str, str]:
-    """The sentences the page glues (as ``eos-<key>``), from the runs and the recorded verdicts."""
-    differs = verdicts["relu-differs-from-smooth"].measured
-    num = differs["numbers"]
+    """The sentences the page glues (as ``eos-<key>``), each whole in every state, from the runs and the recorded
+    verdicts."""
+    sharpening, hovers, loss = (verdicts[c] for c in ("progressive-sharpening", "hovers-at-2-over-eta",
+                                                      "loss-nonmonotone-yet-decreasing"))
+    differs = list(verdicts["relu-differs-from-smooth"].measured.get("differs_on") or [])
     worst = float(crosscheck["relative difference"].max()) if len(crosscheck) else None
-    return {"families": ", ".join(fams), "runs": text_of(len(runs)),
-            "band": per_group_text(num, ".0%", "band_fraction"),
-            "upticks": per_group_text(num, ".0%", "uptick_fraction"),
-            "rise": per_group_text(num, ".1f", "rise"), "median": per_group_text(num, ".2f", "median_units"),
-            "differs-on": ", ".join(differs["differs_on"]) or "none", "crosscheck": text_of(worst, ".1e"),
+    checked = len(crosscheck)
+    return {"families": ", ".join(fams), "runs": f"{len(runs):,} GD run{'' if len(runs) == 1 else 's'}",
+            "band": _medians_text(hovers, "median_band_fraction", ".0%"),
+            "upticks": _medians_text(loss, "median_uptick_fraction", ".0%"),
+            "rise": _medians_text(sharpening, "median_rise", ".1f", "-fold"),
+            "median": _medians_text(hovers, "median_units", ".2f"),
+            "differs-on": ("it differs on " + ", ".join(differs)) if differs else
+                          "it differs on no (claim, loss) compared",
+            "crosscheck": (f"The Lanczos sharpness agreed with power iteration to a relative {worst:.1e} at the "
+                           f"{'iterate' if checked == 1 else f'{checked} iterates'} checked (the last of one run per "
+                           "family)." if worst is not None and math.isfinite(worst) else
+                           "No run was checked against power iteration (every run diverged)." if not checked else
+                           f"At the {'iterate' if checked == 1 else f'{checked} iterates'} checked against power "
+                           "iteration, the relative difference could not be computed (power iteration returned 0)."),
             "cf": flow_distance_text(cf_table),
             **{f"groups-{cid}": group_states_text(verdicts[cid])
                for cid in ("progressive-sharpening", "hovers-at-2-over-eta", "loss-nonmonotone-yet-decreasing")}}

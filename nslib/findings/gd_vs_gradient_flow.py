@@ -21,8 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..figures import PALETTE
-from ..glue import per_group_text, text_of
-from ..runner import combine_verdicts, inconclusive, verdict
 from ..tools import curvature, data, flows
 from ..tools.dynamics import settled
 from ..tools.models import flat_loss, mlp
@@ -233,6 +231,11 @@ def _net_colors(nets) -> dict:
     return {n: PALETTE[NETS.index(n) % len(PALETTE)] for n in nets}
 
 
+def loss_frame(runs: Sequence[NetRun]) -> pd.DataFrame:
+    """Long frame of the train loss along GD with eta0 and along the flow, per net."""
+    return pd.concat([r.losses.assign(net=r.name) for r in runs], ignore_index=True)
+
+
 def plot_losses(losses: pd.DataFrame):
     """Train loss along GD with eta0 (dots) and along the flow (line), per net: the paper's 'indistinguishable'."""
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -246,11 +249,6 @@ def plot_losses(losses: pd.DataFrame):
     ax.legend(frameon=False, ncol=2, fontsize="small")
     fig.tight_layout()
     return fig
-
-
-def loss_frame(runs: Sequence[NetRun]) -> pd.DataFrame:
-    """Long frame of the train loss along GD with eta0 and along the flow, per net."""
-    return pd.concat([r.losses.assign(net=r.name) for r in runs], ignore_index=True)
 
 
 def gap_table(runs: Sequence[NetRun]) -> pd.DataFrame:
@@ -341,9 +339,10 @@ def gd_tracks_gf(gaps: pd.DataFrame, threshold: float = PAPER_TRACKING_RATIO,
     """For every homogeneous net and every step size eta <= 1 / lambda (0.5 in units of 2/lambda), lambda the
     largest sharpness along the flow, the largest distance between GD and the flow is below ``threshold`` of the
     distance travelled: by default the ratio the paper itself shows as close (:data:`PAPER_TRACKING_RATIO`), fixed
-    before the data. Each net's ratio is reported, and whether it is below the stricter ``strict`` line too.
-    Non-homogeneous nets, and the same test with lambda_max(theta0), are reported in ``contrast`` and
-    ``theta0_units``, not judged.
+    before the data. One group per homogeneous net; each reports its ratio, whether it is below the stricter
+    ``strict`` line too, and the same largest gap with steps judged against lambda_max(theta0) instead
+    (``max_relative_gap_theta0_units``). Non-homogeneous nets are measured by the same test as reported groups,
+    not judged.
 
     A point is decided when the reference's own error (``reference_relative_error``) cannot move it across the
     threshold (|gap - threshold| > error). Preconditions per net: a reference exists, the grid has a step size
@@ -351,19 +350,17 @@ def gd_tracks_gf(gaps: pd.DataFrame, threshold: float = PAPER_TRACKING_RATIO,
     may not be), and every judged point is decided."""
     criterion = (f"max_t ||GD(eta) - GF|| / ||theta_T - theta_0|| < {threshold:g} (the paper's own figures) for every "
                  "homogeneous net and every eta <= 1/lambda, lambda the largest sharpness along the flow")
-    groups, contrast, theta0_units = {}, {}, {}
+    groups, reported = {}, {}
     for net, sub in gaps.groupby("net", sort=False):
         gap_all = np.where(sub.diverged, np.inf, sub.relative_gap)
-        early = sub.eta_units0 <= 0.5 + 1e-12
-        theta0_units[net] = float(np.max(gap_all[early])) if early.any() else None
+        early = (sub.eta_units0 <= 0.5 + 1e-12).to_numpy()
         judged = (sub.eta_units_path <= 0.5 + 1e-12).to_numpy()
         largest = float(np.max(gap_all[judged])) if judged.any() else None
-        m = {"etas_judged": int(judged.sum()), "max_relative_gap": largest,
-             "below_strict_line": None if largest is None else bool(largest < strict),
-             "reference_relative_error": float(sub.reference_relative_error.iloc[0])}
-        if net not in HOMOGENEOUS:
-            contrast[net] = m["max_relative_gap"]
-            continue
+        m = {"max_relative_gap": largest,
+             "max_relative_gap_theta0_units": float(np.max(gap_all[early])) if early.any() else None,
+             "reference_relative_error": float(sub.reference_relative_error.iloc[0]),
+             "etas_judged": int(judged.sum()),
+             "below_strict_line": None if largest is None or math.isnan(largest) else bool(largest < strict)}
         if sub.reference_failed.iloc[0]:
             state = f"no reference ({sub.reference_failed.iloc[0]})"
         elif not judged.any():
@@ -379,11 +376,10 @@ def gd_tracks_gf(gaps: pd.DataFrame, threshold: float = PAPER_TRACKING_RATIO,
                 state = True
             else:
                 state = "the reference's error straddles the threshold"
-        groups[net] = {"state": state, "measured": m}
+        (groups if net in HOMOGENEOUS else reported)[net] = Verdict.from_state(state, **m)
     if not groups:
-        return inconclusive(criterion, "no homogeneous net was run", contrast=contrast, theta0_units=theta0_units)
-    return combine_verdicts(groups, criterion, threshold=threshold, strict_threshold=strict, contrast=contrast,
-                            theta0_units=theta0_units)
+        groups = {"homogeneous nets": Verdict.undecided("", "no homogeneous net was run")}
+    return Verdict.combine(groups, criterion, reported=reported, threshold=threshold, strict_threshold=strict)
 
 
 def departs_beyond_2_over_lambda(gaps: pd.DataFrame, threshold: float = 0.10, max_units: float = 3.0,
@@ -403,11 +399,12 @@ def departs_beyond_2_over_lambda(gaps: pd.DataFrame, threshold: float = 0.10, ma
         err = sub.reference_relative_error.to_numpy(float)
         units = sub.eta_units_path.to_numpy(float)
         within = units <= max_units + 1e-12
-        m = {"largest_eta_units_path": float(units.max())}
-        for level in (0.01, threshold):
-            hit = np.flatnonzero(gap >= level)
-            m[f"first_eta_units0_above_{level:g}"] = float(sub.eta_units0.iloc[hit[0]]) if len(hit) else None
-            m[f"first_eta_units_path_above_{level:g}"] = float(units[hit[0]]) if len(hit) else None
+        first = {level: np.flatnonzero(gap >= level) for level in (threshold, 0.01)}
+        m = {f"first_eta_units_path_above_{level:g}": float(units[hit[0]]) if len(hit) else None
+             for level, hit in first.items()}
+        m["largest_eta_units_path"] = float(units.max())
+        m |= {f"first_eta_units0_above_{level:g}": float(sub.eta_units0.iloc[hit[0]]) if len(hit) else None
+              for level, hit in first.items()}
         if sub.reference_failed.iloc[0] and not np.any(np.isinf(gap) & within):
             state = f"no reference ({sub.reference_failed.iloc[0]})"
         elif np.any(within & (gap - err >= threshold)):
@@ -422,8 +419,8 @@ def departs_beyond_2_over_lambda(gaps: pd.DataFrame, threshold: float = 0.10, ma
             state = False
         else:
             state = "the reference's error straddles the threshold"
-        groups[net] = {"state": state, "measured": m}
-    return combine_verdicts(groups, criterion, threshold=threshold, max_units=max_units, near_factor=near)
+        groups[net] = Verdict.from_state(state, **m)
+    return Verdict.combine(groups, criterion, threshold=threshold, max_units=max_units, near_factor=near)
 
 
 def sharpening_table(runs: Sequence[NetRun], gaps: pd.DataFrame) -> pd.DataFrame:
@@ -457,32 +454,36 @@ def r_table(runs: Sequence[NetRun]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def first_order_in_r(rtab: pd.DataFrame, net: str = "linear", slope_range=(-1.2, -0.8)) -> dict:
+def _slope_group(sub: pd.DataFrame, slope_range) -> Verdict:
+    """One net's protocol errors against r > 1 (``sub``: its rows of :func:`r_table`), judged by
+    :func:`first_order_in_r`'s test: its log-log slope (measured whenever there are two r), the reference's error,
+    and the errors as flat lists ``r``, ``error``."""
+    lo, hi = slope_range
+    r, err = sub.r.astype(int).tolist(), sub.error.astype(float).tolist()
+    slope = loglog_slope(sub.r, sub.error) if len(sub) >= 2 and not sub.diverged.any() else None
+    ref_err, smallest = float(sub.reference_error.iloc[0]), float(sub.error.min())
+    m = {"slope": slope, "reference_error": ref_err, "smallest_error": smallest, "r": r, "error": err}
+    if len(sub) < 2:
+        return Verdict.undecided("", "a slope needs two values of r > 1", **m)
+    if sub.diverged.any():
+        return Verdict.undecided("", f"GD with eta0 / r diverged for r = {sub.r[sub.diverged].tolist()}", **m)
+    if not ref_err < smallest / 100:
+        return Verdict.undecided("", f"the reference is not converged: tightening its tolerances moved it by "
+                                     f"{ref_err:.2g}, not below 1/100 of the smallest error {smallest:.2g}", **m)
+    return Verdict.decided(lo <= slope <= hi, "", **m)
+
+
+def first_order_in_r(rtab: pd.DataFrame, net: str = "linear", slope_range=(-1.2, -0.8)) -> Verdict:
     """The paper's protocol is first order: the error of GD with eta0 / r against the flow falls like 1/r for the
-    linear net (log-log slope over the r > 1 in the table within ``slope_range``). Preconditions: the net was run
-    with a reference, no protocol run diverged, and the reference is converged: its error is below 1/100 of the
-    smallest error it measures. Slopes of the other nets are reported in ``per_group``, not judged."""
+    ``net`` net, the one group judged (log-log slope over the r > 1 in the table within ``slope_range``).
+    Preconditions: the net was run with a reference and two r > 1, no protocol run diverged, and the reference is
+    converged: its error is below 1/100 of the smallest error it measures. The other nets are measured by the same
+    test as reported groups, not judged."""
     lo, hi = slope_range
     criterion = f"log-log slope of max_t ||GD(eta0/r) - GF|| in r (r >= 2) for the {net} net lies in [{lo}, {hi}]"
-    per_group = {}
-    for name, sub in rtab[rtab.r > 1].groupby("net", sort=False):
-        per_group[name] = {"slope": loglog_slope(sub.r, sub.error), "errors": dict(zip(sub.r.astype(int),
-                                                                                         sub.error.astype(float)))}
-    sub = rtab[(rtab.net == net) & (rtab.r > 1)]
-    if sub.empty:
-        return inconclusive(criterion, f"the {net} net was not run (or no r > 1)", per_group=per_group)
-    if len(sub) < 2:
-        return inconclusive(criterion, "a slope needs two values of r > 1", per_group=per_group)
-    if sub.diverged.any():
-        return inconclusive(criterion, f"GD with eta0 / r diverged for r = {sub.r[sub.diverged].tolist()}",
-                            per_group=per_group)
-    ref_err, smallest = float(sub.reference_error.iloc[0]), float(sub.error.min())
-    if not ref_err < smallest / 100:
-        return inconclusive(criterion, f"the reference is not converged: tightening its tolerances moved it by "
-                                       f"{ref_err:.2g}, not below 1/100 of the smallest error {smallest:.2g}",
-                            per_group=per_group, reference_error=ref_err)
-    slope = loglog_slope(sub.r, sub.error)
-    return verdict(lo <= slope <= hi, criterion, slope=slope, reference_error=ref_err, per_group=per_group)
+    per_net = {name: _slope_group(sub, slope_range) for name, sub in rtab[rtab.r > 1].groupby("net", sort=False)}
+    judged = per_net.pop(net, None) or Verdict.undecided("", "not run with the protocol (no r > 1)")
+    return Verdict.combine({net: judged}, criterion, reported=per_net, slope_range=[lo, hi])
 
 
 def plot_error_vs_r(rtab: pd.DataFrame):
@@ -570,12 +571,32 @@ def plot_authors_setup(runs: Sequence[NetRun]):
     return fig
 
 
+def _count(n: int, noun: str) -> str:
+    """``"1 seed"``, ``"3 seeds"``: a count with its noun, singular or plural."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _duration(t: float) -> str:
+    """``"1 unit of time"``, ``"0.05 units of time"``."""
+    return f"{t:g} unit{'' if t == 1 else 's'} of time"
+
+
+def _number(value, fmt: str, missing: str) -> str:
+    """A finite number formatted with ``fmt``; ``missing`` for None or a non-finite value."""
+    ok = value is not None and not (isinstance(value, float) and not math.isfinite(value))
+    return format(value, fmt) if ok else missing
+
+
 def authors_setup_texts(table: pd.DataFrame, threshold: float = PAPER_TRACKING_RATIO) -> dict[str, str]:
     """The sentences of the authors' set-up (glued as ``gf-mnist-<key>``): the ratios per net, how they compare with
     the paper's ~2% once the reference's error is counted (below: the upper bound is; at or above: the lower bound
-    is; else undecided), the distances travelled, and the reference's error. A net without a reference reads n/a."""
+    is; else undecided), the distances travelled, and the reference's error. A net without a reference reads "not
+    measured (no reference)"."""
     def finite(column):
-        return {n: v if np.isfinite(v) else None for n, v in table[column].items()}  # None reads n/a
+        return {n: float(v) if v is not None and np.isfinite(v) else None for n, v in table[column].items()}
+
+    def listed(column, fmt, missing="not measured (no reference)"):
+        return ", ".join(f"{n} {_number(v, fmt, missing)}" for n, v in finite(column).items()) or "no net was run"
 
     ratio, lower, upper = finite("ratio"), finite("ratio, lower bound"), finite("ratio, upper bound")
     known = [n for n, r in ratio.items() if r is not None]
@@ -592,13 +613,21 @@ def authors_setup_texts(table: pd.DataFrame, threshold: float = PAPER_TRACKING_R
         parts.append(f"undecided for {', '.join(undecided)}, whose reference error straddles it")
     if len(known) < len(ratio):
         parts.append(f"not measured for {', '.join(n for n in ratio if n not in known)} (no reference was solved)")
-    return {"ratios": per_group_text(ratio, ".2%"), "compare": "; ".join(parts) or "no net was run",
-            "bounds": ", ".join(f"{n} {text_of(lower[n], '.2%')}-{text_of(upper[n], '.2%')}" for n in ratio),
-            "travelled": per_group_text(table["travelled"].to_dict(), ".2f"),
-            "horizon": text_of(float(table["t"].max()) if len(table) else None, "g"),
-            "eta-units": per_group_text(table["eta0 / (2/lambda)"].to_dict(), ".3f"),
-            "reference": per_group_text(table["reference error / gap"].to_dict(), ".2g"),
-            "evals": per_group_text(table["reference gradient evaluations"].to_dict(), ",")}
+
+    def bounds(n):
+        lo, hi = _number(lower[n], ".2%", ""), _number(upper[n], ".2%", "")
+        if not lo or not hi:
+            return f"{n} not measured (no reference)"
+        return f"{n} {lo}" if lo == hi else f"{n} {lo} to {hi}"
+
+    horizon = float(table["t"].max()) if len(table) else 0.0
+    return {"ratios": listed("ratio", ".2%"), "compare": "; ".join(parts) or "no net was run",
+            "bounds": ", ".join(bounds(n) for n in ratio) or "no net was run",
+            "travelled": listed("travelled", ".2f"), "horizon": f"{horizon:g}", "duration": _duration(horizon),
+            "eta-units": listed("eta0 / (2/lambda)", ".3f", "not measured"),
+            "reference": listed("reference error / gap", ".2g", "not measured (no reference, or no gap)"),
+            "evals": ", ".join(f"{n} {_number(v, ',.0f', 'none (no reference)')}"
+                               for n, v in finite("reference gradient evaluations").items()) or "no net was run"}
 
 
 # --------------------------------------------------------------------------------------------- Curvature along the flow
@@ -613,34 +642,35 @@ def curvature_favourable(curv: pd.DataFrame, bound: float = 1.0) -> Verdict:
     """Along the flow of every homogeneous net, the negative part of lambda_min relative to ||grad f|| stays <=
     ``bound`` at every checkpoint; and, since the claim is that homogeneity is what makes the curvature favourable,
     the contrast: every non-homogeneous net run beside them exceeds ``bound`` somewhere along its flow (one that
-    stays within it is favourable without homogeneity, and refutes that reading). Preconditions: a homogeneous and
-    a non-homogeneous net were run, every eigenvalue computation converged, and the gradient is non-zero at every
-    checkpoint (at a critical point the ratio is undefined)."""
+    stays within it is favourable without homogeneity, and refutes that reading). Both are judged groups (the latter
+    named ``<net> (not homogeneous)``). Preconditions: a homogeneous and a non-homogeneous net were run (a missing
+    side is a judged group ``contrast`` or ``homogeneous nets`` that cannot decide), every eigenvalue computation
+    converged, and the gradient is non-zero at every checkpoint (at a critical point the ratio is undefined)."""
     criterion = (f"max over checkpoints of max(0, -lambda_min) / ||grad f|| <= {bound:g} for every homogeneous net, "
                  f"and > {bound:g} for every non-homogeneous net run beside them")
     if curv.empty:
-        return inconclusive(criterion, "no curvature was measured (no reference flow)")
-    contrast = {net: float(sub.ratio.max()) for net, sub in curv[~curv.homogeneous].groupby("net", sort=False)}
+        return Verdict.undecided(criterion, "no curvature was measured (no reference flow)", bound=bound)
 
-    def judged(sub, favourable: bool):
+    def judged(sub, favourable: bool) -> Verdict:
         failed = int(sub["lambda_min"].isna().sum()) if "lambda_min" in sub else len(sub)
         m = {"max_ratio": float(sub.ratio.max()), "checkpoints": int(len(sub))}
         if failed:
-            return {"state": f"{failed} eigenvalue computations did not converge", "measured": m}
+            return Verdict.undecided("", f"{failed} eigenvalue computations did not converge", **m)
         if (sub.grad_norm <= 0).any():
-            return {"state": f"the gradient is exactly 0 at t = {sub.t[sub.grad_norm <= 0].tolist()}: the ratio is "
-                             "undefined", "measured": m}
+            return Verdict.undecided("", f"the gradient is exactly 0 at t = {sub.t[sub.grad_norm <= 0].tolist()}: "
+                                         "the ratio is undefined", **m)
         within = bool(sub.ratio.max() <= bound)
-        return {"state": within if favourable else not within, "measured": m}
+        return Verdict.decided(within if favourable else not within, "", **m)
 
     groups = {net: judged(sub, True) for net, sub in curv[curv.homogeneous].groupby("net", sort=False)}
-    if not groups:
-        return inconclusive(criterion, "no homogeneous net was run", contrast=contrast)
     others = {f"{net} (not homogeneous)": judged(sub, False)
               for net, sub in curv[~curv.homogeneous].groupby("net", sort=False)}
+    if not groups:  # nothing to judge: the non-homogeneous nets are shown, and cannot decide the claim alone
+        return Verdict.combine({"homogeneous nets": Verdict.undecided("", "no homogeneous net was run")}, criterion,
+                               reported=others, bound=bound)
     if not others:
-        others = {"contrast": {"state": "no non-homogeneous net was run to contrast with", "measured": {}}}
-    return combine_verdicts({**groups, **others}, criterion, bound=bound, contrast=contrast)
+        others = {"contrast": Verdict.undecided("", "no non-homogeneous net was run to contrast with")}
+    return Verdict.combine({**groups, **others}, criterion, bound=bound)
 
 
 def plot_curvature(curv: pd.DataFrame, bound: float):
@@ -711,48 +741,73 @@ class DeepLinearRun:
         return self.excess[-1]
 
 
+def _seed_batch(inits: list[list[np.ndarray]]):
+    """The factors of every seed as one flat float64 vector (seed after seed, W_1 first within a seed) and the
+    function that reads it back as a list of (seeds, rows, cols) batches, one per layer."""
+    shapes = [w.shape for w in inits[0]]
+    sizes = [int(np.prod(sh)) for sh in shapes]
+    n = len(inits)
+    flat = torch.tensor(np.concatenate([np.concatenate([w.ravel() for w in ws]) for ws in inits]))
+
+    def factors(theta: torch.Tensor) -> list[torch.Tensor]:
+        parts = theta.view(n, sum(sizes)).split(sizes, dim=1)
+        return [p.reshape(n, *sh) for p, sh in zip(parts, shapes)]
+
+    return flat, factors
+
+
 def deep_linear(n_seeds: int, depth: int, d_in: int, *, width: int, d_out: int, lr: float, steps: int,
                 init_scale: float = 1.0, n: int = 200, seed: int = 0, points: int = 200) -> DeepLinearRun:
     """GD (step ``lr``, ``steps`` iterations) on the factors of depth-``depth`` linear nets, all ``n_seeds``
-    seeds at once (a batch of matrices), each from the balanced init of a random A with iid N(0, init_scale^2 /
-    d_in) entries, on one whitened regression (seed ``seed``). Float64. Diverged seeds record NaN."""
+    seeds at once (one flat vector of every seed's factors, run by :func:`nslib.tools.flows.gradient_descent`),
+    each from the balanced init of a random A with iid N(0, init_scale^2 / d_in) entries, on one whitened
+    regression (seed ``seed``). Float64. Each seed's loss depends on its own factors only, and a seed whose excess
+    turns non-finite is masked out of the summed loss: it goes NaN alone and records NaN from then on, while the
+    others go on (the run stops early only when every seed has diverged)."""
     _, _, Phi = whitened_regression(n, d_in, d_out, seed=seed)
     inits = []
     for s in range(n_seeds):
         A = np.random.default_rng(10_000 + seed + s).standard_normal((d_out, d_in)) * init_scale / np.sqrt(d_in)
         inits.append(balanced_init(A, depth, width))
-    Ws = [torch.tensor(np.stack([w[j] for w in inits]), requires_grad=True) for j in range(depth)]
+    theta0, factors = _seed_batch(inits)
     phi = torch.tensor(Phi)
 
-    def excess_of(Ws):
+    def end_to_end(theta):
+        Ws = factors(theta)
         E = Ws[0]
         for W in Ws[1:]:
             E = W @ E
-        return 0.5 * ((E - phi) ** 2).sum((1, 2)), E
+        return E
+
+    def excess_of(theta):  # per seed
+        return 0.5 * ((end_to_end(theta) - phi) ** 2).sum((1, 2))
+
+    def loss(theta):  # seeds are independent: the sum's gradient is each seed's; a diverged seed is masked out
+        ex = excess_of(theta)
+        return torch.where(torch.isfinite(ex), ex, torch.zeros_like(ex)).sum()
 
     with torch.no_grad():
-        E0 = excess_of(Ws)[1]
+        E0 = end_to_end(theta0)
         cos = ((E0 * phi).sum((1, 2)) / (E0.norm(dim=(1, 2)) * phi.norm())).numpy()
     every = max(1, steps // points)
-    rec_steps, rec = [], []
-    for k in range(steps + 1):
-        ex, _ = excess_of(Ws)
-        if k % every == 0 or k == steps:
-            rec_steps.append(k)
-            rec.append(ex.detach().numpy().copy())
-        if k == steps:
-            break
-        grads = torch.autograd.grad(ex.sum(), Ws)  # seeds are independent: the sum's gradient is each seed's
-        with torch.no_grad():
-            for W, g in zip(Ws, grads):
-                W -= lr * g
-    excess = np.array(rec)
-    excess[~np.isfinite(excess)] = np.nan
+    rec_steps = sorted({*range(0, steps + 1, every), steps})
+    excess = np.full((len(rec_steps), n_seeds), np.nan)
+    row = {k: i for i, k in enumerate(rec_steps)}
+
+    def record(k, theta, value, g):
+        if k in row:
+            excess[row[k]] = excess_of(theta).numpy()
+
+    def all_diverged(theta, value, g):
+        return not torch.isfinite(excess_of(theta)).any()
+
+    flows.gradient_descent(loss, theta0, lr, steps, every=steps, on_iterate=record, diverged=all_diverged)
+    excess[~np.isfinite(excess)] = np.nan  # rows after every seed diverged stay NaN
     return DeepLinearRun(excess, np.array(rec_steps), cos, lr)
 
 
 def deep_linear_global_min(run: DeepLinearRun, tol: float = 1e-6, min_fraction: float = 0.99,
-                           window: int = 20) -> dict:
+                           window: int = 20) -> Verdict:
     """Deep linear nets from balanced inits reach the global minimum: excess loss < ``tol`` at the end in at least
     ``min_fraction`` of the seeds. A seed above ``tol`` counts as a failure only if its excess has settled (the
     last ``window`` recorded values agree over their two halves): a seed still descending could yet arrive.
@@ -769,15 +824,18 @@ def deep_linear_global_min(run: DeepLinearRun, tol: float = 1e-6, min_fraction: 
              still_descending=int(still.sum()), diverged=int(diverged.sum()),
              median_final_excess=float(np.nanmedian(final)) if not diverged.all() else None,
              worst_final_excess=float(np.nanmax(final)) if not diverged.all() else None,
-             negative_cosine_seeds=int((run.cosine < 0).sum()))
+             negative_cosine_seeds=int((run.cosine < 0).sum()),
+             negative_cosine_reached=int((reached & (run.cosine < 0)).sum()))
     if diverged.any():
-        return inconclusive(criterion, f"{int(diverged.sum())} seeds diverged: the step {run.lr:g} is too large "
-                                       "for the theorem", **m)
+        return Verdict.undecided(criterion, f"{_count(int(diverged.sum()), 'seed')} diverged: the step {run.lr:g} "
+                                            "is too large for the theorem", **m)
     if reached.sum() >= need:
-        return verdict(True, criterion, **m)
+        return Verdict.decided(True, criterion, **m)
     if reached.sum() + still.sum() >= need:
-        return inconclusive(criterion, f"{int(still.sum())} seeds were still descending at the end: run longer", **m)
-    return verdict(False, criterion, **m)
+        return Verdict.undecided(criterion, f"{_count(int(still.sum()), 'seed')} "
+                                            f"{'was' if still.sum() == 1 else 'were'} still descending at the end: "
+                                            "run longer", **m)
+    return Verdict.decided(False, criterion, **m)
 
 
 def plot_deep_linear(run: DeepLinearRun, tol: float):
@@ -794,23 +852,77 @@ def plot_deep_linear(run: DeepLinearRun, tol: float):
 
 # -------------------------------------------------------------------------------------------------------------- Verdict
 
+def _gap_text(m: Mapping, key: str, fmt: str) -> str:
+    """A net's largest relative gap as prose: the number, "GD diverged" (inf), "not measured (no reference)" (NaN),
+    or "no step in range" (no step size in the judged range)."""
+    return _number(m.get(key), fmt, {"inf": "GD diverged", "nan": "not measured (no reference)"}.get(
+        m.get(f"{key}_nonfinite"), "no step in range"))
+
+
 def page_texts(verdicts: Mapping[str, Verdict], *, nets: Sequence[str], sharpening: pd.DataFrame, eta0: float,
                horizon: float, n_train: int, dataset: str) -> dict[str, str]:
-    """The sentences the page glues (as ``gf-<key>``), from the recorded verdicts and the run's sharpening table."""
+    """The sentences the page glues (as ``gf-<key>``), each whole in every state, from the recorded verdicts and
+    the run's sharpening table."""
     tracks, depart, curv = verdicts["gd-tracks-gf"], verdicts["departs-beyond-2-over-lambda"], \
         verdicts["curvature-favourable"]
-    first_order, deep = verdicts["first-order-in-r"].measured, verdicts["deep-linear-global-min"].measured
-    strict = {net: v.measured.get("below_strict_line") for net, v in tracks.groups.items()}
-    return {"nets": ", ".join(nets), "slope": text_of(first_order.get("slope"), ".2f"),
-            "reached": f"{deep['reached']} of {deep['seeds']}", "negcos": text_of(deep["negative_cosine_seeds"]),
-            "tracks-table": per_group_text(tracks, ".2%", key="max_relative_gap"),
-            "tracks-strict": ", ".join(f"{net} {'yes' if ok else 'no' if ok is False else 'n/a'}"
-                                        for net, ok in strict.items()) or "none judged",
-            "tracks-contrast": per_group_text(tracks.measured["contrast"], ".2%"),
-            "theta0": per_group_text(tracks.measured["theta0_units"], ".1%"),
-            "depart": per_group_text(depart, ".2g", key="first_eta_units_path_above_0.1"),
-            "curv": per_group_text(curv, ".2f", key="max_ratio"),
-            "curv-contrast": per_group_text(curv.measured.get("contrast", {}), ".2f"),
-            "growth": per_group_text(sharpening["growth"].to_dict(), ".1f"),
-            "eta0": text_of(eta0, "g"), "horizon": text_of(horizon, "g"),
-            "n-train": f"{n_train:,} {dataset} samples"}
+    judged = {n: g for n, g in tracks.groups.items() if n in NETS}
+    strict = {True: "yes", False: "no", None: "not measured"}
+    everyone = {**judged, **tracks.reported}
+    texts = {"nets": ", ".join(nets), "tracks-threshold": f"{tracks.measured['threshold']:.0%}",
+             "tracks-strict-line": f"{tracks.measured['strict_threshold']:.0%}",
+             "tracks-table": ", ".join(f"{n} {_gap_text(g.measured, 'max_relative_gap', '.2%')}"
+                                       for n, g in judged.items()) or "no homogeneous net was run",
+             "tracks-strict": ", ".join(f"{n} {strict[g.measured.get('below_strict_line')]}"
+                                        for n, g in judged.items()) or "no homogeneous net was judged",
+             "tracks-contrast": ("for the non-homogeneous nets, not judged: " + ", ".join(
+                 f"{n} {_gap_text(g.measured, 'max_relative_gap', '.2%')}" for n, g in tracks.reported.items()))
+             if tracks.reported else "no non-homogeneous net was run beside them",
+             "theta0": ", ".join(f"{n} {_gap_text(g.measured, 'max_relative_gap_theta0_units', '.1%')}"
+                                 for n, g in everyone.items()) or "not measured (no net was run)"}
+
+    (net, slope_group), = verdicts["first-order-in-r"].groups.items()
+    others = ", ".join(f"{n} {_number(g.measured.get('slope'), '.2f', 'not measured')}"
+                       for n, g in verdicts["first-order-in-r"].reported.items())
+    slope = slope_group.measured.get("slope")
+    texts["slope"] = (f"the {net} net's log-log slope is {slope:.2f}" if slope is not None
+                      else f"no slope was measured for the {net} net") + (f" (not judged: {others})" if others else "")
+
+    level = depart.measured["threshold"]
+    key = f"first_eta_units_path_above_{level:g}"
+
+    def departs(n, g):
+        if g.reason and g.reason.startswith("no reference"):
+            return f"{n} not measured (no reference)"
+        at, top = g.measured.get(key), _number(g.measured.get("largest_eta_units_path"), ".2g", "")
+        if at is not None:
+            return f"{n} {at:.2g}"
+        return f"{n} not within the grid" + (f" (up to {top})" if top else "")
+    texts["depart-threshold"] = f"{level:.0%}"
+    texts["depart"] = ", ".join(departs(n, g) for n, g in depart.groups.items()) or "no net was run"
+
+    curvature = {**curv.groups, **curv.reported}
+    ratio = lambda g: _number(g.measured.get("max_ratio"), ".2f", {"inf": "unbounded (zero gradient)"}.get(
+        g.measured.get("max_ratio_nonfinite"), "not measured"))
+    homog = {n: g for n, g in curvature.items() if n in HOMOGENEOUS}
+    contrast = {n.removesuffix(" (not homogeneous)"): g for n, g in curvature.items()
+                if n.endswith(" (not homogeneous)")}
+    texts["curv"] = ", ".join(f"{n} {ratio(g)}" for n, g in homog.items()) or "not measured (no homogeneous net)"
+    texts["curv-contrast"] = ("non-homogeneous nets: " + ", ".join(f"{n} {ratio(g)}" for n, g in contrast.items())
+                              if contrast else "no non-homogeneous net was run beside them")
+
+    deep = verdicts["deep-linear-global-min"].measured
+    n, reached, neg, neg_reached = deep["seeds"], deep["reached"], deep["negative_cosine_seeds"], \
+        deep["negative_cosine_reached"]
+    texts["reached"] = (f"{reached:,} of {n:,} seeds reached" if n > 1 else
+                        f"the one seed {'reached' if reached else 'did not reach'}")
+    texts["negcos"] = "none starts" if neg == 0 else f"{neg:,} start{'s' if neg == 1 else ''}"
+    texts["negcos-reached"] = (
+        "no seed started from an end-to-end matrix with a negative cosine to the optimum" if neg == 0 else
+        f"{_count(neg, 'seed')} started from an end-to-end matrix with a negative cosine to the optimum, and "
+        + (f"{'it' if neg_reached else 'it did not'} reach{'ed' if neg_reached else ''} it" if neg == 1 else
+           f"{neg_reached:,} of them reached it"))
+
+    texts |= {"growth": ", ".join(f"{n} {_number(float(v), '.1f', 'not measured')}"
+                                  for n, v in sharpening["growth"].items()) or "not measured",
+              "eta0": f"{eta0:g}", "horizon": _duration(horizon), "n-train": f"{n_train:,} {dataset} samples"}
+    return texts

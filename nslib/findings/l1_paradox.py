@@ -23,14 +23,12 @@ import torch
 import torch.nn.functional as F
 
 from ..figures import PALETTE
-from ..glue import text_of
-from ..runner import inconclusive, verdict
 from ..tools.data import Split, sparse_regression
 from ..tools.models import mlp
 from ..tools.sparsity import curve_area, magnitude_prune, penalised_weights, soft_threshold, sparsity
 from ..tools.stats import spearman
 from ..tools.train import accuracy, make_optimizer, make_scheduler, train
-from ..verdicts import Verdict
+from ..verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, LIST_LIMIT, Verdict, text_of
 
 __all__ = [
     # the Lasso
@@ -57,9 +55,9 @@ NGDM_METHODS = ("subgradient", "sgd", "adam", "rmsprop", "prox-sgd", "diminishin
 _ORDER = ["exact", "subgradient", "sgd", "adam", "rmsprop", "prox-sgd", "diminishing", "uv"]
 
 
-_PRUNE_OUTCOME = {"holds": "the pruning claim is reproduced here",
-                  "does not hold": "the pruning claim is not reproduced here",
-                  "inconclusive": "this run cannot decide the pruning claim"}
+_PRUNE_OUTCOME = {HOLDS: "the pruning claim is reproduced here",
+                  DOES_NOT_HOLD: "the pruning claim is not reproduced here",
+                  INCONCLUSIVE: "this run cannot decide the pruning claim"}
 
 
 # --------------------------------------------------------------------------------------------------------------- Set-up
@@ -270,18 +268,18 @@ def plot_l1_and_zeros(table: pd.DataFrame, p: int, k: int):
     """Left: ||w||_1 of every solver against lambda (median, 10-90% band over seeds); right: exact zeros."""
     import seaborn as sns
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    from ..figures import panels, shared_legend
+
+    fig, axes = panels(2, panel=(4.6, 3.6))
     sns.lineplot(data=table, x="lambda", y="l1", hue="method", hue_order=_ORDER, marker="o", errorbar=("pi", 80),
                  ax=axes[0])
-    axes[0].set(xscale="log", xlabel="lambda", ylabel="||w||_1 of the returned solution",
-                title="L1 norm against lambda")
+    axes[0].set(xscale="log", xlabel="lambda", ylabel="||w||_1 of the returned w", title="L1 norm")
     sns.lineplot(data=table, x="lambda", y="zeros", hue="method", hue_order=_ORDER, marker="o", errorbar=None,
                  ax=axes[1], legend=False)
     axes[1].axhline(p - k, color="k", ls=":", lw=1)
-    axes[1].set(xscale="log", xlabel="lambda", ylabel="exact zeros in w (of p)",
+    axes[1].set(xscale="log", xlabel="lambda", ylabel=f"exact zeros in w (of p = {p})",
                 title=f"Exact zeros (dotted: p - k = {p - k})")
-    axes[0].legend(frameon=False, fontsize="x-small", ncol=2)
-    fig.tight_layout()
+    shared_legend(fig, axes, ncol=4)
     return fig
 
 
@@ -291,14 +289,16 @@ def plot_gap_against_lambda(table: pd.DataFrame):
     """F(w) - F* of the NGDMs against lambda, with the limit G^2 lr / 2 of subgradient GD's constant-step upper
     bound dashed (a bound on the best iterate, not a floor)."""
     import seaborn as sns
+    from matplotlib.ticker import LogLocator
 
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    fig, ax = plt.subplots(figsize=(8, 4.6))
     ngdm = table[table.method.isin(["subgradient", "sgd", "adam", "rmsprop", "diminishing"])]
     sns.lineplot(data=ngdm, x="lambda", y="gap", hue="method", marker="o", errorbar=("pi", 80), ax=ax)
     bound = table[table.method == "subgradient"].groupby("lambda").bound.median()
-    ax.plot(bound.index, bound.values, "k--", lw=1, label="G^2 lr / 2, limit of the upper bound (subgradient)")
+    ax.plot(bound.index, bound.values, "k--", lw=1, label="G^2 lr / 2 (limit of the upper bound, subgradient)")
     ax.set(xscale="log", yscale="log", xlabel="lambda", ylabel="F(w) - F*", title="Objective gap against lambda")
-    ax.legend(frameon=False, fontsize="small")
+    ax.yaxis.set_major_locator(LogLocator(numticks=7))
+    ax.legend(frameon=False, fontsize="small", ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.tight_layout()
     return fig
 
@@ -326,14 +326,14 @@ def plot_u_shape(table: pd.DataFrame, predicted: np.ndarray, lambda_star: float)
     ||w*||_1 + (p - |S|) lr lambda / 2 from the exact path alone; the predicted crossover lambda* dotted."""
     lams = list(dict.fromkeys(table["lambda"]))
     med = table.groupby(["method", "lambda"]).l1.median()
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    fig, ax = plt.subplots(figsize=(8, 4.4))
     ax.plot(lams, [med["subgradient", lam] for lam in lams], "o-", color=PALETTE[1], label="subgradient GD (measured)")
     ax.plot(lams, np.median(predicted, 0), "s--", color=PALETTE[2], label="predicted from the exact path")
     ax.plot(lams, [med["exact", lam] for lam in lams], "o-", color=PALETTE[0], label="exact Lasso")
     ax.axvline(lambda_star, color="k", ls=":", lw=1, label=f"predicted lambda* = {lambda_star:g}")
-    ax.set(xscale="log", xlabel="lambda", ylabel="||w||_1 (median over seeds)", title="The U: falls with the exact "
-           "path, then rises with the oscillation")
-    ax.legend(frameon=False, fontsize="small")
+    ax.set(xscale="log", xlabel="lambda", ylabel="||w||_1 (median over seeds)",
+           title="The U: the exact path falls, the oscillation rises")
+    ax.legend(frameon=False, fontsize="small", ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.tight_layout()
     return fig
 
@@ -368,101 +368,110 @@ def _judged(table: pd.DataFrame, column: str, methods=None) -> tuple[dict[str, n
     return {m: arrays[m] for m in methods}, arrays["exact"], lams
 
 
-def _precondition(table: pd.DataFrame, methods) -> str | None:
-    """Why the run cannot judge ``methods``: one was not run, or diverged in some (seed, lambda); else None."""
-    missing = [m for m in methods if m not in set(table.method)]
-    if missing:
-        return f"{', '.join(missing)} was not run"
-    div = table[table.method.isin(methods) & table.get("diverged", False)]
+def _precondition(table: pd.DataFrame, method: str) -> str | None:
+    """Why the run cannot judge ``method``: it was not run, or it diverged in some (seed, lambda); else None."""
+    if method not in set(table.method):
+        return "was not run"
+    div = table[(table.method == method) & table.get("diverged", False)]
     if len(div):
-        where = div.groupby("method")["lambda"].apply(lambda x: sorted(set(x))).to_dict()
-        return "diverged: " + "; ".join(f"{m} at lambda {', '.join(f'{v:g}' for v in lam)}" for m, lam in where.items())
+        return f"diverged at lambda {', '.join(f'{v:g}' for v in sorted(set(div['lambda'])))}"
     return None
 
 
+def _short_lists(**lists) -> dict:
+    """The lists that fit in a verdict's ``measured`` (at most LIST_LIMIT values); longer ones stay in the page's
+    tables."""
+    return {k: list(v) for k, v in lists.items() if len(v) <= LIST_LIMIT}
+
+
 def ngdm_no_exact_zeros(table: pd.DataFrame, p: int, k: int, min_fraction: float = 0.8,
-                        judged=("subgradient", "sgd", "adam", "rmsprop")) -> dict:
+                        judged=("subgradient", "sgd", "adam", "rmsprop")) -> Verdict:
     """Each judged NGDM returns no exact zero in >= ``min_fraction`` of (seed, lambda) runs, while the exact
-    Lasso solution has exact zeros in every run. How sparse the exact solution is (about p - k zeros) is
-    reported in ``measured``, not gated: it depends on lambda, and the claim is about the NGDMs. Inconclusive
-    when a judged solver was not run or diverged."""
+    Lasso solution has exact zeros in every run: one group per judged solver and one for the exact solution;
+    the other solvers of the table are reported beside them by the same test. How sparse the exact solution is
+    (about p - k zeros) is measured, not gated: it depends on lambda, and the claim is about the NGDMs. A judged
+    solver that was not run or diverged is inconclusive."""
     criterion = (f"each of {', '.join(judged)} has no exact zero in >= {min_fraction:.0%} of (seed, lambda) runs, "
                  f"while the exact solution has exact zeros in every run")
     ngdm_zeros, exact_zeros, _ = _judged(table, "zeros")
-    exact_ok = bool(np.all(exact_zeros > 0))
-    per_group = {}
-    for name, z in ngdm_zeros.items():
-        frac = float(np.mean(np.asarray(z) == 0))
-        per_group[name] = {"fraction_runs_without_zeros": frac, "median_zeros": float(np.median(z)),
-                           "holds": frac >= min_fraction, "judged": name in judged}
-    why = _precondition(table, judged)
-    if why:
-        return inconclusive(criterion, why, per_group=per_group)
-    ok = exact_ok and all(per_group[m]["holds"] for m in judged)
-    return verdict(ok, criterion, exact_min_zeros=int(exact_zeros.min()),
-                   exact_median_zeros=float(np.median(exact_zeros)), p_minus_k=p - k, exact_ok=exact_ok,
-                   per_group=per_group)
+    groups, reported = {}, {}
+    for name in [*judged, *(m for m in ngdm_zeros if m not in judged)]:
+        if name not in ngdm_zeros:
+            groups[name] = Verdict.undecided("", "was not run")
+            continue
+        z = np.asarray(ngdm_zeros[name])
+        frac = float(np.mean(z == 0))
+        (groups if name in judged else reported)[name] = Verdict.from_state(
+            _precondition(table, name) or frac >= min_fraction, fraction_runs_without_zeros=frac,
+            median_zeros=float(np.median(z)))
+    groups["exact"] = Verdict.decided(bool(np.all(exact_zeros > 0)), "every run has an exact zero",
+                                      fraction_runs_without_zeros=float(np.mean(exact_zeros == 0)),
+                                      median_zeros=float(np.median(exact_zeros)), min_zeros=int(exact_zeros.min()))
+    return Verdict.combine(groups, criterion, reported=reported, exact_min_zeros=int(exact_zeros.min()),
+                           exact_median_zeros=float(np.median(exact_zeros)), p_minus_k=p - k)
 
 
 def ngdm_l1_grows_with_lambda(table: pd.DataFrame, lambda_star: float, min_fraction: float = 0.8,
-                              claim_method: str = "subgradient", min_points: int = 3) -> dict:
+                              claim_method: str = "subgradient", min_points: int = 3) -> Verdict:
     """Past the crossover: on the grid's lambdas >= ``lambda_star`` (predicted from the exact path, see
-    :func:`predicted_l1`), Spearman(lambda, ||w||_1) > 0 in >= ``min_fraction`` of seeds for ``claim_method``,
-    while the exact path's L1 norm is non-increasing. Below lambda* the norm falls with the exact path (the U):
-    the claim is about lambda > lambda*. Inconclusive when fewer than ``min_points`` grid points reach past
-    lambda*, or when the method did not run or diverged."""
+    :func:`predicted_l1`), Spearman(lambda, ||w||_1) > 0 in >= ``min_fraction`` of seeds for ``claim_method``
+    (its group), while the exact path's L1 norm is non-increasing (the group ``exact``); the other solvers are
+    reported beside it by the same test. Below lambda* the norm falls with the exact path (the U): the claim is
+    about lambda > lambda*. Inconclusive when fewer than ``min_points`` grid points reach past lambda*, or when
+    the method did not run or diverged."""
     criterion = (f"for lambda >= lambda* (the predicted bottom of the U), Spearman(lambda, ||w||_1) > 0 in >= "
                  f"{min_fraction:.0%} of seeds for {claim_method}, while the exact L1 norm is non-increasing")
     l1, exact_l1, lams = _judged(table, "l1")
     lams = np.asarray(lams, float)
     upper = lams >= lambda_star
-    exact_ok = bool(np.all(np.diff(exact_l1[:, np.argsort(lams)], axis=1) <= 1e-9))
-    per_group = {}
+    too_few = (f"only {int(upper.sum())} grid point(s) at or past lambda* = {lambda_star:g}: extend lams beyond it "
+               f"(>= {min_points} needed)") if upper.sum() < min_points else None
+    groups = {} if claim_method in l1 else {claim_method: Verdict.undecided("", "was not run")}
+    reported = {}
     for name, norms in l1.items():
         rho = np.array([spearman(lams[upper], row[upper]) for row in np.asarray(norms, float)])
         frac = float(np.mean(rho > 0))
-        per_group[name] = {"fraction_seeds_increasing": frac, "median_spearman": float(np.nanmedian(rho))
-                           if np.isfinite(rho).any() else None, "holds": frac >= min_fraction}
-    measured = dict(lambda_star_predicted=lambda_star, lambda_star_measured=crossover(lams, l1[claim_method])
-                    if claim_method in l1 else None, lams_past_lambda_star=lams[upper].tolist(),
-                    exact_path_non_increasing=exact_ok, per_group=per_group)
-    why = _precondition(table, [claim_method])
-    if why:
-        return inconclusive(criterion, why, **measured)
-    if upper.sum() < min_points:
-        return inconclusive(criterion, f"only {int(upper.sum())} grid point(s) at or past lambda* = {lambda_star:g}: "
-                                       f"extend lams beyond it (>= {min_points} needed)", **measured)
-    return verdict(exact_ok and per_group[claim_method]["holds"], criterion, **measured)
+        (groups if name == claim_method else reported)[name] = Verdict.from_state(
+            _precondition(table, name) or too_few or frac >= min_fraction, fraction_seeds_increasing=frac,
+            median_spearman=float(np.nanmedian(rho)) if np.isfinite(rho).any() else None)
+    # the largest change of the exact norm from one lambda to the next: negative where it falls everywhere
+    changes = np.diff(exact_l1[:, np.argsort(lams)], axis=1)
+    largest = float(changes.max()) if changes.size else 0.0
+    groups["exact"] = Verdict.decided(largest <= 1e-9, "the exact L1 norm never rises by more than 1e-9 from one "
+                                      "lambda to the next", largest_change=largest)
+    return Verdict.combine(groups, criterion, reported=reported, lambda_star_predicted=lambda_star,
+                           lambda_star_measured=crossover(lams, l1[claim_method]) if claim_method in l1 else None,
+                           **_short_lists(lams_past_lambda_star=lams[upper].tolist()))
 
 
 def objective_gap_grows(table: pd.DataFrame, min_fraction: float = 0.8, ratio: float = 2.0,
-                        claim_method: str = "subgradient") -> dict:
+                        claim_method: str = "subgradient") -> Verdict:
     """F(w_NGDM) - F* grows with lambda: per seed Spearman(lambda, gap) > 0 and the gap at the largest
-    lambda >= ``ratio`` x the gap at the smallest, in >= ``min_fraction`` of seeds (``claim_method``).
-    Inconclusive when the method was not run or diverged."""
+    lambda >= ``ratio`` x the gap at the smallest, in >= ``min_fraction`` of seeds (``claim_method``, the one
+    judged group; the other solvers are reported beside it by the same test). Inconclusive when the method was
+    not run or diverged."""
     criterion = (f"for {claim_method}: Spearman(lambda, F(w) - F*) > 0 and the gap at the largest lambda >= "
                  f"{ratio:g}x the gap at the smallest, in >= {min_fraction:.0%} of seeds")
     gaps, _, lams = _judged(table, "gap")
     lams = np.asarray(lams, float)
     order = np.argsort(lams)
-    per_group = {}
+    groups = {} if claim_method in gaps else {claim_method: Verdict.undecided("", "was not run")}
+    reported = {}
     for name, g in gaps.items():
         g = np.asarray(g, float)[:, order]
         rho = np.array([spearman(lams[order], row) for row in g])
         with np.errstate(divide="ignore", invalid="ignore"):
             grow = g[:, -1] >= ratio * g[:, 0]
-        ok_seed = (rho > 0) & grow
-        per_group[name] = {"fraction_seeds": float(ok_seed.mean()), "min_gap": float(np.nanmin(g)),
-                           "median_gap_first": float(np.median(g[:, 0])), "median_gap_last": float(np.median(g[:, -1])),
-                           "holds": float(ok_seed.mean()) >= min_fraction}
-    why = _precondition(table, [claim_method])
-    if why:
-        return inconclusive(criterion, why, per_group=per_group)
-    return verdict(per_group[claim_method]["holds"], criterion, per_group=per_group)
+        frac = float(((rho > 0) & grow).mean())
+        (groups if name == claim_method else reported)[name] = Verdict.from_state(
+            _precondition(table, name) or frac >= min_fraction, fraction_seeds=frac,
+            median_gap_first=float(np.median(g[:, 0])), median_gap_last=float(np.median(g[:, -1])),
+            min_gap=float(np.nanmin(g)) if np.isfinite(g).any() else None)
+    return Verdict.combine(groups, criterion, reported=reported)
 
 
 def prox_recovers_support(W_prox: np.ndarray, W_exact: np.ndarray, threshold: float = 0.95,
-                          min_fraction: float = 0.8, kkt=None, kkt_tol: float = 1e-6) -> dict:
+                          min_fraction: float = 0.8, kkt=None, kkt_tol: float = 1e-6) -> Verdict:
     """Proximal gradient reaches the exact support: Jaccard >= ``threshold`` at every lambda, in >=
     ``min_fraction`` of seeds. ``W_prox`` and ``W_exact`` are (S, Lam, p). With ``kkt`` (the proximal
     solutions' KKT violations, :func:`kkt_violations`), a solver that has not converged to ``kkt_tol`` makes
@@ -475,9 +484,9 @@ def prox_recovers_support(W_prox: np.ndarray, W_exact: np.ndarray, threshold: fl
     if kkt is not None:
         measured["max_kkt_violation"] = float(np.max(kkt))
         if not np.max(kkt) <= kkt_tol:
-            return inconclusive(criterion, f"the proximal solver has not converged: KKT violation "
-                                           f"{np.max(kkt):.1e} > {kkt_tol:g} (give it more steps)", **measured)
-    return verdict(float(per_seed.mean()) >= min_fraction, criterion, **measured)
+            return Verdict.undecided(criterion, f"the proximal solver has not converged: KKT violation "
+                                                f"{np.max(kkt):.1e} > {kkt_tol:g} (give it more steps)", **measured)
+    return Verdict.decided(float(per_seed.mean()) >= min_fraction, criterion, **measured)
 
 
 def lasso_kkt_violation(X: np.ndarray, y: np.ndarray, w: np.ndarray, lam: float) -> float:
@@ -583,7 +592,7 @@ def pruning_areas(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def pruning_threshold_worse(areas: pd.DataFrame, min_fraction: float = 0.8, min_span: float = 0.05,
-                            min_accuracy: float = 0.2) -> dict:
+                            min_accuracy: float = 0.2) -> Verdict:
     """The area under test accuracy against sparsity is smaller for magnitude thresholding (after
     subgradient SGD) than for proximal SGD, in >= ``min_fraction`` of seeds (``areas``: :func:`pruning_areas`).
 
@@ -592,50 +601,102 @@ def pruning_threshold_worse(areas: pd.DataFrame, min_fraction: float = 0.8, min_
     criterion = (f"area under accuracy-vs-sparsity smaller for thresholding than for proximal SGD in >= "
                  f"{min_fraction:.0%} of seeds")
     a, b = areas.area_threshold.to_numpy(float), areas.area_prox.to_numpy(float)
-    measured = dict(area_threshold=a.tolist(), area_prox=b.tolist())
+    finite = bool(np.all(np.isfinite(a)) and np.all(np.isfinite(b)))
+    measured = dict(max_abs_area_difference=float(np.max(np.abs(a - b))) if finite else None,
+                    **_short_lists(area_threshold=a.tolist(), area_prox=b.tolist()))
     span = areas["sparsity_span"].to_numpy(float) if "sparsity_span" in areas else np.full(len(a), np.inf)
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and np.all(span >= min_span)):
-        return inconclusive(criterion, f"the pruning curves span sparsities of only {np.nanmin(span):.3f} (< "
-                                       f"{min_span:g}): widen prune_lams", **measured)
+    if not finite:
+        return Verdict.undecided(criterion, "a pruning curve has no area (fewer than two distinct sparsities): "
+                                            "widen prune_lams", **measured)
+    if not np.all(span >= min_span):
+        return Verdict.undecided(criterion, f"the pruning curves span sparsities of only {np.nanmin(span):.3f} (< "
+                                            f"{min_span:g}): widen prune_lams", **measured)
     if "min_unpruned_accuracy" in areas and areas.min_unpruned_accuracy.min() < min_accuracy:
-        return inconclusive(criterion, f"a network did not train (accuracy {areas.min_unpruned_accuracy.min():.2f} "
-                                       f"< {min_accuracy:g})", **measured)
+        return Verdict.undecided(criterion, f"a network did not train (accuracy "
+                                            f"{areas.min_unpruned_accuracy.min():.2f} < {min_accuracy:g})", **measured)
     worse = a < b
-    return verdict(float(worse.mean()) >= min_fraction, criterion, fraction_seeds=float(worse.mean()),
-                   max_abs_area_difference=float(np.max(np.abs(a - b))), **measured)
+    return Verdict.decided(float(worse.mean()) >= min_fraction, criterion, fraction_seeds=float(worse.mean()),
+                           **measured)
 
 
 # -------------------------------------------------------------------------------------------------------------- Verdict
 
-def rising_solvers(measured: dict, min_fraction: float = 0.8) -> list[str]:
-    """The solvers of an ``ngdm-l1-grows-with-lambda`` verdict's ``measured`` whose norm rose past lambda* in
+def _solvers(verdict: Verdict) -> dict[str, Verdict]:
+    """The solver groups of a Lasso verdict, judged and reported (the exact solution's group left out)."""
+    return {m: g for m, g in {**verdict.groups, **verdict.reported}.items() if m != "exact"}
+
+
+def rising_solvers(verdict: Verdict, min_fraction: float = 0.8) -> list[str]:
+    """The solvers of an ``ngdm-l1-grows-with-lambda`` verdict (judged or reported) whose norm rose past lambda* in
     >= ``min_fraction`` of seeds."""
-    return [m for m, e in measured.get("per_group", {}).items() if e["fraction_seeds_increasing"] >= min_fraction]
+    return [m for m, g in _solvers(verdict).items()
+            if (f := g.measured.get("fraction_seeds_increasing")) is not None and f >= min_fraction]
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(names) if names else "none"
+
+
+def _zeros_text(verdict: Verdict, kkt: float) -> str:
+    sub = _solvers(verdict).get("subgradient")
+    exact = verdict.groups.get("exact")
+    ngdm = (f"subgradient GD had no exact zero in {sub.measured['fraction_runs_without_zeros']:.0%} of its "
+            f"(seed, λ) runs" if sub is not None else "subgradient GD was not run")
+    if exact is None:
+        ref = "no exact solution was compared"
+    elif exact.holds:
+        ref = f"the exact solutions have exact zeros in every run (median {exact.measured['median_zeros']:g} zeros)"
+    else:
+        ref = (f"the exact solutions have no exact zero in {exact.measured['fraction_runs_without_zeros']:.0%} of "
+               f"the runs")
+    return f"{ngdm}, while {ref}, exact to a KKT violation of {kkt:.1e}"
+
+
+def _growth_text(verdict: Verdict) -> str:
+    pred, meas = verdict.measured.get("lambda_star_predicted"), verdict.measured.get("lambda_star_measured")
+    solvers = _solvers(verdict)
+    sub = solvers.get("subgradient")
+    bottom = f"the measured bottom of the U is at λ = {meas:g}" if meas is not None else "no bottom was measured"
+    rise = (f"its norm rises past λ* in {sub.measured['fraction_seeds_increasing']:.0%} of seeds" if sub is not None
+            else "subgradient GD was not run")
+    others = [f"{m} {g.measured['fraction_seeds_increasing']:.0%}" for m, g in solvers.items() if m != "subgradient"]
+    against = (f", against {', '.join(others)} for the other solver{'s' if len(others) > 1 else ''}" if others
+               else " (no other solver was run)")
+    return f"the predicted λ* is {text_of(pred, 'g')} and {bottom}; {rise}{against}"
+
+
+def _gap_text(verdict: Verdict) -> str:
+    sub = _solvers(verdict).get("subgradient")
+    first = sub.measured.get("median_gap_first") if sub is not None else None
+    last = sub.measured.get("median_gap_last") if sub is not None else None
+    if first is None or last is None:
+        return "the median gap of subgradient GD is not finite: see the figure"
+    return f"median gap of subgradient GD {first:.3g} at the smallest λ, {last:.3g} at the largest"
+
+
+def _area_text(verdict: Verdict) -> str:
+    diff = verdict.measured.get("max_abs_area_difference")
+    if diff is None:
+        return "the curves have no area to compare"
+    return f"at equal sparsity the areas under the two curves differ by at most {diff:.3f}"
 
 
 def page_texts(verdicts: Mapping[str, Verdict], *, kkt: np.ndarray, solvers: Mapping[str, NgdmRun],
                solutions: pd.DataFrame, lams: Sequence[float], n: int, p: int, k: int) -> dict[str, str]:
     """The sentences the page glues (as ``l1-<key>``), from the runs and the recorded verdicts."""
-    zeros = verdicts["ngdm-no-exact-zeros"].measured["per_group"].get("subgradient", {})
-    grow = verdicts["ngdm-l1-grows-with-lambda"].measured
-    per_solver = grow["per_group"]
-    gap = verdicts["objective-gap-grows"].measured["per_group"].get("subgradient", {})
+    grow = verdicts["ngdm-l1-grows-with-lambda"]
     rising = rising_solvers(grow)
     big = max(lams)
-    uv_zeros = solutions[(solutions.method == "uv") & (solutions["lambda"] == big)].zeros.median()
-    return {"kkt": text_of(float(kkt.max()), ".1e"), "sub-lr": text_of(solvers["subgradient"].lr, ".4f"),
-            "zeros-frac": text_of(zeros.get("fraction_runs_without_zeros"), ".0%"),
-            "grow-sub": text_of(per_solver.get("subgradient", {}).get("fraction_seeds_increasing"), ".0%"),
-            "lam-star-pred": text_of(grow["lambda_star_predicted"], "g"),
-            "lam-star-meas": text_of(grow["lambda_star_measured"], "g"),
-            "grow-others": "; ".join(f"{m} {e['fraction_seeds_increasing']:.0%}" for m, e in per_solver.items()
-                                     if m != "subgradient"),
-            "gap-first": text_of(gap.get("median_gap_first"), ".3g"),
-            "gap-last": text_of(gap.get("median_gap_last"), ".3g"),
+    uv_zeros = float(solutions[(solutions.method == "uv") & (solutions["lambda"] == big)].zeros.median())
+    return {"sub-lr": text_of(solvers["subgradient"].lr, ".4f"),
+            "zeros": _zeros_text(verdicts["ngdm-no-exact-zeros"], float(kkt.max())),
+            "growth": _growth_text(grow),
+            "gap": _gap_text(verdicts["objective-gap-grows"]),
             "jac": text_of(verdicts["prox-recovers-support"].measured["min_jaccard"], ".3f"),
-            "area-diff": text_of(verdicts["pruning-threshold-worse"].measured.get("max_abs_area_difference"), ".3f"),
-            "rising": ", ".join(rising) or "none",
-            "falling": ", ".join(m for m in per_solver if m not in rising) or "none",
-            "setup": f"n = {n}, p = {p}, k = {k}", "uv-zeros": text_of(uv_zeros, ".0f"), "big-lam": text_of(big, "g"),
+            "area": _area_text(verdicts["pruning-threshold-worse"]),
+            "rising": _names(rising), "falling": _names([m for m in _solvers(grow) if m not in rising]),
+            "setup": f"n = {n}, p = {p}, k = {k}",
+            "uv-zeros": (f"a median of {uv_zeros:g} at λ = {big:g}" if uv_zeros > 0 else
+                         f"none at λ = {big:g} in this run, median over seeds"),
             "proxsgd-jac": text_of(solutions[solutions.method == "prox-sgd"].jaccard.median(), ".2f"),
             "prune-outcome": _PRUNE_OUTCOME[verdicts["pruning-threshold-worse"].state]}

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from matplotlib.ticker import LogLocator
 from torch import nn
 
-from ..figures import PALETTE, log_floor
-from ..runner import combine_verdicts, inconclusive, resolve_dtype
+from ..figures import PALETTE, log_floor, panels, shared_legend
+from ..runner import resolve_dtype
 from ..tools import data, maxpool
 from ..tools.train import accuracy, train
 from ..verdicts import Verdict
@@ -255,11 +255,16 @@ def zones(splits: dict[str, data.Split], dtypes: Sequence[str], n_batches: int, 
     return ZoneRun(pd.DataFrame(rows))
 
 
+#: Short precision names for crowded tick labels.
+_DTYPE_SHORT = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}
+
+
 def plot_zones(run: ZoneRun):
     """Left: the gradient difference beta = 0 vs 1 per minibatch at each precision, with the authors' thresholds.
-    Right: tied MaxPool windows per minibatch by zone: bifurcation, inert and compensation."""
+    Right: tied MaxPool windows per minibatch by zone: bifurcation, inert and compensation. Each panel's legend
+    below it."""
     f = run.frame
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, (ax, bx) = panels(2, panel=(5.0, 4.2))
     datasets, dtypes = list(dict.fromkeys(f.dataset)), list(dict.fromkeys(f.dtype))
     width = 0.8 / max(len(datasets), 1)
     for j, ds in enumerate(datasets):
@@ -270,36 +275,36 @@ def plot_zones(run: ZoneRun):
         for i, d in enumerate(dtypes):
             ax.hlines(AUTHORS_THRESHOLDS[d], i - 0.45, i + 0.45, colors="k", linestyles="--", lw=1,
                       label="authors' threshold" if (i == 0 and j == 0) else None)
-    ax.set(xticks=range(len(dtypes)), xticklabels=dtypes, yscale="log",
-           ylabel=r"$\sum \|g_{\beta=0} - g_{\beta=1}\|_\infty$ (exact 0 at 1e-18)",
-           title="Gradient difference at initialisation, per minibatch")
-    ax.legend(frameon=False, fontsize="small")
-    kinds = [("bifurcation", "bifurcation (real tie, the choice moves the gradient)", PALETTE[0]),
-             ("inert", "inert (real tie, the choice cannot matter)", PALETTE[2]),
-             ("compensation", "compensation (tied only after rounding)", PALETTE[3])]
+    ax.set(xticks=range(len(dtypes)), xticklabels=[_DTYPE_SHORT.get(d, d) for d in dtypes], yscale="log",
+           xlabel="precision", ylabel=r"$\sum \|g_{\beta=0} - g_{\beta=1}\|_\infty$ (exact 0 at 1e-18)",
+           title="Gradient difference at init")
+    ax.yaxis.set_major_locator(LogLocator(numticks=7))
+    ax.legend(frameon=False, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
+    kinds = [("bifurcation", "bifurcation: real tie, the choice moves the gradient", PALETTE[0]),
+             ("inert", "inert: real tie, the choice cannot matter", PALETTE[2]),
+             ("compensation", "compensation: tied only after rounding", PALETTE[3])]
     agg = f.groupby(["dataset", "dtype"], sort=False)[[k for k, _, _ in kinds]].mean().reset_index()
-    labels = [f"{r.dataset}\n{r.dtype}" for r in agg.itertuples()]
+    labels = [f"{r.dataset}\n{_DTYPE_SHORT.get(r.dtype, r.dtype)}" for r in agg.itertuples()]
     xs = np.arange(len(agg))
     for j, (kind, label, color) in enumerate(kinds):  # side by side on a log axis: the counts differ by decades
         bx.bar(xs + (j - 1) * 0.27, agg[kind], width=0.27, color=color, label=label)
-    bx.set(xticks=xs, yscale="log", ylabel="tied windows per minibatch (log; none: no bar)",
+    bx.set(xticks=xs, yscale="log", ylabel="tied windows per minibatch (none: no bar)",
            title="Where the ties come from")
     bx.set_xticklabels(labels, fontsize="x-small")
-    top = float(np.nanmax(agg[[k for k, _, _ in kinds]].to_numpy())) if len(agg) else 1.0
-    bx.set_ylim(top=max(top, 1.0) * 300)  # room for the legend above the bars
-    bx.legend(frameon=False, fontsize="small", loc="upper left")
+    bx.legend(frameon=False, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16))
     fig.tight_layout()
     return fig
 
 
 def difference_tracks_precision(run: ZoneRun, fp64_max: float = 1e-15, fp32_max: float = 1e-6,
-                                low_min: float = 1e-5) -> dict:
+                                low_min: float = 1e-5) -> Verdict:
     """The beta = 0 vs 1 gradient difference tracks the precision: per dataset, its largest ||.||_inf over the
     minibatches is <= ``fp64_max`` at float64 and <= ``fp32_max`` at float32, and >= ``low_min`` at each 16-bit
     precision run.
 
     Preconditions, per dataset: a 16-bit precision and float32 or float64 were run; the 16-bit passes met tied
-    windows at all (with none, the two Jacobians agree by construction and nothing is tested)."""
+    windows at all (with none, the two Jacobians agree by construction and nothing is tested). Each dataset's group
+    measures ``max_difference_<dtype>`` and ``tied_windows_<dtype>`` (over its minibatches) per precision."""
     criterion = (f"per dataset: max ||g_beta0 - g_beta1||_inf over minibatches <= {fp64_max:g} at float64, "
                  f"<= {fp32_max:g} at float32, >= {low_min:g} at 16 bits")
     f = run.frame
@@ -309,7 +314,8 @@ def difference_tracks_precision(run: ZoneRun, fp64_max: float = 1e-15, fp32_max:
         ties = sub.groupby("dtype", sort=False)[["bifurcation", "inert", "compensation"]].sum().sum(axis=1).to_dict()
         low = [d for d in mx if d in SIXTEEN_BIT]
         high = [d for d in mx if d in ("float32", "float64")]
-        measured = {"max_difference": mx, "tied_windows": {k: int(v) for k, v in ties.items()}}
+        measured = {**{f"max_difference_{d}": v for d, v in mx.items()},
+                    **{f"tied_windows_{d}": int(v) for d, v in ties.items()}}
         if not low or not high:
             state = "needs a 16-bit precision and float32 or float64"
         elif not np.isfinite(sub.max_inf).all():
@@ -320,8 +326,8 @@ def difference_tracks_precision(run: ZoneRun, fp64_max: float = 1e-15, fp32_max:
             ok = all(mx[d] >= low_min for d in low)
             ok &= mx.get("float32", 0.0) <= fp32_max and mx.get("float64", 0.0) <= fp64_max
             state = bool(ok)
-        groups[ds] = {"state": state, "measured": measured}
-    return combine_verdicts(groups, criterion)
+        groups[ds] = Verdict.from_state(state, criterion, **measured)
+    return Verdict.combine(groups, criterion)
 
 
 def zone_table(run: ZoneRun) -> pd.DataFrame:
@@ -390,12 +396,12 @@ def _setting(row) -> str:
 
 def plot_accuracy_vs_beta(grid: TrainGrid):
     """Test accuracy against beta per setting (mean over seeds, seeds as dots; diverged seeds as crosses), one panel
-    per dataset, chance as a dotted line."""
+    per dataset (two a row), chance as a dotted line; one legend below."""
     f = grid.frame.copy()
     f["setting"] = [_setting(r) for r in f.itertuples()]
     datasets = list(dict.fromkeys(f.dataset))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.2), squeeze=False)
-    for ax, ds in zip(axes[0], datasets):
+    fig, axes = panels(len(datasets), panel=(5.0, 4.2))
+    for ax, ds in zip(axes, datasets):
         sub = f[f.dataset == ds]
         for i, (setting, g) in enumerate(sub.groupby("setting", sort=False)):
             x = g.beta.where(g.beta > 0, 0.1)  # beta = 0 drawn at 0.1 on the log axis
@@ -405,72 +411,19 @@ def plot_accuracy_vs_beta(grid: TrainGrid):
             ok = ~g.diverged
             ax.plot(x[ok], g.accuracy[ok], "o", ms=3, color=color, alpha=0.5)
             ax.plot(x[~ok], g.accuracy[~ok], "x", ms=6, color=color)
-        ax.axhline(grid.chance[ds], color="k", ls=":", lw=1)
-        ax.set(xscale="log", xlabel=r"$\beta$ ($\beta = 0$ drawn at 0.1)", ylabel="test accuracy", ylim=(0, 1),
-               title=f"{ds}: accuracy after training")
-        ax.legend(frameon=False, fontsize="x-small")
-    fig.tight_layout()
+        ax.axhline(grid.chance[ds], color="k", ls=":", lw=1, label="chance")
+        ax.set(xscale="log", xlabel=r"$\beta$ ($\beta = 0$ drawn at 0.1)", ylabel="test accuracy (fraction)",
+               ylim=(0, 1), title=ds)
+        ax.xaxis.set_major_locator(LogLocator(numticks=7))
+    axes[-1].plot([], [], "o", ms=3, color="0.4", alpha=0.5, label="one seed")
+    axes[-1].plot([], [], "x", ms=6, color="0.4", label="seed whose loss diverged")
+    shared_legend(fig, axes, ncol=4)
     return fig
 
 
 def _base(grid: TrainGrid) -> tuple[str, bool]:
     f = grid.frame
     return f.optimizer.iloc[0], bool(f.batch_norm.iloc[0])
-
-
-def high_beta_breaks_16bit(grid: TrainGrid, min_high_beta: float = 1000.0) -> Verdict:
-    """At 16 bits (base optimizer, no change of batch norm), the largest beta breaks training: every seed ends at
-    most ``BROKEN_MARGIN`` above chance (or diverged), while beta <= 1 stays within ``SAME_MARGIN`` of beta = 0,
-    per dataset and 16-bit precision. "Stays within" is decided as in :func:`fp32_robust_to_beta`: the paired
-    change over seeds, its mean +- NOISE_SE standard errors inside the margin (outside it: does not hold; across
-    it: inconclusive). A top beta that leaves some seed trained refutes whatever the spread.
-
-    Preconditions: a 16-bit precision was trained; beta = 0 and a beta >= ``min_high_beta`` are in the grid; beta = 0
-    learned (mean accuracy >= :func:`learned_level`); >= MIN_SEEDS seeds, unless the top beta already refutes."""
-    criterion = (f"16-bit, base optimizer: at the largest beta (>= {min_high_beta:g}) every seed ends <= chance + "
-                 f"{BROKEN_MARGIN:.0%} or diverges, while beta <= 1 stays within {SAME_MARGIN:.0%} of beta = 0 "
-                 f"beyond {NOISE_SE:g} standard errors of the seed-to-seed spread")
-    f = grid.frame
-    opt, bn = _base(grid)
-    groups = {}
-    for (ds, d), sub in f[(f.optimizer == opt) & (f.batch_norm == bn)].groupby(["dataset", "dtype"], sort=False):
-        if d not in SIXTEEN_BIT:
-            continue
-        betas = sorted(sub.beta.unique())
-        top, chance = betas[-1], grid.chance[ds]
-        mean = sub.groupby("beta").accuracy.mean()
-        measured = {"chance": chance, "top_beta": top, "mean_accuracy": {f"{b:g}": float(v) for b, v in mean.items()}}
-        if 0.0 not in betas or top < min_high_beta:
-            state = f"the grid needs beta = 0 and a beta >= {min_high_beta:g} (it has {[float(b) for b in betas]})"
-        elif mean[0.0] < learned_level(chance):
-            state = (f"beta = 0 reached {mean[0.0]:.3f} at {d}, below the {learned_level(chance):.2f} that counts as "
-                     f"having learned (chance {chance:.3f})")
-        else:
-            t = sub[sub.beta == top]
-            failed = (t.accuracy <= chance + BROKEN_MARGIN) | t.diverged
-            broken = bool(failed.all())
-            acc = _per_seed(sub, dtype=d)
-            changes = {b: _mean_se(acc[b] - acc[0.0]) for b in betas if 0 < b <= 1}
-            measured.update(broken_seeds=int(failed.sum()), seeds=len(t),
-                            small_beta_change={f"{b:g}": m for b, (m, _) in changes.items()},
-                            small_beta_change_se={f"{b:g}": se for b, (_, se) in changes.items()})
-            unstable = [b for b, (m, se) in changes.items() if abs(m) - NOISE_SE * se > SAME_MARGIN]
-            if not broken:
-                state = False
-            elif unstable:
-                state = False
-            elif len(acc) < MIN_SEEDS and changes:
-                state = f"{len(acc)} seed(s): the change at beta <= 1 needs >= {MIN_SEEDS} seeds to measure its spread"
-            elif all(abs(m) + NOISE_SE * se <= SAME_MARGIN for m, se in changes.values()):
-                state = True
-            else:
-                b, (m, se) = max(changes.items(), key=lambda kv: abs(kv[1][0]))
-                state = (f"the largest beta breaks every seed, but the change at beta = {b:g} ({m:+.3f} +- {se:.3f}) "
-                         f"is within {NOISE_SE:g} standard errors of the {SAME_MARGIN:.0%} margin: raise n_seeds")
-        groups[f"{ds} {d}"] = {"state": state, "measured": measured}
-    if not groups:
-        return inconclusive(criterion, "no 16-bit precision was trained")
-    return combine_verdicts(groups, criterion)
 
 
 def learned_level(chance: float) -> float:
@@ -491,6 +444,76 @@ def _mean_se(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.inf
 
 
+def _seeds(n: int) -> str:
+    return f"{n} seed{'' if n == 1 else 's'}"
+
+
+def _betas_text(betas) -> str:
+    return ", ".join(f"{float(b):g}" for b in betas)
+
+
+def high_beta_breaks_16bit(grid: TrainGrid, min_high_beta: float = 1000.0) -> Verdict:
+    """At 16 bits (base optimizer, no change of batch norm), the largest beta breaks training: every seed ends at
+    most ``BROKEN_MARGIN`` above chance (or diverged), while beta <= 1 stays within ``SAME_MARGIN`` of beta = 0,
+    per dataset and 16-bit precision. "Stays within" is decided as in :func:`fp32_robust_to_beta`: the paired
+    change over seeds, its mean +- NOISE_SE standard errors inside the margin (outside it: does not hold; across
+    it: inconclusive). A top beta that leaves some seed trained refutes whatever the spread.
+
+    Preconditions: a 16-bit precision was trained; beta = 0 and a beta >= ``min_high_beta`` are in the grid; beta = 0
+    learned (mean accuracy >= :func:`learned_level`); >= MIN_SEEDS seeds, unless the top beta already refutes.
+    Each group measures the mean accuracy at the top beta and at beta = 0, the seeds broken at the top beta, the
+    mean accuracy per beta in ``betas``, and per beta in (0, 1] (``small_betas``) the paired change and its standard
+    error."""
+    criterion = (f"16-bit, base optimizer: at the largest beta (>= {min_high_beta:g}) every seed ends <= chance + "
+                 f"{BROKEN_MARGIN:.0%} or diverges, while beta <= 1 stays within {SAME_MARGIN:.0%} of beta = 0 "
+                 f"beyond {NOISE_SE:g} standard errors of the seed-to-seed spread")
+    f = grid.frame
+    opt, bn = _base(grid)
+    groups = {}
+    for (ds, d), sub in f[(f.optimizer == opt) & (f.batch_norm == bn)].groupby(["dataset", "dtype"], sort=False):
+        if d not in SIXTEEN_BIT:
+            continue
+        betas = sorted(sub.beta.unique())
+        top, chance = betas[-1], grid.chance[ds]
+        mean = sub.groupby("beta").accuracy.mean()
+        setting = {**({"accuracy_beta_0": float(mean[0.0])} if 0.0 in betas else {}), "top_beta": float(top),
+                   "chance": chance, "betas": [float(b) for b in betas],
+                   "mean_accuracy": [float(mean[b]) for b in betas]}
+        measured = {"accuracy_top_beta": float(mean[top]), **setting}
+        if 0.0 not in betas or top < min_high_beta:
+            state = f"the grid needs beta = 0 and a beta >= {min_high_beta:g} (it has {_betas_text(betas)})"
+        elif mean[0.0] < learned_level(chance):
+            state = (f"beta = 0 reached {mean[0.0]:.3f} at {d}, below the {learned_level(chance):.2f} that counts as "
+                     f"having learned (chance {chance:.3f})")
+        else:
+            t = sub[sub.beta == top]
+            failed = (t.accuracy <= chance + BROKEN_MARGIN) | t.diverged
+            broken = bool(failed.all())
+            acc = _per_seed(sub, dtype=d)
+            changes = {b: _mean_se(acc[b] - acc[0.0]) for b in betas if 0 < b <= 1}
+            measured = {"accuracy_top_beta": float(mean[top]), "broken_seeds": int(failed.sum()), "seeds": len(t),
+                        **setting, "small_betas": [float(b) for b in changes],
+                        "small_beta_change": [m for m, _ in changes.values()],
+                        "small_beta_change_se": [se for _, se in changes.values()]}
+            unstable = [b for b, (m, se) in changes.items() if abs(m) - NOISE_SE * se > SAME_MARGIN]
+            if not broken:
+                state = False
+            elif unstable:
+                state = False
+            elif len(acc) < MIN_SEEDS and changes:
+                state = f"{_seeds(len(acc))}: the change at beta <= 1 needs >= {MIN_SEEDS} seeds to measure its spread"
+            elif all(abs(m) + NOISE_SE * se <= SAME_MARGIN for m, se in changes.values()):
+                state = True
+            else:
+                b, (m, se) = max(changes.items(), key=lambda kv: abs(kv[1][0]))
+                state = (f"the largest beta breaks every seed, but the change at beta = {b:g} ({m:+.3f} +- {se:.3f}) "
+                         f"is within {NOISE_SE:g} standard errors of the {SAME_MARGIN:.0%} margin: raise n_seeds")
+        groups[f"{ds} {d}"] = Verdict.from_state(state, criterion, **measured)
+    if not groups:
+        return Verdict.undecided(criterion, "no 16-bit precision was trained")
+    return Verdict.combine(groups, criterion)
+
+
 def fp32_robust_to_beta(grid: TrainGrid) -> Verdict:
     """At float32 (base optimizer and batch norm), every beta's test accuracy stays within ``SAME_MARGIN`` of
     beta = 0's, beyond the seed-to-seed spread: per beta the paired difference acc(beta) - acc(0) over seeds (each
@@ -499,7 +522,9 @@ def fp32_robust_to_beta(grid: TrainGrid) -> Verdict:
     otherwise the spread is too wide to tell.
 
     Preconditions: float32 was trained with beta = 0 and another beta, with >= MIN_SEEDS seeds; beta = 0 learned
-    (mean accuracy >= :func:`learned_level`)."""
+    (mean accuracy >= :func:`learned_level`). Each dataset's group measures the largest change (signed, at the beta
+    ``at_beta`` where it is largest) with its standard error first, then per beta in ``betas`` the mean accuracy, the
+    paired change and its standard error (0 at beta = 0)."""
     criterion = (f"float32, base optimizer: every beta's mean paired change in test accuracy from beta = 0 within "
                  f"{SAME_MARGIN:.0%}, beyond {NOISE_SE:g} standard errors of the seed-to-seed spread")
     f = grid.frame
@@ -507,19 +532,22 @@ def fp32_robust_to_beta(grid: TrainGrid) -> Verdict:
     groups = {}
     for ds in dict.fromkeys(f[f.dtype == "float32"].dataset):
         acc = _per_seed(f[f.dataset == ds], dtype="float32", optimizer=opt, batch_norm=bn)
-        measured = {"mean_accuracy": {f"{b:g}": float(v) for b, v in acc.mean().items()}, "seeds": len(acc),
-                    "learned_level": learned_level(grid.chance[ds])}
+        level = learned_level(grid.chance[ds])
+        measured = {"seeds": len(acc), "learned_level": level, "betas": [float(b) for b in acc.columns],
+                    "mean_accuracy": [float(v) for v in acc.mean()]}
         if 0.0 not in acc.columns or acc.shape[1] < 2:
             state = "the grid needs beta = 0 and another beta"
         elif len(acc) < MIN_SEEDS:
-            state = f"{len(acc)} seed(s): the seed-to-seed spread needs >= {MIN_SEEDS}"
-        elif acc[0.0].mean() < measured["learned_level"]:
-            state = (f"beta = 0 reached {acc[0.0].mean():.3f}, below the {measured['learned_level']:.2f} that counts "
+            state = f"{_seeds(len(acc))}: the seed-to-seed spread needs >= {MIN_SEEDS}"
+        elif acc[0.0].mean() < level:
+            state = (f"beta = 0 reached {acc[0.0].mean():.3f}, below the {level:.2f} that counts "
                      f"as having learned: whether beta hurts cannot be judged on a net that has not learned")
         else:
             changes = {b: _mean_se(acc[b] - acc[0.0]) for b in acc.columns if b != 0.0}
-            measured["change"] = {f"{b:g}": m for b, (m, _) in changes.items()}
-            measured["change_se"] = {f"{b:g}": se for b, (_, se) in changes.items()}
+            b_max, (m_max, se_max) = max(changes.items(), key=lambda kv: abs(kv[1][0]))
+            measured = {"largest_change": m_max, "largest_change_se": se_max, "at_beta": float(b_max), **measured,
+                        "change": [changes[b][0] if b != 0.0 else 0.0 for b in acc.columns],
+                        "change_se": [changes[b][1] if b != 0.0 else 0.0 for b in acc.columns]}
             if all(abs(m) + NOISE_SE * se <= SAME_MARGIN for m, se in changes.values()):
                 state = True
             elif any(abs(m) - NOISE_SE * se > SAME_MARGIN for m, se in changes.values()):
@@ -527,10 +555,10 @@ def fp32_robust_to_beta(grid: TrainGrid) -> Verdict:
             else:
                 state = (f"a change is within {NOISE_SE:g} standard errors of the {SAME_MARGIN:.0%} margin at "
                          f"{len(acc)} seeds: raise n_seeds")
-        groups[ds] = {"state": state, "measured": measured}
+        groups[ds] = Verdict.from_state(state, criterion, **measured)
     if not groups:
-        return inconclusive(criterion, "float32 was not trained")
-    return combine_verdicts(groups, criterion)
+        return Verdict.undecided(criterion, "float32 was not trained")
+    return Verdict.combine(groups, criterion)
 
 
 def _relative_gaps(acc: pd.DataFrame, top: float) -> np.ndarray:
@@ -549,7 +577,9 @@ def mitigations_shrink_gap(grid: TrainGrid) -> Verdict:
     errors above the measured change; otherwise inconclusive.
 
     Preconditions, per (dataset, mitigation): >= MIN_SEEDS seeds on both sides; the base and the mitigated runs
-    learned at beta = 0 (:func:`learned_level`); the base relative gap exceeds ``SAME_MARGIN`` beyond its noise."""
+    learned at beta = 0 (:func:`learned_level`); the base relative gap exceeds ``SAME_MARGIN`` beyond its noise.
+    Each group measures the shrink and its standard error first (where judged), then the relative gaps and the
+    absolute gaps acc(0) - acc(largest beta) of both sides."""
     criterion = ("per dataset and mitigation (Adam, batch norm, float64): the relative gap (acc(0) - acc(largest "
                  f"beta)) / acc(0) shrinks by more than {SAME_MARGIN:.0%} and {NOISE_SE:g} standard errors against "
                  "the 16-bit base runs")
@@ -577,7 +607,7 @@ def mitigations_shrink_gap(grid: TrainGrid) -> Verdict:
                 if 0.0 not in m.columns or top not in m.columns:
                     state = f"the {name} runs lack beta = 0 or beta = {top:g}"
                 elif min(len(base), len(m)) < MIN_SEEDS:
-                    state = f"{min(len(base), len(m))} seed(s): measuring the spread needs >= {MIN_SEEDS}"
+                    state = f"{_seeds(min(len(base), len(m)))}: measuring the spread needs >= {MIN_SEEDS}"
                 elif base[0.0].mean() < level:
                     state = (f"the {d} base runs reached {base[0.0].mean():.3f} at beta = 0, below the {level:.2f} "
                              f"that counts as having learned")
@@ -589,8 +619,8 @@ def mitigations_shrink_gap(grid: TrainGrid) -> Verdict:
                 else:
                     gap, se = _mean_se(_relative_gaps(m, top))
                     shrink, shrink_se = base_gap - gap, math.hypot(base_se, se)
-                    measured.update(mitigated_relative_gap=gap, mitigated_relative_gap_se=se, shrink=shrink,
-                                    shrink_se=shrink_se, mitigated_gap=float(m[0.0].mean() - m[top].mean()))
+                    measured = {"shrink": shrink, "shrink_se": shrink_se, **measured, "mitigated_relative_gap": gap,
+                                "mitigated_relative_gap_se": se, "mitigated_gap": float(m[0.0].mean() - m[top].mean())}
                     if shrink - NOISE_SE * shrink_se > 0 and shrink > SAME_MARGIN:
                         state = True
                     elif shrink + NOISE_SE * shrink_se < SAME_MARGIN:
@@ -598,10 +628,11 @@ def mitigations_shrink_gap(grid: TrainGrid) -> Verdict:
                     else:
                         state = (f"the shrink {shrink:.3f} +- {shrink_se:.3f} is within the seed-to-seed spread: "
                                  f"raise n_seeds")
-                groups[f"{ds} {d} {name}"] = {"state": state, "measured": measured}
+                groups[f"{ds} {d} {name}"] = Verdict.from_state(state, criterion, **measured)
     if not groups:
-        return inconclusive(criterion, "no 16-bit base runs with beta = 0 and a larger beta, or no mitigation run")
-    return combine_verdicts(groups, criterion)
+        return Verdict.undecided(criterion,
+                                 "no 16-bit base runs with beta = 0 and a larger beta, or no mitigation run")
+    return Verdict.combine(groups, criterion)
 
 
 def accuracy_table(grid: TrainGrid) -> pd.DataFrame:
@@ -618,26 +649,41 @@ def accuracy_table(grid: TrainGrid) -> pd.DataFrame:
 
 # -------------------------------------------------------------------------------------------------------------- Verdict
 
-def page_texts(zrun: ZoneRun, grid: TrainGrid, verdicts: dict | None = None) -> dict[str, str]:
-    """Sentences the page glues, from the runs (and, for the mitigations, the recorded verdict)."""
+def _sci(x: float) -> str:
+    """A gradient difference in prose: "0" when exactly 0, "not finite" for NaN or inf, else 2 significant digits."""
+    return "0" if x == 0 else f"{x:.1e}" if math.isfinite(x) else "not finite"
+
+
+def _mitigation_gaps(v: Verdict | None) -> str:
+    """Per mitigation group of :func:`mitigations_shrink_gap`: the absolute gap acc(0) - acc(largest beta) of the
+    base runs and of the mitigated ones, or why the group was not judged."""
+    parts = []
+    for group, g in (v.groups if v is not None else {}).items():
+        m = g.measured
+        mitigated = m.get("mitigated_gap")
+        parts.append(f"{group}: {m['base_gap']:.2f} → "
+                     + (f"{mitigated:.2f}" if mitigated is not None else f"not compared ({g.reason})"))
+    return "; ".join(parts) or "no mitigation was run against a 16-bit base"
+
+
+def page_texts(verdicts: Mapping[str, Verdict], *, zrun: ZoneRun, grid: TrainGrid) -> dict[str, str]:
+    """The sentences the page glues (as ``mp-<key>``), from the runs at initialisation and in training, and, for the
+    mitigations, from the recorded verdict's groups."""
     zt = zone_table(zrun)
-    diff = "; ".join(f"{ds} {d} {r.min_difference:.1e} to {r.max_difference:.1e}" for (ds, d), r in zt.iterrows())
-    share = "; ".join(f"{ds} {d} {r['compensation share of moving ties']:.0%}" for (ds, d), r in zt.iterrows()
-                      if not math.isnan(r["compensation share of moving ties"]))
+    diff = "; ".join(f"{ds} {d} " + (_sci(r.max_difference) if r.min_difference == r.max_difference else
+                                     f"{_sci(r.min_difference)} to {_sci(r.max_difference)}")
+                     for (ds, d), r in zt.iterrows())
+    shares = zt["compensation share of moving ties"]
+    share = "; ".join(f"{ds} {d} " + ("undefined (no such tie)" if math.isnan(x) else f"{x:.0%}")
+                      for (ds, d), x in shares.items())
     kinds = "; ".join(f"{ds} {d} {r.bifurcation:.1f} / {r.inert:.1f} / {r.compensation:.1f}"
                       for (ds, d), r in zt.iterrows())
     above = "; ".join(f"{ds} {d} {r.share_above_threshold:.0%}" for (ds, d), r in zt.iterrows())
     f = grid.frame
     nan_runs = f[f.diverged]
     firsts = nan_runs.drop_duplicates(["dataset", "dtype", "optimizer", "batch_norm", "beta"])
-    nan_text = ", ".join(f"{r.dataset} {_setting(r)} beta={r.beta:g}" for r in firsts.itertuples()) or "none"
-    gaps = []
-    mitigation = (verdicts or {}).get("mitigations-shrink-gap")
-    for group, v in (mitigation.groups if mitigation is not None else {}).items():
-        m = v.measured
-        mitigated = m.get("mitigated_gap")
-        gaps.append(f"{group}: {m.get('base_gap', float('nan')):.2f} -> "
-                    + (f"{mitigated:.2f}" if mitigated is not None else f"not judged ({v.reason or v.state})"))
-    return {"differences": diff, "compensation-share": share or "no tie that moves the gradient",
-            "zone-counts": kinds, "above-threshold": above,
-            "nan-runs": nan_text, "runs": str(len(f)), "mitigation-gaps": "; ".join(gaps) or "none run"}
+    nan_text = ", ".join(f"{r.dataset} {_setting(r)} at beta = {r.beta:g}" for r in firsts.itertuples()) or "none"
+    return {"differences": diff or "none measured", "compensation-share": share or "none measured",
+            "zone-counts": kinds or "none measured", "above-threshold": above or "none measured",
+            "nan-runs": nan_text, "runs": f"{len(f):,} training run{'' if len(f) == 1 else 's'}",
+            "mitigation-gaps": _mitigation_gaps(verdicts.get("mitigations-shrink-gap"))}

@@ -17,8 +17,6 @@ import seaborn as sns
 import torch
 
 from ..figures import PALETTE, log_floor, loglog_rate
-from ..glue import text_of
-from ..runner import inconclusive, verdict
 from ..tools.dynamics import (
     MIN_SETTLE_HALF,
     StepSizeRuns,
@@ -31,7 +29,7 @@ from ..tools.dynamics import (
 )
 from ..tools.objectives import make_objective
 from ..tools.stats import loglog_slope
-from ..verdicts import Verdict
+from ..verdicts import LIST_LIMIT, Verdict, text_of
 
 __all__ = [
     # experiments
@@ -104,22 +102,26 @@ def summarise(trajs: dict[str, StepSizeRuns], window: int) -> pd.DataFrame:
 
 def plot_cycles(trajs: Mapping[str, StepSizeRuns], shown_lr: float = 0.1, cycle_names=("abs", "max-affine")):
     """Left: the median gap of every objective over the steps at the lr closest to ``shown_lr``; right: the
-    last iterates of one start, in units of lr, for ``cycle_names``."""
+    last iterates of one start, in units of lr, for ``cycle_names`` (one colour per objective in both panels)."""
+    from matplotlib.ticker import LogLocator
+
+    from ..figures import panels, shared_legend
+
     first = next(iter(trajs.values()))
     li = int(np.argmin(np.abs(first.lrs - shown_lr)))
     lr = first.lrs[li]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for i, (name, tr) in enumerate(trajs.items()):
-        axes[0].plot(np.median(log_floor(tr.gap[li]), 0), color=PALETTE[i % len(PALETTE)], label=name, lw=1)
+    colour = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(trajs)}
+    fig, axes = panels(2)
+    for name, tr in trajs.items():
+        axes[0].plot(np.median(log_floor(tr.gap[li]), 0), color=colour[name], label=name, lw=1)
     axes[0].set(yscale="log", xlabel="step k", ylabel="f(x_k) - f* (median over starts)", title=f"GD at eta = {lr:g}")
-    axes[0].legend(frameon=False, fontsize="small", ncol=2)
-    for i, name in enumerate(n for n in cycle_names if n in trajs):
+    axes[0].yaxis.set_major_locator(LogLocator(numticks=6))
+    for name in (n for n in cycle_names if n in trajs):
         xt = trajs[name].x_tail[li, 0, -12:, 0]
-        axes[1].plot(np.arange(-len(xt), 0), xt / lr, marker="o", color=PALETTE[i], label=name)
+        axes[1].plot(np.arange(-len(xt), 0), xt / lr, marker="o", color=colour[name], label=name)
     axes[1].axhline(0, color="k", lw=0.8)
     axes[1].set(xlabel="steps before the end", ylabel="x_k / eta", title="Last iterates of one start")
-    axes[1].legend(frameon=False)
-    fig.tight_layout()
+    shared_legend(fig, axes, ncol=min(len(trajs), 6))
     return fig
 
 
@@ -133,41 +135,59 @@ def cycle_table(summary: pd.DataFrame, names) -> pd.DataFrame:
         kink_landings=("kink_landing_at", lambda s: int((s >= 0).sum())), runs=("start", "size"))
 
 
-def unsettled_runs(trajs: Mapping[str, StepSizeRuns], window: int, factor: float = SETTLE_FACTOR) -> dict[str, list]:
+def _unsettled(tr: StepSizeRuns, window: int, factor: float) -> np.ndarray:
+    """(lr, start) runs whose late window has not settled; runs that landed exactly on a kink are left out (they
+    have settled, on the kink)."""
+    return ~settled(tr.gap, window, factor) & ~(tr.kink_landing_at >= 0)
+
+
+def unsettled_runs(trajs: Mapping[str, StepSizeRuns], window: int, factor: float = SETTLE_FACTOR) -> dict[str, dict]:
     """Per objective, the step sizes (with the number of starts) whose late window has not settled; runs that
     landed exactly on a kink are left out (they have settled, on the kink)."""
     out = {}
     for name, tr in trajs.items():
-        bad = ~settled(tr.gap, window, factor) & ~(tr.kink_landing_at >= 0)
+        bad = _unsettled(tr, window, factor)
         if bad.any():
             out[name] = {f"lr={lr:g}": int(n) for lr, n in zip(tr.lrs, bad.sum(1)) if n}
     return out
 
 
-def _unsettled_reason(unsettled: dict, factor: float, window: int) -> str:
-    if settle_window_too_short(window):
-        return (f"a late window of {window} steps is too short to judge whether a run has settled (each half needs at "
-                f"least {MIN_SETTLE_HALF} iterates, a window of {4 * MIN_SETTLE_HALF // 2} or more): run more steps "
-                f"with a longer window")
-    what = "; ".join(f"{name} at {', '.join(f'{k} ({v} starts)' for k, v in runs.items())}"
-                     for name, runs in unsettled.items())
+def _short_lists(**lists) -> dict:
+    """The lists that fit in a verdict's ``measured`` (at most LIST_LIMIT values); longer ones stay in the page's
+    tables."""
+    return {k: list(v) for k, v in lists.items() if len(v) <= LIST_LIMIT}
+
+
+def _short_window_reason(window: int) -> str:
+    return (f"a late window of {window} steps is too short to judge whether a run has settled (each half needs at "
+            f"least {MIN_SETTLE_HALF} iterates, a window of {4 * MIN_SETTLE_HALF // 2} or more): run more steps "
+            f"with a longer window")
+
+
+def _unsettled_reason(runs: Mapping[str, int], factor: float) -> str:
+    """Why a group cannot be judged: its runs ``{"lr=0.1": starts}`` whose late window has not settled."""
+    where = ", ".join(f"{k} ({n} start{'s' if n != 1 else ''})" for k, n in runs.items())
     return (f"the late window has not settled (the mean gap over its two halves differs by more than a factor "
-            f"{factor:g}) for {what}: run more steps or drop those step sizes")
+            f"{factor:g}) at {where}: run more steps or drop those step sizes")
 
 
 def cycle_not_converge(trajs: Mapping[str, StepSizeRuns], window: int, c: float, abs_name: str = "abs",
-                       abs_rtol: float = 1e-6, settle_factor: float = SETTLE_FACTOR) -> dict:
-    """Constant-step GD does not converge on objectives non-differentiable at their minimiser.
+                       abs_rtol: float = 1e-6, settle_factor: float = SETTLE_FACTOR) -> Verdict:
+    """Constant-step GD does not converge on objectives non-differentiable at their minimiser: one group per
+    objective.
 
-    Judged runs have settled and did not land exactly on a kink (landings are counted apart). Does not hold as
-    soon as a judged run converges (late mean gap < c * lr), stops rising, or, on |x|, misses lr/2 by more than
-    ``abs_rtol``. Otherwise it holds when every run was judged, and is inconclusive when some runs have not
-    settled (named) or every run of an objective landed on a kink: those could still go either way.
+    Judged runs have settled and did not land exactly on a kink (landings are counted apart). An objective does
+    not hold as soon as a judged run converges (late mean gap < c * lr), stops rising, or, on |x|, misses lr/2 by
+    more than ``abs_rtol``. Otherwise it holds when every run was judged, and is inconclusive when some runs have
+    not settled (named) or every run landed on a kink: those could still go either way. A late window too short to
+    judge settledness makes the whole verdict inconclusive.
     """
     criterion = (f"for every objective non-differentiable at its minimiser and every settled run not landing exactly "
                  f"on a kink: late mean gap >= {c:g} x lr and f still rises in the late window; for |x| the gap "
                  f"equals lr/2 within {abs_rtol:g} (relative)")
-    per_group, failed = {}, False
+    if settle_window_too_short(window):
+        return Verdict.undecided(criterion, _short_window_reason(window), window=window)
+    groups = {}
     for name, tr in trajs.items():
         lrs = np.asarray(tr.lrs, float)
         gap = tr.late_gap(window)
@@ -177,32 +197,31 @@ def cycle_not_converge(trajs: Mapping[str, StepSizeRuns], window: int, c: float,
         oscillates = (increases_per_100(tr.gap, window) > 0)[judged]
         per = cycle_period(tr.x_tail)[judged]
         group_ok = bool(not_conv.all() and oscillates.all())
-        entry = {
-            "runs": int(judged.size), "kink_landings": int(landed.sum()), "unsettled": int((~landed & ~judged).sum()),
+        unsettled = _unsettled(tr, window, settle_factor)
+        measured = {
             "fraction_not_converged": float(not_conv.mean()) if not_conv.size else None,
             "fraction_oscillating": float(oscillates.mean()) if oscillates.size else None,
             "min_gap_over_lr": float(np.min((gap / lrs[:, None])[judged])) if judged.any() else None,
             "period_mode": int(np.bincount(per).argmax()) if per.size else None,
             "fraction_exact_cycle": float((per > 0).mean()) if per.size else None,
+            "runs": int(judged.size), "kink_landings": int(landed.sum()), "unsettled": int(unsettled.sum()),
+            **_short_lists(unsettled_lrs=lrs[unsettled.any(1)].tolist()),
         }
         if name == abs_name and judged.any():
             rel = np.abs(gap / (lrs[:, None] / 2) - 1)[judged]
-            entry["abs_max_rel_dev_from_lr_over_2"] = float(np.max(rel))
+            measured["abs_max_rel_dev_from_lr_over_2"] = float(np.max(rel))
             group_ok = group_ok and bool(np.max(rel) <= abs_rtol)
-        entry["holds"] = group_ok if judged.all() or not group_ok else None
-        failed = failed or not group_ok
-        per_group[name] = entry
-    if failed:  # a settled run already contradicts the claim, whatever the unsettled ones do
-        return verdict(False, criterion, per_group=per_group)
-    unsettled = unsettled_runs(trajs, window, settle_factor)
-    if unsettled:
-        return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor, window), unsettled=unsettled,
-                            per_group=per_group)
-    all_landed = [n for n, e in per_group.items() if e["runs"] == e["kink_landings"]]
-    if all_landed:
-        return inconclusive(criterion, f"every run of {', '.join(all_landed)} landed exactly on a kink",
-                            per_group=per_group)
-    return verdict(True, criterion, per_group=per_group)
+        # a settled run that contradicts the claim decides the group, whatever the unsettled ones do
+        if not group_ok:
+            state = False
+        elif unsettled.any():
+            state = _unsettled_reason(unsettled_runs({name: tr}, window, settle_factor)[name], settle_factor)
+        elif landed.all():
+            state = "every run landed exactly on a kink"
+        else:
+            state = True
+        groups[name] = Verdict.from_state(state, **measured)
+    return Verdict.combine(groups, criterion)
 
 
 # ---------------------------------------------------------------------- The counterexamples: non-smooth, yet convergent
@@ -230,52 +249,60 @@ def _median_late_gaps(trajs: Mapping[str, StepSizeRuns], window: int) -> dict[st
 
 def plot_gap_against_step(trajs: Mapping[str, StepSizeRuns], diminishing: Mapping[str, StepSizeRuns], window: int):
     """Left: median late mean gap against lr (log-log, slope-1 reference); right: the gap under diminishing steps."""
+    from matplotlib.ticker import LogLocator
+
+    from ..figures import panels, shared_legend
+
     lrs = next(iter(trajs.values())).lrs
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = panels(2)
     loglog_rate(lrs, _median_late_gaps(trajs, window), ax=axes[0], xlabel="step size eta",
                 ylabel="median late mean gap", title="Late gap against the step")
     for i, (n, tr) in enumerate(diminishing.items()):
         axes[1].plot(log_floor(np.median(tr.gap[0], 0)), color=PALETTE[i % len(PALETTE)], lw=1, label=n)
     lr0 = next(iter(diminishing.values())).lrs[0]
     axes[1].set(yscale="log", xscale="log", xlabel="step k", ylabel="f(x_k) - f* (median)",
-                title=f"Diminishing steps eta0/sqrt(k+1), eta0 = {lr0:g}")
-    axes[1].legend(frameon=False, fontsize="small")
-    fig.tight_layout()
+                title=f"eta_k = eta0/sqrt(k+1), eta0 = {lr0:g}")
+    for ax in axes:
+        ax.xaxis.set_major_locator(LogLocator(numticks=6))
+        ax.yaxis.set_major_locator(LogLocator(numticks=6))
+    shared_legend(fig, axes, ncol=min(len(trajs) + 1, 5))
     return fig
 
 
 def gap_linear_in_step(trajs: Mapping[str, StepSizeRuns], diminishing: Mapping[str, StepSizeRuns], window: int,
                        *, lo: float = 0.9, hi: float = 1.1, min_ratio: float = 10.0,
-                       settle_factor: float = SETTLE_FACTOR) -> dict:
-    """Late mean gap grows linearly in the step: log-log slope in [lo, hi] for every objective, and diminishing
-    steps lr0/sqrt(k) from lr0 = the largest lr end with a gap >= ``min_ratio`` times smaller than constant lr0.
+                       settle_factor: float = SETTLE_FACTOR) -> Verdict:
+    """Late mean gap grows linearly in the step: log-log slope in [lo, hi] for every objective (one group each),
+    and diminishing steps lr0/sqrt(k) from lr0 = the largest lr end with a gap >= ``min_ratio`` times smaller than
+    constant lr0.
 
-    Preconditions: at least two distinct step sizes, every constant-step run settled, and the diminishing runs
-    started from the largest lr of the grid (whatever the order of the list)."""
+    Preconditions: at least two distinct step sizes, a late window long enough to judge settledness, and the
+    diminishing runs started from the largest lr of the grid (whatever the order of the list); an objective whose
+    constant-step runs have not all settled is inconclusive (named)."""
     criterion = (f"log-log slope of the median late mean gap against lr within [{lo:g}, {hi:g}] for every "
                  f"objective, and diminishing steps lr0/sqrt(k) from lr0 = max lr reach a late gap >= "
                  f"{min_ratio:g}x smaller than constant lr0")
     first = next(iter(trajs.values()))
     lr0 = float(np.max(first.lrs))
     if len(np.unique(first.lrs)) < 2:
-        return inconclusive(criterion, "a slope needs at least two distinct step sizes", lrs=first.lrs.tolist())
+        return Verdict.undecided(criterion, "a slope needs at least two distinct step sizes",
+                                 **_short_lists(lrs=first.lrs.tolist()))
     dim_lr0 = float(next(iter(diminishing.values())).lrs[0])
     if dim_lr0 != lr0:
-        return inconclusive(criterion, f"the diminishing runs start from lr0 = {dim_lr0:g}, not the largest lr "
-                                       f"{lr0:g}", lr0=lr0)
-    per_group, ok = {}, True
+        return Verdict.undecided(criterion, f"the diminishing runs start from lr0 = {dim_lr0:g}, not the largest lr "
+                                            f"{lr0:g}", lr0=lr0)
+    if settle_window_too_short(window):
+        return Verdict.undecided(criterion, _short_window_reason(window), lr0=lr0, window=window)
+    groups = {}
     top = int(np.argmax(first.lrs))
     for name, g in _median_late_gaps(trajs, window).items():
         s = loglog_slope(trajs[name].lrs, g)
         r = float(g[top] / np.median(diminishing[name].late_gap(window)))
-        good = bool(lo <= s <= hi) and bool(r >= min_ratio)
-        per_group[name] = {"slope": s, "constant_over_diminishing_gap": r, "holds": good}
-        ok = ok and good
-    unsettled = unsettled_runs(trajs, window, settle_factor)
-    if unsettled:
-        return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor, window), unsettled=unsettled,
-                            lr0=lr0, per_group=per_group)
-    return verdict(ok, criterion, lr0=lr0, per_group=per_group)
+        unsettled = unsettled_runs({name: trajs[name]}, window, settle_factor).get(name)
+        state = (_unsettled_reason(unsettled, settle_factor) if unsettled
+                 else bool(lo <= s <= hi) and bool(r >= min_ratio))
+        groups[name] = Verdict.from_state(state, slope=s, constant_over_diminishing_gap=r)
+    return Verdict.combine(groups, criterion, lr0=lr0)
 
 
 # ------------------------------------------------------ Huber beyond 2/L: once-differentiable, and still no convergence
@@ -283,8 +310,12 @@ def gap_linear_in_step(trajs: Mapping[str, StepSizeRuns], diminishing: Mapping[s
 def plot_huber_and_quadratic(huber: StepSizeRuns, quadratic: StepSizeRuns, window: int, huber_width: float,
                              curvature: float):
     """Left: Huber's late mean gap against lr with the prediction (lr - d)/2 above 2d; right: the quadratic's
-    gap over the steps at each lr (diverged runs clipped at 1e100)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    gap over the steps at each lr (diverged runs clipped at 1e100). Each panel has its own legend, below it."""
+    from matplotlib.ticker import LogLocator
+
+    from ..figures import panels
+
+    fig, axes = panels(2, panel=(4.6, 4.0))
     hl = huber.lrs
     axes[0].plot(hl, log_floor(np.median(huber.late_gap(window), 1)), "o", label="measured (median)")
     grid = np.linspace(2 * huber_width, max(hl.max(), 2 * huber_width), 50)
@@ -292,20 +323,22 @@ def plot_huber_and_quadratic(huber: StepSizeRuns, quadratic: StepSizeRuns, windo
     axes[0].axvline(2 * huber_width, color=PALETTE[3], ls=":", label="eta = 2d = 2/L")
     axes[0].set(yscale="log", xlabel="step size eta", ylabel="late mean gap (zeros at 1e-18)",
                 title=f"Huber, d = {huber_width:g}")
-    axes[0].legend(frameon=False, fontsize="small")
     for i, lr in enumerate(quadratic.lrs):
         g = np.nan_to_num(np.median(quadratic.gap[i], 0), nan=1e100, posinf=1e100)
         axes[1].plot(np.clip(g, 1e-100, 1e100), color=PALETTE[i % len(PALETTE)], label=f"eta = {lr:g}")
     axes[1].set(yscale="log", ylim=(1e-100, 1e101), xlabel="step k",
-                ylabel="f - f* (median, clipped to 1e-100..1e100)", title=f"Quadratic, 2/L = {2 / curvature:g}")
-    axes[1].legend(frameon=False, fontsize="small")
+                ylabel="f - f* (median, clipped to 1e±100)", title=f"Quadratic, 2/L = {2 / curvature:g}")
+    axes[0].yaxis.set_major_locator(LogLocator(numticks=6))
+    axes[1].set_yticks([1e-100, 1e-50, 1.0, 1e50, 1e100])
+    for ax in axes:
+        ax.legend(frameon=False, fontsize="small", ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.tight_layout()
     return fig
 
 
 def huber_unstable_beyond_2_over_l(huber: StepSizeRuns, quadratic: StepSizeRuns, window: int, *, huber_width: float,
                                    curvature: float, rtol: float = 0.05, zero_below: float = 1e-10,
-                                   settle_factor: float = SETTLE_FACTOR, visible_growth: float = 1e7) -> dict:
+                                   settle_factor: float = SETTLE_FACTOR, visible_growth: float = 1e7) -> Verdict:
     """Huber of width d (gradient 1/d-Lipschitz): for lr > 2d the late mean gap is (lr - d)/2 within
     ``rtol`` for every start; for lr < 2d it falls below ``zero_below``; the quadratic with curvature L
     diverges for every start when lr > 2/L and for none when lr < 2/L.
@@ -321,30 +354,34 @@ def huber_unstable_beyond_2_over_l(huber: StepSizeRuns, quadratic: StepSizeRuns,
     above, below = lrs > 2 * d, lrs < 2 * d
     qlrs, qd = np.asarray(quadratic.lrs, float), blew_up(quadratic)
     qa, qb = qlrs > 2 / curvature, qlrs < 2 / curvature
-    grids = dict(lrs_above_2d=lrs[above].tolist(), lrs_below_2d=lrs[below].tolist(), two_d=2 * d,
-                 quad_lrs_above=qlrs[qa].tolist(), quad_lrs_below=qlrs[qb].tolist(), two_over_L=2 / curvature)
+    grids = dict(two_d=2 * d, two_over_L=2 / curvature,
+                 **_short_lists(lrs_above_2d=lrs[above].tolist(), lrs_below_2d=lrs[below].tolist(),
+                                quad_lrs_above=qlrs[qa].tolist(), quad_lrs_below=qlrs[qb].tolist()))
     if not (above.any() and below.any()):
-        return inconclusive(criterion, f"the Huber step sizes {lrs.tolist()} do not straddle 2d = {2 * d:g}", **grids)
+        return Verdict.undecided(criterion, f"the Huber step sizes {', '.join(f'{x:g}' for x in lrs)} do not "
+                                            f"straddle 2d = {2 * d:g}", **grids)
     if not (qa.any() and qb.any()):
-        return inconclusive(criterion, f"the quadratic's step sizes {qlrs.tolist()} do not straddle 2/L = "
-                                       f"{2 / curvature:g}", **grids)
+        return Verdict.undecided(criterion, f"the quadratic's step sizes {', '.join(f'{x:g}' for x in qlrs)} do not "
+                                            f"straddle 2/L = {2 / curvature:g}", **grids)
     steps = quadratic.gap.shape[-1] - 1
     with np.errstate(divide="ignore", over="ignore"):
         log_growth = 2 * steps * np.log10(np.abs(1 - qlrs[qa] * curvature))
     if np.min(log_growth) < np.log10(visible_growth):
         slow = qlrs[qa][log_growth < np.log10(visible_growth)]
-        return inconclusive(criterion, f"the quadratic at lr = {', '.join(f'{x:g}' for x in slow)} is too close to "
-                                       f"2/L to grow {visible_growth:g}-fold in {steps} steps", **grids)
-    unsettled = unsettled_runs({"huber": huber}, window, settle_factor)
+        return Verdict.undecided(criterion, f"the quadratic at lr = {', '.join(f'{x:g}' for x in slow)} is too close "
+                                            f"to 2/L to grow {visible_growth:g}-fold in {steps} steps", **grids)
+    if settle_window_too_short(window):
+        return Verdict.undecided(criterion, _short_window_reason(window), **grids)
+    unsettled = unsettled_runs({"huber": huber}, window, settle_factor).get("huber")
     if unsettled:
-        return inconclusive(criterion, _unsettled_reason(unsettled, settle_factor, window), unsettled=unsettled,
-                            **grids)
+        return Verdict.undecided(criterion, f"Huber: {_unsettled_reason(unsettled, settle_factor)}",
+                                 unsettled_runs=int(sum(unsettled.values())), **grids)
     pred = (lrs - d) / 2
     rel = np.abs(g[above] / pred[above, None] - 1)
     above_ok = bool(np.max(rel) <= rtol)
     below_ok = bool(np.all(g[below] < zero_below))
     quad_ok = bool(qd[qa].all() and not qd[qb].any())
-    return verdict(
+    return Verdict.decided(
         above_ok and below_ok and quad_ok, criterion,
         max_rel_dev_above=float(np.max(rel)), max_gap_below=float(np.max(g[below])),
         quad_fraction_diverged_above=float(qd[qa].mean()), quad_fraction_diverged_below=float(qd[qb].mean()),
@@ -391,7 +428,9 @@ def behaviour(frame: pd.DataFrame, converged_below: float) -> pd.DataFrame:
 def plot_twins(beh: pd.DataFrame, floor: float = 1e-30):
     """Median late mean gap (runs not landing on a kink) against lr, per objective (colour) and optimizer
     (style); cases where every run landed exactly on the kink are drawn apart, as crosses on the bottom edge."""
-    fig, ax = plt.subplots(figsize=(9, 4.2))
+    from matplotlib.ticker import LogLocator
+
+    fig, ax = plt.subplots(figsize=(8, 4.4))
     order = list(TWIN_OBJECTIVES)
     free = beh[beh.behaviour != "lands on kink"]
     sns.lineplot(data=free.assign(gap=log_floor(free.median_late_gap, floor)), x="lr", y="gap", hue="objective",
@@ -402,7 +441,8 @@ def plot_twins(beh: pd.DataFrame, floor: float = 1e-30):
                    label="every run landed on the kink")
     ax.set(xscale="log", yscale="log", xlabel="step size eta", ylabel=f"median late mean gap (floor {floor:g})",
            title="Final gap by optimizer and twin")
-    ax.legend(frameon=False, fontsize="x-small", ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left")
+    ax.yaxis.set_major_locator(LogLocator(numticks=7))
+    ax.legend(frameon=False, fontsize="x-small", bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()
     return fig
 
@@ -414,24 +454,27 @@ def behaviour_table(beh: pd.DataFrame) -> pd.DataFrame:
 
 
 def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str, str]] = TWIN_PAIRS,
-                               claim_optimizer: str = "rmsprop", min_fraction: float = 0.5) -> dict:
+                               claim_optimizer: str = "rmsprop", min_fraction: float = 0.5) -> Verdict:
     """Does an optimizer behave differently on differentiable and non-differentiable twins?
 
-    ``beh`` is a :func:`behaviour` frame. Per optimizer: the fraction of (twin pair, lr) cases where its
-    behaviour class (converges / stalls / diverges) differs between the smooth and the non-smooth twin. Cases
-    where every non-smooth run landed on the kink are left out; cases with an unsettled side could go either
-    way, so the fraction is known only between (differ) / (all) and (differ + unsettled) / (all). ``holds``
-    answers the paper's sentence for ``claim_optimizer``: the whole range is >= ``min_fraction`` (holds), or
-    below it (does not hold); a range across it is inconclusive.
+    ``beh`` is a :func:`behaviour` frame. Per optimizer (one group each): the fraction of (twin pair, lr) cases
+    where its behaviour class (converges / stalls / diverges) differs between the smooth and the non-smooth twin.
+    Cases where every non-smooth run landed on the kink are left out; cases with an unsettled side could go either
+    way, so the fraction is known only between (differ) / (all) and (differ + unsettled) / (all). A group holds
+    when the whole range is >= ``min_fraction``, does not hold when it is below, and is inconclusive when the range
+    straddles it. The paper's sentence judges ``claim_optimizer``; the other optimizers are reported beside it.
     """
     criterion = (f"{claim_optimizer} behaves differently (converges vs stalls vs diverges, median late gap of runs "
                  f"that do not land on a kink) on the smooth and the non-smooth twin in >= {min_fraction:.0%} of "
-                 f"(twin pair, lr) cases; other optimizers in per_group")
+                 f"(twin pair, lr) cases; the other optimizers are reported beside it")
     b = beh.set_index(["optimizer", "objective", "lr"])["behaviour"]
-    per_group = {}
-    for opt in beh.optimizer.unique():
+    run = list(beh.optimizer.unique())
+    groups = {} if claim_optimizer in run else {
+        claim_optimizer: Verdict.undecided("", f"was not run (optimizers run: {', '.join(run) or 'none'})")}
+    reported = {}
+    for opt in run:
         diffs = total = open_ = 0
-        detail = {}
+        compared = []
         for smooth, rough in twin_pairs:
             for lr in sorted(beh.lr.unique()):
                 bs, br = b.get((opt, smooth, lr)), b.get((opt, rough, lr))
@@ -442,33 +485,37 @@ def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str
                     open_ += 1
                 else:
                     diffs += int(bs != br)
-                detail[f"{smooth} vs {rough} @ lr={lr:g}"] = f"{bs} / {br}"
+                compared.append(f"{smooth} vs {rough} at lr={lr:g}: {bs} / {br}")
         lo, hi = (diffs / total, (diffs + open_) / total) if total else (None, None)
-        decided = lo is not None and (lo >= min_fraction or hi < min_fraction)
-        per_group[opt] = {"fraction_differs": lo if lo == hi else None, "fraction_differs_range": [lo, hi],
-                          "pairs": total, "unsettled_pairs": open_,
-                          "holds": bool(lo >= min_fraction) if decided else None, "detail": detail}
-    if claim_optimizer not in per_group:
-        return inconclusive(criterion, f"{claim_optimizer} was not run (optimizers: {', '.join(per_group)})",
-                            per_group=per_group)
-    claim = per_group[claim_optimizer]
-    if claim["pairs"] == 0:
-        return inconclusive(criterion, f"every {claim_optimizer} run on a non-smooth twin landed exactly on a kink",
-                            per_group=per_group)
-    if claim["holds"] is None:
-        lo, hi = claim["fraction_differs_range"]
-        return inconclusive(criterion, f"{claim['unsettled_pairs']} of {claim['pairs']} {claim_optimizer} cases have "
-                                       f"not settled: the fraction that differs lies between {lo:.0%} and {hi:.0%}, "
-                                       f"across the {min_fraction:.0%} threshold", per_group=per_group)
-    return verdict(claim["holds"], criterion, per_group=per_group)
+        if not total:
+            state = "every run on a non-smooth twin landed exactly on a kink"
+        elif lo >= min_fraction or hi < min_fraction:
+            state = lo >= min_fraction
+        else:
+            state = (f"{open_} of {total} cases have not settled: the fraction that differs lies between {lo:.0%} "
+                     f"and {hi:.0%}, across the {min_fraction:.0%} threshold")
+        (groups if opt == claim_optimizer else reported)[opt] = Verdict.from_state(
+            state, fraction_differs_min=lo, fraction_differs_max=hi, cases=total, unsettled_cases=open_,
+            **_short_lists(compared=compared))
+    return Verdict.combine(groups, criterion, reported=reported)
+
+
+def _fraction_text(g: Verdict) -> str:
+    lo, hi = g.measured.get("fraction_differs_min"), g.measured.get("fraction_differs_max")
+    if lo is None or hi is None:
+        return "no case compared"
+    return f"{lo:.0%}" if lo == hi else f"{lo:.0%} to {hi:.0%}"
 
 
 def adaptive_table(verdict_: Verdict) -> pd.DataFrame:
-    """Per optimizer of ``adaptive-optimizers-differ``: the range of the fraction of cases that differ, the unsettled
-    cases, and its state."""
-    return pd.DataFrame({o: {"fraction differs (range)": e["fraction_differs_range"], "unsettled cases":
-                             e["unsettled_pairs"], "holds": e["holds"]}
-                         for o, e in verdict_.measured["per_group"].items()}).T
+    """Per optimizer of ``adaptive-optimizers-differ`` (judged, then reported): the fraction of cases that differ
+    (a range while cases are unsettled), the cases compared and unsettled, and its state."""
+    rows = {}
+    for judged, groups in ((True, verdict_.groups), (False, verdict_.reported)):
+        for opt, g in groups.items():
+            rows[opt] = {"fraction differs": _fraction_text(g), "cases": g.measured.get("cases"),
+                         "unsettled cases": g.measured.get("unsettled_cases"), "state": g.state, "judged": judged}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def kink_landings(beh: pd.DataFrame) -> dict[str, int]:
@@ -497,29 +544,75 @@ def late_gap_scaling(beh: pd.DataFrame) -> pd.DataFrame:
 
 # -------------------------------------------------------------------------------------------------------------- Verdict
 
+def _hinge_text(rises: float) -> str:
+    if np.isfinite(rises) and rises > 0:
+        return (f"its loss still rises in {rises:.3g} of every 100 late steps (median): it oscillates, whether or not "
+                f"it repeats exactly")
+    return ("its loss no longer rises in the late window (median over runs): at these settings it has stopped "
+            "oscillating")
+
+
+def _counter_conclusion(counter_all: bool) -> str:
+    if counter_all:
+        return ("so the claim holds only where f is non-differentiable at the minimiser, and the v1 wording \"all "
+                "convex, non-smooth, Lipschitz functions\" is too broad")
+    return ("so this run does not show that the v1 wording is too broad: see the table for the runs that did not "
+            "reach it")
+
+
+def _abs_text(verdict: Verdict) -> str:
+    g = verdict.groups.get("abs")
+    dev = g.measured.get("abs_max_rel_dev_from_lr_over_2") if g is not None else None
+    if dev is None:
+        return "no settled run on |x| was judged"
+    return f"for |x| the late gap is η/2 within a relative {dev:.1e}"
+
+
+def _slopes_text(verdict: Verdict) -> str:
+    if not verdict.groups:
+        return "no slope was computed"
+    parts = [f"{k} {g.measured['slope']:.3f}" if g.measured.get("slope") is not None else f"{k} not finite"
+             for k, g in verdict.groups.items()]
+    return "log-log slopes " + ", ".join(parts)
+
+
+def _huber_text(verdict: Verdict) -> str:
+    dev = verdict.measured.get("max_rel_dev_above")
+    if dev is None:
+        return "no deviation from (η - d)/2 was measured"
+    return f"largest relative deviation from (η - d)/2 above 2d: {dev:.1e}"
+
+
+def _adaptive_text(verdict: Verdict) -> str:
+    parts = [f"{o} {_fraction_text(g)}" + ("" if o in verdict.groups else " (reported)")
+             for o, g in {**verdict.groups, **verdict.reported}.items() if "fraction_differs_min" in g.measured]
+    return ", ".join(parts) or "no optimizer was run"
+
+
+def _landings_text(landings: Mapping[str, int], twins: pd.DataFrame) -> str:
+    runs = int((twins.optimizer == "rmsprop").sum())
+    if not runs:
+        return "RMSProp was not run here"
+    landed = sum(k for key, k in landings.items() if key.startswith("rmsprop/"))
+    return f"here {landed if landed else 'none'} of its {runs} run{'s' if runs != 1 else ''} did"
+
+
 def page_texts(verdicts: Mapping[str, Verdict], *, summary: pd.DataFrame, landings: Mapping[str, int],
                twins: pd.DataFrame, dim: int, steps: int) -> dict[str, str]:
     """The sentences the page glues (as ``nscd-<key>``), from the runs and the recorded verdicts."""
     cycles = cycle_table(summary, NONSMOOTH)
     counter_all = counterexamples_reach_minimum(summary)
-    abs_dev = verdicts["cycle-not-converge"].measured["per_group"]["abs"].get("abs_max_rel_dev_from_lr_over_2")
-    slopes = verdicts["gap-linear-in-step"].measured.get("per_group", {})
-    adaptive = verdicts["adaptive-optimizers-differ"].measured["per_group"]
-    ranges = [(o, *e["fraction_differs_range"]) for o, e in adaptive.items()
-              if e["fraction_differs_range"][0] is not None]
     return {
-        "hinge-rises": text_of(cycles.loc["hinge-l2", "rises_per_100"], ".0f"),
         "hinge-period": text_of(int(cycles.loc["hinge-l2", "period_mode"])),
+        "hinge-oscillation": _hinge_text(float(cycles.loc["hinge-l2", "rises_per_100"])),
         "counter-all": "every" if counter_all else "not every",
-        "counter-conclusion": (
-            "so the claim holds only where f is non-differentiable at the minimiser, and the v1 wording "
-            "\"all convex, non-smooth, Lipschitz functions\" is too broad" if counter_all else
-            "so this run does not show that the v1 wording is too broad: see the table for the runs that did not "
-            "reach it"),
-        "rms-landings": text_of(sum(k for key, k in landings.items() if key.startswith("rmsprop/"))),
-        "twin-runs": text_of(len(twins[twins.optimizer == "rmsprop"])),
-        "dim": text_of(max(dim, 2)), "steps": text_of(steps), "abs-dev": text_of(abs_dev, ".1e"),
-        "slopes": ", ".join(f"{k} {e['slope']:.3f}" for k, e in slopes.items()) or "not computed",
-        "huber-dev": text_of(verdicts["huber-unstable-beyond-2-over-l"].measured.get("max_rel_dev_above"), ".1%"),
-        "adaptive": "; ".join(f"{o}: {lo:.0%}" if lo == hi else f"{o}: {lo:.0%} to {hi:.0%}" for o, lo, hi in ranges),
+        "counter-conclusion": _counter_conclusion(counter_all),
+        "counter": (f"{'every' if counter_all else 'not every'} run on the two flat-bottomed counterexamples reached "
+                    f"the exact minimum, {_counter_conclusion(counter_all)}"),
+        "rms-landings": _landings_text(landings, twins),
+        "dim": text_of(max(dim, 2)), "steps": f"{steps:,}",
+        "abs": _abs_text(verdicts["cycle-not-converge"]),
+        "slopes": _slopes_text(verdicts["gap-linear-in-step"]),
+        "huber": _huber_text(verdicts["huber-unstable-beyond-2-over-l"]),
+        "adaptive": _adaptive_text(verdicts["adaptive-optimizers-differ"]),
     }

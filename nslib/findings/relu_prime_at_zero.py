@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
@@ -23,16 +23,17 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from matplotlib.ticker import LogLocator
 from torch import nn
 from torch.nn.utils import parameters_to_vector
 
-from ..figures import PALETTE
-from ..glue import text_of
-from ..runner import DTYPES, combine_verdicts, inconclusive, verdict
+from ..figures import PALETTE, panels, shared_legend
+from ..runner import DTYPES
 from ..tools import data
 from ..tools.kinks import relu_alpha
 from ..tools.stats import spearman
 from ..tools.train import accuracy, make_optimizer, minibatches, train
+from ..verdicts import Verdict
 
 __all__ = [
     # experiments
@@ -128,6 +129,75 @@ def relu_rule_table(dtypes: Sequence[str], alpha: float = 0.5, upstream: float =
 
 
 # ---------------------------------------------------------- How often does ReLU'(0) matter? The bifurcation-zone volume
+
+class KinkMLP(nn.Module):
+    """MLP ``n_in -> width x depth (ReLU with ReLU'(0) = alpha) -> n_out`` that counts exact zeros at the ReLUs.
+
+    ``kernel`` picks how W x + b is computed (:data:`KERNELS`); ``compute_dtype`` is the precision of the forward
+    and backward passes (the weights are cast to it, so float32 master weights train in 16-bit compute);
+    ``batch_norm`` puts a BatchNorm1d (in the weights' dtype) before each ReLU. While ``counting`` is on, every
+    forward adds to ``zeros`` (per hidden layer) and ``sites``.
+    """
+
+    def __init__(self, n_in: int, width: int, depth: int, n_out: int, *, alpha: float = 0.0, kernel: str = "fused",
+                 batch_norm: bool = False, compute_dtype: torch.dtype | None = None):
+        super().__init__()
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel = {kernel!r}: allowed is one of {', '.join(KERNELS)}")
+        sizes = [n_in] + [width] * depth + [n_out]
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(width) for _ in range(depth)) if batch_norm else None
+        self.alpha, self.kernel, self.compute_dtype = float(alpha), kernel, compute_dtype
+        self.counting = True
+        self.zeros = [0] * depth
+        self.sites = 0
+
+    def as_sequential(self) -> nn.Sequential:
+        """The same layers as a plain ``nn.Sequential`` of Linear and torch's ReLU (no batch norm, no counting): what
+        a user's model looks like to :func:`nslib.tools.kinks.audit`."""
+        if self.norms is not None:
+            raise ValueError("as_sequential: a net with batch norm has no plain Linear-ReLU form")
+        return nn.Sequential(*[m for lin in self.linears[:-1] for m in (lin, nn.ReLU())], self.linears[-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cd = self.compute_dtype or self.linears[0].weight.dtype
+        h = x.to(cd)
+        for i, lin in enumerate(self.linears):
+            W, b = lin.weight.to(cd), lin.bias.to(cd)
+            z = F.linear(h, W, b) if self.kernel == "fused" else h @ W.T + b
+            if i == len(self.linears) - 1:
+                return z
+            if self.norms is not None:
+                bn = self.norms[i]
+                z = bn(z.to(bn.weight.dtype)).to(cd)
+            if self.counting:
+                self.zeros[i] += int((z == 0).sum())
+                self.sites += z.numel()
+            h = relu_alpha(z, self.alpha)
+        return h
+
+
+def make_kink_mlp(n_in: int, width: int, depth: int, *, n_out: int, seed: int, dtype: torch.dtype = torch.float32,
+             device="cpu", **kwargs) -> KinkMLP:
+    """A :class:`KinkMLP` with PyTorch's default initialisation drawn from ``seed`` (in float32, then cast to
+    ``dtype``: every precision starts from the same init, rounded), without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = KinkMLP(n_in, width, depth, n_out, **kwargs)
+    return net.to(device=device, dtype=dtype)
+
+
+def _batches(n: int, batch_size: int):
+    return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+def _init_seed(seed: int, i: int) -> int:
+    return seed * 1_000_003 + i
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.to(torch.promote_types(logits.dtype, torch.float32)), y)
+
 
 def _wilson(k: int, n: int) -> tuple[float, float]:
     """Wilson 95% interval of a binomial fraction k/n (scipy's ``binomtest(k, n).proportion_ci``)."""
@@ -232,6 +302,11 @@ def _bits_label(name: str) -> str:
     return {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}.get(name, name)
 
 
+#: A swept factor's short name (panel titles) and its axis label with units.
+_FACTOR_NAMES = {"width": ("width", "width (neurons per layer)"), "depth": ("depth", "depth (hidden layers)"),
+                 "batch_size": ("batch size", "batch size (samples)")}
+
+
 def _size_axis(ax, values, log: bool) -> None:
     """Ticks at the sizes run (no minor tick labels), on a log axis for widths and batch sizes."""
     if log:
@@ -241,12 +316,12 @@ def _size_axis(ax, values, log: bool) -> None:
 
 
 def plot_volume(grid: pd.DataFrame):
-    """Left: the volume by precision at the base net, per dataset, with 95% Wilson intervals. Then one panel per
-    factor varied in 16 bits (width, depth, batch size), one line per dataset x precision; grey: the authors'
-    committed MNIST/GPU volumes (16 bits solid, 32 bits dashed) where the factor matches."""
+    """First panel: the volume by precision at the base net, per dataset, with 95% Wilson intervals. Then one panel
+    per factor varied in 16 bits (width, depth, batch size), one line per dataset x precision; grey: the authors'
+    committed MNIST/GPU volumes (16 bits solid, 32 bits dashed) where the factor matches. Two panels a row, one
+    legend below."""
     factors = [f for f in ("width", "depth", "batch_size") if (grid.varied == f).any()]
-    fig, axes = plt.subplots(1, 1 + len(factors), figsize=(3.6 * (1 + len(factors)), 3.6), squeeze=False)
-    axes = axes[0]
+    fig, axes = panels(1 + len(factors))
     base = grid[grid.varied == "base"]
     dss = list(dict.fromkeys(grid.dataset))
     for i, ds in enumerate(dss):
@@ -255,26 +330,28 @@ def plot_volume(grid: pd.DataFrame):
         axes[0].errorbar(x, sub.volume, yerr=[sub.volume - sub.ci_low, sub.ci_high - sub.volume], fmt="o",
                          color=PALETTE[i], capsize=3, label=ds)
         axes[0].set_xticks(np.arange(len(sub)), [_bits_label(d) for d in sub.dtype])
-    axes[0].set(title="volume by precision", ylabel="fraction of inits in S01", ylim=(-0.05, 1.05))
-    axes[0].legend(frameon=False, fontsize="small")
+    axes[0].set(title="by precision", xlabel="precision", ylabel="fraction of inits in S01", ylim=(-0.05, 1.05))
     styles = ["-", "--", ":", "-."]
     for ax, f in zip(axes[1:], factors):
         sub = grid[grid.varied == f]
         for i, ds in enumerate(dss):
             for j, dt in enumerate(dict.fromkeys(sub.dtype)):
                 s = sub[(sub.dataset == ds) & (sub.dtype == dt)]
-                ax.plot(s[f], s.volume, marker="o", ls=styles[j % 4], color=PALETTE[i], label=f"{ds} {_bits_label(dt)}")
+                ax.plot(s[f], s.volume, marker="o", ls=styles[j % 4], color=PALETTE[i])
         ours = AUTHORS_VOLUMES[AUTHORS_VOLUMES.varied == f]
         for bits, ls in ((16, "-"), (32, "--")):
             a = ours[ours.bits == bits]
             if len(a):
                 ax.plot(a.value, a.per_1000 / 1000, color="0.6", ls=ls, marker="x", label=f"authors {bits}-bit")
-        ax.set(title=f"volume vs {f.replace('_', ' ')}", xlabel=f.replace("_", " "), ylim=(-0.05, 1.05))
+        ax.set(title=f"vs {_FACTOR_NAMES[f][0]}", xlabel=_FACTOR_NAMES[f][1], ylabel="fraction of inits in S01",
+               ylim=(-0.05, 1.05))
         _size_axis(ax, sorted(set(sub[f]) | set(ours.value)), log=f != "depth")
-        ax.legend(frameon=False, fontsize="x-small")
-    fig.suptitle("Bifurcation-zone volume: inits where ReLU'(0) = 0 and 1 give different gradients",
-                 fontweight="bold")
-    fig.tight_layout()
+    # one legend for all panels: colour is the dataset (as in the first panel), line style the sweep's precision
+    sweep = list(dict.fromkeys(grid[grid.varied != "base"].dtype))
+    for j, dt in enumerate(sweep):
+        axes[-1].plot([], [], marker="o", ls=styles[j % 4], color="0.25", label=f"{_bits_label(dt)} sweep")
+    fig.suptitle("Bifurcation-zone volume: inits where ReLU'(0) = 0 and 1 differ", fontweight="bold")
+    shared_legend(fig, axes, ncol=4)
     return fig
 
 
@@ -282,7 +359,7 @@ def _bits(name: str) -> int:
     return DTYPES[name].itemsize * 8
 
 
-def volume_ordered_by_precision(grid: pd.DataFrame) -> dict:
+def volume_ordered_by_precision(grid: pd.DataFrame) -> Verdict:
     """V16 >= V32 >= V64 and V64 = 0 at the base net, per dataset, for each 16-bit precision run, with at least one
     strict decrease that the counts can see.
 
@@ -300,7 +377,7 @@ def volume_ordered_by_precision(grid: pd.DataFrame) -> dict:
         v32, v64 = by.get("float32"), by.get("float64")
         measured = {f"V_{d}": by[d].volume for d in by}
         if not v16 or v32 is None or v64 is None:
-            groups[ds] = {"state": "needs a 16-bit, the float32 and the float64 run", "measured": measured}
+            groups[ds] = Verdict.undecided(crit, "needs a 16-bit, the float32 and the float64 run", **measured)
             continue
         pairs = [(a, v32) for a in v16] + [(v32, v64)]
         if v64.in_S > 0 or any(lo.ci_high < hi.ci_low for lo, hi in pairs):
@@ -312,16 +389,18 @@ def volume_ordered_by_precision(grid: pd.DataFrame) -> dict:
                      "order them")
         else:
             state = True
-        groups[ds] = {"state": state, "measured": measured}
-    return combine_verdicts(groups, crit)
+        groups[ds] = Verdict.from_state(state, crit, **measured)
+    return Verdict.combine(groups, crit)
 
 
-def volume_16bit_large(grid: pd.DataFrame, threshold: float = 0.1) -> dict:
+def volume_16bit_large(grid: pd.DataFrame, threshold: float = 0.1) -> Verdict:
     """In 16 bits (fp16 or bf16) the volume exceeds ``threshold`` at the base net, per dataset: holds when the 95%
     Wilson interval of some 16-bit dtype lies above it, does not hold when every 16-bit interval lies below it,
     otherwise inconclusive (more inits needed)."""
     crit = f"some 16-bit volume > {threshold:g} (95% Wilson interval), base net, each dataset"
     base = grid[(grid.varied == "base") & grid.dtype.map(lambda d: _bits(d) == 16)]
+    if base.empty:
+        return Verdict.undecided(crit, "no 16-bit precision was run at the base net", threshold=threshold)
     groups = {}
     for ds, sub in base.groupby("dataset", sort=False):
         measured = {f"V_{r.dtype}": r.volume for r in sub.itertuples()}
@@ -332,10 +411,8 @@ def volume_16bit_large(grid: pd.DataFrame, threshold: float = 0.1) -> dict:
             state = False
         else:
             state = f"the 95% intervals straddle {threshold:g}: more inits needed"
-        groups[ds] = {"state": state, "measured": measured}
-    if base.empty:
-        return inconclusive(crit, "no 16-bit precision was run at the base net")
-    return combine_verdicts(groups, crit, threshold=threshold)
+        groups[ds] = Verdict.from_state(state, crit, **measured)
+    return Verdict.combine(groups, crit, threshold=threshold)
 
 
 def base_volume_table(grid: pd.DataFrame) -> pd.DataFrame:
@@ -349,71 +426,6 @@ def base_volume_table(grid: pd.DataFrame) -> pd.DataFrame:
 
 
 # -------------------------------------------------------------------- Why: exact zeros, and the kernel decides how many
-
-class KinkMLP(nn.Module):
-    """MLP ``n_in -> width x depth (ReLU with ReLU'(0) = alpha) -> n_out`` that counts exact zeros at the ReLUs.
-
-    ``kernel`` picks how W x + b is computed (:data:`KERNELS`); ``compute_dtype`` is the precision of the forward
-    and backward passes (the weights are cast to it, so float32 master weights train in 16-bit compute);
-    ``batch_norm`` puts a BatchNorm1d (in the weights' dtype) before each ReLU. While ``counting`` is on, every
-    forward adds to ``zeros`` (per hidden layer) and ``sites``.
-    """
-
-    def __init__(self, n_in: int, width: int, depth: int, n_out: int, *, alpha: float = 0.0, kernel: str = "fused",
-                 batch_norm: bool = False, compute_dtype: torch.dtype | None = None):
-        super().__init__()
-        if kernel not in KERNELS:
-            raise ValueError(f"kernel = {kernel!r}: allowed is one of {', '.join(KERNELS)}")
-        sizes = [n_in] + [width] * depth + [n_out]
-        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.norms = nn.ModuleList(nn.BatchNorm1d(width) for _ in range(depth)) if batch_norm else None
-        self.alpha, self.kernel, self.compute_dtype = float(alpha), kernel, compute_dtype
-        self.counting = True
-        self.zeros = [0] * depth
-        self.sites = 0
-
-    def as_sequential(self) -> nn.Sequential:
-        """The same layers as a plain ``nn.Sequential`` of Linear and torch's ReLU (no batch norm, no counting): what
-        a user's model looks like to :func:`nslib.tools.kinks.audit`."""
-        if self.norms is not None:
-            raise ValueError("as_sequential: a net with batch norm has no plain Linear-ReLU form")
-        return nn.Sequential(*[m for lin in self.linears[:-1] for m in (lin, nn.ReLU())], self.linears[-1])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        cd = self.compute_dtype or self.linears[0].weight.dtype
-        h = x.to(cd)
-        for i, lin in enumerate(self.linears):
-            W, b = lin.weight.to(cd), lin.bias.to(cd)
-            z = F.linear(h, W, b) if self.kernel == "fused" else h @ W.T + b
-            if i == len(self.linears) - 1:
-                return z
-            if self.norms is not None:
-                bn = self.norms[i]
-                z = bn(z.to(bn.weight.dtype)).to(cd)
-            if self.counting:
-                self.zeros[i] += int((z == 0).sum())
-                self.sites += z.numel()
-            h = relu_alpha(z, self.alpha)
-        return h
-
-
-def make_kink_mlp(n_in: int, width: int, depth: int, *, n_out: int, seed: int, dtype: torch.dtype = torch.float32,
-             device="cpu", **kwargs) -> KinkMLP:
-    """A :class:`KinkMLP` with PyTorch's default initialisation drawn from ``seed`` (in float32, then cast to
-    ``dtype``: every precision starts from the same init, rounded), without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = KinkMLP(n_in, width, depth, n_out, **kwargs)
-    return net.to(device=device, dtype=dtype)
-
-
-def _batches(n: int, batch_size: int):
-    return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-
-
-def _init_seed(seed: int, i: int) -> int:
-    return seed * 1_000_003 + i
-
 
 def zero_rates(splits: dict[str, data.Split], dtypes: Sequence[str], widths: Sequence[int], *, depths: Sequence[int],
                width: int, depth: int, batch_size: int, n_inits: int, seed: int, device="cpu") -> pd.DataFrame:
@@ -444,9 +456,11 @@ def zero_rates(splits: dict[str, data.Split], dtypes: Sequence[str], widths: Seq
 
 def plot_zero_rates(rates: pd.DataFrame):
     """Exact zeros per pre-activation (log scale; 0 drawn at the bottom edge) against width and depth, one colour
-    per precision, solid for the fused kernel (``nn.Linear``) and dashed for ``x @ W.T + b``; one row per dataset."""
+    per precision, solid for the fused kernel (``nn.Linear``) and dashed for ``x @ W.T + b``; one row per dataset,
+    one legend below."""
     dss = list(dict.fromkeys(rates.dataset))
-    fig, axes = plt.subplots(len(dss), 2, figsize=(10, 3.4 * len(dss)), squeeze=False)
+    fig, flat = panels(2 * len(dss))
+    axes = [flat[2 * r: 2 * r + 2] for r in range(len(dss))]
     floor = 0.3 / rates.sites.max()
     for r, ds in enumerate(dss):
         sub = rates[rates.dataset == ds]
@@ -458,26 +472,32 @@ def plot_zero_rates(rates: pd.DataFrame):
                     s = sub[(sub.dtype == dt) & (sub.kernel == kernel) & (sub[fixed] == val)].sort_values(f)
                     ax.plot(s[f], np.maximum(s.rate, floor), marker="o", ls=ls, color=PALETTE[j],
                             label=f"{_bits_label(dt)} {kernel}")
-            ax.set(yscale="log", xlabel=f, ylabel="exact zeros per pre-activation",
-                   title=f"{ds}: rate vs {f} ({fixed} {val})")
+            ax.set(yscale="log", xlabel=_FACTOR_NAMES[f][1], ylabel="exact zeros per pre-activation",
+                   title=f"{ds}: vs {f} ({fixed} {val})")
+            ax.yaxis.set_major_locator(LogLocator(numticks=6))
             _size_axis(ax, sorted(set(sub[f])), log=f == "width")
-        axes[r][0].legend(frameon=False, fontsize="x-small", ncol=2)
     fig.suptitle("How often a pre-activation is exactly 0 (bottom edge: none found)", fontweight="bold")
-    fig.tight_layout()
+    shared_legend(fig, flat, ncol=4)
     return fig
 
 
-def zero_rate_grows_with_size(rates: pd.DataFrame, min_zeros: int = 20) -> dict:
+def _count(n: int, noun: str) -> str:
+    """``n`` with its noun, singular or plural, thousands separated: "1 exact zero", "1,204 exact zeros"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def zero_rate_grows_with_size(rates: pd.DataFrame, min_zeros: int = 20) -> Verdict:
     """At 16 bits the exact-zero rate per pre-activation rises with width and with depth, judged per dataset x
     16-bit dtype x kernel x factor on series with at least ``min_zeros`` zeros counted (fewer cannot be ranked).
 
     A series grows when its Spearman correlation with the size is > 0 *and* the rate at the largest size exceeds
     the rate at the smallest by more than two Poisson standard errors of the log ratio; it decides 'does not hold'
     when the rate at the largest size is *below* the smallest by more than two; anything between is inconclusive
-    (the counts cannot tell). At 32 and 64 bits the rates are 0 on the CPU and the correlation is undefined."""
+    (the counts cannot tell). At 32 and 64 bits the rates are 0 on the CPU and the correlation is undefined. Series
+    that cannot be ranked (fewer than 3 sizes, fewer than ``min_zeros`` zeros) are listed in ``not_judged``."""
     crit = (f"Spearman(size, rate) > 0 and rate(largest) / rate(smallest) > 1 beyond 2 Poisson SE, in width and "
             f"depth at 16 bits (series with >= {min_zeros} zeros)")
-    groups, skipped = {}, {}
+    groups, skipped = {}, []
     sub16 = rates[rates.dtype.map(lambda d: _bits(d) == 16)]
     for (ds, dt, kernel), g in sub16.groupby(["dataset", "dtype", "kernel"], sort=False):
         depth0, width0 = g.depth.mode()[0], g.width.mode()[0]
@@ -485,10 +505,10 @@ def zero_rate_grows_with_size(rates: pd.DataFrame, min_zeros: int = 20) -> dict:
             s = g[g[fixed] == val].sort_values(f)
             name = f"{ds} {dt} {kernel} {f}"
             if s[f].nunique() < 3:
-                skipped[name] = f"fewer than 3 {f}s"
+                skipped.append(f"{name} (fewer than 3 {f}s)")
                 continue
             if int(s.zeros.sum()) < min_zeros:
-                skipped[name] = f"{int(s.zeros.sum())} zeros counted"
+                skipped.append(f"{name} ({_count(int(s.zeros.sum()), 'zero')} counted)")
                 continue
             rho = spearman(s[f], s.rate)
             (z1, n1), (z2, n2) = (s.zeros.iloc[0] + 0.5, s.sites.iloc[0]), (s.zeros.iloc[-1] + 0.5, s.sites.iloc[-1])
@@ -500,11 +520,11 @@ def zero_rate_grows_with_size(rates: pd.DataFrame, min_zeros: int = 20) -> dict:
                 state = False
             else:
                 state = "no trend beyond the counting noise"
-            groups[name] = {"state": state, "measured": {"spearman": rho, "zeros": int(s.zeros.sum()),
-                                                         "log_rate_ratio": log_ratio, "se": se}}
+            groups[name] = Verdict.from_state(state, crit, spearman=rho, log_rate_ratio=log_ratio, se=se,
+                                              zeros=int(s.zeros.sum()))
     if not groups:
-        return inconclusive(crit, f"no 16-bit series has {min_zeros} zeros to rank", not_judged=skipped)
-    return combine_verdicts(groups, crit, not_judged=skipped)
+        return Verdict.undecided(crit, f"no 16-bit series has {min_zeros} zeros to rank", not_judged=skipped)
+    return Verdict.combine(groups, crit, not_judged=skipped)
 
 
 def rate_table(rates: pd.DataFrame, width: int, depth: int) -> pd.DataFrame:
@@ -560,10 +580,6 @@ def rate_prediction(rates: pd.DataFrame, grid: pd.DataFrame, width: int, depth: 
 
 
 # ----------------------------------------------------------------------- Training from one init: when do the runs part?
-
-def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits.to(torch.promote_types(logits.dtype, torch.float32)), y)
-
 
 def _master_dtype(dt: torch.dtype) -> torch.dtype:
     """Weights are kept in float32 (float64 for float64 runs) and cast to the compute precision in each pass."""
@@ -658,38 +674,47 @@ def plot_divergence(runs: Sequence[PairRun]):
         ax.plot(t, np.maximum(r.control, tiny), color=PALETTE[j], ls=":", lw=1)
         hits = np.flatnonzero(r.zeros > 0) + 1
         ax.plot(hits, np.full(len(hits), tiny * 3 ** (j + 1)), "|", color=PALETTE[j], ms=8)
-    ax.set(yscale="log", xlabel="SGD step", ylabel="weight distance ||theta_1 - theta_0||",
-           title="Training from one init: ReLU'(0) = 1 vs 0 (solid), 0 vs 0 control (dotted)")
-    ax.legend(frameon=False, fontsize="small")
+    ax.plot([], [], color="0.4", ls=":", lw=1, label="0 vs 0 control")
+    ax.plot([], [], "|", color="0.4", ms=8, ls="none", label="step met an exact 0")
+    ax.set(yscale="log", xlabel="SGD step", ylabel=r"weight distance $\|\theta_1 - \theta_0\|_2$",
+           title="Distance to the ReLU'(0) = 0 run, from one init")
+    ax.yaxis.set_major_locator(LogLocator(numticks=8))
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
 
-def control_stays_identical(runs: Sequence[PairRun]) -> dict:
+def control_stays_identical(runs: Sequence[PairRun]) -> Verdict:
     """The 0-vs-0 control stays bitwise identical at every step, and the 0-vs-1 pair is exactly equal up to the
-    first step that met an exact zero (the only place ReLU'(0) is used) and apart after it (where one was met).
-    Inconclusive when no run met an exact zero (the pair then shows nothing) or a loss went non-finite."""
+    first step that met an exact zero (the only place ReLU'(0) is used) and apart after it (where one was met),
+    judged per precision. A precision whose loss went non-finite is inconclusive; one that met no exact zero shows
+    only its control (it holds when another precision met a zero, and is inconclusive when none did: the pairs then
+    show nothing)."""
     crit = "control distance = 0 throughout; 0-vs-1 distance = 0 before the first exact zero and > 0 after"
-    measured = {r.dtype: {"first_zero_step": r.first_kink, "first_divergence_step": r.first_divergence,
-                          "control_max": float(r.control.max()) if len(r.control) else None,
-                          "zeros_met": int(r.zeros.sum())} for r in runs}
     if not runs:
-        return inconclusive(crit, "no precision was run")
-    if any(r.diverged for r in runs):
-        return inconclusive(crit, "a loss went non-finite: " + ", ".join(r.dtype for r in runs if r.diverged),
-                            per_dtype=measured)
-    control_ok = all(float(r.control.max(initial=0.0)) == 0.0 for r in runs)
-    early = [r.dtype for r in runs if r.first_divergence is not None
-             and (r.first_kink is None or r.first_divergence < r.first_kink)]
-    if not control_ok or early:
-        return verdict(False, crit, per_dtype=measured, diverged_before_a_zero=early)
-    met = [r for r in runs if r.first_kink is not None]
-    if not met:
-        return inconclusive(crit, "no run met an exact zero, so ReLU'(0) was never used", per_dtype=measured)
-    apart = [r.dtype for r in met if r.first_divergence is not None]
-    never_apart = [r.dtype for r in met if r.first_divergence is None]  # met a zero, yet the pair never parted
-    return verdict(not never_apart, crit, per_dtype=measured, apart_after_a_zero=apart,
-                   met_a_zero_never_apart=never_apart)
+        return Verdict.undecided(crit, "no precision was run")
+    met_any = any(r.first_kink is not None and not r.diverged for r in runs)
+    groups = {}
+    for r in runs:
+        if r.diverged:
+            state: bool | str = f"its loss went non-finite at step {r.diverged_at}"
+            outcome = "the loss went non-finite"
+        elif float(r.control.max(initial=0.0)) != 0.0:
+            state, outcome = False, "the 0-vs-0 control parted"
+        elif r.first_divergence is not None and (r.first_kink is None or r.first_divergence < r.first_kink):
+            state, outcome = False, "0 vs 1 parted before any exact zero"
+        elif r.first_kink is not None:
+            parted = r.first_divergence is not None
+            state = parted
+            outcome = "0 vs 1 parted after an exact zero" if parted else "met an exact zero, yet 0 vs 1 never parted"
+        else:
+            state = True if met_any else "no run met an exact zero, so ReLU'(0) was never used"
+            outcome = "met no exact zero; the pairs stayed identical"
+        groups[r.dtype] = Verdict.from_state(
+            state, crit, control_max=float(r.control.max()) if len(r.control) else None,
+            first_zero_step=r.first_kink, first_divergence_step=r.first_divergence, zeros_met=int(r.zeros.sum()),
+            outcome=outcome)
+    return Verdict.combine(groups, crit)
 
 
 def divergence_table(runs: Sequence[PairRun]) -> pd.DataFrame:
@@ -738,23 +763,39 @@ def _group_name(opt: str, bn: bool) -> str:
     return f"{opt}{' + batch norm' if bn else ''}"
 
 
+def _spaced_ticks(ax, values, min_gap: float = 0.08) -> None:
+    """A tick at every value of the x axis (no minor ticks), labelled unless its label would sit within ``min_gap``
+    of the axis width of the previous label (0 and 0.1 on a symlog axis): the tick stays, its label is left out."""
+    ax.set_xticks(values)
+    ax.minorticks_off()
+    ax.get_xlim()  # settles the autoscaled limits the transform below reads
+    to_axis = ax.transData + ax.transAxes.inverted()
+    labels, last = [], -math.inf
+    for v in values:
+        x = to_axis.transform((v, 0.0))[0]
+        keep = x - last >= min_gap
+        labels.append(f"{v:g}" if keep else "")
+        last = x if keep else last
+    ax.set_xticklabels(labels)
+
+
 def plot_accuracy(acc: pd.DataFrame):
     """Test accuracy against ReLU'(0) (symlog axis), one panel per optimizer x batch norm, one thin line per seed
     and the mean thick."""
     groups = list(dict.fromkeys(zip(acc.optimizer, acc.batch_norm)))
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.3 * len(groups), 3.4), squeeze=False, sharey=True)
-    for ax, (opt, bn) in zip(axes[0], groups):
+    fig, axes = panels(len(groups), sharey=True)
+    for k, (ax, (opt, bn)) in enumerate(zip(axes, groups)):
         g = acc[(acc.optimizer == opt) & (acc.batch_norm == bn)]
-        for _, gs in g.groupby("seed"):
-            ax.plot(gs.alpha, gs.test_accuracy, color="0.7", lw=0.8)
+        for i, (_, gs) in enumerate(g.groupby("seed")):
+            ax.plot(gs.alpha, gs.test_accuracy, color="0.7", lw=0.8, label="one seed" if i == 0 else None)
         m = g.groupby("alpha").test_accuracy.mean()
-        ax.plot(m.index, m.values, "o-", color=PALETTE[0], lw=2)
-        ax.set(xscale="symlog", title=_group_name(opt, bn), xlabel="ReLU'(0)")
-        ax.set_xticks(sorted(set(g.alpha)), [f"{a:g}" for a in sorted(set(g.alpha))])
-        ax.minorticks_off()
-    axes[0][0].set_ylabel("test accuracy")
-    fig.suptitle("Test accuracy against ReLU'(0) (grey: seeds, blue: mean)", fontweight="bold")
-    fig.tight_layout()
+        ax.plot(m.index, m.values, "o-", color=PALETTE[0], lw=2, label="mean over seeds")
+        ax.set(xscale="symlog", title=_group_name(opt, bn), xlabel="ReLU'(0) (symlog axis)")
+        _spaced_ticks(ax, sorted(set(g.alpha)))
+        if k % 2 == 0:
+            ax.set_ylabel("test accuracy (fraction)")
+    fig.suptitle("Test accuracy against ReLU'(0)", fontweight="bold")
+    shared_legend(fig, axes)
     return fig
 
 
@@ -773,19 +814,20 @@ def _paired_effects(acc: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def accuracy_sensitive_to_alpha(acc: pd.DataFrame, min_effect: float = 0.01) -> dict:
+def accuracy_sensitive_to_alpha(acc: pd.DataFrame, min_effect: float = 0.01) -> Verdict:
     """Test accuracy moves with ReLU'(0) for plain SGD (no batch norm), the paper's headline setting: some alpha's
     paired mean change against alpha = 0 is at least ``min_effect`` and beyond 2 standard errors (holds); every
     change is below ``min_effect`` by more than 2 standard errors (does not hold); otherwise inconclusive. The same
-    test per optimizer x batch norm goes into ``per_group`` with whether the group moved less than plain SGD
-    (the paper: batch norm and Adam dampen the effect). A group whose runs met no exact zero is inconclusive (the
-    runs are bitwise identical whatever alpha). Runs with a non-finite loss count as what they predict."""
+    test per other optimizer x batch norm is reported beside it (not judged), with whether the group moved less than
+    plain SGD (the paper: batch norm and Adam dampen the effect). A group whose runs met no exact zero is
+    inconclusive (the runs are bitwise identical whatever alpha). Runs with a non-finite loss count as what they
+    predict. Each group's measured ``change`` is the signed paired mean change at the alpha where it is largest."""
     crit = (f"plain SGD: some |mean accuracy change vs alpha = 0| >= {min_effect:g} beyond 2 SE (paired seeds); "
             "other groups reported")
     eff = _paired_effects(acc)
     if eff.empty or acc.seed.nunique() < 2:
-        return inconclusive(crit, "needs alpha = 0, another alpha and at least 2 seeds")
-    states = {}
+        return Verdict.undecided(crit, "needs alpha = 0, another alpha and at least 2 seeds", min_effect=min_effect)
+    tests = {}
     for group, g in eff.groupby("group", sort=False):
         big = (g.mean_change.abs() >= min_effect) & (g.mean_change.abs() > 2 * g.se.fillna(np.inf))
         small = (g.mean_change.abs() + 2 * g.se.fillna(np.inf)) < min_effect
@@ -793,20 +835,17 @@ def accuracy_sensitive_to_alpha(acc: pd.DataFrame, min_effect: float = 0.01) -> 
         if int(g.zeros.sum()) == 0:  # every alpha ran bitwise the same operations: the run had no power to see one
             state = "no exact zero met in training: ReLU'(0) was never used"
         top = g.mean_change.abs().idxmax()
-        states[group] = {"state": state, "measured": {
-            "largest_change": float(abs(g.mean_change[top])), "at_alpha": float(g.alpha[top]),
-            "se": float(g.se[top]), "zeros_met": int(g.zeros.sum())}}
-    plain = states.get("sgd")
-    per_group = combine_verdicts(states, crit).to_json()["measured"]["per_group"]  # each group as results.json has it
-    if plain is not None:
-        for m in per_group.values():
-            m["dampened_vs_plain_sgd"] = m["largest_change"] <= plain["measured"]["largest_change"]
-    measured = {"per_group": per_group, "min_effect": min_effect}
-    if plain is None:
-        return inconclusive(crit, "plain SGD without batch norm was not run", **measured)
-    if isinstance(plain["state"], str):
-        return inconclusive(crit, f"sgd: {plain['state']}", **measured)
-    return verdict(plain["state"], crit, **measured)
+        tests[group] = (state, {"change": float(g.mean_change[top]), "se": float(g.se[top]),
+                                "at_alpha": float(g.alpha[top]), "zeros_met": int(g.zeros.sum())})
+    if "sgd" not in tests:
+        return Verdict.undecided(crit, "plain SGD without batch norm was not run", min_effect=min_effect,
+                                 groups_run=list(tests))
+    plain = abs(tests["sgd"][1]["change"])
+    reported = {group: Verdict.from_state(state, crit, **m, dampened_vs_plain_sgd=abs(m["change"]) <= plain)
+                for group, (state, m) in tests.items() if group != "sgd"}
+    state, m = tests["sgd"]
+    return Verdict.combine({"sgd": Verdict.from_state(state, crit, **m)}, crit, reported=reported,
+                           min_effect=min_effect)
 
 
 def accuracy_change_table(acc: pd.DataFrame) -> pd.DataFrame:
@@ -858,8 +897,12 @@ def kernel_ratio_text(rates: pd.DataFrame) -> str:
     for dt, g in rates[rates.dtype.map(lambda d: _bits(d) == 16)].groupby("dtype", sort=False):
         z = g.groupby("kernel").zeros.sum()
         f, u = int(z.get("fused", 0)), int(z.get("unfused", 0))
-        ratio = f"{u / f:.0f}x as many" if f else "none with nn.Linear"
-        parts.append(f"in {dt}, x @ W.T + b met {u} exact zeros against {f} for nn.Linear ({ratio})")
+        if not f and not u:
+            parts.append(f"in {dt} neither x @ W.T + b nor nn.Linear met an exact zero")
+            continue
+        ratio = "none with nn.Linear" if not f else "none with x @ W.T + b" if not u else (
+            f"{u / f:.0f}x as many" if u >= 10 * f else f"{u / f:.2g}x as many")
+        parts.append(f"in {dt}, x @ W.T + b met {_count(u, 'exact zero')} against {f:,} for nn.Linear ({ratio})")
     return "; ".join(parts) or "no 16-bit precision was run"
 
 
@@ -869,25 +912,29 @@ def divergence_text(runs: Sequence[PairRun]) -> str:
     parts = []
     for r in runs:
         if r.first_kink is None:
-            parts.append(f"{r.dtype} met no exact zero in {len(r.zeros)} steps and its pair stayed identical"
-                         if r.first_divergence is None else
+            parts.append(f"{r.dtype} met no exact zero in {_count(len(r.zeros), 'step')} and its pair stayed "
+                         "identical" if r.first_divergence is None else
                          f"{r.dtype} parted at step {r.first_divergence} without a zero")
         else:
             parted = "parted at the same step" if r.first_divergence == r.first_kink else (
                 f"parted at step {r.first_divergence}" if r.first_divergence is not None else "never parted")
             parts.append(f"{r.dtype} met its first exact zero at step {r.first_kink} and {parted}")
-    return "; ".join(parts)
+        if r.diverged:
+            parts[-1] += f" (its loss went non-finite at step {r.diverged_at})"
+    return "; ".join(parts) or "no precision was trained"
 
 
-def accuracy_text(acc: pd.DataFrame) -> str:
-    """Prose: per group, the largest mean change of test accuracy against ReLU'(0) = 0, in points."""
-    eff = _paired_effects(acc)
+def accuracy_text(v: Verdict) -> str:
+    """Prose, from the verdict of :func:`accuracy_sensitive_to_alpha`: per group (plain SGD, then the reported
+    ones), the largest mean change of test accuracy against ReLU'(0) = 0, in points."""
     parts = []
-    for group, g in eff.groupby("group", sort=False):
-        top = g.mean_change.abs().idxmax()
-        parts.append(f"{group}: at most {100 * g.mean_change[top]:+.2f} points (ReLU'(0) = {g.alpha[top]:g}, "
-                     f"{int(g.zeros.sum())} exact zeros met)")
-    return "; ".join(parts) or "no alpha besides 0 was run"
+    for group, g in {**v.groups, **v.reported}.items():
+        m = g.measured
+        change = ("no paired change was measured" if m.get("change") is None else
+                  f"the largest mean change is {100 * m['change']:+.2f} points (at ReLU'(0) = {m['at_alpha']:g}, "
+                  f"with {_count(m['zeros_met'], 'exact zero')} met)")
+        parts.append(f"{group}: {change}")
+    return "; ".join(parts) or f"no change was measured ({v.reason})"
 
 
 def rate_prediction_text(prediction: pd.DataFrame) -> str:
@@ -895,8 +942,8 @@ def rate_prediction_text(prediction: pd.DataFrame) -> str:
     32-bit volume measured here."""
     parts = []
     for _, r in prediction[prediction.dtype == "float32"].iterrows():
-        rate = (f"{r.zeros} exact zeros in {r.evaluations:,.0f} evaluations (rate {r.rate:.2g}, 95% interval "
-                f"{r['rate low']:.2g} to {r['rate high']:.2g})")
+        rate = (f"{_count(int(r.zeros), 'exact zero')} in {r.evaluations:,.0f} evaluations (rate {r.rate:.2g}, "
+                f"95% interval {r['rate low']:.2g} to {r['rate high']:.2g})")
         if math.isnan(r.get("V measured here", math.nan)):
             parts.append(f"{r.dataset}: {rate}; no 32-bit volume was measured")
             continue
@@ -912,16 +959,23 @@ def rate_prediction_text(prediction: pd.DataFrame) -> str:
     return "; ".join(parts) or "float32 was not run"
 
 
-def page_texts(*, grid: pd.DataFrame, n_inits: int, rates: pd.DataFrame, pairs: Sequence[PairRun],
-               acc: pd.DataFrame, prediction: pd.DataFrame) -> dict[str, str]:
-    """The sentences the page glues (as ``rp-<key>``), from the runs."""
-    base = grid[grid.varied == "base"]
+def _volumes(v: Verdict, dtype: str | None = None) -> list[str]:
+    """"digits float16 0.85" per dataset and precision (or "digits 0.45" for one ``dtype``), from the volumes that
+    :func:`volume_ordered_by_precision` measured per dataset."""
+    return [f"{ds}{'' if dtype else ' ' + k.removeprefix('V_')} {x:.2f}" for ds, g in v.groups.items()
+            for k, x in g.measured.items() if k.startswith("V_") and (dtype is None or k == f"V_{dtype}")]
+
+
+def page_texts(verdicts: Mapping[str, Verdict], *, n_inits: int, rates: pd.DataFrame, pairs: Sequence[PairRun],
+               prediction: pd.DataFrame) -> dict[str, str]:
+    """The sentences the page glues (as ``rp-<key>``), from the verdicts (the volumes, the accuracy changes) and
+    the runs."""
+    order = verdicts["volume-ordered-by-precision"]
     wide = rates[rates.dtype.isin(["float32", "float64"])]
-    return {"volumes": "; ".join(f"{r.dataset} {r.dtype} {r.volume:.2f}" for r in base.itertuples()),
-            "inits": text_of(n_inits), "fp32-zeros": text_of(int(wide.zeros.sum())),
-            "fp32-sites": text_of(int(wide.sites.sum()), ","),
-            "v32": ", ".join(f"{r.dataset} {r.volume:.2f}" for r in base[base.dtype == "float32"].itertuples())
-            or "not measured",
+    zeros32 = (f"the rate measurement met {_count(int(wide.zeros.sum()), 'exact zero')} in "
+               f"{int(wide.sites.sum()):,} pre-activations" if len(wide) else "no rate was measured")
+    return {"volumes": "; ".join(_volumes(order)) or "none measured", "inits": _count(n_inits, "init"),
+            "fp32-zeros": zeros32, "v32": ", ".join(_volumes(order, "float32")) or "not measured",
             "kernel-ratio": kernel_ratio_text(rates), "divergence": divergence_text(pairs),
             "rate-prediction": rate_prediction_text(prediction),
-            "accuracy": accuracy_text(acc)}
+            "accuracy": accuracy_text(verdicts["accuracy-sensitive-to-alpha"])}

@@ -21,18 +21,16 @@ import torch
 import torch.nn.functional as F
 
 from ..figures import PALETTE, log_floor
-from ..glue import text_of
-from ..runner import combine_verdicts, inconclusive, verdict
 from ..tools import data, ensembles
 from ..tools.dynamics import StepSizeRuns, run_dynamics, settled
 from ..tools.models import mlp
 from ..tools.objectives import Objective
 from ..tools.stats import loglog_slope
-from ..verdicts import Verdict
+from ..verdicts import DOES_NOT_HOLD, HOLDS, Verdict
 
 __all__ = [
     # experiments
-    "ACTIVATIONS", "DATASETS", "SMOOTH", "NetRuns", "Toy", "ToyRuns", "curves_frame", "final_loss_table",
+    "ACTIVATIONS", "DATASETS", "NetRuns", "Toy", "ToyRuns", "curves_frame", "final_loss_table",
     "make_toy", "page_texts", "run_nets", "run_toy", "softplus_optimum", "steps_table", "toy_table",
     # figures
     "plot_net_curves", "plot_steps_vs_beta", "plot_toy_curves", "plot_toy_gaps",
@@ -42,8 +40,6 @@ __all__ = [
 
 #: Activations of the network study; ``softplus`` is expanded into one family per beta of the page's grid.
 ACTIVATIONS = ("relu", "softplus", "gelu", "silu")
-#: The smooth (C^1 and better) activations, compared against ReLU.
-SMOOTH = ("softplus", "gelu", "silu")
 #: Datasets of the network study, loaded by :func:`nslib.tools.data.load`.
 DATASETS = ("digits", "mnist1d", "mnist")
 #: Fraction of seeds in which a direction must hold ("4 of 5").
@@ -175,8 +171,13 @@ def run_toy(toy: Toy, lrs: Sequence[float], betas: Sequence[float], steps: int, 
 
 def plot_toy_gaps(runs: ToyRuns):
     """Left: late mean gap against the step, ReLU (per seed and median) with slope 1, the diminishing schedule from
-    eta0 at the largest step, and softplus (exact zeros at the floor). Right: the gap over the run, first seed."""
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2))
+    eta0 at the largest step, and softplus (exact zeros at the floor). Right: the gap over the run, first seed. The
+    panels' colours mean different things, so each has its own legend, below it."""
+    from matplotlib.ticker import LogLocator
+
+    from ..figures import panels
+
+    fig, (ax, bx) = panels(2, panel=(4.6, 4.8))
     w, lrs = runs.window, runs.lrs
     order = np.argsort(lrs)
     g = np.abs(runs.relu.late_gap(w))
@@ -193,7 +194,6 @@ def plot_toy_gaps(runs: ToyRuns):
                 color=PALETTE[(i + 1) % len(PALETTE)], alpha=0.8, label=f"softplus({b:g}), to its own optimum")
     ax.set(xscale="log", yscale="log", xlabel=r"step size $\eta$", ylabel=r"late mean gap $f - f^\star$",
            title="Gap at the end of the run")
-    ax.legend(frameon=False, fontsize="x-small")
     k = np.arange(runs.relu.gap.shape[-1])
     for i in order:
         bx.plot(k, log_floor(np.abs(runs.relu.gap[i, 0])), lw=0.8, color=PALETTE[i % len(PALETTE)],
@@ -201,7 +201,9 @@ def plot_toy_gaps(runs: ToyRuns):
     bx.plot(k, log_floor(np.abs(runs.diminishing.gap[0, 0])), lw=1.2, color="k", label=r"ReLU diminishing")
     bx.set(yscale="log", xlabel="iteration k", ylabel=r"$f - f^\star$ (exact 0 drawn at 1e-18)",
            title="Gap over the run (first seed)")
-    bx.legend(frameon=False, fontsize="x-small", ncol=2)
+    for a, ncol in ((ax, 1), (bx, 2)):
+        a.yaxis.set_major_locator(LogLocator(numticks=7))
+        a.legend(frameon=False, fontsize="x-small", ncol=ncol, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.tight_layout()
     return fig
 
@@ -211,7 +213,7 @@ def _seed_fraction_text(fraction: float) -> str:
 
 
 def toy_gap_plateau(runs: ToyRuns, min_gap_per_step: float = 0.01, lo: float = 0.7, hi: float = 1.3,
-                    fraction: float = SEED_FRACTION, settle_factor: float = SETTLE_FACTOR) -> dict:
+                    fraction: float = SEED_FRACTION, settle_factor: float = SETTLE_FACTOR) -> Verdict:
     """Constant-step subgradient GD on the ReLU toy does not converge: in at least ``fraction`` of the seeds, the
     late mean gap is at least ``min_gap_per_step`` x eta at every step of the grid and its
     log-log slope in eta lies in [lo, hi].
@@ -223,19 +225,22 @@ def toy_gap_plateau(runs: ToyRuns, min_gap_per_step: float = 0.01, lo: float = 0
     w, lrs = runs.window, runs.lrs
     g = runs.relu.late_gap(w)  # (L, S)
     if runs.relu.diverged.any():
-        return inconclusive(criterion, "a ReLU toy run diverged (a step too large for the quadratic part)",
-                            diverged_lrs=sorted({float(lrs[i]) for i, _ in np.argwhere(runs.relu.diverged)}))
+        return Verdict.undecided(criterion, "a ReLU toy run diverged (a step too large for the quadratic part)",
+                                 diverged_lrs=sorted({float(lrs[i]) for i, _ in np.argwhere(runs.relu.diverged)}))
     ok = settled(runs.relu.gap, w, settle_factor)
     slopes = [loglog_slope(lrs, g[:, s]) for s in range(g.shape[1])]
     ratio = g / lrs[:, None]
     per_seed = [bool((ratio[:, s] >= min_gap_per_step).all() and lo <= slopes[s] <= hi) for s in range(g.shape[1])]
-    measured = dict(slopes=slopes, min_gap_over_eta=float(ratio.min()), median_gap_over_eta=float(np.median(ratio)),
-                    smallest_gap=float(g.min()), seeds_holding=int(sum(per_seed)), seeds=len(per_seed))
+    # the seeds' slopes as their range and median: a list per seed would outgrow what a measured value may hold
+    measured = dict(seeds_holding=int(sum(per_seed)), seeds=len(per_seed), min_gap_over_eta=float(ratio.min()),
+                    median_gap_over_eta=float(np.median(ratio)), smallest_gap=float(g.min()),
+                    slope_min=float(np.min(slopes)), slope_median=float(np.median(slopes)),
+                    slope_max=float(np.max(slopes)))
     if not ok.all():
-        bad = {f"eta={lrs[i]:g}": int(n) for i, n in enumerate((~ok).sum(1)) if n}
-        return inconclusive(criterion, f"the late window has not settled (its halves differ by more than "
-                                       f"{settle_factor:g}x) at {bad} (seeds): run more steps", **measured)
-    return verdict(sum(per_seed) >= fraction * len(per_seed), criterion, **measured)
+        bad = ", ".join(f"eta = {lrs[i]:g} ({int(n)} of {ok.shape[1]} seeds)" for i, n in enumerate((~ok).sum(1)) if n)
+        return Verdict.undecided(criterion, f"the late window has not settled (its halves differ by more than "
+                                            f"{settle_factor:g}x) at {bad}: run more steps", **measured)
+    return Verdict.decided(sum(per_seed) >= fraction * len(per_seed), criterion, **measured)
 
 
 def toy_table(runs: ToyRuns) -> pd.DataFrame:
@@ -262,25 +267,44 @@ def toy_table(runs: ToyRuns) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ The smooth counterpart converges, at the same steps
 
-def toy_smooth_converges(runs: ToyRuns, tol: float = 1e-8, margin: float = 100.0) -> dict:
+def _smooth_group(entry: dict, tol: float) -> Verdict:
+    """One beta's state in ``toy-smooth-converges`` from its counts: a failed judged run refutes, a diverged or too
+    short one leaves it undecided, no run below 2/L leaves it unjudged (the caller reports it apart)."""
+    if entry["failed"]:
+        state = False
+    elif entry["diverged"]:
+        state = (f"{entry['diverged']} run(s) with eta < 2/L at the optimum diverged on the way there: lower the "
+                 f"step")
+    elif entry["too_short"]:
+        state = (f"{entry['too_short']} run(s) with eta < 2/L are above {tol:g} but too short to have converged at "
+                 f"their local rate: run more steps")
+    elif not entry["judged"]:
+        state = f"no step is below 2/L = {entry['two_over_L']:.3g} (median over seeds)"
+    else:
+        state = True
+    return Verdict.from_state(state, **entry)
+
+
+def toy_smooth_converges(runs: ToyRuns, tol: float = 1e-8, margin: float = 100.0) -> Verdict:
     """The softplus(beta) counterpart converges to its own optimum: every run with eta < 2/L (L the largest Hessian
-    eigenvalue at that seed's optimum) ends with a late mean gap below ``tol``.
+    eigenvalue at that seed's optimum) ends with a late mean gap below ``tol``. One group per beta.
 
     Preconditions: some run has eta < 2/L; each judged run is long enough for local linear convergence to reach
     ``tol`` with a ``margin`` (gap0 x q^(2 (steps - window)) <= tol / margin with q = max|1 - eta lambda| over the
     Hessian's extreme eigenvalues); runs too short for that are not judged, and if any of them is also above
-    ``tol`` while none failed, the verdict is inconclusive; so is a run that diverged."""
+    ``tol`` while none failed, the verdict is inconclusive; so is a run that diverged. A beta with no step below 2/L
+    is reported beside the judged betas (inconclusive only when no beta has a step below 2/L)."""
     criterion = (f"softplus toy: every run with eta < 2/L at its seed's optimum ends with a late mean gap < {tol:g} "
                  f"to its own optimum")
     w, lrs = runs.window, runs.lrs
-    judged = failed = short = diverged = 0
-    per_group = {}
+    groups = {}
     for b, tr in runs.softplus.items():
         L, mu = runs.curvature[b]["L"], runs.curvature[b]["mu"]
         g = np.abs(tr.late_gap(w))
         steps = tr.gap.shape[-1] - 1
-        entry = {"two_over_L": float(np.median(2 / L)), "judged": 0, "failed": 0, "too_short": 0, "diverged": 0,
-                 "largest_judged_gap": None}
+        # the most telling numbers first: the page's group table shows a group's first three
+        entry = {"largest_judged_gap": None, "judged": 0, "failed": 0, "too_short": 0, "diverged": 0,
+                 "two_over_L": float(np.median(2 / L))}
         for i, lr in enumerate(lrs):
             for s in range(g.shape[1]):
                 if not lr < 2 / L[s]:
@@ -299,42 +323,39 @@ def toy_smooth_converges(runs: ToyRuns, tol: float = 1e-8, margin: float = 100.0
                 entry["failed"] += int(not converged)
                 gg = float(g[i, s])
                 entry["largest_judged_gap"] = max(entry["largest_judged_gap"] or 0.0, gg)
-        judged, failed, short = judged + entry["judged"], failed + entry["failed"], short + entry["too_short"]
-        diverged += entry["diverged"]
-        per_group[f"softplus({b:g})"] = entry
-    measured = dict(judged=judged, failed=failed, too_short=short, diverged=diverged, per_group=per_group)
-    if failed:
-        return verdict(False, criterion, **measured)
-    if diverged:
-        return inconclusive(criterion, f"{diverged} run(s) with eta < 2/L at the optimum diverged on the way there: "
-                                       f"lower the step", **measured)
-    if short or not judged:
-        why = (f"{short} run(s) with eta < 2/L are above {tol:g} but too short to have converged at their "
-               f"local rate: run more steps") if short else "no step is below 2/L for any beta"
-        return inconclusive(criterion, why, **measured)
-    return verdict(True, criterion, **measured)
+        groups[f"softplus({b:g})"] = _smooth_group(entry, tol)
+    totals = {k: sum(v.measured[k] for v in groups.values()) for k in ("judged", "failed", "too_short", "diverged")}
+    if not groups:
+        return Verdict.undecided(criterion, "no softplus beta was run", **totals)
+    # a beta with no step below 2/L decides nothing: shown beside the others, unless no beta has such a step
+    unjudged = {k: v for k, v in groups.items() if not any(v.measured[c] for c in ("judged", "too_short", "diverged"))}
+    if len(unjudged) == len(groups):
+        return Verdict.combine(groups, criterion, **totals)
+    judged = {k: v for k, v in groups.items() if k not in unjudged}
+    return Verdict.combine(judged, criterion, reported=unjudged, **totals)
 
 
 def plot_toy_curves(runs: ToyRuns, lr: float | None = None):
     """The gap over the run at one step (default: the middle of the grid), ReLU against each softplus, first seed."""
     lrs = runs.lrs
     i = int(np.argsort(lrs)[len(lrs) // 2]) if lr is None else int(np.argmin(np.abs(lrs - lr)))
-    fig, ax = plt.subplots()
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
     k = np.arange(runs.relu.gap.shape[-1])
     ax.plot(k, log_floor(np.abs(runs.relu.gap[i, 0])), color=PALETTE[0], lw=0.8, label="ReLU")
     for j, (b, tr) in enumerate(runs.softplus.items()):
         ax.plot(k, log_floor(np.abs(tr.gap[i, 0])), color=PALETTE[(j + 1) % len(PALETTE)], lw=1,
                 label=f"softplus({b:g})")
     ax.set(yscale="log", xlabel="iteration k", ylabel=r"$f - f^\star$ (exact 0 drawn at 1e-18)",
-           title=fr"Same step $\eta$ = {lrs[i]:g}: ReLU and softplus, gap to each one's optimum")
+           title=fr"Same step $\eta$ = {lrs[i]:g}, gap to each one's optimum")
     ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
     return fig
 
 
 # ------------------------------------------------------------------------------ The reviewers' point: diminishing steps
 
 def toy_diminishing_fixes(runs: ToyRuns, min_ratio: float = 10.0, fraction: float = SEED_FRACTION,
-                          settle_factor: float = SETTLE_FACTOR) -> dict:
+                          settle_factor: float = SETTLE_FACTOR) -> Verdict:
     """The reviewers' point: diminishing steps eta0/sqrt(k+1) from eta0 = the largest constant step end with a late
     mean gap at least ``min_ratio`` times smaller than the constant step eta0, in >= ``fraction`` of the seeds.
 
@@ -349,17 +370,21 @@ def toy_diminishing_fixes(runs: ToyRuns, min_ratio: float = 10.0, fraction: floa
     with np.errstate(divide="ignore"):
         ratios = const / dim
     steps = runs.relu.gap.shape[-1] - 1
-    measured = dict(eta0=runs.lr0, ratios=ratios.tolist(), median_ratio=float(np.median(ratios)),
-                    seeds_holding=int((ratios >= min_ratio).sum()), seeds=len(ratios))
+    # the seeds' ratios as their range and median: a list per seed would outgrow what a measured value may hold
+    measured = dict(median_ratio=float(np.median(ratios)), seeds_holding=int((ratios >= min_ratio).sum()),
+                    seeds=len(ratios), eta0=runs.lr0, ratio_min=float(np.min(ratios)),
+                    ratio_max=float(np.max(ratios)))
     if not (np.isfinite(const).all() and np.isfinite(dim).all()):
-        return inconclusive(criterion, f"a run at eta0 = {runs.lr0:g} diverged (constant or diminishing): lower the "
-                                       f"largest step", **measured)
+        return Verdict.undecided(criterion, f"a run at eta0 = {runs.lr0:g} diverged (constant or diminishing): lower "
+                                            f"the largest step", **measured)
     if math.sqrt(steps) < 2 * min_ratio:
-        return inconclusive(criterion, f"{steps} steps shrink a 1/sqrt(k) step only {math.sqrt(steps):.0f}-fold: "
-                                       f"too few to resolve a {min_ratio:g}x smaller gap", **measured)
+        return Verdict.undecided(criterion, f"{steps} steps shrink a 1/sqrt(k) step only "
+                                            f"{math.sqrt(steps):.0f}-fold: too few to resolve a {min_ratio:g}x smaller "
+                                            f"gap", **measured)
     if not settled(runs.relu.gap[top], w, settle_factor).all():
-        return inconclusive(criterion, f"the constant-step runs at eta0 = {runs.lr0:g} have not settled", **measured)
-    return verdict((ratios >= min_ratio).mean() >= fraction, criterion, **measured)
+        return Verdict.undecided(criterion, f"the constant-step runs at eta0 = {runs.lr0:g} have not settled",
+                                 **measured)
+    return Verdict.decided((ratios >= min_ratio).mean() >= fraction, criterion, **measured)
 
 
 # ----------------------------------------------------------------------- Networks: ReLU against softplus, GELU and SiLU
@@ -431,6 +456,19 @@ def run_nets(datasets: Sequence[str], depths: Sequence[int], activations: Sequen
                    [float(v) for v in lrs], {"n_train": n_train, "width": width})
 
 
+def _tuned(runs: NetRuns) -> pd.DataFrame:
+    """Per (dataset, depth, family), the step chosen from ``lrs``: the smallest median steps-to-threshold over the
+    seeds (ties broken by the smaller median final loss), among steps where no seed diverged. The same seeds judge
+    every family, so the selection favours each alike."""
+    s = runs.summary
+    agg = (s.groupby(["dataset", "depth", "family", "beta", "lr"], sort=False)
+           .agg(median_steps=("steps_to_threshold", "median"), median_final=("final_loss", "median"),
+                any_diverged=("diverged", "any")).reset_index())
+    agg = agg[~agg.any_diverged & np.isfinite(agg.median_final)]
+    agg = agg.sort_values(["median_steps", "median_final"], kind="stable")
+    return agg.groupby(["dataset", "depth", "family"], sort=False).head(1).reset_index(drop=True)
+
+
 def curves_frame(runs: NetRuns) -> pd.DataFrame:
     """The loss curves of every seed at each family's tuned step."""
     tuned = _tuned(runs)[["dataset", "depth", "family", "lr"]]
@@ -438,12 +476,21 @@ def curves_frame(runs: NetRuns) -> pd.DataFrame:
 
 
 def plot_net_curves(runs: NetRuns):
-    """Training loss at each family's tuned step, median over seeds with a min-max band, one panel per net."""
+    """Training loss at each family's tuned step, median over seeds with a min-max band, one panel per net (two per
+    row); one legend below, each family with its tuned step in every panel, in panel order."""
+    from ..figures import panels, shared_legend
+
     cf = curves_frame(runs)
-    nets = list(dict.fromkeys(zip(cf.dataset, cf.depth)))
+    nets = list(dict.fromkeys(zip(runs.summary.dataset, runs.summary.depth))) or [("no net", 0)]
     fams = list(dict.fromkeys(runs.summary.family))
-    fig, axes = plt.subplots(1, len(nets), figsize=(4.2 * len(nets), 4), squeeze=False)
-    for ax, (ds, depth) in zip(axes[0], nets):
+
+    def tuned_lr(ds, depth, fam):
+        f = cf[(cf.dataset == ds) & (cf.depth == depth) & (cf.family == fam)]
+        return f"{f.lr.iloc[0]:g}" if len(f) else "-"
+
+    label = {fam: f"{fam} (lr {', '.join(tuned_lr(ds, depth, fam) for ds, depth in nets)})" for fam in fams}
+    fig, axes = panels(len(nets), panel=(4.6, 3.4) if len(nets) > 1 else (7.0, 3.6))
+    for ax, (ds, depth) in zip(axes, nets):
         sub = cf[(cf.dataset == ds) & (cf.depth == depth)]
         for i, fam in enumerate(fams):
             f = sub[sub.family == fam]
@@ -452,22 +499,49 @@ def plot_net_curves(runs: NetRuns):
             q = f.groupby("step")["loss"].agg(["median", "min", "max"])
             style = "-" if fam == "relu" else ("--" if fam.startswith("softplus") else ":")
             ax.plot(q.index, q["median"], style, color=PALETTE[i % len(PALETTE)], lw=1.3 if fam == "relu" else 1,
-                    label=f"{fam} (lr {f.lr.iloc[0]:g})")
+                    label=label[fam])
             ax.fill_between(q.index, q["min"], q["max"], color=PALETTE[i % len(PALETTE)], alpha=0.15, lw=0)
+        if sub.empty:  # every step of the grid diverged for every family
+            ax.text(0.5, 0.5, "every step diverged", transform=ax.transAxes, ha="center")
         ax.axhline(runs.threshold, color="k", lw=0.8, ls=":")
         ax.set(yscale="log", xlabel="GD step", ylabel="training loss (cross-entropy)", title=f"{ds}, depth {depth}")
-        ax.legend(frameon=False, fontsize="x-small")
-    fig.tight_layout()
+    shared_legend(fig, axes, title="tuned lr per panel, in panel order" if len(nets) > 1 else None,
+                  ncol=3 if len(nets) > 1 else 4)
+    if not fig.legends:  # nothing labelled (every step diverged): shared_legend laid nothing out
+        fig.tight_layout()
     return fig
+
+
+def steps_table(runs: NetRuns) -> pd.DataFrame:
+    """Per (dataset, depth, family) at its tuned step: median steps to reach the loss threshold (inf: never within
+    the run), the seeds' range, the chosen step and whether it is the grid's largest."""
+    tuned = _tuned(runs)
+    rows = []
+    for _, t in tuned.iterrows():
+        sel = runs.summary[(runs.summary.dataset == t.dataset) & (runs.summary.depth == t.depth)
+                           & (runs.summary.family == t.family) & (runs.summary.lr == t.lr)]
+        st = sel.steps_to_threshold.to_numpy()
+        rows.append({"dataset": t.dataset, "depth": int(t.depth), "family": t.family, "beta": t.beta,
+                     "tuned lr": t.lr, "at grid edge": bool(t.lr == max(runs.lrs)),
+                     "median steps": float(np.median(st)), "min steps": float(st.min()), "max steps": float(st.max()),
+                     "median final loss": float(sel.final_loss.median())})
+    out = pd.DataFrame(rows, columns=["dataset", "depth", "family", "beta", "tuned lr", "at grid edge", "median steps",
+                                      "min steps", "max steps", "median final loss"])  # no row: every step diverged
+    order = {f: i for i, f in enumerate(runs.summary.family.unique())}
+    return out.sort_values(["dataset", "depth", "family"], key=lambda c: c.map(order) if c.name == "family" else c,
+                           kind="stable").reset_index(drop=True)
 
 
 def plot_steps_vs_beta(runs: NetRuns):
     """Steps to the loss threshold at the tuned step against softplus's beta (median and seed range), with ReLU,
-    GELU and SiLU as horizontal lines: as beta grows, softplus approaches ReLU."""
+    GELU and SiLU as horizontal lines: as beta grows, softplus approaches ReLU. One panel per net (two per row), one
+    legend below."""
+    from ..figures import panels, shared_legend
+
     t = steps_table(runs)
-    nets = list(dict.fromkeys(zip(t.dataset, t.depth)))
-    fig, axes = plt.subplots(1, len(nets), figsize=(4.2 * len(nets), 4), squeeze=False)
-    for ax, (ds, depth) in zip(axes[0], nets):
+    nets = list(dict.fromkeys(zip(runs.summary.dataset, runs.summary.depth))) or [("no net", 0)]
+    fig, axes = panels(len(nets), panel=(4.6, 3.4) if len(nets) > 1 else (6.0, 3.8))
+    for ax, (ds, depth) in zip(axes, nets):
         sub = t[(t.dataset == ds) & (t.depth == depth)]
         sp = sub[sub.family.str.startswith("softplus")].sort_values("beta")
         if not sp.empty:
@@ -476,17 +550,20 @@ def plot_steps_vs_beta(runs: NetRuns):
                         fmt="o-", color=PALETTE[1], capsize=3, label="softplus(beta)")
         for i, fam in enumerate(("relu", "gelu", "silu")):
             row = sub[sub.family == fam]
-            if not row.empty:
+            if not row.empty and np.isfinite(row["median steps"].item()):
                 ax.axhline(row["median steps"].item(), color=PALETTE[[0, 2, 4][i]], ls=["-", "--", ":"][i], label=fam)
-        if not np.isfinite(sub["median steps"].to_numpy(dtype=float)).any():  # every net diverged or never got there
+        if sub.empty:
+            ax.text(0.5, 0.5, "every step diverged", transform=ax.transAxes, ha="center")
+        elif not np.isfinite(sub["median steps"].to_numpy(dtype=float)).any():  # no net got there
             ax.text(0.5, 0.5, f"no net reached loss {runs.threshold:g}", transform=ax.transAxes, ha="center")
         betas = sp.beta.to_numpy(dtype=float)
         if len(betas):  # the limits from the grid, not from the data, which may hold no finite point to log-scale
             ax.set(xscale="log", xlim=(betas.min() / 2, betas.max() * 2))
         ax.set(xlabel=r"softplus sharpness $\beta$", ylabel=f"steps to loss {runs.threshold:g}",
                title=f"{ds}, depth {depth}")
-        ax.legend(frameon=False, fontsize="x-small")
-    fig.tight_layout()
+    shared_legend(fig, axes)
+    if not fig.legends:  # nothing labelled (every step diverged): shared_legend laid nothing out
+        fig.tight_layout()
     return fig
 
 
@@ -542,26 +619,23 @@ def effect_sizes(runs: NetRuns, resamples: int = BOOTSTRAP_RESAMPLES, seed: int 
     return pd.DataFrame(rows)
 
 
-def plot_effect_sizes(effects: pd.DataFrame):
-    """ReLU steps / smooth steps to the loss threshold per smooth family (median over seed pairs, 95% bootstrap
-    interval), one panel per dataset; above 1 the smooth net is faster. Softplus is ordered by beta: as beta grows it
-    approaches ReLU, and its ratio should approach 1."""
-    dss = list(dict.fromkeys(effects.dataset))
-    fig, axes = plt.subplots(1, len(dss), figsize=(5.2 * len(dss), 4), squeeze=False)
-    for ax, ds in zip(axes[0], dss):
-        sub = effects[effects.dataset == ds].reset_index(drop=True)
-        y = sub["median ratio"].clip(1e-2, 1e2)
-        lo = (y - sub["ci low"].clip(1e-2, 1e2)).clip(lower=0)
-        hi = (sub["ci high"].clip(1e-2, 1e2) - y).clip(lower=0)
-        colors = [PALETTE[1] if f.startswith("softplus") else PALETTE[2] for f in sub.family]
-        for i in range(len(sub)):
-            ax.errorbar([i], [y[i]], yerr=[[lo[i]], [hi[i]]], fmt="o", color=colors[i], capsize=4)
-        ax.axhline(1.0, color="k", lw=1, ls="--")
-        ax.set_xticks(range(len(sub)), sub.family, rotation=30, ha="right")
-        ax.set(yscale="log", ylabel="ReLU steps / smooth steps (clipped to [0.01, 100])",
-               title=f"{ds}: above 1, the smooth net is faster")
-    fig.tight_layout()
-    return fig
+def _effect_state(m: dict, max_undecided: float, min_pairs: int) -> bool | str:
+    """One family's state from its effect size: True / False beyond 1, else the reason it is undecided."""
+    lo, hi = m["ci_low"], m["ci_high"]
+    if m["decided_pairs"] == 0:
+        return "no seed pair reached the loss threshold on either side: run more steps or raise loss_threshold"
+    if m["decided_pairs"] < min_pairs:
+        return f"only {m['decided_pairs']} seed pairs reached the loss threshold on either side (< {min_pairs})"
+    if m["undecided_pairs"] > max_undecided * m["pairs"]:
+        return (f"{m['undecided_pairs']} of {m['pairs']} seed pairs reached the loss threshold on neither side: run "
+                f"more steps or raise loss_threshold")
+    if not (lo > 1 or hi < 1):
+        return (f"the 95% interval [{lo:.2f}, {hi:.2f}] of ReLU / smooth steps contains 1: not told apart from ReLU "
+                f"at {m['decided_pairs']} seed pairs")
+    slower = "relu" if lo > 1 else "smooth"
+    if m[f"{slower}_at_grid_edge"]:
+        return f"the slower net ({slower}) was tuned at the grid's largest step: extend lrs upward"
+    return bool(lo > 1)
 
 
 def nets_smooth_faster(runs: NetRuns, max_undecided: float = 0.2, min_pairs: int = 3,
@@ -584,62 +658,44 @@ def nets_smooth_faster(runs: NetRuns, max_undecided: float = 0.2, min_pairs: int
              "decided_pairs": int(row["decided pairs"]), "undecided_pairs": int(row["undecided pairs"]),
              "pairs": int(row["pairs"]), "relu_at_grid_edge": bool(row["relu at grid edge"]),
              "smooth_at_grid_edge": bool(row["smooth at grid edge"])}
-        groups[f"{row.dataset} {row.family}"] = {"state": _effect_state(m, max_undecided, min_pairs), "measured": m}
+        groups[f"{row.dataset} {row.family}"] = Verdict.from_state(_effect_state(m, max_undecided, min_pairs), **m)
     if not groups:
-        return inconclusive(criterion, "ReLU and a smooth family did not both train without diverging")
-    faster = [g for g, v in groups.items() if v["state"] is True]
-    slower = [g for g, v in groups.items() if v["state"] is False]
-    return combine_verdicts(groups, criterion, threshold=runs.threshold, lrs=runs.lrs,
-                            faster=faster, slower=slower)
+        return Verdict.undecided(criterion, "ReLU and a smooth family did not both train without diverging",
+                                 threshold=runs.threshold, lrs=runs.lrs)
+    faster = [g for g, v in groups.items() if v.state == HOLDS]
+    slower = [g for g, v in groups.items() if v.state == DOES_NOT_HOLD]
+    return Verdict.combine(groups, criterion, threshold=runs.threshold, lrs=runs.lrs, faster=faster, slower=slower)
 
 
-def _effect_state(m: dict, max_undecided: float, min_pairs: int) -> bool | str:
-    """One family's state from its effect size: True / False beyond 1, else the reason it is undecided."""
-    lo, hi = m["ci_low"], m["ci_high"]
-    if m["decided_pairs"] < min_pairs:
-        return f"only {m['decided_pairs']} seed pairs reached the loss threshold on either side (< {min_pairs})"
-    if m["undecided_pairs"] > max_undecided * m["pairs"]:
-        return (f"{m['undecided_pairs']} of {m['pairs']} seed pairs reached the loss threshold on neither side: run "
-                f"more steps or raise loss_threshold")
-    if not (lo > 1 or hi < 1):
-        return (f"the 95% interval [{lo:.2f}, {hi:.2f}] of ReLU / smooth steps contains 1: not told apart from ReLU "
-                f"at {m['decided_pairs']} seed pairs")
-    slower = "relu" if lo > 1 else "smooth"
-    if m[f"{slower}_at_grid_edge"]:
-        return f"the slower net ({slower}) was tuned at the grid's largest step: extend lrs upward"
-    return bool(lo > 1)
+def plot_effect_sizes(effects: pd.DataFrame):
+    """ReLU steps / smooth steps to the loss threshold per smooth family (median over seed pairs, 95% bootstrap
+    interval), one panel per dataset; above 1 the smooth net is faster. Softplus is ordered by beta: as beta grows it
+    approaches ReLU, and its ratio should approach 1."""
+    from ..figures import panels
 
-
-def _tuned(runs: NetRuns) -> pd.DataFrame:
-    """Per (dataset, depth, family), the step chosen from ``lrs``: the smallest median steps-to-threshold over the
-    seeds (ties broken by the smaller median final loss), among steps where no seed diverged. The same seeds judge
-    every family, so the selection favours each alike."""
-    s = runs.summary
-    agg = (s.groupby(["dataset", "depth", "family", "beta", "lr"], sort=False)
-           .agg(median_steps=("steps_to_threshold", "median"), median_final=("final_loss", "median"),
-                any_diverged=("diverged", "any")).reset_index())
-    agg = agg[~agg.any_diverged & np.isfinite(agg.median_final)]
-    agg = agg.sort_values(["median_steps", "median_final"], kind="stable")
-    return agg.groupby(["dataset", "depth", "family"], sort=False).head(1).reset_index(drop=True)
-
-
-def steps_table(runs: NetRuns) -> pd.DataFrame:
-    """Per (dataset, depth, family) at its tuned step: median steps to reach the loss threshold (inf: never within
-    the run), the seeds' range, the chosen step and whether it is the grid's largest."""
-    tuned = _tuned(runs)
-    rows = []
-    for _, t in tuned.iterrows():
-        sel = runs.summary[(runs.summary.dataset == t.dataset) & (runs.summary.depth == t.depth)
-                           & (runs.summary.family == t.family) & (runs.summary.lr == t.lr)]
-        st = sel.steps_to_threshold.to_numpy()
-        rows.append({"dataset": t.dataset, "depth": int(t.depth), "family": t.family, "beta": t.beta,
-                     "tuned lr": t.lr, "at grid edge": bool(t.lr == max(runs.lrs)),
-                     "median steps": float(np.median(st)), "min steps": float(st.min()), "max steps": float(st.max()),
-                     "median final loss": float(sel.final_loss.median())})
-    out = pd.DataFrame(rows)
-    order = {f: i for i, f in enumerate(runs.summary.family.unique())}
-    return out.sort_values(["dataset", "depth", "family"], key=lambda c: c.map(order) if c.name == "family" else c,
-                           kind="stable").reset_index(drop=True)
+    dss = list(dict.fromkeys(effects.dataset)) if len(effects) else []
+    if not dss:  # no smooth family trained beside ReLU without diverging
+        fig, ax = plt.subplots(figsize=(5.2, 4))
+        ax.text(0.5, 0.5, "no smooth family was compared with ReLU:\nevery step diverged on one side", ha="center",
+                va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    fig, axes = panels(len(dss), panel=(4.6, 4.0) if len(dss) > 1 else (5.2, 4.0))
+    for ax, ds in zip(axes, dss):
+        sub = effects[effects.dataset == ds].reset_index(drop=True)
+        y = sub["median ratio"].clip(1e-2, 1e2)
+        lo = (y - sub["ci low"].clip(1e-2, 1e2)).clip(lower=0)
+        hi = (sub["ci high"].clip(1e-2, 1e2) - y).clip(lower=0)
+        colors = [PALETTE[1] if f.startswith("softplus") else PALETTE[2] for f in sub.family]
+        for i in range(len(sub)):
+            ax.errorbar([i], [y[i]], yerr=[[lo[i]], [hi[i]]], fmt="o", color=colors[i], capsize=4)
+        ax.axhline(1.0, color="k", lw=1, ls="--")
+        ax.set_xticks(range(len(sub)), sub.family, rotation=30, ha="right")
+        ax.set(yscale="log", ylim=(0.008, 125), ylabel="ReLU steps / smooth steps\n(clipped to [0.01, 100])",
+               title=ds)
+    fig.suptitle("Above 1, the smooth net is faster", fontsize="medium")
+    fig.tight_layout()
+    return fig
 
 
 def final_loss_table(runs: NetRuns) -> pd.DataFrame:
@@ -652,48 +708,102 @@ def final_loss_table(runs: NetRuns) -> pd.DataFrame:
 
 # -------------------------------------------------------------------------------------------------------------- Verdict
 
-def _fmt(x) -> str:
-    return "n/a" if x is None else f"{x:.1e}"
+def _and_join(items) -> str:
+    """"a", "a and b", "a, b and c"."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def page_texts(toy: ToyRuns, nets: NetRuns, verdicts: Mapping[str, Verdict], *, device: str = "cpu") -> dict[str, str]:
-    """The sentences the page glues, built from the runs and the recorded verdicts (never typed on the page)."""
-    w = toy.window
-    med = np.median(np.abs(toy.relu.late_gap(w)), axis=1)
-    above = sorted(float(lr) for lr, g in zip(toy.lrs, med) if g >= 1e-3)
-    plateau = verdicts["toy-gap-plateau"].measured
-    slopes = plateau.get("slopes") or [float("nan")]
-    table = steps_table(nets)
+def _plateau_text(v: Verdict) -> str:
+    m = v.measured
+    if m.get("median_gap_over_eta") is None:
+        at = _and_join(f"{lr:g}" for lr in m.get("diverged_lrs") or []) or "some step"
+        return f"a ReLU toy run diverged at η = {at}, so no plateau was measured"
+    lo, hi = f"{m['slope_min']:.2f}", f"{m['slope_max']:.2f}"
+    slopes = (f"a log-log slope in η of {lo} (one seed)" if m["seeds"] == 1 else
+              f"log-log slopes in η of {lo if lo == hi else f'{lo} to {hi}'} across the {m['seeds']} seeds")
+    return f"the late mean gap is {m['median_gap_over_eta']:.3f} × η (median over the steps and seeds), with {slopes}"
+
+
+def _softplus_gap_text(v: Verdict) -> str:
+    gaps = {k: g.measured["largest_judged_gap"] for k, g in v.groups.items()
+            if g.measured.get("largest_judged_gap") is not None}
+    if not gaps:
+        return "no softplus run was judged"
+    worst = max(gaps, key=gaps.get)
+    if gaps[worst] == 0:
+        return "every judged softplus run reached its own optimum to the last bit (late gap exactly 0)"
+    return f"the largest judged late gap to a softplus optimum was {gaps[worst]:.1e}, at {worst}"
+
+
+def _dim_text(v: Verdict) -> str:
+    m = v.measured
+    r, nonfinite = m.get("median_ratio"), m.get("median_ratio_nonfinite")
+    if r is None and nonfinite == "inf":
+        return "the late gap of η0/√(k+1) is exactly 0 in the median seed, and the constant step's is not"
+    if r is None:
+        return f"a run at η0 = {m['eta0']:g} diverged, so no ratio of the gaps was measured"
+    if r >= 1:
+        return f"the late gap of η0/√(k+1) is {r:.3g} times smaller than the constant step's (median over seeds)"
+    return f"the late gap of η0/√(k+1) is {1 / r:.3g} times larger than the constant step's (median over seeds)"
+
+
+def _steps_text(x: float) -> str:
+    return "did not reach it" if not math.isfinite(x) else ("1 step" if x == 1 else f"{x:g} steps")
+
+
+def _nets_median_text(table: pd.DataFrame) -> str:
     by_net = []
     for (ds, depth), sub in table.groupby(["dataset", "depth"], sort=False):
         relu = sub[sub.family == "relu"]
         if relu.empty:
+            by_net.append(f"{ds} depth {depth}: ReLU diverged at every step of the grid")
             continue
         r = relu["median steps"].item()
         faster = [f for f, m in zip(sub.family, sub["median steps"]) if f != "relu" and m < r]
-        by_net.append(f"{ds} depth {depth}: ReLU {r:g} steps; faster in median: "
+        by_net.append(f"{ds} depth {depth}: ReLU {_steps_text(r)}; faster in median: "
                       f"{', '.join(faster) if faster else 'none'}")
-    effects = []
-    for group, g in verdicts["nets-smooth-faster"].groups.items():
-        m = g.measured  # a net that never reached the threshold gives an infinite ratio, kept as null + "_nonfinite"
-        ratio, low, high = (m.get(k) if m.get(k) is not None else m.get(f"{k}_nonfinite", "n/a")
-                            for k in ("median_ratio", "ci_low", "ci_high"))
-        effects.append(f"{group} {text_of(ratio, '.2f')} [{text_of(low, '.2f')}, {text_of(high, '.2f')}]")
-    faster = verdicts["nets-smooth-faster"].measured.get("faster", [])
-    slower = verdicts["nets-smooth-faster"].measured.get("slower", [])
-    tuned = ", ".join(sorted({f"{lr:g}" for lr in table["tuned lr"]}, key=float))
+    return "; ".join(by_net) or "no net trained without diverging at some step of the grid"
+
+
+def _effect_text(group: str, m: Mapping) -> str:
+    """"digits gelu 1.20 [1.05, 1.33]"; a never-reached side gives an infinite ratio (kept as null + "_nonfinite")."""
+    def num(k):
+        return f"{m[k]:.2f}" if m.get(k) is not None else m.get(f"{k}_nonfinite")
+
+    if m.get("median_ratio") is None and m.get("median_ratio_nonfinite") != "inf":
+        return f"{group} no decided seed pair"
+    return f"{group} {num('median_ratio')} [{num('ci_low')}, {num('ci_high')}]"
+
+
+def _device_text(device: str) -> str:
+    device = str(device)
+    return "a CPU" if device == "cpu" else ("a CUDA GPU" if device.startswith("cuda") else device)
+
+
+def page_texts(verdicts: Mapping[str, Verdict], *, toy: ToyRuns, nets: NetRuns, device: str) -> dict[str, str]:
+    """The sentences the page glues (as ``rv-<key>``), each whole, built from the runs and the recorded verdicts."""
+    med = np.median(np.abs(toy.relu.late_gap(toy.window)), axis=1)
+    above = sorted(float(lr) for lr, g in zip(toy.lrs, med) if g >= 1e-3)
+    table = steps_table(nets)
+    nets_v = verdicts["nets-smooth-faster"]
+    effects = [_effect_text(group, g.measured) for group, g in nets_v.groups.items()]
+    tuned = [f"{lr:g}" for lr in sorted(set(table["tuned lr"]))] if len(table) else []
+    faster, slower = nets_v.measured.get("faster") or [], nets_v.measured.get("slower") or []
     return {
-        "gap-over-eta": f"{plateau.get('median_gap_over_eta', float('nan')):.3f}",
-        "slopes": f"{min(slopes):.2f} to {max(slopes):.2f}",
-        "above-1e-3": (f"from eta = {above[0]:g} on" if above else "at no step of the grid"),
-        "softplus-gap": _fmt(max((e.get("largest_judged_gap") or 0.0) for e in
-                                 verdicts["toy-smooth-converges"].measured.get("per_group", {}).values()) if
-                             verdicts["toy-smooth-converges"].measured.get("per_group") else None),
-        "dim-ratio": f"{verdicts['toy-diminishing-fixes'].measured.get('median_ratio', float('nan')):.0f}",
-        "nets-median": "; ".join(by_net) or "no net trained",
-        "nets-effects": "; ".join(effects) or "no comparison",
+        "plateau": _plateau_text(verdicts["toy-gap-plateau"]),
+        "above-1e-3": f"from η = {above[0]:g} on" if above else "at no step of the grid",
+        "softplus-gap": _softplus_gap_text(verdicts["toy-smooth-converges"]),
+        "dim": _dim_text(verdicts["toy-diminishing-fixes"]),
+        "nets-median": _nets_median_text(table),
+        "nets-effects": "; ".join(effects) if effects else "none (ReLU and a smooth family never both trained "
+                                                           "without diverging)",
         "nets-faster": ", ".join(faster) or "none",
         "nets-slower": ", ".join(slower) or "none",
-        "tuned-lrs": tuned or "none",
-        "device": "a CPU" if str(device) == "cpu" else str(device),
+        "tuned-lrs": (f"the one tuned step used was {tuned[0]}" if len(tuned) == 1 else
+                      f"the tuned steps used were {_and_join(tuned)}" if tuned else
+                      "no step was tuned: every step of the grid diverged"),
+        "scale": (f"Nets of width {nets.meta['width']} on {nets.meta['n_train']} samples, full-batch GD for "
+                  f"{nets.steps} steps, float32 on {_device_text(device)}; the loss threshold {nets.threshold:g} is "
+                  f"ours"),
     }

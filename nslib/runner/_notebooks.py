@@ -44,6 +44,12 @@ class NotebookInfo:
     paper_cost: str
     constraints: dict[str, str] | None = None  # expression over parameters -> message when it is false
     atlas: dict[str, Any] | None = None  # metadata.nslib.atlas: seeds, variations, variation_seeds, kernels
+    book_claims: tuple[str, ...] = ()  # metadata.nslib.book_claims: the claims that are this book's own (a control, a
+    # boundary it measures), not the paper's; the scorecard says which is which
+
+    def kind(self, claim_id: str) -> str:
+        """``"book"`` for a claim this book adds (:attr:`book_claims`), else ``"paper"``."""
+        return "book" if claim_id in self.book_claims else "paper"
 
     def spec(self, name: str) -> ParamSpec:
         """The declaration of parameter ``name``; ParamError naming the known ones if there is none."""
@@ -115,6 +121,9 @@ def _load(path: Path, mtime: float) -> NotebookInfo:
     specs = parse_parameters_cell(_parameters_source(nb, path))
     for expr in meta.get("constraints", {}):
         _check_constraint(expr, specs)
+    unknown = set(meta.get("book_claims", [])) - set(meta.get("claims", {}))
+    if unknown:
+        raise SyntaxError(f"metadata.nslib.book_claims names {', '.join(sorted(unknown))}, which is not a claim")
     return NotebookInfo(
         stem=path.stem,
         path=path,
@@ -124,6 +133,7 @@ def _load(path: Path, mtime: float) -> NotebookInfo:
         paper_cost=meta.get("paper_cost", ""),
         constraints=dict(meta.get("constraints", {})),
         atlas=meta.get("atlas"),
+        book_claims=tuple(meta.get("book_claims", [])),
     )
 
 

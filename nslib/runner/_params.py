@@ -20,8 +20,8 @@ from __future__ import annotations
 import ast
 import math
 import re
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["ParamError", "ParamSpec", "coerce", "parse_cli_value", "parse_overrides", "parse_parameters_cell"]

@@ -140,7 +140,7 @@ class Run:
 
 
 def _nslib_version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return __version__
 

@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ._notebooks import NotebookInfo, load_notebook
-from ._params import ParamError, parse_cli_value
-from ._params import parse_overrides
+from ._params import ParamError, parse_cli_value, parse_overrides
 from ._runs import RESULTS_FILE, check_machine, make_out_folder, run_hash
 
 __all__ = ["check_workers", "cmd_collect", "cmd_sweep", "collect", "is_complete", "parse_grid", "run_points",

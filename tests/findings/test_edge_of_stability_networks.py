@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from nslib.findings import edge_of_stability_networks as eos
+from nslib.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Verdict
 
 
 def _run(sharp_units, losses, *, eta=0.2, loss="mse", every=10, accuracy=None, family="relu", diverged=None):
@@ -150,50 +151,54 @@ def test_run_metrics_without_a_crossing_has_an_empty_window():
 
 
 def test_progressive_sharpening_holds_fails_and_is_inconclusive():
-    assert eos.progressive_sharpening(_families())["holds"] is True
+    v = eos.progressive_sharpening(_families(relu={"rise": 2.0}))
+    assert v.state == HOLDS and list(v.groups) == ["relu mse", "tanh mse", "elu mse"]
+    g = v.groups["relu mse"]
+    assert g.measured["median_rise"] == 2.0 and g.measured["passed"] == g.measured["decided"] == 2
+    assert g.measured["family"] == "relu" and g.measured["loss"] == "mse" and g.measured["excluded"] == 0
     flat = eos.progressive_sharpening(_families(tanh={"rise": 1.1, "crossed_step": None, "loss_end": 0.05}))
-    assert flat["holds"] is False and flat.groups["tanh mse"].state == "does not hold"
+    assert flat.state == DOES_NOT_HOLD and flat.groups["tanh mse"].state == DOES_NOT_HOLD
     near = eos.progressive_sharpening(_families(elu={"s0": 0.8}))  # no room below the edge: excluded, not failed
-    assert near["holds"] is None and "elu mse: no decided run" in near["reason"]
+    assert near.state == INCONCLUSIVE and "elu mse: no decided run" in near.reason
+    assert near.groups["elu mse"].measured["excluded"] == 2
+    assert near.groups["elu mse"].measured["excluded_reasons"] == ["2 x starts too close to the edge"]
     # square loss and cross-entropy are judged apart: a family can hold with one and not the other
     both = pd.concat([_families(), _families(tanh={"rise": 1.1, "crossed_step": None}).assign(loss="ce")])
     apart = eos.progressive_sharpening(both)
-    assert apart.groups["tanh mse"].state == "holds" and apart.groups["tanh ce"].state == "does not hold"
+    assert apart.groups["tanh mse"].state == HOLDS and apart.groups["tanh ce"].state == DOES_NOT_HOLD
     short = eos.progressive_sharpening(_families(relu={"rise": 1.1, "crossed_step": None, "loss_end": 0.9}))
-    assert short["holds"] is None and "too short to tell" in short["reason"]
+    assert short.state == INCONCLUSIVE and "too short to tell" in short.reason
+    assert eos.progressive_sharpening(_families().iloc[:0]).reason == "no run was made"
 
 
 def test_hovers_holds_fails_and_is_inconclusive():
-    assert eos.hovers_at_2_over_eta(_families())["holds"] is True
-    assert eos.hovers_at_2_over_eta(_families(relu={"band_fraction": 0.5}))["holds"] is False
+    v = eos.hovers_at_2_over_eta(_families())
+    assert v.state == HOLDS and v.groups["tanh mse"].measured["median_band_fraction"] == 0.95
+    assert v.groups["tanh mse"].measured["median_units"] == 1.02
+    assert eos.hovers_at_2_over_eta(_families(relu={"band_fraction": 0.5})).state == DOES_NOT_HOLD
     never = eos.hovers_at_2_over_eta(_families(tanh={"crossed_step": None, "window_checks": 0}))
-    assert never["holds"] is None and "never reached the edge" in never["reason"]
+    assert never.state == INCONCLUSIVE and "never reached the edge" in never.reason
     mixed = _summary([{"family": "relu", "band_fraction": b} for b in (0.95, 0.5)])
     # 1 of 2 pass: 2 more passing (3 of 4) or 2 more failing (1 of 4) decided runs would settle it
-    reason = eos.hovers_at_2_over_eta(mixed)["reason"]
+    reason = eos.hovers_at_2_over_eta(mixed).reason
     assert "mixed: 1 of 2 decided runs pass; 2 more passing or 2 more failing" in reason
     # a run with a missing sharpness (Lanczos failed) is left out, never counted against the claim
     failed = eos.hovers_at_2_over_eta(_families(tanh={"band_fraction": 0.5, "lanczos_failures": 1}))
-    assert failed["holds"] is None and "Lanczos did not converge" in failed["reason"]
+    assert failed.state == INCONCLUSIVE and "Lanczos did not converge" in failed.reason
 
 
 def test_loss_nonmonotone_yet_decreasing_holds_fails_and_is_inconclusive():
-    assert eos.loss_nonmonotone_yet_decreasing(_families())["holds"] is True
-    assert (
-        eos.loss_nonmonotone_yet_decreasing(_families(elu={"uptick_fraction": 0.0}))["holds"] is False
-    )  # monotone: not the EoS picture
-    assert (
-        eos.loss_nonmonotone_yet_decreasing(_families(elu={"end_over_start": 1.2, "block_decreases": 1}))["holds"]
-        is False
-    )
+    v = eos.loss_nonmonotone_yet_decreasing(_families())
+    assert v.state == HOLDS and v.groups["elu mse"].measured["median_uptick_fraction"] == 0.3
+    assert eos.loss_nonmonotone_yet_decreasing(_families(elu={"uptick_fraction": 0.0})).state == DOES_NOT_HOLD
+    assert eos.loss_nonmonotone_yet_decreasing(
+        _families(elu={"end_over_start": 1.2, "block_decreases": 1})).state == DOES_NOT_HOLD
     short = eos.loss_nonmonotone_yet_decreasing(_families(tanh={"window_steps": 5}))
-    assert short["holds"] is None and "window too short" in short["reason"]
+    assert short.state == INCONCLUSIVE and "window too short" in short.reason
 
 
 def _eos_verdicts(relu, smooth, loss="mse"):
     """Three claims, each judged per (family, loss): relu's states and the smooth families'."""
-    from nslib.verdicts import Verdict
-
     def group(fam, holds):
         m = {"family": fam, "loss": loss}
         return Verdict.decided(holds, "c", **m) if holds is not None else Verdict.undecided("c", "mixed", **m)
@@ -206,36 +211,39 @@ def _eos_verdicts(relu, smooth, loss="mse"):
 
 
 def test_relu_differs_holds_fails_and_is_inconclusive():
-    summary = _families()
-    same = eos.relu_differs_from_smooth(
-        _eos_verdicts((True, True, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary
-    )
-    assert same["holds"] is False
+    same = eos.relu_differs_from_smooth(_eos_verdicts((True, True, True), {"tanh": (True,) * 3, "elu": (True,) * 3}))
+    assert same.state == DOES_NOT_HOLD and list(same.groups) == ["ReLU against the C^2 families"]
+    assert set(same.reported) == {"progressive-sharpening (mse)", "hovers-at-2-over-eta (mse)",
+                                  "loss-nonmonotone-yet-decreasing (mse)"}
+    assert all(c.state == DOES_NOT_HOLD for c in same.reported.values())  # ReLU agrees everywhere
+    assert same.measured["differs_on"] == [] and same.groups["ReLU against the C^2 families"].measured["compared"] == 3
     differs = eos.relu_differs_from_smooth(
-        _eos_verdicts((True, False, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary
-    )
-    assert differs["holds"] is True and differs["measured"]["differs_on"] == ["hovers-at-2-over-eta (mse)"]
+        _eos_verdicts((True, False, True), {"tanh": (True,) * 3, "elu": (True,) * 3}))
+    assert differs.state == HOLDS and differs.measured["differs_on"] == ["hovers-at-2-over-eta (mse)"]
+    hovers = differs.reported["hovers-at-2-over-eta (mse)"]
+    assert hovers.state == HOLDS and hovers.measured["relu"] == DOES_NOT_HOLD and hovers.measured["tanh"] == HOLDS
     split = eos.relu_differs_from_smooth(
-        _eos_verdicts((True, True, True), {"tanh": (True, False, True), "softplus(3)": (True,) * 3}), summary
-    )
-    assert split["holds"] is None and "the smooth families disagree" in split["reason"]
-    # ELU is C^1, not C^2: it is reported apart and never decides "ReLU against smooth"
+        _eos_verdicts((True, True, True), {"tanh": (True, False, True), "softplus(3)": (True,) * 3}))
+    assert split.state == INCONCLUSIVE and "the smooth families disagree" in split.reason
+    assert split.reported["hovers-at-2-over-eta (mse)"].state == INCONCLUSIVE
+    # ELU is C^1, not C^2: it is shown apart and never decides "ReLU against smooth"
     elu_apart = eos.relu_differs_from_smooth(
-        _eos_verdicts((True, True, True), {"tanh": (True,) * 3, "elu": (True, False, True)}), summary
-    )
-    assert elu_apart["holds"] is False
-    assert elu_apart["measured"]["comparisons"]["hovers-at-2-over-eta (mse)"]["c1"] == {"elu": False}
+        _eos_verdicts((True, True, True), {"tanh": (True,) * 3, "elu": (True, False, True)}))
+    assert elu_apart.state == DOES_NOT_HOLD
+    assert elu_apart.reported["hovers-at-2-over-eta (mse)"].measured["elu (C1)"] == DOES_NOT_HOLD
     undecided = eos.relu_differs_from_smooth(
-        _eos_verdicts((True, None, True), {"tanh": (True,) * 3, "elu": (True,) * 3}), summary
-    )
-    assert undecided["holds"] is None and "inconclusive for relu" in undecided["reason"]
-    assert set(same["measured"]["numbers"]) == {"relu mse", "tanh mse", "elu mse"}
+        _eos_verdicts((True, None, True), {"tanh": (True,) * 3, "elu": (True,) * 3}))
+    assert undecided.state == INCONCLUSIVE and "inconclusive for relu" in undecided.reason
     # each loss compared on its own: ReLU agrees with the smooth nets under MSE and differs under cross-entropy
     ce = _eos_verdicts((True, True, False), {"tanh": (True,) * 3}, loss="ce")
     mse = _eos_verdicts((True,) * 3, {"tanh": (True,) * 3})
-    both = {cid: type(v).combine({**mse[cid].groups, **ce[cid].groups}, "c") for cid, v in mse.items()}
-    v = eos.relu_differs_from_smooth(both, summary)
-    assert v["holds"] is True and v["measured"]["differs_on"] == ["loss-nonmonotone-yet-decreasing (ce)"]
+    both = {cid: Verdict.combine({**mse[cid].groups, **ce[cid].groups}, "c") for cid in mse}
+    v = eos.relu_differs_from_smooth(both)
+    assert v.state == HOLDS and v.measured["differs_on"] == ["loss-nonmonotone-yet-decreasing (ce)"]
+    no_relu = eos.relu_differs_from_smooth(_eos_verdicts((True,) * 3, {"tanh": (True,) * 3}) | {
+        "progressive-sharpening": Verdict.combine({"tanh mse": Verdict.decided(True, "", family="tanh", loss="mse")},
+                                                  "c")})
+    assert no_relu.state == INCONCLUSIVE and "progressive-sharpening (mse): no ReLU run" in no_relu.reason
 
 
 def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), cf_failed="", edge_fraction=1.0,
@@ -277,8 +285,11 @@ def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), c
 
 def test_central_flow_tracks_relu_holds_fails_and_is_inconclusive():
     ok = eos.central_flow_tracks_relu(_cf_table())
-    assert ok["holds"] is True
-    assert ok["measured"]["per_group"]["eta=0.2"]["ratio_to_smooth"] == pytest.approx(0.07 / 0.055)
+    assert ok.state == HOLDS and list(ok.groups) == ["eta=0.2", "eta=0.3"]
+    g = ok.groups["eta=0.2"]
+    assert g.measured["ratio_to_smooth"] == pytest.approx(0.07 / 0.055) and g.measured["relu_cf"] == 0.07
+    assert g.measured["smooth_families"] == ["tanh", "softplus(3)"] and g.measured["smooth_cf"] == [0.05, 0.06]
+    assert ok.to_json()["measured"]["per_group"]["eta=0.2"]["ratio_to_smooth"] == pytest.approx(0.07 / 0.055)
     assert eos.central_flow_tracks_relu(_cf_table(relu_cf=0.2))["holds"] is False  # more than twice the smooth median
     assert (
         eos.central_flow_tracks_relu(_cf_table(relu_cf=0.07, relu_gf=0.06))["holds"] is False
@@ -294,7 +305,64 @@ def test_central_flow_tracks_relu_holds_fails_and_is_inconclusive():
     unchecked = eos.central_flow_tracks_relu(_cf_table(errors=(float("nan"), 0.001)))
     assert unchecked["holds"] is None and "not self-checked" in unchecked["reason"]
     with_elu = eos.central_flow_tracks_relu(_cf_table(smooth=(0.05, 0.06, 1.0)))  # ELU (C^1) far off: not in the median
-    assert with_elu["holds"] is True and with_elu.groups["eta=0.2"].measured["c1_cf"] == {"elu": 1.0}
+    assert with_elu.state == HOLDS and with_elu.groups["eta=0.2"].measured["c1_cf"] == [1.0]
+    assert with_elu.groups["eta=0.2"].measured["c1_families"] == ["elu"]
     assert [eos.smoothness(f) for f in ("relu", "elu", "tanh", "softplus(20)")] == ["kinked", "C1", "C2", "C2"]
     one = eos.central_flow_tracks_relu(_cf_table(etas=(0.2,)))  # one step size cannot stand for all
-    assert one["holds"] is None and "1 step size(s) run" in one["reason"]
+    assert one.state == INCONCLUSIVE and "1 step size(s) run" in one.reason
+    assert one.groups["eta=0.2"].state == HOLDS and one.groups["step sizes"].state == INCONCLUSIVE
+    assert eos.central_flow_tracks_relu(_cf_table().iloc[:0]).reason == "the central flow was not run"
+
+
+def _page_texts(verdicts, cf_table, crosscheck=None, n_runs=12):
+    crosscheck = pd.DataFrame({"relative difference": [1e-6, 3e-6]}) if crosscheck is None else crosscheck
+    return eos.page_texts(verdicts, fams=["relu", "tanh"], runs=[None] * n_runs, crosscheck=crosscheck,
+                          cf_table=cf_table)
+
+
+def _no_holes(texts):
+    for key, text in texts.items():
+        assert text and text == text.strip(), key
+        for bad in ("n/a", "nan", "None", "inf", "  ", " ;", " .", "{", "[", "%-", "-fold-"):
+            assert bad not in text, (key, text)
+
+
+def test_page_texts_read_whole_in_every_state():
+    def claims(summary, relu_differs_states):
+        v = {"progressive-sharpening": eos.progressive_sharpening(summary),
+             "hovers-at-2-over-eta": eos.hovers_at_2_over_eta(summary),
+             "loss-nonmonotone-yet-decreasing": eos.loss_nonmonotone_yet_decreasing(summary)}
+        v["relu-differs-from-smooth"] = eos.relu_differs_from_smooth(_eos_verdicts(*relu_differs_states))
+        return v
+
+    good = claims(_families(relu={"rise": 2.0}), ((True, False, True), {"tanh": (True,) * 3}))
+    texts = _page_texts(good, _cf_table())
+    _no_holes(texts)
+    assert texts["rise"] == "relu mse 2.0-fold, tanh mse 3.0-fold, elu mse 3.0-fold"
+    assert texts["band"].startswith("relu mse 95%") and texts["upticks"].startswith("relu mse 30%")
+    assert texts["differs-on"] == "it differs on hovers-at-2-over-eta (mse)" and texts["runs"] == "12 GD runs"
+    assert texts["crosscheck"].startswith("The Lanczos sharpness agreed with power iteration to a relative 3.0e-06 "
+                                          "at the 2 iterates checked")
+    assert texts["cf"].startswith("relu (eta 0.2) 7.0% / 8.0%")
+    assert texts["groups-hovers-at-2-over-eta"] == "holds for relu mse, tanh mse, elu mse"
+
+    # nothing reached the edge, every comparison agrees, no flow could be computed, nothing cross-checked
+    never = _families(relu={"crossed_step": None, "window_checks": 0, "window_steps": 0, "band_fraction": None,
+                            "median_units": None, "uptick_fraction": None, "block_decreases": None})
+    bad = claims(never, ((True,) * 3, {"tanh": (True,) * 3}))
+    assert bad["relu-differs-from-smooth"].state == DOES_NOT_HOLD
+    assert bad["hovers-at-2-over-eta"].state == INCONCLUSIVE
+    no_flow = _cf_table(cf_failed="Lanczos did not converge", etas=(0.2,)).assign(
+        cf_late_relative_distance=float("nan"))
+    texts = _page_texts(bad, no_flow, crosscheck=pd.DataFrame({"relative difference": []}), n_runs=1)
+    _no_holes(texts)
+    assert texts["band"].startswith("relu mse not measured, tanh mse 95%")
+    assert texts["differs-on"] == "it differs on no (claim, loss) compared" and texts["runs"] == "1 GD run"
+    assert texts["crosscheck"] == "No run was checked against power iteration (every run diverged)."
+    assert texts["cf"].startswith("relu no central flow / 8.0%")
+
+    undecided = claims(_families(), ((True, None, True), {"tanh": (True,) * 3}))
+    assert undecided["relu-differs-from-smooth"].state == INCONCLUSIVE
+    texts = _page_texts(undecided, _cf_table().iloc[:0])
+    _no_holes(texts)
+    assert texts["cf"] == "the central flow was not run"

@@ -6,8 +6,9 @@ from sklearn.linear_model import Lasso
 
 from nslib.findings import l1_paradox as l1
 from nslib.findings.l1_paradox import exact_lasso, fista, lasso_kkt_violation, lasso_objective, make_problems, run_ngdm
-from nslib.tools.data import load_digits
+from nslib.tools.data import load
 from nslib.tools.sparsity import sparsity
+from nslib.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_unknown_method_and_bad_k():
 
 
 def test_prox_training_gives_exact_zeros_and_curve_area():
-    data = load_digits(seed=0, n_train=200)
+    data = load("digits", seed=0, n_train=200)
     net = l1.train_l1_mlp(data, 0.01, "prox", hidden=8, epochs=3, lr=0.1, batch_size=32, seed=0)
     assert sparsity(net) > 0
     with pytest.raises(ValueError, match="method"):
@@ -107,33 +108,54 @@ def table(columns: dict, seeds=3):
 
 def test_ngdm_no_exact_zeros():
     exact = {"zeros": np.full((3, 4), 190)}
-    ok = table({"exact": exact, "subgradient": {"zeros": 0}, "adam": {"zeros": 0}})
-    assert l1.ngdm_no_exact_zeros(ok, p=200, k=10, judged=("subgradient", "adam"))["holds"] is True
+    ok = table({"exact": exact, "subgradient": {"zeros": 0}, "adam": {"zeros": 0}, "prox-sgd": {"zeros": 150}})
+    v = l1.ngdm_no_exact_zeros(ok, p=200, k=10, judged=("subgradient", "adam"))
+    assert v.state == HOLDS and set(v.groups) == {"subgradient", "adam", "exact"}
+    assert v.groups["adam"].measured["fraction_runs_without_zeros"] == 1.0
+    assert v.groups["exact"].measured["min_zeros"] == 190 and v.measured["p_minus_k"] == 190
+    # a solver the claim does not judge is measured by the same test and reported, never combined
+    assert set(v.reported) == {"prox-sgd"} and v.reported["prox-sgd"].state == DOES_NOT_HOLD
+    assert v.reported["prox-sgd"].measured["median_zeros"] == 150.0
     bad = table({"exact": exact, "subgradient": {"zeros": 0}, "adam": {"zeros": 5}})
-    assert l1.ngdm_no_exact_zeros(bad, p=200, k=10, judged=("subgradient", "adam"))["holds"] is False
+    v = l1.ngdm_no_exact_zeros(bad, p=200, k=10, judged=("subgradient", "adam"))
+    assert v.state == DOES_NOT_HOLD and v.groups["adam"].state == DOES_NOT_HOLD
+    assert v.groups["subgradient"].state == HOLDS and "adam" in v.reading()
     dense = np.full((3, 4), 190)
     dense[1, 2] = 0  # an exact solution without zeros breaks the contrast
     t = table({"exact": {"zeros": dense}, "subgradient": {"zeros": 0}, "adam": {"zeros": 0}})
-    assert l1.ngdm_no_exact_zeros(t, p=200, k=10, judged=("subgradient", "adam"))["holds"] is False
+    v = l1.ngdm_no_exact_zeros(t, p=200, k=10, judged=("subgradient", "adam"))
+    assert v.state == DOES_NOT_HOLD and v.groups["exact"].state == DOES_NOT_HOLD
+    assert v.groups["exact"].measured["fraction_runs_without_zeros"] == pytest.approx(1 / 12)
 
 
 def test_ngdm_l1_grows_with_lambda():
     exact = np.tile([10.0, 8.0, 5.0, 1.0], (3, 1))
     rising = np.tile([10.0, 9.0, 12.0, 20.0], (3, 1))
-    ok = table({"exact": {"l1": exact}, "subgradient": {"l1": rising}})
+    ok = table({"exact": {"l1": exact}, "subgradient": {"l1": rising}, "adam": {"l1": exact}})
     v = l1.ngdm_l1_grows_with_lambda(ok, lambda_star=0.3)
-    assert v["holds"] is True and v["measured"]["lambda_star_measured"] == 0.3
+    assert v.state == HOLDS and v.measured["lambda_star_measured"] == 0.3
+    assert v.measured["lams_past_lambda_star"] == [0.3, 1.0, 2.0]
+    assert set(v.groups) == {"subgradient", "exact"} and v.groups["subgradient"].measured[
+        "fraction_seeds_increasing"] == 1.0
+    # only the claim's method is judged: adam's falling norm is reported beside it
+    assert set(v.reported) == {"adam"} and v.reported["adam"].state == DOES_NOT_HOLD
+    assert l1.rising_solvers(v) == ["subgradient"]
     falling = table({"exact": {"l1": exact}, "subgradient": {"l1": exact}})
-    assert l1.ngdm_l1_grows_with_lambda(falling, lambda_star=0.3)["holds"] is False
+    v = l1.ngdm_l1_grows_with_lambda(falling, lambda_star=0.3)
+    assert v.state == DOES_NOT_HOLD and v.groups["subgradient"].state == DOES_NOT_HOLD
+    assert v.groups["subgradient"].measured["median_spearman"] == -1.0 and l1.rising_solvers(v) == []
     flat_exact = table({"exact": {"l1": rising}, "subgradient": {"l1": rising}})
-    assert l1.ngdm_l1_grows_with_lambda(flat_exact, lambda_star=0.3)["holds"] is False
+    v = l1.ngdm_l1_grows_with_lambda(flat_exact, lambda_star=0.3)
+    assert v.state == DOES_NOT_HOLD and v.groups["exact"].state == DOES_NOT_HOLD
+    assert v.groups["subgradient"].state == HOLDS and v.groups["exact"].measured["largest_change"] == 8.0
 
 
 def test_ngdm_l1_grows_is_inconclusive_when_the_grid_stops_before_lambda_star():
     exact = np.tile([10.0, 8.0, 5.0, 1.0], (3, 1))
     rising = np.tile([10.0, 9.0, 12.0, 20.0], (3, 1))
     v = l1.ngdm_l1_grows_with_lambda(table({"exact": {"l1": exact}, "subgradient": {"l1": rising}}), lambda_star=1.0)
-    assert v["holds"] is None and "lambda*" in v["reason"]
+    assert v.state == INCONCLUSIVE and v.holds is None and "lambda*" in v.reason
+    assert v.groups["subgradient"].state == INCONCLUSIVE and v.groups["exact"].state == HOLDS
 
 
 def test_predicted_crossover_from_the_exact_path():
@@ -152,13 +174,25 @@ def test_a_diverged_or_missing_solver_makes_its_claims_inconclusive():
     t = table({**zeros_ok, "sgd": {"zeros": 0}})
     t["diverged"] = (t.method == "sgd") & (t["lambda"] == 2.0)
     v = l1.ngdm_no_exact_zeros(t, p=200, k=10, judged=("subgradient", "sgd"))
-    assert v["holds"] is None and "sgd" in v["reason"] and "diverged" in v["reason"]
+    assert v.state == INCONCLUSIVE and "sgd: diverged at lambda 2" in v.reason
+    assert v.groups["sgd"].state == INCONCLUSIVE and v.groups["subgradient"].state == HOLDS
     v = l1.ngdm_no_exact_zeros(table(zeros_ok), p=200, k=10, judged=("subgradient", "adam"))
-    assert v["status"] == "inconclusive" and "adam was not run" in v["reason"]
+    assert v.state == INCONCLUSIVE and "adam: was not run" in v.reason
+    # a judged solver that does not hold decides the claim, whatever a diverged one would have done
+    t = table({**zeros_ok, "sgd": {"zeros": 0}, "adam": {"zeros": 3}})
+    t["diverged"] = t.method == "sgd"
+    assert l1.ngdm_no_exact_zeros(t, p=200, k=10, judged=("subgradient", "sgd", "adam")).state == DOES_NOT_HOLD
     grow = np.tile([0.1, 0.3, 1.0, 4.0], (3, 1))
     t = table({"exact": {"gap": 0.0}, "subgradient": {"gap": grow}})
     t["diverged"] = t.method == "subgradient"
-    assert l1.objective_gap_grows(t)["status"] == "inconclusive"
+    v = l1.objective_gap_grows(t)
+    assert v.state == INCONCLUSIVE and "subgradient: diverged" in v.reason
+    v = l1.objective_gap_grows(t, claim_method="sgd")
+    assert v.state == INCONCLUSIVE and "sgd: was not run" in v.reason
+    assert v.reported["subgradient"].state == INCONCLUSIVE  # the diverged solver, reported
+    l1_table = table({"exact": {"l1": np.tile([10.0, 8.0, 5.0, 1.0], (3, 1))}, "subgradient": {"l1": 1.0}})
+    v = l1.ngdm_l1_grows_with_lambda(l1_table, lambda_star=0.3, claim_method="sgd")
+    assert v.state == INCONCLUSIVE and "sgd: was not run" in v.reason and v.measured["lambda_star_measured"] is None
 
 
 def test_run_ngdm_reports_divergence_as_a_result():
@@ -170,33 +204,44 @@ def test_run_ngdm_reports_divergence_as_a_result():
 
 def test_objective_gap_grows():
     grow = np.tile([0.1, 0.3, 1.0, 4.0], (5, 1))
-    assert l1.objective_gap_grows(table({"exact": {"gap": 0.0}, "subgradient": {"gap": grow}}, 5))["holds"] is True
     flat = np.tile([0.1, 0.12, 0.15, 0.18], (5, 1))  # increasing but by less than 2x
-    assert l1.objective_gap_grows(table({"exact": {"gap": 0.0}, "subgradient": {"gap": flat}}, 5))["holds"] is False
+    v = l1.objective_gap_grows(table({"exact": {"gap": 0.0}, "subgradient": {"gap": grow}, "adam": {"gap": flat}}, 5))
+    assert v.state == HOLDS and set(v.groups) == {"subgradient"} and set(v.reported) == {"adam"}
+    sub = v.groups["subgradient"].measured
+    assert sub["fraction_seeds"] == 1.0 and sub["median_gap_first"] == 0.1 and sub["median_gap_last"] == 4.0
+    assert v.reported["adam"].state == DOES_NOT_HOLD  # reported, not combined
+    v = l1.objective_gap_grows(table({"exact": {"gap": 0.0}, "subgradient": {"gap": flat}}, 5))
+    assert v.state == DOES_NOT_HOLD and v.groups["subgradient"].measured["fraction_seeds"] == 0.0
 
 
 def test_prox_recovers_support():
     W = np.zeros((5, 4, 6))
     W[..., :2] = 1.0
-    assert l1.prox_recovers_support(W.copy(), W)["holds"] is True
+    v = l1.prox_recovers_support(W.copy(), W)
+    assert v.state == HOLDS and v.measured["min_jaccard"] == 1.0
     Wp = W.copy()
     Wp[:2, 1, 2] = 0.1  # an extra non-zero: Jaccard 2/3 on two seeds of five
-    assert l1.prox_recovers_support(Wp, W)["holds"] is False
+    v = l1.prox_recovers_support(Wp, W)
+    assert v.state == DOES_NOT_HOLD and v.measured["fraction_seeds"] == 0.6
+    assert v.measured["min_jaccard"] == pytest.approx(2 / 3)
 
 
 def test_pruning_threshold_worse():
     areas = pd.DataFrame({"area_threshold": [0.5, 0.6, 0.7], "area_prox": [0.6, 0.7, 0.8]})
-    assert l1.pruning_threshold_worse(areas)["holds"] is True
+    v = l1.pruning_threshold_worse(areas)
+    assert v.state == HOLDS and v.measured["fraction_seeds"] == 1.0
+    assert v.measured["max_abs_area_difference"] == pytest.approx(0.1) and v.measured["area_prox"] == [0.6, 0.7, 0.8]
     same = pd.DataFrame({"area_threshold": [0.6, 0.7, 0.8], "area_prox": [0.6, 0.7, 0.8]})
-    assert l1.pruning_threshold_worse(same)["holds"] is False
+    v = l1.pruning_threshold_worse(same)
+    assert v.state == DOES_NOT_HOLD and v.measured["fraction_seeds"] == 0.0
 
 
 def test_prox_support_is_inconclusive_while_the_solver_has_not_converged():
     W = np.zeros((5, 4, 6))
     W[..., :2] = 1.0
     v = l1.prox_recovers_support(W.copy(), W, kkt=np.full((5, 4), 1e-3))
-    assert v["status"] == "inconclusive" and "KKT" in v["reason"]
-    assert l1.prox_recovers_support(W.copy(), W, kkt=np.full((5, 4), 1e-9))["holds"] is True
+    assert v.state == INCONCLUSIVE and "KKT" in v.reason and v.measured["max_kkt_violation"] == 1e-3
+    assert l1.prox_recovers_support(W.copy(), W, kkt=np.full((5, 4), 1e-9)).state == HOLDS
 
 
 def test_kkt_violations_vanish_at_the_exact_solution_and_not_at_zero(prob):
@@ -209,9 +254,53 @@ def test_pruning_without_a_sparsity_range_or_training_is_inconclusive():
     flat = pd.DataFrame({"area_threshold": [0.0, 0.0], "area_prox": [0.0, 0.0], "sparsity_span": [0.0, 0.01],
                          "min_unpruned_accuracy": [0.9, 0.9]})
     v = l1.pruning_threshold_worse(flat)
-    assert v["status"] == "inconclusive" and "span" in v["reason"]
+    assert v.state == INCONCLUSIVE and "span" in v.reason and "0.000" in v.reason
     untrained = flat.assign(sparsity_span=[0.5, 0.5], area_threshold=[0.04, 0.05], area_prox=[0.05, 0.05],
                             min_unpruned_accuracy=[0.1, 0.9])
-    assert l1.pruning_threshold_worse(untrained)["status"] == "inconclusive"
+    v = l1.pruning_threshold_worse(untrained)
+    assert v.state == INCONCLUSIVE and "did not train" in v.reason
     one_point = pd.DataFrame({"area_threshold": [np.nan], "area_prox": [np.nan]})
-    assert l1.pruning_threshold_worse(one_point)["status"] == "inconclusive"
+    v = l1.pruning_threshold_worse(one_point)
+    assert v.state == INCONCLUSIVE and "no area" in v.reason and v.measured["max_abs_area_difference"] is None
+
+
+# ------------------------------------------------------------------------------------------------ the page's prose
+
+def _page_verdicts(zeros=0, sub_l1=None, diverged=False):
+    exact_l1 = np.tile([10.0, 8.0, 5.0, 1.0], (3, 1))
+    t = table({"exact": {"zeros": 190, "l1": exact_l1, "gap": 0.0},
+               "subgradient": {"zeros": zeros, "l1": np.tile([10.0, 9.0, 12.0, 20.0], (3, 1)) if sub_l1 is None
+                               else sub_l1, "gap": np.tile([0.1, 0.3, 1.0, 4.0], (3, 1))},
+               "adam": {"zeros": 0, "l1": exact_l1, "gap": 0.1}})
+    t["diverged"] = diverged & (t.method == "subgradient")
+    W = np.zeros((3, 4, 6))
+    W[..., :2] = 1.0
+    return {"ngdm-no-exact-zeros": l1.ngdm_no_exact_zeros(t, 200, 10, judged=("subgradient", "adam")),
+            "ngdm-l1-grows-with-lambda": l1.ngdm_l1_grows_with_lambda(t, 0.3),
+            "objective-gap-grows": l1.objective_gap_grows(t),
+            "prox-recovers-support": l1.prox_recovers_support(W, W),
+            "pruning-threshold-worse": l1.pruning_threshold_worse(
+                pd.DataFrame({"area_threshold": [np.nan], "area_prox": [np.nan]}))}, t
+
+
+@pytest.mark.parametrize("case", [{}, {"zeros": 3, "sub_l1": np.tile([10.0, 8.0, 5.0, 1.0], (3, 1))},
+                                  {"diverged": True}])
+def test_page_texts_read_whole_in_every_state(case):
+    verdicts, t = _page_verdicts(**case)
+    t = t.assign(jaccard=1.0)
+    runs = {"subgradient": l1.NgdmRun("subgradient", np.zeros((3, 4, 6)), 0.05, np.zeros((3, 4, 6)),
+                                      np.zeros((3, 4)), np.zeros((3, 4), bool))}
+    texts = l1.page_texts(verdicts, kkt=np.array([1e-9]), solvers=runs,
+                          solutions=pd.concat([t, t[t.method == "adam"].assign(method="uv"),
+                                               t[t.method == "adam"].assign(method="prox-sgd")]),
+                          lams=LAMS, n=40, p=200, k=10)
+    for key, text in texts.items():
+        assert text and not any(bad in text for bad in ("n/a", "nan", "None", "  ", " ;", " .")), (key, text)
+    assert "the curves have no area to compare" == texts["area"]
+    assert texts["uv-zeros"] == "none at λ = 2 in this run, median over seeds"
+    assert texts["growth"].startswith("the predicted λ* is 0.3") and "adam 0%" in texts["growth"]
+    if case.get("zeros"):
+        assert texts["rising"] == "none" and texts["falling"] == "subgradient, adam"
+        assert texts["zeros"].startswith("subgradient GD had no exact zero in 0% of its")
+    else:
+        assert texts["rising"] == "subgradient" and texts["falling"] == "adam"

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from nslib.findings import maxpool_jacobians as mpj
 from nslib.runner import ParamError, check_dtypes
 from nslib.tools import data, maxpool
+from nslib.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
 
 # ------------------------------------------------------------------------------------------------ experiment code
 
@@ -149,17 +150,28 @@ def _zone_frame(diffs: dict, ties=5):
 
 def test_difference_tracks_precision_true_false_inconclusive():
     good = {("d", "bfloat16"): [1e-4, 1e-3], ("d", "float32"): [1e-9, 1e-8], ("d", "float64"): [0.0, 1e-17]}
-    assert mpj.difference_tracks_precision(_zone_frame(good))["holds"] is True
+    v = mpj.difference_tracks_precision(_zone_frame(good))
+    assert v.state == HOLDS and set(v.groups) == {"d"}
+    assert v.groups["d"].measured == {"max_difference_bfloat16": 1e-3, "max_difference_float32": 1e-8,
+                                      "max_difference_float64": 1e-17, "tied_windows_bfloat16": 10,
+                                      "tied_windows_float32": 10, "tied_windows_float64": 10}
     bad = {**good, ("d", "float64"): [1e-12, 0.0]}  # a 64-bit difference far above 1e-15
-    assert mpj.difference_tracks_precision(_zone_frame(bad))["holds"] is False
+    assert mpj.difference_tracks_precision(_zone_frame(bad)).state == DOES_NOT_HOLD
     small = {**good, ("d", "bfloat16"): [1e-7, 1e-7]}  # a 16-bit difference too small
-    assert mpj.difference_tracks_precision(_zone_frame(small))["holds"] is False
+    assert mpj.difference_tracks_precision(_zone_frame(small)).state == DOES_NOT_HOLD
     v = mpj.difference_tracks_precision(_zone_frame({**good, ("d", "bfloat16"): [np.nan, 1e-3]}))  # a NaN gradient
-    assert v["holds"] is None and "not finite" in v["reason"]
+    assert v.state == INCONCLUSIVE and "not finite" in v.reason
     v = mpj.difference_tracks_precision(_zone_frame(good, ties=0))  # no tie met: nothing to test
-    assert v["holds"] is None and "no tied window" in v["reason"]
+    assert v.state == INCONCLUSIVE and "no tied window" in v.reason
     v = mpj.difference_tracks_precision(_zone_frame({("d", "float32"): [0.0], ("d", "float64"): [0.0]}))
-    assert v["holds"] is None and "16-bit" in v["reason"]
+    assert v.state == INCONCLUSIVE and "16-bit" in v.reason
+
+
+def test_difference_tracks_precision_is_judged_per_dataset():
+    good = {("a", "bfloat16"): [1e-3], ("a", "float64"): [0.0], ("b", "bfloat16"): [1e-3], ("b", "float64"): [1e-9]}
+    v = mpj.difference_tracks_precision(_zone_frame(good))
+    assert v.state == DOES_NOT_HOLD and v.groups["a"].state == HOLDS and v.groups["b"].state == DOES_NOT_HOLD
+    assert v.to_json()["measured"]["per_group"]["b"]["max_difference_float64"] == 1e-9
 
 
 def _grid(acc: dict, chance=0.1, diverged=()):
@@ -179,40 +191,52 @@ FP32 = ("float32", "sgd", False)
 
 def test_high_beta_breaks_16bit_true_false_inconclusive():
     broken = {0.0: [0.9, 0.91, 0.9], 1.0: [0.9, 0.9, 0.89], 1e4: [0.1, 0.12, 0.11]}
-    assert mpj.high_beta_breaks_16bit(_grid({BASE16: broken}))["holds"] is True
-    assert mpj.high_beta_breaks_16bit(_grid({BASE16: {**broken, 1e4: [0.1, 0.5, 0.1]}}))["holds"] is False
-    assert mpj.high_beta_breaks_16bit(_grid({BASE16: {**broken, 1.0: [0.8, 0.8, 0.81]}}))["holds"] is False
+    v = mpj.high_beta_breaks_16bit(_grid({BASE16: broken}))
+    assert v.state == HOLDS
+    m = v.groups["digits bfloat16"].measured
+    assert (m["broken_seeds"], m["seeds"], m["top_beta"], m["small_betas"]) == (3, 3, 1e4, [1.0])
+    assert m["accuracy_top_beta"] == pytest.approx(0.11) and m["accuracy_beta_0"] == pytest.approx(0.9033333)
+    assert mpj.high_beta_breaks_16bit(_grid({BASE16: {**broken, 1e4: [0.1, 0.5, 0.1]}})).state == DOES_NOT_HOLD
+    v = mpj.high_beta_breaks_16bit(_grid({BASE16: {**broken, 1.0: [0.8, 0.8, 0.81]}}))
+    assert v.state == DOES_NOT_HOLD and v.groups["digits bfloat16"].measured["broken_seeds"] == 3
     # the seed-41 case: beta = 1 lower by 3 points on average, but seed to seed it scatters across the margin
     v = mpj.high_beta_breaks_16bit(_grid({BASE16: {**broken, 1.0: [0.9, 0.83, 0.88]}}))
-    assert v["holds"] is None and "within 2 standard errors" in v["reason"]
+    assert v.state == INCONCLUSIVE and "within 2 standard errors" in v.reason
     m = v.groups["digits bfloat16"].measured
     changes = np.array([0.9, 0.83, 0.88]) - np.array([0.9, 0.91, 0.9])  # paired by seed, by hand
-    assert m["small_beta_change"]["1"] == pytest.approx(changes.mean())
-    assert m["small_beta_change_se"]["1"] == pytest.approx(changes.std(ddof=1) / np.sqrt(3))
+    assert m["small_beta_change"] == pytest.approx([changes.mean()])
+    assert m["small_beta_change_se"] == pytest.approx([changes.std(ddof=1) / np.sqrt(3)])
     # beta = 0 above chance but short of having learned (the audit's MNIST-1D nets at ~0.30, chance 0.1)
     v = mpj.high_beta_breaks_16bit(_grid({BASE16: {0.0: [0.3, 0.3], 1e4: [0.1, 0.1]}}))
-    assert v["holds"] is None and "counts as having learned" in v["reason"] and mpj.learned_level(0.1) == 0.55
+    assert v.state == INCONCLUSIVE and "counts as having learned" in v.reason and mpj.learned_level(0.1) == 0.55
     v = mpj.high_beta_breaks_16bit(_grid({BASE16: {0.0: [0.9], 100.0: [0.9]}}))  # no large beta in the grid
-    assert v["holds"] is None and ">= 1000" in v["reason"]
+    assert v.state == INCONCLUSIVE and ">= 1000 (it has 0, 100)" in v.reason
     v = mpj.high_beta_breaks_16bit(_grid({BASE16: {0.0: [0.9, 0.9], 1.0: [0.9, 0.9], 1e4: [0.1, 0.1]}}))
-    assert v["holds"] is None and "2 seed(s)" in v["reason"]
-    assert mpj.high_beta_breaks_16bit(_grid({FP32: broken}))["holds"] is None  # no 16-bit run
+    assert v.state == INCONCLUSIVE and "2 seeds:" in v.reason
+    v = mpj.high_beta_breaks_16bit(_grid({FP32: broken}))  # no 16-bit run
+    assert v.state == INCONCLUSIVE and "no 16-bit precision" in v.reason and not v.groups
 
 
 def test_fp32_robust_to_beta_decides_only_beyond_the_seed_spread():
     v = mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.90, 0.91, 0.92], 1e4: [0.895, 0.905, 0.918]}}))
-    assert v["holds"] is True
+    assert v.state == HOLDS
+    m = v.groups["digits"].measured
     changes = np.array([0.895, 0.905, 0.918]) - np.array([0.90, 0.91, 0.92])  # paired by seed, by hand
-    assert v.groups["digits"].measured["change"]["10000"] == pytest.approx(changes.mean())
-    assert v.groups["digits"].measured["change_se"]["10000"] == pytest.approx(changes.std(ddof=1) / np.sqrt(3))
-    assert mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.9, 0.91, 0.9], 1e4: [0.5, 0.52, 0.49]}}))["holds"] is False
+    assert m["betas"] == [0.0, 1e4] and m["change"] == pytest.approx([0.0, changes.mean()])
+    assert m["change_se"][1] == pytest.approx(changes.std(ddof=1) / np.sqrt(3))
+    assert m["largest_change"] == pytest.approx(changes.mean()) and m["at_beta"] == 1e4
+    assert m["mean_accuracy"] == pytest.approx([0.91, np.mean([0.895, 0.905, 0.918])])
+    v = mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.9, 0.91, 0.9], 1e4: [0.5, 0.52, 0.49]}}))
+    assert v.state == DOES_NOT_HOLD and v.groups["digits"].measured["largest_change"] < -0.3
     # the audit's case: a change of 0.01 is "within 2%" only if the seeds agree; here they scatter by 0.1
     v = mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.9, 0.9, 0.9], 1e4: [0.99, 0.8, 0.88]}}))
-    assert v["holds"] is None and "raise n_seeds" in v["reason"]
+    assert v.state == INCONCLUSIVE and "raise n_seeds" in v.reason
     v = mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.9, 0.9], 1e4: [0.9, 0.9]}}))
-    assert v["holds"] is None and "2 seed(s)" in v["reason"]
+    assert v.state == INCONCLUSIVE and "2 seeds:" in v.reason and "change" not in v.groups["digits"].measured
     v = mpj.fp32_robust_to_beta(_grid({FP32: {0.0: [0.3, 0.3, 0.3], 1e4: [0.3, 0.3, 0.3]}}))
-    assert v["holds"] is None and "having learned" in v["reason"]
+    assert v.state == INCONCLUSIVE and "having learned" in v.reason
+    v = mpj.fp32_robust_to_beta(_grid({BASE16: {0.0: [0.9] * 3, 1e4: [0.9] * 3}}))
+    assert v.state == INCONCLUSIVE and v.reason == "float32 was not trained"
 
 
 def test_mitigations_shrink_the_relative_gap_beyond_the_seed_spread():
@@ -221,25 +245,49 @@ def test_mitigations_shrink_the_relative_gap_beyond_the_seed_spread():
             ("bfloat16", "sgd", True): {0.0: [0.95, 0.96, 0.95], 1e4: [0.9, 0.91, 0.92]},
             ("float64", "sgd", False): {0.0: [0.9, 0.9, 0.9], 1e4: [0.9, 0.89, 0.9]}}
     v = mpj.mitigations_shrink_gap(_grid(good))
-    assert v["holds"] is True and set(v.groups) == {"digits bfloat16 adam", "digits bfloat16 batch norm",
-                                                    "digits bfloat16 float64"}
+    assert v.state == HOLDS and set(v.groups) == {"digits bfloat16 adam", "digits bfloat16 batch norm",
+                                                  "digits bfloat16 float64"}
     rel = (np.array([0.9, 0.91, 0.89]) - np.array([0.1, 0.12, 0.11])) / np.array([0.9, 0.91, 0.89])
-    assert v.groups["digits bfloat16 adam"].measured["base_relative_gap"] == pytest.approx(rel.mean())
+    m = v.groups["digits bfloat16 adam"].measured
+    assert m["base_relative_gap"] == pytest.approx(rel.mean())
+    assert list(m)[:2] == ["shrink", "shrink_se"] and m["shrink"] == pytest.approx(
+        rel.mean() - m["mitigated_relative_gap"])
     worse = {**good, ("bfloat16", "sgd", True): {0.0: [0.95, 0.95, 0.96], 1e4: [0.05, 0.06, 0.05]}}
-    assert mpj.mitigations_shrink_gap(_grid(worse))["holds"] is False
+    v = mpj.mitigations_shrink_gap(_grid(worse))
+    assert v.state == DOES_NOT_HOLD and v.groups["digits bfloat16 batch norm"].state == DOES_NOT_HOLD
+    assert v.groups["digits bfloat16 adam"].state == HOLDS
     # the audit's seed-0 case: batch norm lifts beta = 0 and beta = 1e4, widening the absolute gap while the
     # relative gap shrinks (0.62 -> 0.51): judged on the relative gap, it shrinks
     lifted = {BASE16: {0.0: [0.60, 0.62, 0.61], 1e4: [0.23, 0.24, 0.23]},
               ("bfloat16", "sgd", True): {0.0: [0.75, 0.76, 0.75], 1e4: [0.36, 0.37, 0.37]}}
     v = mpj.mitigations_shrink_gap(_grid(lifted))
     m = v.groups["digits bfloat16 batch norm"].measured
-    assert v["holds"] is True and m["mitigated_gap"] > m["base_gap"]  # the absolute gap widened
+    assert v.state == HOLDS and m["mitigated_gap"] > m["base_gap"]  # the absolute gap widened
     noisy = {BASE16: base, ("bfloat16", "adam", False): {0.0: [0.9, 0.9, 0.9], 1e4: [0.1, 0.9, 0.3]}}
     v = mpj.mitigations_shrink_gap(_grid(noisy))
-    assert v["holds"] is None and "within the seed-to-seed spread" in v["reason"]
+    assert v.state == INCONCLUSIVE and "within the seed-to-seed spread" in v.reason
     v = mpj.mitigations_shrink_gap(_grid({**good, BASE16: {0.0: [0.9] * 3, 1e4: [0.89] * 3}}))  # no gap
-    assert v["holds"] is None and "nothing clear to mitigate" in v["reason"]
+    assert v.state == INCONCLUSIVE and "nothing clear to mitigate" in v.reason
+    assert "shrink" not in v.groups["digits bfloat16 adam"].measured
     v = mpj.mitigations_shrink_gap(_grid({**good, ("bfloat16", "adam", False): {0.0: [0.1] * 3, 1e4: [0.1] * 3}}))
-    assert v["holds"] is None and "having learned" in v["reason"]
+    assert v.state == INCONCLUSIVE and "having learned" in v.reason
+    v = mpj.mitigations_shrink_gap(_grid({BASE16: base}))  # nothing to compare against
+    assert v.state == INCONCLUSIVE and "no mitigation run" in v.reason and not v.groups
 
 
+def test_page_texts_read_the_mitigations_from_the_verdict_and_say_each_value_once():
+    good = {BASE16: {0.0: [0.9, 0.91, 0.89], 1e4: [0.1, 0.12, 0.11]},
+            ("bfloat16", "adam", False): {0.0: [0.9, 0.9, 0.91], 1e4: [0.8, 0.82, 0.81]},
+            ("bfloat16", "sgd", True): {0.0: [0.3] * 3, 1e4: [0.3] * 3}}
+    grid = _grid(good, diverged={("bfloat16", "sgd", False, 1e4)})
+    zrun = _zone_frame({("d", "bfloat16"): [1e-4, 1e-3], ("d", "float64"): [0.0, 0.0]})
+    verdicts = {"mitigations-shrink-gap": mpj.mitigations_shrink_gap(grid)}
+    t = mpj.page_texts(verdicts, zrun=zrun, grid=grid)
+    assert t["differences"] == "d bfloat16 1.0e-04 to 1.0e-03; d float64 0"
+    assert t["mitigation-gaps"].startswith("digits bfloat16 adam: 0.79 → 0.09; digits bfloat16 batch norm: 0.79 → "
+                                           "not compared (the batch norm runs reached 0.300")
+    assert t["runs"] == "18 training runs" and t["nan-runs"] == "digits bfloat16, sgd at beta = 10000"
+    assert t["compensation-share"] == "d bfloat16 0%; d float64 0%"
+    t = mpj.page_texts({}, zrun=zrun, grid=_grid({BASE16: {0.0: [0.9]}}))
+    assert t["mitigation-gaps"] == "no mitigation was run against a 16-bit base" and t["runs"] == "1 training run"
+    assert t["nan-runs"] == "none"

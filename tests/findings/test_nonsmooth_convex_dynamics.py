@@ -7,6 +7,7 @@ import pytest
 
 from nslib.findings import nonsmooth_convex_dynamics as ncd
 from nslib.tools.dynamics import StepSizeRuns
+from nslib.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
 
 LRS = np.array([0.01, 0.1, 1.0])
 S, T = 4, 400
@@ -31,20 +32,25 @@ def cycles():
 
 def test_cycle_not_converge_holds_on_cycles():
     v = ncd.cycle_not_converge(cycles(), window=100, c=0.1)
-    assert v["holds"] is True and v["measured"]["per_group"]["abs"]["period_mode"] == 2
+    assert v.state == HOLDS and set(v.groups) == {"abs", "l1"} and v.groups["abs"].measured["period_mode"] == 2
+    assert v.groups["abs"].measured["abs_max_rel_dev_from_lr_over_2"] < 1e-12
+    assert v.groups["l1"].measured["min_gap_over_lr"] == pytest.approx(2.5) and v.groups["l1"].measured["runs"] == 12
 
 
 def test_cycle_not_converge_fails_when_a_run_converges():
     trajs = cycles()
     trajs["l1"].gap[1, 2, :] = 1e-20 * np.exp(-np.arange(T) / 50)
     v = ncd.cycle_not_converge(trajs, window=100, c=0.1)
-    assert v["holds"] is False and v["measured"]["per_group"]["l1"]["holds"] is False
+    assert v.state == DOES_NOT_HOLD and v.groups["l1"].state == DOES_NOT_HOLD and v.groups["abs"].state == HOLDS
+    assert v.groups["l1"].measured["fraction_not_converged"] == pytest.approx(11 / 12)
 
 
 def test_cycle_not_converge_fails_when_abs_gap_is_not_half_the_step():
     trajs = cycles()
     trajs["abs"].gap[...] *= 1.01
-    assert ncd.cycle_not_converge(trajs, window=100, c=0.1)["holds"] is False
+    v = ncd.cycle_not_converge(trajs, window=100, c=0.1)
+    assert v.state == DOES_NOT_HOLD and v.groups["abs"].state == DOES_NOT_HOLD
+    assert v.groups["abs"].measured["abs_max_rel_dev_from_lr_over_2"] == pytest.approx(0.01)
 
 
 def test_kink_landings_are_set_apart_not_counted_as_convergence():
@@ -52,17 +58,25 @@ def test_kink_landings_are_set_apart_not_counted_as_convergence():
     trajs["l1"].gap[0, 0, 200:] = 0.0
     trajs["l1"].kink_landing_at[0, 0] = 200
     v = ncd.cycle_not_converge(trajs, window=100, c=0.1)
-    assert v["holds"] is True and v["measured"]["per_group"]["l1"]["kink_landings"] == 1
+    assert v.state == HOLDS and v.groups["l1"].measured["kink_landings"] == 1
+    # every run landing on a kink leaves nothing to judge: inconclusive, never holds
+    trajs["abs"].kink_landing_at[...] = 200
+    v = ncd.cycle_not_converge(trajs, window=100, c=0.1)
+    assert v.state == INCONCLUSIVE and v.reason == "abs: every run landed exactly on a kink"
 
 
 def test_gap_linear_in_step():
     good = {"abs": cycling("abs", LRS, LRS / 2)}
     dimin = {"abs": cycling("abs", [1.0], [0.01], "invsqrt")}
-    assert ncd.gap_linear_in_step(good, dimin, 100)["holds"] is True
+    v = ncd.gap_linear_in_step(good, dimin, 100)
+    assert v.state == HOLDS and v.groups["abs"].measured["slope"] == pytest.approx(1.0) and v.measured["lr0"] == 1.0
+    assert v.groups["abs"].measured["constant_over_diminishing_gap"] == pytest.approx(50.0)
     quadratic_rate = {"abs": cycling("abs", LRS, LRS ** 2)}
-    assert ncd.gap_linear_in_step(quadratic_rate, dimin, 100)["holds"] is False
+    v = ncd.gap_linear_in_step(quadratic_rate, dimin, 100)
+    assert v.state == DOES_NOT_HOLD and v.groups["abs"].measured["slope"] == pytest.approx(2.0)
     weak = {"abs": cycling("abs", [1.0], [0.25], "invsqrt")}  # only 2x smaller than lr0/2
-    assert ncd.gap_linear_in_step(good, weak, 100)["holds"] is False
+    v = ncd.gap_linear_in_step(good, weak, 100)
+    assert v.state == DOES_NOT_HOLD and v.groups["abs"].measured["constant_over_diminishing_gap"] == pytest.approx(2.0)
 
 
 def huber_runs(d=0.1):
@@ -79,16 +93,20 @@ def huber_runs(d=0.1):
 
 def test_huber_criterion():
     huber, quad = huber_runs()
-    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)["holds"] is True
+    v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)
+    assert v.state == HOLDS and v.measured["max_rel_dev_above"] < 1e-12 and v.measured["lrs_above_2d"] == [0.4, 0.8]
     huber.gap[3, 0] *= 1.2
-    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)["holds"] is False
+    v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)
+    assert v.state == DOES_NOT_HOLD and v.measured["max_rel_dev_above"] == pytest.approx(0.2)
     huber, quad = huber_runs()
     huber.gap[0, 1] = 1e-3
-    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)["holds"] is False
+    v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)
+    assert v.state == DOES_NOT_HOLD and v.measured["huber_below_ok"] is False
     huber, quad = huber_runs()
     quad.gap[1] = 1e-3  # the quadratic beyond 2/L does not diverge
     quad.diverged_at[1] = -1
-    assert ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)["holds"] is False
+    v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)
+    assert v.state == DOES_NOT_HOLD and v.measured["quad_fraction_diverged_above"] == 0.0
 
 
 def _behaviour(rms_smooth: str):
@@ -103,8 +121,16 @@ def _behaviour(rms_smooth: str):
 def test_adaptive_optimizers_differ():
     pairs = [("quadratic", "abs")]
     v = ncd.adaptive_optimizers_differ(_behaviour("stalls"), pairs)
-    assert v["holds"] is False and v["measured"]["per_group"]["sgd"]["holds"] is True
-    assert ncd.adaptive_optimizers_differ(_behaviour("converges"), pairs)["holds"] is True
+    assert v.state == DOES_NOT_HOLD and set(v.groups) == {"rmsprop"} and set(v.reported) == {"sgd"}
+    # sgd differs in every case: reported as holding, never combined into the claim about rmsprop
+    assert v.reported["sgd"].state == HOLDS and v.reported["sgd"].measured["fraction_differs_min"] == 1.0
+    assert v.groups["rmsprop"].measured["fraction_differs_max"] == 0.0 and v.groups["rmsprop"].measured["cases"] == 2
+    assert v.groups["rmsprop"].measured["compared"][0] == "quadratic vs abs at lr=0.01: stalls / stalls"
+    v = ncd.adaptive_optimizers_differ(_behaviour("converges"), pairs)
+    assert v.state == HOLDS and v.groups["rmsprop"].measured["fraction_differs_min"] == 1.0
+    table = ncd.adaptive_table(v)
+    assert list(table.index) == ["rmsprop", "sgd"] and table.loc["rmsprop", "fraction differs"] == "100%"
+    assert table.loc["sgd", "judged"] == False  # noqa: E712 (a numpy bool)
 
 
 @pytest.mark.parametrize("names", [("hinge", "dead-zone")])
@@ -121,8 +147,9 @@ def test_unsettled_runs_make_cycle_not_converge_inconclusive_not_false():
     # one run still descending through the late window: no rises, halves differ by far more than 10%
     trajs["l1"].gap[0, 1, :] = np.linspace(1.0, 0.01, T)
     v = ncd.cycle_not_converge(trajs, window=100, c=0.1)
-    assert v["holds"] is None and v["status"] == "inconclusive"
-    assert "l1" in v["reason"] and "lr=0.01" in v["reason"] and v["measured"]["unsettled"] == {"l1": {"lr=0.01": 1}}
+    assert v.holds is None and v.state == INCONCLUSIVE and v.groups["abs"].state == HOLDS
+    assert v.reason.startswith("l1: the late window has not settled") and "at lr=0.01 (1 start):" in v.reason
+    assert v.groups["l1"].measured["unsettled"] == 1 and v.groups["l1"].measured["unsettled_lrs"] == [0.01]
 
 
 def test_gap_linear_in_step_is_the_same_for_a_reversed_list():
@@ -130,29 +157,34 @@ def test_gap_linear_in_step_is_the_same_for_a_reversed_list():
     dimin = {"abs": cycling("abs", [1.0], [0.01], "invsqrt")}
     up = ncd.gap_linear_in_step({"abs": cycling("abs", LRS, LRS / 2)}, dimin, 100)
     down = ncd.gap_linear_in_step({"abs": cycling("abs", rev, rev / 2)}, dimin, 100)
-    assert up["holds"] is True and down["holds"] is True
-    assert up["measured"]["per_group"]["abs"]["constant_over_diminishing_gap"] == pytest.approx(
-        down["measured"]["per_group"]["abs"]["constant_over_diminishing_gap"])
+    assert up.state == HOLDS and down.state == HOLDS
+    assert up.groups["abs"].measured["constant_over_diminishing_gap"] == pytest.approx(
+        down.groups["abs"].measured["constant_over_diminishing_gap"])
     wrong_start = {"abs": cycling("abs", [0.01], [0.0001], "invsqrt")}
-    assert ncd.gap_linear_in_step({"abs": cycling("abs", LRS, LRS / 2)}, wrong_start, 100)["status"] == "inconclusive"
+    v = ncd.gap_linear_in_step({"abs": cycling("abs", LRS, LRS / 2)}, wrong_start, 100)
+    assert v.state == INCONCLUSIVE and "lr0 = 0.01" in v.reason
     unsettled = {"abs": cycling("abs", LRS, LRS / 2)}
     unsettled["abs"].gap[2, 0, :] = np.linspace(2.0, 0.5, T)
-    assert ncd.gap_linear_in_step(unsettled, dimin, 100)["status"] == "inconclusive"
+    v = ncd.gap_linear_in_step(unsettled, dimin, 100)
+    assert v.state == INCONCLUSIVE and v.reason.startswith("abs: the late window has not settled")
+    one = ncd.gap_linear_in_step({"abs": cycling("abs", [1.0, 1.0], [0.5, 0.5])}, dimin, 100)
+    assert one.state == INCONCLUSIVE and "two distinct step sizes" in one.reason and one.measured["lrs"] == [1.0, 1.0]
 
 
 def test_huber_grid_that_misses_2d_is_inconclusive():
     huber, quad = huber_runs()
     v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.5, curvature=10.0)  # 2d = 1: every lr below
-    assert v["status"] == "inconclusive" and "straddle 2d" in v["reason"]
+    assert v.state == INCONCLUSIVE and "straddle 2d = 1" in v.reason and v.measured["lrs_above_2d"] == []
     v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1,
                                            curvature=1.0)  # 2/L = 2: both quadratic lrs below
-    assert v["status"] == "inconclusive" and "2/L" in v["reason"]
+    assert v.state == INCONCLUSIVE and "2/L = 2" in v.reason and v.measured["quad_lrs_below"] == [0.1, 0.3]
 
 
 def test_a_claim_about_an_optimizer_not_run_is_inconclusive():
     beh = _behaviour("stalls")
     v = ncd.adaptive_optimizers_differ(beh[beh.optimizer == "sgd"], [("quadratic", "abs")])
-    assert v["status"] == "inconclusive" and "rmsprop was not run" in v["reason"]
+    assert v.state == INCONCLUSIVE and v.reason == "rmsprop: was not run (optimizers run: sgd)"
+    assert v.reported["sgd"].state == HOLDS  # what was run is still shown
 
 
 def test_late_gap_scaling_reads_the_slope():
@@ -169,30 +201,34 @@ def test_a_settled_run_that_converges_decides_even_beside_unsettled_ones():
     trajs["l1"].gap[0, 1, :] = np.linspace(1.0, 0.01, T)  # unsettled
     trajs["abs"].gap[2, 0, :] = 0.0  # settled at f = f*, without landing on a kink: a converged run
     v = ncd.cycle_not_converge(trajs, window=100, c=0.1)
-    assert v["holds"] is False and v["status"] == "does not hold"
+    assert v.state == DOES_NOT_HOLD and v.holds is False
+    assert v.groups["abs"].state == DOES_NOT_HOLD and v.groups["l1"].state == INCONCLUSIVE
 
 
 def test_huber_below_2d_that_has_not_converged_yet_is_inconclusive():
     huber, quad = huber_runs()
     huber.gap[0, 0, :] = 1e-3 * np.exp(-np.arange(T) / 100)  # still shrinking below 2d: not decided
     v = ncd.huber_unstable_beyond_2_over_l(huber, quad, 100, huber_width=0.1, curvature=10.0)
-    assert v["status"] == "inconclusive" and "lr=0.05" in v["reason"]
+    assert v.state == INCONCLUSIVE and "Huber: the late window has not settled" in v.reason
+    assert "lr=0.05 (1 start)" in v.reason and v.measured["unsettled_runs"] == 1
 
 
 def test_a_quadratic_too_close_to_2_over_l_to_blow_up_is_inconclusive():
     huber, quad = huber_runs()
     near = cycling("quadratic", [0.1, 0.2001], [1e-30, 1.0])  # |1 - lr L| = 1.001: 1.001^798 is about 2
     v = ncd.huber_unstable_beyond_2_over_l(huber, near, 100, huber_width=0.1, curvature=10.0)
-    assert v["status"] == "inconclusive" and "too close to 2/L" in v["reason"]
+    assert v.state == INCONCLUSIVE and "too close to 2/L" in v.reason and "0.2001" in v.reason
 
 
 def test_unsettled_twin_cases_bound_the_fraction():
     beh = _behaviour("stalls")  # rmsprop differs in 0 of 2 cases
     beh.loc[(beh.optimizer == "rmsprop") & (beh.objective == "abs") & (beh.lr == 0.01), "behaviour"] = "unsettled"
     v = ncd.adaptive_optimizers_differ(beh, [("quadratic", "abs")])
-    assert v["status"] == "inconclusive" and "between 0% and 50%" in v["reason"]
+    assert v.state == INCONCLUSIVE and v.reason.startswith("rmsprop: 1 of 2 cases have not settled")
+    assert "between 0% and 50%" in v.reason and v.groups["rmsprop"].measured["unsettled_cases"] == 1
+    assert ncd.adaptive_table(v).loc["rmsprop", "fraction differs"] == "0% to 50%"
     v = ncd.adaptive_optimizers_differ(beh, [("quadratic", "abs")], min_fraction=0.6)
-    assert v["holds"] is False  # even if the open case differed, 50% < 60%
+    assert v.state == DOES_NOT_HOLD  # even if the open case differed, 50% < 60%
 
 
 def test_a_too_short_window_never_refutes():
@@ -204,5 +240,62 @@ def test_a_too_short_window_never_refutes():
     trajs["l1"].gap[1, 2, :] = 1e-20 * np.exp(-np.arange(T) / 50)  # refutes at a long enough window (test above)
     short = 2 * MIN_SETTLE_HALF - 4  # halves of MIN_SETTLE_HALF - 2
     v = ncd.cycle_not_converge(trajs, window=short, c=0.1)
-    assert v["holds"] is None and v["status"] == "inconclusive" and "too short" in v["reason"]
-    assert ncd.cycle_not_converge(trajs, window=2 * MIN_SETTLE_HALF, c=0.1)["holds"] is False
+    assert v.holds is None and v.state == INCONCLUSIVE and "too short" in v.reason and v.measured["window"] == short
+    assert ncd.cycle_not_converge(trajs, window=2 * MIN_SETTLE_HALF, c=0.1).state == DOES_NOT_HOLD
+    dimin = {n: cycling(n, [1.0], [0.01], "invsqrt") for n in trajs}
+    assert "too short" in ncd.gap_linear_in_step(trajs, dimin, short).reason
+
+
+def test_a_settled_objective_off_the_slope_decides_beside_an_unsettled_one():
+    """The one per-group rule: an objective whose settled runs give a slope of 2 refutes "linear in the step",
+    whatever an unsettled objective would have shown."""
+    dimin = {n: cycling(n, [1.0], [0.01], "invsqrt") for n in ("abs", "l1")}
+    trajs = {"abs": cycling("abs", LRS, LRS ** 2), "l1": cycling("l1", LRS, LRS / 2)}
+    trajs["l1"].gap[0, 1, :] = np.linspace(1.0, 0.01, T)  # unsettled
+    v = ncd.gap_linear_in_step(trajs, dimin, 100)
+    assert v.state == DOES_NOT_HOLD and v.groups["abs"].state == DOES_NOT_HOLD
+    assert v.groups["l1"].state == INCONCLUSIVE
+
+
+def _summary(rises=25.0, reached=True):
+    rows = [{"objective": o, "lr": 0.1, "start": 0, "late_gap": 0.05, "period": 2, "rises_per_100": rises,
+             "kink_landing_at": -1, "exact_min_at": 10 if reached else -1} for o in ncd.NONSMOOTH + ncd.COUNTEREXAMPLES]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("state", [HOLDS, DOES_NOT_HOLD, INCONCLUSIVE])
+def test_page_texts_read_whole_in_every_state(state):
+    trajs = cycles()
+    dimin = {n: cycling(n, [1.0], [0.01], "invsqrt") for n in trajs}
+    huber, quad = huber_runs()
+    beh = _behaviour("converges")
+    if state == DOES_NOT_HOLD:
+        trajs["abs"].gap[...] *= 1.01
+        beh = _behaviour("stalls")
+    window = 100 if state != INCONCLUSIVE else 8  # too short a window: nothing can be judged
+    verdicts = {"cycle-not-converge": ncd.cycle_not_converge(trajs, window, c=0.1),
+                "gap-linear-in-step": ncd.gap_linear_in_step(trajs, dimin, window),
+                "huber-unstable-beyond-2-over-l": ncd.huber_unstable_beyond_2_over_l(
+                    huber, quad, window, huber_width=0.1, curvature=10.0),
+                "adaptive-optimizers-differ": ncd.adaptive_optimizers_differ(
+                    beh if state != INCONCLUSIVE else beh[beh.optimizer == "sgd"], [("quadratic", "abs")])}
+    assert {v.state for v in verdicts.values()} <= {state, HOLDS}
+    twins = pd.DataFrame({"optimizer": ["rmsprop"] * 3 + ["sgd"]})
+    texts = ncd.page_texts(verdicts, summary=_summary(rises=25.0 if state == HOLDS else 0.0,
+                                                      reached=state == HOLDS),
+                           landings={"rmsprop/abs": 1}, twins=twins, dim=1, steps=4000)
+    for key, text in texts.items():
+        assert text and not any(bad in text for bad in ("n/a", "nan", "None", "  ", " ;", " .")), (key, text)
+    assert texts["rms-landings"] == "here 1 of its 3 runs did" and texts["steps"] == "4,000" and texts["dim"] == "2"
+    if state == HOLDS:
+        assert texts["abs"].startswith("for |x| the late gap is η/2 within a relative")
+        assert texts["slopes"] == "log-log slopes abs 1.000, l1 1.000"
+        assert texts["adaptive"] == "rmsprop 100%, sgd 100% (reported)"
+        assert texts["hinge-oscillation"].startswith("its loss still rises in 25 of every 100")
+        assert texts["counter"].startswith("every run") and texts["counter-all"] == "every"
+    elif state == INCONCLUSIVE:
+        assert texts["abs"] == "no settled run on |x| was judged" and texts["slopes"] == "no slope was computed"
+        assert texts["huber"] == "no deviation from (η - d)/2 was measured"
+        assert texts["adaptive"] == "sgd 100% (reported)"
+    else:
+        assert texts["counter"].startswith("not every run") and "stopped oscillating" in texts["hinge-oscillation"]

@@ -13,6 +13,7 @@ from conftest import write_idx
 from nslib.findings import relu_prime_at_zero as rpz
 from nslib.tools import data
 from nslib.tools.kinks import audit
+from nslib.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
 
 # ------------------------------------------------------------------------------------------------- experiments
 
@@ -90,14 +91,24 @@ def _base(dataset, counts, n=20):
 
 def test_volume_ordering_true_false_inconclusive():
     ok = _base("d", {"float16": 12, "float32": 3, "float64": 0})
-    assert rpz.volume_ordered_by_precision(ok)["holds"] is True
+    v = rpz.volume_ordered_by_precision(ok)
+    assert v.state == HOLDS and v.groups["d"].measured == {"V_float16": 0.6, "V_float32": 0.15, "V_float64": 0.0}
     v = rpz.volume_ordered_by_precision(_base("d", {"float16": 12, "float32": 3, "float64": 1}))
-    assert v["holds"] is False  # a count at 64 bits
-    assert rpz.volume_ordered_by_precision(_base("d", {"float16": 0, "float32": 15, "float64": 0}))["holds"] is False
+    assert v.state == DOES_NOT_HOLD and v.groups["d"].state == DOES_NOT_HOLD  # a count at 64 bits
+    assert rpz.volume_ordered_by_precision(_base("d", {"float16": 0, "float32": 15, "float64": 0})).holds is False
     v = rpz.volume_ordered_by_precision(_base("d", {"float16": 2, "float32": 3, "float64": 0}))
-    assert v["holds"] is None and "within the 95% intervals" in v["reason"]
+    assert v.state == INCONCLUSIVE and "within the 95% intervals" in v.reason
     v = rpz.volume_ordered_by_precision(_base("d", {"float16": 12, "float64": 0}))
-    assert v["holds"] is None and "float32" in v["reason"]
+    assert v.state == INCONCLUSIVE and "float32" in v.reason
+
+
+def test_volume_ordering_is_judged_per_dataset():
+    """One dataset that refutes decides the claim; the other's groups are kept beside it."""
+    two = pd.concat([_base("a", {"float16": 12, "float32": 3, "float64": 0}),
+                     _base("b", {"float16": 12, "float32": 3, "float64": 2})])
+    v = rpz.volume_ordered_by_precision(two)
+    assert v.state == DOES_NOT_HOLD and v.groups["a"].state == HOLDS and v.groups["b"].state == DOES_NOT_HOLD
+    assert v.to_json()["measured"]["per_group"]["b"]["V_float64"] == 0.1
 
 
 def test_volume_ordering_needs_a_decrease_the_counts_can_see():
@@ -106,16 +117,20 @@ def test_volume_ordering_needs_a_decrease_the_counts_can_see():
     all_zero = {"float16": 0, "bfloat16": 0, "float32": 0, "float64": 0}
     for counts in (all_zero, {"float16": 2, "float32": 0, "float64": 0}):
         v = rpz.volume_ordered_by_precision(_base("d", counts))
-        assert v["holds"] is None and "cannot order" in v["reason"], counts
-    assert rpz.volume_ordered_by_precision(_base("d", {"bfloat16": 15, "float32": 0, "float64": 0}))["holds"] is True
+        assert v.state == INCONCLUSIVE and "cannot order" in v.reason, counts
+    assert rpz.volume_ordered_by_precision(_base("d", {"bfloat16": 15, "float32": 0, "float64": 0})).state == HOLDS
 
 
 def test_volume_16bit_large_true_false_inconclusive():
-    assert rpz.volume_16bit_large(_base("d", {"float16": 1, "bfloat16": 15}))["holds"] is True
-    assert rpz.volume_16bit_large(_base("d", {"float16": 0, "bfloat16": 0}, n=100))["holds"] is False
+    v = rpz.volume_16bit_large(_base("d", {"float16": 1, "bfloat16": 15}))
+    assert v.state == HOLDS and v.measured["threshold"] == 0.1
+    m = v.groups["d"].measured
+    assert m["V_bfloat16"] == 0.75 and m["ci_bfloat16"] == pytest.approx(list(rpz._wilson(15, 20)))
+    assert rpz.volume_16bit_large(_base("d", {"float16": 0, "bfloat16": 0}, n=100)).state == DOES_NOT_HOLD
     v = rpz.volume_16bit_large(_base("d", {"float16": 3, "bfloat16": 2}))
-    assert v["holds"] is None and "straddle" in v["reason"]
-    assert rpz.volume_16bit_large(_base("d", {"float32": 3}))["holds"] is None
+    assert v.state == INCONCLUSIVE and "straddle" in v.reason
+    v = rpz.volume_16bit_large(_base("d", {"float32": 3}))
+    assert v.state == INCONCLUSIVE and "no 16-bit precision" in v.reason and not v.groups
 
 
 def _pair(zeros, distance, control=None, dtype="bfloat16", diverged_at=None):
@@ -125,19 +140,37 @@ def _pair(zeros, distance, control=None, dtype="bfloat16", diverged_at=None):
 
 def test_control_stays_identical_true_false_inconclusive():
     good = _pair([0, 0, 1, 0], [0, 0, 0.1, 0.2])
-    assert rpz.control_stays_identical([good, _pair([0] * 4, [0] * 4, dtype="float32")])["holds"] is True
-    assert rpz.control_stays_identical([_pair([0, 0, 1, 0], [0, 0, 0.1, 0.2], [0, 1e-9, 0, 0])])["holds"] is False
-    assert rpz.control_stays_identical([_pair([0, 0, 1, 0], [0, 0.1, 0.1, 0.2])])["holds"] is False  # parts early
-    v = rpz.control_stays_identical([_pair([0] * 4, [0] * 4)])
-    assert v["holds"] is None and "never used" in v["reason"]
-    assert rpz.control_stays_identical([_pair([0, 1], [0, 1], diverged_at=1)])["holds"] is None
+    v = rpz.control_stays_identical([good, _pair([0] * 4, [0] * 4, dtype="float32")])
+    assert v.state == HOLDS and set(v.groups) == {"bfloat16", "float32"}
+    m = v.groups["bfloat16"].measured
+    assert (m["control_max"], m["first_zero_step"], m["first_divergence_step"], m["zeros_met"]) == (0.0, 2, 2, 1)
+    v = rpz.control_stays_identical([_pair([0, 0, 1, 0], [0, 0, 0.1, 0.2], [0, 1e-9, 0, 0])])
+    assert v.state == DOES_NOT_HOLD and v.groups["bfloat16"].measured["outcome"] == "the 0-vs-0 control parted"
+    v = rpz.control_stays_identical([_pair([0, 0, 1, 0], [0, 0.1, 0.1, 0.2])])  # parts early
+    assert v.state == DOES_NOT_HOLD and "before any exact zero" in v.groups["bfloat16"].measured["outcome"]
+    v = rpz.control_stays_identical([_pair([0] * 4, [0] * 4), _pair([0] * 4, [0] * 4, dtype="float64")])
+    assert v.state == INCONCLUSIVE and "never used" in v.reason and v.groups["float64"].state == INCONCLUSIVE
+    v = rpz.control_stays_identical([_pair([0, 1], [0, 1], diverged_at=1)])
+    assert v.state == INCONCLUSIVE and "non-finite at step 1" in v.reason
+    assert rpz.control_stays_identical([]).state == INCONCLUSIVE
 
 
 def test_control_stays_identical_fails_when_a_pair_meets_a_zero_and_never_parts():
     """The claim's second half: ReLU'(0) = 0 vs 1 must part once an exact zero is met (the audit found it skipped)."""
     never_parts = _pair([0, 1, 0, 0], [0] * 4, dtype="float16")
     v = rpz.control_stays_identical([_pair([0, 0, 1, 0], [0, 0, 0.1, 0.2]), never_parts])
-    assert v["holds"] is False and v.measured["met_a_zero_never_apart"] == ["float16"]
+    assert v.state == DOES_NOT_HOLD and v.groups["bfloat16"].state == HOLDS
+    assert v.groups["float16"].state == DOES_NOT_HOLD and "never parted" in v.groups["float16"].measured["outcome"]
+
+
+def test_control_stays_identical_judges_each_precision_on_its_own():
+    """A loss that went non-finite in one precision leaves that precision inconclusive; a control that parted in
+    another still refutes the claim."""
+    nan_run = _pair([0, 1], [0, 1], dtype="float16", diverged_at=1)
+    v = rpz.control_stays_identical([nan_run, _pair([0, 0, 1, 0], [0, 0, 0.1, 0.2])])
+    assert v.state == INCONCLUSIVE and v.groups["bfloat16"].state == HOLDS and "float16:" in v.reason
+    v = rpz.control_stays_identical([nan_run, _pair([0, 0, 1, 0], [0, 0, 0.1, 0.2], [0, 1e-9, 0, 0])])
+    assert v.state == DOES_NOT_HOLD and v.groups["float16"].state == INCONCLUSIVE
 
 
 def _rates(width_zeros, depth_zeros, dtype="bfloat16", sites=1_000_000):
@@ -149,14 +182,22 @@ def _rates(width_zeros, depth_zeros, dtype="bfloat16", sites=1_000_000):
 
 
 def test_zero_rate_grows_true_false_inconclusive():
-    assert rpz.zero_rate_grows_with_size(_rates([100, 200, 400], [100, 200]))["holds"] is True
-    assert rpz.zero_rate_grows_with_size(_rates([400, 200, 100], [100, 200]))["holds"] is False
+    v = rpz.zero_rate_grows_with_size(_rates([100, 200, 400], [100, 200]))
+    assert v.state == HOLDS and set(v.groups) == {"d bfloat16 unfused width", "d bfloat16 unfused depth"}
+    m = v.groups["d bfloat16 unfused width"].measured
+    assert m["spearman"] == pytest.approx(1.0) and m["zeros"] == 700
+    assert m["log_rate_ratio"] == pytest.approx(np.log(400.5 / 100.5)) and v.measured["not_judged"] == []
+    # without the depth rows the depth series has one depth: not judged, and listed as such
+    v = rpz.zero_rate_grows_with_size(_rates([100, 200, 400], []))
+    assert v.state == HOLDS and v.measured["not_judged"] == ["d bfloat16 unfused depth (fewer than 3 depths)"]
+    assert rpz.zero_rate_grows_with_size(_rates([400, 200, 100], [100, 200])).state == DOES_NOT_HOLD
     v = rpz.zero_rate_grows_with_size(_rates([100, 90, 105], [100, 102]))
-    assert v["holds"] is None and "counting noise" in v["reason"]
+    assert v.state == INCONCLUSIVE and "counting noise" in v.reason
     v = rpz.zero_rate_grows_with_size(_rates([1, 2, 3], [1, 2]))
-    assert v["holds"] is None and "zeros to rank" in v["reason"]
+    assert v.state == INCONCLUSIVE and "zeros to rank" in v.reason
+    assert "d bfloat16 unfused width (6 zeros counted)" in v.measured["not_judged"]
     v = rpz.zero_rate_grows_with_size(_rates([100, 200, 400], [100, 200], dtype="float32"))
-    assert v["holds"] is None  # 32 bits are not judged
+    assert v.state == INCONCLUSIVE  # 32 bits are not judged
 
 
 def _acc(changes, se_noise=0.0, groups=(("sgd", False),), seeds=3):
@@ -175,16 +216,48 @@ def _acc(changes, se_noise=0.0, groups=(("sgd", False),), seeds=3):
 
 def test_accuracy_sensitive_true_false_inconclusive():
     v = rpz.accuracy_sensitive_to_alpha(_acc({1.0: -0.05}, groups=(("sgd", False), ("adam", True))), 0.01)
-    assert v["holds"] is True and v["measured"]["per_group"]["adam + batch norm"]["dampened_vs_plain_sgd"]
-    assert rpz.accuracy_sensitive_to_alpha(_acc({1.0: 0.0, 100.0: 0.001}), 0.01)["holds"] is False
+    assert v.state == HOLDS and set(v.groups) == {"sgd"} and set(v.reported) == {"adam + batch norm"}
+    assert v.groups["sgd"].measured["change"] == pytest.approx(-0.05)
+    assert v.groups["sgd"].measured["at_alpha"] == 1.0 and v.groups["sgd"].measured["zeros_met"] == 15
+    assert v.reported["adam + batch norm"].measured["dampened_vs_plain_sgd"] is True
+    assert v.to_json()["measured"]["per_group"]["adam + batch norm"]["judged"] is False
+    assert rpz.accuracy_sensitive_to_alpha(_acc({1.0: 0.0, 100.0: 0.001}), 0.01).state == DOES_NOT_HOLD
     v = rpz.accuracy_sensitive_to_alpha(_acc({1.0: 0.008}, se_noise=0.02), 0.01)
-    assert v["holds"] is None and "noise" in v["reason"]
+    assert v.state == INCONCLUSIVE and "noise" in v.reason
     v = rpz.accuracy_sensitive_to_alpha(_acc({1.0: -0.05}, groups=(("adam", False),)), 0.01)
-    assert v["holds"] is None and "plain SGD" in v["reason"]
-    assert rpz.accuracy_sensitive_to_alpha(_acc({1.0: -0.05}, seeds=1), 0.01)["holds"] is None
+    assert v.state == INCONCLUSIVE and "plain SGD" in v.reason and v.measured["groups_run"] == ["adam"]
+    assert rpz.accuracy_sensitive_to_alpha(_acc({1.0: -0.05}, seeds=1), 0.01).state == INCONCLUSIVE
     no_zeros = _acc({1.0: 0.0}).assign(zeros=0)
     v = rpz.accuracy_sensitive_to_alpha(no_zeros, 0.01)
-    assert v["holds"] is None and "never used" in v["reason"]
+    assert v.state == INCONCLUSIVE and "never used" in v.reason
+
+
+def test_accuracy_reported_groups_never_decide_the_claim():
+    """A reported group that moved (or could not be judged) leaves the plain-SGD verdict as it is."""
+    acc = pd.concat([_acc({1.0: 0.0}), _acc({1.0: -0.05}, groups=(("adam", False),)).assign(zeros=0)])
+    v = rpz.accuracy_sensitive_to_alpha(acc, 0.01)
+    assert v.state == DOES_NOT_HOLD and v.reported["adam"].state == INCONCLUSIVE
+    assert v.reported["adam"].measured["dampened_vs_plain_sgd"] is False
+
+
+def test_page_texts_read_the_verdicts_and_say_every_count_right():
+    grid = _base("d", {"float16": 12, "float32": 3, "float64": 0})
+    verdicts = {"volume-ordered-by-precision": rpz.volume_ordered_by_precision(grid),
+                "accuracy-sensitive-to-alpha": rpz.accuracy_sensitive_to_alpha(
+                    _acc({1.0: -0.05}, groups=(("sgd", False), ("adam", True))), 0.01)}
+    rates = _rates([1, 2, 3], [1, 2]).assign(kernel="fused")
+    t = rpz.page_texts(verdicts, n_inits=1, rates=rates, pairs=[_pair([0, 1], [0, 1])],
+                       prediction=pd.DataFrame(columns=["dtype"]))
+    assert t["volumes"] == "d float16 0.60; d float32 0.15; d float64 0.00" and t["v32"] == "d 0.15"
+    assert t["inits"] == "1 init" and t["fp32-zeros"] == "no rate was measured"
+    assert t["kernel-ratio"] == ("in bfloat16, x @ W.T + b met 0 exact zeros against 9 for nn.Linear "
+                                 "(none with x @ W.T + b)")
+    assert t["accuracy"].startswith("sgd: the largest mean change is -5.00 points (at ReLU'(0) = 1, with 15 exact "
+                                    "zeros met); adam + batch norm:")
+    assert t["rate-prediction"] == "float32 was not run"
+    empty = {**verdicts, "accuracy-sensitive-to-alpha": rpz.accuracy_sensitive_to_alpha(_acc({1.0: 0.0}, seeds=1))}
+    assert rpz.page_texts(empty, n_inits=2, rates=rates, pairs=[], prediction=pd.DataFrame(columns=["dtype"]))[
+        "accuracy"] == "no change was measured (needs alpha = 0, another alpha and at least 2 seeds)"
 
 
 def test_mnist_for_the_paper_profile_is_raw_pixels_in_0_1(tmp_path):

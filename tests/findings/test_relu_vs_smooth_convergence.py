@@ -14,6 +14,7 @@ from nslib.tools import data
 from nslib.tools.dynamics import StepSizeRuns
 from nslib.tools.models import mlp
 from nslib.tools.train import train
+from nslib.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Verdict
 
 # ------------------------------------------------------------------------------------------------------------ toy
 
@@ -122,41 +123,78 @@ def _plateau(lr, k):
 
 
 def test_toy_gap_plateau_true_false_inconclusive():
-    assert rvs.toy_gap_plateau(_toy_runs(_plateau))["holds"] is True
+    v = rvs.toy_gap_plateau(_toy_runs(_plateau))
+    assert v.state == HOLDS and v.measured["seeds_holding"] == 5 and v.measured["slope_median"] == pytest.approx(1.0)
     v = rvs.toy_gap_plateau(_toy_runs(lambda lr, k: 0.07 * lr ** 2 + 0 * k))  # slope 2: not linear in eta
-    assert v["holds"] is False and v["measured"]["slopes"][0] == pytest.approx(2.0)
+    assert v.state == DOES_NOT_HOLD and v.measured["slope_min"] == pytest.approx(2.0)
     v = rvs.toy_gap_plateau(_toy_runs(lambda lr, k: 1e-6 * lr + 0 * k))  # a level far below eta: converging
-    assert v["holds"] is False
+    assert v.state == DOES_NOT_HOLD and v.measured["min_gap_over_eta"] == pytest.approx(1e-6)
     v = rvs.toy_gap_plateau(_toy_runs(lambda lr, k: lr * np.exp(-k / 300)))  # still falling: not settled
-    assert v["holds"] is None and "not settled" in v["reason"]
+    assert v.state == INCONCLUSIVE and "not settled" in v.reason and "eta = 0.01 (5 of 5 seeds)" in v.reason
+
+
+def _betas_runs(L_by_beta, sp_gap_by_beta=None, lrs=(0.01, 0.1), steps=4000, window=400):
+    """Toy runs whose softplus part has one beta per entry of ``L_by_beta`` (every seed at that L, mu = L / 2)."""
+    runs = _toy_runs(_plateau, lrs=lrs, steps=steps, window=window)
+    sp, curv = {}, {}
+    for b, L in L_by_beta.items():
+        gap = np.full((len(lrs), 5, steps + 1), (sp_gap_by_beta or {}).get(b, 1e-14))
+        gap[..., 0] = 1.0
+        sp[b], curv[b] = _traj(gap, lrs), {"L": np.full(5, L), "mu": np.full(5, L / 2)}
+    return rvs.ToyRuns(runs.lrs, runs.relu, runs.diminishing, sp, curv, window)
 
 
 def test_toy_smooth_converges_true_false_inconclusive():
-    assert rvs.toy_smooth_converges(_toy_runs(_plateau))["holds"] is True
+    v = rvs.toy_smooth_converges(_toy_runs(_plateau))
+    assert v.state == HOLDS and v.groups["softplus(1)"].measured["judged"] == 10
+    assert v.groups["softplus(1)"].measured["largest_judged_gap"] == pytest.approx(1e-14)
     v = rvs.toy_smooth_converges(_toy_runs(_plateau, sp_gap=1e-4))  # stuck although it should have converged
-    assert v["holds"] is False and v["measured"]["failed"] == 10
+    assert v.state == DOES_NOT_HOLD and v.measured["failed"] == 10 and v.groups["softplus(1)"].state == DOES_NOT_HOLD
     v = rvs.toy_smooth_converges(_toy_runs(_plateau, L=100.0))  # every step above 2/L = 0.02 ... but 0.01 below
-    assert v["measured"]["judged"] == 5
+    assert v.state == HOLDS and v.measured["judged"] == 5
     v = rvs.toy_smooth_converges(_toy_runs(_plateau, L=1000.0))  # no step below 2/L
-    assert v["holds"] is None and "no step is below 2/L" in v["reason"]
+    assert v.state == INCONCLUSIVE and "no step is below 2/L" in v.reason and "softplus(1)" in v.groups
     v = rvs.toy_smooth_converges(_toy_runs(_plateau, sp_gap=1e-4, mu=1e-7))  # too slow to have converged anyway
-    assert v["holds"] is None and "too short" in v["reason"]
+    assert v.state == INCONCLUSIVE and "too short" in v.reason and v.measured["too_short"] == 10
     runs = _toy_runs(_plateau)
     runs.softplus[1.0].gap[0, 2, 100:] = np.nan  # one run below 2/L diverged: a diverged solver decides nothing
     v = rvs.toy_smooth_converges(runs)
-    assert v["holds"] is None and "diverged" in v["reason"] and v["measured"]["diverged"] == 1
+    assert v.state == INCONCLUSIVE and "diverged" in v.reason and v.measured["diverged"] == 1
+    assert v.groups["softplus(1)"].measured["diverged"] == 1
+
+
+def test_toy_smooth_converges_reports_a_beta_with_no_step_below_2_over_L_apart():
+    # beta 20: L = 1000, no step below 2/L; the verdict is decided by beta 1 alone, as before groups
+    v = rvs.toy_smooth_converges(_betas_runs({1.0: 1.0, 20.0: 1000.0}))
+    assert v.state == HOLDS and set(v.groups) == {"softplus(1)"} and set(v.reported) == {"softplus(20)"}
+    assert v.reported["softplus(20)"].state == INCONCLUSIVE and v.reported["softplus(20)"].measured["judged"] == 0
+    v = rvs.toy_smooth_converges(_betas_runs({1.0: 1.0, 20.0: 1000.0}, {1.0: 1e-4}))
+    assert v.state == DOES_NOT_HOLD and v.groups["softplus(1)"].measured["failed"] == 10
+    v = rvs.toy_smooth_converges(_betas_runs({5.0: 500.0, 20.0: 1000.0}))  # no beta has a step below 2/L
+    assert v.state == INCONCLUSIVE and set(v.groups) == {"softplus(5)", "softplus(20)"} and not v.reported
 
 
 def test_toy_diminishing_fixes_true_false_inconclusive():
-    assert rvs.toy_diminishing_fixes(_toy_runs(_plateau))["holds"] is True
+    v = rvs.toy_diminishing_fixes(_toy_runs(_plateau))
+    assert v.state == HOLDS and v.measured["median_ratio"] == pytest.approx(100.0) and v.measured["seeds"] == 5
     v = rvs.toy_diminishing_fixes(_toy_runs(_plateau, dim_factor=0.5))
-    assert v["holds"] is False and v["measured"]["median_ratio"] == pytest.approx(2.0, rel=0.05)
+    assert v.state == DOES_NOT_HOLD and v.measured["median_ratio"] == pytest.approx(2.0, rel=0.05)
     v = rvs.toy_diminishing_fixes(_toy_runs(_plateau, steps=300, window=100))  # sqrt(300) < 20
-    assert v["holds"] is None and "too few" in v["reason"]
+    assert v.state == INCONCLUSIVE and "too few" in v.reason
     runs = _toy_runs(_plateau)
     runs.diminishing.gap[0, 1, -50:] = np.inf  # the diminishing run from eta0 blew up
     v = rvs.toy_diminishing_fixes(runs)
-    assert v["holds"] is None and "diverged" in v["reason"]
+    assert v.state == INCONCLUSIVE and "diverged" in v.reason
+
+
+def test_toy_criteria_hold_many_seeds_as_scalars():
+    """More seeds than a measured list may hold: the seeds' slopes and ratios are kept as their range and median."""
+    lrs, steps = np.array([0.01, 0.1]), 1000
+    k = np.arange(steps + 1)
+    relu = np.stack([[_plateau(lr, k) for _ in range(100)] for lr in lrs])
+    runs = rvs.ToyRuns(lrs, _traj(relu, lrs), _traj(relu[1:] * 0.01, [0.1], "invsqrt"), {}, {}, 200)
+    assert rvs.toy_gap_plateau(runs).measured["seeds"] == 100
+    assert rvs.toy_diminishing_fixes(runs).measured["ratio_max"] == pytest.approx(100.0)
 
 
 # ----------------------------------------------------------------------------------------------- nets criterion
@@ -180,29 +218,30 @@ def test_nets_smooth_faster_true_false_inconclusive():
     relu = [100, 110, 120, 130, 140]
     v = rvs.nets_smooth_faster(_nets({"relu": relu, "gelu": [90, 100, 110, 120, 130]}))
     g = v.groups["digits gelu"].measured
-    assert v["holds"] is True
+    assert v.state == HOLDS
     assert g["median_ratio"] == pytest.approx(np.median(np.divide(relu, [90, 100, 110, 120, 130])))
     assert g["ci_low"] > 1 and v.measured["faster"] == ["digits gelu"]
     # 3 of 5 faster, 2 slower: the interval spans 1, so it is undecided (the old rule called it a loss)
     v = rvs.nets_smooth_faster(_nets({"relu": relu, "gelu": [90, 100, 110, 135, 150]}))
-    assert v["holds"] is None and "contains 1" in v["reason"]
+    assert v.state == INCONCLUSIVE and "contains 1" in v.reason
     v = rvs.nets_smooth_faster(_nets({"relu": relu, "gelu": [90, 100, 110, 120, 130], "silu": [150] * 5}))
-    assert v["holds"] is False and v.measured["slower"] == ["digits silu"] and v.measured["faster"] == ["digits gelu"]
+    assert v.state == DOES_NOT_HOLD and v.groups["digits silu"].state == DOES_NOT_HOLD
+    assert v.measured["slower"] == ["digits silu"] and v.measured["faster"] == ["digits gelu"]
     # the smooth net wins, but ReLU (the slower side) was tuned at the largest step: a larger step might reverse it
     v = rvs.nets_smooth_faster(_nets({"relu": relu, "gelu": [90, 100, 110, 120, 130]},
                                      best_lr={"relu": 2.0, "gelu": 1.0}))
-    assert v["holds"] is None and "extend lrs upward" in v["reason"]
+    assert v.state == INCONCLUSIVE and "extend lrs upward" in v.groups["digits gelu"].reason
     # neither side reaches the threshold: undecided pairs
     v = rvs.nets_smooth_faster(_nets({"relu": [math.inf] * 5, "gelu": [math.inf] * 4 + [100]}))
-    assert v["holds"] is None and "reached the loss threshold" in v["reason"]
+    assert v.state == INCONCLUSIVE and "reached the loss threshold" in v.reason
     # a smooth net that reaches the threshold where ReLU never does is faster (ratio inf), not undecided
     v = rvs.nets_smooth_faster(_nets({"relu": [math.inf] * 5, "gelu": [90, 100, 110, 120, 130]}))
-    assert v["holds"] is True and v.groups["digits gelu"].measured["median_ratio_nonfinite"] == "inf"
+    assert v.state == HOLDS and v.groups["digits gelu"].measured["median_ratio_nonfinite"] == "inf"
 
 
 def test_nets_smooth_faster_per_family_and_a_tie_is_a_tie():
     v = rvs.nets_smooth_faster(_nets({"relu": [100] * 5, "gelu": [100] * 5}, datasets=("digits", "mnist1d")))
-    assert v["holds"] is None and set(v.groups) == {"digits gelu", "mnist1d gelu"}
+    assert v.state == INCONCLUSIVE and set(v.groups) == {"digits gelu", "mnist1d gelu"}
     assert v.groups["mnist1d gelu"].measured["median_ratio"] == 1.0 and "contains 1" in v.groups["mnist1d gelu"].reason
 
 
@@ -218,3 +257,63 @@ def test_effect_size_interval_matches_scipy_bootstrap():
     assert eff["median ratio"] == pytest.approx(np.median(relu / smooth))
     assert eff["ci low"] == pytest.approx(ref.confidence_interval.low, abs=0.03)
     assert eff["ci high"] == pytest.approx(ref.confidence_interval.high, abs=0.03)
+
+
+def test_nets_smooth_faster_is_inconclusive_when_every_net_diverged():
+    runs = _nets({"relu": [100] * 5, "gelu": [90] * 5})
+    runs.summary["diverged"] = True
+    v = rvs.nets_smooth_faster(runs)
+    assert v.state == INCONCLUSIVE and "did not both train" in v.reason and not v.groups
+
+
+# ------------------------------------------------------------------------------------------------ figures and prose
+
+
+def test_plot_steps_vs_beta_when_every_net_diverged_or_never_reached_the_threshold():
+    import matplotlib.pyplot as plt
+
+    runs = _nets({"relu": [math.inf] * 3, "softplus(4)": [math.inf] * 3, "gelu": [math.inf] * 3})
+    plt.close(rvs.plot_steps_vs_beta(runs))  # nothing finite to log-scale
+    runs.summary["diverged"] = True  # nothing tuned at all
+    fig = rvs.plot_steps_vs_beta(runs)
+    assert len(fig.axes) == 1
+    plt.close(fig)
+    plt.close(rvs.plot_effect_sizes(rvs.effect_sizes(runs)))
+    assert rvs.steps_table(runs).empty and rvs.final_loss_table(runs).empty
+    runs.frame = runs.summary.assign(step=0, loss=math.inf)[["dataset", "depth", "family", "beta", "lr", "seed", "step",
+                                                              "loss"]]
+    fig = rvs.plot_net_curves(runs)
+    assert fig.axes[0].texts[0].get_text() == "every step diverged"
+    plt.close(fig)
+
+
+def _page(toy_v, nets):
+    toy = _toy_runs(_plateau)
+    return rvs.page_texts({"toy-gap-plateau": toy_v, "toy-smooth-converges": rvs.toy_smooth_converges(toy),
+                           "toy-diminishing-fixes": rvs.toy_diminishing_fixes(toy),
+                           "nets-smooth-faster": rvs.nets_smooth_faster(nets)}, toy=toy, nets=nets, device="cuda:0")
+
+
+def test_page_texts_are_whole_sentences_in_every_state():
+    nets = _nets({"relu": [100, 110, 120, 130, 140], "gelu": [90, 100, 110, 120, 130]})
+    nets.meta = {"n_train": 256, "width": 32}
+    t = _page(rvs.toy_gap_plateau(_toy_runs(_plateau)), nets)
+    assert t["plateau"].startswith("the late mean gap is 0.07") and "across the 5 seeds" in t["plateau"]
+    assert t["softplus-gap"] == "the largest judged late gap to a softplus optimum was 1.0e-14, at softplus(1)"
+    assert t["dim"] == "the late gap of η0/√(k+1) is 100 times smaller than the constant step's (median over seeds)"
+    assert t["nets-faster"] == "digits gelu" and t["nets-slower"] == "none"
+    assert t["nets-effects"] == "digits gelu 1.09 [1.08, 1.11]"
+    assert t["nets-median"] == "digits depth 1: ReLU 120 steps; faster in median: gelu"
+    assert t["tuned-lrs"] == "the one tuned step used was 1"
+    assert t["scale"] == ("Nets of width 32 on 256 samples, full-batch GD for 300 steps, float32 on a CUDA GPU; the "
+                          "loss threshold 0.1 is ours")
+    # a diverged toy, and nets that all diverged: still whole sentences, no "n/a" or "nan"
+    diverged = Verdict.undecided("c", "a ReLU toy run diverged", diverged_lrs=[0.1])
+    nets.summary["diverged"] = True
+    t = _page(diverged, nets)
+    assert t["plateau"] == "a ReLU toy run diverged at η = 0.1, so no plateau was measured"
+    assert t["nets-median"] == "no net trained without diverging at some step of the grid"
+    assert t["tuned-lrs"] == "no step was tuned: every step of the grid diverged"
+    assert t["nets-effects"].startswith("none")
+    for text in t.values():
+        assert "n/a" not in text and "nan" not in text and "None" not in text and text.strip() == text

@@ -88,7 +88,28 @@ def test_quick_run_writes_results_with_declared_claims(quick_run, stem):
         assert cid == cid.lower() and " " not in cid and "_" not in cid
         assert v["holds"] in (True, False, None) and v["criterion"] and isinstance(v["measured"], dict)
         assert v["status"] in ("holds", "does not hold", "inconclusive")
+        assert _dict_valued(v) == [], f"{cid}: measured values that are dicts (a group belongs in per_group)"
     assert res["parameters"] == info.resolve("quick")
+
+
+def _dict_valued(verdict: dict, where: str = "") -> list[str]:
+    """Every measured entry of a results.json verdict, its groups' included, that is not a scalar or a flat list."""
+    bad = []
+    for key, value in verdict.get("measured", {}).items():
+        if key == "per_group":
+            for name, entry in value.items():
+                group = {"measured": {k: x for k, x in entry.items() if k not in ("holds", "status", "reason",
+                                                                                    "judged")}}
+                bad += _dict_valued(group, f"{where}{name}/")
+        elif isinstance(value, dict) or (isinstance(value, list) and any(isinstance(x, (list, dict)) for x in value)):
+            bad.append(where + key)
+    return bad
+
+
+def test_the_dict_check_finds_a_dict_in_a_group():
+    ok = {"measured": {"x": 1, "per_group": {"relu": {"rise": 2.0, "holds": True, "status": "holds"}}}}
+    bad = {"measured": {"x": {"a": 1}, "per_group": {"relu": {"e": [[1]], "holds": True, "status": "holds"}}}}
+    assert _dict_valued(ok) == [] and _dict_valued(bad) == ["x", "relu/e"]
 
 
 def test_list_and_params_commands(capsys):

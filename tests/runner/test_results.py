@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import nslib
-from nslib.runner import to_json_safe, verdict
+from nslib.runner import to_json_safe
+from nslib.verdicts import Verdict
 
 
 def test_nonfinite_become_null_with_reason():
@@ -16,7 +17,7 @@ def test_nonfinite_become_null_with_reason():
 
 
 def test_verdict_casts_numpy_bool_and_tensors():
-    v = verdict(np.bool_(True), "crit", x=torch.tensor([1.0, 2.0]), y=np.array([np.nan]))
+    v = Verdict.decided(np.bool_(True), "crit", x=torch.tensor([1.0, 2.0]), y=np.array([np.nan]))
     assert v["holds"] is True and v["measured"] == {"x": [1.0, 2.0], "y": [None]}
 
 
@@ -30,11 +31,11 @@ def test_run_requires_every_claim_and_writes_atomically(tmp_path, monkeypatch):
     info = nslib.runner.load_notebook("nonsmooth-convex-dynamics")
     run = nslib.Run("nonsmooth-convex-dynamics", info.resolve("quick"), "quick")
     with pytest.raises(KeyError):
-        run.record_verdict("not-a-claim", verdict(True, "c"))
+        run.record_verdict("not-a-claim", Verdict.decided(True, "c"))
     with pytest.raises(RuntimeError, match="no verdict"):
         run.save()
     for cid in info.claims:
-        run.record_verdict(cid, verdict(False, "c", value=math.inf))
+        run.record_verdict(cid, Verdict.decided(False, "c", value=math.inf))
     path = run.save()
     data = json.loads(path.read_text())
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]

@@ -72,6 +72,45 @@ def test_gd_beyond_two_over_lambda_diverges_as_a_result():
     assert math.isinf(flows.max_distance(traj, flows.gradient_descent(quadratic, theta0, 0.1, 10)))
 
 
+def test_the_divergence_hook_decides_when_the_run_stops():
+    """A batch of two independent quadratics on one flat vector; the second is so sharp that GD blows it up. The
+    default stops the whole run at the first non-finite value; a hook that stops only when both members are
+    non-finite lets the first go on, exactly as it runs alone, while the second goes non-finite alone (masked out
+    of the loss once its parameters are, so that its NaN never reaches the first member's gradient)."""
+    def batch(th):
+        parts = (th[:5], th[5:])
+        losses = torch.stack([quadratic(parts[0]), quadratic(parts[1]) * 1e6])
+        finite = torch.stack([torch.isfinite(p).all() for p in parts])
+        return torch.where(finite, losses, torch.zeros_like(losses)).sum()
+
+    both, steps = torch.cat([theta0, theta0]), 80
+    default = flows.gradient_descent(batch, both, 0.1, steps)
+    assert default.diverged and 10 < default.diverged_at < steps
+
+    seen = []
+
+    def every_member_non_finite(th, value, g):
+        seen.append((th.clone(), value.clone(), g.clone()))
+        return not (torch.isfinite(th[:5]).all() or torch.isfinite(th[5:]).all())
+
+    traj = flows.gradient_descent(batch, both, 0.1, steps, every=40, diverged=every_member_non_finite)
+    assert not traj.diverged and list(traj.info["iterations"]) == [0, 40, 80]
+    assert len(seen) == steps + 1  # the hook sees every iterate, the last one too (its gradient computed for it)
+    th, value, g = seen[0]
+    torch.testing.assert_close(th, both)
+    assert float(value) == pytest.approx(float(quadratic(theta0)) * (1 + 1e6), rel=1e-12)
+    np.testing.assert_allclose(g[:5].numpy(), A @ theta0.numpy(), rtol=1e-12)
+    assert not torch.isfinite(seen[-1][1]) or not torch.isfinite(seen[-1][0][5:]).all()  # the second blew up
+    alone = flows.gradient_descent(quadratic, theta0, 0.1, steps, every=40)
+    torch.testing.assert_close(traj.thetas[:, :5], alone.thetas, rtol=0, atol=0)  # the first never noticed
+    assert not torch.isfinite(traj.thetas[-1, 5:]).all()
+
+    calls = []
+    stop_at_7 = flows.gradient_descent(quadratic, theta0, 0.1, 30, on_iterate=lambda k, *_: calls.append(k),
+                                       diverged=lambda th, v, g: len(calls) == 7)
+    assert stop_at_7.diverged_at == 7 and len(stop_at_7.thetas) == 7 and calls == list(range(7))
+
+
 def test_paper_protocol_sits_on_the_eta0_grid_and_converges_at_first_order():
     eta0, steps = 0.05, 40
     gf = flows.gradient_flow(quadratic, theta0, np.arange(steps + 1) * eta0, rtol=1e-11, atol=1e-13)

@@ -50,7 +50,7 @@ def test_mlp_bias_off_and_bad_names():
 
 
 def test_train_matches_a_hand_written_loop():
-    data = nsdata.load_digits(seed=0, n_train=200)
+    data = nsdata._load_digits(seed=0, n_train=200)
     torch.manual_seed(0)
     net = mlp([64, 16, 10], "relu")
     ref = mlp([64, 16, 10], "relu")
@@ -92,9 +92,9 @@ def test_minibatches_schedule_and_metrics():
 
 def test_datasets_are_deterministic_and_offline(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    a, b = nsdata.load_digits(seed=3), nsdata.load_digits(seed=3)
+    a, b = nsdata._load_digits(seed=3), nsdata._load_digits(seed=3)
     assert torch.equal(a.X_train, b.X_train) and a.X_train.max() <= 1.0
-    m = nsdata.load_mnist1d(seed=0, n_train=100)
+    m = nsdata._load_mnist1d(seed=0, n_train=100)
     assert m.X_train.shape == (100, 40) and m.n_classes == 10
     assert list(tmp_path.iterdir()) == [], "MNIST-1D wrote a file"
     X, y, w = nsdata.sparse_regression(50, 30, 4, 0.1, seed=1)
@@ -118,12 +118,12 @@ def test_mnist_reader_reads_idx_files_the_test_writes(tmp_path, gz):
         write_idx(tmp_path / f"{part}-images-idx3-ubyte{suffix}", images[:n], 0x08, gz)
         write_idx(tmp_path / f"{part}-labels-idx1-ubyte{suffix}", labels[:n], 0x08, gz)
     np.testing.assert_array_equal(nsdata.read_idx(tmp_path / f"train-images-idx3-ubyte{suffix}"), images)
-    s = nsdata.load_mnist(tmp_path, every=50, n_train=2, dtype=torch.float64)
+    s = nsdata._load_mnist(tmp_path, every=50, n_train=2, dtype=torch.float64)
     mean, std = nsdata.MNIST_MEAN_STD
     expected = (images[[0, 50]].reshape(2, -1) / 255.0 - mean) / std
     np.testing.assert_allclose(s.X_train.numpy(), expected)
     assert s.y_train.tolist() == labels[[0, 50]].tolist() and s.X_test.shape == (30, 12)
-    raw = nsdata.load_mnist(tmp_path, n_train=3, dtype=torch.float64, normalise=False)  # ToTensor: k / 255
+    raw = nsdata._load_mnist(tmp_path, n_train=3, dtype=torch.float64, normalise=False)  # ToTensor: k / 255
     np.testing.assert_array_equal(raw.X_train.numpy(), images[:3].reshape(3, -1) / 255.0)
     floats = rng.standard_normal((3, 2))
     write_idx(tmp_path / "f.idx", floats, 0x0E)
@@ -132,7 +132,7 @@ def test_mnist_reader_reads_idx_files_the_test_writes(tmp_path, gz):
 
 def test_mnist_reader_says_what_is_missing_or_broken(tmp_path):
     with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.*never downloads"):
-        nsdata.load_mnist(tmp_path)
+        nsdata._load_mnist(tmp_path)
     (tmp_path / "bad").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05abc")
     with pytest.raises(ValueError, match="needs 13"):
         nsdata.read_idx(tmp_path / "bad")
@@ -162,7 +162,7 @@ def test_load_gives_each_set_flat_or_as_images_with_its_sizes_and_refuses_what_i
     s = nsdata.load("digits", n_train=50, seed=3, dtype=torch.float64)
     assert s.X_train.shape == (50, 64) and s.X_train.dtype == torch.float64 and s.image_shape == (1, 8, 8)
     assert s.n_classes == 10 and s.n_train == 50
-    ref = nsdata.load_digits(seed=3, n_train=50, dtype=torch.float64)  # the set's own loader, by hand
+    ref = nsdata._load_digits(seed=3, n_train=50, dtype=torch.float64)  # the set's own loader, by hand
     assert torch.equal(s.X_train, ref.X_train) and torch.equal(s.y_train, ref.y_train)
     img = nsdata.load("digits", n_train=50, seed=3, image=True, dtype=torch.float64)
     assert img.X_train.shape == (50, 1, 8, 8) and torch.equal(img.X_train.reshape(50, -1), s.X_train)
