@@ -229,7 +229,6 @@ def cmd_book_execute(args) -> int:
 #: Where ``book-execute`` writes the book's generated sections (git ignores it; pages include them).
 GENERATED = Path("book") / "_generated"
 _GLUE_PREFIX = "application/papermill.record/"  # how myst-nb's glue(display=False) stores a value
-_STATE_COLOURS = {"holds": "#1a7f37", "does not hold": "#c4261d", "inconclusive": "#9a6700"}
 
 
 def glued_texts(nb) -> dict[str, str]:
@@ -266,9 +265,9 @@ def _executed(cache: str | Path, pages: list[Path]) -> dict[Path, tuple[Any, Any
 
 
 def _state_html(state: str) -> str:
-    from .verdicts import MARKS
+    from .verdicts import COLOURS, MARKS
 
-    return (f'<span style="color:{_STATE_COLOURS[state]};font-weight:600;white-space:nowrap">{MARKS[state]} '
+    return (f'<span style="color:{COLOURS[state]};font-weight:600;white-space:nowrap">{MARKS[state]} '
             f'{state}</span>')
 
 

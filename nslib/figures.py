@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["LOG_FLOOR", "MAX_WIDTH", "PALETTE", "log_floor", "loglog_rate", "loss_curves", "panels", "set_theme",
-           "shared_legend"]
+__all__ = ["LOG_FLOOR", "MAX_WIDTH", "PALETTE", "log_floor", "log_ticks", "loglog_rate", "loss_curves", "panels",
+           "set_theme", "shared_legend"]
 
 #: The book's colours: seaborn's colourblind-safe palette.
 PALETTE = sns.color_palette("colorblind")
@@ -49,7 +51,8 @@ def panels(n: int, *, ncols: int = 2, panel: tuple[float, float] = (4.6, 3.4), s
 
 def shared_legend(fig, axes, *, title: str | None = None, ncol: int | None = None) -> None:
     """One legend for the whole figure, below the panels, from the labelled artists of every panel (each label once);
-    the panels' own legends are removed."""
+    the panels' own legends are removed, and the panels refitted just above the legend's measured height (a fixed
+    share of the figure is too little under a short figure with a legend of several rows)."""
     handles, labels = [], []
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -58,10 +61,36 @@ def shared_legend(fig, axes, *, title: str | None = None, ncol: int | None = Non
                 labels.append(lab)
         if ax.get_legend() is not None:
             ax.get_legend().remove()
-    if handles:
-        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, -0.02), title=title, frameon=False,
-                   ncol=ncol or min(len(labels), 4))
-        fig.tight_layout(rect=(0, 0.06 + 0.04 * ((len(labels) - 1) // (ncol or 4)), 1, 1))
+    if not handles:
+        return
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0), title=title, frameon=False,
+               ncol=ncol or min(len(labels), 4))
+    fig.draw_without_rendering()
+    height = fig.legends[-1].get_window_extent().height / fig.bbox.height
+    fig.tight_layout(rect=(0, min(0.5, height + 0.01), 1, 1))
+
+
+def log_ticks(axis) -> None:
+    """Log-axis ticks that do not overlap: at most six decades labelled, and minor ticks labelled at 2 and 5 where
+    the axis spans under two decades, at 2, 3, 5 and 7 under one, all under a third of one (a linear axis is left
+    as it is)."""
+    if axis.get_scale() != "log":
+        return
+    axis.set_major_locator(mticker.LogLocator(numticks=6))
+
+    def minor(value, _):
+        lo, hi = sorted(axis.get_view_interval())
+        if value <= 0 or lo <= 0 or math.log10(hi / lo) >= 2:
+            return ""
+        span = math.log10(hi / lo)
+        labelled = (2, 5) if span >= 1 else (2, 3, 5, 7) if span >= 0.35 else range(2, 10)
+        exponent = math.floor(math.log10(value) + 1e-9)
+        mantissa = value / 10.0 ** exponent
+        if round(mantissa) not in labelled or abs(mantissa - round(mantissa)) > 1e-6:
+            return ""
+        return rf"$\mathdefault{{{round(mantissa)}\times10^{{{exponent}}}}}$"
+
+    axis.set_minor_formatter(mticker.FuncFormatter(minor))
 
 
 def set_theme() -> None:

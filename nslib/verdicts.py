@@ -25,8 +25,8 @@ from typing import Any
 
 from ._jsonsafe import to_json_safe
 
-__all__ = ["DOES_NOT_HOLD", "HOLDS", "INCONCLUSIVE", "LIST_LIMIT", "MARKS", "STATES", "Verdict", "format_value",
-           "group_states_text", "per_group_text", "text_of", "verdict_report"]
+__all__ = ["COLOURS", "DOES_NOT_HOLD", "HOLDS", "INCONCLUSIVE", "LIST_LIMIT", "MARKS", "STATES", "Verdict",
+           "format_value", "group_states_text", "per_group_text", "text_of", "verdict_report"]
 
 #: The run could decide, and the criterion came out true.
 HOLDS = "holds"

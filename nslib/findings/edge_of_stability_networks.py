@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..figures import PALETTE, panels, shared_legend
+from ..figures import PALETTE, log_ticks, panels, shared_legend
 from ..tools import curvature, data, flows
 from ..tools.models import flat_loss, mlp
 from ..verdicts import Verdict, group_states_text
@@ -268,7 +268,7 @@ def plot_sharpness(runs: Sequence[GDRun], loss: str):
             ax.plot([r.checks[-1]], [r.sharpness[-1]], "x", color=colors[r.eta], ms=8)
     marks = [("--", "2/eta (dashed, same colour)")] + ([("x", "diverged")] if any(r.diverged_at is not None
                                                                                     for r in sel) else [])
-    return _label_grid(fig, panel, "sharpness lambda_max", f"Sharpness under full-batch GD ({loss})", marks)
+    return _label_grid(fig, panel, "sharpness", f"Sharpness (lambda_max) under full-batch GD ({loss})", marks)
 
 
 def plot_train_loss(runs: Sequence[GDRun], loss: str):
@@ -283,6 +283,8 @@ def plot_train_loss(runs: Sequence[GDRun], loss: str):
             k = r.checks[hit[0]]
             ax.plot([k], [r.losses[k]], "o", color=colors[r.eta], ms=4)
         ax.set_yscale("log")
+    for ax in panel.values():
+        log_ticks(ax.yaxis)
     return _label_grid(fig, panel, "train loss", f"Train loss under full-batch GD ({loss})",
                        [("o", "sharpness reaches 0.9 x 2/eta")])
 
@@ -475,11 +477,11 @@ def plot_metrics(summary: pd.DataFrame):
     """Per run, the share of the EoS window's checks within the band [0.8, 1.3] x 2/eta (left) and the share of
     steps where the loss rose (right), by family; markers by loss, one point per dataset x step size."""
     fams = list(dict.fromkeys(summary.family))
-    fig, axes = panels(2, sharex=True)
+    fig, axes = panels(2, panel=(4.6, 3.8), sharex=True)
     markers = {"mse": "o", "ce": "s"}
     for ax, col, title, ylabel in (
-            (axes[0], "band_fraction", "sharpness in the band", "share of window in [0.8, 1.3] x 2/eta"),
-            (axes[1], "uptick_fraction", "loss rises", "share of window steps where the loss rose")):
+            (axes[0], "band_fraction", "sharpness in the band", "share of window\nin [0.8, 1.3] x 2/eta"),
+            (axes[1], "uptick_fraction", "loss rises", "share of window steps\nwhere the loss rose")):
         for loss, sub in summary.groupby("loss", sort=False):
             if col not in sub:
                 continue
@@ -603,7 +605,7 @@ def plot_central_flow(runs: Sequence[CentralFlowRun]):
     loss (solid) and the gradient flow's loss (dashed). One legend below: the families' colours, then the styles."""
     fams = [r.family for r in runs]
     colors = _family_colors(dict.fromkeys(fams))
-    fig, axes = panels(2)
+    fig, axes = panels(2, panel=(4.6, 3.8))
     for r in runs:
         steps = r.losses.step.to_numpy()
         c = colors[r.family]
@@ -614,11 +616,14 @@ def plot_central_flow(runs: Sequence[CentralFlowRun]):
             axes[1].plot(steps, r.losses["central flow, predicted GD average"], color=c, lw=1.5, label=r.family)
         if "gradient flow" in r.losses:
             axes[1].plot(steps, r.losses["gradient flow"], color=c, lw=1.2, ls="--")
-    for fmt, lw, label in (("-", 1.5, "central flow (right: its predicted GD average)"),
-                           ("--", 1.2, "gradient flow"), ("-", 0.6, "GD (right, thin)")):
+    for fmt, lw, label in (("-", 1.5, "central flow (right: predicted GD average)"), ("--", 1.2, "gradient flow"),
+                           ("-", 0.6, "GD (right, thin)")):
         axes[0].plot([], [], fmt, color="grey", lw=lw, label=label)
-    axes[0].set(yscale="log", xlabel="GD step", ylabel="||flow - GD|| / ||GD - theta_0||", title="distance to GD")
+    axes[0].set(yscale="log", xlabel="GD step", ylabel="||flow - GD|| / ||GD - theta_0||",
+                title="distance to GD")
     axes[1].set(yscale="log", xlabel="GD step", ylabel="train loss", title="train loss")
+    for ax in axes:
+        log_ticks(ax.yaxis)
     fig.suptitle(f"The central flow against GD at eta = {runs[0].eta:g}" if runs else "", fontweight="bold")
     shared_legend(fig, axes, ncol=3)
     return fig

@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..figures import PALETTE
+from ..figures import PALETTE, log_ticks, panels, shared_legend
 from ..tools import curvature, data, flows
 from ..tools.dynamics import settled
 from ..tools.models import flat_loss, mlp
@@ -238,7 +239,7 @@ def loss_frame(runs: Sequence[NetRun]) -> pd.DataFrame:
 
 def plot_losses(losses: pd.DataFrame):
     """Train loss along GD with eta0 (dots) and along the flow (line), per net: the paper's 'indistinguishable'."""
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, (ax,) = panels(1, panel=(7.5, 4.2))
     colors = _net_colors(losses.net.unique())
     for net, sub in losses.groupby("net", sort=False):
         gf, gd = sub[sub.path == "gradient flow"], sub[sub.path == "GD, eta0"]
@@ -246,8 +247,8 @@ def plot_losses(losses: pd.DataFrame):
         ax.plot(gd.t, gd.loss, "o", color=colors[net], ms=3, alpha=0.6, label=f"{net}: GD")
     ax.set(yscale="log", xlabel="time t (= iterations x step size)", ylabel="train loss (cross-entropy)",
            title="GD with eta0 and the gradient flow")
-    ax.legend(frameon=False, ncol=2, fontsize="small")
-    fig.tight_layout()
+    log_ticks(ax.yaxis)
+    shared_legend(fig, [ax], ncol=4)
     return fig
 
 
@@ -283,12 +284,13 @@ def distance_frame(runs: Sequence[NetRun]) -> pd.DataFrame:
 
 
 def plot_distance_over_time(distances: pd.DataFrame):
-    """||GD(eta)(t) - GF(t)|| relative to the distance the flow travels, over time, one panel per net, one line per
-    step size (in units of 2 / max lambda_max along the flow)."""
+    """||GD(eta)(t) - GF(t)|| relative to the distance the flow travels, over time, one panel per net (two per row),
+    one line per step size (in units of 2 / max lambda_max along the flow, which differs per net: each panel has
+    its own legend, beside it)."""
     nets = list(distances.net.unique())
-    fig, axes = plt.subplots(1, len(nets), figsize=(3.0 * len(nets) + 1.2, 3.6), sharey=True, squeeze=False)
+    fig, axes = panels(max(1, len(nets)), panel=(5.0, 3.4), sharey=True)
     cmap = plt.get_cmap("viridis")
-    for ax, net in zip(axes[0], nets):
+    for ax, net in zip(axes, nets):
         sub = distances[distances.net == net]
         units = sorted(sub.eta_units_path.unique())
         for i, u in enumerate(units):
@@ -296,10 +298,13 @@ def plot_distance_over_time(distances: pd.DataFrame):
             ax.plot(s.t, np.maximum(s.relative_distance, 1e-8), color=cmap(i / max(1, len(units) - 1)),
                     label=f"{u:.2g}")
         ax.axhline(0.01, color="k", ls="--", lw=1)
-        ax.set(yscale="log", title=net, xlabel="time t")
-        ax.legend(title="eta / (2/lambda)", frameon=False, fontsize="x-small", title_fontsize="x-small")
-    axes[0][0].set_ylabel("||GD - GF|| / distance travelled")
-    fig.suptitle("GD against the flow over time (dashed: 1%; lambda: the largest along the flow)", fontweight="bold")
+        ax.set(yscale="log", title=net, xlabel="time t (iterations x eta)")
+        ax.legend(title="eta / (2/lambda)", frameon=False, fontsize="x-small", title_fontsize="x-small",
+                  loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        log_ticks(ax.yaxis)
+    for ax in axes[::2]:
+        ax.set_ylabel("||GD - GF||\n/ distance travelled")
+    fig.suptitle("GD against the flow over time\n(dashed: 1%; lambda: the largest along the flow)", fontweight="bold")
     fig.tight_layout()
     return fig
 
@@ -309,28 +314,30 @@ def plot_distance_over_time(distances: pd.DataFrame):
 def plot_gap_vs_eta(gaps: pd.DataFrame, cap: float = 10.0):
     """Relative gap between GD and the flow against eta, in units of 2/lambda_max(theta0) (left) and of 2 / the
     largest lambda_max along the flow (right), per net; diverged runs drawn at ``cap`` with a cross; dashed lines
-    at 1% and 10%, dotted at eta = 1/lambda and 2/lambda."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    at 1% and 10%, dotted at eta = 1/lambda and 2/lambda. One legend below both panels."""
+    fig, axes = panels(2, panel=(4.6, 3.8), sharey=True)
     colors = _net_colors(gaps.net.unique())
     for ax, col, unit in ((axes[0], "eta_units0", "lambda_max(theta0)"),
-                          (axes[1], "eta_units_path", "max lambda_max along the flow")):
+                          (axes[1], "eta_units_path", "max lambda_max on the flow")):
         for net, sub in gaps.groupby("net", sort=False):
             g = np.where(sub.diverged | ~np.isfinite(sub.relative_gap), cap, sub.relative_gap)
             ax.plot(sub[col], np.minimum(g, cap), "o-", color=colors[net], label=net)
             div = sub[sub.diverged.astype(bool)]
             ax.plot(div[col], [cap] * len(div), "x", color=colors[net], ms=9)
         for level, style in ((STRICT_TRACKING_RATIO, ":"), (PAPER_TRACKING_RATIO, "-"), (0.1, "--")):
-            ax.axhline(level, color="k", ls=style, lw=1)
+            ax.axhline(level, color="k", ls=style, lw=1, label=f"gap {level:.0%}")
         for u in (0.5, 1.0):
-            ax.axvline(u, color="grey", ls=":", lw=1)
+            ax.axvline(u, color="grey", ls=":", lw=1, label="eta = 1/lambda, 2/lambda")
         ax.set(xscale="log", yscale="log", xlabel=f"eta / (2 / {unit})")
-    axes[0].set_ylabel("max_t ||GD - GF|| / distance travelled")
-    axes[0].set_title("in units of the initial curvature")
-    axes[1].set_title("in units of the path's curvature")
-    axes[1].legend(frameon=False, fontsize="small")
-    fig.suptitle(f"Where GD departs from the flow (x: diverged, drawn at {cap:g}; lines at 1%, 2%, 10%)",
-                 fontweight="bold")
-    fig.tight_layout()
+        log_ticks(ax.xaxis)
+        log_ticks(ax.yaxis)
+    if gaps.diverged.astype(bool).any():
+        axes[0].plot([], [], "x", color="grey", ms=9, label=f"diverged (drawn at {cap:g})")
+    axes[0].set_ylabel("max_t ||GD - GF||\n/ distance travelled")
+    axes[0].set_title("initial curvature")
+    axes[1].set_title("curvature along the flow")
+    fig.suptitle("Where GD departs from the flow", fontweight="bold")
+    shared_legend(fig, axes, ncol=4)
     return fig
 
 
@@ -489,7 +496,7 @@ def first_order_in_r(rtab: pd.DataFrame, net: str = "linear", slope_range=(-1.2,
 def plot_error_vs_r(rtab: pd.DataFrame):
     """Error of the paper's protocol (GD with eta0 / r) against the adaptive reference, log-log, per net, with the
     reference's own error as a dotted floor and a slope -1 guide."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, (ax,) = panels(1, panel=(7.0, 4.2))
     colors = _net_colors(rtab.net.unique())
     for net, sub in rtab.groupby("net", sort=False):
         ax.plot(sub.r, sub.error, "o-", color=colors[net], label=net)
@@ -497,8 +504,12 @@ def plot_error_vs_r(rtab: pd.DataFrame):
     r = np.array(sorted(rtab.r.unique()), float)
     top = rtab[rtab.r == r[0]].error.max()
     ax.plot(r, top * r[0] / r, "k--", lw=1, label="slope -1")
+    ax.plot([], [], ":", color="grey", lw=1, label="reference's own error")
     ax.set(xscale="log", yscale="log", xlabel="r (GD with step eta0 / r)",
            ylabel="max_t ||GD(eta0/r) - GF||", title="The paper's protocol converges to the flow at first order")
+    ax.set_xticks(r, [f"{v:g}" for v in r])  # the refinements run, in plain numbers
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+    log_ticks(ax.yaxis)
     ax.legend(frameon=False, fontsize="small")
     fig.tight_layout()
     return fig
@@ -545,8 +556,9 @@ def authors_setup_table(runs: Sequence[NetRun]) -> pd.DataFrame:
 
 def plot_authors_setup(runs: Sequence[NetRun]):
     """The authors' set-up over time: left, ||GD(eta0)(t) - GF(t)|| with the paper's ~0.05 at t = 10; right, the
-    flow's distance from the initialisation with the paper's 2.6-3.0 at t = 10 (drawn where the horizon reaches it)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    flow's distance from the initialisation with the paper's 2.6-3.0 at t = 10 (drawn where the horizon reaches it).
+    One legend below both panels."""
+    fig, (left, right) = panels(2, panel=(4.6, 3.8))
     colors = _net_colors([r.name for r in runs])
     fig_t, fig_d, (lo, hi) = (PAPER_MNIST_FIGURE[k] for k in ("t", "distance", "travelled"))
     for run in runs:
@@ -557,17 +569,17 @@ def plot_authors_setup(runs: Sequence[NetRun]):
         thetas = run.reference.thetas
         right.plot(run.reference.times, (thetas - thetas[0]).norm(dim=1).cpu().numpy(), color=colors[run.name],
                    label=run.name)
-    left.axhline(fig_d, color="k", ls="-", lw=1, label=f"paper, up to t = {fig_t:g}")
-    right.errorbar([fig_t], [(lo + hi) / 2], yerr=[[(hi - lo) / 2]], fmt="ks", capsize=4, label="paper at t = 10")
+    left.axhline(fig_d, color="k", ls="-", lw=1, label=f"paper's distance, up to t = {fig_t:g}")
+    right.errorbar([fig_t], [(lo + hi) / 2], yerr=[[(hi - lo) / 2]], fmt="ks", capsize=4,
+                   label=f"paper's distance travelled at t = {fig_t:g}")
     left.set(yscale="log", xlabel="time t (= iterations x eta0)", ylabel="||GD(eta0) - GF||",
-             title="GD with the paper's step against the flow")
-    right.set(xlabel="time t", ylabel="||theta(t) - theta(0)||", title="distance travelled by the flow")
+             title="GD against the flow")
+    right.set(xlabel="time t (= iterations x eta0)", ylabel="||theta(t) - theta(0)||", title="distance travelled")
+    log_ticks(left.yaxis)
     horizon = max((float(r.protocol[1].times[-1]) for r in runs), default=fig_t)
     right.set_xlim(0, max(horizon, fig_t) * 1.05)
-    for ax in (left, right):
-        ax.legend(frameon=False, fontsize="small")
-    fig.suptitle("The authors' set-up on real MNIST (1,000 images, 784-50-50-10, eta0 = 0.001)", fontweight="bold")
-    fig.tight_layout()
+    fig.suptitle("The authors' set-up on real MNIST\n(1,000 images, 784-50-50-10, eta0 = 0.001)", fontweight="bold")
+    shared_legend(fig, [left, right], ncol=2)
     return fig
 
 
@@ -675,17 +687,18 @@ def curvature_favourable(curv: pd.DataFrame, bound: float = 1.0) -> Verdict:
 
 def plot_curvature(curv: pd.DataFrame, bound: float):
     """Negative part of lambda_min over ||grad f|| along the flow, per net (solid: homogeneous nets, dashed: not),
-    with the bound of the criterion."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    with the bound of the criterion; the legend below the panel."""
+    fig, (ax,) = panels(1, panel=(7.5, 4.2))
     colors = _net_colors(curv.net.unique())
     for net, sub in curv.groupby("net", sort=False):
         ax.plot(sub.t, np.maximum(sub.ratio, 1e-6), "o-" if sub.homogeneous.iloc[0] else "s--", color=colors[net],
                 label=f"{net} ({'homogeneous' if sub.homogeneous.iloc[0] else 'not homogeneous'})")
     ax.axhline(bound, color="k", ls="--", lw=1, label=f"bound {bound:g}")
-    ax.set(yscale="log", xlabel="time t along the flow", ylabel="max(0, -lambda_min) / ||grad f||  (floor 1e-6)",
+    ax.set(yscale="log", xlabel="time t along the flow (= iterations x step size)",
+           ylabel="max(0, -lambda_min) / ||grad f||\n(floor 1e-6)",
            title="Curvature along the gradient-flow trajectory")
-    ax.legend(frameon=False, fontsize="small")
-    fig.tight_layout()
+    log_ticks(ax.yaxis)
+    shared_legend(fig, [ax], ncol=3)
     return fig
 
 
@@ -840,11 +853,12 @@ def deep_linear_global_min(run: DeepLinearRun, tol: float = 1e-6, min_fraction: 
 
 def plot_deep_linear(run: DeepLinearRun, tol: float):
     """Excess loss over the least-squares optimum against GD steps, one line per seed, with the tolerance."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, (ax,) = panels(1, panel=(7.5, 4.2))
     ax.plot(run.steps, np.maximum(run.excess, 1e-18), color=PALETTE[0], lw=0.7, alpha=0.5)
     ax.axhline(tol, color="k", ls="--", lw=1, label=f"tolerance {tol:g}")
-    ax.set(yscale="log", xlabel="GD iteration", ylabel="excess loss over the optimum (floor 1e-18)",
+    ax.set(yscale="log", xlabel="GD iteration", ylabel="excess loss over the optimum\n(floor 1e-18)",
            title=f"Deep linear nets from balanced inits: {run.excess.shape[1]} seeds")
+    log_ticks(ax.yaxis)
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig

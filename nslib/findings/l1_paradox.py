@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..figures import PALETTE
+from ..figures import PALETTE, panels, shared_legend
 from ..tools.data import Split, sparse_regression
 from ..tools.models import mlp
 from ..tools.sparsity import curve_area, magnitude_prune, penalised_weights, soft_threshold, sparsity
@@ -267,8 +267,6 @@ def solution_table(prob: LassoProblem, runs: dict[str, NgdmRun], W_exact: np.nda
 def plot_l1_and_zeros(table: pd.DataFrame, p: int, k: int):
     """Left: ||w||_1 of every solver against lambda (median, 10-90% band over seeds); right: exact zeros."""
     import seaborn as sns
-
-    from ..figures import panels, shared_legend
 
     fig, axes = panels(2, panel=(4.6, 3.6))
     sns.lineplot(data=table, x="lambda", y="l1", hue="method", hue_order=_ORDER, marker="o", errorbar=("pi", 80),

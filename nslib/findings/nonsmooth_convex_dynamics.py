@@ -16,7 +16,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from ..figures import PALETTE, log_floor, loglog_rate
+from ..figures import PALETTE, log_floor, loglog_rate, panels, shared_legend
 from ..tools.dynamics import (
     MIN_SETTLE_HALF,
     StepSizeRuns,
@@ -104,8 +104,6 @@ def plot_cycles(trajs: Mapping[str, StepSizeRuns], shown_lr: float = 0.1, cycle_
     """Left: the median gap of every objective over the steps at the lr closest to ``shown_lr``; right: the
     last iterates of one start, in units of lr, for ``cycle_names`` (one colour per objective in both panels)."""
     from matplotlib.ticker import LogLocator
-
-    from ..figures import panels, shared_legend
 
     first = next(iter(trajs.values()))
     li = int(np.argmin(np.abs(first.lrs - shown_lr)))
@@ -251,8 +249,6 @@ def plot_gap_against_step(trajs: Mapping[str, StepSizeRuns], diminishing: Mappin
     """Left: median late mean gap against lr (log-log, slope-1 reference); right: the gap under diminishing steps."""
     from matplotlib.ticker import LogLocator
 
-    from ..figures import panels, shared_legend
-
     lrs = next(iter(trajs.values())).lrs
     fig, axes = panels(2)
     loglog_rate(lrs, _median_late_gaps(trajs, window), ax=axes[0], xlabel="step size eta",
@@ -312,8 +308,6 @@ def plot_huber_and_quadratic(huber: StepSizeRuns, quadratic: StepSizeRuns, windo
     """Left: Huber's late mean gap against lr with the prediction (lr - d)/2 above 2d; right: the quadratic's
     gap over the steps at each lr (diverged runs clipped at 1e100). Each panel has its own legend, below it."""
     from matplotlib.ticker import LogLocator
-
-    from ..figures import panels
 
     fig, axes = panels(2, panel=(4.6, 4.0))
     hl = huber.lrs

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..figures import PALETTE, log_floor
+from ..figures import PALETTE, log_floor, panels, shared_legend
 from ..tools import data, ensembles
 from ..tools.dynamics import StepSizeRuns, run_dynamics, settled
 from ..tools.models import mlp
@@ -174,8 +174,6 @@ def plot_toy_gaps(runs: ToyRuns):
     eta0 at the largest step, and softplus (exact zeros at the floor). Right: the gap over the run, first seed. The
     panels' colours mean different things, so each has its own legend, below it."""
     from matplotlib.ticker import LogLocator
-
-    from ..figures import panels
 
     fig, (ax, bx) = panels(2, panel=(4.6, 4.8))
     w, lrs = runs.window, runs.lrs
@@ -478,8 +476,6 @@ def curves_frame(runs: NetRuns) -> pd.DataFrame:
 def plot_net_curves(runs: NetRuns):
     """Training loss at each family's tuned step, median over seeds with a min-max band, one panel per net (two per
     row); one legend below, each family with its tuned step in every panel, in panel order."""
-    from ..figures import panels, shared_legend
-
     cf = curves_frame(runs)
     nets = list(dict.fromkeys(zip(runs.summary.dataset, runs.summary.depth))) or [("no net", 0)]
     fams = list(dict.fromkeys(runs.summary.family))
@@ -536,8 +532,6 @@ def plot_steps_vs_beta(runs: NetRuns):
     """Steps to the loss threshold at the tuned step against softplus's beta (median and seed range), with ReLU,
     GELU and SiLU as horizontal lines: as beta grows, softplus approaches ReLU. One panel per net (two per row), one
     legend below."""
-    from ..figures import panels, shared_legend
-
     t = steps_table(runs)
     nets = list(dict.fromkeys(zip(runs.summary.dataset, runs.summary.depth))) or [("no net", 0)]
     fig, axes = panels(len(nets), panel=(4.6, 3.4) if len(nets) > 1 else (6.0, 3.8))
@@ -671,8 +665,6 @@ def plot_effect_sizes(effects: pd.DataFrame):
     """ReLU steps / smooth steps to the loss threshold per smooth family (median over seed pairs, 95% bootstrap
     interval), one panel per dataset; above 1 the smooth net is faster. Softplus is ordered by beta: as beta grows it
     approaches ReLU, and its ratio should approach 1."""
-    from ..figures import panels
-
     dss = list(dict.fromkeys(effects.dataset)) if len(effects) else []
     if not dss:  # no smooth family trained beside ReLU without diverging
         fig, ax = plt.subplots(figsize=(5.2, 4))
