@@ -666,9 +666,10 @@ def _mitigation_gaps(v: Verdict | None) -> str:
     return "; ".join(parts) or "no mitigation was run against a 16-bit base"
 
 
-def page_texts(verdicts: Mapping[str, Verdict], *, zrun: ZoneRun, grid: TrainGrid) -> dict[str, str]:
-    """The sentences the page glues (as ``mp-<key>``), from the runs at initialisation and in training, and, for the
-    mitigations, from the recorded verdict's groups."""
+def page_texts(verdicts: Mapping[str, Verdict], *, zrun: ZoneRun, grid: TrainGrid,
+               splits: Mapping[str, data.Split]) -> dict[str, str]:
+    """The sentences the page glues (as ``mp-<key>``), from the data, the runs at initialisation and in training,
+    and, for the mitigations, from the recorded verdict's groups."""
     zt = zone_table(zrun)
     diff = "; ".join(f"{ds} {d} " + (_sci(r.max_difference) if r.min_difference == r.max_difference else
                                      f"{_sci(r.min_difference)} to {_sci(r.max_difference)}")
@@ -686,4 +687,5 @@ def page_texts(verdicts: Mapping[str, Verdict], *, zrun: ZoneRun, grid: TrainGri
     return {"differences": diff or "none measured", "compensation-share": share or "none measured",
             "zone-counts": kinds or "none measured", "above-threshold": above or "none measured",
             "nan-runs": nan_text, "runs": f"{len(f):,} training run{'' if len(f) == 1 else 's'}",
-            "mitigation-gaps": _mitigation_gaps(verdicts.get("mitigations-shrink-gap"))}
+            "mitigation-gaps": _mitigation_gaps(verdicts.get("mitigations-shrink-gap")),
+            "train-sizes": " and ".join(f"{ds} on {sp.n_train:,} training images" for ds, sp in splits.items())}
