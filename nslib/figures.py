@@ -12,7 +12,7 @@ import pandas as pd
 import seaborn as sns
 
 __all__ = ["LOG_FLOOR", "MAX_WIDTH", "PALETTE", "log_floor", "log_ticks", "loglog_rate", "loss_curves", "panels",
-           "set_theme", "shared_legend"]
+           "set_theme", "shared_legend", "table_html"]
 
 #: The book's colours: seaborn's colourblind-safe palette.
 PALETTE = sns.color_palette("colorblind")
@@ -26,9 +26,10 @@ def log_floor(values, floor: float = LOG_FLOOR) -> np.ndarray:
     return np.clip(np.asarray(values, float), floor, None)
 
 
-#: The widest a figure is drawn, in inches at the book's 100 dpi: the page's content column is about 700 px wide, and a
-#: figure must not be shown below 70% of its drawn size (its labels would be too small to read).
-MAX_WIDTH = 10.0
+#: The widest a figure is drawn, in inches at the book's 100 dpi: the page's content column is 660 px wide at a
+#: 1280 px window (measured in Chromium), a figure must not be shown below 70% of its drawn size (its labels would be
+#: too small to read), so at most ~940 px, less the margin a tight bounding box adds around legends and labels.
+MAX_WIDTH = 8.8
 
 
 def panels(n: int, *, ncols: int = 2, panel: tuple[float, float] = (4.6, 3.4), sharex: bool = False,
@@ -93,8 +94,35 @@ def log_ticks(axis) -> None:
     axis.set_minor_formatter(mticker.FuncFormatter(minor))
 
 
+def _cell_text(value) -> str:
+    from .verdicts import format_value
+
+    if isinstance(value, (np.bool_, np.integer, np.floating)):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return "—"
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    return format_value(value)
+
+
+def table_html(frame: pd.DataFrame) -> str:
+    """A table as a reader reads it (what a page shows for a DataFrame once :func:`set_theme` ran): numbers to 3
+    significant figures, yes / no for booleans, a dash for a missing value (NaN, None), lists joined; never a Python
+    repr."""
+    return frame.style.format(_cell_text).format_index(_cell_text, axis=0).to_html()
+
+
 def set_theme() -> None:
-    """Apply the book's theme: seaborn whitegrid, colourblind palette, readable sizes."""
+    """Apply the book's theme: seaborn whitegrid, colourblind palette, readable sizes; and in a notebook, show every
+    DataFrame through :func:`table_html`."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the notebook stack
+        get_ipython = lambda: None  # noqa: E731
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, table_html)
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind",
                   rc={"figure.figsize": (7.5, 4.2), "figure.dpi": 100, "axes.titleweight": "bold"})
 

@@ -35,3 +35,13 @@ def test_panels_wrap_at_two_per_row_and_fit_the_page():
     assert len(fig.legends) == 1 and [t.get_text() for t in fig.legends[0].get_texts()] == ["line 0", "line 1"]
     assert all(ax.get_legend() is None for ax in axes)
     plt.close("all")
+
+
+def test_a_table_shows_readable_values_never_python():
+    import re
+
+    frame = pd.DataFrame({"ok": [True, False], "gap": [np.nan, 0.123456], "rs": [None, [1, 2]], "n": [1234, 5]},
+                         index=["relu", "tanh"])
+    cells = re.sub(r"<[^>]+>", "|", nslib.figures.table_html(frame).split("</style>")[-1])
+    cells = [c.strip() for c in cells.split("|") if c.strip() and c.strip() != "&nbsp;"]
+    assert cells == ["ok", "gap", "rs", "n", "relu", "yes", "—", "—", "1,234", "tanh", "no", "0.123", "1, 2", "5"]

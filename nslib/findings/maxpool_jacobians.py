@@ -641,7 +641,7 @@ def accuracy_table(grid: TrainGrid) -> pd.DataFrame:
     f = grid.frame.copy()
     f["setting"] = [_setting(r) for r in f.itertuples()]
     agg = f.groupby(["dataset", "setting", "beta"], sort=False).agg(acc=("accuracy", "mean"), nan=("diverged", "sum"))
-    cell = [f"{a:.3f}" + (f" ({int(n)} NaN)" if n else "") for a, n in zip(agg.acc, agg.nan)]
+    cell = [(f"{a:.3f}" if a == a else "—") + (f" ({int(n)} diverged)" if n else "") for a, n in zip(agg.acc, agg.nan)]
     out = pd.Series(cell, index=agg.index).unstack("beta")
     out.columns = [f"beta={b:g}" for b in out.columns]
     return out

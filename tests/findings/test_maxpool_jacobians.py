@@ -282,12 +282,14 @@ def test_page_texts_read_the_mitigations_from_the_verdict_and_say_each_value_onc
     grid = _grid(good, diverged={("bfloat16", "sgd", False, 1e4)})
     zrun = _zone_frame({("d", "bfloat16"): [1e-4, 1e-3], ("d", "float64"): [0.0, 0.0]})
     verdicts = {"mitigations-shrink-gap": mpj.mitigations_shrink_gap(grid)}
-    t = mpj.page_texts(verdicts, zrun=zrun, grid=grid)
+    tiny = data.load("digits", n_train=100)
+    t = mpj.page_texts(verdicts, zrun=zrun, grid=grid, splits={"digits": tiny})
+    assert t["train-sizes"] == "digits on 100 training images"
     assert t["differences"] == "d bfloat16 1.0e-04 to 1.0e-03; d float64 0"
     assert t["mitigation-gaps"].startswith("digits bfloat16 adam: 0.79 → 0.09; digits bfloat16 batch norm: 0.79 → "
                                            "not compared (the batch norm runs reached 0.300")
     assert t["runs"] == "18 training runs" and t["nan-runs"] == "digits bfloat16, sgd at beta = 10000"
     assert t["compensation-share"] == "d bfloat16 0%; d float64 0%"
-    t = mpj.page_texts({}, zrun=zrun, grid=_grid({BASE16: {0.0: [0.9]}}))
+    t = mpj.page_texts({}, zrun=zrun, grid=_grid({BASE16: {0.0: [0.9]}}), splits={"digits": tiny})
     assert t["mitigation-gaps"] == "no mitigation was run against a 16-bit base" and t["runs"] == "1 training run"
     assert t["nan-runs"] == "none"
