@@ -259,7 +259,7 @@ def toy_table(runs: ToyRuns) -> pd.DataFrame:
     d = np.abs(runs.diminishing.late_gap(w)[0])
     rows.append({"run": f"diminishing eta0 = {runs.lr0:g}", "ReLU late gap": float(np.median(d)),
                  "ReLU gap / eta": float(np.median(d) / runs.lr0),
-                 "ReLU settled seeds": "n/a (still falling)"})
+                 "ReLU settled seeds": "none: still falling by design"})
     return pd.DataFrame(rows).set_index("run")
 
 
