@@ -397,10 +397,13 @@ def documented(module: ModuleType, name: str) -> str | None:
 
 def _signature(obj) -> str:
     if inspect.isclass(obj) or inspect.isfunction(obj):
-        try:
-            sig = str(inspect.signature(obj))
-        except (TypeError, ValueError):
-            return ""
+        try:  # the annotations as the reader wrote them, not as the strings `from __future__ import annotations` keeps
+            sig = str(inspect.signature(obj, eval_str=True))
+        except (NameError, TypeError, ValueError, AttributeError, SyntaxError):
+            try:
+                sig = str(inspect.signature(obj)).replace("'", "")
+            except (TypeError, ValueError):
+                return ""
         return sig if len(sig) <= 60 else "(...)"
     return ""
 

@@ -108,9 +108,13 @@ def _cell_text(value) -> str:
 
 def table_html(frame: pd.DataFrame) -> str:
     """A table as a reader reads it (what a page shows for a DataFrame once :func:`set_theme` ran): numbers to 3
-    significant figures, yes / no for booleans, a dash for a missing value (NaN, None), lists joined; never a Python
-    repr."""
-    return frame.style.format(_cell_text).format_index(_cell_text, axis=0).to_html()
+    significant figures, yes / no for booleans, a dash for a missing value (NaN, None), lists joined, column names in
+    words (``median_gap`` as "median gap"), no bare row numbers; never a Python repr."""
+    shown = frame.rename(columns=lambda c: c.replace("_", " ") if isinstance(c, str) else c)
+    styler = shown.style.format(_cell_text).format_index(_cell_text, axis=0)
+    if isinstance(frame.index, pd.RangeIndex):  # row numbers 0, 1, 2, ... say nothing to a reader
+        styler = styler.hide(axis="index")
+    return styler.to_html()
 
 
 def set_theme() -> None:

@@ -49,18 +49,32 @@ def provenance_text(run) -> str:
             f"{hardware_text(env.get('hardware'))}")
 
 
+def _param_text(value: Any) -> str:
+    from .verdicts import format_value
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_param_text(v) for v in value) or "none"
+    return format_value(value) if not isinstance(value, str) else (value or "none")
+
+
 def glue_verdicts(run) -> None:
-    """Glue, for every recorded verdict, ``verdict-<claim id>`` -> 'holds' / 'does not hold' / 'is inconclusive
-    (why)' (so that "the claim {glue}" reads right, and whole, in each state: no span is ever glued empty);
-    ``state-<claim id>`` -> the state with a mark and ``reading-<claim id>`` -> its one-line reading
-    (:meth:`nslib.verdicts.Verdict.reading`), for the scorecard; ``provenance`` ->
-    :func:`provenance_text`, for the page's last section and the scorecard; and the atlas' glue
+    """Glue, for every recorded verdict, ``verdict-<claim id>`` -> 'holds' / 'does not hold' / 'is
+    inconclusive (why)' (so that "the claim {glue}" reads right, and whole, in each state: no span is ever glued
+    empty); ``param-<name>`` -> each parameter's value as prose reads it (lists joined: "0.01, 0.02, 0.05"; a name
+    in prose is the parameter, its ``param-`` glue its value in this run); ``state-<claim id>`` -> the state with a
+    mark and ``reading-<claim id>`` -> its one-line reading (:meth:`nslib.verdicts.Verdict.reading`), for the
+    scorecard; ``provenance`` -> :func:`provenance_text`, for the page's last section; and the atlas' glue
     (:func:`nslib.atlas.atlas_texts`: ``atlas-<claim id>``, ``atlas-status``, ``atlas-hardware``, ``atlas-kernels``)
-    and ``evidence``, what the committed GPU
-    runs say about the page (:func:`nslib.evidence.evidence_text`)."""
+    and ``evidence``, what the committed evidence says about the page (:func:`nslib.evidence.evidence_text`)."""
     from .verdicts import MARKS
 
     glue_text("provenance", provenance_text(run))
+    for name, value in run.params.items():  # a parameter's value where prose means the value, not the name
+        glue_text(f"param-{name}", _param_text(value))
     for cid, v in run.verdicts.items():
         glue_text(f"verdict-{cid}", v.phrase())
         glue_text(f"state-{cid}", MARKS[v.state] + " " + v.state)

@@ -144,7 +144,7 @@ def test_prose_is_made_one_way(stem):
     used = set(re.findall(r"\{glue:text\}`([^`]+)`", prose))
     page_keys = {k for k in used if k.startswith(prefix + "-")}
     # glued for every page by glue_verdicts
-    shared = ("verdict", "state", "reading", "provenance", "atlas", "evidence")
+    shared = ("verdict", "state", "reading", "param", "provenance", "atlas", "evidence")
     assert used - page_keys <= {k for k in used if k.split("-")[0] in shared}
 
 

@@ -45,3 +45,11 @@ def test_a_table_shows_readable_values_never_python():
     cells = re.sub(r"<[^>]+>", "|", nslib.figures.table_html(frame).split("</style>")[-1])
     cells = [c.strip() for c in cells.split("|") if c.strip() and c.strip() != "&nbsp;"]
     assert cells == ["ok", "gap", "rs", "n", "relu", "yes", "—", "—", "1,234", "tanh", "no", "0.123", "1, 2", "5"]
+
+
+def test_a_table_names_its_columns_in_words_and_drops_row_numbers():
+    import re
+
+    html = nslib.figures.table_html(pd.DataFrame({"median_gap": [0.5, 0.25]}))
+    cells = [c.strip() for c in re.sub(r"<[^>]+>", "|", html.split("</style>")[-1]).split("|") if c.strip()]
+    assert cells == ["median gap", "0.5", "0.25"]
