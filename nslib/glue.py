@@ -89,7 +89,9 @@ def glue_verdicts(run) -> None:
 
 def show_verdicts(run):
     """The run's verdicts for people (:func:`nslib.verdicts.verdict_report`): per claim its text, the state in a word
-    and a colour, the one-line reading, the criterion, the groups as a small table and the full record collapsed."""
+    and a colour, the one-line reading, the criterion, the groups as a small table and the full record collapsed;
+    then the page's thresholds with their sources (the finding module's ``THRESHOLDS``)."""
+    from .findings import module_for
     from .verdicts import verdict_report
 
-    return verdict_report(run.verdicts, run.claims)
+    return verdict_report(run.verdicts, run.claims, getattr(module_for(run.notebook), "THRESHOLDS", ()))

@@ -7,6 +7,8 @@ it. The only door through which a verdict is built, combined, written and shown:
 - the one rule that combines per-group verdicts (a claim judged per net, per activation, per dataset):
   :meth:`Verdict.combine`, with groups measured beside the judged ones (``reported``: shown, never combined);
 - its results.json form (:meth:`Verdict.to_json`, :meth:`Verdict.from_json`; groups go to ``measured.per_group``);
+- where each criterion's constants come from: :class:`Threshold` (the paper, its authors' code, theory, or ours,
+  fixed before the data), one table per finding module (``THRESHOLDS``), shown on the page under the verdicts;
 - its prose (:meth:`Verdict.phrase`, :meth:`Verdict.reading`) and its display for people
   (:func:`verdict_report`: the state in a word and a colour, a one-line reading, the groups as a small table, the
   full record collapsed; never a raw dict).
@@ -25,7 +27,8 @@ from typing import Any
 
 from ._jsonsafe import to_json_safe
 
-__all__ = ["COLOURS", "DOES_NOT_HOLD", "HOLDS", "INCONCLUSIVE", "LIST_LIMIT", "MARKS", "STATES", "Verdict",
+__all__ = ["COLOURS", "DOES_NOT_HOLD", "HOLDS", "INCONCLUSIVE", "LIST_LIMIT", "MARKS", "SOURCES", "STATES", "Threshold",
+           "Verdict", "threshold_rows",
            "format_value", "group_states_text", "per_group_text", "text_of", "verdict_report"]
 
 #: The run could decide, and the criterion came out true.
@@ -40,8 +43,52 @@ STATES = (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE)
 MARKS = {HOLDS: "✔", DOES_NOT_HOLD: "✘", INCONCLUSIVE: "?"}
 #: Colours of the states on a page (green, red, amber: readable on white, and told apart by the word too).
 COLOURS = {HOLDS: "#1a7f37", DOES_NOT_HOLD: "#c4261d", INCONCLUSIVE: "#9a6700"}
+#: Where a criterion's constant may come from: the paper's text (a figure, a table, a theorem), the authors' public code,
+#: theory (a bound, a stability limit), or ours, fixed before the data (``where`` names the pilot that set it).
+SOURCES = ("paper", "authors' code", "theory", "ours, fixed before the data")
 #: The longest list a measured value may be (a per-item value of something longer belongs in a table or a group).
 LIST_LIMIT = 64
+
+
+class Threshold:
+    """One constant of one criterion and where it comes from: ``claim`` (the claim id), ``name`` (the criterion's
+    parameter or module constant), ``value``, ``source`` (one of :data:`SOURCES`) and ``where`` (the figure, table,
+    file or theorem; for ours, the pilot that set it and what it measured). Each finding module lists its thresholds
+    in ``THRESHOLDS``; the page shows them under its verdicts, and a test fails on a criterion constant without one."""
+
+    __slots__ = ("claim", "name", "value", "source", "where")
+
+    def __init__(self, claim: str, name: str, value: Any, source: str, where: str):
+        if source not in SOURCES:
+            raise ValueError(f"Threshold {claim}/{name}: source {source!r} is not one of {', '.join(SOURCES)}")
+        if not str(where).strip():
+            raise ValueError(f"Threshold {claim}/{name}: say where the value comes from (figure, file, pilot)")
+        for key, value_ in (("claim", claim), ("name", name), ("value", value), ("source", source), ("where", where)):
+            object.__setattr__(self, key, value_)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a Threshold is immutable")
+
+    def __repr__(self) -> str:
+        return f"Threshold({self.claim!r}, {self.name!r}, {self.value!r}, {self.source!r}, {self.where!r})"
+
+
+def threshold_rows(thresholds, claims=None) -> list[dict]:
+    """The rows of a thresholds table (claim, constant, value, source, where), restricted to ``claims`` when given."""
+    return [{"claim": t.claim, "constant": t.name, "value": format_value(t.value) if not isinstance(t.value, str)
+             else t.value, "source": t.source, "where": t.where}
+            for t in thresholds if claims is None or t.claim in claims]
+
+
+def _threshold_table(thresholds, claims) -> str:
+    rows = threshold_rows(thresholds, claims)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in ("claim", "constant", "value", "source", "where it comes from"))
+    body = "".join("<tr>" + "".join(f"<td>{'<code>' + html.escape(r[k]) + '</code>' if k in ('claim', 'constant') else html.escape(str(r[k]))}</td>"
+                                    for k in ("claim", "constant", "value", "source", "where")) + "</tr>" for r in rows)
+    return (f"<p class='nslib-thresholds-title'><strong>Thresholds and where they come from</strong></p>"
+            f"<table class='nslib-thresholds'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
 def _checked_measured(measured: Mapping[str, Any]) -> dict:
@@ -359,9 +406,10 @@ class VerdictReport:
     word and a colour, the one-line reading, the criterion, the groups as a small table and the full record
     collapsed. Shows as HTML on a page and as one line per claim in plain text."""
 
-    def __init__(self, verdicts: Mapping[str, Mapping], claims: Mapping[str, str] | None = None):
+    def __init__(self, verdicts: Mapping[str, Mapping], claims: Mapping[str, str] | None = None, thresholds=()):
         self.verdicts = {k: v if isinstance(v, Verdict) else Verdict.from_json(v) for k, v in verdicts.items()}
         self.claims = dict(claims or {})
+        self.thresholds = tuple(thresholds)
 
     def __repr__(self) -> str:
         return "\n".join(f"{cid}: {v.reading()}" if cid else v.reading() for cid, v in self.verdicts.items())
@@ -383,10 +431,12 @@ class VerdictReport:
                         f"<tr><td>{verdict}</td><td>{detail}</td></tr>")
         head = ("<th>claim</th>" if any(self.verdicts) else "") + "<th>verdict</th><th>criterion and groups</th>"
         return (f"<table class='nslib-verdicts' style='text-align:left'><thead><tr>{head}</tr></thead>"
-                f"<tbody>{''.join(rows)}</tbody></table>")
+                f"<tbody>{''.join(rows)}</tbody></table>" + _threshold_table(self.thresholds, set(self.verdicts)))
 
 
-def verdict_report(verdicts: Mapping[str, Mapping], claims: Mapping[str, str] | None = None) -> VerdictReport:
+def verdict_report(verdicts: Mapping[str, Mapping], claims: Mapping[str, str] | None = None,
+                   thresholds=()) -> VerdictReport:
     """The verdicts of a page (claim id -> :class:`Verdict` or its results.json form) rendered for people, with each
-    claim's one-line text from ``claims`` when given (:class:`VerdictReport`)."""
-    return VerdictReport(verdicts, claims)
+    claim's one-line text from ``claims`` when given and, under them, the :class:`Threshold` s of these claims
+    with their sources (:class:`VerdictReport`)."""
+    return VerdictReport(verdicts, claims, thresholds)

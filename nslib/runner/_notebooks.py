@@ -46,6 +46,8 @@ class NotebookInfo:
     atlas: dict[str, Any] | None = None  # metadata.nslib.atlas: seeds, variations, variation_seeds, kernels
     book_claims: tuple[str, ...] = ()  # metadata.nslib.book_claims: the claims that are this book's own (a control, a
     # boundary it measures), not the paper's; the scorecard says which is which
+    deterministic_claims: tuple[str, ...] = ()  # metadata.nslib.deterministic_claims: claims whose computation does
+    # not depend on the seed (a closed form, a constructed case): the atlas counts them once, not once per seed
 
     def kind(self, claim_id: str) -> str:
         """``"book"`` for a claim this book adds (:attr:`book_claims`), else ``"paper"``."""
@@ -121,9 +123,10 @@ def _load(path: Path, mtime: float) -> NotebookInfo:
     specs = parse_parameters_cell(_parameters_source(nb, path))
     for expr in meta.get("constraints", {}):
         _check_constraint(expr, specs)
-    unknown = set(meta.get("book_claims", [])) - set(meta.get("claims", {}))
-    if unknown:
-        raise SyntaxError(f"metadata.nslib.book_claims names {', '.join(sorted(unknown))}, which is not a claim")
+    for key in ("book_claims", "deterministic_claims"):
+        unknown = set(meta.get(key, [])) - set(meta.get("claims", {}))
+        if unknown:
+            raise SyntaxError(f"metadata.nslib.{key} names {', '.join(sorted(unknown))}, which is not a claim")
     return NotebookInfo(
         stem=path.stem,
         path=path,
@@ -134,6 +137,7 @@ def _load(path: Path, mtime: float) -> NotebookInfo:
         constraints=dict(meta.get("constraints", {})),
         atlas=meta.get("atlas"),
         book_claims=tuple(meta.get("book_claims", [])),
+        deterministic_claims=tuple(meta.get("deterministic_claims", [])),
     )
 
 

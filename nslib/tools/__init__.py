@@ -6,6 +6,7 @@
 - :mod:`~nslib.tools.ensembles`: many seeds / step sizes / betas of one small model trained at once (torch.func)
 - :mod:`~nslib.tools.objectives`: batched convex test objectives with their minima and kinks
 - :mod:`~nslib.tools.dynamics`: optimizer dynamics over many starts and step sizes, and their statistics
+- :mod:`~nslib.tools.seeds`: independent random streams from one page seed (``numpy.random.SeedSequence``)
 - :mod:`~nslib.tools.stats`: log-log slopes, Spearman correlations
 - :mod:`~nslib.tools.sparsity`: soft-thresholding, magnitude pruning
 - :mod:`~nslib.tools.kinks`: ReLU with a chosen ReLU'(0), the kink recorder
@@ -25,6 +26,6 @@ imported on first use.
 from .._lazy import lazy_attributes
 
 __all__ = ["clarke", "curvature", "data", "dynamics", "ensembles", "flows", "kinks", "maxpool", "models", "objectives",
-           "sparsity", "stats", "train"]
+           "seeds", "sparsity", "stats", "train"]
 
 __getattr__, __dir__ = lazy_attributes(__name__, {}, submodules=tuple(__all__))
