@@ -35,7 +35,7 @@ from typing import Any
 from .verdicts import STATES
 
 __all__ = ["ATLAS_DIR", "MANIFEST", "atlas_points", "atlas_reasons", "atlas_status", "atlas_texts",
-           "cmd_atlas", "compare_with_atlas", "compute", "distribution_text", "fingerprint", "kernel_points",
+           "cmd_atlas", "compare_with_atlas", "compute", "deciding_groups", "distribution_text", "fingerprint", "kernel_points",
            "kernels_text", "page_seconds", "plot_atlas", "read_atlas"]
 
 #: Where the committed tables and the manifest live, under the repository root.
@@ -369,15 +369,51 @@ def read_atlas(stem: str):
     return table
 
 
-def distribution_text(table, claim: str) -> str:
-    """"holds at 9 of 10 seeds, inconclusive at 1", and whether a variation changes the state."""
+def _group_states_of(cell: str) -> dict[str, str]:
+    """The ``groups`` cell of a row: {group: state} (empty for a claim judged whole or a table without groups)."""
+    try:
+        return json.loads(cell) if cell else {}
+    except (TypeError, json.JSONDecodeError):
+        return {}
+
+
+def deciding_groups(rows, state: str) -> Counter:
+    """Over atlas rows (one claim), how many points in ``state`` each group was in that state: the groups that
+    decided a "does not hold" or an "inconclusive" (a "holds" needs every group, so no group decides it alone)."""
+    counts: Counter = Counter()
+    if state == STATES[0]:
+        return counts
+    cells = rows["groups"] if "groups" in rows else [""] * len(rows)
+    for st, cell in zip(rows.state, cells):
+        if st == state:
+            counts.update(g for g, gs in _group_states_of(cell).items() if gs == state)
+    return counts
+
+
+def _deciders_text(rows, state: str) -> str:
+    counts = deciding_groups(rows, state)
+    if not counts:
+        return ""
+    shown = [f"{g} ({n})" for g, n in counts.most_common(4)]
+    more = f" and {len(counts) - 4} more" if len(counts) > 4 else ""
+    return f" (decided by {', '.join(shown)}{more})"
+
+
+def distribution_text(table, claim: str, deterministic: bool = False) -> str:
+    """"does not hold at 7 of 10 seeds (decided by relu ce (7)), holds at 3", and whether a variation changes the
+    state. A ``deterministic`` claim (the same computation at every seed) is stated once, not counted per seed."""
     base = table[(table.claim == claim) & (table.variation == _BASELINE)]
     if base.empty:
         return "no atlas yet"
     counts = Counter(base.state)
     ordered = sorted(counts, key=lambda st: (-counts[st], STATES.index(st)))
-    text = f"{ordered[0]} at {counts[ordered[0]]} of {len(base)} seeds"
-    text += "".join(f", {st} at {counts[st]}" for st in ordered[1:])
+    if deterministic and len(counts) == 1:
+        text = f"{ordered[0]} (the same computation at every seed: counted once)"
+    else:
+        text = f"{ordered[0]} at {counts[ordered[0]]} of {len(base)} seeds" + _deciders_text(base, ordered[0])
+        text += "".join(f", {st} at {counts[st]}" + _deciders_text(base, st) for st in ordered[1:])
+        if deterministic:
+            text += " (declared seed-independent, yet the seeds differ)"
     varied = table[(table.claim == claim) & (table.variation != _BASELINE)]
     changed = sorted({v for v, sub in varied.groupby("variation")
                       for seed, st in zip(sub.seed, sub.state)
@@ -468,8 +504,11 @@ def atlas_texts(run) -> dict[str, str]:
     stem = run.notebook
     status = atlas_status(stem)
     table = read_atlas(stem) if status != "missing" else None
-    texts = {f"atlas-{claim}": distribution_text(table, claim) if table is not None else "no atlas yet"
-             for claim in run.verdicts}
+    from .runner._notebooks import load_notebook
+
+    fixed = set(load_notebook(stem).deterministic_claims)
+    texts = {f"atlas-{claim}": distribution_text(table, claim, claim in fixed) if table is not None
+             else "no atlas yet" for claim in run.verdicts}
     texts["atlas-status"] = {
         "fresh": "The atlas below was computed by the code that built this page.",
         "incomplete": (f"The atlas below was computed by the code that built this page, but some of its points "
@@ -530,12 +569,14 @@ def atlas_texts(run) -> dict[str, str]:
 
 
 def plot_atlas(stem: str):
-    """Claims (rows) x atlas points (columns: every seed, then each variation's seeds), coloured by state; the
-    reasons of the inconclusive points are listed below the figure by :func:`atlas_reasons`."""
+    """Claims (rows) x atlas points (columns: every seed, then each variation's seeds), coloured by state; a cell
+    judged per group that does not hold (or is inconclusive) carries "k/n", the number of its n groups in that state
+    (:func:`atlas_reasons` names them). A claim declared seed-independent says so on its row."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
     from .figures import MAX_WIDTH, PALETTE
+    from .runner._notebooks import load_notebook
 
     table = read_atlas(stem)
     if table.empty:
@@ -543,33 +584,47 @@ def plot_atlas(stem: str):
         ax.axis("off")
         ax.text(0.5, 0.5, f"no atlas yet: python -m nslib atlas {stem}", ha="center", va="center")
         return fig
+    fixed = set(load_notebook(stem).deterministic_claims)
     cols = list(dict.fromkeys(zip(table.variation, table.seed)))
     claims = list(dict.fromkeys(table.claim))
     code = {s: i for i, s in enumerate(STATES)}
-    grid = [[code.get(table[(table.claim == c) & (table.variation == v) & (table.seed == s)].state.iloc[0], 2)
-             if len(table[(table.claim == c) & (table.variation == v) & (table.seed == s)]) else float("nan")
-             for v, s in cols] for c in claims]
+    cells = {(c, v, s): row for c, v, s, row in zip(table.claim, table.variation, table.seed, table.itertuples())}
+    grid = [[code.get(cells[(c, v, s)].state, 2) if (c, v, s) in cells else float("nan") for v, s in cols]
+            for c in claims]
     # as wide as the page allows (MAX_WIDTH), the cells narrowing when a page declares many points
     fig, ax = plt.subplots(figsize=(min(MAX_WIDTH, max(6.0, 0.42 * len(cols) + 3)), 0.45 * len(claims) + 1.6))
     cmap = ListedColormap([PALETTE[2], PALETTE[3], "#bbbbbb"])
     ax.imshow(grid, cmap=cmap, vmin=-0.5, vmax=2.5, aspect="auto")
-    ax.set_yticks(range(len(claims)), claims)
+    for i, c in enumerate(claims):
+        for j, (v, s) in enumerate(cols):
+            row = cells.get((c, v, s))
+            groups = _group_states_of(row.groups) if row is not None else {}
+            if row is not None and groups and row.state != STATES[0]:
+                k = sum(gs == row.state for gs in groups.values())
+                ax.text(j, i, f"{k}/{len(groups)}", ha="center", va="center", fontsize=5.5, color="white")
+    ax.set_yticks(range(len(claims)), [f"{c} (seed-independent)" if c in fixed else c for c in claims])
     ax.set_xticks(range(len(cols)), [f"seed {s}" if v == _BASELINE else f"{v}\nseed {s}" for v, s in cols],
                   rotation=60, ha="right", fontsize="x-small")
     for i, st in enumerate(STATES):
         ax.plot([], [], "s", color=cmap(i), label=st)
     ax.legend(frameon=False, fontsize="small", loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3)
-    ax.set_title("Verdict per claim at each seed and variation", pad=28)
+    ax.set_title("Verdict per claim at each seed and variation (k/n: groups in that state)", pad=28)
     fig.tight_layout()
     return fig
 
 
 def atlas_reasons(stem: str):
-    """The inconclusive points of the atlas, one line each: claim, variation, seed and the whole reason (a styled
-    table: pandas' plain display cuts text at 50 characters)."""
+    """Every point of the atlas where a claim does not hold or is inconclusive, one line each: claim, variation,
+    seed, state, the groups that decided it, and the whole reason (a styled table: pandas' plain display cuts text
+    at 50 characters)."""
     table = read_atlas(stem)
-    rows = table[table.state == STATES[2]][["claim", "variation", "seed", "reason"]].reset_index(drop=True)
+    rows = table[table.state != STATES[0]].copy()
+    rows["decided by"] = [", ".join(g for g, gs in _group_states_of(cell).items() if gs == st) or "—"
+                          for st, cell in zip(rows.state, rows.groups)]
+    rows["reason"] = [r or "—" for r in rows.reason]
+    rows = rows[["claim", "variation", "seed", "state", "decided by", "reason"]].reset_index(drop=True)
     if rows.empty:  # a page shows a sentence, not pandas' "Empty DataFrame"
-        note = "no atlas yet" if table.empty else "no point of the atlas is inconclusive"
-        rows = rows.reindex([0]).assign(claim="—", variation="—", seed="—", reason=note)
+        note = "no atlas yet" if table.empty else "every claim holds at every point of the atlas"
+        rows = rows.reindex([0]).assign(claim="—", variation="—", seed="—", state="—", **{"decided by": "—"},
+                                        reason=note)
     return rows.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "normal"})

@@ -277,7 +277,9 @@ def _cell(text: str) -> str:
 
 def scorecard_markdown(executed: dict[Path, Any]) -> str:
     """The scorecard (MyST): per claim, its words, whose claim it is (the paper's or this book's own), the verdict
-    of this build in a word and a colour with its one-line reading, and its distribution over the atlas; a marker
+    of this build in a word and a colour with its one-line reading (a "does not hold" says whether it stands against
+    the paper on its own set-up or marks a boundary of this book's extension), and its distribution over the atlas
+    (with the groups that decided it; a seed-independent claim counted once); a marker
     where the verdict rests on low-precision rounding (computed on this machine's CPU kernels, where the paper used
     GPUs). Rows come from the executed pages' glue; a page not executed says so."""
     from .runner._notebooks import load_notebook
@@ -297,6 +299,9 @@ def scorecard_markdown(executed: dict[Path, Any]) -> str:
                                                      f": {reading}")
             else:
                 verdict = "not executed in this build"
+            if state == STATES[1]:  # a "does not hold" says what it is evidence of
+                verdict += (" — <em>against the paper, on its own set-up</em>" if info.kind(cid) == "paper" else
+                            " — <em>a boundary of this book's extension, not a finding against the paper</em>")
             if rounding:
                 verdict += (' <span title="rests on float16/bfloat16 rounding: computed with this CPU\'s kernels; '
                             'the paper used GPUs">⚙ CPU kernels here</span>')

@@ -196,8 +196,15 @@ class Verdict(Mapping):
         """The verdict in one line for people, naming the groups that decided it: "does not hold for 2 of 6 groups
         (relu ce, tanh ce)", "holds in all 4 groups", "inconclusive: the grid misses 2/L"."""
         if not self.groups:
-            return self.state + (f": {self.reason}" if self.reason else "")
+            if self.reason:
+                return f"{self.state}: {self.reason}"
+            numbers = _headline(self.measured)
+            return self.state + (f" ({numbers})" if numbers else "")
         n = len(self.groups)
+        if n == 1:  # "for 1 of 1 group" says nothing: name the group and its numbers
+            (name, g), = self.groups.items()
+            numbers = _headline(g.measured)
+            return f"{self.state} in its one group, {name}" + (f" ({numbers})" if numbers else "")
         deciding = [k for k, g in self.groups.items() if g.state == self.state]
         if self.state == HOLDS:
             return f"holds in {({1: 'the one group', 2: 'both groups'}).get(n, f'all {n} groups')} ({_names(deciding)})"
@@ -265,6 +272,13 @@ class Verdict(Mapping):
 
     def _repr_html_(self) -> str:
         return verdict_report({"": self})._repr_html_()
+
+
+def _headline(measured: Mapping[str, Any], limit: int = 2) -> str:
+    """The first ``limit`` finite numbers of ``measured`` as "label value", for a one-line reading."""
+    items = [(k, v) for k, v in measured.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+             and v == v and abs(v) != float("inf")]
+    return ", ".join(f"{_label(k)} {format_value(v)}" for k, v in items[:limit])
 
 
 def _names(names: list[str], limit: int = 4) -> str:

@@ -48,6 +48,8 @@ def test_the_scorecard_states_every_claim_in_words_with_its_reading(path):
         assert words.replace("|", "\\|") in row and "holds at 9 of 10 seeds" in row
         assert "color:#c4261d" in row and "✘ does not hold</span> for 1 of 3 groups (tanh ce)" in row
         assert ("| this book |" if cid in info.book_claims else "| paper |") in row
+        assert ("a boundary of this book's extension" in row) == (cid in info.book_claims)
+        assert ("against the paper, on its own set-up" in row) == (cid not in info.book_claims)
         assert ("⚙ CPU kernels here" in row) == bool((info.atlas or {}).get("kernels"))
     missing = scorecard_markdown({path: None})  # a page the build did not execute says so, never a blank
     assert missing.count("not executed in this build") == len(info.claims)

@@ -63,7 +63,7 @@ def test_reported_groups_are_shown_but_never_combined():
     reported = {"adam": Verdict.decided(False, "", fraction=0.1), "rmsprop": Verdict.undecided("", "diverged")}
     v = Verdict.combine(judged, "sgd only", reported=reported)
     assert v.state == "holds" and list(v.reported) == ["adam", "rmsprop"]
-    assert v.reading() == "holds in the one group (sgd)"
+    assert v.reading() == "holds in its one group, sgd (fraction 0.9)"
 
 
 def test_the_reading_names_the_groups_that_decided():
@@ -121,6 +121,6 @@ def test_a_page_shows_words_colours_groups_and_no_python():
     assert "not finite (nan)" in text and "0.01, 0.02" in text
     for python in ("{'", "None", "nan ", "[0.01", "True", "holds:"):
         assert python not in text, python
-    assert repr(report) == "rise: inconclusive for 1 of 2 groups (tanh ce)\nplain: holds"
+    assert repr(report) == "rise: inconclusive for 1 of 2 groups (tanh ce)\nplain: holds (x 0.25)"
     single = v._repr_html_()  # a cell ending in a verdict shows the same card
     assert "tanh ce" in single and "<table" in single

@@ -101,6 +101,22 @@ def test_distribution_text_counts_seeds_and_names_the_variations_that_change_a_s
     assert atlas.distribution_text(_table([]), "c") == "no atlas yet"
 
 
+def test_the_atlas_names_the_groups_that_decided_and_counts_a_seed_independent_claim_once():
+    table = _table(["does not hold", "does not hold", "holds"])
+    table["groups"] = [json.dumps({"relu ce": "does not hold", "tanh ce": "holds"}),
+                       json.dumps({"relu ce": "does not hold", "tanh ce": "does not hold"}),
+                       json.dumps({"relu ce": "holds", "tanh ce": "holds"})]
+    assert dict(atlas.deciding_groups(table, "does not hold")) == {"relu ce": 2, "tanh ce": 1}
+    assert not atlas.deciding_groups(table, "holds")  # no group decides a "holds" alone
+    assert atlas.distribution_text(table, "c") == \
+        "does not hold at 2 of 3 seeds (decided by relu ce (2), tanh ce (1)), holds at 1"
+    same = _table(["holds"] * 4)
+    assert atlas.distribution_text(same, "c", deterministic=True) == \
+        "holds (the same computation at every seed: counted once)"
+    assert "declared seed-independent, yet the seeds differ" in \
+        atlas.distribution_text(_table(["holds", "inconclusive"]), "c", deterministic=True)
+
+
 HERE = {"key": "hw-here", "cpu_model": "CPU A", "cpu_capability": "AVX2", "isa": ["avx2"], "blas": "mkl",
         "torch": "2", "threads": 1}
 
