@@ -1,9 +1,10 @@
 """Finding *abs-smooth-clarke* (Baumgärtner & Bethke 2024): does backward AD return Clarke gradients?
 
-The page's experiments (kinked points of dense ReLU nets, the one-neuron batch, the live survey of what
-PyTorch returns at kinks), its figure (``plot_*``) and one criterion per claim id:
-:func:`single_sample_clarke`, :func:`batch_needs_agnostic_choice`, :func:`kakade_lee_counterexample`.
-The Clarke-set machinery itself is :mod:`nslib.tools.clarke`.
+The page's experiments (kinked points of dense ReLU nets, the one-neuron batch, the LIKQ test over random nets and
+constructed programs, the live survey of what PyTorch returns at kinks), its figures (``plot_*``) and one criterion
+per claim id: :func:`single_sample_clarke`, :func:`batch_needs_agnostic_choice`, :func:`kakade_lee_counterexample`,
+:func:`likq_implies_clarke`. The Clarke-set machinery and the LIKQ checker are :mod:`nslib.tools.clarke`.
+Random draws come from independent streams of the page seed (:mod:`nslib.tools.seeds`).
 """
 
 from __future__ import annotations
@@ -15,22 +16,61 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..tools.clarke import CLOSED_FORMS, ad_gradient, clarke_set_exact, clarke_set_sampled, hull_distance, in_hull
+from ..tools.clarke import (
+    CLOSED_FORMS,
+    LIKQ_RTOL,
+    MIN_TOL,
+    ad_gradient,
+    clarke_set_exact,
+    clarke_set_sampled,
+    hull_distance,
+    in_hull,
+    likq,
+)
 from ..tools.kinks import Kinks
-from ..verdicts import Verdict, format_value
+from ..tools.seeds import stream_seed, stream_seeds
+from ..verdicts import Threshold, Verdict, format_value
 
 __all__ = [
     # experiments
-    "batch_choice_case", "batch_choice_table", "clarke_distances", "closed_form_check", "dense_relu_loss",
-    "distance_summary", "kakade_lee_case", "kakade_lee_table", "kink_survey", "kinked_point", "n_params",
-    "one_neuron_batch", "sampled_vs_exact",
+    "CONSTRUCTED", "FAMILIES", "batch_choice_case", "batch_choice_table", "clarke_distances", "closed_form_check",
+    "constructed_programs", "dense_relu_loss", "distance_summary", "input_space_net", "kakade_lee_case",
+    "kakade_lee_table", "kink_survey", "kinked_point", "likq_cases", "likq_summary", "likq_table", "n_params",
+    "one_neuron_batch", "point_seeds", "sampled_vs_exact",
     # figures
-    "plot_distances",
+    "plot_distances", "plot_likq",
     # the page's prose
     "page_texts",
-    # criteria, one per claim id
-    "batch_needs_agnostic_choice", "kakade_lee_counterexample", "single_sample_clarke",
+    # criteria, one per claim id, and where their constants come from
+    "THRESHOLDS", "batch_needs_agnostic_choice", "kakade_lee_counterexample", "likq_implies_clarke",
+    "single_sample_clarke",
 ]
+
+
+# ------------------------------------------------------------------------ Where the criteria's constants come from
+
+_MEMBERSHIP = (f"ten times the LP's feasibility tolerance (1e-10): nslib.tools.clarke.MIN_TOL = {MIN_TOL:g}, the "
+               "smallest tolerance the hull test accepts. Points are exact in float64 (integer data, ties built "
+               "exactly), so an output inside lies at distance ~1e-16 and one outside at O(1): in a pilot at seed 0 "
+               "(30 points, ReLU'(0) = 0, 0.5, 1 and 2) every nonzero distance was >= 0.4")
+
+#: Every constant a criterion decides with, with its source (shown under the verdicts).
+THRESHOLDS = (
+    Threshold("single-sample-clarke", "tol", 1e-9, "ours, fixed before the data", _MEMBERSHIP),
+    Threshold("batch-needs-agnostic-choice", "tol", 1e-12, "ours, fixed before the data",
+              "float64 on the one-neuron batch: every agnostic choice gives exactly 0 in exact arithmetic, the "
+              "per-sample choice a component of size 2 (summed loss); any tolerance far below 2 and above rounding "
+              "decides the same"),
+    Threshold("kakade-lee-counterexample", "tol", 1e-9, "ours, fixed before the data",
+              "how close the exact Clarke set's one vertex must be to 1, the derivative of x; the same tolerance as "
+              "hull membership (MIN_TOL)"),
+    Threshold("likq-implies-clarke", "tol", 1e-9, "ours, fixed before the data", _MEMBERSHIP),
+    Threshold("likq-implies-clarke", "LIKQ_RTOL", LIKQ_RTOL, "ours, fixed before the data",
+              "nslib.tools.clarke.likq counts a singular value of the active switches' Jacobian when above LIKQ_RTOL "
+              "times the largest. The Jacobians here have small integer or half-integer entries: in a pilot at "
+              "seed 0 (30 dense-net points, 60 input-space nets, the constructed programs) the smallest singular "
+              "value was >= 0.2 wherever the switches were independent and <= 1e-15 where they were not"),
+)
 
 
 # --------------------------------------------------------------------------------------------------------------- Set-up
@@ -119,19 +159,27 @@ def kinked_point(sizes, ties_per_layer: int, seed: int):
     return dense_relu_loss(sizes, X, Y), torch.cat(parts)
 
 
+def point_seeds(seed: int, n_points: int) -> list[int]:
+    """The seeds of the ``n_points`` kinked points of page seed ``seed``: independent streams
+    (:func:`nslib.tools.seeds.stream_seeds`), so that page seeds 0 and 1 share no point."""
+    return stream_seeds(seed, n_points, "abs-smooth-clarke kinked points")
+
+
 def clarke_distances(sizes, ties_per_layer: int, n_points: int, seed: int, alphas) -> pd.DataFrame:
-    """For ``n_points`` kinked points (seeds seed, seed + 1, ...): the sup-norm distance, relative to
+    """For ``n_points`` kinked points (seeds from :func:`point_seeds`): the sup-norm distance, relative to
     max(1, |g|), of AD's output with ReLU'(0) = alpha to the exact Clarke set, for every alpha. One row each;
-    ``trivial`` marks points whose Clarke set is {0} (the loss is identically 0 nearby: every choice passes)."""
+    ``trivial`` marks points whose Clarke set is {0} (the loss is identically 0 nearby: every choice passes);
+    ``likq`` whether LIKQ holds there in the parameters, with ``active`` switches of ``rank``."""
     rows = []
-    for i in range(n_points):
-        f, theta = kinked_point(sizes, ties_per_layer, seed + i)
+    for i, s in enumerate(point_seeds(seed, n_points)):
+        f, theta = kinked_point(sizes, ties_per_layer, s)
         cs = clarke_set_exact(f, theta)
+        q = likq(f, theta)
         for a in alphas:
             g = ad_gradient(f, theta, relu0=a)
             rows.append({"point": i, "alpha": a, "ties": cs.n_ties, "vertices": len(cs.vertices),
-                         "trivial": bool(np.all(cs.vertices == 0)),
-                         "distance": hull_distance(g, cs.vertices) / max(1.0, float(np.abs(g).max()))})
+                         "trivial": bool(np.all(cs.vertices == 0)), "likq": q.holds, "active": q.n_active,
+                         "rank": q.rank, "distance": hull_distance(g, cs.vertices) / max(1.0, float(np.abs(g).max()))})
     return pd.DataFrame(rows)
 
 
@@ -146,9 +194,9 @@ def single_sample_clarke(points: pd.DataFrame, alphas, control_alpha: float, tol
     nearby, every choice passes, the control too: such points are reported apart). Preconditions: at least one
     judged point (else the control cannot fail, and the run cannot decide), and every alpha was run.
     """
-    criterion = (f"at every kinked point whose Clarke set is not {{0}}, AD with each ReLU'(0) in {list(alphas)} lies "
-                 f"within sup-norm {tol:g} of the exact Clarke set; the control ReLU'(0) = {control_alpha:g} lies "
-                 f"outside at >= 1 such point")
+    criterion = (f"at every kinked point whose Clarke set is not {{0}}, AD with ReLU'(0) = "
+                 f"{_or_join(format_value(float(a)) for a in alphas)} lies within sup-norm {tol:g} of the exact Clarke "
+                 f"set; the control ReLU'(0) = {control_alpha:g} lies outside at one such point at least")
     first = points.drop_duplicates("point")
     trivial, untied = int(first.trivial.sum()), int((first.ties == 0).sum())
     judged_ids = set(first.point[~first.trivial.astype(bool) & (first.ties > 0)])
@@ -205,9 +253,10 @@ def sampled_vs_exact(points: pd.DataFrame, sizes, ties_per_layer: int, *, seed: 
     estimate against the exact set, and AD's (ReLU'(0) = 0) distance to each."""
     n = int(points.point.max()) + 1
     best = max(range(min(n, first)), key=lambda i: (points[points.point == i].vertices.iloc[0], -i))
-    f, theta = kinked_point(sizes, ties_per_layer, seed + best)
+    f, theta = kinked_point(sizes, ties_per_layer, point_seeds(seed, best + 1)[best])
     exact = clarke_set_exact(f, theta)
-    sampled = clarke_set_sampled(f, theta, n=n_samples, radius=radius, seed=seed)
+    sampled = clarke_set_sampled(f, theta, n=n_samples, radius=radius,
+                                 seed=stream_seed(seed, "abs-smooth-clarke nearby"))
     g0 = ad_gradient(f, theta, relu0=0.0)
     return pd.Series({"exact vertices": len(exact.vertices), "distinct sampled gradients": len(sampled),
                       "exact vertices inside the sampled hull": sum(in_hull(v, sampled, 1e-6) for v in exact.vertices),
@@ -234,7 +283,8 @@ def batch_choice_case(n_samples: int, radius: float, seed: int = 0):
     theta = torch.tensor([0.7, 0.0, 1.0], dtype=torch.float64)  # (w, b, v)
     agnostic = {a: ad_gradient(one_neuron_batch, theta, relu0=a) for a in (0.0, 0.5, 1.0)}
     per_sample = ad_gradient(one_neuron_batch, theta, pattern=[torch.tensor(1.0), torch.tensor(-1.0)])
-    nearby = clarke_set_sampled(one_neuron_batch, theta, n=n_samples, radius=radius, seed=seed)
+    nearby = clarke_set_sampled(one_neuron_batch, theta, n=n_samples, radius=radius,
+                                seed=stream_seed(seed, "abs-smooth-clarke batch nearby"))
     return agnostic, per_sample, nearby
 
 
@@ -293,6 +343,236 @@ def kakade_lee_table(ad_value: float, clarke_set, verdict_: Verdict) -> pd.DataF
                       "verdict": verdict_.state}, name="relu(x) - relu(-x) at 0").to_frame()
 
 
+# ------------------------------------------------------------------------------- A published condition: LIKQ
+
+def _relu_diff(x, k):
+    return (k.relu(x) - k.relu(-x)).sum()
+
+
+def _max_abs(x, k):
+    return (x[0] + x[1] + k.abs(x[0] - x[1])) / 2
+
+
+def _max_plus_min_abs(x, k):
+    # min(x, y) written as (x + y - |y - x|) / 2: the same kink as max's, with its argument negated
+    return (x[0] + x[1] + k.abs(x[0] - x[1])) / 2 + (x[0] + x[1] - k.abs(x[1] - x[0])) / 2
+
+
+def _residual_relu(x, k):
+    return k.relu(x + k.relu(-x)).sum()  # x + relu(-x) = relu(x): a skip connection, then a second ReLU
+
+
+def _residual_cancel(x, k):
+    return (x + k.relu(-x) - k.relu(x)).sum()  # identically 0
+
+
+def _two_units_one_bias(sample: float):
+    """Two hidden units sharing one bias, one sample, outputs weighted 1 and -2; variables (w1, w2, b)."""
+    def f(theta, k):
+        w1, w2, b = theta
+        return k.relu(w1 * sample + b) - 2 * k.relu(w2 * sample + b)
+    return f
+
+
+def _crelu(theta, k):
+    """A CReLU pair relu(z), relu(-z) on z = w x + b with x = 1 (both units share z's bias), weighted 1 and -1."""
+    w, b = theta
+    z = w * 1.0 + b
+    return k.relu(z) - k.relu(-z)
+
+
+def _batch_of_two(samples, bias: bool):
+    """One unit relu(w x + b) (or relu(w x) without bias) on two samples, outputs weighted 1 and -1."""
+    def f(theta, k):
+        w, b = (theta[0], theta[1]) if bias else (theta[0], 0.0)
+        return k.relu(w * samples[0] + b) - k.relu(w * samples[1] + b)
+    return f
+
+
+#: The constructed programs: name -> (f(x, k), number of variables, what they show). Each is evaluated at the origin,
+#: where all its kinks are active; every kink argument is affine in the variables, so the first-order realisation
+#: test of :func:`nslib.tools.clarke.clarke_set_exact` is exact (``piecewise_linear=True``).
+CONSTRUCTED = {
+    "relu(x) - relu(-x)": (_relu_diff, 1, "the Kakade-Lee counterexample: the same kink read twice, opposite signs"),
+    "max(x, y) through abs": (_max_abs, 2, "(x + y + |x - y|) / 2: one kink"),
+    "max(x, y) + min(x, y) through abs": (_max_plus_min_abs, 2, "max and min each written through abs: two kinks on "
+                                                              "the same line"),
+    "residual relu(x + relu(-x))": (_residual_relu, 1, "a skip connection whose sum is itself a ReLU, then a ReLU"),
+    "residual sum x + relu(-x) - relu(x)": (_residual_cancel, 1, "a skip connection that cancels two units"),
+    "two units sharing a bias (sample 1)": (_two_units_one_bias(1.0), 3, "shared bias, the weights still separate the "
+                                                                     "units"),
+    "two units sharing a bias (sample 0)": (_two_units_one_bias(0.0), 3, "shared bias and a zero input: only the bias "
+                                                                     "moves both units"),
+    "CReLU pair (relu(z) and relu(-z))": (_crelu, 2, "two units share one pre-activation and its bias, opposite signs"),
+    "one unit, two samples at 0": (_batch_of_two((0.0, 0.0), True), 2, "one unit with a bias, two samples on "
+                                                                          "its kink"),
+    "one unit without bias, samples 1 and -1": (_batch_of_two((1.0, -1.0), False), 1, "one unit without a bias, two "
+                                                                                     "samples of opposite sign"),
+}
+
+
+def constructed_programs():
+    """(name, f, point) for each of :data:`CONSTRUCTED`, at the origin."""
+    return [(name, fn, torch.zeros(d, dtype=torch.float64)) for name, (fn, d, _) in CONSTRUCTED.items()]
+
+
+def input_space_net(seed: int, width: int = 3, inputs: int = 3):
+    """A random two-layer ReLU net in input space, f(x) = v . relu(W2 relu(W1 x + b1) + b2), with integer weights in
+    [-2, 2], first-layer biases drawn from {0, 1, 1, -1} (the units with bias 0 are tied at x = 0) and the
+    second-layer biases solved so that both second-layer units are tied at x = 0. Returns (f, the origin). About
+    half of such nets satisfy LIKQ at the origin: it fails when the tied switches outnumber the directions the
+    live first-layer units pass on."""
+    rng = np.random.default_rng(seed)
+    W1 = torch.tensor(rng.integers(-2, 3, size=(width, inputs)), dtype=torch.float64)
+    b1 = torch.tensor(rng.choice([0, 1, 1, -1], size=width), dtype=torch.float64)
+    W2 = torch.tensor(rng.integers(-2, 3, size=(2, width)), dtype=torch.float64)
+    b2 = -W2 @ torch.relu(b1)
+    v = torch.tensor(rng.integers(-2, 3, size=2), dtype=torch.float64)
+
+    def f(x, k):
+        return (v * k.relu(W2 @ k.relu(W1 @ x + b1) + b2)).sum()
+
+    return f, torch.zeros(inputs, dtype=torch.float64)
+
+
+def _case_rows(family: str, case: str, f, x0, alphas, *, piecewise_linear: bool) -> list[dict]:
+    """One row per ReLU'(0) = alpha (|.|'(0) = 2 alpha - 1): LIKQ at x0, and AD's distance to the exact set."""
+    q = likq(f, x0)
+    cs = clarke_set_exact(f, x0, piecewise_linear=piecewise_linear)
+    rows = []
+    for a in alphas:
+        g = ad_gradient(f, x0, relu0=a, abs0=2 * a - 1)
+        rows.append({"family": family, "case": case, "alpha": float(a), "likq": q.holds, "active": q.n_active,
+                     "rank": q.rank, "trivial": bool(np.all(cs.vertices == 0)),
+                     "clarke": _set_text(cs.vertices) if len(cs.vertices) <= 3 else
+                     f"hull of {len(cs.vertices)} gradients",
+                     "ad": _vector_text(g),
+                     "distance": hull_distance(g, cs.vertices) / max(1.0, float(np.abs(g).max()))})
+    return rows
+
+
+#: The three families of the LIKQ test, as the page's tables name them, and as its prose does.
+FAMILIES = ("dense nets (one sample)", "two-layer nets in input space", "constructed programs")
+_FAMILY_PROSE = {FAMILIES[0]: "kinked points of the dense nets", FAMILIES[1]: "random two-layer nets in input space",
+                 FAMILIES[2]: "constructed programs"}
+
+
+def likq_cases(points: pd.DataFrame, alphas, n_nets: int, seed: int) -> pd.DataFrame:
+    """LIKQ and AD's distance to the exact Clarke set for every ReLU'(0) = alpha in ``alphas``, over three
+    families: the kinked points of the dense nets (``points``, a :func:`clarke_distances` frame: one sample, every
+    unit its own bias), ``n_nets`` random :func:`input_space_net` s (seeds from independent streams of ``seed``) and
+    the :data:`CONSTRUCTED` programs. One row per (case, alpha)."""
+    dense = points[points.alpha.isin(list(alphas))]
+    rows = [{"family": FAMILIES[0], "case": f"point {int(r.point)}", "alpha": float(r.alpha), "likq": bool(r.likq),
+             "active": int(r.active), "rank": int(r.rank), "trivial": bool(r.trivial), "clarke": "",
+             "ad": "", "distance": float(r.distance)} for r in dense.itertuples()]
+    for i, s in enumerate(stream_seeds(seed, n_nets, "abs-smooth-clarke input-space nets")):
+        f, x0 = input_space_net(s)
+        rows += _case_rows(FAMILIES[1], f"net {i}", f, x0, alphas, piecewise_linear=True)
+    for name, f, x0 in constructed_programs():
+        rows += _case_rows(FAMILIES[2], name, f, x0, alphas, piecewise_linear=True)
+    return pd.DataFrame(rows)
+
+
+def likq_implies_clarke(cases: pd.DataFrame, alphas, tol: float = 1e-9) -> Verdict:
+    """Wherever LIKQ holds at a kinked point, AD with every tested ReLU'(0) = alpha in [0, 1] (|.|'(0) = 2 alpha - 1)
+    lies in the exact Clarke set (sup-norm distance <= tol). ``cases`` is a :func:`likq_cases` frame. One group per
+    family among the cases where LIKQ holds (holds when AD is inside at every case and alpha); the cases where LIKQ
+    fails are reported beside them by the same test, per family (the boundary: there AD can leave), never judged.
+
+    Judged cases have an active kink (a Clarke set {0} is judged too: AD can still leave it, as in
+    x + relu(-x) - relu(x)). Preconditions: every alpha was run and lies in [0, 1] (outside it the implication does
+    not apply), and at least one case where LIKQ holds.
+    """
+    criterion = (f"wherever LIKQ holds at a kinked point, AD with ReLU'(0) = "
+                 f"{_or_join(format_value(float(a)) for a in alphas)} (|.|'(0) = 2 ReLU'(0) - 1) lies within sup-norm "
+                 f"{tol:g} of the exact Clarke set; the cases where LIKQ fails are reported beside it by the same "
+                 "test, not judged")
+    kinked = cases[cases.active > 0]
+    first = kinked.drop_duplicates(["family", "case"])
+    holds_q, fails_q = first[first.likq.astype(bool)], first[~first.likq.astype(bool)]
+    counts = dict(cases=int(len(cases.drop_duplicates(["family", "case"]))), kinked_cases=int(len(first)),
+                  likq_holds=int(len(holds_q)), likq_fails=int(len(fails_q)),
+                  trivial_cases=int(first.trivial.astype(bool).sum()))
+    bad = [a for a in alphas if not 0 <= float(a) <= 1]
+    missing = [a for a in alphas if not (cases.alpha == float(a)).any()]
+    if bad or missing:
+        why = (f"ReLU'(0) = {_and_join(format_value(float(a)) for a in bad)} lies outside [0, 1], where the "
+               "implication does not apply" if bad else
+               f"ReLU'(0) = {_and_join(format_value(float(a)) for a in missing)} was not run")
+        return Verdict.undecided(criterion, why, **counts)
+    tested = kinked[kinked.alpha.isin([float(a) for a in alphas])]
+
+    def family_groups(rows: pd.DataFrame, label: str) -> dict[str, Verdict]:
+        out = {}
+        for fam in FAMILIES:
+            r = rows[rows.family == fam]
+            if r.empty:
+                continue
+            inside = r.distance.to_numpy(float) <= tol
+            per_case = r.assign(inside=inside).groupby("case", sort=False).inside.all()
+            left = [str(c) for c in per_case.index[~per_case.to_numpy()]]
+            out[f"{label}: {fam}"] = Verdict.from_state(bool(inside.all()), cases=int(len(per_case)),
+                                                        cases_outside=len(left), max_distance=float(r.distance.max()),
+                                                        outside=left[:8])
+        return out
+
+    groups = family_groups(tested[tested.likq.astype(bool)], "LIKQ holds")
+    reported = family_groups(tested[~tested.likq.astype(bool)], "LIKQ fails")
+    if not groups:
+        return Verdict.undecided(criterion, "LIKQ held at no kinked case: the implication was never tested",
+                                 reported=reported, **counts)
+    return Verdict.combine(groups, criterion, reported=reported, **counts)
+
+
+def likq_summary(cases: pd.DataFrame, tol: float) -> pd.DataFrame:
+    """Per family and LIKQ state: kinked cases, cases whose Clarke set is {0}, cases where AD left the set for some
+    tested ReLU'(0), and the largest distance."""
+    k = cases[cases.active > 0].assign(outside=lambda d: d.distance > tol,
+                                       LIKQ=lambda d: np.where(d.likq.astype(bool), "holds", "fails"))
+    per_case = k.groupby(["family", "LIKQ", "case"], sort=False).agg(trivial=("trivial", "first"),
+                                                                       outside=("outside", "any"),
+                                                                       distance=("distance", "max"))
+    out = per_case.groupby(level=["family", "LIKQ"], sort=False).agg(
+        cases=("outside", "size"), **{"with set {0}": ("trivial", "sum"), "AD left the set": ("outside", "sum"),
+                                      "largest distance": ("distance", "max")})
+    return out
+
+
+def likq_table(cases: pd.DataFrame, tol: float) -> pd.DataFrame:
+    """The constructed programs, one row each: LIKQ (active switches and rank), the exact Clarke set, AD's output
+    for each tested ReLU'(0) and whether it is in the set."""
+    c = cases[cases.family == FAMILIES[2]]
+    rows = []
+    for name, r in c.groupby("case", sort=False):
+        first = r.iloc[0]
+        row = {"program": name, "LIKQ": "holds" if first.likq else "fails",
+               "active kinks (rank)": f"{int(first.active)} ({int(first['rank'])})", "Clarke set": first.clarke}
+        for a in r.itertuples():
+            row[f"AD, ReLU'(0)={a.alpha:g}"] = a.ad + ("" if a.distance <= tol else " (outside)")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("program")
+
+
+def plot_likq(cases: pd.DataFrame, tol: float, floor: float = 1e-18):
+    """AD's distance to the exact Clarke set per family, split by whether LIKQ holds, with the tolerance dashed."""
+    import seaborn as sns
+    from matplotlib.ticker import LogLocator
+
+    k = cases[cases.active > 0]
+    shown = k.assign(shown=np.maximum(k.distance, floor), LIKQ=np.where(k.likq.astype(bool), "holds", "fails"))
+    fig, ax = plt.subplots(figsize=(8, 4.4))
+    sns.stripplot(data=shown, x="family", y="shown", hue="LIKQ", hue_order=["holds", "fails"], order=list(FAMILIES),
+                  dodge=True, jitter=0.2, size=4, ax=ax)
+    ax.axhline(tol, color="k", ls="--", lw=1, label=f"tolerance {tol:g}")
+    ax.set(yscale="log", xlabel="", ylabel=f"sup-norm distance / max(1, |g|)\n(0 drawn at {floor:g})",
+           title="AD outputs against the exact Clarke set, where LIKQ holds and where it fails")
+    ax.yaxis.set_major_locator(LogLocator(numticks=8))
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, title="LIKQ")
+    fig.tight_layout()
+    return fig
+
+
 # ----------------------------------------------------------------------------------- What this PyTorch returns at kinks
 
 def _survey_cases():
@@ -331,10 +611,14 @@ def kink_survey(tol: float = 1e-12) -> pd.DataFrame:
 
 # -------------------------------------------------------------------------------------------------------------- Verdict
 
-def _and_join(items) -> str:
-    """"a", "a and b", "a, b and c"."""
+def _and_join(items, word: str = "and") -> str:
+    """"a", "a and b", "a, b and c" (or with ``word`` "or")."""
     items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
+
+
+def _or_join(items) -> str:
+    return _and_join(items, "or")
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -385,11 +669,57 @@ def _batch_text(batch: Verdict) -> str:
                      ", and exactly 0 for the per-sample choice too")
 
 
-def page_texts(verdicts: Mapping[str, Verdict], *, survey: pd.DataFrame) -> dict[str, str]:
-    """The sentences the page glues (as ``cl-<key>``), from the run and its recorded verdicts, each whole."""
+def _likq_texts(likq_v: Verdict, cases: pd.DataFrame, tol: float) -> dict[str, str]:
+    kinked = cases[cases.active > 0].drop_duplicates(["family", "case"])
+    dense = kinked[kinked.family == FAMILIES[0]]
+    out = {"likq-dense": (f"LIKQ held at {int(dense.likq.astype(bool).sum())} of the "
+                          f"{_count(len(dense), 'kinked point', 'kinked points')} of the dense nets"
+                          if len(dense) else "no dense-net point had an active kink")}
+    held = [(k.removeprefix("LIKQ holds: "), g) for k, g in likq_v.groups.items()]
+    if held:
+        out["likq-holds"] = "where LIKQ held, AD's output lay in the Clarke set for every tested ReLU'(0) at " + (
+            _and_join(
+                f"{g.measured['cases'] - g.measured['cases_outside']} of {g.measured['cases']} {_FAMILY_PROSE[fam]}"
+                for fam, g in held))
+    else:
+        out["likq-holds"] = "LIKQ held at no kinked case, so the implication was not tested"
+    failed = [(k.removeprefix("LIKQ fails: "), g) for k, g in likq_v.reported.items()]
+    if failed:
+        out["likq-fails"] = ("where LIKQ failed, AD left the Clarke set for some tested ReLU'(0) at " + _and_join(
+            f"{g.measured['cases_outside']} of {g.measured['cases']} {_FAMILY_PROSE[fam]}" for fam, g in failed))
+        named = [f"“{c}”" for fam, g in failed if fam == FAMILIES[2] for c in g.measured["outside"]]
+        stayed = [f"“{c}”" for c, r in cases[(cases.family == FAMILIES[2]) & ~cases.likq.astype(bool)]
+                  .groupby("case", sort=False) if (r.distance <= tol).all()]
+        out["likq-left"] = ("the constructed programs that left it: " + _and_join(named) if named else
+                            "no constructed program left it") + (
+            "; those where LIKQ fails and AD stays inside all the same: " + _and_join(stayed) if stayed else "")
+    else:
+        out["likq-fails"] = "LIKQ failed at no kinked case of this run"
+        out["likq-left"] = "no case where LIKQ fails was run"
+    fails = cases[(cases.active > 0) & ~cases.likq.astype(bool) & (cases.alpha == 0.5)]
+    if len(fails):
+        per_case = fails.groupby(["family", "case"], sort=False).distance.max() <= tol
+        out["likq-half"] = (f"with ReLU'(0) = 0.5 (|.|'(0) = 0 at every kink), AD stayed inside at "
+                            f"{int(per_case.sum())} of the {_count(len(per_case), 'case', 'cases')} where LIKQ fails")
+    else:
+        out["likq-half"] = "ReLU'(0) = 0.5 was not run where LIKQ fails"
+    kl = cases[(cases.family == FAMILIES[2]) & (cases.case == "relu(x) - relu(-x)")]
+    out["likq-kl"] = ("for relu(x) - relu(-x) at 0, AD returned " + _and_join(
+        f"{r.ad} with ReLU'(0) = {r.alpha:g}" for r in kl.itertuples()) if len(kl) else
+        "relu(x) - relu(-x) was not run")
+    return out
+
+
+def page_texts(verdicts: Mapping[str, Verdict], *, survey: pd.DataFrame, cases: pd.DataFrame | None = None,
+               tol: float = 1e-9) -> dict[str, str]:
+    """The sentences the page glues (as ``cl-<key>``), from the run and its recorded verdicts, each whole; with
+    ``cases`` (a :func:`likq_cases` frame) and the verdict ``likq-implies-clarke``, the LIKQ sentences too."""
     single = verdicts["single-sample-clarke"]
     outside = list(dict.fromkeys(survey.loc[~survey["in the Clarke set"], "operation"]))
-    return {"points": _points_text(single), "control": _control_text(single),
-            "batch": _batch_text(verdicts["batch-needs-agnostic-choice"]),
-            "survey-out": (f"autograd's output left the Clarke set for {_and_join(outside)}" if outside else
-                           "autograd's output stayed in the Clarke set for every operation")}
+    texts = {"points": _points_text(single), "control": _control_text(single),
+             "batch": _batch_text(verdicts["batch-needs-agnostic-choice"]),
+             "survey-out": (f"autograd's output left the Clarke set for {_and_join(outside)}" if outside else
+                            "autograd's output stayed in the Clarke set for every operation")}
+    if cases is not None and "likq-implies-clarke" in verdicts:
+        texts.update(_likq_texts(verdicts["likq-implies-clarke"], cases, tol))
+    return texts

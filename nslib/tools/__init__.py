@@ -10,7 +10,7 @@
 - :mod:`~nslib.tools.stats`: log-log slopes, Spearman correlations
 - :mod:`~nslib.tools.sparsity`: soft-thresholding, magnitude pruning
 - :mod:`~nslib.tools.kinks`: ReLU with a chosen ReLU'(0), the kink recorder
-- :mod:`~nslib.tools.clarke`: exact and sampled Clarke sets, hull membership and distance, AD gradients
+- :mod:`~nslib.tools.clarke`: exact and sampled Clarke sets, hull membership and distance, AD gradients, the LIKQ check
 - :mod:`~nslib.tools.curvature`: Hessian-vector products, extreme Hessian eigenvalues by Lanczos, dense Hessians
 - :mod:`~nslib.tools.flows`: gradient flows by adaptive ODE solvers, GD as their discretisation, distances
 - :mod:`~nslib.tools.maxpool`: MaxPool with a chosen Jacobian (beta J_min + (1 - beta) J_native), window ties

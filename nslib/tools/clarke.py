@@ -14,6 +14,14 @@ s_i <grad z_i, h> > 0 for every tied pre-activation z_i (gradients taken on the 
 exact for functions piecewise linear in x, and whenever the tied gradients are linearly independent (LIKQ:
 then every pattern is realised). Otherwise a rejected pattern could still live in a cusp, and the tool
 raises rather than guess.
+
+:func:`likq` checks the linear independence kink qualification at a point (Griewank & Walther 2016): every
+``k.relu(z)`` / ``k.abs(z)`` argument is a switching variable of the abs-normal form, the *active* ones are those
+exactly 0 at the point, and LIKQ holds when their gradients, taken with |.|'(0) = 0 at the active kinks
+(relu'(0) = 1/2, since relu(z) = (z + |z|)/2), are linearly independent. Under LIKQ every sign pattern of the
+active switches is realised next to the point, and AD with any derivative in [-1, 1] for |.|'(0) (in [0, 1] for
+relu'(0)), chosen per kink, returns a point of the Clarke set: its output is multi-affine in those choices, so it
+lies in the hull of the realised pieces' gradients.
 """
 
 from __future__ import annotations
@@ -28,9 +36,8 @@ from scipy.optimize import linprog
 
 from .kinks import Kinks
 
-__all__ = ["CLOSED_FORMS", "MIN_TOL", "ClarkeSet", "InconclusiveError", "ad_gradient", "clarke_set_exact",
-           "clarke_set_sampled",
-           "hull_distance", "in_hull"]
+__all__ = ["CLOSED_FORMS", "LIKQ", "LIKQ_RTOL", "MIN_TOL", "ClarkeSet", "InconclusiveError", "ad_gradient",
+           "clarke_set_exact", "clarke_set_sampled", "hull_distance", "in_hull", "likq"]
 
 
 class InconclusiveError(ValueError):
@@ -112,6 +119,55 @@ def clarke_set_exact(f: Callable, x0: torch.Tensor, *, piecewise_linear: bool = 
                            "the exact Clarke set cannot be empty (is f written with k.relu / k.abs throughout?)")
     V = np.unique(np.round(np.array(verts), 14), axis=0)
     return ClarkeSet(V, m, len(verts), 2 ** m)
+
+
+#: Relative tolerance of the rank in :func:`likq`: a singular value counts when above LIKQ_RTOL times the largest.
+LIKQ_RTOL = 1e-10
+
+
+@dataclass
+class LIKQ:
+    """The linear independence kink qualification at a point: the active switching variables, the Jacobian of
+    those switches (one row each, |.|'(0) = 0 at active kinks), its singular values and rank."""
+
+    holds: bool
+    n_active: int
+    rank: int
+    jacobian: np.ndarray  # (n_active, d)
+    singular_values: np.ndarray
+    active: list[tuple[int, int]]  # (kink site, flat index) of each active switch, in evaluation order
+
+    @property
+    def smallest_singular_value(self) -> float:
+        """How far the active gradients are from dependence (0 when fewer independent directions than switches)."""
+        if not self.n_active:
+            return float("inf")
+        sv = np.zeros(self.n_active)
+        sv[:len(self.singular_values)] = self.singular_values[:self.n_active]
+        return float(sv.min())
+
+
+def likq(f: Callable, x0: torch.Tensor, *, rtol: float = LIKQ_RTOL) -> LIKQ:
+    """Does LIKQ hold for ``f(x, k)`` at ``x0``? The active switching variables are the kink arguments (every
+    ``k.relu`` / ``k.abs`` element) exactly 0 at ``x0``; their gradients in ``x`` are taken as in the abs-normal
+    form, with |.|'(0) = 0 (relu'(0) = 1/2) at every active kink upstream; LIKQ holds when these ``n_active``
+    gradients have rank ``n_active`` (singular values above ``rtol`` times the largest). No active switch: holds
+    (f is smooth near ``x0``)."""
+    if not rtol > 0:
+        raise ValueError(f"rtol = {rtol!r}: allowed is > 0")
+    x0 = x0.to(torch.float64)
+    kinks = Kinks({"relu": 0.5, "abs": 0.0})
+    _, x = _grad(f, x0, kinks)
+    active = _tied(kinks)
+    d = x.numel()
+    rows = []
+    for s, j in active:
+        (gz,) = torch.autograd.grad(kinks.sites[s].flatten()[j], x, retain_graph=True, allow_unused=True)
+        rows.append(np.zeros(d) if gz is None else gz.detach().numpy().ravel().copy())
+    J = np.array(rows, dtype=float).reshape(len(active), d)
+    sv = np.linalg.svd(J, compute_uv=False) if len(active) else np.zeros(0)
+    rank = int((sv > rtol * sv[0]).sum()) if len(sv) and sv[0] > 0 else 0
+    return LIKQ(rank == len(active), len(active), rank, J, sv, active)
 
 
 # HiGHS resolves feasibility to 1e-7 by default, which would blur a membership tolerance of 1e-9: solve to its

@@ -134,3 +134,128 @@ def test_kakade_lee_case_is_what_torch_returns_against_the_closed_form():
     ad, exact = asc.kakade_lee_case()
     assert ad == 0.0  # torch.relu'(0) = 0 on both branches
     np.testing.assert_array_equal(exact.vertices, [[1.0]])  # d/dx of x is 1
+
+
+# ------------------------------------------------------------------------------------------- LIKQ, in both directions
+
+def likq_frame(rows) -> pd.DataFrame:
+    """(family, case, likq, distances per alpha) -> a likq_cases-shaped frame."""
+    out = []
+    for fam, case, holds, ds in rows:
+        for a, d in ds.items():
+            out.append({"family": fam, "case": case, "alpha": a, "likq": holds, "active": 2, "rank": 2 if holds else 1,
+                        "trivial": False, "clarke": "{1}", "ad": "1", "distance": d})
+    return pd.DataFrame(out)
+
+
+DENSE, INPUT, BUILT = asc.FAMILIES
+
+
+def test_likq_implies_clarke_holds_does_not_hold_and_is_inconclusive():
+    inside = {0.0: 0.0, 1.0: 0.0}
+    ok = likq_frame([(DENSE, "point 0", True, inside), (BUILT, "max", True, inside),
+                     (BUILT, "relu(x) - relu(-x)", False, {0.0: 1.0, 1.0: 1.0}), (INPUT, "net 0", False, inside)])
+    v = asc.likq_implies_clarke(ok, [0.0, 1.0])
+    assert v.state == HOLDS and set(v.groups) == {f"LIKQ holds: {DENSE}", f"LIKQ holds: {BUILT}"}
+    # the boundary is reported, never judged: a case leaving where LIKQ fails does not refute the implication
+    assert v.reported[f"LIKQ fails: {BUILT}"].state == DOES_NOT_HOLD
+    assert v.reported[f"LIKQ fails: {BUILT}"].measured["outside"] == ["relu(x) - relu(-x)"]
+    assert v.reported[f"LIKQ fails: {INPUT}"].state == HOLDS
+    assert v.measured["likq_holds"] == 2 and v.measured["likq_fails"] == 2
+    bad = likq_frame([(DENSE, "point 0", True, inside), (INPUT, "net 3", True, {0.0: 0.0, 1.0: 0.5})])
+    v = asc.likq_implies_clarke(bad, [0.0, 1.0])
+    assert v.state == DOES_NOT_HOLD and v.groups[f"LIKQ holds: {INPUT}"].measured["outside"] == ["net 3"]
+    assert v.groups[f"LIKQ holds: {DENSE}"].state == HOLDS
+    none_hold = likq_frame([(BUILT, "relu(x) - relu(-x)", False, {0.0: 1.0, 1.0: 1.0})])
+    v = asc.likq_implies_clarke(none_hold, [0.0, 1.0])
+    assert v.state == INCONCLUSIVE and "LIKQ held at no kinked case" in v.reason and v.reported
+    v = asc.likq_implies_clarke(ok, [0.0, 0.5, 1.0])
+    assert v.state == INCONCLUSIVE and "0.5 was not run" in v.reason
+    v = asc.likq_implies_clarke(ok.assign(alpha=ok.alpha * 2), [0.0, 2.0])
+    assert v.state == INCONCLUSIVE and "outside [0, 1]" in v.reason
+
+
+def test_likq_implies_clarke_judges_a_clarke_set_of_zero_and_skips_unkinked_cases():
+    # x + relu(-x) - relu(x) is identically 0, yet AD leaves {0}: a trivial set is still a test of the implication
+    rows = likq_frame([(BUILT, "cancel", True, {0.0: 1.0})]).assign(trivial=True)
+    assert asc.likq_implies_clarke(rows, [0.0]).state == DOES_NOT_HOLD
+    smooth = likq_frame([(DENSE, "point 0", True, {0.0: 0.0})]).assign(active=0)
+    v = asc.likq_implies_clarke(smooth, [0.0])
+    assert v.state == INCONCLUSIVE and v.measured["kinked_cases"] == 0
+
+
+def test_the_tool_finds_likq_where_the_hand_computation_does():
+    cases = asc.likq_cases(pd.DataFrame(columns=["point", "alpha", "likq", "active", "rank", "trivial", "distance"]),
+                           [0.0, 0.5, 1.0], 0, 0)
+    first = cases.drop_duplicates("case").set_index("case")
+    # by hand: the two kinks' gradients (1 and -1; (1, -1) and (-1, 1); ...) are dependent, or there is one kink
+    assert not first.loc["relu(x) - relu(-x)", "likq"] and first.loc["max(x, y) through abs", "likq"]
+    assert not first.loc["max(x, y) + min(x, y) through abs", "likq"]
+    assert first.loc["two units sharing a bias (sample 1)", "likq"]  # gradients (1, 0, 1), (0, 1, 1)
+    assert not first.loc["two units sharing a bias (sample 0)", "likq"]  # both (0, 0, 1)
+    assert not first.loc["CReLU pair (relu(z) and relu(-z))", "likq"]
+    # relu(x) - relu(-x) = x + (|x| - |-x|)/2: AD returns 1 + (s1 + s2)/2 = 2 alpha for |.|'(0) = 2 alpha - 1
+    kl = cases[cases.case == "relu(x) - relu(-x)"]
+    assert kl.ad.tolist() == ["0", "1", "2"] and kl.distance.tolist() == [1.0, 0.0, 0.5]  # relative to max(1, |g|)
+    # where LIKQ holds, every choice in [0, 1] is inside (the implication, on the constructed programs)
+    assert (cases[cases.likq].distance <= 1e-9).all()
+    table = asc.likq_table(cases, 1e-9)
+    assert table.loc["relu(x) - relu(-x)", "AD, ReLU'(0)=0"] == "0 (outside)"
+    assert table.loc["relu(x) - relu(-x)", "Clarke set"] == "{1}" and len(table) == len(asc.CONSTRUCTED)
+
+
+def test_every_unit_with_its_own_bias_gives_likq_in_the_parameters():
+    """Park, Chun and Lee's condition (one sample, every unit its own bias) implies LIKQ in the parameters."""
+    from nslib.tools.clarke import likq
+
+    for s in asc.point_seeds(0, 4):
+        f, theta = asc.kinked_point([3, 4, 4, 1], 2, s)
+        q = likq(f, theta)
+        assert q.n_active == 4 and q.holds
+
+
+def test_page_seeds_draw_independent_points():
+    a, b = asc.point_seeds(0, 5), asc.point_seeds(1, 5)
+    assert not set(a) & set(b) and asc.point_seeds(0, 3) == a[:3]
+    pa = asc.clarke_distances([2, 3, 1], 1, 2, 0, [0.0])
+    pb = asc.clarke_distances([2, 3, 1], 1, 2, 1, [0.0])
+    assert {"likq", "active", "rank"} <= set(pa.columns)
+    fa, ta = asc.kinked_point([2, 3, 1], 1, a[0])
+    fb, tb = asc.kinked_point([2, 3, 1], 1, b[0])
+    assert not torch.equal(ta, tb) or pa.distance.tolist() != pb.distance.tolist()
+
+
+def test_every_criterion_string_is_prose():
+    inside = {0.0: np.zeros(5), 0.5: np.zeros(5), 1.0: np.zeros(5)}
+    verdicts = [
+        asc.single_sample_clarke(points({**inside, 2.0: [0, 0.5, 0, 0, 0]}), [0.0, 0.5, 1.0], 2.0),
+        asc.batch_needs_agnostic_choice({0.0: np.zeros(3)}, np.array([0, -2.0, 0])),
+        asc.kakade_lee_counterexample(0.0, [[1.0]]),
+        asc.likq_implies_clarke(likq_frame([(DENSE, "p", True, {0.0: 0.0, 0.5: 0.0, 1.0: 0.0})]), [0.0, 0.5, 1.0]),
+    ]
+    for v in verdicts:
+        assert "[" not in v.criterion and "]" not in v.criterion.replace("[0, 1]", ""), v.criterion
+    assert "ReLU'(0) = 0, 0.5 or 1 lies" in verdicts[0].criterion
+
+
+def test_page_texts_glue_the_likq_sentences():
+    cases = likq_frame([(DENSE, "point 0", True, {0.0: 0.0}), (BUILT, "max(x, y) through abs", True, {0.0: 0.0}),
+                        (BUILT, "relu(x) - relu(-x)", False, {0.0: 1.0}),
+                        (BUILT, "one unit, two samples at 0", False, {0.0: 0.0})])
+    v = asc.likq_implies_clarke(cases, [0.0])
+    single = asc.single_sample_clarke(points({0.0: np.zeros(2), 2.0: [0, 0.5]}), [0.0], 2.0)
+    batch = asc.batch_needs_agnostic_choice({0.0: np.zeros(3)}, np.array([0, -2.0, 0]))
+    survey = asc.kink_survey()
+    texts = asc.page_texts({"single-sample-clarke": single, "batch-needs-agnostic-choice": batch,
+                            "likq-implies-clarke": v}, survey=survey, cases=cases)
+    assert texts["likq-dense"] == "LIKQ held at 1 of the 1 kinked point of the dense nets"
+    assert texts["likq-holds"] == ("where LIKQ held, AD's output lay in the Clarke set for every tested ReLU'(0) at "
+                                   "1 of 1 kinked points of the dense nets and 1 of 1 constructed programs")
+    assert texts["likq-fails"] == ("where LIKQ failed, AD left the Clarke set for some tested ReLU'(0) at 1 of 2 "
+                                   "constructed programs")
+    assert texts["likq-left"] == ("the constructed programs that left it: “relu(x) - relu(-x)”; those where LIKQ "
+                                  "fails and AD stays inside all the same: “one unit, two samples at 0”")
+    assert texts["likq-kl"] == "for relu(x) - relu(-x) at 0, AD returned 1 with ReLU'(0) = 0"
+    assert texts["likq-half"] == "ReLU'(0) = 0.5 was not run where LIKQ fails"
+    assert "likq-holds" not in asc.page_texts({"single-sample-clarke": single, "batch-needs-agnostic-choice": batch},
+                                              survey=survey)

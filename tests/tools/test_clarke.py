@@ -150,3 +150,105 @@ def test_an_empty_set_raises_instead_of_being_returned(monkeypatch):
     monkeypatch.setattr(clarke_module, "_strictly_feasible", lambda A, tol: False)
     with pytest.raises(RuntimeError, match="cannot be empty"):
         clarke_set_exact(lambda x, k: k.abs(x).sum(), zeros(1), piecewise_linear=True)
+
+
+# ------------------------------------------------------------------------- LIKQ against hand-computed abs-normal forms
+
+from nslib.tools.clarke import LIKQ_RTOL, likq  # noqa: E402
+
+
+def test_likq_on_a_hand_computed_abs_normal_form():
+    # f(x) = |x1| + |x2 - |x1||: switches z1 = x1, z2 = x2 - |z1|; Z = I, L = [[0, 0], [-1, 0]]
+    def f(x, k):
+        a1 = k.abs(x[0:1])  # one switch, read twice: one row
+        return (a1 + k.abs(x[1:2] - a1)).sum()
+
+    # at the origin both switches are active, Sigma = 0: the active Jacobian is Z itself
+    q = likq(f, zeros(2))
+    assert q.holds and q.n_active == 2 and q.rank == 2
+    np.testing.assert_array_equal(q.jacobian, [[1.0, 0.0], [0.0, 1.0]])
+    # at (1, 1): z1 = 1 (inactive, sigma 1), z2 = 0; (I - L Sigma)^-1 Z = [[1, 0], [-1, 1]]: active row (-1, 1)
+    q = likq(f, torch.tensor([1.0, 1.0], dtype=torch.float64))
+    assert q.holds and q.n_active == 1
+    np.testing.assert_array_equal(q.jacobian, [[-1.0, 1.0]])
+
+
+def test_likq_fails_for_the_counterexample_and_holds_off_kinks():
+    q = likq(lambda x, k: (k.relu(x) - k.relu(-x)).sum(), zeros(1))
+    assert not q.holds and q.n_active == 2 and q.rank == 1
+    np.testing.assert_array_equal(q.jacobian, [[1.0], [-1.0]])
+    assert q.smallest_singular_value == 0.0
+    q = likq(lambda x, k: (k.relu(x) - k.relu(-x)).sum(), torch.tensor([0.5], dtype=torch.float64))
+    assert q.holds and q.n_active == 0 and q.jacobian.shape == (0, 1)
+    with pytest.raises(ValueError, match="rtol"):
+        likq(lambda x, k: k.abs(x).sum(), zeros(1), rtol=0.0)
+
+
+def test_likq_uses_half_for_relu_at_an_active_kink_upstream():
+    # relu(relu(x) + y): z1 = x, z2 = relu(z1) + y = (z1 + |z1|)/2 + y; with |.|'(0) = 0, grad z2 = (1/2, 1)
+    q = likq(lambda x, k: k.relu(k.relu(x[0:1]) + x[1:2]).sum(), zeros(2))
+    np.testing.assert_array_equal(q.jacobian, [[1.0, 0.0], [0.5, 1.0]])
+    assert q.holds
+
+
+def _abs_normal(seed):
+    """A random piecewise-linear abs-normal form z = c + Z x + L|z| (L strictly lower triangular), f = a.x + b.|z|,
+    with c solved so that a random set of switches is exactly 0 at x = 0; and its active Jacobian computed by hand:
+    the active rows of (I - L Sigma)^-1 Z, Sigma = diag(sign z)."""
+    rng = np.random.default_rng(seed)
+    d, s = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+    Z = rng.integers(-2, 3, size=(s, d)).astype(float)
+    L = np.tril(rng.integers(-2, 3, size=(s, s)), -1).astype(float)
+    a, b = rng.integers(-2, 3, size=d).astype(float), rng.integers(-2, 3, size=s).astype(float)
+    active = rng.random(s) < 0.6
+    c, z = np.zeros(s), np.zeros(s)
+    for i in range(s):
+        base = L[i, :i] @ np.abs(z[:i])
+        c[i] = -base if active[i] else rng.choice([-2.0, -1.0, 1.0, 2.0]) - base
+        z[i] = c[i] + base
+    Sigma = np.diag(np.sign(z))
+    J = (np.linalg.inv(np.eye(s) - L @ Sigma) @ Z)[active]
+
+    def f(x, k):
+        absz = []
+        for i in range(s):
+            zi = float(c[i]) + torch.tensor(Z[i]) @ x
+            for j in range(i):
+                zi = zi + float(L[i, j]) * absz[j]
+            absz.append(k.abs(zi.reshape(1)).sum())
+        return torch.tensor(a) @ x + sum(float(b[i]) * absz[i] for i in range(s))
+
+    return f, d, J
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_likq_matches_the_abs_normal_form_and_a_dense_rank(seed):
+    f, d, J = _abs_normal(seed)
+    q = likq(f, zeros(d))
+    assert q.n_active == len(J)
+    np.testing.assert_allclose(q.jacobian, J, atol=1e-12)
+    rank = np.linalg.matrix_rank(J) if len(J) else 0
+    assert q.rank == rank and q.holds == (rank == len(J))
+
+
+def test_the_abs_normal_forms_cover_both_outcomes():
+    outcomes = {likq(f, zeros(d)).holds for f, d, J in map(_abs_normal, range(30)) if len(J)}
+    assert outcomes == {True, False}
+
+
+def test_under_likq_ad_with_any_choice_in_the_cube_is_a_clarke_gradient():
+    """The implication the page tests, on the abs-normal forms where the hand computation says LIKQ holds."""
+    checked = 0
+    for seed in range(40):
+        f, d, J = _abs_normal(seed)
+        if not len(J) or np.linalg.matrix_rank(J) < len(J):
+            continue
+        V = clarke_set_exact(f, zeros(d), piecewise_linear=True).vertices
+        for s0 in (-1.0, -0.3, 0.0, 0.5, 1.0):
+            assert in_hull(ad_gradient(f, zeros(d), abs0=s0), V), (seed, s0)
+        checked += 1
+    assert checked >= 10
+
+
+def test_likq_rtol_is_the_documented_default():
+    assert LIKQ_RTOL == 1e-10
