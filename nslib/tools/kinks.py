@@ -2,7 +2,9 @@
 audit of any model.
 
 - :func:`relu_alpha` / :class:`ReLUAlpha`: ReLU whose derivative at exact zeros is ``alpha`` times the upstream
-  gradient (torch's own relu uses 0); -0.0 counts as 0.
+  gradient (torch's own relu uses 0); -0.0 counts as 0. ``rule="constant"`` gives instead the rule of Bertoin et
+  al.'s public code (deel-ai/relu-prime, ``relu.py``): the gradient at exact zeros is *set to* ``alpha``, whatever the
+  upstream gradient (:data:`RELU_GRAD_RULES`).
 - :class:`Kinks`: the kink operations handed to a function ``f(x, k)``; it records every pre-activation and applies
   a chosen derivative at 0 (or a chosen side per element), so that :mod:`nslib.tools.clarke` can evaluate every
   smooth piece.
@@ -19,8 +21,13 @@ from torch.overrides import TorchFunctionMode
 
 from .maxpool import window_ties
 
-__all__ = ["AUDIT_RULES", "KinkAudit", "KinkFn", "Kinks", "ReLUAlpha", "audit", "audit_inputs", "load_model",
-           "relu_alpha"]
+__all__ = ["AUDIT_RULES", "KinkAudit", "KinkFn", "Kinks", "RELU_GRAD_RULES", "ReLUAlpha", "audit", "audit_inputs",
+           "load_model", "relu_alpha"]
+
+#: What backpropagation returns where a ReLU's input is exactly 0: ``scaled`` is the chain rule with ReLU'(0) = alpha
+#: (alpha times the upstream gradient); ``constant`` is the rule of Bertoin et al.'s code (deel-ai/relu-prime,
+#: ``relu.py``, every commit): the gradient there is set to alpha and the upstream gradient is dropped.
+RELU_GRAD_RULES = ("scaled", "constant")
 
 
 class KinkFn(torch.autograd.Function):
@@ -43,23 +50,48 @@ class KinkFn(torch.autograd.Function):
         return grad * (base + ctx.zero_slope * (z == 0).to(grad.dtype)), None, None
 
 
-def relu_alpha(x: torch.Tensor, alpha: float | torch.Tensor = 0.0) -> torch.Tensor:
-    """ReLU whose derivative at exactly 0 is ``alpha`` times the upstream gradient (torch's relu uses 0)."""
-    return KinkFn.apply(x, "relu", alpha if isinstance(alpha, torch.Tensor) else float(alpha))
+class _ConstantAtZero(torch.autograd.Function):
+    """relu forward; backward g where z > 0, 0 where z < 0, and the constant ``alpha`` where z == 0 (the upstream
+    gradient dropped there): the rule of the authors' ``relu.py``."""
+
+    @staticmethod
+    def forward(ctx, z, alpha: float):
+        ctx.save_for_backward(z)
+        ctx.alpha = alpha
+        return z.clamp_min(0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (z,) = ctx.saved_tensors
+        out = grad * (z > 0).to(grad.dtype)
+        return torch.where(z == 0, torch.full_like(out, ctx.alpha), out), None
+
+
+def relu_alpha(x: torch.Tensor, alpha: float | torch.Tensor = 0.0, rule: str = "scaled") -> torch.Tensor:
+    """ReLU whose derivative at exactly 0 is ``alpha`` times the upstream gradient (torch's relu uses 0); with
+    ``rule="constant"`` the gradient at exact zeros is set to ``alpha`` instead (the authors' code; a float alpha
+    only)."""
+    if rule == "scaled":
+        return KinkFn.apply(x, "relu", alpha if isinstance(alpha, torch.Tensor) else float(alpha))
+    if rule == "constant":
+        return _ConstantAtZero.apply(x, float(alpha))
+    raise ValueError(f"rule = {rule!r}: allowed is one of {', '.join(RELU_GRAD_RULES)}")
 
 
 class ReLUAlpha(nn.Module):
     """Module form of :func:`relu_alpha`."""
 
-    def __init__(self, alpha: float = 0.0):
+    def __init__(self, alpha: float = 0.0, rule: str = "scaled"):
         super().__init__()
-        self.alpha = float(alpha)
+        if rule not in RELU_GRAD_RULES:
+            raise ValueError(f"rule = {rule!r}: allowed is one of {', '.join(RELU_GRAD_RULES)}")
+        self.alpha, self.rule = float(alpha), rule
 
     def forward(self, x):
-        return relu_alpha(x, self.alpha)
+        return relu_alpha(x, self.alpha, self.rule)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha:g}"
+        return f"alpha={self.alpha:g}" + ("" if self.rule == "scaled" else f", rule={self.rule}")
 
 
 class Kinks:

@@ -117,3 +117,24 @@ def test_relu_alpha_scales_the_upstream_gradient_at_every_precision(dtype):
     z = torch.tensor([-1.0, -0.0, 0.0, 2.0], dtype=dtype, requires_grad=True)
     (relu_alpha(z, 0.5) * torch.tensor([2.0, 3.0, 5.0, 7.0], dtype=dtype)).sum().backward()
     assert np.array_equal(z.grad.double().numpy(), [0.0, 1.5, 2.5, 7.0])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_relu_alpha_constant_rule_sets_the_gradient_at_zero_to_alpha(dtype):
+    """The authors' rule (deel-ai/relu-prime relu.py): alpha where z == 0 whatever the upstream gradient, the chain
+    rule elsewhere; the forward pass is the same ReLU. Reference: the rule computed by hand."""
+    from nslib.tools.kinks import RELU_GRAD_RULES, ReLUAlpha
+
+    assert RELU_GRAD_RULES == ("scaled", "constant")
+    z = torch.tensor([-1.0, -0.0, 0.0, 2.0], dtype=dtype, requires_grad=True)
+    up = torch.tensor([2.0, 3.0, 5.0, 7.0], dtype=dtype)
+    out = relu_alpha(z, 0.5, rule="constant")
+    (out * up).sum().backward()
+    assert torch.equal(out, torch.relu(z.detach()))
+    assert torch.equal(z.grad, torch.tensor([0.0, 0.5, 0.5, 7.0], dtype=dtype))
+    z.grad = None
+    (ReLUAlpha(0.5, rule="constant")(z) * up).sum().backward()
+    assert torch.equal(z.grad, torch.tensor([0.0, 0.5, 0.5, 7.0], dtype=dtype))
+    assert "rule=constant" in repr(ReLUAlpha(0.5, rule="constant")) and "rule" not in repr(ReLUAlpha(0.5))
+    with pytest.raises(ValueError, match="scaled, constant"):
+        relu_alpha(z, 0.5, rule="authors")
