@@ -28,8 +28,9 @@ from ..tools.dynamics import (
     settled,
 )
 from ..tools.objectives import make_objective
+from ..tools.seeds import stream_seed
 from ..tools.stats import loglog_slope
-from ..verdicts import LIST_LIMIT, Verdict, text_of
+from ..verdicts import DOES_NOT_HOLD, HOLDS, LIST_LIMIT, Threshold, Verdict, text_of
 
 __all__ = [
     # experiments
@@ -40,8 +41,9 @@ __all__ = [
     "plot_cycles", "plot_gap_against_step", "plot_huber_and_quadratic", "plot_twins",
     # the page's prose
     "page_texts",
-    # criteria, one per claim id, and their preconditions
-    "SETTLE_FACTOR", "unsettled_runs", "adaptive_optimizers_differ", "cycle_not_converge", "gap_linear_in_step",
+    # criteria, one per claim id, their preconditions and where their constants come from
+    "SETTLE_FACTOR", "THRESHOLDS", "unsettled_runs", "adaptive_optimizers_differ", "all_convex_nonsmooth_unstable",
+    "cycle_not_converge", "eos_lipschitz_convex_differentiable", "gap_linear_in_step",
     "huber_unstable_beyond_2_over_l",
 ]
 
@@ -70,11 +72,14 @@ def random_starts(dim: int, n: int, scale: float, seed: int) -> torch.Tensor:
 
 def step_size_study(names, lrs, *, n_starts: int, steps: int, start_scale: float, seed: int,
                     optimizer: str = "sgd", schedule: str = "constant", **objective_kwargs) -> dict[str, StepSizeRuns]:
-    """Run ``optimizer`` on every objective in ``names`` at every lr, from the same random starts."""
+    """Run ``optimizer`` on every objective in ``names`` at every lr, from the same random starts (per objective, the
+    stream "starts/<name>" of the page seed ``seed``, :mod:`nslib.tools.seeds`: every optimizer and step size of one
+    objective starts from the same points)."""
     out = {}
-    for i, name in enumerate(names):
+    for name in names:
         obj = make_objective(name, **objective_kwargs)
-        x0 = random_starts(obj.dim, n_starts, start_scale, seed + 1000 * i)
+        # each objective's starts on their own stream of the page seed: page seeds share no start
+        x0 = random_starts(obj.dim, n_starts, start_scale, stream_seed(seed, f"starts/{name}"))
         out[name] = run_dynamics(obj, x0, lrs, optimizer=optimizer, steps=steps, schedule=schedule)
     return out
 
@@ -239,6 +244,41 @@ def counterexample_table(summary: pd.DataFrame, names=COUNTEREXAMPLES) -> pd.Dat
     return counter.pivot(index="lr", columns="objective", values=["reached_zero", "median_step"])
 
 
+def all_convex_nonsmooth_unstable(cycle: Verdict, summary: pd.DataFrame, c: float,
+                                  names: Sequence[str] = COUNTEREXAMPLES) -> Verdict:
+    """Kumar's v1 abstract as worded: "All convex, non-smooth, Lipschitz continuous functions display unstable
+    convergence". Judged on every such function the page runs: the ones non-differentiable at their minimiser (the
+    groups of ``cycle``, the :func:`cycle_not_converge` verdict) and the ones flat around it (``names``, rows of the
+    :func:`summarise` frame ``summary``). A flat-bottomed function refutes the wording when, at some step size,
+    every run reaches f = f* exactly and stays there (late mean gap exactly 0: converged, not unstable); it displays
+    unstable convergence when no run reaches the minimum and every late mean gap is >= ``c`` x lr; anything between
+    is open. One refuting function refutes the universal wording (the book's one rule)."""
+    criterion = ("every convex, non-smooth, Lipschitz function run here fails to converge under constant-step GD: "
+                 "the kinked ones as in cycle-not-converge; a flat-bottomed one refutes it if at some lr every run "
+                 "reaches f = f* exactly and stays (late mean gap 0)")
+    groups = dict(cycle.groups)
+    for name in names:
+        sub = summary[summary.objective == name]
+        if sub.empty:
+            continue
+        by_lr = sub.groupby("lr")
+        exact = by_lr.apply(lambda d: bool(((d.exact_min_at >= 0) & (d.late_gap == 0)).all()), include_groups=False)
+        reached = int((sub.exact_min_at >= 0).sum())
+        m = dict(runs=len(sub), runs_reaching_exact_minimum=reached,
+                 **_short_lists(lrs_all_runs_exact=[float(x) for x in exact.index[exact.to_numpy(bool)]]))
+        if exact.any():
+            state = False
+        elif reached == 0 and bool((sub.late_gap >= c * sub.lr).all()):
+            state = True
+        else:
+            state = (f"{reached} of {len(sub)} runs reached the minimum exactly, but at no step size did all of them: "
+                     f"run more steps")
+        groups[name] = Verdict.from_state(state, **m)
+    if not groups:
+        return Verdict.undecided(criterion, "no convex non-smooth function was run")
+    return Verdict.combine(groups, criterion)
+
+
 # ---------------------------------------------------- The gap is linear in the step; diminishing steps drive it to zero
 
 def _median_late_gaps(trajs: Mapping[str, StepSizeRuns], window: int) -> dict[str, np.ndarray]:
@@ -383,6 +423,38 @@ def huber_unstable_beyond_2_over_l(huber: StepSizeRuns, quadratic: StepSizeRuns,
     )
 
 
+def eos_lipschitz_convex_differentiable(huber: StepSizeRuns, window: int, *, huber_width: float, c: float,
+                                        settle_factor: float = SETTLE_FACTOR) -> Verdict:
+    """Kumar v6-v12: Edge-of-Stability-like unstable convergence "occurs in a broader class of functions, including
+    Lipschitz continuous convex differentiable functions". An existence claim, tested on one member of that class
+    (our construction; the paper's eq. 12 could not be read): Huber of width d, convex, Lipschitz, C^1 with a
+    1/d-Lipschitz gradient. It holds when, at every step size above its stability edge 2/L = 2d, every settled
+    run neither converges (late mean gap >= ``c`` x lr) nor settles monotonically (the loss still rises in the late
+    window); it does not hold when a settled run beyond the edge converges. Inconclusive when no step size lies above
+    2d, or runs there have not settled."""
+    criterion = (f"Huber (convex, Lipschitz, C^1, L = 1/d) at every lr > 2/L = 2d: every settled run keeps a late "
+                 f"mean gap >= {c:g} x lr and its loss still rises in the late window")
+    lrs, d = np.asarray(huber.lrs, float), float(huber_width)
+    above = lrs > 2 * d
+    if not above.any():
+        return Verdict.undecided(criterion, f"no Huber step size lies above 2/L = 2d = {2 * d:g}", two_d=2 * d)
+    if settle_window_too_short(window):
+        return Verdict.undecided(criterion, _short_window_reason(window), two_d=2 * d)
+    gap = huber.late_gap(window)[above]
+    rises = increases_per_100(huber.gap, window)[above]
+    calm = settled(huber.gap, window, settle_factor)[above]
+    not_conv = gap >= c * lrs[above, None]
+    m = dict(two_d=2 * d, **_short_lists(lrs_above=lrs[above].tolist()),
+             min_gap_over_lr_above=float(np.min(gap / lrs[above, None])),
+             median_rises_per_100_above=float(np.median(rises)), unsettled_runs_above=int((~calm).sum()))
+    if not (not_conv & (rises > 0))[calm].all():
+        return Verdict.decided(False, criterion, **m)
+    if not calm.all():
+        bad = ", ".join(f"lr={x:g}" for x, n in zip(lrs[above], (~calm).sum(1)) if n)
+        return Verdict.undecided(criterion, _unsettled_reason({bad: int((~calm).sum())}, settle_factor), **m)
+    return Verdict.decided(True, criterion, **m)
+
+
 # ----------------------------------------------------------------- SGD, RMSProp and Adam on smooth and non-smooth twins
 
 def twin_study(optimizers, lrs, *, n_starts: int, steps: int, start_scale: float, seed: int, window: int,
@@ -447,50 +519,92 @@ def behaviour_table(beh: pd.DataFrame) -> pd.DataFrame:
                            aggfunc="first")[[o for o in TWIN_OBJECTIVES if o in set(beh.objective)]]
 
 
-def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str, str]] = TWIN_PAIRS,
-                               claim_optimizer: str = "rmsprop", min_fraction: float = 0.5) -> Verdict:
-    """Does an optimizer behave differently on differentiable and non-differentiable twins?
+def _stall_slope(beh: pd.DataFrame, opt: str, obj: str) -> float | None:
+    """Log-log slope of the median late gap against lr over the settled steps where ``opt`` stalls on ``obj`` (None
+    with fewer than two)."""
+    st = beh[(beh.optimizer == opt) & (beh.objective == obj) & (beh.behaviour == "stalls")]
+    if "median_late_gap" not in st or len(st) < 2:
+        return None
+    s = loglog_slope(st.lr.to_numpy(float), st.median_late_gap.to_numpy(float))
+    return float(s) if np.isfinite(s) else None
 
-    ``beh`` is a :func:`behaviour` frame. Per optimizer (one group each): the fraction of (twin pair, lr) cases
-    where its behaviour class (converges / stalls / diverges) differs between the smooth and the non-smooth twin.
-    Cases where every non-smooth run landed on the kink are left out; cases with an unsettled side could go either
-    way, so the fraction is known only between (differ) / (all) and (differ + unsettled) / (all). A group holds
-    when the whole range is >= ``min_fraction``, does not hold when it is below, and is inconclusive when the range
-    straddles it. The paper's sentence judges ``claim_optimizer``; the other optimizers are reported beside it.
-    """
-    criterion = (f"{claim_optimizer} behaves differently (converges vs stalls vs diverges, median late gap of runs "
-                 f"that do not land on a kink) on the smooth and the non-smooth twin in >= {min_fraction:.0%} of "
-                 f"(twin pair, lr) cases; the other optimizers are reported beside it")
+
+def _pair_state(b: pd.Series, beh: pd.DataFrame, opt: str, smooth: str, rough: str, min_fraction: float,
+                min_slope_gap: float) -> tuple[bool | None, str, list[str]]:
+    """Whether ``opt`` behaves differently on one twin pair: True (it differs), False (it does not), None (open),
+    with a one-line account and the per-lr comparisons."""
+    diffs = total = open_ = 0
+    compared = []
+    for lr in sorted(beh.lr.unique()):
+        bs, br = b.get((opt, smooth, lr)), b.get((opt, rough, lr))
+        if bs is None or br is None or br == "lands on kink":
+            continue
+        total += 1
+        if "unsettled" in (bs, br):
+            open_ += 1
+        else:
+            diffs += int(bs != br)
+        compared.append(f"{smooth} vs {rough} at lr={lr:g}: {bs} / {br}")
+    ss, sr = _stall_slope(beh, opt, smooth), _stall_slope(beh, opt, rough)
+    slope_gap = abs(ss - sr) if ss is not None and sr is not None else None
+    where = f"{smooth} vs {rough}"
+    if not total:
+        return None, f"{where}: every non-smooth run landed exactly on a kink", compared
+    lo, hi = diffs / total, (diffs + open_) / total
+    if lo >= min_fraction:
+        return True, f"{where}: class differs at {lo:.0%} of steps", compared
+    if slope_gap is not None and slope_gap >= min_slope_gap:
+        return True, f"{where}: both stall, late gap ~ lr^{ss:.2f} vs lr^{sr:.2f}", compared
+    if hi < min_fraction and slope_gap is not None:
+        return False, f"{where}: same class, same scaling (lr^{ss:.2f} vs lr^{sr:.2f})", compared
+    if hi < min_fraction:
+        return None, f"{where}: same class, but too few stalling steps on a side to compare the scaling", compared
+    return None, f"{where}: {open_} of {total} steps have not settled (class differs at {lo:.0%} to {hi:.0%})", compared
+
+
+def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str, str]] = TWIN_PAIRS,
+                               claim_optimizer: str = "rmsprop", min_fraction: float = 0.5,
+                               min_slope_gap: float = 0.5) -> Verdict:
+    """Kumar v6-v12: an optimizer such as RMSProp does not behave similarly in differentiable and non-differentiable
+    contexts. ``beh`` is a :func:`behaviour` frame. Per optimizer (one group each) and twin pair (smooth vs
+    non-smooth twin), its behaviour differs when either
+
+    - its class (converges / stalls / diverges) differs at >= ``min_fraction`` of the pair's step sizes, or
+    - it stalls on both twins, and the log-log slopes of its late gap in lr differ by >= ``min_slope_gap``
+      (a sign-like step gives L lr^2 / 8 on a smooth twin and lr / 2 on |x|: slopes 2 and 1);
+
+    it is the same when the class agrees (even counting unsettled steps as differing) and the slopes differ by
+    less; otherwise the pair is open (unsettled steps, or fewer than two stalling steps on a side). The optimizer
+    behaves differently when the pairs that differ are >= ``min_fraction`` of the pairs (a range while pairs are open:
+    inconclusive when it straddles). The paper's sentence judges ``claim_optimizer``; the others are reported."""
+    criterion = (f"{claim_optimizer} behaves differently on the smooth and the non-smooth twin (its class differs at "
+                 f">= {min_fraction:.0%} of the steps, or the log-log slope of its late gap in lr differs by >= "
+                 f"{min_slope_gap:g}) in >= {min_fraction:.0%} of the twin pairs; the other optimizers are reported "
+                 f"beside it")
     b = beh.set_index(["optimizer", "objective", "lr"])["behaviour"]
     run = list(beh.optimizer.unique())
     groups = {} if claim_optimizer in run else {
         claim_optimizer: Verdict.undecided("", f"was not run (optimizers run: {', '.join(run) or 'none'})")}
     reported = {}
     for opt in run:
-        diffs = total = open_ = 0
-        compared = []
+        states, notes, compared = [], [], []
         for smooth, rough in twin_pairs:
-            for lr in sorted(beh.lr.unique()):
-                bs, br = b.get((opt, smooth, lr)), b.get((opt, rough, lr))
-                if bs is None or br is None or br == "lands on kink":
-                    continue
-                total += 1
-                if "unsettled" in (bs, br):
-                    open_ += 1
-                else:
-                    diffs += int(bs != br)
-                compared.append(f"{smooth} vs {rough} at lr={lr:g}: {bs} / {br}")
-        lo, hi = (diffs / total, (diffs + open_) / total) if total else (None, None)
+            st, note, comp = _pair_state(b, beh, opt, smooth, rough, min_fraction, min_slope_gap)
+            states.append(st), notes.append(note), compared.extend(comp)
+        total = len(states)
+        differ, open_ = sum(x is True for x in states), sum(x is None for x in states)
+        lo, hi = (differ / total, (differ + open_) / total) if total else (None, None)
         if not total:
-            state = "every run on a non-smooth twin landed exactly on a kink"
+            state = "no twin pair was compared"
         elif lo >= min_fraction or hi < min_fraction:
             state = lo >= min_fraction
         else:
-            state = (f"{open_} of {total} cases have not settled: the fraction that differs lies between {lo:.0%} "
-                     f"and {hi:.0%}, across the {min_fraction:.0%} threshold")
+            open_notes = "; ".join(n for n, x in zip(notes, states) if x is None)
+            state = (f"{open_} of {total} twin pairs are open ({open_notes}): the share that differs lies between "
+                     f"{lo:.0%} and {hi:.0%}, across the {min_fraction:.0%} threshold")
         (groups if opt == claim_optimizer else reported)[opt] = Verdict.from_state(
             state, fraction_differs_min=lo, fraction_differs_max=hi, cases=total, unsettled_cases=open_,
-            **_short_lists(compared=compared))
+            pairs=notes, **_short_lists(compared=compared))
     return Verdict.combine(groups, criterion, reported=reported)
 
 
@@ -502,13 +616,15 @@ def _fraction_text(g: Verdict) -> str:
 
 
 def adaptive_table(verdict_: Verdict) -> pd.DataFrame:
-    """Per optimizer of ``adaptive-optimizers-differ`` (judged, then reported): the fraction of cases that differ
-    (a range while cases are unsettled), the cases compared and unsettled, and its state."""
+    """Per optimizer of ``adaptive-optimizers-differ`` (judged, then reported): the share of twin pairs on which it
+    behaves differently (a range while pairs are open), the pairs compared and open, what each pair showed, and its
+    state."""
     rows = {}
     for judged, groups in ((True, verdict_.groups), (False, verdict_.reported)):
         for opt, g in groups.items():
-            rows[opt] = {"fraction differs": _fraction_text(g), "cases": g.measured.get("cases"),
-                         "unsettled cases": g.measured.get("unsettled_cases"), "state": g.state, "judged": judged}
+            rows[opt] = {"share of twin pairs that differ": _fraction_text(g), "twin pairs": g.measured.get("cases"),
+                         "open pairs": g.measured.get("unsettled_cases"),
+                         "per pair": "; ".join(g.measured.get("pairs") or []), "state": g.state, "judged": judged}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -534,6 +650,41 @@ def late_gap_scaling(beh: pd.DataFrame) -> pd.DataFrame:
         rows.append({"optimizer": opt, "objective": obj,
                      "slope": loglog_slope(st.lr, st.median_late_gap) if len(st) >= 2 else float("nan")})
     return pd.DataFrame(rows).pivot(index="objective", columns="optimizer", values="slope")
+
+
+# ---------------------------------------------------------------------------- Where the criteria's constants come from
+
+_OURS = "ours, fixed before the data"
+_PILOT = "pilot (1-D, 20k steps, Huber width 0.1; FINDINGS section 1)"
+
+#: Every constant the criteria decide with, and its source (shown on the page under the verdicts).
+THRESHOLDS = (
+    Threshold("cycle-not-converge", "abs_rtol", 1e-6, "theory",
+              "on |x| the late 2-cycle {a, a - lr} has mean gap exactly lr/2 for every start; 1e-6 allows float64 "
+              "round-off over the window"),
+    *(Threshold(cid, name, SETTLE_FACTOR, _OURS,
+                "the audit's rerun (hinge-l2 at small lr: halves differing by > 1.1x had not reached their cycle; at "
+                "40k steps they agree within a few percent)")
+      for cid in ("cycle-not-converge", "gap-linear-in-step", "huber-unstable-beyond-2-over-l",
+                  "eos-lipschitz-convex-differentiable") for name in ("settle_factor", "SETTLE_FACTOR")),
+    Threshold("gap-linear-in-step", "lo", 0.9, _OURS, "slope 1 from the constant-step bound G^2 lr / 2 (Boyd et al.), "
+              "exact on |x|; +-0.1 set in FINDINGS before the runs"),
+    Threshold("gap-linear-in-step", "hi", 1.1, _OURS, "as lo"),
+    Threshold("gap-linear-in-step", "min_ratio", 10.0, _OURS,
+              "one decade: lr0/sqrt(k) shrinks the step 63-fold over the book's 4,000 steps"),
+    Threshold("huber-unstable-beyond-2-over-l", "rtol", 0.05, _OURS,
+              "the book's prediction (lr - d)/2 is exact for the |x|-like cycle outside |x| <= d; 5% set before the "
+              "runs"),
+    Threshold("huber-unstable-beyond-2-over-l", "zero_below", 1e-10, _OURS,
+              f"{_PILOT}: below 2d Huber converges linearly to ~1e-25 within the run"),
+    Threshold("huber-unstable-beyond-2-over-l", "visible_growth", 1e7, _OURS,
+              "a quadratic beyond 2/L must be able to grow 1e7-fold, |1 - lr L|^(2 steps), for its divergence to show"),
+    Threshold("adaptive-optimizers-differ", "min_fraction", 0.5, _OURS, "'at least half', set in FINDINGS before the "
+              "runs (of the steps, for the class; of the twin pairs, for the optimizer)"),
+    Threshold("adaptive-optimizers-differ", "min_slope_gap", 0.5, "theory",
+              "a sign-like RMSProp step gives late gap L lr^2 / 8 on a smooth twin and lr / 2 on |x| (slopes 2 and "
+              "1, measured in the pilot); 0.5 is half-way"),
+)
 
 
 # -------------------------------------------------------------------------------------------------------------- Verdict
@@ -583,6 +734,35 @@ def _adaptive_text(verdict: Verdict) -> str:
     return ", ".join(parts) or "no optimizer was run"
 
 
+def _adaptive_reading(verdict: Verdict) -> str:
+    """What RMSProp showed on each twin pair, in words (the groups' per-pair accounts)."""
+    g = verdict.groups.get("rmsprop")
+    if g is None or not g.measured.get("pairs"):
+        return "RMSProp was not compared on any twin pair here"
+    return "; ".join(g.measured["pairs"])
+
+
+def _v1_text(verdict: Verdict | None) -> str:
+    if verdict is None:
+        return "was not judged in this run"
+    refuting = [k for k, g in verdict.groups.items() if g.state == DOES_NOT_HOLD]
+    if verdict.state == DOES_NOT_HOLD:
+        return (f"does not hold as worded: {', '.join(refuting)} converged exactly with a constant step. This refutes "
+                f"the universal wording of the paper's own claim, not the narrower reading (functions "
+                f"non-differentiable at their minimiser) judged next")
+    if verdict.state == HOLDS:
+        return "holds on every function run here, the flat-bottomed ones included"
+    return f"is inconclusive ({verdict.reason})"
+
+
+def _eos_text(verdict: Verdict | None) -> str:
+    if verdict is None or verdict.measured.get("min_gap_over_lr_above") is None:
+        return "no Huber run beyond its edge 2d was measured"
+    m = verdict.measured
+    return (f"beyond 2d = {m['two_d']:g} the Huber late gap stays at >= {m['min_gap_over_lr_above']:.3g} × η and its "
+            f"loss rises in {m['median_rises_per_100_above']:.3g} of every 100 late steps (median)")
+
+
 def _landings_text(landings: Mapping[str, int], twins: pd.DataFrame) -> str:
     runs = int((twins.optimizer == "rmsprop").sum())
     if not runs:
@@ -609,4 +789,7 @@ def page_texts(verdicts: Mapping[str, Verdict], *, summary: pd.DataFrame, landin
         "slopes": _slopes_text(verdicts["gap-linear-in-step"]),
         "huber": _huber_text(verdicts["huber-unstable-beyond-2-over-l"]),
         "adaptive": _adaptive_text(verdicts["adaptive-optimizers-differ"]),
+        "adaptive-reading": _adaptive_reading(verdicts["adaptive-optimizers-differ"]),
+        "v1": _v1_text(verdicts.get("all-convex-nonsmooth-unstable")),
+        "eos": _eos_text(verdicts.get("eos-lipschitz-convex-differentiable")),
     }

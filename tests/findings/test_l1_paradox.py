@@ -227,13 +227,46 @@ def test_prox_recovers_support():
 
 
 def test_pruning_threshold_worse():
-    areas = pd.DataFrame({"area_threshold": [0.5, 0.6, 0.7], "area_prox": [0.6, 0.7, 0.8]})
+    areas = pd.DataFrame({"area_threshold": [0.5, 0.61, 0.7], "area_prox": [0.6, 0.7, 0.81]})
     v = l1.pruning_threshold_worse(areas)
-    assert v.state == HOLDS and v.measured["fraction_seeds"] == 1.0
-    assert v.measured["max_abs_area_difference"] == pytest.approx(0.1) and v.measured["area_prox"] == [0.6, 0.7, 0.8]
+    assert v.state == HOLDS and v.measured["ci_low"] > 0 and v.measured["seeds"] == 3
+    assert v.measured["mean_area_difference"] == pytest.approx(0.1)
+    assert v.measured["max_abs_area_difference"] == pytest.approx(0.11) and v.measured["area_prox"] == [0.6, 0.7, 0.81]
+    better = areas.rename(columns={"area_threshold": "area_prox", "area_prox": "area_threshold"})
+    v = l1.pruning_threshold_worse(better)  # thresholding prunes better, beyond the spread
+    assert v.state == DOES_NOT_HOLD and v.measured["ci_high"] < 0
     same = pd.DataFrame({"area_threshold": [0.6, 0.7, 0.8], "area_prox": [0.6, 0.7, 0.8]})
-    v = l1.pruning_threshold_worse(same)
-    assert v.state == DOES_NOT_HOLD and v.measured["fraction_seeds"] == 0.0
+    v = l1.pruning_threshold_worse(same)  # a tie is a tie, not a loss
+    assert v.state == INCONCLUSIVE and "contains 0" in v.reason
+    # signs 2 of 3 in one direction, within the spread: the old sign count said "does not hold"
+    mixed = pd.DataFrame({"area_threshold": [0.501, 0.456, 0.535], "area_prox": [0.502, 0.457, 0.534]})
+    v = l1.pruning_threshold_worse(mixed)
+    assert v.state == INCONCLUSIVE and "over 3 seeds contains 0" in v.reason
+    v = l1.pruning_threshold_worse(areas.iloc[:1])
+    assert v.state == INCONCLUSIVE and "one seed" in v.reason
+
+
+def test_area_text_reads_the_interval():
+    v = l1.pruning_threshold_worse(pd.DataFrame({"area_threshold": [0.5, 0.61, 0.7], "area_prox": [0.6, 0.7, 0.81]}))
+    assert l1._area_text(v) == ("at equal sparsity the mean paired difference of the areas (proximal minus "
+                                "thresholded) is 0.1, 14.22% of the area, with a 95% interval over 3 seeds of "
+                                "[0.075, 0.12]")
+
+
+def test_paired_interval_matches_scipy():
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(1.0, 0.1, 7), rng.normal(0.9, 0.1, 7)
+    mean, lo, hi = l1.paired_interval(a, b)
+    ref = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert mean == pytest.approx(np.mean(a - b)) and lo == pytest.approx(ref.low) and hi == pytest.approx(ref.high)
+
+
+def test_pruning_curves_take_a_split_per_seed():
+    splits = {s: load("digits", seed=s, n_train=100) for s in (1, 2)}
+    f = l1.pruning_curves(splits, [0.003, 0.01], [1, 2], hidden=4, epochs=1, lr=0.1)
+    assert list(f.seed.unique()) == [1, 2] and len(f) == 4
 
 
 def test_prox_support_is_inconclusive_while_the_solver_has_not_converged():
@@ -297,6 +330,7 @@ def test_page_texts_read_whole_in_every_state(case):
     for key, text in texts.items():
         assert text and not any(bad in text for bad in ("n/a", "nan", "None", "  ", " ;", " .")), (key, text)
     assert "the curves have no area to compare" == texts["area"]
+    assert texts["densest"] == "the densest exact solution here has 10 non-zeros and 190 zeros, at λ = 0.1"
     assert texts["uv-zeros"] == "none at λ = 2 in this run, median over seeds"
     assert texts["growth"].startswith("the predicted λ* is 0.3") and "adam 0%" in texts["growth"]
     if case.get("zeros"):

@@ -13,10 +13,17 @@ from nslib.findings import relu_vs_smooth_convergence as rvs
 from nslib.tools import data
 from nslib.tools.dynamics import StepSizeRuns
 from nslib.tools.models import mlp
+from nslib.tools.seeds import stream_seed, stream_seeds
 from nslib.tools.train import train
 from nslib.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Verdict
 
 # ------------------------------------------------------------------------------------------------------------ toy
+
+
+def test_page_seeds_share_no_toy_data_and_no_init():
+    a, b = rvs.make_toy(3, 20, 4, seed=0), rvs.make_toy(3, 20, 4, seed=1)
+    assert not any(torch.equal(a.X[i], b.X[j]) for i in range(3) for j in range(3))
+    assert not set(stream_seeds(0, 5, "net-init")) & set(stream_seeds(1, 5, "net-init"))
 
 
 def test_toy_data_optimum_and_seed_stability():
@@ -82,10 +89,11 @@ def test_run_toy_plateau_and_convergence_on_a_small_instance():
 def test_run_nets_members_are_tools_train_runs_and_steps_to_threshold_is_the_first_crossing():
     nets = rvs.run_nets(["digits"], [1], ["relu", "softplus"], [4.0], [0.5, 1.0], 2, n_train=40, width=6,
                         steps=40, threshold=1.0, seed=3)
-    s = data.load("digits", n_train=40, seed=3, n_test=0, dtype=torch.float64)
+    s = data.load("digits", n_train=40, seed=stream_seed(3, "split/digits"), n_test=0, dtype=torch.float64)
     X, y = s.X_train, s.y_train
+    inits = stream_seeds(3, 2, "net-init")
     for fam, act, beta, lr, s in [("relu", "relu", 1.0, 1.0, 1), ("softplus(4)", "softplus", 4.0, 0.5, 0)]:
-        torch.manual_seed(3 * 1000 + s)
+        torch.manual_seed(inits[s])
         model = mlp([64, 6, 10], act, beta=beta)
         h = train(model, F.cross_entropy, X.float(), y, lr=lr, steps=40)
         row = nets.summary[(nets.summary.family == fam) & (nets.summary.lr == lr) & (nets.summary.seed == s)]
@@ -185,6 +193,23 @@ def test_toy_diminishing_fixes_true_false_inconclusive():
     runs.diminishing.gap[0, 1, -50:] = np.inf  # the diminishing run from eta0 blew up
     v = rvs.toy_diminishing_fixes(runs)
     assert v.state == INCONCLUSIVE and "diverged" in v.reason
+
+
+def test_toy_smooth_faster_true_false_inconclusive():
+    runs = _toy_runs(_plateau)
+    v = rvs.toy_smooth_faster(rvs.toy_gap_plateau(runs), rvs.toy_smooth_converges(runs))
+    assert v.state == HOLDS and set(v.groups) == {"ReLU toy stalls", "softplus toy converges"}
+    assert v.measured["relu_median_gap_over_eta"] == pytest.approx(0.0735, rel=0.05)
+    assert v.measured["softplus_largest_judged_gap"] == pytest.approx(1e-14)
+    converging = _toy_runs(lambda lr, k: 1e-6 * lr + 0 * k)  # the ReLU toy converges too: not slower
+    v = rvs.toy_smooth_faster(rvs.toy_gap_plateau(converging), rvs.toy_smooth_converges(converging))
+    assert v.state == DOES_NOT_HOLD and v.groups["ReLU toy stalls"].state == DOES_NOT_HOLD
+    stuck = _toy_runs(_plateau, sp_gap=1e-4)  # the smooth toy fails to converge
+    v = rvs.toy_smooth_faster(rvs.toy_gap_plateau(stuck), rvs.toy_smooth_converges(stuck))
+    assert v.state == DOES_NOT_HOLD and v.groups["softplus toy converges"].state == DOES_NOT_HOLD
+    falling = _toy_runs(lambda lr, k: lr * np.exp(-k / 300))  # the ReLU toy has not settled
+    v = rvs.toy_smooth_faster(rvs.toy_gap_plateau(falling), rvs.toy_smooth_converges(falling))
+    assert v.state == INCONCLUSIVE and "not settled" in v.reason
 
 
 def test_toy_criteria_hold_many_seeds_as_scalars():
@@ -289,7 +314,9 @@ def test_plot_steps_vs_beta_when_every_net_diverged_or_never_reached_the_thresho
 
 def _page(toy_v, nets):
     toy = _toy_runs(_plateau)
-    return rvs.page_texts({"toy-gap-plateau": toy_v, "toy-smooth-converges": rvs.toy_smooth_converges(toy),
+    smooth = rvs.toy_smooth_converges(toy)
+    return rvs.page_texts({"toy-gap-plateau": toy_v, "toy-smooth-converges": smooth,
+                           "toy-smooth-faster": rvs.toy_smooth_faster(toy_v, smooth),
                            "toy-diminishing-fixes": rvs.toy_diminishing_fixes(toy),
                            "nets-smooth-faster": rvs.nets_smooth_faster(nets)}, toy=toy, nets=nets, device="cuda:0")
 
@@ -305,6 +332,8 @@ def test_page_texts_are_whole_sentences_in_every_state():
     assert t["nets-effects"] == "digits gelu 1.09 [1.08, 1.11]"
     assert t["nets-median"] == "digits depth 1: ReLU 120 steps; faster in median: gelu"
     assert t["tuned-lrs"] == "the one tuned step used was 1"
+    assert t["smooth-faster"].startswith("holds there: the ReLU toy never gets below a late gap of 0.0007")
+    assert t["nets-reading"].startswith("every smooth family tested was faster")
     assert t["scale"] == ("Nets of width 32 on 256 samples, full-batch GD for 300 steps, float32 on a CUDA GPU; the "
                           "loss threshold 0.1 is ours")
     # a diverged toy, and nets that all diverged: still whole sentences, no "n/a" or "nan"
@@ -315,5 +344,13 @@ def test_page_texts_are_whole_sentences_in_every_state():
     assert t["nets-median"] == "no net trained without diverging at some step of the grid"
     assert t["tuned-lrs"] == "no step was tuned: every step of the grid diverged"
     assert t["nets-effects"].startswith("none")
+    assert t["smooth-faster"].startswith("is inconclusive there (ReLU toy stalls: a ReLU toy run diverged")
+    slower = _nets({"relu": [100, 110, 120, 130, 140], "silu": [150] * 5})
+    slower.meta = nets.meta
+    toy = _toy_runs(_plateau)
+    assert "marks a boundary of the book's extension" in rvs.page_texts(
+        {"toy-gap-plateau": diverged, "toy-smooth-converges": rvs.toy_smooth_converges(toy),
+         "toy-diminishing-fixes": rvs.toy_diminishing_fixes(toy), "nets-smooth-faster": rvs.nets_smooth_faster(slower)},
+        toy=toy, nets=slower, device="cpu")["nets-reading"]
     for text in t.values():
         assert "n/a" not in text and "nan" not in text and "None" not in text and text.strip() == text
