@@ -1,12 +1,15 @@
-"""Finding *edge-of-stability-networks*: does the Edge-of-Stability picture (Cohen et al., ICLR 2021) hold alike for
-ReLU and smooth networks, and does the central flow (Cohen, Damian, Talwalkar, Kolter & Lee, ICLR 2025), a theory
-built on twice-differentiability, predict GD as well for ReLU nets?
+"""Finding *edge-of-stability-networks*: does the Edge-of-Stability picture (Cohen et al., ICLR 2021) hold on its
+paper's set-up, for each family of its sweep and with each loss, and does the central flow (Cohen, Damian,
+Talwalkar, Kolter & Lee, ICLR 2025), a theory built on twice-differentiability, predict GD as well for ReLU nets?
 
-The page's experiments (full-batch GD with the sharpness tracked by Lanczos, per dataset x loss x activation family
-x step size; a second-method cross-check of the sharpness; GD against the central flow and the gradient flow), its
-figures (``plot_*``) and one criterion per claim id: :func:`progressive_sharpening`, :func:`hovers_at_2_over_eta`,
-:func:`loss_nonmonotone_yet_decreasing`, :func:`relu_differs_from_smooth`, :func:`central_flow_tracks_relu`.
-The eigenvalues come from :mod:`nslib.tools.curvature`, the flows from :mod:`nslib.tools.flows`.
+The page's experiments (the positive control, Cohen et al.'s fc-tanh with the square loss on real MNIST; full-batch GD
+with the sharpness tracked by Lanczos, per dataset x loss x activation family x step size; a second-method check of
+the sharpness; GD against the central flow and the gradient flow, and the book's central flow against the authors'
+discretisation on a GELU net), its figures (``plot_*``) and one criterion per claim id: :func:`positive_control`,
+:func:`progressive_sharpening`, :func:`hovers_at_2_over_eta`, :func:`loss_nonmonotone_yet_decreasing` (square loss)
+and their ``_ce`` twins (cross-entropy), :func:`relu_differs_from_smooth`, :func:`central_flow_tracks_relu`; where
+their constants come from in :data:`THRESHOLDS`. The eigenvalues come from :mod:`nslib.tools.curvature`, the flows
+from :mod:`nslib.tools.flows`.
 """
 
 from __future__ import annotations
@@ -23,34 +26,48 @@ import torch
 import torch.nn.functional as F
 
 from ..figures import PALETTE, log_ticks, panels, shared_legend
-from ..tools import curvature, data, flows
+from ..tools import curvature, data, flows, seeds
 from ..tools.models import flat_loss, mlp
-from ..verdicts import Verdict, group_states_text
+from ..verdicts import Threshold, Verdict, group_states_text
 
 __all__ = [
     # experiments
-    "ACTIVATIONS", "BAND", "DATASETS", "LOSSES", "REACH", "CentralFlowRun", "GDRun", "central_flow_table",
-    "compare_flows", "compare_flows_for", "crosscheck_table", "families", "flow_distance_text",
-    "loss_function", "make_family_net", "per_run_table", "run_gd", "run_grid", "run_metrics", "summary_table",
+    "ACTIVATIONS", "BAND", "CONTROL", "DATASETS", "LOSSES", "PAPER_DATASETS", "PAPER_FAMILIES", "REACH",
+    "CentralFlowRun", "GDRun", "authors_central_flow", "authors_check", "authors_check_text",
+    "central_flow_table", "compare_flows", "compare_flows_for", "crosscheck_table",
+    "families", "flow_distance_text", "is_paper_group", "load_standardised", "loss_function", "make_family_net",
+    "per_run_table", "run_control", "run_gd", "run_grid", "run_metrics", "summary_table",
     # figures
-    "plot_central_flow", "plot_metrics", "plot_sharpness", "plot_train_loss",
+    "plot_central_flow", "plot_control", "plot_metrics", "plot_sharpness", "plot_train_loss",
     # the page's prose
-    "page_texts",
-    # criteria, one per claim id
-    "central_flow_tracks_relu", "hovers_at_2_over_eta", "loss_nonmonotone_yet_decreasing", "progressive_sharpening",
-    "relu_differs_from_smooth", "SMOOTHNESS", "smoothness",
+    "FAMILY_CLAIMS", "control_text", "differs_text", "page_texts", "scope_text", "started_above_text",
+    # criteria, one per claim id, and where their constants come from
+    "THRESHOLDS", "central_flow_tracks_relu", "hovers_at_2_over_eta", "hovers_at_2_over_eta_ce",
+    "loss_nonmonotone_yet_decreasing", "loss_nonmonotone_yet_decreasing_ce", "positive_control",
+    "progressive_sharpening", "progressive_sharpening_ce", "relu_differs_from_smooth", "SMOOTHNESS", "smoothness",
 ]
 
-#: Datasets (by :func:`nslib.tools.data.load`): digits (64 features) and MNIST-1D (40), both generated offline.
-DATASETS = ("digits", "mnist1d")
+#: Datasets (by :func:`nslib.tools.data.load`): real MNIST (the 5,000 bundled digits, 784 features), digits (64
+#: features) and MNIST-1D (40), all offline; each is centred and standardised per feature (Cohen et al.'s code).
+DATASETS = ("mnist", "digits", "mnist1d")
+#: The datasets on which a run counts as the paper's set-up (real images, the paper's fully connected nets); runs on
+#: the others are the book's extension, reported beside the paper's claims and never judged in them.
+PAPER_DATASETS = ("mnist",)
 #: Losses: the square loss 1/(2n) sum_i ||f(x_i) - onehot(y_i)||^2 (Cohen et al.'s cleanest setting) and cross-entropy.
 LOSSES = ("mse", "ce")
 #: Activation families; ``softplus`` is expanded into one family per beta.
-ACTIVATIONS = ("relu", "softplus", "tanh", "elu")
-#: Smoothness class of each family: ReLU is kinked; ELU is C^1 but not C^2 (its second derivative jumps at 0, and
-#: Kumar's objection is precisely about twice-differentiability); softplus and tanh are C^2 (C^infinity). The
-#: comparisons "ReLU against smooth" use the C^2 families only and report ELU apart.
-SMOOTHNESS = {"relu": "kinked", "elu": "C1", "tanh": "C2", "softplus": "C2"}
+ACTIVATIONS = ("relu", "softplus", "tanh", "elu", "hardtanh")
+#: The families of Cohen et al.'s fully connected sweep (appendix): tanh, ReLU, ELU, softplus (PyTorch's default beta
+#: 1) and hardtanh. Other betas are the book's extension: reported beside the paper's claims, never judged in them.
+PAPER_FAMILIES = ("tanh", "relu", "elu", "softplus(1)", "hardtanh")
+#: Smoothness class of each family: ReLU and hardtanh are kinked; ELU is C^1 but not C^2 (its second derivative
+#: jumps at 0, and Kumar's objection is precisely about twice-differentiability); softplus and tanh are C^2
+#: (C^infinity). The comparisons "ReLU against smooth" use the C^2 families only and report ELU and hardtanh apart.
+SMOOTHNESS = {"relu": "kinked", "hardtanh": "kinked", "elu": "C1", "tanh": "C2", "softplus": "C2"}
+#: The positive control, Cohen et al.'s canonical set-up as closely as offline allows: a fully connected net with two
+#: hidden layers of width 200 and biases, tanh, square loss, full batch, float32 (their code's precision), on
+#: standardised real MNIST (their CIFAR-10 cannot be read offline).
+CONTROL = {"dataset": "mnist", "family": "tanh", "loss": "mse", "width": 200, "depth": 2, "dtype": torch.float32}
 
 
 #: The sharpness, in units of 2/eta, at which a run has reached the edge.
@@ -64,28 +81,56 @@ BAND = (0.8, 1.3)
 # --------------------------------------------------------------------------------------------------------------- Set-up
 
 def families(activations: Sequence[str], betas: Sequence[float]) -> list[str]:
-    """Family names in a fixed order: ``relu``, ``softplus(b)`` for each beta b, ``tanh``, ``elu`` (those asked)."""
+    """Family names in a fixed order: ``relu``, ``softplus(b)`` for each beta b, ``tanh``, ``elu``, ``hardtanh``
+    (those asked)."""
+    unknown = set(activations) - set(ACTIVATIONS)
+    if unknown:
+        raise ValueError(f"activations = {sorted(unknown)}: allowed is each one of {', '.join(ACTIVATIONS)}")
     out = []
     for act in ACTIVATIONS:
         if act not in activations:
             continue
         out += [f"softplus({float(b):g})" for b in betas] if act == "softplus" else [act]
-    unknown = set(activations) - set(ACTIVATIONS)
-    if unknown:
-        raise ValueError(f"activations = {sorted(unknown)}: allowed is each one of {', '.join(ACTIVATIONS)}")
     return out
+
+
+def is_paper_group(dataset: str, family: str) -> bool:
+    """Whether runs of ``family`` on ``dataset`` are the paper's set-up (judged in its claims) or the book's extension
+    (reported beside them): a family of :data:`PAPER_FAMILIES` on a dataset of :data:`PAPER_DATASETS`."""
+    return dataset in PAPER_DATASETS and family in PAPER_FAMILIES
+
+
+def load_standardised(name: str, n_train: int, *, seed: int = 0, dtype=torch.float64, device="cpu"):
+    """``(X, y, n_classes)``: the first ``n_train`` training samples of ``name`` (:func:`nslib.tools.data.load`, the
+    split drawn from the page seed's ``data`` stream), centred and divided by their standard deviation per feature
+    over those samples, as Cohen et al.'s code does (``center`` then ``standardize``); a constant feature (MNIST's
+    border pixels) stays 0."""
+    s = data.load(name, n_train=n_train, seed=seeds.stream_seed(seed, "data"), n_test=0, dtype=torch.float64,
+                  mnist_normalise=False)
+    X = s.X_train - s.X_train.mean(0)
+    std = X.std(0, unbiased=False)
+    X = X / torch.where(std > 0, std, torch.ones_like(std))
+    return X.to(dtype=dtype, device=device), s.y_train.to(device), s.n_classes
 
 
 # --------------------------------------------------------------------------------------------------- Sharpness along GD
 
-def make_family_net(family: str, n_in: int, width: int, *, depth: int, n_classes: int, seed: int = 0, device="cpu"):
-    """An MLP ``n_in - width x depth - n_classes`` with biases and PyTorch's default initialisation drawn from
-    ``seed``: every family starts from the same weights (same init scale), only the activation differs."""
+def make_family_net(family: str, n_in: int, width: int, *, depth: int, n_classes: int, seed: int = 0, device="cpu",
+                    dtype=torch.float64):
+    """An MLP ``n_in - width x depth - n_classes`` with biases and PyTorch's default initialisation drawn from the
+    page seed's ``init`` stream: every family starts from the same weights (same init scale), only the activation
+    differs (hardtanh is the tanh net with each Tanh replaced by Hardtanh)."""
     act, beta = family, 1.0
     if family.startswith("softplus("):
         act, beta = "softplus", float(family[len("softplus("):-1])
-    torch.manual_seed(seed)
-    return mlp([n_in, *[width] * depth, n_classes], act, beta=beta, bias=True, dtype=torch.float64, device=device)
+    torch.manual_seed(seeds.stream_seed(seed, "init"))
+    net = mlp([n_in, *[width] * depth, n_classes], "tanh" if act == "hardtanh" else act, beta=beta, bias=True,
+              dtype=dtype, device=device)
+    if act == "hardtanh":
+        for i, layer in enumerate(net):
+            if isinstance(layer, torch.nn.Tanh):
+                net[i] = torch.nn.Hardtanh()
+    return net
 
 
 def loss_function(name: str, n_classes: int):
@@ -136,7 +181,8 @@ def run_gd(f, theta0: torch.Tensor, eta: float, steps: int, *, sharpness_every: 
         seen["theta"] = theta
         if k % sharpness_every == 0 or k == steps:
             try:
-                e = curvature.eigen(f, theta, tol=tol, seed=seed, v0=seen["start"], ncv=8)
+                e = curvature.eigen(f, theta, tol=tol, seed=seeds.stream_seed(seed, "lanczos"), v0=seen["start"],
+                                    ncv=8)
                 seen["start"], s = e.vectors[:, 0], float(e.values[0])
                 seen["products"] += e.products
             except ArpackNoConvergence:
@@ -151,24 +197,39 @@ def run_gd(f, theta0: torch.Tensor, eta: float, steps: int, *, sharpness_every: 
                  products=seen["products"], f=f, dataset=dataset, loss=loss, family=family)
 
 
-def run_grid(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str], etas: Sequence[float], *,
-          n_train: int, width: int, depth: int, steps: dict, sharpness_every: dict, seed: int = 0,
-          device="cpu") -> list[GDRun]:
+def run_grid(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str], etas, *, n_train: int, width: int,
+             depth: int, steps: dict, sharpness_every: dict, seed: int = 0, dtype=torch.float64,
+             device="cpu") -> list[GDRun]:
     """:func:`run_gd` for every dataset x loss x family x step size, all families of a dataset from the same init;
-    ``steps`` and ``sharpness_every`` are per loss (``{"mse": ..., "ce": ...}``)."""
+    ``etas``, ``steps`` and ``sharpness_every`` are per loss (``{"mse": ..., "ce": ...}``; a plain list of step
+    sizes serves both losses)."""
+    etas = etas if isinstance(etas, Mapping) else {loss: etas for loss in losses}
     runs = []
     for ds in datasets:
-        s = data.load(ds, n_train=n_train, seed=seed, n_test=0, dtype=torch.float64, device=device)
-        X, y, n_classes = s.X_train, s.y_train, s.n_classes
+        X, y, n_classes = load_standardised(ds, n_train, seed=seed, dtype=dtype, device=device)
         for loss in losses:
             for fam in fams:
                 net = make_family_net(fam, X.shape[1], width, depth=depth, n_classes=n_classes, seed=seed,
-                                      device=device)
+                                      device=device, dtype=dtype)
                 f, theta0 = flat_loss(net, loss_function(loss, n_classes), X, y)
-                for eta in etas:
+                for eta in etas[loss]:
                     runs.append(run_gd(f, theta0, float(eta), steps[loss], sharpness_every=sharpness_every[loss],
                                        labels=y, seed=seed, dataset=ds, loss=loss, family=fam))
     return runs
+
+
+def run_control(n_train: int, eta: float, steps: int, *, sharpness_every: int, seed: int = 0,
+                device="cpu") -> GDRun:
+    """The positive control (:data:`CONTROL`): Cohen et al.'s fc-tanh with the square loss, full batch, float32, on
+    ``n_train`` standardised real MNIST digits, ``steps`` GD steps at ``eta``, the sharpness every
+    ``sharpness_every`` steps."""
+    c = CONTROL
+    X, y, n_classes = load_standardised(c["dataset"], n_train, seed=seed, dtype=c["dtype"], device=device)
+    net = make_family_net(c["family"], X.shape[1], c["width"], depth=c["depth"], n_classes=n_classes, seed=seed,
+                          device=device, dtype=c["dtype"])
+    f, theta0 = flat_loss(net, loss_function(c["loss"], n_classes), X, y)
+    return run_gd(f, theta0, float(eta), steps, sharpness_every=sharpness_every, labels=y, seed=seed,
+                  dataset=c["dataset"], loss=c["loss"], family=c["family"])
 
 
 def run_metrics(run: GDRun, *, rise_factor: float = 1.5, accuracy_stop: float = 0.99, blocks: int = 5) -> dict:
@@ -289,6 +350,30 @@ def plot_train_loss(runs: Sequence[GDRun], loss: str):
                        [("o", "sharpness reaches 0.9 x 2/eta")])
 
 
+def plot_control(run: GDRun):
+    """The positive control: left, the sharpness in units of 2/eta, with the edge (1) and the band; right, the train
+    loss (log), with the step where the sharpness first reached REACH x 2/eta marked on both."""
+    fig, axes = panels(2, panel=(4.6, 3.4))
+    units = run.sharpness * run.eta / 2
+    axes[0].axhspan(*BAND, color="grey", alpha=0.15, label=f"band [{BAND[0]:g}, {BAND[1]:g}] x 2/eta")
+    axes[0].axhline(1, color="k", ls="--", lw=1, label="2/eta")
+    axes[0].plot(run.checks, units, "o-", color=PALETTE[0], ms=3, lw=1.2, label="sharpness / (2/eta)")
+    axes[1].plot(np.arange(len(run.losses)), run.losses, color=PALETTE[0], lw=0.6)
+    hit = np.flatnonzero(units >= REACH)
+    if len(hit):
+        k = run.checks[hit[0]]
+        for ax in axes:
+            ax.axvline(k, color=PALETTE[1], ls=":", lw=1.2)
+        axes[0].plot([], [], ":", color=PALETTE[1], label=f"first at {REACH:g} x 2/eta")
+    axes[0].set(xlabel="GD step", ylabel="sharpness / (2/eta)", title="sharpness, in units of 2/eta")
+    axes[1].set(yscale="log", xlabel="GD step", ylabel="train loss (square)", title="train loss")
+    log_ticks(axes[1].yaxis)
+    fig.suptitle(f"Positive control: fc-tanh, square loss, {len(run.losses) - 1:,} GD steps at eta = {run.eta:g} "
+                 f"(2/eta = {2 / run.eta:g})", fontweight="bold")
+    shared_legend(fig, axes, ncol=2)
+    return fig
+
+
 def crosscheck_table(runs: Sequence[GDRun], max_runs: int = 5, seed: int = 0) -> pd.DataFrame:
     """The last Lanczos sharpness of up to ``max_runs`` runs (one per family, the largest step size that did not
     diverge) against power iteration (:func:`nslib.tools.curvature.power_iteration`, an independent method) at the
@@ -298,7 +383,8 @@ def crosscheck_table(runs: Sequence[GDRun], max_runs: int = 5, seed: int = 0) ->
         if run.family in seen or run.diverged_at is not None or len(seen) >= max_runs:
             continue
         seen.add(run.family)
-        power, _, products = curvature.power_iteration(run.f, run.final_theta, iters=2000, tol=1e-9, seed=seed + 1)
+        power, _, products = curvature.power_iteration(run.f, run.final_theta, iters=2000, tol=1e-9,
+                                                             seed=seeds.stream_seed(seed, "power"))
         lanczos = float(run.sharpness[-1])
         rows.append({"dataset": run.dataset, "loss": run.loss, "family": run.family, "eta": run.eta,
                      "lanczos": lanczos, "power iteration": power, "power products": products,
@@ -308,16 +394,19 @@ def crosscheck_table(runs: Sequence[GDRun], max_runs: int = 5, seed: int = 0) ->
 
 # ----------------------------------------------------------------------- The three Edge-of-Stability claims, per family
 
-def _per_family(summary: pd.DataFrame, judge, criterion: str, *, medians: Sequence[str] = (), majority: float = 0.75,
-                **measured) -> Verdict:
-    """Judge every run (``judge(row)`` -> True / False / exclusion reason), then each (family, loss) by its decided
-    runs, square loss and cross-entropy apart (cross-entropy's sharpness falls late, so they behave differently):
-    holds when at least ``majority`` of them pass, does not hold when at most 1 - ``majority`` do, mixed in between
-    (inconclusive, with how many more decided runs would settle it); a group with no decided run is inconclusive
-    with its runs' exclusion reasons counted. A run that diverged, or whose sharpness is missing at some check
-    (Lanczos failed), is never judged. Each group reports first the median over all its runs of each summary column
-    in ``medians`` (``median_<column>``, or the column's own name when it is a median already; None where no run
-    has it), then its counts and the family and loss."""
+def _per_family(summary: pd.DataFrame, loss: str, judge, criterion: str, *, medians: Sequence[str] = (),
+                majority: float = 0.75, **measured) -> Verdict:
+    """Judge every run of ``loss`` (``judge(row)`` -> True / False / exclusion reason), then each (family, dataset) by
+    its decided runs: holds when at least ``majority`` of them pass, does not hold when at most 1 - ``majority`` do,
+    mixed in between (inconclusive, with how many more decided runs would settle it); a group with no decided run is
+    inconclusive with its runs' exclusion reasons counted. A run that diverged, or whose sharpness is missing at some
+    check (Lanczos failed), is never judged.
+
+    The paper's families on the paper's set-up (:func:`is_paper_group`) are the judged groups; every other group
+    (softplus at another beta, another dataset) is the book's extension, measured by the same test and reported
+    beside, never combined into the paper's claim. Each group reports first the median over all its runs of each
+    summary column in ``medians`` (``median_<column>``, or the column's own name when it is a median already; None
+    where no run has it), then its counts, family, dataset, loss and ``setup`` ("paper" or "extension")."""
 
     def outcome(m):
         if m["diverged"]:
@@ -326,17 +415,20 @@ def _per_family(summary: pd.DataFrame, judge, criterion: str, *, medians: Sequen
             return "Lanczos did not converge"
         return judge(m)
 
-    groups = {}
-    for (fam, loss), sub in summary.groupby(["family", "loss"], sort=False):
+    groups, reported = {}, {}
+    sel = summary[summary["loss"] == loss] if len(summary) else summary
+    for (fam, ds), sub in (sel.groupby(["family", "dataset"], sort=False) if len(sel) else []):
         outcomes = [outcome(row) for row in sub.to_dict("records")]
         decided = [o for o in outcomes if isinstance(o, bool)]
         excluded = Counter(o for o in outcomes if isinstance(o, str))
         passed, n = int(sum(decided)), len(decided)
+        paper = is_paper_group(ds, fam)
         m = {c if c.startswith("median") else f"median_{c}":
              float(np.nanmedian(sub[c].astype(float))) if c in sub and sub[c].notna().any() else None
              for c in medians}
         m |= {"passed": passed, "decided": n, "runs": len(outcomes), "excluded": int(sum(excluded.values())),
-              "excluded_reasons": [f"{k} x {why}" for why, k in excluded.items()], "family": fam, "loss": loss}
+              "excluded_reasons": [f"{k} x {why}" for why, k in excluded.items()], "family": fam, "dataset": ds,
+              "loss": loss, "setup": "paper" if paper else "extension"}
         if not decided:
             state = "no decided run (" + "; ".join(f"{k} x {why}" for why, k in excluded.items()) + ")"
         elif passed >= majority * n - 1e-12:
@@ -351,21 +443,21 @@ def _per_family(summary: pd.DataFrame, judge, criterion: str, *, medians: Sequen
                              + "; ".join(f"{k} x {why}" for why, k in excluded.items()) + ")") if excluded else ""
             state = (f"mixed: {passed} of {n} decided runs pass; {to_hold} more passing or {to_refute} more failing "
                      f"decided runs would settle it{excluded_text}")
-        groups[f"{fam} {loss}"] = Verdict.from_state(state, **m)
+        (groups if paper else reported)[f"{fam} ({ds})"] = Verdict.from_state(state, **m)
     if not groups:
-        return Verdict.undecided(criterion, "no run was made", majority=majority, **measured)
-    return Verdict.combine(groups, criterion, majority=majority, **measured)
+        return Verdict.undecided(criterion, f"no {loss} run of the paper's families ({', '.join(PAPER_FAMILIES)}) on "
+                                 f"its set-up (datasets {', '.join(PAPER_DATASETS)})", reported=reported,
+                                 majority=majority, **measured)
+    return Verdict.combine(groups, criterion, reported=reported, majority=majority, **measured)
 
 
-def progressive_sharpening(summary: pd.DataFrame, rise_factor: float = 1.5, trained: float = 0.1) -> Verdict:
-    """Per family: the sharpness rises at least ``rise_factor``-fold before it first reaches 0.9 x 2/eta.
+_LOSS_NAMES = {"mse": "square loss", "ce": "cross-entropy"}
 
-    A run is judged only if it has room to rise below the edge (it starts at most 0.9 / ``rise_factor`` x 2/eta); a
-    run that neither rose nor reached the edge counts against the claim only if its loss fell to ``trained`` of its
-    start (it trained without sharpening), else it was too short to tell. Each group reports its median rise."""
-    criterion = (f"per family, in >= 75% of the judged runs the sharpness rises >= {rise_factor:g}x before reaching "
-                 f"{REACH:g} x 2/eta (runs starting above {REACH / rise_factor:.2g} x 2/eta have no room and are "
-                 "not judged)")
+
+def _sharpening(summary, loss, rise_factor, trained) -> Verdict:
+    criterion = (f"{_LOSS_NAMES[loss]}, per paper family on the paper's set-up: in >= 75% of the judged runs the "
+                 f"sharpness rises >= {rise_factor:g}x before reaching {REACH:g} x 2/eta (runs starting above "
+                 f"{REACH / rise_factor:.2g} x 2/eta have no room and are not judged)")
 
     def judge(m):
         if not m["s0"] <= REACH / rise_factor:
@@ -376,17 +468,29 @@ def progressive_sharpening(summary: pd.DataFrame, rise_factor: float = 1.5, trai
             return False
         return "too short to tell"
 
-    return _per_family(summary, judge, criterion, medians=("rise",), rise_factor=rise_factor)
+    return _per_family(summary, loss, judge, criterion, medians=("rise",), rise_factor=rise_factor)
 
 
-def hovers_at_2_over_eta(summary: pd.DataFrame, min_fraction: float = 0.9, min_checks: int = 5) -> Verdict:
-    """Per family: once the sharpness has reached 0.9 x 2/eta it stays within [0.8, 1.3] x 2/eta, at
-    >= ``min_fraction`` of the window's checks (the window ends at 99% train accuracy with cross-entropy). Runs
-    that never reached the edge, diverged, or whose window holds fewer than ``min_checks`` checks are not judged.
-    Each group reports the median share of the window in the band and the median sharpness there (units of
-    2/eta)."""
-    criterion = (f"per family, in >= 75% of the judged runs >= {min_fraction:.0%} of the sharpness checks after it "
-                 f"reaches {REACH:g} x 2/eta lie in [{BAND[0]:g}, {BAND[1]:g}] x 2/eta")
+def progressive_sharpening(summary: pd.DataFrame, rise_factor: float = 1.5, trained: float = 0.1) -> Verdict:
+    """Square loss, per paper family on the paper's set-up (:func:`is_paper_group`; other groups reported beside):
+    the sharpness rises at least ``rise_factor``-fold before it first reaches REACH x 2/eta.
+
+    A run is judged only if it has room to rise below the edge (it starts at most REACH / ``rise_factor`` x 2/eta); a
+    run that neither rose nor reached the edge counts against the claim only if its loss fell to ``trained`` of its
+    start (it trained without sharpening), else it was too short to tell. Each group reports its median rise."""
+    return _sharpening(summary, "mse", rise_factor, trained)
+
+
+def progressive_sharpening_ce(summary: pd.DataFrame, rise_factor: float = 1.5, trained: float = 0.1) -> Verdict:
+    """:func:`progressive_sharpening` on the cross-entropy runs, a claim of its own (cross-entropy's sharpness falls
+    late, as the loss heads to 0)."""
+    return _sharpening(summary, "ce", rise_factor, trained)
+
+
+def _hovers(summary, loss, min_fraction, min_checks) -> Verdict:
+    criterion = (f"{_LOSS_NAMES[loss]}, per paper family on the paper's set-up: in >= 75% of the judged runs >= "
+                 f"{min_fraction:.0%} of the sharpness checks after it reaches {REACH:g} x 2/eta lie in "
+                 f"[{BAND[0]:g}, {BAND[1]:g}] x 2/eta" + (" (until 99% train accuracy)" if loss == "ce" else ""))
 
     def judge(m):
         if pd.isna(m.get("crossed_step")):
@@ -395,20 +499,29 @@ def hovers_at_2_over_eta(summary: pd.DataFrame, min_fraction: float = 0.9, min_c
             return "window too short"
         return bool(m["band_fraction"] >= min_fraction)
 
-    return _per_family(summary, judge, criterion, medians=("band_fraction", "median_units"),
+    return _per_family(summary, loss, judge, criterion, medians=("band_fraction", "median_units"),
                        min_fraction=min_fraction)
 
 
-def loss_nonmonotone_yet_decreasing(summary: pd.DataFrame, min_upticks: float = 0.05, min_steps: int = 50,
-                                    max_end_over_start: float = 0.9) -> Verdict:
-    """Per family: in the EoS window the loss rises at >= ``min_upticks`` of the steps (non-monotone), yet falls
-    over long windows: of five equal blocks, at least three of the four consecutive block means decrease and the
-    last block's mean is at most ``max_end_over_start`` of the first's. Runs without a window of ``min_steps``
-    steps (never reached the edge, diverged, or reached 99% accuracy at once) are not judged. Each group reports
-    the median share of the window's steps where the loss rose."""
-    criterion = (f"per family, in >= 75% of the judged runs (>= {min_steps} steps after the sharpness reaches "
-                 f"{REACH:g} x 2/eta) the loss rises at >= {min_upticks:.0%} of those steps, while block means fall "
-                 f"(>= 3 of 4 decreases, last/first <= {max_end_over_start:g})")
+def hovers_at_2_over_eta(summary: pd.DataFrame, min_fraction: float = 0.9, min_checks: int = 5) -> Verdict:
+    """Square loss, per paper family on the paper's set-up: once the sharpness has reached REACH x 2/eta it stays
+    within BAND x 2/eta, at >= ``min_fraction`` of the window's checks. Runs that never reached the edge, diverged,
+    or whose window holds fewer than ``min_checks`` checks are not judged (a precondition, never a refutation). Each
+    group reports the median share of the window in the band and the median sharpness there (units of 2/eta)."""
+    return _hovers(summary, "mse", min_fraction, min_checks)
+
+
+def hovers_at_2_over_eta_ce(summary: pd.DataFrame, min_fraction: float = 0.9, min_checks: int = 5) -> Verdict:
+    """:func:`hovers_at_2_over_eta` on the cross-entropy runs, a claim of its own: the window ends at the first check
+    with 99% train accuracy (:func:`run_metrics`), as the sharpness then falls with the loss."""
+    return _hovers(summary, "ce", min_fraction, min_checks)
+
+
+def _loss_claim(summary, loss, min_upticks, min_steps, max_end_over_start) -> Verdict:
+    criterion = (f"{_LOSS_NAMES[loss]}, per paper family on the paper's set-up: in >= 75% of the judged runs (>= "
+                 f"{min_steps} steps after the sharpness reaches {REACH:g} x 2/eta) the loss rises at >= "
+                 f"{min_upticks:.0%} of those steps, while block means fall (>= 3 of 4 decreases, last/first <= "
+                 f"{max_end_over_start:g})")
 
     def judge(m):
         if m.get("window_steps", 0) < min_steps or "block_decreases" not in m or pd.isna(m.get("block_decreases")):
@@ -417,8 +530,80 @@ def loss_nonmonotone_yet_decreasing(summary: pd.DataFrame, min_upticks: float = 
         decreasing = m["block_decreases"] >= 3 and m["end_over_start"] <= max_end_over_start
         return bool(nonmonotone and decreasing)
 
-    return _per_family(summary, judge, criterion, medians=("uptick_fraction",), min_upticks=min_upticks,
+    return _per_family(summary, loss, judge, criterion, medians=("uptick_fraction",), min_upticks=min_upticks,
                        min_steps=min_steps)
+
+
+def loss_nonmonotone_yet_decreasing(summary: pd.DataFrame, min_upticks: float = 0.05, min_steps: int = 50,
+                                    max_end_over_start: float = 0.9) -> Verdict:
+    """Square loss, per paper family on the paper's set-up: in the EoS window the loss rises at >= ``min_upticks`` of
+    the steps (non-monotone), yet falls over long windows: of five equal blocks, at least three of the four
+    consecutive block means decrease and the last block's mean is at most ``max_end_over_start`` of the first's.
+    Runs without a window of ``min_steps`` steps (never reached the edge, diverged) are not judged. Each group
+    reports the median share of the window's steps where the loss rose."""
+    return _loss_claim(summary, "mse", min_upticks, min_steps, max_end_over_start)
+
+
+def loss_nonmonotone_yet_decreasing_ce(summary: pd.DataFrame, min_upticks: float = 0.05, min_steps: int = 50,
+                                       max_end_over_start: float = 0.9) -> Verdict:
+    """:func:`loss_nonmonotone_yet_decreasing` on the cross-entropy runs, a claim of its own (the window ends at 99%
+    train accuracy)."""
+    return _loss_claim(summary, "ce", min_upticks, min_steps, max_end_over_start)
+
+
+def positive_control(control: Mapping, rise_factor: float = 1.5, min_fraction: float = 0.9, min_checks: int = 5,
+                     at_edge: tuple = (0.95, 1.1), min_upticks: float = 0.05, min_steps: int = 50,
+                     max_end_over_start: float = 0.9) -> Verdict:
+    """Cohen et al.'s demonstration on their canonical set-up (:data:`CONTROL`; ``control`` is its
+    :func:`run_metrics`): three groups, each must hold.
+
+    - *rises to 2/eta*: the sharpness rises >= ``rise_factor``-fold before first reaching REACH x 2/eta;
+    - *sits at or just above 2/eta*: after that, >= ``min_fraction`` of its checks lie in BAND x 2/eta and their
+      median lies in ``at_edge`` x 2/eta (the paper's demonstration: 200-210 against 2/eta = 200);
+    - *loss non-monotone yet decreasing*: over that window the loss rises at >= ``min_upticks`` of the steps while
+      its five block means fall (>= 3 of 4 decreases, last/first <= ``max_end_over_start``).
+
+    Preconditions (inconclusive, never "does not hold"): GD did not diverge and Lanczos converged at every check; the
+    run starts below REACH / ``rise_factor`` x 2/eta (room to rise); it reached the edge; the window holds
+    ``min_checks`` checks and ``min_steps`` steps."""
+    criterion = (f"fc-tanh, square loss, real MNIST: sharpness rises >= {rise_factor:g}x to {REACH:g} x 2/eta, then "
+                 f">= {min_fraction:.0%} of checks in [{BAND[0]:g}, {BAND[1]:g}] x 2/eta with median in "
+                 f"[{at_edge[0]:g}, {at_edge[1]:g}] x 2/eta, and the loss rises at >= {min_upticks:.0%} of steps while "
+                 f"its block means fall")
+    m = dict(control)
+    keys = ("s0", "rise", "crossed_step", "window_checks", "window_steps", "band_fraction", "median_units",
+            "uptick_fraction", "block_decreases", "end_over_start", "eta")
+    measured = {k: m.get(k) for k in keys if k in m}
+    if m.get("diverged"):
+        return Verdict.undecided(criterion, "GD diverged", **measured)
+    if m.get("lanczos_failures", 0) > 0:
+        return Verdict.undecided(criterion, "Lanczos did not converge at some check", **measured)
+    reached = not pd.isna(m.get("crossed_step"))
+    if not m["s0"] <= REACH / rise_factor:
+        rises = "it starts above {:.2g} x 2/eta: no room to rise (take a smaller control_eta)".format(
+            REACH / rise_factor)
+    elif not reached:
+        rises = "the sharpness never reached the edge (more control_steps or a larger control_eta)"
+    else:
+        rises = bool(m["rise"] >= rise_factor)
+    if not reached:
+        sits = loss = "the sharpness never reached the edge"
+    else:
+        sits = ("window too short" if m.get("window_checks", 0) < min_checks else
+                bool(m["band_fraction"] >= min_fraction and at_edge[0] <= m["median_units"] <= at_edge[1]))
+        if m.get("window_steps", 0) < min_steps or pd.isna(m.get("block_decreases")):
+            loss = "window too short"
+        else:
+            loss = bool(m["uptick_fraction"] >= min_upticks and m["block_decreases"] >= 3
+                        and m["end_over_start"] <= max_end_over_start)
+    groups = {"rises to 2/eta": Verdict.from_state(rises, s0=m.get("s0"), rise=m.get("rise"),
+                                                   crossed_step=m.get("crossed_step")),
+              "sits at or just above 2/eta": Verdict.from_state(sits, band_fraction=m.get("band_fraction"),
+                                                                median_units=m.get("median_units"),
+                                                                window_checks=m.get("window_checks")),
+              "loss non-monotone yet decreasing": Verdict.from_state(loss, uptick_fraction=m.get("uptick_fraction"),
+                                                                     end_over_start=m.get("end_over_start"))}
+    return Verdict.combine(groups, criterion, **measured)
 
 
 def smoothness(family: str) -> str:
@@ -426,51 +611,45 @@ def smoothness(family: str) -> str:
     return SMOOTHNESS[family.split("(")[0]]
 
 
-def relu_differs_from_smooth(eos_verdicts: Mapping[str, Verdict], relu: str = "relu") -> Verdict:
-    """ReLU nets behave differently from smooth ones: on at least one of the three Edge-of-Stability claims, with at
-    least one loss, the ReLU family's decided state differs from the C^2 families' common decided state with the same
-    loss (ELU, C^1 only, is shown apart: see :data:`SMOOTHNESS`). Does not hold when ReLU agrees with them on every
-    (claim, loss), each decided; inconclusive when a comparison needed is undecided or the C^2 families disagree
-    among themselves.
+def relu_differs_from_smooth(summary: pd.DataFrame, gap: float = 0.1, min_checks: int = 5,
+                             relu: str = "relu") -> Verdict:
+    """One comparison, registered before the data: with the square loss on the paper's set-up, the level at which
+    the ReLU net's sharpness sits at the edge differs from the C^2 paper families' (tanh, softplus(1)) by more than
+    ``gap`` x 2/eta. The level of a run is the median sharpness over its window after the edge (units of 2/eta); of a
+    family, the median over its judged runs; of the C^2 families, the median over all their judged runs. Holds when
+    |ReLU - C^2| > ``gap`` (ReLU differs), does not hold when it is at most ``gap`` (ReLU sits where the smooth nets
+    do). ELU (C^1) and hardtanh (kinked) are measured and reported apart, never in the comparison.
 
-    The claim is one judged group, ``ReLU against the C^2 families`` (it holds when any comparison differs: not the
-    per-group rule, under which every group must hold); each comparison ``<claim> (<loss>)`` is a reported group
-    (holds: ReLU differs there; does not hold: it agrees; inconclusive: not decidable) with each family's state
-    there as a measured value (ELU's as ``<family> (C1)``). The medians behind the states are in the three claims'
-    own groups."""
-    criterion = ("with the square loss or cross-entropy, the ReLU family's state on progressive-sharpening, "
-                 "hovers-at-2-over-eta or loss-nonmonotone-yet-decreasing differs from the C^2 (smooth) families' "
-                 "common state")
-    comparisons, undecided = {}, []
-    for cid, v in eos_verdicts.items():
-        by_loss: dict[str, dict[str, Verdict]] = {}
-        for g in v.groups.values():
-            by_loss.setdefault(g.measured["loss"], {})[g.measured["family"]] = g
-        for loss, groups in by_loss.items():
-            key = f"{cid} ({loss})"
-            if relu not in groups:
-                undecided.append(f"{key}: no ReLU run")
-                continue
-            smooth = {fam: g.holds for fam, g in groups.items() if smoothness(fam) == "C2"}  # True/False/None
-            r = groups[relu].holds
-            states = {relu: groups[relu].state, **{fam: groups[fam].state for fam in smooth},
-                      **{f"{fam} (C1)": g.state for fam, g in groups.items() if smoothness(fam) == "C1"}}
-            if not smooth:
-                why = "no smooth family"
-            elif r is None or None in smooth.values():
-                why = "inconclusive for " + ", ".join(fam for fam, h in {relu: r, **smooth}.items() if h is None)
-            elif len(set(smooth.values())) > 1:
-                why = "the smooth families disagree"
-            else:
-                why = None
-            if why:
-                undecided.append(f"{key}: {why}")
-            comparisons[key] = Verdict.from_state(why or r != next(iter(smooth.values())), **states)
-    differs = [key for key, c in comparisons.items() if c.holds]
-    state = True if differs else ("; ".join(undecided) if undecided else False)
-    claim = Verdict.from_state(state, differing=len(differs), compared=len(comparisons), undecided=len(undecided))
-    return Verdict.combine({"ReLU against the C^2 families": claim}, criterion, reported=comparisons,
-                           differs_on=differs)
+    Judged runs: not diverged, Lanczos converged, reached REACH x 2/eta, >= ``min_checks`` checks in the window.
+    Inconclusive when ReLU or no C^2 family has a judged run."""
+    criterion = (f"square loss, paper's set-up: |median sharpness at the edge of ReLU - that of the C^2 families "
+                 f"(tanh, softplus(1))| > {gap:g} x 2/eta (REACH {REACH:g})")
+    sel = summary[(summary["loss"] == "mse") & summary["dataset"].isin(PAPER_DATASETS)] if len(summary) else summary
+
+    def judged(row):
+        return (not row["diverged"] and row.get("lanczos_failures", 0) == 0 and not pd.isna(row.get("crossed_step"))
+                and row.get("window_checks", 0) >= min_checks)
+
+    levels: dict[str, list[float]] = {}
+    for row in sel.to_dict("records") if len(sel) else []:
+        if row["family"] in PAPER_FAMILIES and judged(row):
+            levels.setdefault(row["family"], []).append(float(row["median_units"]))
+    smooth_fams = [f for f in PAPER_FAMILIES if smoothness(f) == "C2"]
+    smooth = [v for f in smooth_fams for v in levels.get(f, [])]
+    med = {f: float(np.median(v)) for f, v in levels.items()}
+    measured = {"gap": gap, "relu_level": med.get(relu), "smooth_level": float(np.median(smooth)) if smooth else None,
+                "smooth_families": [f for f in smooth_fams if f in levels],
+                **{f"{f.split('(')[0]}_level": med.get(f) for f in PAPER_FAMILIES if smoothness(f) != "C2"
+                   and f != relu},
+                "relu_runs": len(levels.get(relu, [])), "smooth_runs": len(smooth)}
+    if relu not in levels:
+        return Verdict.undecided(criterion, "no judged square-loss ReLU run at the edge on the paper's set-up",
+                                 **measured)
+    if not smooth:
+        return Verdict.undecided(criterion, "no judged square-loss run of a C^2 family at the edge on the paper's "
+                                 "set-up", **measured)
+    difference = med[relu] - measured["smooth_level"]
+    return Verdict.decided(abs(difference) > gap, criterion, difference=difference, **measured)
 
 
 def plot_metrics(summary: pd.DataFrame):
@@ -535,7 +714,8 @@ def compare_flows(f, theta0: torch.Tensor, family: str, eta: float, steps: int, 
     With ``check`` the central flow is solved again with two substeps and ``cf_error`` is the distance moved."""
 
     def central(substeps):
-        cf = flows.central_flow(f, theta0, eta, steps, every=every, k=k, substeps=substeps, seed=seed)
+        cf = flows.central_flow(f, theta0, eta, steps, every=every, k=k, substeps=substeps,
+                                seed=seeds.stream_seed(seed, "lanczos"))
         if cf.diverged:
             raise flows.FlowError(f"the central flow became non-finite within GD step {cf.diverged_at}")
         return cf
@@ -573,8 +753,7 @@ def compare_flows_for(fams: Sequence[str], dataset: str, loss: str, etas: Sequen
     """:func:`compare_flows` for every family and step size, on ``dataset`` with ``loss``, each family from the
     grid's shared initialisation. The central flows of the families in ``checked`` are self-checked (it doubles
     their cost): the ReLU net's, whose margin against the gradient flow the verdict decides."""
-    s = data.load(dataset, n_train=n_train, seed=seed, n_test=0, dtype=torch.float64, device=device)
-    X, y, n_classes = s.X_train, s.y_train, s.n_classes
+    X, y, n_classes = load_standardised(dataset, n_train, seed=seed, dtype=torch.float64, device=device)
     out = []
     for fam in fams:
         net = make_family_net(fam, X.shape[1], width, depth=depth, n_classes=n_classes, seed=seed, device=device)
@@ -582,6 +761,82 @@ def compare_flows_for(fams: Sequence[str], dataset: str, loss: str, etas: Sequen
         out += [compare_flows(f, theta0, fam, float(eta), steps, k=k, seed=seed, check=fam in checked, **kwargs)
                 for eta in etas]
     return out
+
+
+def authors_central_flow(f, theta0: torch.Tensor, lr: float, steps: int, *, every: int = 5, substeps: int = 4,
+                         threshold: float = 1.95, seed: int = 0, tol: float = 1e-8) -> flows.Trajectory:
+    """The central flow as the authors' minimal code discretises it (centralflows/central_flows, ``minimal.py``),
+    restricted to one eigenvalue: forward Euler with ``substeps`` substeps per GD step (time in units of GD steps);
+    at each substep the top Hessian eigenpair (S, u) by Lanczos, and when S > ``threshold`` / lr the scalar case of
+    their semidefinite complementarity problem: X >= 0 with the eigenvalue after the substep, S + dt <grad S, w'>,
+    at most 2/lr, where w' = -lr (grad L + X grad S / 2), and equality where X > 0; then w += dt w'. Their predicted
+    time-averaged loss L + X / lr is recorded in ``info["predicted"]``. An independent discretisation of the same
+    ODE to check :func:`nslib.tools.flows.central_flow` against."""
+    grad = torch.func.grad(f)
+    dt = 1.0 / substeps
+    theta, start = theta0.detach().clone(), None
+    its, points, predicted = [0], [theta.clone()], []
+    with torch.no_grad():
+        for step in range(steps):
+            for sub in range(substeps):
+                g = grad(theta)
+                e = curvature.eigen(f, theta, 1, tol=tol, seed=seeds.stream_seed(seed, "lanczos"), v0=start)
+                start, S = e.vectors[:, 0], float(e.values[0])
+                X = 0.0
+                if S > threshold / lr:
+                    with torch.enable_grad():
+                        _, gS = curvature.eigenvalue_gradient(f, theta, e.vectors[:, 0])
+                    A = 2 / lr - (S + dt * float(gS @ (-lr * g)))
+                    B = dt * 0.5 * lr * float(gS @ gS)
+                    X = max(0.0, -A / B)
+                    theta = theta + dt * (-lr * g - 0.5 * lr * X * gS)
+                else:
+                    theta = theta - dt * lr * g
+                if sub == 0:
+                    predicted.append(float(f(theta)) + X / lr)
+            if (step + 1) % every == 0 or step + 1 == steps:
+                its.append(step + 1)
+                points.append(theta.clone())
+    return flows.Trajectory(np.array(its) * lr, torch.stack(points), steps * substeps, None,
+                            {"method": "authors' Euler", "predicted": np.array(predicted)})
+
+
+def authors_check(dataset: str = "digits", *, n_train: int = 64, width: int = 16, depth: int = 2, lr: float = 0.3,
+                  steps: int = 150, every: int = 5, seed: int = 0, device="cpu") -> dict:
+    """The book's central flow (:func:`nslib.tools.flows.central_flow`, RK4 with one substep, one eigenvalue held)
+    against :func:`authors_central_flow` (Euler, four substeps, the authors' scalar complementarity problem) on a
+    GELU net, the family the authors' code admits, with the square loss: the distance between the two flows and
+    the distance of each to GD over the second half of the run, each relative to GD's distance travelled; whether
+    the book's flow reached the edge; the two predictions of GD's time-averaged loss at the last step."""
+    X, y, n_classes = load_standardised(dataset, n_train, seed=seed, dtype=torch.float64, device=device)
+    torch.manual_seed(seeds.stream_seed(seed, "init"))
+    net = mlp([X.shape[1], *[width] * depth, n_classes], "gelu", bias=True, dtype=torch.float64, device=device)
+    f, theta0 = flat_loss(net, loss_function("mse", n_classes), X, y)
+    gd = flows.gradient_descent(f, theta0, lr, steps, every=every)
+    ours = flows.central_flow(f, theta0, lr, steps, every=every, k=1, seed=seeds.stream_seed(seed, "lanczos"))
+    theirs = authors_central_flow(f, theta0, lr, steps, every=every, seed=seed)
+    n = min(len(gd.thetas), len(ours.thetas), len(theirs.thetas))
+    late = slice(n // 2, n)
+    travelled = (gd.thetas[:n] - gd.thetas[0]).norm(dim=1)[late]
+    rel = lambda a, b: float(((a.thetas[:n] - b.thetas[:n]).norm(dim=1)[late] / travelled).mean())
+    on_edge = ours.info["on_edge"][:n]
+    return {"lr": lr, "steps": steps, "reached_edge": bool(on_edge.any()),
+            "edge_from_step": int(ours.info["iterations"][np.flatnonzero(on_edge)[0]]) if on_edge.any() else None,
+            "flows_apart": rel(ours, theirs), "ours_to_gd": rel(ours, gd), "theirs_to_gd": rel(theirs, gd),
+            "ours_predicted": float(f(ours.thetas[n - 1])) + float(ours.info["excess"][n - 1]),
+            "theirs_predicted": float(theirs.info["predicted"][-1])}
+
+
+def authors_check_text(c: Mapping) -> str:
+    """The check against the authors' formulation in one sentence."""
+    if not c["reached_edge"]:
+        return (f"On the GELU net at eta = {c['lr']:g} the central flow never reached the edge within {c['steps']} "
+                "steps: the check compared two gradient flows only.")
+    return (f"On a GELU net at eta = {c['lr']:g} (at the edge from step {c['edge_from_step']}), the book's central "
+            f"flow and the authors' discretisation stayed {c['flows_apart']:.2%} of GD's distance travelled apart over "
+            f"the second half of {c['steps']} steps, while each was {c['ours_to_gd']:.2%} / {c['theirs_to_gd']:.2%} "
+            f"from GD; their predictions of GD's time-averaged loss at the end: {c['ours_predicted']:.4g} / "
+            f"{c['theirs_predicted']:.4g}.")
 
 
 def _relative_distances(run: CentralFlowRun, other: flows.Trajectory | None) -> np.ndarray:
@@ -629,6 +884,19 @@ def plot_central_flow(runs: Sequence[CentralFlowRun]):
     return fig
 
 
+def _loss_errors(run: CentralFlowRun, late: slice, smooth: int = 5) -> dict:
+    """The central-flow paper's second measure: over the late window, the mean relative gap between GD's smoothed
+    train loss (a centred running mean over ``smooth`` recorded points) and the central flow's predicted
+    time-averaged loss L + tr(Sigma)/eta (``cf_late_loss_gap``), and the same for the gradient flow's loss
+    (``gf_late_loss_gap``)."""
+    gd = run.losses["GD"].rolling(smooth, center=True, min_periods=1).mean().to_numpy()[late]
+    out = {}
+    for key, col in (("cf_late_loss_gap", "central flow, predicted GD average"), ("gf_late_loss_gap", "gradient flow")):
+        out[key] = (float(np.nanmean(np.abs(run.losses[col].to_numpy()[late] / gd - 1)))
+                    if col in run.losses else math.nan)
+    return out
+
+
 def central_flow_table(runs: Sequence[CentralFlowRun]) -> pd.DataFrame:
     """One row per (family, eta): whether the central flow reached the edge, from which step, and on what share of
     the late window (the second half of the run) it sat there; the late mean distance of each flow to GD relative
@@ -647,6 +915,7 @@ def central_flow_table(runs: Sequence[CentralFlowRun]) -> pd.DataFrame:
                      "cf_late_edge_fraction": float(on_edge[late].mean()) if len(on_edge) else 0.0,
                      "cf_late_relative_distance": float(np.nanmean(d_cf[late])) if r.cf is not None else math.nan,
                      "gf_late_relative_distance": float(np.nanmean(d_gf[late])) if r.gf is not None else math.nan,
+                     **_loss_errors(r, late),
                      "cf_relative_error": r.cf_error / travelled, "gf_relative_error": r.gf_error / travelled,
                      "cf_final_relative_distance": float(d_cf[-1]), "gf_final_relative_distance": float(d_gf[-1]),
                      "cf_failed": r.cf_failed or "", "gf_failed": r.gf_failed or ""})
@@ -657,8 +926,10 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
                              min_edge_fraction: float = 0.5, min_etas: int = 2) -> Verdict:
     """At each step size: the central flow's late distance to GD (relative to GD's distance travelled) for the ReLU
     net is within ``factor`` x the median over the C^2 families (ELU, C^1 only, is reported apart: see
-    :data:`SMOOTHNESS`), and below the gradient flow's for the ReLU net; at ``min_etas`` step sizes or more (with
-    fewer, one step size stands for all: inconclusive).
+    :data:`SMOOTHNESS`), and below the gradient flow's for the ReLU net (the central-flow paper's ||w_GD - w_CF||
+    against ||w_GD - w_GF||); and the central flow's predicted time-averaged loss is closer to GD's smoothed loss
+    than the gradient flow's loss is (its second measure, ``cf_late_loss_gap`` < ``gf_late_loss_gap``); at
+    ``min_etas`` step sizes or more (with fewer, one step size stands for all: inconclusive).
 
     Preconditions per step size: the ReLU net's GD did not diverge, both its flows exist, its central flow sat at the
     edge for at least ``min_edge_fraction`` of the late window (else it is mostly the gradient flow and there is
@@ -666,7 +937,9 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
     decided only when the flows' own errors (``cf_relative_error``, ``gf_relative_error``) cannot move it across
     either threshold; otherwise it is inconclusive."""
     criterion = (f"late ||CF - GD|| / ||GD - theta_0|| for ReLU <= {factor:g} x the C^2 families' median, and "
-                 "below the gradient flow's, at every step size, beyond the flows' own errors")
+                 "below the gradient flow's, at every step size, beyond the flows' own errors; and the central "
+                 "flow's predicted time-averaged loss L + tr(Sigma)/eta closer to GD's smoothed loss than the "
+                 "gradient flow's loss")
 
     def usable(row):
         if row["gd_diverged"]:
@@ -704,10 +977,15 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
             ref = float(np.median(list(smooth.values())))
             cf, gf = r["cf_late_relative_distance"], r["gf_late_relative_distance"]
             e_cf, e_gf = r["cf_relative_error"], r["gf_relative_error"]
+            l_cf, l_gf = r.get("cf_late_loss_gap", math.nan), r.get("gf_late_loss_gap", math.nan)
             m = {"relu_cf": cf, "relu_gf": gf, "smooth_median_cf": ref, "ratio_to_smooth": cf / ref,
-                 "relu_cf_error": e_cf, "relu_gf_error": e_gf, **m}
-            if cf - e_cf > factor * ref or cf - e_cf >= gf + e_gf:
+                 "relu_cf_error": e_cf, "relu_gf_error": e_gf, "relu_cf_loss_gap": l_cf, "relu_gf_loss_gap": l_gf,
+                 **m}
+            loss_better = bool(l_cf < l_gf) if math.isfinite(l_cf) and math.isfinite(l_gf) else None
+            if cf - e_cf > factor * ref or cf - e_cf >= gf + e_gf or loss_better is False:
                 state = False
+            elif loss_better is None:
+                state = "the predicted time-averaged loss could not be compared"
             elif cf + e_cf <= factor * ref and cf + e_cf < gf - e_gf:
                 state = True
             else:
@@ -719,6 +997,73 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
         groups["step sizes"] = Verdict.undecided("", f"{len(groups)} step size(s) run: the claim is about every "
                                                      f"step size, judged at {min_etas} or more (cf_etas)")
     return Verdict.combine(groups, criterion, factor=factor)
+
+
+# ----------------------------------------------------------------------------------------- Thresholds and their sources
+
+_OURS = "ours, fixed before the data"
+_PILOT = ("FINDINGS' pilot of the canonical set-up (fc-tanh, square loss, 1,000 MNIST digits, eta 0.1): sharpness "
+          "5.8 -> 19.2 (0.96 x 2/eta) by step 500, then 0.99-1.03 x 2/eta to step 3,000")
+
+
+def _family_thresholds(cid: str) -> tuple:
+    ce = cid.endswith("-ce")
+    common = (Threshold(cid, "REACH", REACH, _OURS, "a run has reached the edge at 0.9 x 2/eta: " + _PILOT),
+              Threshold(cid, "majority", 0.75, _OURS, "share of a group's judged runs that must pass (1 - it: fail); "
+                        "set with the first version of the page, before any run"))
+    if cid.startswith("progressive-sharpening"):
+        return common + (
+            Threshold(cid, "rise_factor", 1.5, _OURS, "a rise the pilot exceeds threefold (5.8 -> 19.2), and runs "
+                      "starting above 0.6 x 2/eta are not judged"),
+            Threshold(cid, "trained", 0.1, _OURS, "a run that reached 10% of its initial loss without rising or "
+                      "reaching the edge trained without sharpening"))
+    if cid.startswith("hovers"):
+        return common + (
+            Threshold(cid, "BAND", BAND, _OURS, "the paper says 'at, or just above' 2/eta (its demonstration: "
+                      "200-210 against 200); the band allows Lanczos sampled every 10-100 steps and small nets"),
+            Threshold(cid, "min_fraction", 0.9, _OURS, "share of checks after the crossing in the band"),
+            Threshold(cid, "min_checks", 5, _OURS, "fewest checks in the window to judge a run"),
+            *((Threshold(cid, "accuracy_stop", 0.99, "authors' code",
+                         "locuslab/edge-of-stability trains until 99% train accuracy: the window ends there"),)
+              if ce else ()))
+    return common + (
+        Threshold(cid, "min_upticks", 0.05, _OURS, "share of steps where the loss rose; the pilot rose at 49%"),
+        Threshold(cid, "min_steps", 50, _OURS, "fewest steps after the crossing to judge a run"),
+        Threshold(cid, "max_end_over_start", 0.9, _OURS, "last of five block means over the first; the pilot fell "
+                  "0.56 -> 0.003"),
+        *((Threshold(cid, "accuracy_stop", 0.99, "authors' code",
+                     "locuslab/edge-of-stability trains until 99% train accuracy: the window ends there"),)
+          if ce else ()))
+
+
+#: Every constant a criterion decides with, and where it comes from (shown on the page under the verdicts).
+THRESHOLDS = (
+    Threshold("positive-control", "REACH", REACH, _OURS, _PILOT),
+    Threshold("positive-control", "rise_factor", 1.5, _OURS, "the pilot rose 3.3-fold before the edge"),
+    Threshold("positive-control", "BAND", BAND, _OURS, "the band of the family claims, 'at, or just above' 2/eta"),
+    Threshold("positive-control", "min_fraction", 0.9, _OURS, "share of checks after the crossing in the band"),
+    Threshold("positive-control", "min_checks", 5, _OURS, "fewest checks in the window to judge"),
+    Threshold("positive-control", "at_edge", (0.95, 1.1), _OURS,
+              "the paper's demonstration sits at 200-210 against 2/eta = 200 (1.00-1.05 x, README of "
+              "locuslab/edge-of-stability), widened for Lanczos sampled every 100 steps; the pilot sat at 0.99-1.03"),
+    Threshold("positive-control", "min_upticks", 0.05, _OURS, "the pilot's loss rose at 49% of second-half steps"),
+    Threshold("positive-control", "min_steps", 50, _OURS, "fewest steps after the crossing to judge"),
+    Threshold("positive-control", "max_end_over_start", 0.9, _OURS, "the pilot's loss fell 0.56 -> 0.003"),
+    *(t for cid in ("progressive-sharpening", "hovers-at-2-over-eta", "loss-nonmonotone-yet-decreasing",
+                    "progressive-sharpening-ce", "hovers-at-2-over-eta-ce", "loss-nonmonotone-yet-decreasing-ce")
+      for t in _family_thresholds(cid)),
+    Threshold("relu-differs-from-smooth", "gap", 0.1, _OURS,
+              "registered before the book run: twice the spread of the pilots' levels at the edge (tanh 0.99-1.03, "
+              "ReLU at eta 0.4 0.995-1.04 x 2/eta); a level differing by more is a difference the band can see"),
+    Threshold("relu-differs-from-smooth", "min_checks", 5, _OURS, "fewest checks in the window to judge a run"),
+    Threshold("relu-differs-from-smooth", "REACH", REACH, _OURS, _PILOT),
+    Threshold("central-flow-tracks-relu", "factor", 2.0, _OURS,
+              "ReLU's central-flow distance to GD within twice the C^2 families' (set with the first version of the "
+              "page)"),
+    Threshold("central-flow-tracks-relu", "min_edge_fraction", 0.5, _OURS,
+              "the central flow must sit at the edge for half the late window, else it is the gradient flow"),
+    Threshold("central-flow-tracks-relu", "min_etas", 2, _OURS, "the claim is about step sizes: two or more"),
+)
 
 
 # -------------------------------------------------------------------------------------------------------------- Verdict
@@ -744,36 +1089,120 @@ def flow_distance_text(table: pd.DataFrame) -> str:
 
 
 def _medians_text(v: Verdict, key: str, fmt: str, unit: str = "") -> str:
-    """``"relu mse 2.3-fold, tanh ce not measured"``: each (family, loss) group's ``key``, with its ``unit``."""
+    """``"relu (mnist) 2.3-fold, tanh (mnist) not measured"``: each judged group's ``key``, with its ``unit``; the
+    reported (extension) groups after them, marked so."""
     def one(value):
         text = _number(value, fmt, "")
         return text + unit if text else "not measured"
 
-    return ", ".join(f"{name} {one(g.measured.get(key))}" for name, g in v.groups.items()) or "no run was made"
+    judged = [f"{name} {one(g.measured.get(key))}" for name, g in v.groups.items()]
+    beside = [f"{name} {one(g.measured.get(key))}" for name, g in v.reported.items()]
+    text = ", ".join(judged) or "no group of the paper's set-up was run"
+    return text + (f" (the book's extension: {', '.join(beside)})" if beside else "")
 
 
-def page_texts(verdicts: Mapping[str, Verdict], *, fams: Sequence[str], runs: Sequence[GDRun],
-               crosscheck: pd.DataFrame, cf_table: pd.DataFrame) -> dict[str, str]:
+def scope_text(v: Verdict) -> str:
+    """Whether a "does not hold" refutes the paper on its set-up or marks a boundary of the book's extension: the
+    judged (paper's set-up) groups and the reported (extension) groups that do not hold, named."""
+    paper = [n for n, g in v.groups.items() if g.holds is False]
+    ext = [n for n, g in v.reported.items() if g.holds is False]
+    first = (f"On the paper's set-up it is refuted by {', '.join(paper)}." if paper else
+             "No group of the paper's set-up refutes it.")
+    second = (f" Outside the paper's claim, the book's extension fails at {', '.join(ext)}: a boundary of the "
+              "extension, not a refutation of the paper." if ext else
+              " No group of the book's extension fails." if v.reported else "")
+    return first + second
+
+
+def control_text(m: Mapping, run: GDRun | None = None) -> str:
+    """One sentence on the positive control's run: where the sharpness started and first reached the edge, where it
+    sat after, and what the loss did there."""
+    if m.get("diverged"):
+        return "GD diverged in the positive control."
+    edge = 2 / m["eta"]
+    start = f"The sharpness started at {m['s0'] * edge:.1f} ({m['s0']:.2f} x 2/eta, 2/eta = {edge:g})"
+    if pd.isna(m.get("crossed_step")):
+        return start + " and never reached 0.9 x 2/eta within the run."
+    text = (start + f", rose {m['rise']:.1f}-fold and first reached 0.9 x 2/eta at step {m['crossed_step']:,}; "
+            f"from there to step {m['window'][1]:,} its median was {m['median_units']:.3f} x 2/eta with "
+            f"{m['band_fraction']:.0%} of its {m['window_checks']} checks in [{BAND[0]:g}, {BAND[1]:g}] x 2/eta")
+    if run is not None and m["window_checks"]:
+        units = run.sharpness * run.eta / 2
+        k = list(run.checks).index(m["crossed_step"])
+        text += f" (range {np.nanmin(units[k:]):.3f}-{np.nanmax(units[k:]):.3f})"
+    if not pd.isna(m.get("uptick_fraction")):
+        text += (f"; over those steps the loss rose at {m['uptick_fraction']:.0%} of them while falling from "
+                 f"{run.losses[m['window'][0]]:.3g} to {run.losses[m['window'][1]]:.3g}" if run is not None else
+                 f"; over those steps the loss rose at {m['uptick_fraction']:.0%} of them")
+    return text + "."
+
+
+def started_above_text(summary: pd.DataFrame) -> str:
+    """The runs that started at or above the edge (s0 >= REACH x 2/eta): they never sharpened into it (GD's first steps
+    there are a catapult at initialisation), yet the hovering and loss claims judge them from step 0; named with their
+    starting sharpness so that a reader can tell such a refutation from one after progressive sharpening."""
+    if not len(summary) or "s0" not in summary:
+        return "No run was made."
+    above = summary[summary["s0"] >= REACH]
+    if not len(above):
+        return "Every run started below the edge and sharpened into it."
+    parts = [f"{r['family']} ({r['dataset']}, {r['loss']}, eta {r['eta']:g}: {r['s0']:.2f} x 2/eta)"
+             for r in above.to_dict("records")]
+    return (f"{len(above)} of {len(summary)} runs started at or above the edge and never sharpened into it: "
+            + ", ".join(parts) + ". The hovering and loss claims judge them from step 0, as their criteria were "
+            "registered.")
+
+
+def differs_text(v: Verdict) -> str:
+    """The registered comparison in words: the ReLU net's level at the edge against the C^2 families'."""
+    m = v.measured
+    if m.get("relu_level") is None or m.get("smooth_level") is None:
+        return "the comparison could not be made (" + (v.reason or "no level measured") + ")"
+    others = ", ".join(f"{k.removesuffix('_level')} {m[k]:.3f}" for k in m if k.endswith("_level")
+                       and k not in ("relu_level", "smooth_level") and m[k] is not None)
+    return (f"the ReLU net sat at {m['relu_level']:.3f} x 2/eta against {m['smooth_level']:.3f} for the C^2 families "
+            f"({', '.join(m['smooth_families'])}), a difference of {m['difference']:+.3f} against the registered "
+            f"{m['gap']:g}" + (f"; reported apart: {others}" if others else ""))
+
+
+#: The six claims judged per family of the paper's sweep: three with the square loss, three with cross-entropy.
+FAMILY_CLAIMS = ("progressive-sharpening", "hovers-at-2-over-eta", "loss-nonmonotone-yet-decreasing",
+                 "progressive-sharpening-ce", "hovers-at-2-over-eta-ce", "loss-nonmonotone-yet-decreasing-ce")
+
+
+def page_texts(verdicts: Mapping[str, Verdict], *, fams: Sequence[str], runs: Sequence[GDRun], control: Mapping,
+               control_run: GDRun | None, crosscheck: pd.DataFrame, cf_table: pd.DataFrame,
+               authors: Mapping | None = None, summary: pd.DataFrame | None = None) -> dict[str, str]:
     """The sentences the page glues (as ``eos-<key>``), each whole in every state, from the runs and the recorded
     verdicts."""
-    sharpening, hovers, loss = (verdicts[c] for c in ("progressive-sharpening", "hovers-at-2-over-eta",
-                                                      "loss-nonmonotone-yet-decreasing"))
-    differs = list(verdicts["relu-differs-from-smooth"].measured.get("differs_on") or [])
     worst = float(crosscheck["relative difference"].max()) if len(crosscheck) else None
     checked = len(crosscheck)
-    return {"families": ", ".join(fams), "runs": f"{len(runs):,} GD run{'' if len(runs) == 1 else 's'}",
-            "band": _medians_text(hovers, "median_band_fraction", ".0%"),
-            "upticks": _medians_text(loss, "median_uptick_fraction", ".0%"),
-            "rise": _medians_text(sharpening, "median_rise", ".1f", "-fold"),
-            "median": _medians_text(hovers, "median_units", ".2f"),
-            "differs-on": ("it differs on " + ", ".join(differs)) if differs else
-                          "it differs on no (claim, loss) compared",
-            "crosscheck": (f"The Lanczos sharpness agreed with power iteration to a relative {worst:.1e} at the "
-                           f"{'iterate' if checked == 1 else f'{checked} iterates'} checked (the last of one run per "
-                           "family)." if worst is not None and math.isfinite(worst) else
-                           "No run was checked against power iteration (every run diverged)." if not checked else
-                           f"At the {'iterate' if checked == 1 else f'{checked} iterates'} checked against power "
-                           "iteration, the relative difference could not be computed (power iteration returned 0)."),
-            "cf": flow_distance_text(cf_table),
-            **{f"groups-{cid}": group_states_text(verdicts[cid])
-               for cid in ("progressive-sharpening", "hovers-at-2-over-eta", "loss-nonmonotone-yet-decreasing")}}
+    paper = [f for f in fams if f in PAPER_FAMILIES]
+    texts = {"families": ", ".join(fams), "paper-families": ", ".join(paper) or "none",
+             "extension-families": ", ".join(f for f in fams if f not in PAPER_FAMILIES) or "none",
+             "runs": f"{len(runs):,} GD run{'' if len(runs) == 1 else 's'}",
+             "control": control_text(control, control_run),
+             "differs": differs_text(verdicts["relu-differs-from-smooth"]),
+             "started-above": started_above_text(summary if summary is not None else pd.DataFrame()),
+             "crosscheck": (f"The Lanczos sharpness agreed with power iteration to a relative {worst:.1e} at the "
+                            f"{'iterate' if checked == 1 else f'{checked} iterates'} checked (the last of one run "
+                            "per family)." if worst is not None and math.isfinite(worst) else
+                            "No run was checked against power iteration (every run diverged)." if not checked else
+                            f"At the {'iterate' if checked == 1 else f'{checked} iterates'} checked against power "
+                            "iteration, the relative difference could not be computed (power iteration returned "
+                            "0)."),
+             "cf": flow_distance_text(cf_table),
+             "authors": authors_check_text(authors) if authors else "The check against the authors' formulation "
+                                                                   "was not run."}
+    for cid in FAMILY_CLAIMS:
+        v = verdicts[cid]
+        texts[f"groups-{cid}"] = group_states_text(v)
+        texts[f"scope-{cid}"] = scope_text(v)
+        if cid.startswith("progressive"):
+            texts[f"rise-{cid}"] = _medians_text(v, "median_rise", ".1f", "-fold")
+        elif cid.startswith("hovers"):
+            texts[f"band-{cid}"] = _medians_text(v, "median_band_fraction", ".0%")
+            texts[f"median-{cid}"] = _medians_text(v, "median_units", ".2f")
+        else:
+            texts[f"upticks-{cid}"] = _medians_text(v, "median_uptick_fraction", ".0%")
+    return texts

@@ -1,5 +1,5 @@
 """The finding's run reduction (run_metrics) on constructed runs whose numbers are known, its nets and losses against
-direct computations, and its five criteria on constructed data: each must be able to come out true, false and
+direct computations, and its criteria on constructed data: each must be able to come out true, false and
 inconclusive."""
 
 import numpy as np
@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from nslib.findings import edge_of_stability_networks as eos
-from nslib.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Verdict
+from nslib.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
 
 
 def _run(sharp_units, losses, *, eta=0.2, loss="mse", every=10, accuracy=None, family="relu", diverged=None):
     checks = np.arange(len(sharp_units)) * every
     return eos.GDRun(
-        dataset="digits",
+        dataset="mnist",
         loss=loss,
         family=family,
         eta=eta,
@@ -38,7 +38,7 @@ def _eos_losses(n, start=1.0, end=0.3, wiggle=0.02):
 def _summary(rows):
     """Rows of run_metrics' keys, with defaults for a typical run at the edge."""
     base = {
-        "dataset": "digits",
+        "dataset": "mnist",
         "loss": "mse",
         "eta": 0.2,
         "diverged": False,
@@ -69,18 +69,40 @@ def _families(**overrides):
 
 def test_families_expand_softplus_per_beta_in_a_fixed_order():
     assert eos.families(["elu", "softplus", "relu"], [3.0, 20]) == ["relu", "softplus(3)", "softplus(20)", "elu"]
+    assert eos.families(["hardtanh", "tanh"], [1.0]) == ["tanh", "hardtanh"]
     with pytest.raises(ValueError, match="gelu"):
         eos.families(["gelu"], [])
 
 
+def test_paper_groups_are_the_papers_families_on_real_mnist():
+    assert eos.is_paper_group("mnist", "relu") and eos.is_paper_group("mnist", "softplus(1)")
+    assert not eos.is_paper_group("mnist", "softplus(5)") and not eos.is_paper_group("digits", "tanh")
+    assert [eos.smoothness(f) for f in ("relu", "hardtanh", "elu", "tanh", "softplus(20)")] == \
+        ["kinked", "kinked", "C1", "C2", "C2"]
+
+
 def test_every_family_starts_from_the_same_weights_and_only_the_activation_differs():
     nets = {fam: eos.make_family_net(fam, 8, 5, depth=2, n_classes=3, seed=4) for fam in ("relu", "softplus(7)",
-                                     "tanh")}
+                                     "tanh", "hardtanh")}
     params = [torch.cat([p.flatten() for p in n.parameters()]) for n in nets.values()]
     assert all(torch.equal(params[0], p) for p in params[1:])
     x = torch.randn(4, 8, dtype=torch.float64)
     h = nets["softplus(7)"][0](x)
     torch.testing.assert_close(nets["softplus(7)"][1](h), F.softplus(h, beta=7.0))
+    assert isinstance(nets["hardtanh"][1], torch.nn.Hardtanh) and isinstance(nets["hardtanh"][3], torch.nn.Hardtanh)
+    # page seeds 4 and 5 draw independent inits (streams of the seed, not seed and seed + 1)
+    other = eos.make_family_net("relu", 8, 5, depth=2, n_classes=3, seed=5)
+    assert not torch.equal(params[0], torch.cat([p.flatten() for p in other.parameters()]))
+
+
+def test_data_are_centred_and_standardised_per_feature_as_the_authors_code_does():
+    X, y, n_classes = eos.load_standardised("digits", 100, seed=0)
+    assert X.shape == (100, 64) and n_classes == 10 and len(y) == 100
+    torch.testing.assert_close(X.mean(0), torch.zeros(64, dtype=X.dtype), atol=1e-12, rtol=0)
+    std = X.std(0, unbiased=False)
+    constant = std < 1e-12  # pixels constant over these samples stay 0
+    torch.testing.assert_close(std[~constant], torch.ones(int((~constant).sum()), dtype=X.dtype))
+    assert constant.any() and (X[:, constant] == 0).all()
 
 
 def test_square_loss_is_half_the_mean_squared_distance_to_one_hot():
@@ -152,29 +174,56 @@ def test_run_metrics_without_a_crossing_has_an_empty_window():
 
 def test_progressive_sharpening_holds_fails_and_is_inconclusive():
     v = eos.progressive_sharpening(_families(relu={"rise": 2.0}))
-    assert v.state == HOLDS and list(v.groups) == ["relu mse", "tanh mse", "elu mse"]
-    g = v.groups["relu mse"]
+    assert v.state == HOLDS and list(v.groups) == ["relu (mnist)", "tanh (mnist)", "elu (mnist)"]
+    g = v.groups["relu (mnist)"]
     assert g.measured["median_rise"] == 2.0 and g.measured["passed"] == g.measured["decided"] == 2
     assert g.measured["family"] == "relu" and g.measured["loss"] == "mse" and g.measured["excluded"] == 0
+    assert g.measured["setup"] == "paper"
     flat = eos.progressive_sharpening(_families(tanh={"rise": 1.1, "crossed_step": None, "loss_end": 0.05}))
-    assert flat.state == DOES_NOT_HOLD and flat.groups["tanh mse"].state == DOES_NOT_HOLD
+    assert flat.state == DOES_NOT_HOLD and flat.groups["tanh (mnist)"].state == DOES_NOT_HOLD
     near = eos.progressive_sharpening(_families(elu={"s0": 0.8}))  # no room below the edge: excluded, not failed
-    assert near.state == INCONCLUSIVE and "elu mse: no decided run" in near.reason
-    assert near.groups["elu mse"].measured["excluded"] == 2
-    assert near.groups["elu mse"].measured["excluded_reasons"] == ["2 x starts too close to the edge"]
-    # square loss and cross-entropy are judged apart: a family can hold with one and not the other
-    both = pd.concat([_families(), _families(tanh={"rise": 1.1, "crossed_step": None}).assign(loss="ce")])
-    apart = eos.progressive_sharpening(both)
-    assert apart.groups["tanh mse"].state == HOLDS and apart.groups["tanh ce"].state == DOES_NOT_HOLD
+    assert near.state == INCONCLUSIVE and "elu (mnist): no decided run" in near.reason
+    assert near.groups["elu (mnist)"].measured["excluded"] == 2
+    assert near.groups["elu (mnist)"].measured["excluded_reasons"] == ["2 x starts too close to the edge"]
     short = eos.progressive_sharpening(_families(relu={"rise": 1.1, "crossed_step": None, "loss_end": 0.9}))
     assert short.state == INCONCLUSIVE and "too short to tell" in short.reason
-    assert eos.progressive_sharpening(_families().iloc[:0]).reason == "no run was made"
+    assert "no mse run of the paper's families" in eos.progressive_sharpening(_families().iloc[:0]).reason
+
+
+def test_square_loss_and_cross_entropy_are_separate_claims():
+    both = pd.concat([_families(), _families(tanh={"rise": 1.1, "crossed_step": None}).assign(loss="ce")])
+    assert eos.progressive_sharpening(both).state == HOLDS  # the square-loss claim reads square-loss runs only
+    ce = eos.progressive_sharpening_ce(both)
+    assert ce.state == DOES_NOT_HOLD and ce.groups["tanh (mnist)"].measured["loss"] == "ce"
+    assert eos.hovers_at_2_over_eta_ce(_families().assign(loss="ce")).state == HOLDS
+    assert eos.loss_nonmonotone_yet_decreasing_ce(both.assign(uptick_fraction=0.0)).state == DOES_NOT_HOLD
+    # no cross-entropy run reached the edge (easy data separate first): a precondition, never a refutation
+    never = _families(**{f: {"crossed_step": None, "window_checks": 0, "window_steps": 0}
+                         for f in ("relu", "tanh", "elu")}).assign(loss="ce")
+    assert eos.hovers_at_2_over_eta_ce(never).state == INCONCLUSIVE
+    assert "never reached the edge" in eos.loss_nonmonotone_yet_decreasing_ce(never).reason
+
+
+def test_extensions_are_reported_beside_and_never_refute_the_papers_claim():
+    extended = pd.concat([_families(), _summary([{"family": "softplus(5)", "band_fraction": 0.1}]),
+                          _summary([{"family": "tanh", "dataset": "digits", "band_fraction": 0.1}])])
+    v = eos.hovers_at_2_over_eta(extended)
+    assert v.state == HOLDS and set(v.reported) == {"softplus(5) (mnist)", "tanh (digits)"}
+    assert all(g.state == DOES_NOT_HOLD and g.measured["setup"] == "extension" for g in v.reported.values())
+    assert eos.scope_text(v) == ("No group of the paper's set-up refutes it. Outside the paper's claim, the book's "
+                                 "extension fails at softplus(5) (mnist), tanh (digits): a boundary of the "
+                                 "extension, not a refutation of the paper.")
+    refuted = eos.hovers_at_2_over_eta(pd.concat([_families(relu={"band_fraction": 0.5})]))
+    assert eos.scope_text(refuted) == "On the paper's set-up it is refuted by relu (mnist)."
+    only_extension = eos.hovers_at_2_over_eta(_summary([{"family": "tanh", "dataset": "digits"}]))
+    assert only_extension.state == INCONCLUSIVE and "paper's families" in only_extension.reason
+    assert only_extension.reported["tanh (digits)"].state == HOLDS
 
 
 def test_hovers_holds_fails_and_is_inconclusive():
     v = eos.hovers_at_2_over_eta(_families())
-    assert v.state == HOLDS and v.groups["tanh mse"].measured["median_band_fraction"] == 0.95
-    assert v.groups["tanh mse"].measured["median_units"] == 1.02
+    assert v.state == HOLDS and v.groups["tanh (mnist)"].measured["median_band_fraction"] == 0.95
+    assert v.groups["tanh (mnist)"].measured["median_units"] == 1.02
     assert eos.hovers_at_2_over_eta(_families(relu={"band_fraction": 0.5})).state == DOES_NOT_HOLD
     never = eos.hovers_at_2_over_eta(_families(tanh={"crossed_step": None, "window_checks": 0}))
     assert never.state == INCONCLUSIVE and "never reached the edge" in never.reason
@@ -189,7 +238,7 @@ def test_hovers_holds_fails_and_is_inconclusive():
 
 def test_loss_nonmonotone_yet_decreasing_holds_fails_and_is_inconclusive():
     v = eos.loss_nonmonotone_yet_decreasing(_families())
-    assert v.state == HOLDS and v.groups["elu mse"].measured["median_uptick_fraction"] == 0.3
+    assert v.state == HOLDS and v.groups["elu (mnist)"].measured["median_uptick_fraction"] == 0.3
     assert eos.loss_nonmonotone_yet_decreasing(_families(elu={"uptick_fraction": 0.0})).state == DOES_NOT_HOLD
     assert eos.loss_nonmonotone_yet_decreasing(
         _families(elu={"end_over_start": 1.2, "block_decreases": 1})).state == DOES_NOT_HOLD
@@ -197,57 +246,70 @@ def test_loss_nonmonotone_yet_decreasing_holds_fails_and_is_inconclusive():
     assert short.state == INCONCLUSIVE and "window too short" in short.reason
 
 
-def _eos_verdicts(relu, smooth, loss="mse"):
-    """Three claims, each judged per (family, loss): relu's states and the smooth families'."""
-    def group(fam, holds):
-        m = {"family": fam, "loss": loss}
-        return Verdict.decided(holds, "c", **m) if holds is not None else Verdict.undecided("c", "mixed", **m)
+def _control(**overrides):
+    base = {"eta": 0.1, "diverged": False, "lanczos_failures": 0, "s0": 0.3, "rise": 3.2, "crossed_step": 500,
+            "window": [500, 3000], "window_checks": 26, "window_steps": 2500, "band_fraction": 1.0,
+            "median_units": 1.01, "uptick_fraction": 0.45, "block_decreases": 4, "end_over_start": 0.05}
+    return {**base, **overrides}
 
-    return {
-        cid: Verdict.combine({f"{fam} {loss}": group(fam, states[i])
-                              for fam, states in {"relu": relu, **smooth}.items()}, "criterion")
-        for i, cid in enumerate(["progressive-sharpening", "hovers-at-2-over-eta", "loss-nonmonotone-yet-decreasing"])
-    }
+
+def test_positive_control_holds_fails_and_is_inconclusive():
+    v = eos.positive_control(_control())
+    assert v.state == HOLDS and list(v.groups) == ["rises to 2/eta", "sits at or just above 2/eta",
+                                                   "loss non-monotone yet decreasing"]
+    assert v.measured["median_units"] == 1.01
+    # in the band but well above the edge is not "at, or just above" it
+    above = eos.positive_control(_control(median_units=1.25))
+    assert above.state == DOES_NOT_HOLD and above.groups["sits at or just above 2/eta"].state == DOES_NOT_HOLD
+    assert eos.positive_control(_control(band_fraction=0.5)).state == DOES_NOT_HOLD
+    assert eos.positive_control(_control(rise=1.2)).state == DOES_NOT_HOLD
+    assert eos.positive_control(_control(uptick_fraction=0.0)).state == DOES_NOT_HOLD
+    monotone_up = eos.positive_control(_control(end_over_start=1.5, block_decreases=0))
+    assert monotone_up.groups["loss non-monotone yet decreasing"].state == DOES_NOT_HOLD
+    never = eos.positive_control(_control(crossed_step=None, window_checks=0, window_steps=0))
+    assert never.state == INCONCLUSIVE and "never reached the edge" in never.reason
+    no_room = eos.positive_control(_control(s0=0.8))
+    assert no_room.state == INCONCLUSIVE and "no room to rise" in no_room.reason
+    short = eos.positive_control(_control(window_checks=2, window_steps=20))
+    assert short.state == INCONCLUSIVE and "window too short" in short.reason
+    assert eos.positive_control(_control(diverged=True)).reason == "GD diverged"
+
+
+def _levels(relu=1.0, smooth=(1.01, 0.99), elu=1.02, hardtanh=1.0, **row):
+    """Square-loss runs on MNIST at the edge, with their median sharpness there (units of 2/eta)."""
+    rows = [{"family": "relu", "median_units": relu}]
+    rows += [{"family": f, "median_units": m} for f, m in zip(("tanh", "softplus(1)"), smooth)]
+    rows += [{"family": "elu", "median_units": elu}, {"family": "hardtanh", "median_units": hardtanh}]
+    return _summary([{**r, **row} for r in rows])
 
 
 def test_relu_differs_holds_fails_and_is_inconclusive():
-    same = eos.relu_differs_from_smooth(_eos_verdicts((True, True, True), {"tanh": (True,) * 3, "elu": (True,) * 3}))
-    assert same.state == DOES_NOT_HOLD and list(same.groups) == ["ReLU against the C^2 families"]
-    assert set(same.reported) == {"progressive-sharpening (mse)", "hovers-at-2-over-eta (mse)",
-                                  "loss-nonmonotone-yet-decreasing (mse)"}
-    assert all(c.state == DOES_NOT_HOLD for c in same.reported.values())  # ReLU agrees everywhere
-    assert same.measured["differs_on"] == [] and same.groups["ReLU against the C^2 families"].measured["compared"] == 3
-    differs = eos.relu_differs_from_smooth(
-        _eos_verdicts((True, False, True), {"tanh": (True,) * 3, "elu": (True,) * 3}))
-    assert differs.state == HOLDS and differs.measured["differs_on"] == ["hovers-at-2-over-eta (mse)"]
-    hovers = differs.reported["hovers-at-2-over-eta (mse)"]
-    assert hovers.state == HOLDS and hovers.measured["relu"] == DOES_NOT_HOLD and hovers.measured["tanh"] == HOLDS
-    split = eos.relu_differs_from_smooth(
-        _eos_verdicts((True, True, True), {"tanh": (True, False, True), "softplus(3)": (True,) * 3}))
-    assert split.state == INCONCLUSIVE and "the smooth families disagree" in split.reason
-    assert split.reported["hovers-at-2-over-eta (mse)"].state == INCONCLUSIVE
-    # ELU is C^1, not C^2: it is shown apart and never decides "ReLU against smooth"
-    elu_apart = eos.relu_differs_from_smooth(
-        _eos_verdicts((True, True, True), {"tanh": (True,) * 3, "elu": (True, False, True)}))
-    assert elu_apart.state == DOES_NOT_HOLD
-    assert elu_apart.reported["hovers-at-2-over-eta (mse)"].measured["elu (C1)"] == DOES_NOT_HOLD
-    undecided = eos.relu_differs_from_smooth(
-        _eos_verdicts((True, None, True), {"tanh": (True,) * 3, "elu": (True,) * 3}))
-    assert undecided.state == INCONCLUSIVE and "inconclusive for relu" in undecided.reason
-    # each loss compared on its own: ReLU agrees with the smooth nets under MSE and differs under cross-entropy
-    ce = _eos_verdicts((True, True, False), {"tanh": (True,) * 3}, loss="ce")
-    mse = _eos_verdicts((True,) * 3, {"tanh": (True,) * 3})
-    both = {cid: Verdict.combine({**mse[cid].groups, **ce[cid].groups}, "c") for cid in mse}
-    v = eos.relu_differs_from_smooth(both)
-    assert v.state == HOLDS and v.measured["differs_on"] == ["loss-nonmonotone-yet-decreasing (ce)"]
-    no_relu = eos.relu_differs_from_smooth(_eos_verdicts((True,) * 3, {"tanh": (True,) * 3}) | {
-        "progressive-sharpening": Verdict.combine({"tanh mse": Verdict.decided(True, "", family="tanh", loss="mse")},
-                                                  "c")})
-    assert no_relu.state == INCONCLUSIVE and "progressive-sharpening (mse): no ReLU run" in no_relu.reason
+    same = eos.relu_differs_from_smooth(_levels())
+    assert same.state == DOES_NOT_HOLD and same.measured["smooth_level"] == pytest.approx(1.0)
+    assert same.measured["smooth_families"] == ["tanh", "softplus(1)"] and same.measured["difference"] == 0.0
+    differs = eos.relu_differs_from_smooth(_levels(relu=1.2))
+    assert differs.state == HOLDS and differs.measured["difference"] == pytest.approx(0.2)
+    assert eos.relu_differs_from_smooth(_levels(relu=0.85)).state == HOLDS  # below the smooth nets counts too
+    # ELU (C^1) and hardtanh (kinked) are reported apart, never in the comparison
+    apart = eos.relu_differs_from_smooth(_levels(elu=1.3, hardtanh=0.8))
+    assert apart.state == DOES_NOT_HOLD and apart.measured["elu_level"] == 1.3
+    assert apart.measured["hardtanh_level"] == 0.8
+    # softplus at another beta is the book's extension, not a C^2 paper family of the comparison
+    ext = eos.relu_differs_from_smooth(pd.concat([_levels(), _summary([{"family": "softplus(5)",
+                                                                        "median_units": 2.0}])]))
+    assert ext.measured["smooth_level"] == pytest.approx(1.0)
+    never = _levels().assign(crossed_step=None, window_checks=0)
+    no_relu = eos.relu_differs_from_smooth(pd.concat([never.iloc[:1], _levels().iloc[1:]]))
+    assert no_relu.state == INCONCLUSIVE and "no judged square-loss ReLU run" in no_relu.reason
+    no_smooth = eos.relu_differs_from_smooth(_levels().iloc[[0, 3, 4]])
+    assert no_smooth.state == INCONCLUSIVE and "C^2 family" in no_smooth.reason
+    # cross-entropy and other data are not the registered comparison
+    assert eos.relu_differs_from_smooth(_levels(relu=1.5).assign(loss="ce")).state == INCONCLUSIVE
+    assert eos.relu_differs_from_smooth(_levels(relu=1.5).assign(dataset="digits")).state == INCONCLUSIVE
 
 
 def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), cf_failed="", edge_fraction=1.0,
-              errors=(0.001, 0.001), etas=(0.2, 0.3)):
+              errors=(0.001, 0.001), etas=(0.2, 0.3), loss_gaps=(0.01, 0.2)):
     """The same rows at every step size of ``etas``."""
     rows = [
         {
@@ -260,6 +322,8 @@ def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), c
             "gf_relative_error": errors[1],
             "cf_late_relative_distance": relu_cf,
             "gf_late_relative_distance": relu_gf,
+            "cf_late_loss_gap": loss_gaps[0],
+            "gf_late_loss_gap": loss_gaps[1],
             "cf_failed": cf_failed,
             "gf_failed": "",
         }
@@ -275,6 +339,8 @@ def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), c
             "gf_relative_error": float("nan"),
             "cf_late_relative_distance": d,
             "gf_late_relative_distance": 2 * d,
+            "cf_late_loss_gap": 0.01,
+            "gf_late_loss_gap": 0.2,
             "cf_failed": "",
             "gf_failed": "",
         }
@@ -289,11 +355,16 @@ def test_central_flow_tracks_relu_holds_fails_and_is_inconclusive():
     g = ok.groups["eta=0.2"]
     assert g.measured["ratio_to_smooth"] == pytest.approx(0.07 / 0.055) and g.measured["relu_cf"] == 0.07
     assert g.measured["smooth_families"] == ["tanh", "softplus(3)"] and g.measured["smooth_cf"] == [0.05, 0.06]
+    assert g.measured["relu_cf_loss_gap"] == 0.01 and g.measured["relu_gf_loss_gap"] == 0.2
     assert ok.to_json()["measured"]["per_group"]["eta=0.2"]["ratio_to_smooth"] == pytest.approx(0.07 / 0.055)
     assert eos.central_flow_tracks_relu(_cf_table(relu_cf=0.2))["holds"] is False  # more than twice the smooth median
     assert (
         eos.central_flow_tracks_relu(_cf_table(relu_cf=0.07, relu_gf=0.06))["holds"] is False
     )  # no better than the gradient flow
+    # the predicted time-averaged loss no closer to GD's smoothed loss than the gradient flow's loss
+    assert eos.central_flow_tracks_relu(_cf_table(loss_gaps=(0.3, 0.2)))["holds"] is False
+    no_loss = eos.central_flow_tracks_relu(_cf_table(loss_gaps=(float("nan"), 0.2)))
+    assert no_loss["holds"] is None and "time-averaged loss could not be compared" in no_loss["reason"]
     flat = eos.central_flow_tracks_relu(_cf_table(relu_edge=False))
     assert flat["holds"] is None and "never reached the edge" in flat["reason"]
     failed = eos.central_flow_tracks_relu(_cf_table(cf_failed="Lanczos did not converge"))
@@ -307,62 +378,104 @@ def test_central_flow_tracks_relu_holds_fails_and_is_inconclusive():
     with_elu = eos.central_flow_tracks_relu(_cf_table(smooth=(0.05, 0.06, 1.0)))  # ELU (C^1) far off: not in the median
     assert with_elu.state == HOLDS and with_elu.groups["eta=0.2"].measured["c1_cf"] == [1.0]
     assert with_elu.groups["eta=0.2"].measured["c1_families"] == ["elu"]
-    assert [eos.smoothness(f) for f in ("relu", "elu", "tanh", "softplus(20)")] == ["kinked", "C1", "C2", "C2"]
     one = eos.central_flow_tracks_relu(_cf_table(etas=(0.2,)))  # one step size cannot stand for all
     assert one.state == INCONCLUSIVE and "1 step size(s) run" in one.reason
     assert one.groups["eta=0.2"].state == HOLDS and one.groups["step sizes"].state == INCONCLUSIVE
     assert eos.central_flow_tracks_relu(_cf_table().iloc[:0]).reason == "the central flow was not run"
 
 
-def _page_texts(verdicts, cf_table, crosscheck=None, n_runs=12):
+_AUTHORS = {"lr": 1.0, "steps": 80, "reached_edge": True, "edge_from_step": 5, "flows_apart": 0.04,
+            "ours_to_gd": 0.1, "theirs_to_gd": 0.09, "ours_predicted": 0.03, "theirs_predicted": 0.037}
+
+
+def _page_texts(verdicts, cf_table, crosscheck=None, n_runs=12, control=None, control_run=None, authors=_AUTHORS):
     crosscheck = pd.DataFrame({"relative difference": [1e-6, 3e-6]}) if crosscheck is None else crosscheck
-    return eos.page_texts(verdicts, fams=["relu", "tanh"], runs=[None] * n_runs, crosscheck=crosscheck,
-                          cf_table=cf_table)
+    return eos.page_texts(verdicts, fams=["relu", "softplus(1)", "softplus(5)", "tanh"], runs=[None] * n_runs,
+                          control=control or _control(), control_run=control_run, crosscheck=crosscheck,
+                          cf_table=cf_table, authors=authors, summary=_families(tanh={"s0": 8.5}))
 
 
 def _no_holes(texts):
     for key, text in texts.items():
         assert text and text == text.strip(), key
-        for bad in ("n/a", "nan", "None", "inf", "  ", " ;", " .", "{", "[", "%-", "-fold-"):
+        for bad in ("n/a", "nan", "None", "inf", "  ", " ;", " .", "{", "%-", "-fold-"):
             assert bad not in text, (key, text)
 
 
-def test_page_texts_read_whole_in_every_state():
-    def claims(summary, relu_differs_states):
-        v = {"progressive-sharpening": eos.progressive_sharpening(summary),
-             "hovers-at-2-over-eta": eos.hovers_at_2_over_eta(summary),
-             "loss-nonmonotone-yet-decreasing": eos.loss_nonmonotone_yet_decreasing(summary)}
-        v["relu-differs-from-smooth"] = eos.relu_differs_from_smooth(_eos_verdicts(*relu_differs_states))
-        return v
+def _claims(summary, levels):
+    v = {cid: getattr(eos, cid.replace("-", "_"))(summary) for cid in eos.FAMILY_CLAIMS}
+    v["relu-differs-from-smooth"] = eos.relu_differs_from_smooth(levels)
+    return v
 
-    good = claims(_families(relu={"rise": 2.0}), ((True, False, True), {"tanh": (True,) * 3}))
-    texts = _page_texts(good, _cf_table())
+
+def test_page_texts_read_whole_in_every_state():
+    both = pd.concat([_families(relu={"rise": 2.0}), _families().assign(loss="ce")])
+    good = _claims(both, _levels(relu=1.2))
+    run = _run([0.3, 0.6, 0.95, 1.0, 1.02, 0.99], _eos_losses(50))
+    texts = _page_texts(good, _cf_table(), control=eos.run_metrics(run), control_run=run)
     _no_holes(texts)
-    assert texts["rise"] == "relu mse 2.0-fold, tanh mse 3.0-fold, elu mse 3.0-fold"
-    assert texts["band"].startswith("relu mse 95%") and texts["upticks"].startswith("relu mse 30%")
-    assert texts["differs-on"] == "it differs on hovers-at-2-over-eta (mse)" and texts["runs"] == "12 GD runs"
+    assert texts["rise-progressive-sharpening"] == "relu (mnist) 2.0-fold, tanh (mnist) 3.0-fold, elu (mnist) 3.0-fold"
+    assert texts["band-hovers-at-2-over-eta"].startswith("relu (mnist) 95%")
+    assert texts["upticks-loss-nonmonotone-yet-decreasing-ce"].startswith("relu (mnist) 30%")
+    assert texts["scope-hovers-at-2-over-eta"] == "No group of the paper's set-up refutes it."
+    assert texts["differs"].startswith("the ReLU net sat at 1.200 x 2/eta against 1.000 for the C^2 families "
+                                       "(tanh, softplus(1)), a difference of +0.200 against the registered 0.1")
+    assert texts["paper-families"] == "relu, softplus(1), tanh" and texts["extension-families"] == "softplus(5)"
+    assert texts["control"].startswith("The sharpness started at 3.0 (0.30 x 2/eta, 2/eta = 10), rose 3.2-fold and "
+                                       "first reached 0.9 x 2/eta at step 20")
     assert texts["crosscheck"].startswith("The Lanczos sharpness agreed with power iteration to a relative 3.0e-06 "
                                           "at the 2 iterates checked")
-    assert texts["cf"].startswith("relu (eta 0.2) 7.0% / 8.0%")
-    assert texts["groups-hovers-at-2-over-eta"] == "holds for relu mse, tanh mse, elu mse"
+    assert texts["cf"].startswith("relu (eta 0.2) 7.0% / 8.0%") and texts["runs"] == "12 GD runs"
+    assert texts["groups-hovers-at-2-over-eta"] == "holds for relu (mnist), tanh (mnist), elu (mnist)"
+    assert texts["started-above"].startswith("2 of 6 runs started at or above the edge and never sharpened into it: "
+                                             "tanh (mnist, mse, eta 0.2: 8.50 x 2/eta), tanh")
+    assert eos.started_above_text(_families()) == "Every run started below the edge and sharpened into it."
+    assert texts["authors"].startswith("On a GELU net at eta = 1 (at the edge from step 5), the book's central flow "
+                                       "and the authors' discretisation stayed 4.00% of GD's distance travelled apart")
 
-    # nothing reached the edge, every comparison agrees, no flow could be computed, nothing cross-checked
-    never = _families(relu={"crossed_step": None, "window_checks": 0, "window_steps": 0, "band_fraction": None,
-                            "median_units": None, "uptick_fraction": None, "block_decreases": None})
-    bad = claims(never, ((True,) * 3, {"tanh": (True,) * 3}))
-    assert bad["relu-differs-from-smooth"].state == DOES_NOT_HOLD
-    assert bad["hovers-at-2-over-eta"].state == INCONCLUSIVE
+    # nothing reached the edge, no flow could be computed, nothing cross-checked
+    none = {"crossed_step": None, "window_checks": 0, "window_steps": 0, "band_fraction": None, "median_units": None,
+            "uptick_fraction": None, "block_decreases": None}
+    never = _families(**{f: none for f in ("relu", "tanh", "elu")})
+    bad = _claims(pd.concat([never, never.assign(loss="ce")]), never)
+    assert bad["relu-differs-from-smooth"].state == INCONCLUSIVE and bad["hovers-at-2-over-eta"].state == INCONCLUSIVE
     no_flow = _cf_table(cf_failed="Lanczos did not converge", etas=(0.2,)).assign(
         cf_late_relative_distance=float("nan"))
-    texts = _page_texts(bad, no_flow, crosscheck=pd.DataFrame({"relative difference": []}), n_runs=1)
+    texts = _page_texts(bad, no_flow, crosscheck=pd.DataFrame({"relative difference": []}), n_runs=1,
+                        control=_control(crossed_step=None, window_checks=0, window_steps=0),
+                        authors={**_AUTHORS, "reached_edge": False, "edge_from_step": None})
     _no_holes(texts)
-    assert texts["band"].startswith("relu mse not measured, tanh mse 95%")
-    assert texts["differs-on"] == "it differs on no (claim, loss) compared" and texts["runs"] == "1 GD run"
+    assert texts["band-hovers-at-2-over-eta"].startswith("relu (mnist) not measured")
+    assert texts["differs"].startswith("the comparison could not be made (no judged square-loss ReLU run")
+    assert texts["control"].endswith("never reached 0.9 x 2/eta within the run.") and texts["runs"] == "1 GD run"
     assert texts["crosscheck"] == "No run was checked against power iteration (every run diverged)."
     assert texts["cf"].startswith("relu no central flow / 8.0%")
+    assert texts["authors"].endswith("the check compared two gradient flows only.")
 
-    undecided = claims(_families(), ((True, None, True), {"tanh": (True,) * 3}))
-    assert undecided["relu-differs-from-smooth"].state == INCONCLUSIVE
-    texts = _page_texts(undecided, _cf_table().iloc[:0])
+    refuted = _claims(pd.concat([_families(relu={"band_fraction": 0.1}), _families().assign(loss="ce")]), _levels())
+    texts = _page_texts(refuted, _cf_table().iloc[:0], control=_control(diverged=True))
     _no_holes(texts)
+    assert texts["scope-hovers-at-2-over-eta"] == "On the paper's set-up it is refuted by relu (mnist)."
+    assert texts["control"] == "GD diverged in the positive control."
     assert texts["cf"] == "the central flow was not run"
+
+
+def test_the_authors_discretisation_is_the_gradient_flow_below_the_edge_and_holds_the_edge_above_it():
+    """authors_central_flow against an independent reference: below the edge it is Euler's gradient flow; at the edge
+    its eigenvalue stays at 2/lr (to the Euler step's error) where GD's own sharpness would rise past it."""
+    from nslib.tools import curvature
+    from nslib.tools.models import flat_loss
+
+    torch.manual_seed(0)
+    X, y = torch.randn(40, 5, dtype=torch.float64), torch.randint(0, 3, (40,))
+    f, theta0 = flat_loss(eos.make_family_net("tanh", 5, 8, depth=1, n_classes=3), eos.loss_function("mse", 3), X, y)
+    s0 = curvature.sharpness(f, theta0, tol=1e-10)
+    slow = eos.authors_central_flow(f, theta0, 0.2 / s0, 3, every=1, substeps=2)
+    theta = theta0.clone()
+    for _ in range(6):
+        theta = theta - 0.5 * (0.2 / s0) * torch.func.grad(f)(theta)
+    torch.testing.assert_close(slow.thetas[-1], theta)
+    lr = 2.2 / s0  # the start is beyond the edge: the flow must bring the eigenvalue back to 2/lr
+    edge = eos.authors_central_flow(f, theta0, lr, 20, every=20)
+    assert curvature.sharpness(f, edge.thetas[-1], tol=1e-10) == pytest.approx(2 / lr, rel=0.02)
+    assert (np.array(edge.info["predicted"]) > 0).all()
