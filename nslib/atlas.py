@@ -35,7 +35,8 @@ from typing import Any
 from .verdicts import STATES
 
 __all__ = ["ATLAS_DIR", "MANIFEST", "atlas_points", "atlas_reasons", "atlas_status", "atlas_texts",
-           "cmd_atlas", "compare_with_atlas", "compute", "deciding_groups", "distribution_text", "fingerprint", "kernel_points",
+           "cmd_atlas", "compare_with_atlas", "compute", "deciding_groups", "distribution_text", "fingerprint",
+           "kernel_points",
            "kernels_text", "page_seconds", "plot_atlas", "read_atlas"]
 
 #: Where the committed tables and the manifest live, under the repository root.

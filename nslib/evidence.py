@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["OUTPUT_FILE", "evidence_text"]
+__all__ = ["OUTPUT_FILE", "evidence_text", "newest_by_machine"]
 
 #: The file ``device-check`` writes into its ``--out`` folder.
 OUTPUT_FILE = "device-check.json"
@@ -34,6 +34,16 @@ def _machine(r: dict) -> tuple:
     env = r["environment"]
     hw = env.get("hardware") or {}
     return env.get("device"), env.get("device_name"), hw.get("cpu_capability")
+
+
+def newest_by_machine(part: str, root: Path | None = None) -> dict[tuple, dict]:
+    """The newest full report per machine ((device, device name, CPU kernels) -> report) whose ``part`` (a section of
+    device-check's output, e.g. ``"maxpool"``) ran; what a page reads to comment on the committed evidence."""
+    newest = {}
+    for r in _evidence_reports(root):
+        if r.get(part, {}).get("ok"):
+            newest[_machine(r)] = r
+    return newest
 
 
 def _parts(r: dict, stem: str) -> list[str]:

@@ -43,8 +43,8 @@ STATES = (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE)
 MARKS = {HOLDS: "✔", DOES_NOT_HOLD: "✘", INCONCLUSIVE: "?"}
 #: Colours of the states on a page (green, red, amber: readable on white, and told apart by the word too).
 COLOURS = {HOLDS: "#1a7f37", DOES_NOT_HOLD: "#c4261d", INCONCLUSIVE: "#9a6700"}
-#: Where a criterion's constant may come from: the paper's text (a figure, a table, a theorem), the authors' public code,
-#: theory (a bound, a stability limit), or ours, fixed before the data (``where`` names the pilot that set it).
+#: Where a criterion's constant may come from: the paper's text (a figure, a table, a theorem), the authors' public
+#: code, theory (a bound, a stability limit), or ours, fixed before the data (``where`` names the pilot that set it).
 SOURCES = ("paper", "authors' code", "theory", "ours, fixed before the data")
 #: The longest list a measured value may be (a per-item value of something longer belongs in a table or a group).
 LIST_LIMIT = 64
@@ -85,7 +85,7 @@ def _threshold_table(thresholds, claims) -> str:
     if not rows:
         return ""
     head = "".join(f"<th>{h}</th>" for h in ("claim", "constant", "value", "source", "where it comes from"))
-    body = "".join("<tr>" + "".join(f"<td>{'<code>' + html.escape(r[k]) + '</code>' if k in ('claim', 'constant') else html.escape(str(r[k]))}</td>"
+    body = "".join("<tr>" + "".join(f"<td>{'<code>' + html.escape(r[k]) + '</code>' if k in ('claim', 'constant') else html.escape(str(r[k]))}</td>"  # noqa: E501
                                     for k in ("claim", "constant", "value", "source", "where")) + "</tr>" for r in rows)
     return (f"<p class='nslib-thresholds-title'><strong>Thresholds and where they come from</strong></p>"
             f"<table class='nslib-thresholds'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")

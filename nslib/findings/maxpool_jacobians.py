@@ -63,6 +63,7 @@ AUTHORS_SHARES = {"float16": 1.0, "float32": 0.55243, "float64": 0.0}
 #: The authors' 32-bit share by batch size and with or without batch norm (their figures batch_size.pdf and
 #: batchnorm.pdf, read off the bars: about).
 AUTHORS_BATCH_SHARES = {64: 0.27, 256: 0.60, 512: 0.77, 1024: 0.92}
+#: The authors' 32-bit share without and with batch norm (same figure source as the batch sizes: about).
 AUTHORS_BN_SHARES = {False: 0.54, True: 0.80}
 #: Test accuracies in the authors' committed result files (repository ryanboustany/MaxPool-numerical):
 #: (net / data, precision, betas) -> accuracy.
@@ -1058,17 +1059,12 @@ def _mitigation_gaps(v: Verdict | None) -> str:
     return "; ".join(parts) or "no mitigation was run against a 16-bit base"
 
 
-def evidence_comment(root=None) -> str:
-    """What the committed float16 evidence (``python -m nslib device-check``, :mod:`nslib.evidence`) says about
+def evidence_comment(newest: Mapping[tuple, dict]) -> str:
+    """What the committed float16 evidence (``python -m nslib device-check``; the page passes
+    ``nslib.evidence.newest_by_machine("maxpool")``, (device, name, kernels) -> report) says about
     ``high-beta-breaks-16bit``, read by this page's own test of a broken run (accuracy within ``BROKEN_MARGIN`` of
-    chance, or diverged): per machine (the newest full report of each), the mean accuracy at beta = 0 and 1e4 and the
-    seeds the large beta broke; then whether that contradicts "every seed breaks"."""
-    from ..evidence import _evidence_reports, _machine
-
-    newest = {}
-    for r in _evidence_reports(root):
-        if r.get("maxpool", {}).get("ok"):
-            newest[_machine(r)] = r
+    chance, or diverged): per machine, the mean accuracy at beta = 0 and 1e4 and the seeds the large beta broke; then
+    whether that contradicts "every seed breaks"."""
     if not newest:
         return "no float16 training has been committed under evidence/ yet"
     parts, contradicting = [], 0
@@ -1112,7 +1108,7 @@ def _share_text(run: ShareRun | None, bn: bool | None) -> str:
 
 def page_texts(verdicts: Mapping[str, Verdict], *, zrun: ZoneRun, grid: TrainGrid,
                splits: Mapping[str, data.Split], shares: ShareRun | None = None,
-               tuning: pd.DataFrame | None = None) -> dict[str, str]:
+               tuning: pd.DataFrame | None = None, evidence: Mapping[tuple, dict] | None = None) -> dict[str, str]:
     """The sentences the page glues (as ``mp-<key>``), from the data, the runs at initialisation and in training,
     and, for the mitigations, from the recorded verdict's groups."""
     zt = zone_table(zrun)
@@ -1139,5 +1135,5 @@ def page_texts(verdicts: Mapping[str, Verdict], *, zrun: ZoneRun, grid: TrainGri
             "nan-runs": nan_text, "runs": f"{len(f):,} training run{'' if len(f) == 1 else 's'}",
             "mitigation-gaps": _mitigation_gaps(verdicts.get("mitigations-shrink-gap")),
             "batch-shares": _share_text(shares, None), "bn-shares": _share_text(shares, True),
-            "tuned-lrs": lrs, "evidence-comment": evidence_comment(),
+            "tuned-lrs": lrs, "evidence-comment": evidence_comment(evidence or {}),
             "train-sizes": " and ".join(f"{ds} on {sp.n_train:,} training images" for ds, sp in splits.items())}

@@ -529,7 +529,7 @@ def _stall_slope(beh: pd.DataFrame, opt: str, obj: str) -> float | None:
     return float(s) if np.isfinite(s) else None
 
 
-def _pair_state(b: pd.Series, beh: pd.DataFrame, opt: str, smooth: str, rough: str, min_fraction: float,
+def _pair_state(b: pd.Series, beh: pd.DataFrame, opt: str, smooth: str, rough: str, *, min_fraction: float,
                 min_slope_gap: float) -> tuple[bool | None, str, list[str]]:
     """Whether ``opt`` behaves differently on one twin pair: True (it differs), False (it does not), None (open),
     with a one-line account and the per-lr comparisons."""
@@ -589,7 +589,8 @@ def adaptive_optimizers_differ(beh: pd.DataFrame, twin_pairs: Sequence[tuple[str
     for opt in run:
         states, notes, compared = [], [], []
         for smooth, rough in twin_pairs:
-            st, note, comp = _pair_state(b, beh, opt, smooth, rough, min_fraction, min_slope_gap)
+            st, note, comp = _pair_state(b, beh, opt, smooth, rough, min_fraction=min_fraction,
+                                         min_slope_gap=min_slope_gap)
             states.append(st), notes.append(note), compared.extend(comp)
         total = len(states)
         differ, open_ = sum(x is True for x in states), sum(x is None for x in states)

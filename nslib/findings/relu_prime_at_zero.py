@@ -80,10 +80,14 @@ AUTHORS_V32 = 0.463
 #: The exact-zero rate per pre-activation evaluation their volume implies, -ln(1 - V) / N: about 1.35e-8.
 AUTHORS_RATE32 = -math.log(1.0 - AUTHORS_V32) / AUTHORS_EVALUATIONS_PER_PASS
 #: The authors' base net (deel-ai/relu-prime, MNIST volume notebooks): 3 hidden layers of 256.
-AUTHORS_WIDTH, AUTHORS_DEPTH = 256, 3
+AUTHORS_WIDTH = 256
+#: The authors' base net's number of hidden layers.
+AUTHORS_DEPTH = 3
 #: The paper's own set-up, on which its volume claims are judged: real MNIST rows, and 16 bits as the authors ran them
 #: (``.half()``, float16); the other datasets and bfloat16 are reported beside, never judged.
-PAPER_DATASET, PAPER_DTYPE = "mnist", "float16"
+PAPER_DATASET = "mnist"
+#: The paper's 16 bits: float16 (the authors' ``.half()``), judged; bfloat16 is reported beside.
+PAPER_DTYPE = "float16"
 #: "Beyond the noise": a difference counts when it exceeds this many standard errors (about a two-sided 95% normal
 #: interval).
 SE_MULTIPLE = 2.0
@@ -909,7 +913,7 @@ def _lr_for(lrs: Mapping, opt: str, bn: bool, alpha: float) -> float:
     return float(lrs.get((opt, bool(bn), float(alpha)), lrs.get(opt, math.nan)))
 
 
-def _train_runs(X, y, Xe, ye, split: data.Split, dt: torch.dtype, alphas: Sequence[float], *, opt: str, bn: bool,
+def _train_runs(X, y, Xe, ye, split: data.Split, dt: torch.dtype, *, alphas: Sequence[float], opt: str, bn: bool,
                 init: int, batches: int, lrs: Sequence[float], width: int, depth: int, batch_size: int, steps: int,
                 kernel: str, device, relu_grad: str) -> list[dict]:
     """One init trained at every (alpha, step size) pair (same init, same minibatches), accuracy on (Xe, ye). A run
@@ -960,7 +964,8 @@ def tune_lrs(split: data.Split, dtype: str, alphas: Sequence[float], *, optimize
         for bn in batch_norms:
             for i, (init, order) in enumerate(zip(inits, orders)):
                 plan = [(a, lr) for a in alphas for lr in grid]
-                for r in _train_runs(X[fit], y[fit], X[val], y[val], split, dt, [a for a, _ in plan], opt=opt, bn=bn,
+                for r in _train_runs(X[fit], y[fit], X[val], y[val], split, dt, alphas=[a for a, _ in plan], opt=opt,
+                                     bn=bn,
                                      init=init, batches=order, lrs=[lr for _, lr in plan], width=width, depth=depth,
                                      batch_size=batch_size, steps=steps, kernel=kernel, device=device,
                                      relu_grad=relu_grad):
@@ -1005,7 +1010,8 @@ def accuracy_grid(split: data.Split, dtype: str, alphas: Sequence[float], *, opt
     for opt_name in optimizers:
         for bn in batch_norms:
             for i, (init, order) in enumerate(zip(inits, orders)):
-                for r in _train_runs(X, y, Xe, ye, split, dt, alphas, opt=opt_name, bn=bn, init=init, batches=order,
+                for r in _train_runs(X, y, Xe, ye, split, dt, alphas=alphas, opt=opt_name, bn=bn, init=init,
+                                     batches=order,
                                      lrs=[_lr_for(lrs, opt_name, bn, a) for a in alphas], width=width, depth=depth,
                                      batch_size=batch_size, steps=steps, kernel=kernel, device=device,
                                      relu_grad=relu_grad):

@@ -234,6 +234,11 @@ def test_hovers_holds_fails_and_is_inconclusive():
     # a run with a missing sharpness (Lanczos failed) is left out, never counted against the claim
     failed = eos.hovers_at_2_over_eta(_families(tanh={"band_fraction": 0.5, "lanczos_failures": 1}))
     assert failed.state == INCONCLUSIVE and "Lanczos did not converge" in failed.reason
+    # a run that starts above the edge catapults (its sharpness falls far below 2/eta): not the paper's regime, never
+    # counted against the claim, whatever its band fraction
+    catapult = eos.hovers_at_2_over_eta(_families(tanh={"s0": 9.0, "band_fraction": 0.1}))
+    assert catapult.state == INCONCLUSIVE and "started at or above the edge" in catapult.reason
+    assert eos.loss_nonmonotone_yet_decreasing(_families(elu={"s0": 1.2, "uptick_fraction": 0.0})).state == INCONCLUSIVE
 
 
 def test_loss_nonmonotone_yet_decreasing_holds_fails_and_is_inconclusive():

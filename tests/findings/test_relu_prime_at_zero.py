@@ -109,7 +109,8 @@ def test_a_run_without_exact_zeros_is_copied_for_other_alphas_and_equals_a_real_
               lrs={"sgd": 0.1})
     acc = rpz.accuracy_grid(digits, "float64", [0.0, 1.0], **kw)
     assert (acc.zeros == 0).all()
-    real = [rpz._train_runs(digits.X_train, digits.y_train, digits.X_test, digits.y_test, digits, torch.float64, [a],
+    real = [rpz._train_runs(digits.X_train, digits.y_train, digits.X_test, digits.y_test, digits, torch.float64,
+                            alphas=[a],
                             opt="sgd", bn=False, init=rpz.stream_seeds(3, 2, "accuracy-init")[0],
                             batches=rpz.stream_seeds(3, 2, "accuracy-batches")[0], lrs=[0.1], width=16, depth=2,
                             batch_size=64, steps=5, kernel="fused", device="cpu", relu_grad="scaled")[0]

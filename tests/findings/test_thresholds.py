@@ -68,8 +68,9 @@ def test_criterion_constants_are_found_in_defaults_and_module_constants():
     import types
 
     m = types.ModuleType("fake")
-    src = "LIMIT = 0.3\nNAME = 'x'\ndef some_claim(data, ratio: float = 2.0, flag: bool = True, band=(0.8, 1.3), label='a'):\n" \
-          "    return data > LIMIT and NAME\n"
+    src = ("LIMIT = 0.3\nNAME = 'x'\n"
+           "def some_claim(data, ratio: float = 2.0, flag: bool = True, band=(0.8, 1.3), label='a'):\n"
+           "    return data > LIMIT and NAME\n")
     m.__dict__["__file__"] = "<fake>"
     exec(compile(src, "<fake>", "exec"), m.__dict__)
     import linecache
