@@ -187,8 +187,9 @@ def single_sample_clarke(points: pd.DataFrame, alphas, control_alpha: float, tol
     """AD with ReLU'(0) = alpha lies in the exact Clarke set at every judged kinked point for every tested alpha in
     [0, 1] (sup-norm distance <= tol), while the negative control falls outside at one judged point at least.
     ``points`` is a :func:`clarke_distances` frame. One group per tested alpha (holds when inside at every judged
-    point) and one for the control (holds when outside at one judged point at least): the claim holds when every
-    group does.
+    point) and one for the control (holds when outside at one judged point at least; when it stays inside everywhere
+    the points have no power to tell choices apart, and the group is inconclusive, never a refutation): the claim
+    holds when every group does.
 
     Judged points have a tied pre-activation and a Clarke set other than {0} (where the loss is identically 0
     nearby, every choice passes, the control too: such points are reported apart). Preconditions: at least one
@@ -217,8 +218,13 @@ def single_sample_clarke(points: pd.DataFrame, alphas, control_alpha: float, tol
         groups[f"alpha={alpha:g}"] = Verdict.from_state(frac == 1.0, fraction_inside=frac,
                                                          max_distance=float(d.max()))
     c = judged[judged.alpha == control_alpha].distance.to_numpy(float)
-    groups[f"control alpha={control_alpha:g}"] = Verdict.from_state(
-        bool(np.any(c > tol)), fraction_outside=float(np.mean(c > tol)), max_distance=float(c.max()))
+    # a control that stays inside everywhere shows that these points cannot tell a choice outside [0, 1] from one
+    # inside: the test has no power here (inconclusive), which says nothing against the paper
+    control = dict(fraction_outside=float(np.mean(c > tol)), max_distance=float(c.max()))
+    groups[f"control alpha={control_alpha:g}"] = (
+        Verdict.from_state(True, **control) if np.any(c > tol) else
+        Verdict.undecided("", "the control stayed inside the Clarke set at every judged point: these points cannot "
+                              "tell a choice outside [0, 1] from one inside", **control))
     return Verdict.combine(groups, criterion, **counts)
 
 

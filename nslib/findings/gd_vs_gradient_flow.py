@@ -699,8 +699,10 @@ def gd_tracks_gf(tracking: pd.DataFrame, threshold: float = 0.02) -> Verdict:
     a row above (lower bound >= ``threshold``) refutes, every row below (upper bound < ``threshold``) holds.
     Preconditions: a paper net was run, every row was measured (a reference exists, nothing diverged), and no row's
     bounds straddle the threshold. Nets that are not the paper's are measured by the same test and reported."""
+    horizons = ", ".join(f"t = {t:g}" for t in sorted(set(tracking.t.astype(float)))) if len(tracking) else "none"
     criterion = (f"max_t ||GD(eta0) - GF|| and max_t ||GD(eta0) - GD(eta0/r)|| over the distance travelled < "
-                 f"{threshold:g} (the paper's figures) on the authors' MNIST set-up, for every paper net run")
+                 f"{threshold:g} (the paper's figures, read at t = {PAPER_MNIST_FIGURE['t']:g}) on the authors' MNIST "
+                 f"set-up, for every paper net run, up to the horizons run here ({horizons})")
     groups, reported = {}, {}
     for net, sub in tracking.groupby("net", sort=False):
         flow = sub[sub.comparison == "flow"]

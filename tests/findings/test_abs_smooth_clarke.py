@@ -60,8 +60,9 @@ def test_single_sample_clarke():
     assert v.groups["control alpha=2"].measured["max_distance"] == 0.5
     never_out = points({**inside, 2.0: np.zeros(5)})
     v = asc.single_sample_clarke(never_out, [0.0, 1.0], 2.0)
-    assert v.state == DOES_NOT_HOLD and v.groups["control alpha=2"].state == DOES_NOT_HOLD
-    assert v.groups["alpha=0"].state == HOLDS
+    # a control that never leaves the set: the points have no power to tell choices apart (inconclusive, not false)
+    assert v.state == INCONCLUSIVE and v.groups["control alpha=2"].state == INCONCLUSIVE
+    assert "cannot tell a choice outside" in v.reason and v.groups["alpha=0"].state == HOLDS
     bad = points({**inside, 0.5: [0, 0, 1e-3, 0, 0], 2.0: [0, 0.5, 0, 0, 0]})
     v = asc.single_sample_clarke(bad, [0.0, 0.5, 1.0], 2.0)
     assert v.state == DOES_NOT_HOLD and v.groups["alpha=0.5"].state == DOES_NOT_HOLD
