@@ -603,7 +603,8 @@ def plot_atlas(stem: str):
             if row is not None and groups and row.state != STATES[0]:
                 k = sum(gs == row.state for gs in groups.values())
                 ax.text(j, i, f"{k}/{len(groups)}", ha="center", va="center", fontsize=5.5, color="white")
-    ax.set_yticks(range(len(claims)), [f"{c} (seed-independent)" if c in fixed else c for c in claims])
+    ax.set_yticks(range(len(claims)), [f"{c}\n(seed-independent)" if c in fixed else c for c in claims],
+                  fontsize="small")
     ax.set_xticks(range(len(cols)), [f"seed {s}" if v == _BASELINE else f"{v}\nseed {s}" for v, s in cols],
                   rotation=60, ha="right", fontsize="x-small")
     for i, st in enumerate(STATES):

@@ -518,13 +518,13 @@ def likq_implies_clarke(cases: pd.DataFrame, alphas, tol: float = 1e-9) -> Verdi
             inside = r.distance.to_numpy(float) <= tol
             per_case = r.assign(inside=inside).groupby("case", sort=False).inside.all()
             left = [str(c) for c in per_case.index[~per_case.to_numpy()]]
-            out[f"{label}: {fam}"] = Verdict.from_state(bool(inside.all()), cases=int(len(per_case)),
+            out[f"{fam}, {label}"] = Verdict.from_state(bool(inside.all()), cases=int(len(per_case)),
                                                         cases_outside=len(left), max_distance=float(r.distance.max()),
                                                         outside=left[:8])
         return out
 
-    groups = family_groups(tested[tested.likq.astype(bool)], "LIKQ holds")
-    reported = family_groups(tested[~tested.likq.astype(bool)], "LIKQ fails")
+    groups = family_groups(tested[tested.likq.astype(bool)], "where LIKQ holds")
+    reported = family_groups(tested[~tested.likq.astype(bool)], "where LIKQ fails")
     if not groups:
         return Verdict.undecided(criterion, "LIKQ held at no kinked case: the implication was never tested",
                                  reported=reported, **counts)
@@ -681,7 +681,7 @@ def _likq_texts(likq_v: Verdict, cases: pd.DataFrame, tol: float) -> dict[str, s
     out = {"likq-dense": (f"LIKQ held at {int(dense.likq.astype(bool).sum())} of the "
                           f"{_count(len(dense), 'kinked point', 'kinked points')} of the dense nets"
                           if len(dense) else "no dense-net point had an active kink")}
-    held = [(k.removeprefix("LIKQ holds: "), g) for k, g in likq_v.groups.items()]
+    held = [(k.removesuffix(", where LIKQ holds"), g) for k, g in likq_v.groups.items()]
     if held:
         out["likq-holds"] = "where LIKQ held, AD's output lay in the Clarke set for every tested ReLU'(0) at " + (
             _and_join(
@@ -689,7 +689,7 @@ def _likq_texts(likq_v: Verdict, cases: pd.DataFrame, tol: float) -> dict[str, s
                 for fam, g in held))
     else:
         out["likq-holds"] = "LIKQ held at no kinked case, so the implication was not tested"
-    failed = [(k.removeprefix("LIKQ fails: "), g) for k, g in likq_v.reported.items()]
+    failed = [(k.removesuffix(", where LIKQ fails"), g) for k, g in likq_v.reported.items()]
     if failed:
         out["likq-fails"] = ("where LIKQ failed, AD left the Clarke set for some tested ReLU'(0) at " + _and_join(
             f"{g.measured['cases_outside']} of {g.measured['cases']} {_FAMILY_PROSE[fam]}" for fam, g in failed))

@@ -977,7 +977,7 @@ def plot_curvature(factors: pd.DataFrame):
               ylabel="exp(-integral_0^t lambda_minus)" + (" (log)" if wide else ""), title="its factor in the bound")
     log_ticks(left.yaxis)
     fig.suptitle("Curvature along the gradient-flow trajectory", fontweight="bold")
-    shared_legend(fig, [left, right], ncol=3)
+    shared_legend(fig, [left, right], ncol=2)  # the run labels are long: three columns overflowed the page
     return fig
 
 

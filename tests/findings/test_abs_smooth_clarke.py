@@ -157,16 +157,16 @@ def test_likq_implies_clarke_holds_does_not_hold_and_is_inconclusive():
     ok = likq_frame([(DENSE, "point 0", True, inside), (BUILT, "max", True, inside),
                      (BUILT, "relu(x) - relu(-x)", False, {0.0: 1.0, 1.0: 1.0}), (INPUT, "net 0", False, inside)])
     v = asc.likq_implies_clarke(ok, [0.0, 1.0])
-    assert v.state == HOLDS and set(v.groups) == {f"LIKQ holds: {DENSE}", f"LIKQ holds: {BUILT}"}
+    assert v.state == HOLDS and set(v.groups) == {f"{DENSE}, where LIKQ holds", f"{BUILT}, where LIKQ holds"}
     # the boundary is reported, never judged: a case leaving where LIKQ fails does not refute the implication
-    assert v.reported[f"LIKQ fails: {BUILT}"].state == DOES_NOT_HOLD
-    assert v.reported[f"LIKQ fails: {BUILT}"].measured["outside"] == ["relu(x) - relu(-x)"]
-    assert v.reported[f"LIKQ fails: {INPUT}"].state == HOLDS
+    assert v.reported[f"{BUILT}, where LIKQ fails"].state == DOES_NOT_HOLD
+    assert v.reported[f"{BUILT}, where LIKQ fails"].measured["outside"] == ["relu(x) - relu(-x)"]
+    assert v.reported[f"{INPUT}, where LIKQ fails"].state == HOLDS
     assert v.measured["likq_holds"] == 2 and v.measured["likq_fails"] == 2
     bad = likq_frame([(DENSE, "point 0", True, inside), (INPUT, "net 3", True, {0.0: 0.0, 1.0: 0.5})])
     v = asc.likq_implies_clarke(bad, [0.0, 1.0])
-    assert v.state == DOES_NOT_HOLD and v.groups[f"LIKQ holds: {INPUT}"].measured["outside"] == ["net 3"]
-    assert v.groups[f"LIKQ holds: {DENSE}"].state == HOLDS
+    assert v.state == DOES_NOT_HOLD and v.groups[f"{INPUT}, where LIKQ holds"].measured["outside"] == ["net 3"]
+    assert v.groups[f"{DENSE}, where LIKQ holds"].state == HOLDS
     none_hold = likq_frame([(BUILT, "relu(x) - relu(-x)", False, {0.0: 1.0, 1.0: 1.0})])
     v = asc.likq_implies_clarke(none_hold, [0.0, 1.0])
     assert v.state == INCONCLUSIVE and "LIKQ held at no kinked case" in v.reason and v.reported
