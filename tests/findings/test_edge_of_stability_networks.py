@@ -204,6 +204,38 @@ def test_square_loss_and_cross_entropy_are_separate_claims():
     assert "never reached the edge" in eos.loss_nonmonotone_yet_decreasing_ce(never).reason
 
 
+def test_a_cross_entropy_run_that_fit_its_data_before_the_edge_is_not_judged_on_sharpening():
+    # the pilot that made this rule: 500 MNIST digits fit within 20 steps at eta 1, the sharpness falling from there
+    fit_first = {"rise": 1.24, "crossed_step": None, "loss_end": 1e-4, "fit_step": 20}
+    ce = eos.progressive_sharpening_ce(_families(relu=fit_first).assign(loss="ce"))
+    assert ce.state == INCONCLUSIVE and ce.groups["relu (mnist)"].state == INCONCLUSIVE and eos._FIT_FIRST in ce.reason
+    assert ce.groups["relu (mnist)"].measured["excluded_reasons"] == [f"2 x {eos._FIT_FIRST}"]
+    # the same run with square loss trained without sharpening: against the claim
+    assert eos.progressive_sharpening(_families(relu=fit_first)).state == DOES_NOT_HOLD
+    # fit only after the crossing, or never fit while its loss fell tenfold: judged, and against the claim
+    late = {"rise": 1.2, "crossed_step": None, "loss_end": 0.05, "fit_step": None}
+    assert eos.progressive_sharpening_ce(_families(tanh=late).assign(loss="ce")).state == DOES_NOT_HOLD
+    rose = {**fit_first, "rise": 1.6}  # rose before it fit: for the claim
+    assert eos.progressive_sharpening_ce(_families(elu=rose).assign(loss="ce")).state == HOLDS
+
+
+def test_fit_first_text_names_the_cross_entropy_runs_not_judged_on_sharpening():
+    rows = _summary([{"family": "relu", "loss": "ce", "rise": 1.2, "crossed_step": None, "fit_step": 20},
+                     {"family": "tanh", "loss": "ce", "rise": 1.2, "crossed_step": None, "fit_step": 40},
+                     {"family": "elu", "loss": "ce", "rise": 2.0, "crossed_step": 30, "fit_step": 20},
+                     {"family": "relu", "loss": "mse", "rise": 1.0, "crossed_step": None, "fit_step": 10}])
+    assert eos.fit_first_text(rows).startswith("2 of 3 cross-entropy runs reached 99% train accuracy before they "
+                                               "sharpened or reached the edge, by step 20 to 40:")
+    assert eos.fit_first_text(rows.iloc[2:]).startswith("No cross-entropy run fit")
+    assert eos.fit_first_text(rows.iloc[3:]) == "No cross-entropy run was made."
+
+
+def test_run_metrics_reads_the_first_check_at_99_percent_accuracy():
+    m = eos.run_metrics(_run([0.5, 0.3, 0.2], _eos_losses(20), loss="ce", accuracy=[0.2, 0.995, 1.0]))
+    assert m["fit_step"] == 10 and m["crossed_step"] is None
+    assert eos.run_metrics(_run([0.5, 0.3], _eos_losses(10)))["fit_step"] is None
+
+
 def test_extensions_are_reported_beside_and_never_refute_the_papers_claim():
     extended = pd.concat([_families(), _summary([{"family": "softplus(5)", "band_fraction": 0.1}]),
                           _summary([{"family": "tanh", "dataset": "digits", "band_fraction": 0.1}])])
