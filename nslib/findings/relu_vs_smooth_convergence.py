@@ -306,7 +306,7 @@ def toy_smooth_converges(runs: ToyRuns, tol: float = 1e-8, margin: float = 100.0
         steps = tr.gap.shape[-1] - 1
         # the most telling numbers first: the page's group table shows a group's first three
         entry = {"largest_judged_gap": None, "judged": 0, "failed": 0, "too_short": 0, "diverged": 0,
-                 "two_over_L": float(np.median(2 / L))}
+                 "two_over_L": float(np.median(2 / L)), "judged_lrs": []}
         for i, lr in enumerate(lrs):
             for s in range(g.shape[1]):
                 if not lr < 2 / L[s]:
@@ -322,6 +322,7 @@ def toy_smooth_converges(runs: ToyRuns, tol: float = 1e-8, margin: float = 100.0
                     entry["too_short"] += 1
                     continue
                 entry["judged"] += 1
+                entry["judged_lrs"] = sorted(set(entry["judged_lrs"]) | {float(lr)})
                 entry["failed"] += int(not converged)
                 gg = float(g[i, s])
                 entry["largest_judged_gap"] = max(entry["largest_judged_gap"] or 0.0, gg)
@@ -344,18 +345,25 @@ def toy_smooth_faster(plateau: Verdict, smooth: Verdict) -> Verdict:
     (``plateau``, the :func:`toy_gap_plateau` verdict), while the softplus toy at every step below its stability edge
     reaches its own optimum to ``tol`` (``smooth``, the :func:`toy_smooth_converges` verdict). The two are combined by
     the book's one rule, as groups: either refuted refutes the claim, either undecided leaves it undecided; no
-    constant of its own."""
+    constant of its own. The comparison is at the same steps: the plateau is judged at every step of the grid, the
+    softplus toy at the steps below its 2/L (``steps_compared``); a holding verdict with no step judged for both
+    would compare different steps, and is inconclusive."""
     criterion = ("the ReLU toy stalls at a gap proportional to the step (toy-gap-plateau) while the softplus toy, at "
                  "the same steps below its 2/L, converges to its own optimum (toy-smooth-converges): for every "
                  "epsilon below the ReLU plateau the smooth toy gets there and the ReLU toy never does")
     m_p, m_s = plateau.measured, smooth.measured
     gaps = [g.measured.get("largest_judged_gap") for g in smooth.groups.values()]
     gaps = [g for g in gaps if g is not None]
-    return Verdict.combine({"ReLU toy stalls": plateau, "softplus toy converges": smooth}, criterion,
-                           relu_smallest_late_gap=m_p.get("smallest_gap"),
-                           relu_median_gap_over_eta=m_p.get("median_gap_over_eta"),
-                           softplus_largest_judged_gap=max(gaps) if gaps else None,
-                           softplus_runs_judged=m_s.get("judged"))
+    compared = sorted({lr for g in smooth.groups.values() for lr in g.measured.get("judged_lrs") or []})
+    measured = dict(relu_smallest_late_gap=m_p.get("smallest_gap"),
+                    relu_median_gap_over_eta=m_p.get("median_gap_over_eta"),
+                    softplus_largest_judged_gap=max(gaps) if gaps else None,
+                    softplus_runs_judged=m_s.get("judged"), steps_compared=compared)
+    v = Verdict.combine({"ReLU toy stalls": plateau, "softplus toy converges": smooth}, criterion, **measured)
+    if v.state == HOLDS and not compared:
+        return Verdict.undecided(criterion, "no step was judged for both toys: the softplus toy was judged at no step "
+                                            "of the ReLU toy's grid", **measured)
+    return v
 
 
 def plot_toy_curves(runs: ToyRuns, lr: float | None = None):
@@ -850,7 +858,9 @@ def _smooth_faster_text(v: Verdict | None) -> str:
         gap = m.get("softplus_largest_judged_gap")
         return (f"holds there: the ReLU toy never gets below a late gap of {m['relu_smallest_late_gap']:.2g} "
                 f"(≈ {m['relu_median_gap_over_eta']:.3f} × η), while every judged softplus run ends "
-                + ("exactly at its own optimum" if gap == 0 else f"within {gap:.1e} of its own optimum"))
+                + ("exactly at its own optimum" if gap == 0 else f"within {gap:.1e} of its own optimum")
+                + (f", compared at the same steps η = {', '.join(f'{x:g}' for x in m['steps_compared'])}"
+                   if m.get("steps_compared") else ""))
     if v.state == DOES_NOT_HOLD:
         bad = [k for k, g in v.groups.items() if g.state == DOES_NOT_HOLD]
         return f"does not hold there, on the paper's own set-up: {_and_join(bad)} failed (see the two toy verdicts)"

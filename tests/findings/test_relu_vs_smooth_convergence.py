@@ -201,6 +201,13 @@ def test_toy_smooth_faster_true_false_inconclusive():
     assert v.state == HOLDS and set(v.groups) == {"ReLU toy stalls", "softplus toy converges"}
     assert v.measured["relu_median_gap_over_eta"] == pytest.approx(0.0735, rel=0.05)
     assert v.measured["softplus_largest_judged_gap"] == pytest.approx(1e-14)
+    assert v.measured["steps_compared"] and set(v.measured["steps_compared"]) <= {float(x) for x in runs.lrs}
+    # both toys hold, but on no common step (a smooth verdict with no judged step): not a comparison at the same steps
+    plateau, smooth = rvs.toy_gap_plateau(runs), rvs.toy_smooth_converges(runs)
+    for g in smooth.groups.values():
+        g.measured["judged_lrs"] = []
+    v = rvs.toy_smooth_faster(plateau, smooth)
+    assert v.state == INCONCLUSIVE and "no step was judged for both" in v.reason
     converging = _toy_runs(lambda lr, k: 1e-6 * lr + 0 * k)  # the ReLU toy converges too: not slower
     v = rvs.toy_smooth_faster(rvs.toy_gap_plateau(converging), rvs.toy_smooth_converges(converging))
     assert v.state == DOES_NOT_HOLD and v.groups["ReLU toy stalls"].state == DOES_NOT_HOLD
