@@ -294,6 +294,11 @@ def test_high_beta_breaks_16bit_true_false_inconclusive():
     assert v.state == INCONCLUSIVE and ">= 1000 (it has 0, 100)" in v.reason
     v = mpj.high_beta_breaks_16bit(_grid({BASE16: {0.0: [0.9, 0.9], 1.0: [0.9, 0.9], 1e4: [0.1, 0.1]}}))
     assert v.state == INCONCLUSIVE and "2 seeds:" in v.reason
+    # the authors' grid: beta = 100 is a low beta too (their LeNet at float16: unchanged up to 100), 1000 is not
+    v = mpj.high_beta_breaks_16bit(_grid({BASE16: {**broken, 100.0: [0.9, 0.91, 0.9], 1e3: [0.1, 0.1, 0.1]}}))
+    assert v.state == HOLDS and v.groups["mnist float16"].measured["small_betas"] == [1.0, 100.0]
+    v = mpj.high_beta_breaks_16bit(_grid({BASE16: {**broken, 100.0: [0.6, 0.6, 0.62]}}))
+    assert v.state == DOES_NOT_HOLD
     v = mpj.high_beta_breaks_16bit(_grid({FP32: broken}))  # no 16-bit run
     assert v.state == INCONCLUSIVE and "no 16-bit precision" in v.reason and not v.groups
 
