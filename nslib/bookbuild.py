@@ -275,6 +275,14 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _setup_note(notebook: Path) -> str:
+    """", as close as ..." from the notebook's ``metadata.nslib.setup_note``: how its rerun of the paper's set-up
+    differs from the paper's (the Edge of Stability page runs the paper's nets on MNIST, where the paper used
+    CIFAR-10); empty when the page runs the authors' own set-up."""
+    note = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("nslib", {}).get("setup_note")
+    return f" ({note})" if note else ""
+
+
 def scorecard_markdown(executed: dict[Path, Any]) -> str:
     """The scorecard (MyST): per claim, its words, whose claim it is (the paper's or this book's own), the verdict
     of this build in a word and a colour with its one-line reading (a "does not hold" says whether it stands against
@@ -300,7 +308,8 @@ def scorecard_markdown(executed: dict[Path, Any]) -> str:
             else:
                 verdict = "not executed in this build"
             if state == STATES[1]:  # a "does not hold" says what it is evidence of
-                verdict += (" — <em>against the paper, on its own set-up</em>" if info.kind(cid) == "paper" else
+                verdict += (f" — <em>against the paper, on its own set-up{_setup_note(info.path)}</em>"
+                            if info.kind(cid) == "paper" else
                             " — <em>a boundary of this book's extension, not a finding against the paper</em>")
             if rounding:
                 verdict += (' <span title="rests on float16/bfloat16 rounding: computed with this CPU\'s kernels; '

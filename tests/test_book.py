@@ -51,6 +51,8 @@ def test_the_scorecard_states_every_claim_in_words_with_its_reading(path):
         assert ("a boundary of this book's extension" in row) == (cid in info.book_claims)
         assert ("against the paper, on its own set-up" in row) == (cid not in info.book_claims)
         assert ("⚙ CPU kernels here" in row) == bool((info.atlas or {}).get("kernels"))
+        if path.stem == "edge-of-stability-networks" and cid not in info.book_claims:  # MNIST for CIFAR-10: said
+            assert "own set-up (as close as offline allows: the paper's nets and losses on real MNIST" in row
     missing = scorecard_markdown({path: None})  # a page the build did not execute says so, never a blank
     assert missing.count("not executed in this build") == len(info.claims)
 

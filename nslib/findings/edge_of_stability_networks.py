@@ -76,6 +76,10 @@ REACH = 0.9
 
 #: The band, in units of 2/eta, within which the sharpness must stay to hover at the edge.
 BAND = (0.8, 1.3)
+#: The loss claims' "decreases over long timescales": the window cut into BLOCKS equal blocks, at least MIN_DECREASES
+#: of the BLOCKS - 1 consecutive block means falling (ours, fixed before the data).
+BLOCKS = 5
+MIN_DECREASES = 3
 
 
 # --------------------------------------------------------------------------------------------------------------- Set-up
@@ -232,7 +236,7 @@ def run_control(n_train: int, eta: float, steps: int, *, sharpness_every: int, s
                   dataset=c["dataset"], loss=c["loss"], family=c["family"])
 
 
-def run_metrics(run: GDRun, *, rise_factor: float = 1.5, accuracy_stop: float = 0.99, blocks: int = 5) -> dict:
+def run_metrics(run: GDRun, *, rise_factor: float = 1.5, accuracy_stop: float = 0.99, blocks: int = BLOCKS) -> dict:
     """What the criteria read from one run, with the sharpness in units of 2/eta.
 
     - ``lanczos_failures``: checks where Lanczos did not converge (such a run is not judged);
@@ -465,7 +469,7 @@ _FIT_FIRST = "fit the training set (99% train accuracy) before sharpening or rea
 
 
 def _sharpening(summary, loss, rise_factor, trained) -> Verdict:
-    criterion = (f"{_LOSS_NAMES[loss]}, per paper family on the paper's set-up: in >= 75% of the judged runs the "
+    criterion = (f"{_LOSS_NAMES[loss]}, per paper family, the paper's nets on MNIST: in >= 75% of the judged runs the "
                  f"sharpness rises >= {rise_factor:g}x before reaching {REACH:g} x 2/eta (runs starting above "
                  f"{REACH / rise_factor:.2g} x 2/eta have no room and are not judged"
                  + ("; nor are runs that fit 99% train accuracy before rising or reaching the edge)" if loss == "ce"
@@ -511,7 +515,7 @@ _ABOVE = "started at or above the edge (a catapult from the first step, not the 
 
 
 def _hovers(summary, loss, min_fraction, min_checks) -> Verdict:
-    criterion = (f"{_LOSS_NAMES[loss]}, per paper family on the paper's set-up: in >= 75% of the judged runs >= "
+    criterion = (f"{_LOSS_NAMES[loss]}, per paper family, the paper's nets on MNIST: in >= 75% of the judged runs >= "
                  f"{min_fraction:.0%} of the sharpness checks after it reaches {REACH:g} x 2/eta lie in "
                  f"[{BAND[0]:g}, {BAND[1]:g}] x 2/eta" + (" (until 99% train accuracy)" if loss == "ce" else "")
                  + f"; runs that start at or above {REACH:g} x 2/eta are not judged")
@@ -545,7 +549,7 @@ def hovers_at_2_over_eta_ce(summary: pd.DataFrame, min_fraction: float = 0.9, mi
 
 
 def _loss_claim(summary, loss, min_upticks, min_steps, max_end_over_start) -> Verdict:
-    criterion = (f"{_LOSS_NAMES[loss]}, per paper family on the paper's set-up: in >= 75% of the judged runs (>= "
+    criterion = (f"{_LOSS_NAMES[loss]}, per paper family, the paper's nets on MNIST: in >= 75% of the judged runs (>= "
                  f"{min_steps} steps after the sharpness reaches {REACH:g} x 2/eta) the loss rises at >= "
                  f"{min_upticks:.0%} of those steps, while block means fall (>= 3 of 4 decreases, last/first <= "
                  f"{max_end_over_start:g}); runs that start at or above {REACH:g} x 2/eta are not judged")
@@ -556,7 +560,7 @@ def _loss_claim(summary, loss, min_upticks, min_steps, max_end_over_start) -> Ve
         if m.get("window_steps", 0) < min_steps or "block_decreases" not in m or pd.isna(m.get("block_decreases")):
             return "never reached the edge" if pd.isna(m.get("crossed_step")) else "window too short"
         nonmonotone = m["uptick_fraction"] >= min_upticks
-        decreasing = m["block_decreases"] >= 3 and m["end_over_start"] <= max_end_over_start
+        decreasing = m["block_decreases"] >= MIN_DECREASES and m["end_over_start"] <= max_end_over_start
         return bool(nonmonotone and decreasing)
 
     return _per_family(summary, loss, judge, criterion, medians=("uptick_fraction",), min_upticks=min_upticks,
@@ -624,7 +628,7 @@ def positive_control(control: Mapping, *, rise_factor: float = 1.5, min_fraction
         if m.get("window_steps", 0) < min_steps or pd.isna(m.get("block_decreases")):
             loss = "window too short"
         else:
-            loss = bool(m["uptick_fraction"] >= min_upticks and m["block_decreases"] >= 3
+            loss = bool(m["uptick_fraction"] >= min_upticks and m["block_decreases"] >= MIN_DECREASES
                         and m["end_over_start"] <= max_end_over_start)
     groups = {"rises to 2/eta": Verdict.from_state(rises, s0=m.get("s0"), rise=m.get("rise"),
                                                    crossed_step=m.get("crossed_step")),
@@ -643,22 +647,24 @@ def smoothness(family: str) -> str:
 
 def relu_differs_from_smooth(summary: pd.DataFrame, gap: float = 0.1, min_checks: int = 5,
                              relu: str = "relu") -> Verdict:
-    """One comparison, registered before the data: with the square loss on the paper's set-up, the level at which
+    """One comparison, registered before the data: with the square loss on the paper's nets on MNIST, the level at which
     the ReLU net's sharpness sits at the edge differs from the C^2 paper families' (tanh, softplus(1)) by more than
     ``gap`` x 2/eta. The level of a run is the median sharpness over its window after the edge (units of 2/eta); of a
     family, the median over its judged runs; of the C^2 families, the median over all their judged runs. Holds when
     |ReLU - C^2| > ``gap`` (ReLU differs), does not hold when it is at most ``gap`` (ReLU sits where the smooth nets
     do). ELU (C^1) and hardtanh (kinked) are measured and reported apart, never in the comparison.
 
-    Judged runs: not diverged, Lanczos converged, reached REACH x 2/eta, >= ``min_checks`` checks in the window.
+    Judged runs: not diverged, Lanczos converged, started below and then reached REACH x 2/eta (a run that starts
+    above it catapults: :data:`_ABOVE`), >= ``min_checks`` checks in the window.
     Inconclusive when ReLU or no C^2 family has a judged run."""
-    criterion = (f"square loss, paper's set-up: |median sharpness at the edge of ReLU - that of the C^2 families "
-                 f"(tanh, softplus(1))| > {gap:g} x 2/eta (REACH {REACH:g})")
+    criterion = (f"square loss, the paper's nets on MNIST: |median sharpness at the edge of ReLU - that of the C^2 "
+                 f"families (tanh, softplus(1))| > {gap:g} x 2/eta (REACH {REACH:g}; runs that start at or above it "
+                 f"are not judged)")
     sel = summary[(summary["loss"] == "mse") & summary["dataset"].isin(PAPER_DATASETS)] if len(summary) else summary
 
     def judged(row):
         return (not row["diverged"] and row.get("lanczos_failures", 0) == 0 and not pd.isna(row.get("crossed_step"))
-                and row.get("window_checks", 0) >= min_checks)
+                and row.get("window_checks", 0) >= min_checks and row["s0"] < REACH)  # a catapult: as _ABOVE
 
     levels: dict[str, list[float]] = {}
     for row in sel.to_dict("records") if len(sel) else []:
@@ -673,11 +679,11 @@ def relu_differs_from_smooth(summary: pd.DataFrame, gap: float = 0.1, min_checks
                    and f != relu},
                 "relu_runs": len(levels.get(relu, [])), "smooth_runs": len(smooth)}
     if relu not in levels:
-        return Verdict.undecided(criterion, "no judged square-loss ReLU run at the edge on the paper's set-up",
+        return Verdict.undecided(criterion, "no judged square-loss ReLU run at the edge on the paper's nets on MNIST",
                                  **measured)
     if not smooth:
         return Verdict.undecided(criterion, "no judged square-loss run of a C^2 family at the edge on the paper's "
-                                 "set-up", **measured)
+                                 "nets on MNIST", **measured)
     difference = med[relu] - measured["smooth_level"]
     return Verdict.decided(abs(difference) > gap, criterion, difference=difference, **measured)
 
@@ -1064,6 +1070,9 @@ def _family_thresholds(cid: str) -> tuple:
         Threshold(cid, "min_steps", 50, _OURS, "fewest steps after the crossing to judge a run"),
         Threshold(cid, "max_end_over_start", 0.9, _OURS, "last of five block means over the first; the pilot fell "
                   "0.56 -> 0.003"),
+        Threshold(cid, "BLOCKS", BLOCKS, _OURS, "equal blocks of the window whose means are compared"),
+        Threshold(cid, "MIN_DECREASES", MIN_DECREASES, _OURS, "of the four consecutive block means, at least three "
+                  "fall: decreasing over long timescales, one rise allowed"),
         *((Threshold(cid, "accuracy_stop", 0.99, "authors' code",
                      "locuslab/edge-of-stability trains until 99% train accuracy: the window ends there"),)
           if ce else ()))
@@ -1082,6 +1091,8 @@ THRESHOLDS = (
     Threshold("positive-control", "min_upticks", 0.05, _OURS, "the pilot's loss rose at 49% of second-half steps"),
     Threshold("positive-control", "min_steps", 50, _OURS, "fewest steps after the crossing to judge"),
     Threshold("positive-control", "max_end_over_start", 0.9, _OURS, "the pilot's loss fell 0.56 -> 0.003"),
+    Threshold("positive-control", "MIN_DECREASES", MIN_DECREASES, _OURS, "of the four consecutive block means (of "
+              "BLOCKS = 5), at least three fall"),
     *(t for cid in ("progressive-sharpening", "hovers-at-2-over-eta", "loss-nonmonotone-yet-decreasing",
                     "progressive-sharpening-ce", "hovers-at-2-over-eta-ce", "loss-nonmonotone-yet-decreasing-ce")
       for t in _family_thresholds(cid)),
@@ -1130,7 +1141,7 @@ def _medians_text(v: Verdict, key: str, fmt: str, unit: str = "") -> str:
 
     judged = [f"{name} {one(g.measured.get(key))}" for name, g in v.groups.items()]
     beside = [f"{name} {one(g.measured.get(key))}" for name, g in v.reported.items()]
-    text = ", ".join(judged) or "no group of the paper's set-up was run"
+    text = ", ".join(judged) or "no group of the paper's nets on MNIST was run"
     return text + (f" (the book's extension: {', '.join(beside)})" if beside else "")
 
 
@@ -1139,8 +1150,8 @@ def scope_text(v: Verdict) -> str:
     judged (paper's set-up) groups and the reported (extension) groups that do not hold, named."""
     paper = [n for n, g in v.groups.items() if g.holds is False]
     ext = [n for n, g in v.reported.items() if g.holds is False]
-    first = (f"On the paper's set-up it is refuted by {', '.join(paper)}." if paper else
-             "No group of the paper's set-up refutes it.")
+    first = (f"On the paper's nets on MNIST it is refuted by {', '.join(paper)}." if paper else
+             "No group of the paper's nets on MNIST refutes it.")
     second = (f" Outside the paper's claim, the book's extension fails at {', '.join(ext)}: a boundary of the "
               "extension, not a refutation of the paper." if ext else
               " No group of the book's extension fails." if v.reported else "")
@@ -1202,7 +1213,9 @@ def fit_first_text(summary: pd.DataFrame, rise_factor: float = 1.5) -> str:
     return (f"{len(first)} of {len(ce)} cross-entropy runs reached 99% train accuracy before they sharpened or reached "
             f"the edge, by step {steps.min():,}" + (f" to {steps.max():,}" if steps.max() != steps.min() else "")
             + ": their loss fell by fitting the data, and the sharpness then falls as the paper describes for "
-            "cross-entropy, so they are not judged on sharpening.")
+            "cross-entropy, so they are not judged on sharpening. On data that a net fits this fast the cross-entropy "
+            "sharpening claim can hardly be refuted: that would take a run that neither fit nor sharpened while its "
+            "loss fell tenfold.")
 
 
 def differs_text(v: Verdict) -> str:

@@ -242,11 +242,11 @@ def test_extensions_are_reported_beside_and_never_refute_the_papers_claim():
     v = eos.hovers_at_2_over_eta(extended)
     assert v.state == HOLDS and set(v.reported) == {"softplus(5) (mnist)", "tanh (digits)"}
     assert all(g.state == DOES_NOT_HOLD and g.measured["setup"] == "extension" for g in v.reported.values())
-    assert eos.scope_text(v) == ("No group of the paper's set-up refutes it. Outside the paper's claim, the book's "
-                                 "extension fails at softplus(5) (mnist), tanh (digits): a boundary of the "
+    assert eos.scope_text(v) == ("No group of the paper's nets on MNIST refutes it. Outside the paper's claim, the "
+                                 "book's extension fails at softplus(5) (mnist), tanh (digits): a boundary of the "
                                  "extension, not a refutation of the paper.")
     refuted = eos.hovers_at_2_over_eta(pd.concat([_families(relu={"band_fraction": 0.5})]))
-    assert eos.scope_text(refuted) == "On the paper's set-up it is refuted by relu (mnist)."
+    assert eos.scope_text(refuted) == "On the paper's nets on MNIST it is refuted by relu (mnist)."
     only_extension = eos.hovers_at_2_over_eta(_summary([{"family": "tanh", "dataset": "digits"}]))
     assert only_extension.state == INCONCLUSIVE and "paper's families" in only_extension.reason
     assert only_extension.reported["tanh (digits)"].state == HOLDS
@@ -340,6 +340,11 @@ def test_relu_differs_holds_fails_and_is_inconclusive():
     assert no_relu.state == INCONCLUSIVE and "no judged square-loss ReLU run" in no_relu.reason
     no_smooth = eos.relu_differs_from_smooth(_levels().iloc[[0, 3, 4]])
     assert no_smooth.state == INCONCLUSIVE and "C^2 family" in no_smooth.reason
+    # a C^2 family that starts above the edge catapults (as on the edge claims): not judged, so no smooth level
+    above = _levels(relu=1.5)
+    above.loc[above["family"] != "relu", "s0"] = 10.0
+    v = eos.relu_differs_from_smooth(above)
+    assert v.state == INCONCLUSIVE and "C^2 family" in v.reason and v.measured["relu_runs"] > 0
     # cross-entropy and other data are not the registered comparison
     assert eos.relu_differs_from_smooth(_levels(relu=1.5).assign(loss="ce")).state == INCONCLUSIVE
     assert eos.relu_differs_from_smooth(_levels(relu=1.5).assign(dataset="digits")).state == INCONCLUSIVE
@@ -454,7 +459,7 @@ def test_page_texts_read_whole_in_every_state():
     assert texts["rise-progressive-sharpening"] == "relu (mnist) 2.0-fold, tanh (mnist) 3.0-fold, elu (mnist) 3.0-fold"
     assert texts["band-hovers-at-2-over-eta"].startswith("relu (mnist) 95%")
     assert texts["upticks-loss-nonmonotone-yet-decreasing-ce"].startswith("relu (mnist) 30%")
-    assert texts["scope-hovers-at-2-over-eta"] == "No group of the paper's set-up refutes it."
+    assert texts["scope-hovers-at-2-over-eta"] == "No group of the paper's nets on MNIST refutes it."
     assert texts["differs"].startswith("the ReLU net sat at 1.200 x 2/eta against 1.000 for the C^2 families "
                                        "(tanh, softplus(1)), a difference of +0.200 against the registered 0.1")
     assert texts["paper-families"] == "relu, softplus(1), tanh" and texts["extension-families"] == "softplus(5)"
@@ -492,7 +497,7 @@ def test_page_texts_read_whole_in_every_state():
     refuted = _claims(pd.concat([_families(relu={"band_fraction": 0.1}), _families().assign(loss="ce")]), _levels())
     texts = _page_texts(refuted, _cf_table().iloc[:0], control=_control(diverged=True))
     _no_holes(texts)
-    assert texts["scope-hovers-at-2-over-eta"] == "On the paper's set-up it is refuted by relu (mnist)."
+    assert texts["scope-hovers-at-2-over-eta"] == "On the paper's nets on MNIST it is refuted by relu (mnist)."
     assert texts["control"] == "GD diverged in the positive control."
     assert texts["cf"] == "the central flow was not run"
 
