@@ -37,7 +37,7 @@ __all__ = [
     "plot_net_curves", "plot_steps_vs_beta", "plot_toy_curves", "plot_toy_gaps",
     # criteria, one per claim id, and where their constants come from
     "THRESHOLDS", "nets_smooth_faster", "toy_diminishing_fixes", "toy_gap_plateau", "toy_smooth_converges",
-    "toy_smooth_faster",
+    "toy_smooth_faster", "relu_toy_stalls",
 ]
 
 #: Activations of the network study; ``softplus`` is expanded into one family per beta of the page's grid.
@@ -214,6 +214,21 @@ def _seed_fraction_text(fraction: float) -> str:
     return f"{fraction:.0%} of seeds"
 
 
+def _relu_toy_undecided(runs: ToyRuns, criterion: str, settle_factor: float, **measured) -> Verdict | None:
+    """The ReLU toy's preconditions, shared by the plateau and the comparison: no run diverged, every run's late
+    window settled. The inconclusive verdict that says which failed, or None."""
+    lrs = runs.lrs
+    if runs.relu.diverged.any():
+        return Verdict.undecided(criterion, "a ReLU toy run diverged (a step too large for the quadratic part)",
+                                 diverged_lrs=sorted({float(lrs[i]) for i, _ in np.argwhere(runs.relu.diverged)}))
+    ok = settled(runs.relu.gap, runs.window, settle_factor)
+    if not ok.all():
+        bad = ", ".join(f"eta = {lrs[i]:g} ({int(n)} of {ok.shape[1]} seeds)" for i, n in enumerate((~ok).sum(1)) if n)
+        return Verdict.undecided(criterion, f"the late window has not settled (its halves differ by more than "
+                                            f"{settle_factor:g}x) at {bad}: run more steps", **measured)
+    return None
+
+
 def toy_gap_plateau(runs: ToyRuns, min_gap_per_step: float = 0.01, lo: float = 0.7, hi: float = 1.3,
                     fraction: float = SEED_FRACTION, settle_factor: float = SETTLE_FACTOR) -> Verdict:
     """Constant-step subgradient GD on the ReLU toy does not converge: in at least ``fraction`` of the seeds, the
@@ -227,9 +242,7 @@ def toy_gap_plateau(runs: ToyRuns, min_gap_per_step: float = 0.01, lo: float = 0
     w, lrs = runs.window, runs.lrs
     g = runs.relu.late_gap(w)  # (L, S)
     if runs.relu.diverged.any():
-        return Verdict.undecided(criterion, "a ReLU toy run diverged (a step too large for the quadratic part)",
-                                 diverged_lrs=sorted({float(lrs[i]) for i, _ in np.argwhere(runs.relu.diverged)}))
-    ok = settled(runs.relu.gap, w, settle_factor)
+        return _relu_toy_undecided(runs, criterion, settle_factor)
     slopes = [loglog_slope(lrs, g[:, s]) for s in range(g.shape[1])]
     ratio = g / lrs[:, None]
     per_seed = [bool((ratio[:, s] >= min_gap_per_step).all() and lo <= slopes[s] <= hi) for s in range(g.shape[1])]
@@ -238,11 +251,30 @@ def toy_gap_plateau(runs: ToyRuns, min_gap_per_step: float = 0.01, lo: float = 0
                     median_gap_over_eta=float(np.median(ratio)), smallest_gap=float(g.min()),
                     slope_min=float(np.min(slopes)), slope_median=float(np.median(slopes)),
                     slope_max=float(np.max(slopes)))
-    if not ok.all():
-        bad = ", ".join(f"eta = {lrs[i]:g} ({int(n)} of {ok.shape[1]} seeds)" for i, n in enumerate((~ok).sum(1)) if n)
-        return Verdict.undecided(criterion, f"the late window has not settled (its halves differ by more than "
-                                            f"{settle_factor:g}x) at {bad}: run more steps", **measured)
+    undecided = _relu_toy_undecided(runs, criterion, settle_factor, **measured)
+    if undecided is not None:
+        return undecided
     return Verdict.decided(sum(per_seed) >= fraction * len(per_seed), criterion, **measured)
+
+
+def relu_toy_stalls(runs: ToyRuns, min_gap_per_step: float = 0.01, fraction: float = SEED_FRACTION,
+                    settle_factor: float = SETTLE_FACTOR) -> Verdict:
+    """The ReLU toy's half of :func:`toy_smooth_faster`: it stalls, in at least ``fraction`` of the seeds its late
+    mean gap is at least ``min_gap_per_step`` x eta at every step, so it never reaches an epsilon below that. The
+    level test of :func:`toy_gap_plateau` without its slope band: how the plateau scales with eta is a claim of its
+    own, not a condition of being slower. Same preconditions."""
+    criterion = (f"ReLU toy, constant steps: in >= {_seed_fraction_text(fraction)} the late mean gap is >= "
+                 f"{min_gap_per_step:g} x eta at every eta")
+    g = runs.relu.late_gap(runs.window)
+    ratio = g / runs.lrs[:, None] if not runs.relu.diverged.any() else None
+    measured = {} if ratio is None else dict(
+        seeds_stalling=int((ratio >= min_gap_per_step).all(0).sum()), seeds=int(ratio.shape[1]),
+        min_gap_over_eta=float(ratio.min()), median_gap_over_eta=float(np.median(ratio)),
+        smallest_gap=float(g.min()))
+    undecided = _relu_toy_undecided(runs, criterion, settle_factor, **measured)
+    if undecided is not None:
+        return undecided
+    return Verdict.decided(measured["seeds_stalling"] >= fraction * measured["seeds"], criterion, **measured)
 
 
 def toy_table(runs: ToyRuns) -> pd.DataFrame:
@@ -338,20 +370,21 @@ def toy_smooth_converges(runs: ToyRuns, tol: float = 1e-8, margin: float = 100.0
     return Verdict.combine(judged, criterion, reported=unjudged, **totals)
 
 
-def toy_smooth_faster(plateau: Verdict, smooth: Verdict) -> Verdict:
+def toy_smooth_faster(stalls: Verdict, smooth: Verdict) -> Verdict:
     """Kumar's v1 claim on his own set-up: the smooth (softplus) counterpart of the ReLU-output toy converges faster
     than the ReLU toy at the same constant steps. Faster in the paper's sense (iterations to reach an accuracy
-    epsilon): the ReLU toy's gap stalls at a level proportional to the step and never reaches an epsilon below it
-    (``plateau``, the :func:`toy_gap_plateau` verdict), while the softplus toy at every step below its stability edge
-    reaches its own optimum to ``tol`` (``smooth``, the :func:`toy_smooth_converges` verdict). The two are combined by
-    the book's one rule, as groups: either refuted refutes the claim, either undecided leaves it undecided; no
-    constant of its own. The comparison is at the same steps: the plateau is judged at every step of the grid, the
-    softplus toy at the steps below its 2/L (``steps_compared``); a holding verdict with no step judged for both
-    would compare different steps, and is inconclusive."""
-    criterion = ("the ReLU toy stalls at a gap proportional to the step (toy-gap-plateau) while the softplus toy, at "
+    epsilon): the ReLU toy's gap stalls at a level of at least 0.01 x the step and never reaches an epsilon below it
+    (``stalls``, the :func:`relu_toy_stalls` verdict: the plateau's level without its slope band), while the
+    softplus toy at every step below its stability edge reaches its own optimum to ``tol`` (``smooth``, the
+    :func:`toy_smooth_converges` verdict). The two are combined by the book's one rule, as groups: either refuted
+    refutes the claim, either undecided leaves it undecided; no constant of its own. The comparison is at the same
+    steps: the stall is judged at every step of the grid, the softplus toy at the steps below its 2/L
+    (``steps_compared``); a holding verdict with no step judged for both would compare different steps, and is
+    inconclusive."""
+    criterion = ("the ReLU toy stalls at a gap of at least 0.01 x the step at every step while the softplus toy, at "
                  "the same steps below its 2/L, converges to its own optimum (toy-smooth-converges): for every "
                  "epsilon below the ReLU plateau the smooth toy gets there and the ReLU toy never does")
-    m_p, m_s = plateau.measured, smooth.measured
+    m_p, m_s = stalls.measured, smooth.measured
     gaps = [g.measured.get("largest_judged_gap") for g in smooth.groups.values()]
     gaps = [g for g in gaps if g is not None]
     compared = sorted({lr for g in smooth.groups.values() for lr in g.measured.get("judged_lrs") or []})
@@ -359,7 +392,7 @@ def toy_smooth_faster(plateau: Verdict, smooth: Verdict) -> Verdict:
                     relu_median_gap_over_eta=m_p.get("median_gap_over_eta"),
                     softplus_largest_judged_gap=max(gaps) if gaps else None,
                     softplus_runs_judged=m_s.get("judged"), steps_compared=compared)
-    v = Verdict.combine({"ReLU toy stalls": plateau, "softplus toy converges": smooth}, criterion, **measured)
+    v = Verdict.combine({"ReLU toy stalls": stalls, "softplus toy converges": smooth}, criterion, **measured)
     if v.state == HOLDS and not compared:
         return Verdict.undecided(criterion, "no step was judged for both toys: the softplus toy was judged at no step "
                                             "of the ReLU toy's grid", **measured)
@@ -752,6 +785,10 @@ THRESHOLDS = (
     Threshold("toy-gap-plateau", "fraction", SEED_FRACTION, _OURS, "'4 of 5 seeds', set in FINDINGS before the runs"),
     Threshold("toy-gap-plateau", "settle_factor", SETTLE_FACTOR, _OURS,
               f"{_PILOT}: the two halves of a settled late window agreed within a few percent"),
+    Threshold("toy-smooth-faster", "min_gap_per_step", 0.01, _OURS, "its ReLU half (relu_toy_stalls): the level "
+              "of toy-gap-plateau, without the slope band"),
+    Threshold("toy-smooth-faster", "fraction", SEED_FRACTION, _OURS, "as toy-gap-plateau"),
+    Threshold("toy-smooth-faster", "settle_factor", SETTLE_FACTOR, _OURS, "as toy-gap-plateau"),
     Threshold("toy-smooth-converges", "tol", 1e-8, _OURS,
               f"{_PILOT}: softplus runs below 2/L reached gaps near 1e-16; 1e-8 is 5 decades under the ReLU plateau"),
     Threshold("toy-smooth-converges", "margin", 100.0, _OURS,

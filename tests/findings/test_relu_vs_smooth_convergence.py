@@ -197,25 +197,31 @@ def test_toy_diminishing_fixes_true_false_inconclusive():
 
 def test_toy_smooth_faster_true_false_inconclusive():
     runs = _toy_runs(_plateau)
-    v = rvs.toy_smooth_faster(rvs.toy_gap_plateau(runs), rvs.toy_smooth_converges(runs))
+    v = rvs.toy_smooth_faster(rvs.relu_toy_stalls(runs), rvs.toy_smooth_converges(runs))
     assert v.state == HOLDS and set(v.groups) == {"ReLU toy stalls", "softplus toy converges"}
     assert v.measured["relu_median_gap_over_eta"] == pytest.approx(0.0735, rel=0.05)
     assert v.measured["softplus_largest_judged_gap"] == pytest.approx(1e-14)
     assert v.measured["steps_compared"] and set(v.measured["steps_compared"]) <= {float(x) for x in runs.lrs}
     # both toys hold, but on no common step (a smooth verdict with no judged step): not a comparison at the same steps
-    plateau, smooth = rvs.toy_gap_plateau(runs), rvs.toy_smooth_converges(runs)
+    plateau, smooth = rvs.relu_toy_stalls(runs), rvs.toy_smooth_converges(runs)
     for g in smooth.groups.values():
         g.measured["judged_lrs"] = []
     v = rvs.toy_smooth_faster(plateau, smooth)
     assert v.state == INCONCLUSIVE and "no step was judged for both" in v.reason
     converging = _toy_runs(lambda lr, k: 1e-6 * lr + 0 * k)  # the ReLU toy converges too: not slower
-    v = rvs.toy_smooth_faster(rvs.toy_gap_plateau(converging), rvs.toy_smooth_converges(converging))
+    v = rvs.toy_smooth_faster(rvs.relu_toy_stalls(converging), rvs.toy_smooth_converges(converging))
     assert v.state == DOES_NOT_HOLD and v.groups["ReLU toy stalls"].state == DOES_NOT_HOLD
     stuck = _toy_runs(_plateau, sp_gap=1e-4)  # the smooth toy fails to converge
-    v = rvs.toy_smooth_faster(rvs.toy_gap_plateau(stuck), rvs.toy_smooth_converges(stuck))
+    v = rvs.toy_smooth_faster(rvs.relu_toy_stalls(stuck), rvs.toy_smooth_converges(stuck))
     assert v.state == DOES_NOT_HOLD and v.groups["softplus toy converges"].state == DOES_NOT_HOLD
+    # a ReLU toy that stalls with a plateau slope outside [0.7, 1.3] is still slower: toy-gap-plateau fails, this holds
+    steep = _toy_runs(lambda lr, k: 0.5 * lr ** 0.5 + 0 * k)
+    assert rvs.toy_gap_plateau(steep).state == DOES_NOT_HOLD
+    v = rvs.toy_smooth_faster(rvs.relu_toy_stalls(steep), rvs.toy_smooth_converges(steep))
+    assert v.state == HOLDS and v.groups["ReLU toy stalls"].measured["seeds_stalling"] == \
+        v.groups["ReLU toy stalls"].measured["seeds"]
     falling = _toy_runs(lambda lr, k: lr * np.exp(-k / 300))  # the ReLU toy has not settled
-    v = rvs.toy_smooth_faster(rvs.toy_gap_plateau(falling), rvs.toy_smooth_converges(falling))
+    v = rvs.toy_smooth_faster(rvs.relu_toy_stalls(falling), rvs.toy_smooth_converges(falling))
     assert v.state == INCONCLUSIVE and "not settled" in v.reason
 
 
