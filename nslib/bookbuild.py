@@ -275,11 +275,14 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _setup_note(notebook: Path) -> str:
-    """", as close as ..." from the notebook's ``metadata.nslib.setup_note``: how its rerun of the paper's set-up
+def _setup_note(notebook: Path, claim: str) -> str:
+    """" (as close as ...)" from the notebook's ``metadata.nslib.setup_note``: how its rerun of the paper's set-up
     differs from the paper's (the Edge of Stability page runs the paper's nets on MNIST, where the paper used
-    CIFAR-10); empty when the page runs the authors' own set-up."""
+    CIFAR-10). A string covers every claim of the page, a mapping claim id -> note only those it names; empty where
+    the page runs the authors' own set-up."""
     note = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("nslib", {}).get("setup_note")
+    if isinstance(note, dict):
+        note = note.get(claim)
     return f" ({note})" if note else ""
 
 
@@ -308,7 +311,7 @@ def scorecard_markdown(executed: dict[Path, Any]) -> str:
             else:
                 verdict = "not executed in this build"
             if state == STATES[1]:  # a "does not hold" says what it is evidence of
-                verdict += (f" — <em>against the paper, on its own set-up{_setup_note(info.path)}</em>"
+                verdict += (f" — <em>against the paper, on its own set-up{_setup_note(info.path, cid)}</em>"
                             if info.kind(cid) == "paper" else
                             " — <em>a boundary of this book's extension, not a finding against the paper</em>")
             if rounding:

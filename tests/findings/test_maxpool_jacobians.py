@@ -402,14 +402,15 @@ def test_share_study_measures_the_authors_rule_at_float32():
     assert run.batch_sizes == (16, 32) and run.batch_size == 8
     assert sorted(set(zip(f.batch_norm, f.batch_size))) == [(False, 8), (False, 16), (False, 32), (True, 8)]
     assert (f.differs == (f.sum_inf > 1e-7)).all() and len(f) == 12
-    # the first minibatch of batch norm's stream, by hand: one init, the same two gradients
-    net = mpj.make_cnn((1, 8, 8), 10, 0.0, batch_norm=True, seed=stream_seed(0, "share init digits True"))
+    # the first minibatch of batch norm's stream, by hand: its own init, the same two gradients
+    net = mpj.make_cnn((1, 8, 8), 10, 0.0, batch_norm=True, seed=stream_seed(0, "share init digits True 8 0"))
     g = torch.Generator().manual_seed(stream_seed(0, "share batches digits True"))
     idx = torch.randperm(len(split.X_train), generator=g)[:8]
     g0 = mpj._grads(net, split.X_train[idx], split.y_train[idx], 0.0)
     g1 = mpj._grads(net, split.X_train[idx], split.y_train[idx], 1.0)
     total = sum(float((a.double() - b.double()).abs().max()) for a, b in zip(g0, g1))
     assert f[f.batch_norm].sum_inf.iloc[0] == total
+    assert f[f.batch_norm].sum_inf.nunique() == 3  # each minibatch its own init and images
     table = mpj.share_table(run)
     assert table.loc[("digits", "yes", 8), "authors' share (about)"] == "80%"
 
