@@ -816,7 +816,12 @@ def authors_setup_texts(table: pd.DataFrame, threshold: float = PAPER_TRACKING_R
         return f"{n} {lo}" if lo == hi else f"{n} {lo} to {hi}"
 
     horizon = float(table["t"].max()) if len(table) else 0.0
+    paper_t = PAPER_MNIST_FIGURE["t"]
+    horizon_note = (f"The horizon reaches the paper's t = {paper_t:g}" if horizon >= paper_t else
+                    f"The horizon is shorter than the paper's t = {paper_t:g}, and the gap need not keep its ratio to "
+                    f"the distance travelled over time (left panel)")
     return {"ratios": listed("ratio", ".2%"), "compare": "; ".join(parts) or "no net was run",
+            "horizon-note": horizon_note,
             "bounds": ", ".join(bounds(n) for n in ratio) or "no net was run",
             "travelled": listed("travelled", ".2f"), "horizon": f"{horizon:g}", "duration": _duration(horizon),
             "eta-units": listed("eta0 / (2/lambda)", ".3f", "not measured"),

@@ -186,6 +186,9 @@ def test_authors_setup_texts_compare_with_the_paper_ratio_counting_the_reference
     straddles = gvg.authors_setup_texts(table({"relu": 0.015}, rel_error=0.5))
     assert straddles["compare"].startswith("undecided for relu") and straddles["bounds"] == "relu 0.75% to 2.25%"
     assert straddles["duration"] == "1 unit of time" and straddles["evals"] == "relu 100"
+    assert straddles["horizon-note"].startswith("The horizon is shorter than the paper's t = 10,")
+    assert gvg.authors_setup_texts(table({"relu": 0.01}).assign(t=10.0))["horizon-note"] == \
+        "The horizon reaches the paper's t = 10"
     # bounds that read the same are one number, not "0.09%-0.09%"
     assert gvg.authors_setup_texts(table({"relu": 0.0009}, rel_error=1e-6))["bounds"] == "relu 0.09%"
     texts = gvg.authors_setup_texts(table({"relu": float("nan")}).assign(**{
