@@ -29,7 +29,9 @@ def test_t_half_width_is_student_t_times_the_standard_error():
     v = [0.90, 0.91, 0.93]
     by_hand = t.ppf(0.975, 2) * np.std(v, ddof=1) / math.sqrt(3)
     assert t_half_width(v) == pytest.approx(by_hand)
-    assert t.ppf(0.975, 2) == pytest.approx(4.3027, abs=1e-4)  # three seeds: 4.3 standard errors, not 2
+    # three seeds: 4.3 standard errors (the tabulated t_{2, 0.975} = 4.303), not the 1.96 of a normal approximation
+    assert t_half_width(v) == pytest.approx(4.3027 * np.std(v, ddof=1) / math.sqrt(3), rel=1e-4)
+    assert t_half_width(v, 0.99) == pytest.approx(9.9248 * np.std(v, ddof=1) / math.sqrt(3), rel=1e-4)
     assert t_half_width([0.5]) == math.inf and t_half_width([0.5, float("nan")]) == math.inf
     assert t_half_width([0.25, 0.25, 0.25]) == 0.0
 
