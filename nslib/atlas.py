@@ -216,7 +216,15 @@ def atlas_status(stem: str) -> str:
         return "missing"
     if entry.get("fingerprint") != fingerprint(stem) or entry.get("profile", "book") != "book":
         return "stale"
-    return "fresh" if entry.get("points_computed", entry.get("points")) == entry.get("points") else "incomplete"
+    if entry.get("points_computed", entry.get("points")) != entry.get("points"):
+        return "incomplete"
+    # a declaration that gained seeds or variations since (it is outside the fingerprint): those points are missing
+    import csv
+
+    with (_atlas_dir() / f"{stem}.csv").open(encoding="utf-8") as f:
+        have = {(row["variation"], int(row["seed"])) for row in csv.DictReader(f)}
+    declared = {(v, s) for v, s, _ in atlas_points(stem)}
+    return "fresh" if declared <= have else "incomplete"
 
 
 def _scalars(measured: dict) -> dict:

@@ -305,7 +305,15 @@ def test_an_atlas_with_failed_points_is_incomplete_and_is_completed_without_forc
     atlas.cmd_atlas(argparse.Namespace(notebooks=[STEM], status=False, force=False, workers=1, scheduler=None))
     assert computed == [STEM]
     (tmp_path / "manifest.json").write_text(json.dumps({STEM: {**entry, "points_computed": 16}}))
+    row = {c: "" for c in atlas._COLUMNS} | {"variation": "none", "seed": "0", "claim": "c", "state": "holds"}
+    (tmp_path / f"{STEM}.csv").write_text(",".join(atlas._COLUMNS) + "\n" + ",".join(row[c] for c in atlas._COLUMNS)
+                                          + "\n")
+    monkeypatch.setattr(atlas, "atlas_points", lambda stem, profile="book": [("none", 0, {"seed": 0})])
     assert atlas.atlas_status(STEM) == "fresh"
+    # a declaration that gained a seed (outside the fingerprint) leaves that point missing: incomplete, not fresh
+    monkeypatch.setattr(atlas, "atlas_points", lambda stem, profile="book": [("none", 0, {"seed": 0}),
+                                                                              ("none", 1, {"seed": 1})])
+    assert atlas.atlas_status(STEM) == "incomplete"
 
 
 def test_a_stale_atlas_is_marked_in_every_scorecard_cell(monkeypatch):
