@@ -219,10 +219,8 @@ def atlas_status(stem: str) -> str:
     if entry.get("points_computed", entry.get("points")) != entry.get("points"):
         return "incomplete"
     # a declaration that gained seeds or variations since (it is outside the fingerprint): those points are missing
-    import csv
-
-    with (_atlas_dir() / f"{stem}.csv").open(encoding="utf-8") as f:
-        have = {(row["variation"], int(row["seed"])) for row in csv.DictReader(f)}
+    table = read_atlas(stem)
+    have = {(str(v), int(s)) for v, s in zip(table["variation"], table["seed"])}
     declared = {(v, s) for v, s, _ in atlas_points(stem)}
     return "fresh" if declared <= have else "incomplete"
 
