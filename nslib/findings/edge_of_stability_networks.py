@@ -33,14 +33,17 @@ from ..verdicts import Threshold, Verdict, group_states_text
 __all__ = [
     # experiments
     "ACTIVATIONS", "BAND", "CONTROL", "DATASETS", "LOSSES", "PAPER_DATASETS", "PAPER_FAMILIES", "REACH",
-    "CentralFlowRun", "GDRun", "authors_central_flow", "authors_check", "authors_check_text",
+    "CentralFlowRun", "GDRun", "authors_central_flow", "authors_check", "authors_check_table", "authors_check_text",
+    "central_flow_families",
     "central_flow_table", "compare_flows", "compare_flows_for", "crosscheck_table",
     "families", "flow_distance_text", "is_paper_group", "load_standardised", "loss_function", "make_family_net",
+    "OWN_START", "ROOM", "SETTLED", "own_step_size",
     "per_run_table", "run_control", "run_gd", "run_grid", "run_metrics", "summary_table",
     # figures
     "plot_central_flow", "plot_control", "plot_metrics", "plot_sharpness", "plot_train_loss",
     # the page's prose
-    "FAMILY_CLAIMS", "control_text", "differs_text", "page_texts", "scope_text", "started_above_text",
+    "FAMILY_CLAIMS", "control_text", "differs_text", "own_steps_text", "page_texts", "scope_text",
+    "started_above_text",
     # criteria, one per claim id, and where their constants come from
     "THRESHOLDS", "central_flow_tracks_relu", "hovers_at_2_over_eta", "hovers_at_2_over_eta_ce",
     "loss_nonmonotone_yet_decreasing", "loss_nonmonotone_yet_decreasing_ce", "positive_control",
@@ -80,6 +83,16 @@ BAND = (0.8, 1.3)
 #: of the BLOCKS - 1 consecutive block means falling (ours, fixed before the data).
 BLOCKS = 5
 MIN_DECREASES = 3
+#: A step size per family, as the paper picks step sizes per architecture: a family whose initial sharpness s0 lies
+#: above ROOM x 2/eta at every step size of the grid (no room to rise 1.5-fold before REACH; softplus(1) at PyTorch's
+#: init starts at 9-12 x 2/eta, hardtanh at 0.7-0.9) also runs at its own step eta = 2 OWN_START / s0, so it starts at
+#: OWN_START x 2/eta. Fixed from a pilot (seeds 0 and 3, 500 digits) before the book run: from 0.55, softplus(1) took
+#: 3,700-4,400 steps to reach REACH and was still rising; from 0.6 it reached it at 2,300 and sat at 0.97-1.03.
+ROOM = REACH / 1.5
+OWN_START = 0.58
+#: A run at its own step stops once it has spent the grid's step count past its first check at or above SETTLED x
+#: 2/eta (at the edge, not still approaching it), or at its own step cap: the window is as long as the grid's runs'.
+SETTLED = 1.0
 
 
 # --------------------------------------------------------------------------------------------------------------- Set-up
@@ -163,27 +176,35 @@ class GDRun:
     final_theta: torch.Tensor
     products: int
     f: object = None  # the loss (a FlatLoss) the run descended, for later cross-checks
+    own_step: bool = False  # run at the family's own step size (:data:`OWN_START`), not the grid's
 
     @property
     def edge(self) -> float:
         return 2.0 / self.eta
 
 
+class _Settled(Exception):
+    """Raised inside :func:`run_gd` to end a run that has spent its steps at the edge (``settle_then``)."""
+
+
 def run_gd(f, theta0: torch.Tensor, eta: float, steps: int, *, sharpness_every: int, labels: torch.Tensor,
-           tol: float = 1e-4, seed: int = 0, dataset: str = "", loss: str = "", family: str = "") -> GDRun:
+           tol: float = 1e-4, seed: int = 0, dataset: str = "", loss: str = "", family: str = "",
+           settle_then: int | None = None, own_step: bool = False) -> GDRun:
     """GD with step ``eta`` for ``steps`` steps on ``f`` (:func:`nslib.tools.models.flat_loss`), by
     :func:`nslib.tools.flows.gradient_descent`; at every ``sharpness_every``-th iterate (and the last) the sharpness
     by Lanczos (warm-started from the last eigenvector) and the train accuracy. A non-finite loss or iterate ends
-    the run: divergence is a result. ``dataset``, ``loss`` and ``family`` only label the run."""
+    the run: divergence is a result. With ``settle_then``, the run ends earlier, with a check, ``settle_then`` steps
+    after the first check at or above SETTLED x 2/eta. ``dataset``, ``loss``, ``family`` and ``own_step`` only
+    label the run."""
     from scipy.sparse.linalg import ArpackNoConvergence
 
     losses, checks, sharp, acc = [], [], [], []
-    seen = {"start": None, "products": 0, "theta": theta0}
+    seen = {"start": None, "products": 0, "theta": theta0, "stop": None}
 
     def measure(k, theta, value, g):
         losses.append(float(value))
         seen["theta"] = theta
-        if k % sharpness_every == 0 or k == steps:
+        if k % sharpness_every == 0 or k == steps or k == seen["stop"]:
             try:
                 e = curvature.eigen(f, theta, tol=tol, seed=seeds.stream_seed(seed, "lanczos"), v0=seen["start"],
                                     ncv=8)
@@ -194,19 +215,39 @@ def run_gd(f, theta0: torch.Tensor, eta: float, steps: int, *, sharpness_every: 
             checks.append(k)
             sharp.append(s)
             acc.append(float((f.output(theta).argmax(1) == labels).double().mean()))
+            if k == seen["stop"]:
+                raise _Settled
+            if settle_then is not None and seen["stop"] is None and s * eta / 2 >= SETTLED:
+                seen["stop"] = k + settle_then
 
-    traj = flows.gradient_descent(f, theta0, eta, steps, every=steps, on_iterate=measure)
+    try:
+        diverged_at = flows.gradient_descent(f, theta0, eta, steps, every=steps, on_iterate=measure).diverged_at
+    except _Settled:
+        diverged_at = None
     return GDRun(eta=eta, losses=np.array(losses), checks=np.array(checks, int), sharpness=np.array(sharp),
-                 accuracy=np.array(acc), diverged_at=traj.diverged_at, final_theta=seen["theta"],
-                 products=seen["products"], f=f, dataset=dataset, loss=loss, family=family)
+                 accuracy=np.array(acc), diverged_at=diverged_at, final_theta=seen["theta"],
+                 products=seen["products"], f=f, dataset=dataset, loss=loss, family=family, own_step=own_step)
+
+
+def own_step_size(f, theta0: torch.Tensor, etas: Sequence[float], *, seed: int = 0, tol: float = 1e-4) -> float | None:
+    """The family's own step size (three significant digits), 2 OWN_START / s0 with s0 the sharpness at ``theta0``
+    (Lanczos, the run's own stream), when s0 lies above ROOM x 2/eta at every step size in ``etas``; else None (the
+    grid leaves it room)."""
+    s0 = float(curvature.eigen(f, theta0, tol=tol, seed=seeds.stream_seed(seed, "lanczos"), ncv=8).values[0])
+    if not math.isfinite(s0) or s0 <= 0 or any(s0 * float(eta) / 2 <= ROOM for eta in etas):
+        return None
+    return float(f"{2 * OWN_START / s0:.3g}")
 
 
 def run_grid(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str], etas, *, n_train: int, width: int,
              depth: int, steps: dict, sharpness_every: dict, seed: int = 0, dtype=torch.float64,
-             device="cpu") -> list[GDRun]:
+             device="cpu", own_steps: Mapping[str, int] | None = None) -> list[GDRun]:
     """:func:`run_gd` for every dataset x loss x family x step size, all families of a dataset from the same init;
     ``etas``, ``steps`` and ``sharpness_every`` are per loss (``{"mse": ..., "ce": ...}``; a plain list of step
-    sizes serves both losses)."""
+    sizes serves both losses). For a loss in ``own_steps``, a family that starts too close to the edge at every step
+    size also runs at its own step (:func:`own_step_size`) for at most ``own_steps[loss]`` steps, ending
+    ``steps[loss]`` steps after it settles at the edge (``settle_then``)."""
+    own_steps = own_steps or {}
     etas = etas if isinstance(etas, Mapping) else {loss: etas for loss in losses}
     runs = []
     for ds in datasets:
@@ -219,6 +260,11 @@ def run_grid(datasets: Sequence[str], losses: Sequence[str], fams: Sequence[str]
                 for eta in etas[loss]:
                     runs.append(run_gd(f, theta0, float(eta), steps[loss], sharpness_every=sharpness_every[loss],
                                        labels=y, seed=seed, dataset=ds, loss=loss, family=fam))
+                own = own_step_size(f, theta0, etas[loss], seed=seed) if loss in own_steps else None
+                if own is not None:
+                    runs.append(run_gd(f, theta0, own, own_steps[loss], sharpness_every=sharpness_every[loss],
+                                       labels=y, seed=seed, dataset=ds, loss=loss, family=fam,
+                                       settle_then=steps[loss], own_step=True))
     return runs
 
 
@@ -251,10 +297,10 @@ def run_metrics(run: GDRun, *, rise_factor: float = 1.5, accuracy_stop: float = 
       ``end_over_start`` the last block's mean over the first's.
     """
     units = run.sharpness * run.eta / 2
-    m = {"dataset": run.dataset, "loss": run.loss, "family": run.family, "eta": run.eta,
+    m = {"dataset": run.dataset, "loss": run.loss, "family": run.family, "eta": run.eta, "own_step": run.own_step,
          "diverged": run.diverged_at is not None, "lanczos_failures": int(np.isnan(units).sum()),
          "s0": float(units[0]) if len(units) else math.nan,
-         "loss_start": float(run.losses[0]) if len(run.losses) else math.nan,
+         "steps": len(run.losses) - 1, "loss_start": float(run.losses[0]) if len(run.losses) else math.nan,
          "loss_end": float(run.losses[-1]) if len(run.losses) else math.nan}
     hit = np.flatnonzero(units >= REACH)
     crossed = int(hit[0]) if len(hit) else None
@@ -291,16 +337,21 @@ def summary_table(runs: Sequence[GDRun], **kwargs) -> pd.DataFrame:
 
 def _grid(runs: Sequence[GDRun], loss: str):
     """The runs of ``loss`` and one panel per family x dataset (:func:`nslib.figures.panels`, two per row: with two
-    datasets each row is one family, each column one dataset), sharing the step axis; one colour per step size."""
+    datasets each row is one family, each column one dataset), sharing the step axis unless a family ran at a step of
+    its own (a longer run); one colour per step size."""
     sel = [r for r in runs if r.loss == loss]
     dss = list(dict.fromkeys(r.dataset for r in sel)) or [""]
     fams = list(dict.fromkeys(r.family for r in sel)) or [""]
     etas = sorted({r.eta for r in sel})
     keys = [(fam, ds) for fam in fams for ds in dss]
-    fig, axes = panels(len(keys), panel=(4.6, 2.7), sharex=True)
+    fig, axes = panels(len(keys), panel=(4.6, 2.7), sharex=not any(r.own_step for r in sel))  # own runs are longer
     cmap = plt.get_cmap("viridis")
     colors = {eta: cmap(i / max(1, len(etas) - 1)) for i, eta in enumerate(etas)}
     return sel, dict(zip(keys, axes)), fig, colors
+
+
+def _eta_label(run: GDRun) -> str:
+    return f"eta {run.eta:.3g}" + (f" ({run.family}'s own)" if run.own_step else "")
 
 
 def _label_grid(fig, panel: dict, ylabel: str, title: str, marks: Sequence[tuple]):
@@ -330,7 +381,7 @@ def plot_sharpness(runs: Sequence[GDRun], loss: str):
     sel, panel, fig, colors = _grid(runs, loss)
     for r in sel:
         ax = panel[r.family, r.dataset]
-        ax.plot(r.checks, r.sharpness, color=colors[r.eta], lw=1.2, label=f"eta {r.eta:g}")
+        ax.plot(r.checks, r.sharpness, color=colors[r.eta], lw=1.2, label=_eta_label(r))
         ax.axhline(r.edge, color=colors[r.eta], ls="--", lw=0.8)
         if r.diverged_at is not None:
             ax.plot([r.checks[-1]], [r.sharpness[-1]], "x", color=colors[r.eta], ms=8)
@@ -345,7 +396,7 @@ def plot_train_loss(runs: Sequence[GDRun], loss: str):
     sel, panel, fig, colors = _grid(runs, loss)
     for r in sel:
         ax = panel[r.family, r.dataset]
-        ax.plot(np.arange(len(r.losses)), r.losses, color=colors[r.eta], lw=0.8, label=f"eta {r.eta:g}")
+        ax.plot(np.arange(len(r.losses)), r.losses, color=colors[r.eta], lw=0.8, label=_eta_label(r))
         hit = np.flatnonzero(r.sharpness * r.eta / 2 >= REACH)
         if len(hit) and r.checks[hit[0]] < len(r.losses):
             k = r.checks[hit[0]]
@@ -468,6 +519,14 @@ _LOSS_NAMES = {"mse": "square loss", "ce": "cross-entropy"}
 _FIT_FIRST = "fit the training set (99% train accuracy) before sharpening or reaching the edge"
 
 
+def _fit_first(m: Mapping, rise_factor: float) -> bool:
+    """Whether a run with room to rise (s0 <= REACH / ``rise_factor``) that did not rise ``rise_factor``-fold reached
+    99% train accuracy (``fit_step``) before the edge, or without reaching it: :data:`_FIT_FIRST`."""
+    fit, crossed = m.get("fit_step"), m.get("crossed_step")  # None or NaN (a table's missing value): never
+    return bool(m["s0"] <= REACH / rise_factor and not m["rise"] >= rise_factor and not pd.isna(fit)
+                and (pd.isna(crossed) or fit <= crossed))
+
+
 def _sharpening(summary, loss, rise_factor, trained) -> Verdict:
     criterion = (f"{_LOSS_NAMES[loss]}, per paper family, the paper's nets on MNIST: in >= 75% of the judged runs the "
                  f"sharpness rises >= {rise_factor:g}x before reaching {REACH:g} x 2/eta (runs starting above "
@@ -480,8 +539,7 @@ def _sharpening(summary, loss, rise_factor, trained) -> Verdict:
             return "starts too close to the edge"
         if m["rise"] >= rise_factor:
             return True
-        fit, crossed = m.get("fit_step"), m.get("crossed_step")  # None or NaN (a table's missing value): never
-        if loss == "ce" and not pd.isna(fit) and (pd.isna(crossed) or fit <= crossed):
+        if loss == "ce" and _fit_first(m, rise_factor):
             return _FIT_FIRST
         if m["loss_end"] <= trained * m["loss_start"]:
             return False
@@ -551,8 +609,9 @@ def hovers_at_2_over_eta_ce(summary: pd.DataFrame, min_fraction: float = 0.9, mi
 def _loss_claim(summary, loss, min_upticks, min_steps, max_end_over_start) -> Verdict:
     criterion = (f"{_LOSS_NAMES[loss]}, per paper family, the paper's nets on MNIST: in >= 75% of the judged runs (>= "
                  f"{min_steps} steps after the sharpness reaches {REACH:g} x 2/eta) the loss rises at >= "
-                 f"{min_upticks:.0%} of those steps, while block means fall (>= 3 of 4 decreases, last/first <= "
-                 f"{max_end_over_start:g}); runs that start at or above {REACH:g} x 2/eta are not judged")
+                 f"{min_upticks:.0%} of those steps, while block means fall (>= {MIN_DECREASES} of {BLOCKS - 1} "
+                 f"decreases, last/first <= {max_end_over_start:g}); runs that start at or above {REACH:g} x 2/eta "
+                 "are not judged")
 
     def judge(m):
         if m["s0"] >= REACH:
@@ -714,8 +773,8 @@ def plot_metrics(summary: pd.DataFrame):
 
 def per_run_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary's columns a reader compares, one row per run, indexed by dataset, loss, family and step size."""
-    cols = ["s0", "rise", "crossed_step", "window_checks", "band_fraction", "median_units", "uptick_fraction",
-            "end_over_start", "diverged"]
+    cols = ["own_step", "steps", "s0", "rise", "crossed_step", "window_checks", "band_fraction", "median_units",
+            "uptick_fraction", "end_over_start", "diverged"]
     return summary.set_index(["dataset", "loss", "family", "eta"])[[c for c in cols if c in summary]].round(3)
 
 
@@ -781,6 +840,12 @@ def compare_flows(f, theta0: torch.Tensor, family: str, eta: float, steps: int, 
                 row["gradient flow"] = float(f(gf.thetas[i]))
             rows.append(row)
     return CentralFlowRun(family, eta, gd, cf, gf, cf_failed, gf_failed, pd.DataFrame(rows), cf_error, gf_error)
+
+
+def central_flow_families(fams: Sequence[str]) -> list[str]:
+    """The families the central-flow comparison runs, in the order of ``fams``: ReLU and the C^2 paper families (tanh,
+    softplus(1)); ELU, hardtanh and the extension's betas are left out."""
+    return [f for f in fams if f == "relu" or (f in PAPER_FAMILIES and smoothness(f) == "C2")]
 
 
 def compare_flows_for(fams: Sequence[str], dataset: str, loss: str, etas: Sequence[float], steps: int, *,
@@ -861,6 +926,11 @@ def authors_check(dataset: str = "digits", *, n_train: int = 64, width: int = 16
             "flows_apart": rel(ours, theirs), "ours_to_gd": rel(ours, gd), "theirs_to_gd": rel(theirs, gd),
             "ours_predicted": float(f(ours.thetas[n - 1])) + float(ours.info["excess"][n - 1]),
             "theirs_predicted": float(theirs.info["predicted"][-1])}
+
+
+def authors_check_table(c: Mapping) -> pd.DataFrame:
+    """The check against the authors' formulation (:func:`authors_check`) as a one-row table indexed by its step."""
+    return pd.DataFrame([dict(c)]).set_index("lr")
 
 
 def authors_check_text(c: Mapping) -> str:
@@ -1197,16 +1267,15 @@ def started_above_text(summary: pd.DataFrame) -> str:
             "registered.")
 
 
-def fit_first_text(summary: pd.DataFrame, rise_factor: float = 1.5) -> str:
+def fit_first_text(summary: pd.DataFrame, rise_factor: float = 1.5, trained: float = 0.1) -> str:
     """The cross-entropy runs that reached 99% train accuracy before they rose or reached the edge (not judged on
-    sharpening: :data:`_FIT_FIRST`), with the step where each fit."""
+    sharpening: :func:`_fit_first`, the judge's own test), with the step where each fit."""
     if not len(summary) or "fit_step" not in summary:
         return "No cross-entropy run was made."
     ce = summary[summary["loss"] == "ce"]
-    first = ce[ce["fit_step"].notna() & (ce["crossed_step"].isna() | (ce["fit_step"] <= ce["crossed_step"]))
-               & ~(ce["rise"] >= rise_factor)] if len(ce) else ce
     if not len(ce):
         return "No cross-entropy run was made."
+    first = ce[[_fit_first(m, rise_factor) for m in ce.to_dict("records")]]
     if not len(first):
         return "No cross-entropy run fit its training set before it sharpened or reached the edge."
     steps = first["fit_step"].astype(int)
@@ -1215,7 +1284,22 @@ def fit_first_text(summary: pd.DataFrame, rise_factor: float = 1.5) -> str:
             + ": their loss fell by fitting the data, and the sharpness then falls as the paper describes for "
             "cross-entropy, so they are not judged on sharpening. On data that a net fits this fast the cross-entropy "
             "sharpening claim can hardly be refuted: that would take a run that neither fit nor sharpened while its "
-            "loss fell tenfold.")
+            f"loss fell to {trained:g} of its start.")
+
+
+def own_steps_text(summary: pd.DataFrame) -> str:
+    """The runs at a family's own step size (:data:`OWN_START`): which families started too close to the edge at
+    every step of the grid, the step each got, and where the run ended."""
+    if not len(summary) or "own_step" not in summary or not summary["own_step"].any():
+        return ("No family started above {:.2g} x 2/eta at every step size of the grid, so none ran at a step of its "
+                "own.").format(ROOM)
+    own = summary[summary["own_step"].astype(bool)]
+    parts = [f"{r['family']} ({r['loss']}, {r['dataset']}) at eta {r['eta']:.3g} (2/eta = {2 / r['eta']:.3g}, from "
+             f"{r['s0']:.2f} x 2/eta; " + ("diverged" if r["diverged"] else f"{r['steps']:,} steps") + ")"
+             for r in own.to_dict("records")]
+    return (f"{len(own)} famil{'y' if len(own) == 1 else 'ies'} started above {ROOM:.2g} x 2/eta at every step size "
+            f"of the grid and also ran at a step of its own, set so that it starts at {OWN_START:g} x 2/eta: "
+            + "; ".join(parts) + ".")
 
 
 def differs_text(v: Verdict) -> str:
@@ -1250,6 +1334,7 @@ def page_texts(verdicts: Mapping[str, Verdict], *, fams: Sequence[str], runs: Se
              "differs": differs_text(verdicts["relu-differs-from-smooth"]),
              "started-above": started_above_text(summary if summary is not None else pd.DataFrame()),
              "fit-first": fit_first_text(summary if summary is not None else pd.DataFrame()),
+             "own-steps": own_steps_text(summary if summary is not None else pd.DataFrame()),
              "crosscheck": (f"The Lanczos sharpness agreed with power iteration to a relative {worst:.1e} at the "
                             f"{'iterate' if checked == 1 else f'{checked} iterates'} checked (the last of one run "
                             "per family)." if worst is not None and math.isfinite(worst) else

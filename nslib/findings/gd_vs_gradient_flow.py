@@ -1244,14 +1244,25 @@ def page_texts(verdicts: Mapping[str, Verdict], *, nets: Sequence[str], sharpeni
         spread = f", {lo} to {hi} by the checkpoints' resolution" if lo != hi else ""
         loss = (f", loss {m['loss_start']:.3g} to {m['loss_end']:.3g} along the flow"
                 if m.get("loss_start") is not None and m.get("loss_end") is not None else "")
-        return (f"{n} {m['factor']:.3g} (integral of lambda_minus {m['integral_lambda_minus']:.3g}, smallest "
-                f"lambda_min {m['min_lambda_min']:.3g}{spread}{loss})")
+        return (f"{n} {m['factor']:.3g} by t = {m['horizon']:g} (integral of lambda_minus "
+                f"{m['integral_lambda_minus']:.3g}, smallest lambda_min {m['min_lambda_min']:.3g}{spread}{loss})")
     homog = {n: g for n, g in curv.groups.items() if n in HOMOGENEOUS}
     texts["curv"] = "; ".join(factor(n, g) for n, g in homog.items()) or "not measured (no homogeneous net)"
     texts["curv-contrast"] = ("measured beside them and not judged: " + "; ".join(factor(n, g) for n, g in
                                                                                curv.reported.items())
                               if curv.reported else "no other run was measured beside them")
     texts["curv-bound"] = f"{curv.measured['factor_bound']:g}"
+    failing = [n for n, g in curv.groups.items() if g.state == "does not hold"]
+    texts["curv-meaning"] = {
+        "holds": "along every judged flow the factor stayed within the bound: the curvature met is favourable as we "
+                 "read the word",
+        "does not hold": (f"the factor passed {curv.measured['factor_bound']:g} along the flow of "
+                          f"{', '.join(failing)}: on the book's set-up the curvature factor of the bound is not near "
+                          "1. This is a finding against our reading of 'favourable' (the factor near 1), on data and "
+                          "an initialisation of ours; the paper's own experiments measure no curvature, and its "
+                          "theorem's constants were not read. Whether GD tracks the flow is a separate claim, judged "
+                          "above"),
+    }.get(curv.state, f"the run cannot decide ({curv.reason})")
 
     deep = verdicts["deep-linear-global-min"].measured
     n, reached, neg, neg_reached = deep["seeds"], deep["reached"], deep["negative_cosine_seeds"], \

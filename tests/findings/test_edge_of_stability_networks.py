@@ -228,6 +228,73 @@ def test_fit_first_text_names_the_cross_entropy_runs_not_judged_on_sharpening():
                                                "sharpened or reached the edge, by step 20 to 40:")
     assert eos.fit_first_text(rows.iloc[2:]).startswith("No cross-entropy run fit")
     assert eos.fit_first_text(rows.iloc[3:]) == "No cross-entropy run was made."
+    # a run that starts too close to the edge is "too close" to the judge, so the text does not count it either
+    close = _summary([{"family": "relu", "loss": "ce", "rise": 1.0, "crossed_step": None, "fit_step": 20,
+                       "s0": 0.8}])
+    assert eos.fit_first_text(close).startswith("No cross-entropy run fit")
+    v = eos.progressive_sharpening_ce(_families(relu={"s0": 0.8, "rise": 1.0, "crossed_step": None,
+                                                      "fit_step": 20}).assign(loss="ce"))
+    assert "starts too close to the edge" in v.groups["relu (mnist)"].reason
+
+
+def _tiny_problem(family="tanh", scale=1.0):
+    from nslib.tools.models import flat_loss
+
+    torch.manual_seed(0)
+    X, y = torch.randn(30, 4, dtype=torch.float64), torch.randint(0, 3, (30,))
+    f, theta0 = flat_loss(eos.make_family_net(family, 4, 6, depth=1, n_classes=3), eos.loss_function("mse", 3), X, y)
+    return f, theta0 * scale, y
+
+
+def test_own_step_size_starts_a_family_with_no_room_at_own_start():
+    from nslib.tools.curvature import hessian
+
+    f, theta0, _ = _tiny_problem()
+    s0 = float(torch.linalg.eigvalsh(hessian(f, theta0))[-1])  # dense reference
+    too_close = [2 * 0.7 / s0, 2 * 0.9 / s0]  # starts at 0.7 and 0.9 x 2/eta: no room at either
+    own = eos.own_step_size(f, theta0, too_close)
+    assert own == pytest.approx(2 * eos.OWN_START / s0, rel=2e-3)  # three significant digits
+    assert s0 * own / 2 <= eos.ROOM
+    assert eos.own_step_size(f, theta0, [*too_close, 2 * 0.5 / s0]) is None  # one step with room: no own step
+
+
+def test_run_gd_settle_then_ends_the_run_after_its_steps_at_the_edge():
+    from nslib.tools.curvature import hessian
+
+    f, theta0, y = _tiny_problem()
+    s0 = float(torch.linalg.eigvalsh(hessian(f, theta0))[-1])
+    eta = 2 * 1.05 / s0  # above the edge from the start: settled at check 0
+    run = eos.run_gd(f, theta0, eta, 200, sharpness_every=10, labels=y, settle_then=25, own_step=True)
+    assert len(run.losses) == 26 and list(run.checks) == [0, 10, 20, 25] and run.diverged_at is None
+    assert run.own_step and eos.run_metrics(run)["own_step"] and eos.run_metrics(run)["steps"] == 25
+    full = eos.run_gd(f, theta0, eta, 40, sharpness_every=10, labels=y)  # the same iterates without the stop
+    np.testing.assert_allclose(run.losses, full.losses[:26], rtol=1e-12)
+    low = eos.run_gd(f, theta0, 2 * 0.5 / s0, 30, sharpness_every=10, labels=y, settle_then=5)
+    assert len(low.losses) == 31  # never settled (the sharpness stays near 0.5 x 2/eta): runs its steps
+
+
+def test_run_grid_adds_an_own_step_run_only_for_a_family_without_room():
+    from nslib.tools.curvature import hessian
+    from nslib.tools.models import flat_loss
+
+    X, y, n_classes = eos.load_standardised("digits", 40, seed=0, dtype=torch.float64)
+    s0 = {}
+    for fam in ("relu", "softplus(1)"):
+        net = eos.make_family_net(fam, X.shape[1], 8, depth=1, n_classes=n_classes, seed=0)
+        f, theta0 = flat_loss(net, eos.loss_function("mse", n_classes), X, y)
+        s0[fam] = float(torch.linalg.eigvalsh(hessian(f, theta0))[-1])
+    eta = 2 * 0.55 / s0["relu"]  # relu starts at 0.55 x 2/eta (room); softplus(1), sharper, above 0.6
+    assert s0["softplus(1)"] * eta / 2 > eos.ROOM
+    runs = eos.run_grid(["digits"], ["mse"], ["relu", "softplus(1)"], [eta], n_train=40, width=8, depth=1,
+                        steps={"mse": 20}, sharpness_every={"mse": 10}, own_steps={"mse": 30})
+    assert [(r.family, r.own_step) for r in runs] == [("relu", False), ("softplus(1)", False), ("softplus(1)", True)]
+    assert runs[2].eta == pytest.approx(2 * eos.OWN_START / s0["softplus(1)"], rel=2e-3)
+    assert len(eos.run_grid(["digits"], ["mse"], ["softplus(1)"], [eta], n_train=40, width=8, depth=1,
+                            steps={"mse": 20}, sharpness_every={"mse": 10})) == 1  # no own_steps: none
+    text = eos.own_steps_text(eos.summary_table(runs))
+    assert text.startswith("1 family started above 0.6 x 2/eta at every step size of the grid")
+    assert "softplus(1)" in text
+    assert eos.own_steps_text(eos.summary_table(runs[:2])).startswith("No family started above 0.6")
 
 
 def test_run_metrics_reads_the_first_check_at_99_percent_accuracy():
@@ -521,3 +588,14 @@ def test_the_authors_discretisation_is_the_gradient_flow_below_the_edge_and_hold
     edge = eos.authors_central_flow(f, theta0, lr, 20, every=20)
     assert curvature.sharpness(f, edge.thetas[-1], tol=1e-10) == pytest.approx(2 / lr, rel=0.02)
     assert (np.array(edge.info["predicted"]) > 0).all()
+
+
+def test_central_flow_families_are_relu_and_the_c2_paper_families():
+    fams = eos.families(["relu", "softplus", "tanh", "elu", "hardtanh"], [1.0, 3.0])
+    assert eos.central_flow_families(fams) == ["relu", "softplus(1)", "tanh"]
+    assert eos.central_flow_families(["elu", "hardtanh"]) == []
+
+
+def test_authors_check_table_is_one_row_indexed_by_the_step():
+    table = eos.authors_check_table({"lr": 0.3, "distance": 0.01})
+    assert list(table.index) == [0.3] and table.loc[0.3, "distance"] == 0.01

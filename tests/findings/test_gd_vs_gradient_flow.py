@@ -484,8 +484,10 @@ def test_page_texts_read_whole_in_every_state():
     assert texts["boundary-meaning"] == "for every net the crossing comes before the stability edge (1 x 2/lambda)"
     assert texts["slope"] == "the linear net's log-log slope is -1.00 (not judged: relu -0.51)"
     assert texts["depart"] == "relu 2" and texts["depart-threshold"] == "10%"
-    assert texts["curv"] == "linear 1.49 (integral of lambda_minus -0.4, smallest lambda_min -0.1)"
-    assert texts["curv-contrast"].startswith("measured beside them and not judged: tanh (not homogeneous) 403 (")
+    assert texts["curv"] == "linear 1.49 by t = 4 (integral of lambda_minus -0.4, smallest lambda_min -0.1)"
+    assert texts["curv-meaning"].startswith("along every judged flow the factor stayed within the bound")
+    assert texts["curv-contrast"].startswith("measured beside them and not judged: tanh (not homogeneous) 403 by "
+                                             "t = 4 (")
     assert "54.6 to 2.98e+03" in texts["curv-contrast"]
     assert texts["curv-bound"] == "2"
     assert texts["reached"] == "100 of 100 seeds reached" and texts["negcos"] == "3 start"
@@ -509,6 +511,7 @@ def test_page_texts_read_whole_in_every_state():
     assert texts["boundary"] == "relu between 1.2 and 2"
     assert texts["boundary-meaning"] == "for relu GD stays within the paper's 2% up to and beyond the stability edge"
     assert texts["depart"] == "linear not within the grid (up to 3)" and texts["horizon"] == "1 unit of time"
+    assert texts["curv-meaning"].startswith("the factor passed 2 along the flow of relu: on the book's set-up")
     assert texts["reached"] == "the one seed did not reach" and texts["negcos"] == "none starts"
     assert texts["negcos-reached"].startswith("no seed started")
 
@@ -532,6 +535,7 @@ def test_page_texts_read_whole_in_every_state():
     assert texts["slope"] == "no slope was measured for the linear net (not judged: relu -1.00)"
     assert texts["depart"] == "relu not measured (no reference)"
     assert texts["curv"] == "linear not measured (1 eigenvalue computations did not converge)"
+    assert texts["curv-meaning"].startswith("the run cannot decide (linear: 1 eigenvalue computations")
     assert texts["reached"] == "0 of 2 seeds reached"
 
 
