@@ -368,3 +368,19 @@ def test_page_texts_read_whole_in_every_state(state):
         assert texts["adaptive"] == "sgd 100% (reported)"
     else:
         assert texts["counter"].startswith("not every run") and "stopped oscillating" in texts["hinge-oscillation"]
+        # abs (kinked) converged by the gap test and the flat-bottomed ones reached f* exactly: each said as it is
+        assert texts["v1"].startswith("does not hold as worded: hinge, dead-zone reached f = f* exactly and stayed "
+                                      "there at some constant step; abs converged (a settled late mean gap below c x "
+                                      "eta)")
+        assert "not the narrower reading" not in texts["v1"]
+
+
+def test_v1_text_names_how_each_refuting_function_converged():
+    from nslib.verdicts import Verdict
+
+    flat_only = Verdict.combine({"abs": Verdict.from_state(True), "hinge": Verdict.from_state(False)}, "c")
+    text = ncd._v1_text(flat_only)
+    assert text.startswith("does not hold as worded: hinge reached f = f* exactly and stayed there")
+    assert text.endswith("not the narrower reading (functions non-differentiable at their minimiser) judged next")
+    assert ncd._v1_text(Verdict.combine({"abs": Verdict.from_state(True)}, "c")).startswith("holds on every")
+    assert ncd._v1_text(None) == "was not judged in this run"
