@@ -89,9 +89,13 @@ MIN_DECREASES = 3
 #: OWN_START x 2/eta. Fixed from a pilot (seeds 0 and 3, 500 digits) before the book run: from 0.55, softplus(1) took
 #: 3,700-4,400 steps to reach REACH and was still rising; from 0.6 it reached it at 2,300 and sat at 0.97-1.03.
 ROOM = REACH / 1.5
+#: Where a family's own step starts it, in units of its 2/eta (the pilot behind it is in the comment above ROOM).
 OWN_START = 0.58
 #: A run at its own step stops once it has spent the grid's step count past its first check at or above SETTLED x
-#: 2/eta (at the edge, not still approaching it), or at its own step cap: the window is as long as the grid's runs'.
+#: 2/eta (at the edge, not still approaching it), or at its own step cap. Its window after REACH therefore holds the
+#: grid's step count plus the climb from REACH to 2/eta (a slow sharpener such as softplus(1) climbs for 1,000-1,500
+#: steps), where a grid run's window is the grid's step count less its crossing step. The first stop rule, 0.95,
+#: ended softplus(1) at 0.96 x 2/eta, still approaching (pilot, seed 0).
 SETTLED = 1.0
 
 
@@ -1112,11 +1116,23 @@ _PILOT = ("FINDINGS' pilot of the canonical set-up (fc-tanh, square loss, 1,000 
           "5.8 -> 19.2 (0.96 x 2/eta) by step 500, then 0.99-1.03 x 2/eta to step 3,000")
 
 
+_OWN_PILOT = ("set-up, not criterion (which runs exist to be judged), fixed from pilots at seeds 0 and 3 (500 digits) "
+              "before the atlas, which those seeds are part of: ")
+
+
 def _family_thresholds(cid: str) -> tuple:
     ce = cid.endswith("-ce")
     common = (Threshold(cid, "REACH", REACH, _OURS, "a run has reached the edge at 0.9 x 2/eta: " + _PILOT),
               Threshold(cid, "majority", 0.75, _OURS, "share of a group's judged runs that must pass (1 - it: fail); "
                         "set with the first version of the page, before any run"))
+    if not ce:
+        common += (
+            Threshold(cid, "ROOM", ROOM, _OURS, _OWN_PILOT + "a family above REACH / 1.5 x 2/eta at every grid step "
+                      "has no room to sharpen 1.5-fold and also runs at a step of its own"),
+            Threshold(cid, "OWN_START", OWN_START, _OURS, _OWN_PILOT + "from 0.55 softplus(1) took 3,700-4,400 steps "
+                      "to reach REACH, still rising; from 0.6 it reached it by step 2,300 and sat at 0.97-1.03"),
+            Threshold(cid, "SETTLED", SETTLED, _OURS, _OWN_PILOT + "an own-step run ends steps_mse steps after its "
+                      "first check at 2/eta; a stop at 0.95 ended softplus(1) at 0.96, still approaching"))
     if cid.startswith("progressive-sharpening"):
         return common + (
             Threshold(cid, "rise_factor", 1.5, _OURS, "a rise the pilot exceeds threefold (5.8 -> 19.2), and runs "
@@ -1253,8 +1269,8 @@ def control_text(m: Mapping, run: GDRun | None = None) -> str:
 
 def started_above_text(summary: pd.DataFrame) -> str:
     """The runs that started at or above the edge (s0 >= REACH x 2/eta): they never sharpened into it (GD's first steps
-    there are a catapult at initialisation), yet the hovering and loss claims judge them from step 0; named with their
-    starting sharpness so that a reader can tell such a refutation from one after progressive sharpening."""
+    there are a catapult at initialisation), so the edge claims do not judge them (:data:`_ABOVE`); named with their
+    starting sharpness, and with the family's own-step run where it has one."""
     if not len(summary) or "s0" not in summary:
         return "No run was made."
     above = summary[summary["s0"] >= REACH]
@@ -1262,9 +1278,13 @@ def started_above_text(summary: pd.DataFrame) -> str:
         return "Every run started below the edge and sharpened into it."
     parts = [f"{r['family']} ({r['dataset']}, {r['loss']}, eta {r['eta']:g}: {r['s0']:.2f} x 2/eta)"
              for r in above.to_dict("records")]
+    own = summary[summary["own_step"].astype(bool)] if "own_step" in summary else summary.iloc[:0]
+    covered = sorted({r["family"] for r in above.to_dict("records")}
+                     & {r["family"] for r in own.to_dict("records")})
     return (f"{len(above)} of {len(summary)} runs started at or above the edge and never sharpened into it: "
-            + ", ".join(parts) + ". The hovering and loss claims judge them from step 0, as their criteria were "
-            "registered.")
+            + ", ".join(parts) + ". The hovering and loss claims do not judge them"
+            + (f"; {', '.join(covered)} {'is' if len(covered) == 1 else 'are'} judged on "
+               f"{'its' if len(covered) == 1 else 'their'} own-step run instead." if covered else "."))
 
 
 def fit_first_text(summary: pd.DataFrame, rise_factor: float = 1.5, trained: float = 0.1) -> str:
@@ -1294,8 +1314,18 @@ def own_steps_text(summary: pd.DataFrame) -> str:
         return ("No family started above {:.2g} x 2/eta at every step size of the grid, so none ran at a step of its "
                 "own.").format(ROOM)
     own = summary[summary["own_step"].astype(bool)]
-    parts = [f"{r['family']} ({r['loss']}, {r['dataset']}) at eta {r['eta']:.3g} (2/eta = {2 / r['eta']:.3g}, from "
-             f"{r['s0']:.2f} x 2/eta; " + ("diverged" if r["diverged"] else f"{r['steps']:,} steps") + ")"
+
+    def grid_start(r):  # where the family started at the grid's steps, in units of their 2/eta
+        grid = summary[~summary["own_step"].astype(bool) & (summary["family"] == r["family"])
+                       & (summary["loss"] == r["loss"]) & (summary["dataset"] == r["dataset"])]["s0"]
+        if not len(grid):
+            return ""
+        lo, hi = float(grid.min()), float(grid.max())
+        return f"{lo:.2g}" + (f"-{hi:.2g}" if f"{hi:.2g}" != f"{lo:.2g}" else "") + " x 2/eta at the grid's steps; "
+
+    parts = [f"{r['family']} ({r['loss']}, {r['dataset']}) at eta {r['eta']:.3g} (2/eta = {2 / r['eta']:.3g}; it "
+             f"started at {grid_start(r)}{r['s0']:.2f} x 2/eta at its own; "
+             + ("diverged" if r["diverged"] else f"{r['steps']:,} steps") + ")"
              for r in own.to_dict("records")]
     return (f"{len(own)} famil{'y' if len(own) == 1 else 'ies'} started above {ROOM:.2g} x 2/eta at every step size "
             f"of the grid and also ran at a step of its own, set so that it starts at {OWN_START:g} x 2/eta: "

@@ -686,10 +686,12 @@ THRESHOLDS = (
               "half-way between the slopes theory gives a sign-like RMSProp step: late gap L lr^2 / 8 on a smooth twin "
               "and lr / 2 on |x| (slopes 2 and 1, measured in the pilot)"),
     Threshold("adaptive-optimizers-differ", "converged_below", 1e-10, _OURS,
-              "the page's parameter converged_below: a median late gap below it is 'converges'; in the pilot Huber "
+              "the page's parameter converged_below (its default): a median late gap below it is 'converges'; in the "
+              "pilot Huber "
               f"below its edge fell to ~1e-25 ({_PILOT})"),
     *(Threshold(cid, "c", 1e-4, _OURS,
-                "the page's parameter gap_factor: a settled late mean gap of at least c x lr does not converge; |x| "
+                "the page's parameter gap_factor (its default): a settled late mean gap of at least c x lr does not "
+                "converge; |x| "
                 "keeps lr/2, 5,000 times more, and Huber below its edge fell to ~1e-25 in the pilot (" + _PILOT + ")")
       for cid in ("cycle-not-converge", "all-convex-nonsmooth-unstable", "eos-lipschitz-convex-differentiable")),
 )
@@ -756,12 +758,21 @@ def _v1_text(verdict: Verdict | None) -> str:
     refuting = [k for k, g in verdict.groups.items() if g.state == DOES_NOT_HOLD]
     if verdict.state == DOES_NOT_HOLD:
         flat = [k for k in refuting if k in COUNTEREXAMPLES]
-        kinked = [k for k in refuting if k not in COUNTEREXAMPLES]
+        kinked = [(k, verdict.groups[k].measured) for k in refuting if k not in COUNTEREXAMPLES]
+
+        def how(m):  # which part of the cycle test a kinked function failed
+            why = [w for w, bad in (("a settled run converged", (m.get("fraction_not_converged") or 1.0) < 1.0),
+                                    ("a settled run stopped oscillating", (m.get("fraction_oscillating") or 1.0) < 1.0))
+                   if bad]
+            if m.get("abs_max_rel_dev_from_lr_over_2") is not None and not why:
+                why = ["its late gap missed eta/2"]
+            return " and ".join(why) or "it failed the cycle test"
+
         parts = ([f"{', '.join(flat)} reached f = f* exactly and stayed there at some constant step"] if flat else []) \
-            + ([f"{', '.join(kinked)} converged (a settled late mean gap below c x eta)"] if kinked else [])
+            + [f"on {k} {how(m)}" for k, m in kinked]
         return (f"does not hold as worded: {'; '.join(parts)}. This refutes the universal wording of the paper's own "
-                f"claim" + (", not the narrower reading (functions non-differentiable at their minimiser) judged next"
-                            if not kinked else ""))
+                "claim" + (", and the narrower reading (cycle-not-converge) fails with it" if kinked else
+                           ", not the narrower reading (functions non-differentiable at their minimiser) judged next"))
     if verdict.state == HOLDS:
         return "holds on every function run here, the flat-bottomed ones included"
     return f"is inconclusive ({verdict.reason})"

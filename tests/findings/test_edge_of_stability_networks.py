@@ -539,6 +539,7 @@ def test_page_texts_read_whole_in_every_state():
     assert texts["started-above"].startswith("2 of 6 runs started at or above the edge and never sharpened into it: "
                                              "tanh (mnist, mse, eta 0.2: 8.50 x 2/eta), tanh")
     assert eos.started_above_text(_families()) == "Every run started below the edge and sharpened into it."
+    assert texts["started-above"].endswith("The hovering and loss claims do not judge them.")
     assert texts["authors"].startswith("On a GELU net at eta = 1 (at the edge from step 5), the book's central flow "
                                        "and the authors' discretisation stayed 4.00% of GD's distance travelled apart")
 
@@ -599,3 +600,19 @@ def test_central_flow_families_are_relu_and_the_c2_paper_families():
 def test_authors_check_table_is_one_row_indexed_by_the_step():
     table = eos.authors_check_table({"lr": 0.3, "distance": 0.01})
     assert list(table.index) == [0.3] and table.loc[0.3, "distance"] == 0.01
+
+
+def test_started_above_and_own_steps_texts_name_the_own_step_run():
+    rows = _summary([{"family": "softplus(1)", "eta": 0.15, "s0": 9.0, "own_step": False, "steps": 800},
+                     {"family": "softplus(1)", "eta": 0.2, "s0": 12.0, "own_step": False, "steps": 800},
+                     {"family": "softplus(1)", "eta": 0.0097, "s0": 0.58, "own_step": True, "steps": 4900},
+                     {"family": "relu", "eta": 0.2, "s0": 0.48, "own_step": False, "steps": 800}])
+    above = eos.started_above_text(rows)
+    assert above.startswith("2 of 4 runs started at or above the edge") and "softplus(1) (mnist, mse, eta 0.15: 9.00" \
+        in above
+    assert above.endswith("The hovering and loss claims do not judge them; softplus(1) is judged on its own-step run "
+                          "instead.")
+    own = eos.own_steps_text(rows)
+    assert own == ("1 family started above 0.6 x 2/eta at every step size of the grid and also ran at a step of its "
+                   "own, set so that it starts at 0.58 x 2/eta: softplus(1) (mse, mnist) at eta 0.0097 (2/eta = 206; "
+                   "it started at 9-12 x 2/eta at the grid's steps; 0.58 x 2/eta at its own; 4,900 steps).")

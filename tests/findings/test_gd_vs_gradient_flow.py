@@ -511,7 +511,9 @@ def test_page_texts_read_whole_in_every_state():
     assert texts["boundary"] == "relu between 1.2 and 2"
     assert texts["boundary-meaning"] == "for relu GD stays within the paper's 2% up to and beyond the stability edge"
     assert texts["depart"] == "linear not within the grid (up to 3)" and texts["horizon"] == "1 unit of time"
-    assert texts["curv-meaning"].startswith("the factor passed 2 along the flow of relu: on the book's set-up")
+    assert texts["curv-meaning"].startswith("once the flows left their plateau the factor passed 2 along the flow of "
+                                            "relu (by t = 4; the non-homogeneous nets measured beside them: tanh 1). "
+                                            "This refutes the book's reading of 'favourable'")
     assert texts["reached"] == "the one seed did not reach" and texts["negcos"] == "none starts"
     assert texts["negcos-reached"].startswith("no seed started")
 
