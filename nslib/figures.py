@@ -64,9 +64,14 @@ def shared_legend(fig, axes, *, title: str | None = None, ncol: int | None = Non
             ax.get_legend().remove()
     if not handles:
         return
-    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0), title=title, frameon=False,
-               ncol=ncol or min(len(labels), 4))
-    fig.draw_without_rendering()
+    # fewer columns until the legend fits the figure's width: a wider legend widens the saved image past the page
+    for cols in range(ncol or min(len(labels), 4), 0, -1):
+        legend = fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0), title=title,
+                            frameon=False, ncol=cols)
+        fig.draw_without_rendering()
+        if cols == 1 or legend.get_window_extent().width <= 0.98 * fig.bbox.width:
+            break
+        legend.remove()
     height = fig.legends[-1].get_window_extent().height / fig.bbox.height
     fig.tight_layout(rect=(0, min(0.5, height + 0.01), 1, 1))
 

@@ -37,6 +37,19 @@ def test_panels_wrap_at_two_per_row_and_fit_the_page():
     plt.close("all")
 
 
+def test_shared_legend_takes_fewer_columns_rather_than_widen_the_figure():
+    fig, axes = nslib.figures.panels(2, panel=(3.0, 2.5))
+    for i, ax in enumerate(axes):
+        for j in range(2):
+            ax.plot([0, 1], [0, j], label=f"a long label for line {2 * i + j}, with its step size named")
+    nslib.figures.shared_legend(fig, axes)
+    legend = fig.legends[0]
+    fig.draw_without_rendering()
+    assert len(fig.legends) == 1 and legend.get_window_extent().width <= fig.bbox.width
+    assert legend._ncols < 4  # four such labels side by side would not fit 6 inches
+    plt.close("all")
+
+
 def test_a_table_shows_readable_values_never_python():
     import re
 
