@@ -660,9 +660,9 @@ _PILOT = "pilot (1-D, 20k steps, Huber width 0.1; FINDINGS section 1)"
 
 #: Every constant the criteria decide with, and its source (shown on the page under the verdicts).
 THRESHOLDS = (
-    Threshold("cycle-not-converge", "abs_rtol", 1e-6, "theory",
-              "on |x| the late 2-cycle {a, a - lr} has mean gap exactly lr/2 for every start; 1e-6 allows float64 "
-              "round-off over the window"),
+    Threshold("cycle-not-converge", "abs_rtol", 1e-6, _OURS,
+              "theory gives the value: on |x| the late 2-cycle {a, a - lr} has mean gap exactly lr/2 for every start; "
+              "the tolerance 1e-6 is ours, for float64 round-off over the window"),
     *(Threshold(cid, name, SETTLE_FACTOR, _OURS,
                 "the audit's rerun (hinge-l2 at small lr: halves differing by > 1.1x had not reached their cycle; at "
                 "40k steps they agree within a few percent)")
@@ -682,9 +682,18 @@ THRESHOLDS = (
               "a quadratic beyond 2/L must be able to grow 1e7-fold, |1 - lr L|^(2 steps), for its divergence to show"),
     Threshold("adaptive-optimizers-differ", "min_fraction", 0.5, _OURS, "'at least half', set in FINDINGS before the "
               "runs (of the steps, for the class; of the twin pairs, for the optimizer)"),
-    Threshold("adaptive-optimizers-differ", "min_slope_gap", 0.5, "theory",
-              "a sign-like RMSProp step gives late gap L lr^2 / 8 on a smooth twin and lr / 2 on |x| (slopes 2 and "
-              "1, measured in the pilot); 0.5 is half-way"),
+    Threshold("adaptive-optimizers-differ", "min_slope_gap", 0.5, _OURS,
+              "half-way between the slopes theory gives a sign-like RMSProp step: late gap L lr^2 / 8 on a smooth twin "
+              "and lr / 2 on |x| (slopes 2 and 1, measured in the pilot)"),
+    Threshold("adaptive-optimizers-differ", "converged_below", 1e-10, _OURS,
+              "the page's parameter converged_below (its default): a median late gap below it is 'converges'; in the "
+              "pilot Huber "
+              f"below its edge fell to ~1e-25 ({_PILOT})"),
+    *(Threshold(cid, "c", 1e-4, _OURS,
+                "the page's parameter gap_factor (its default): a settled late mean gap of at least c x lr does not "
+                "converge; |x| "
+                "keeps lr/2, 5,000 times more, and Huber below its edge fell to ~1e-25 in the pilot (" + _PILOT + ")")
+      for cid in ("cycle-not-converge", "all-convex-nonsmooth-unstable", "eos-lipschitz-convex-differentiable")),
 )
 
 
@@ -748,9 +757,22 @@ def _v1_text(verdict: Verdict | None) -> str:
         return "was not judged in this run"
     refuting = [k for k, g in verdict.groups.items() if g.state == DOES_NOT_HOLD]
     if verdict.state == DOES_NOT_HOLD:
-        return (f"does not hold as worded: {', '.join(refuting)} converged exactly with a constant step. This refutes "
-                f"the universal wording of the paper's own claim, not the narrower reading (functions "
-                f"non-differentiable at their minimiser) judged next")
+        flat = [k for k in refuting if k in COUNTEREXAMPLES]
+        kinked = [(k, verdict.groups[k].measured) for k in refuting if k not in COUNTEREXAMPLES]
+
+        def how(m):  # which part of the cycle test a kinked function failed
+            why = [w for w, bad in (("a settled run converged", (m.get("fraction_not_converged") or 1.0) < 1.0),
+                                    ("a settled run stopped oscillating", (m.get("fraction_oscillating") or 1.0) < 1.0))
+                   if bad]
+            if m.get("abs_max_rel_dev_from_lr_over_2") is not None and not why:
+                why = ["its late gap missed eta/2"]
+            return " and ".join(why) or "it failed the cycle test"
+
+        parts = ([f"{', '.join(flat)} reached f = f* exactly and stayed there at some constant step"] if flat else []) \
+            + [f"on {k} {how(m)}" for k, m in kinked]
+        return (f"does not hold as worded: {'; '.join(parts)}. This refutes the universal wording of the paper's own "
+                "claim" + (", and the narrower reading (cycle-not-converge) fails with it" if kinked else
+                           ", not the narrower reading (functions non-differentiable at their minimiser) judged next"))
     if verdict.state == HOLDS:
         return "holds on every function run here, the flat-bottomed ones included"
     return f"is inconclusive ({verdict.reason})"

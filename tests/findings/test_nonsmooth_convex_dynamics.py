@@ -368,3 +368,30 @@ def test_page_texts_read_whole_in_every_state(state):
         assert texts["adaptive"] == "sgd 100% (reported)"
     else:
         assert texts["counter"].startswith("not every run") and "stopped oscillating" in texts["hinge-oscillation"]
+        # abs (kinked) converged by the gap test and the flat-bottomed ones reached f* exactly: each said as it is
+        assert texts["v1"].startswith("does not hold as worded: hinge, dead-zone reached f = f* exactly and stayed "
+                                      "there at some constant step; on abs ")
+        assert texts["v1"].endswith("and the narrower reading (cycle-not-converge) fails with it")
+
+
+def test_v1_text_names_how_each_refuting_function_converged():
+    from nslib.verdicts import Verdict
+
+    flat_only = Verdict.combine({"abs": Verdict.from_state(True), "hinge": Verdict.from_state(False)}, "c")
+    text = ncd._v1_text(flat_only)
+    assert text.startswith("does not hold as worded: hinge reached f = f* exactly and stayed there")
+    assert text.endswith("not the narrower reading (functions non-differentiable at their minimiser) judged next")
+    assert ncd._v1_text(Verdict.combine({"abs": Verdict.from_state(True)}, "c")).startswith("holds on every")
+    assert ncd._v1_text(None) == "was not judged in this run"
+
+
+def test_v1_text_says_which_part_of_the_cycle_test_a_kinked_function_failed():
+    from nslib.verdicts import Verdict
+
+    converged = Verdict.from_state(False, fraction_not_converged=0.5, fraction_oscillating=1.0)
+    missed = Verdict.from_state(False, fraction_not_converged=1.0, fraction_oscillating=1.0,
+                                abs_max_rel_dev_from_lr_over_2=0.01)
+    text = ncd._v1_text(Verdict.combine({"l1": converged, "abs": missed}, "c"))
+    assert text == ("does not hold as worded: on l1 a settled run converged; on abs its late gap missed eta/2. This "
+                    "refutes the universal wording of the paper's own claim, and the narrower reading "
+                    "(cycle-not-converge) fails with it")
