@@ -59,6 +59,11 @@ def _summary(rows):
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
+def _ce(rows):
+    """The same rows as cross-entropy runs on MNIST-1D, where the cross-entropy claims are judged."""
+    return rows.assign(loss="ce", dataset="mnist1d")
+
+
 def _families(**overrides):
     """Two runs per family (relu, tanh, elu), each with the overrides given for that family."""
     return _summary([{"family": fam, **overrides.get(fam, {})} for fam in ("relu", "tanh", "elu") for _ in range(2)])
@@ -74,9 +79,12 @@ def test_families_expand_softplus_per_beta_in_a_fixed_order():
         eos.families(["gelu"], [])
 
 
-def test_paper_groups_are_the_papers_families_on_real_mnist():
+def test_paper_groups_are_the_papers_families_on_real_mnist_and_on_mnist1d_with_cross_entropy():
     assert eos.is_paper_group("mnist", "relu") and eos.is_paper_group("mnist", "softplus(1)")
     assert not eos.is_paper_group("mnist", "softplus(5)") and not eos.is_paper_group("digits", "tanh")
+    assert eos.is_paper_group("mnist1d", "tanh", "ce") and not eos.is_paper_group("mnist", "tanh", "ce")
+    assert not eos.is_paper_group("mnist1d", "tanh", "mse")
+    assert eos.judged_data_text("ce") == "the paper's nets on MNIST-1D"
     assert [eos.smoothness(f) for f in ("relu", "hardtanh", "elu", "tanh", "softplus(20)")] == \
         ["kinked", "kinked", "C1", "C2", "C2"]
 
@@ -191,15 +199,15 @@ def test_progressive_sharpening_holds_fails_and_is_inconclusive():
 
 
 def test_square_loss_and_cross_entropy_are_separate_claims():
-    both = pd.concat([_families(), _families(tanh={"rise": 1.1, "crossed_step": None}).assign(loss="ce")])
+    both = pd.concat([_families(), _families(tanh={"rise": 1.1, "crossed_step": None}).pipe(_ce)])
     assert eos.progressive_sharpening(both).state == HOLDS  # the square-loss claim reads square-loss runs only
     ce = eos.progressive_sharpening_ce(both)
-    assert ce.state == DOES_NOT_HOLD and ce.groups["tanh (mnist)"].measured["loss"] == "ce"
-    assert eos.hovers_at_2_over_eta_ce(_families().assign(loss="ce")).state == HOLDS
+    assert ce.state == DOES_NOT_HOLD and ce.groups["tanh (mnist1d)"].measured["loss"] == "ce"
+    assert eos.hovers_at_2_over_eta_ce(_families().pipe(_ce)).state == HOLDS
     assert eos.loss_nonmonotone_yet_decreasing_ce(both.assign(uptick_fraction=0.0)).state == DOES_NOT_HOLD
     # no cross-entropy run reached the edge (easy data separate first): a precondition, never a refutation
     never = _families(**{f: {"crossed_step": None, "window_checks": 0, "window_steps": 0}
-                         for f in ("relu", "tanh", "elu")}).assign(loss="ce")
+                         for f in ("relu", "tanh", "elu")}).pipe(_ce)
     assert eos.hovers_at_2_over_eta_ce(never).state == INCONCLUSIVE
     assert "never reached the edge" in eos.loss_nonmonotone_yet_decreasing_ce(never).reason
 
@@ -207,34 +215,44 @@ def test_square_loss_and_cross_entropy_are_separate_claims():
 def test_a_cross_entropy_run_that_fit_its_data_before_the_edge_is_not_judged_on_sharpening():
     # the pilot that made this rule: 500 MNIST digits fit within 20 steps at eta 1, the sharpness falling from there
     fit_first = {"rise": 1.24, "crossed_step": None, "loss_end": 1e-4, "fit_step": 20}
-    ce = eos.progressive_sharpening_ce(_families(relu=fit_first).assign(loss="ce"))
-    assert ce.state == INCONCLUSIVE and ce.groups["relu (mnist)"].state == INCONCLUSIVE and eos._FIT_FIRST in ce.reason
-    assert ce.groups["relu (mnist)"].measured["excluded_reasons"] == [f"2 x {eos._FIT_FIRST}"]
+    ce = eos.progressive_sharpening_ce(_families(relu=fit_first).pipe(_ce))
+    assert ce.state == INCONCLUSIVE and ce.groups["relu (mnist1d)"].state == INCONCLUSIVE
+    assert eos._FIT_FIRST in ce.reason
+    assert ce.groups["relu (mnist1d)"].measured["excluded_reasons"] == [f"2 x {eos._FIT_FIRST}"]
     # the same run with square loss trained without sharpening: against the claim
     assert eos.progressive_sharpening(_families(relu=fit_first)).state == DOES_NOT_HOLD
     # fit only after the crossing, or never fit while its loss fell tenfold: judged, and against the claim
     late = {"rise": 1.2, "crossed_step": None, "loss_end": 0.05, "fit_step": None}
-    assert eos.progressive_sharpening_ce(_families(tanh=late).assign(loss="ce")).state == DOES_NOT_HOLD
+    assert eos.progressive_sharpening_ce(_families(tanh=late).pipe(_ce)).state == DOES_NOT_HOLD
     rose = {**fit_first, "rise": 1.6}  # rose before it fit: for the claim
-    assert eos.progressive_sharpening_ce(_families(elu=rose).assign(loss="ce")).state == HOLDS
+    assert eos.progressive_sharpening_ce(_families(elu=rose).pipe(_ce)).state == HOLDS
 
 
 def test_fit_first_text_names_the_cross_entropy_runs_not_judged_on_sharpening():
     rows = _summary([{"family": "relu", "loss": "ce", "rise": 1.2, "crossed_step": None, "fit_step": 20},
                      {"family": "tanh", "loss": "ce", "rise": 1.2, "crossed_step": None, "fit_step": 40},
                      {"family": "elu", "loss": "ce", "rise": 2.0, "crossed_step": 30, "fit_step": 20},
-                     {"family": "relu", "loss": "mse", "rise": 1.0, "crossed_step": None, "fit_step": 10}])
-    assert eos.fit_first_text(rows).startswith("2 of 3 cross-entropy runs reached 99% train accuracy before they "
-                                               "sharpened or reached the edge, by step 20 to 40:")
-    assert eos.fit_first_text(rows.iloc[2:]).startswith("No cross-entropy run fit")
-    assert eos.fit_first_text(rows.iloc[3:]) == "No cross-entropy run was made."
+                     {"family": "relu", "loss": "mse", "rise": 1.0, "crossed_step": None, "fit_step": 10},
+                     {"family": "tanh", "loss": "ce", "rise": 1.1, "crossed_step": None, "fit_step": 60,
+                      "dataset": "mnist1d"},
+                     {"family": "relu", "loss": "ce", "rise": 3.0, "crossed_step": 20, "fit_step": 260,
+                      "dataset": "mnist1d"}])
+    text = eos.fit_first_text(rows)
+    assert text.startswith("Cross-entropy runs that reached 99% train accuracy before they sharpened or reached the "
+                           "edge: 2 of 3 on mnist, by step 20 to 40; 1 of 2 on mnist1d, by step 60.")
+    assert text.endswith("that would take a run that neither fit nor sharpened while its loss fell to 0.1 of its "
+                         "start.")  # a run that fit first where the claims are judged
+    only_mnist = eos.fit_first_text(rows.iloc[:4])
+    assert only_mnist.endswith("That is why the cross-entropy claims are judged on the paper's nets on MNIST-1D.")
+    assert eos.fit_first_text(rows.iloc[2:4]).startswith("No cross-entropy run fit")
+    assert eos.fit_first_text(rows.iloc[3:4]) == "No cross-entropy run was made."
     # a run that starts too close to the edge is "too close" to the judge, so the text does not count it either
     close = _summary([{"family": "relu", "loss": "ce", "rise": 1.0, "crossed_step": None, "fit_step": 20,
                        "s0": 0.8}])
     assert eos.fit_first_text(close).startswith("No cross-entropy run fit")
     v = eos.progressive_sharpening_ce(_families(relu={"s0": 0.8, "rise": 1.0, "crossed_step": None,
-                                                      "fit_step": 20}).assign(loss="ce"))
-    assert "starts too close to the edge" in v.groups["relu (mnist)"].reason
+                                                      "fit_step": 20}).pipe(_ce))
+    assert "starts too close to the edge" in v.groups["relu (mnist1d)"].reason
 
 
 def _tiny_problem(family="tanh", scale=1.0):
@@ -295,6 +313,28 @@ def test_run_grid_adds_an_own_step_run_only_for_a_family_without_room():
     assert text.startswith("1 family started above 0.6 x 2/eta at every step size of the grid")
     assert "softplus(1)" in text
     assert eos.own_steps_text(eos.summary_table(runs[:2])).startswith("No family started above 0.6")
+
+
+def test_run_grid_takes_datasets_and_sizes_per_loss_and_ends_cross_entropy_runs_at_99_percent_accuracy():
+    runs = eos.run_grid({"mse": ["digits"], "ce": ["digits", "mnist1d"]}, ["mse", "ce"], ["tanh"],
+                        {"mse": [0.1], "ce": [0.5]}, n_train={"mse": 40, "ce": 60}, width=8, depth=1,
+                        steps={"mse": 30, "ce": 400}, sharpness_every={"mse": 10, "ce": 10})
+    assert [(r.dataset, r.loss) for r in runs] == [("digits", "mse"), ("digits", "ce"), ("mnist1d", "ce")]
+    assert [r.f.output(r.final_theta).shape[0] for r in runs] == [40, 60, 60]
+    assert len(runs[0].losses) == 31  # the square loss runs its steps
+    ce = runs[1]  # 60 digits at eta 0.5 are fit within 400 steps: the run ends at the check that saw 99%
+    assert ce.accuracy[-1] >= eos.FIT_ACCURACY and (ce.accuracy[:-1] < eos.FIT_ACCURACY).all()
+    assert len(ce.losses) - 1 == ce.checks[-1] < 400
+
+
+def test_group_medians_describe_the_judged_runs():
+    rows = _families(relu={"rise": 2.0})
+    rows.loc[rows.index[0], ["s0", "rise"]] = [0.8, 1.0]  # one relu run starts too close: not judged
+    v = eos.progressive_sharpening(rows)
+    assert v.groups["relu (mnist)"].measured["median_rise"] == 2.0  # the judged run's, not the median of 1.0 and 2.0
+    assert v.groups["relu (mnist)"].measured["excluded"] == 1
+    close = _families(relu={"s0": 0.8, "rise": 1.0})
+    assert eos.progressive_sharpening(close).groups["relu (mnist)"].measured["median_rise"] == 1.0  # none judged: all
 
 
 def test_run_metrics_reads_the_first_check_at_99_percent_accuracy():
@@ -413,7 +453,7 @@ def test_relu_differs_holds_fails_and_is_inconclusive():
     v = eos.relu_differs_from_smooth(above)
     assert v.state == INCONCLUSIVE and "C^2 family" in v.reason and v.measured["relu_runs"] > 0
     # cross-entropy and other data are not the registered comparison
-    assert eos.relu_differs_from_smooth(_levels(relu=1.5).assign(loss="ce")).state == INCONCLUSIVE
+    assert eos.relu_differs_from_smooth(_levels(relu=1.5).pipe(_ce)).state == INCONCLUSIVE
     assert eos.relu_differs_from_smooth(_levels(relu=1.5).assign(dataset="digits")).state == INCONCLUSIVE
 
 
@@ -518,14 +558,14 @@ def _claims(summary, levels):
 
 
 def test_page_texts_read_whole_in_every_state():
-    both = pd.concat([_families(relu={"rise": 2.0}), _families().assign(loss="ce")])
+    both = pd.concat([_families(relu={"rise": 2.0}), _families().pipe(_ce)])
     good = _claims(both, _levels(relu=1.2))
     run = _run([0.3, 0.6, 0.95, 1.0, 1.02, 0.99], _eos_losses(50))
     texts = _page_texts(good, _cf_table(), control=eos.run_metrics(run), control_run=run)
     _no_holes(texts)
     assert texts["rise-progressive-sharpening"] == "relu (mnist) 2.0-fold, tanh (mnist) 3.0-fold, elu (mnist) 3.0-fold"
     assert texts["band-hovers-at-2-over-eta"].startswith("relu (mnist) 95%")
-    assert texts["upticks-loss-nonmonotone-yet-decreasing-ce"].startswith("relu (mnist) 30%")
+    assert texts["upticks-loss-nonmonotone-yet-decreasing-ce"].startswith("relu (mnist1d) 30%")
     assert texts["scope-hovers-at-2-over-eta"] == "No group of the paper's nets on MNIST refutes it."
     assert texts["differs"].startswith("the ReLU net sat at 1.200 x 2/eta against 1.000 for the C^2 families "
                                        "(tanh, softplus(1)), a difference of +0.200 against the registered 0.1")
@@ -547,7 +587,7 @@ def test_page_texts_read_whole_in_every_state():
     none = {"crossed_step": None, "window_checks": 0, "window_steps": 0, "band_fraction": None, "median_units": None,
             "uptick_fraction": None, "block_decreases": None}
     never = _families(**{f: none for f in ("relu", "tanh", "elu")})
-    bad = _claims(pd.concat([never, never.assign(loss="ce")]), never)
+    bad = _claims(pd.concat([never, never.pipe(_ce)]), never)
     assert bad["relu-differs-from-smooth"].state == INCONCLUSIVE and bad["hovers-at-2-over-eta"].state == INCONCLUSIVE
     no_flow = _cf_table(cf_failed="Lanczos did not converge", etas=(0.2,)).assign(
         cf_late_relative_distance=float("nan"))
@@ -562,7 +602,7 @@ def test_page_texts_read_whole_in_every_state():
     assert texts["cf"].startswith("relu no central flow / 8.0%")
     assert texts["authors"].endswith("the check compared two gradient flows only.")
 
-    refuted = _claims(pd.concat([_families(relu={"band_fraction": 0.1}), _families().assign(loss="ce")]), _levels())
+    refuted = _claims(pd.concat([_families(relu={"band_fraction": 0.1}), _families().pipe(_ce)]), _levels())
     texts = _page_texts(refuted, _cf_table().iloc[:0], control=_control(diverged=True))
     _no_holes(texts)
     assert texts["scope-hovers-at-2-over-eta"] == "On the paper's nets on MNIST it is refuted by relu (mnist)."
