@@ -520,6 +520,7 @@ def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), c
             "family": fam,
             "eta": 0.2,
             "gd_diverged": False,
+            "s0_units": 0.3,
             "cf_reached_edge": True,
             "cf_late_edge_fraction": 1.0,
             "cf_relative_error": float("nan"),
@@ -569,6 +570,28 @@ def test_central_flow_tracks_relu_holds_fails_and_is_inconclusive():
     assert one.state == INCONCLUSIVE and "1 step size(s) run" in one.reason
     assert one.groups["eta=0.2"].state == HOLDS and one.groups["step sizes"].state == INCONCLUSIVE
     assert eos.central_flow_tracks_relu(_cf_table().iloc[:0]).reason == "the central flow was not run"
+
+
+def test_central_flow_tracks_relu_needs_a_smooth_control_where_the_central_flow_beats_the_gradient_flow():
+    table = _cf_table()
+    smooth = table["family"] != "relu"
+    # the C^2 families' central flow no better than their gradient flow (the referee's seed-0 reading for tanh): the
+    # measures do not separate the flows at this length, so ReLU's failure is not judged
+    worse = table.assign(gf_late_relative_distance=table["gf_late_relative_distance"].where(~smooth, 0.04))
+    v = eos.central_flow_tracks_relu(worse)
+    assert v.state == INCONCLUSIVE and "no C^2 family passed the control" in v.reason
+    assert v.groups["eta=0.2"].measured["smooth_failing_control"] == ["tanh", "softplus(3)"]
+    # the same with ReLU failing outright: still inconclusive, not a refutation
+    failing = worse.assign(cf_late_relative_distance=worse["cf_late_relative_distance"].where(smooth, 0.5))
+    assert eos.central_flow_tracks_relu(failing).state == INCONCLUSIVE
+    loss = table.assign(gf_late_loss_gap=table["gf_late_loss_gap"].where(~smooth, 0.001))  # smooth loss test fails
+    assert eos.central_flow_tracks_relu(loss).state == INCONCLUSIVE
+    # a smooth family that started above the edge (a catapult) is no reference; the other one still is
+    above = table.assign(s0_units=np.where(table["family"] == "softplus(3)", 5.2, table["s0_units"]))
+    g = eos.central_flow_tracks_relu(above).groups["eta=0.2"]
+    assert g.state == HOLDS and g.measured["smooth_families"] == ["tanh"]
+    assert g.measured["smooth_failing_control"] == ["softplus(3)"]
+    assert eos.central_flow_tracks_relu(table.assign(s0_units=float("nan"))).state == INCONCLUSIVE  # not recorded
 
 
 _AUTHORS = {"lr": 1.0, "steps": 80, "reached_edge": True, "edge_from_step": 5, "flows_apart": 0.04,
