@@ -25,13 +25,18 @@ def _is_number(value) -> bool:
 
 def criterion_constants(module, claim_id: str) -> dict[str, object]:
     """The numeric constants criterion ``claim_id`` decides with: its numeric parameter defaults, and the upper-case
-    module constants its body names."""
+    module constants its body names. A module constant that is only a parameter's default (``room: float = ROOM``)
+    is that parameter's value, listed under the parameter's name."""
     fn = getattr(module, claim_id.replace("-", "_"))
     found = {name: p.default for name, p in inspect.signature(fn).parameters.items()
              if p.default is not inspect.Parameter.empty and _is_number(p.default)}
     tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    args = tree.body[0].args
+    in_defaults = {id(n) for d in (*args.defaults, *(d for d in args.kw_defaults if d is not None))
+                   for n in ast.walk(d)}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id.isupper() and _is_number(getattr(module, node.id, None)):
+        if (isinstance(node, ast.Name) and node.id.isupper() and id(node) not in in_defaults
+                and _is_number(getattr(module, node.id, None))):
             found[node.id] = getattr(module, node.id)
     return found
 
@@ -69,14 +74,17 @@ def test_criterion_constants_are_found_in_defaults_and_module_constants():
 
     m = types.ModuleType("fake")
     src = ("LIMIT = 0.3\nNAME = 'x'\n"
-           "def some_claim(data, ratio: float = 2.0, flag: bool = True, band=(0.8, 1.3), label='a'):\n"
+           "DEFAULT = 0.5\n"
+           "def some_claim(data, ratio: float = 2.0, flag: bool = True, band=(0.8, 1.3), label='a', *,\n"
+           "               room: float = DEFAULT):\n"
            "    return data > LIMIT and NAME\n")
     m.__dict__["__file__"] = "<fake>"
     exec(compile(src, "<fake>", "exec"), m.__dict__)
     import linecache
 
     linecache.cache["<fake>"] = (len(src), None, src.splitlines(True), "<fake>")
-    assert criterion_constants(m, "some-claim") == {"ratio": 2.0, "band": (0.8, 1.3), "LIMIT": 0.3}
+    # DEFAULT is only room's default: listed once, under room
+    assert criterion_constants(m, "some-claim") == {"ratio": 2.0, "band": (0.8, 1.3), "room": 0.5, "LIMIT": 0.3}
 
 
 def test_a_threshold_must_name_its_source():
