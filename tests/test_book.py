@@ -52,7 +52,9 @@ def test_the_scorecard_states_every_claim_in_words_with_its_reading(path):
         assert ("against the paper, on its own set-up" in row) == (cid not in info.book_claims)
         assert ("⚙ CPU kernels here" in row) == bool((info.atlas or {}).get("kernels"))
         if path.stem == "edge-of-stability-networks" and cid not in info.book_claims:  # MNIST for CIFAR-10: said
-            assert "own set-up (as close as offline allows: the paper's nets and losses on real MNIST" in row
+            assert ("own set-up (as close as offline allows: the paper's nets and losses on real MNIST" in row) == (
+                not cid.endswith("-ce"))
+            assert ("on MNIST-1D, a stand-in for its CIFAR-10" in row) == cid.endswith("-ce")  # and the stand-in
         if path.stem == "maxpool-jacobians" and cid == "share32-grows-with-batch":  # a note for some claims only
             assert "own set-up (LeNet-5 on MNIST; the authors' shares are VGG19's on CIFAR-10)" in row
         if path.stem == "maxpool-jacobians" and cid == "fp32-robust-to-beta":
