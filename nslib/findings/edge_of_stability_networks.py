@@ -1319,7 +1319,8 @@ def scope_text(v: Verdict, loss: str) -> str:
     stand_in = any(d not in PAPER_DATASETS for d in JUDGED_DATASETS[loss])
     first = (f"On {where} it is refuted by {', '.join(paper)}." if paper else f"No group of {where} refutes it.")
     if stand_in and paper:
-        first += (" That data set stands in for the paper's CIFAR-10 (real MNIST is fit before the edge): a finding "
+        first += (" That data set stands in for the paper's CIFAR-10 (on real MNIST the nets fit before, or too soon "
+                  "after, reaching the edge to judge the edge claims): a finding "
                   "on the stand-in, at the book's step sizes, not on the paper's data.")
     second = (f" Outside the paper's claim, the book's extension fails at {', '.join(ext)}: a boundary of the "
               "extension, not a refutation of the paper." if ext else
@@ -1393,7 +1394,9 @@ def fit_first_text(summary: pd.DataFrame, rise_factor: float = 1.5, trained: flo
             + (f"On data that a net fits this fast the cross-entropy sharpening claim can hardly be refuted: that "
                f"would take a run that neither fit nor sharpened while its loss fell to {trained:g} of its start."
                if judged else
-               f"That is why the cross-entropy claims are judged on {judged_data_text('ce')}."))
+               f"Runs on real MNIST are reported beside the claims, not judged: there the paper's nets fit the data "
+               f"before, or too soon after, reaching the edge for the edge claims to be judged (Methods); the "
+               f"cross-entropy claims are judged on {judged_data_text('ce')}."))
 
 
 def edge_timing_text(summary: pd.DataFrame, loss: str = "ce") -> str:

@@ -243,7 +243,9 @@ def test_fit_first_text_names_the_cross_entropy_runs_not_judged_on_sharpening():
     assert text.endswith("that would take a run that neither fit nor sharpened while its loss fell to 0.1 of its "
                          "start.")  # a run that fit first where the claims are judged
     only_mnist = eos.fit_first_text(rows.iloc[:4])
-    assert only_mnist.endswith("That is why the cross-entropy claims are judged on the paper's nets on MNIST-1D.")
+    assert only_mnist.endswith("Runs on real MNIST are reported beside the claims, not judged: there the paper's nets "
+                               "fit the data before, or too soon after, reaching the edge for the edge claims to be "
+                               "judged (Methods); the cross-entropy claims are judged on the paper's nets on MNIST-1D.")
     assert eos.fit_first_text(rows.iloc[2:4]).startswith("No cross-entropy run fit")
     assert eos.fit_first_text(rows.iloc[3:4]) == "No cross-entropy run was made."
     # a run that starts too close to the edge is "too close" to the judge, so the text does not count it either
@@ -387,7 +389,8 @@ def test_extensions_are_reported_beside_and_never_refute_the_papers_claim():
     assert bad_ce.state == DOES_NOT_HOLD
     assert eos.scope_text(bad_ce, "ce") == (
         "On the paper's nets on MNIST-1D it is refuted by relu (mnist1d). That data set stands in for the paper's "
-        "CIFAR-10 (real MNIST is fit before the edge): a finding on the stand-in, at the book's step sizes, not on "
+        "CIFAR-10 (on real MNIST the nets fit before, or too soon after, reaching the edge to judge the edge claims): "
+        "a finding on the stand-in, at the book's step sizes, not on "
         "the paper's data.")
     # no run at all: the claim's own loss says where it would have been judged
     assert eos.scope_text(eos.hovers_at_2_over_eta_ce(_families().iloc[:0]), "ce") == (
