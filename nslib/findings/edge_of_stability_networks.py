@@ -615,7 +615,8 @@ def progressive_sharpening_ce(summary: pd.DataFrame, rise_factor: float = 1.5, t
 #: catapults (the sharpness falls far below 2/eta), which is not the regime the paper describes, where progressive
 #: sharpening brings the sharpness up to 2/eta from below. A precondition added after the audit of this page saw
 #: softplus(1) start at 9-12 x 2/eta (Methods, criteria changed).
-_ABOVE = "started at or above the edge (a catapult from the first step, not the paper's regime)"
+_ABOVE = ("started at or above 0.9 x 2/eta (at the edge from the first step, or above it: a catapult; not sharpened "
+          "into it, the paper's regime)")
 
 
 def _hovers(summary, loss, min_fraction, min_checks) -> Verdict:
@@ -1129,10 +1130,24 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
         rows = {r["family"]: r for r in sub.to_dict("records")}
         usable_smooth = [fam for fam, r in rows.items() if smoothness(fam) == "C2" and usable(r) is True]
         smooth = {fam: rows[fam]["cf_late_relative_distance"] for fam in usable_smooth if control(rows[fam])}
+
+        def why_not(fam, rows=rows):  # why a C^2 family is no reference, in a few words
+            r = rows[fam]
+            if usable(r) is not True:
+                return f"{fam}: {usable(r)}"
+            if not r.get("s0_units", 0.0) < room:
+                return (f"{fam}: started at {r.get('s0_units', math.nan):.2f} x 2/eta, above {room:.2g} (its flows "
+                        "begin in a catapult)")
+            return (f"{fam}: its central flow did not beat its gradient flow (distance "
+                    f"{r['cf_late_relative_distance']:.3f} vs {r['gf_late_relative_distance']:.3f}, loss gap "
+                    f"{r.get('cf_late_loss_gap', math.nan):.3f} vs {r.get('gf_late_loss_gap', math.nan):.3f})")
+
+        not_reference = [why_not(fam) for fam, r in rows.items() if smoothness(fam) == "C2" and fam not in smooth]
         c1 = {fam: r["cf_late_relative_distance"] for fam, r in rows.items()
               if smoothness(fam) == "C1" and usable(r) is True}
         m = {"smooth_families": list(smooth), "smooth_cf": list(smooth.values()), "c1_families": list(c1),
-             "c1_cf": list(c1.values()), "smooth_failing_control": [f for f in usable_smooth if f not in smooth]}
+             "c1_cf": list(c1.values()), "smooth_failing_control": [f for f in usable_smooth if f not in smooth],
+             "smooth_not_reference": not_reference}
         if relu not in rows:
             state = "no ReLU net was run"
         elif usable(rows[relu]) is not True:
@@ -1140,9 +1155,8 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
         elif not usable_smooth:
             state = "no C^2 family sat at the edge with both flows"
         elif not smooth:
-            state = ("no C^2 family passed the control (started below the edge, and its central flow beat its "
-                     f"gradient flow on both measures): {', '.join(usable_smooth)} did not, so at this length the "
-                     "measures do not separate the flows even where the paper says they should")
+            state = (f"no C^2 family is a reference (started below {room:.2g} x 2/eta, and its central flow beat its "
+                     f"gradient flow on both measures): {'; '.join(not_reference)}")
         elif not (math.isfinite(rows[relu]["cf_relative_error"]) and math.isfinite(rows[relu]["gf_relative_error"])):
             state = "the ReLU net's flows were not self-checked: their errors are unknown"
         else:
@@ -1318,9 +1332,9 @@ def scope_text(v: Verdict, loss: str) -> str:
     where = judged_data_text(loss)
     stand_in = any(d not in PAPER_DATASETS for d in JUDGED_DATASETS[loss])
     first = (f"On {where} it is refuted by {', '.join(paper)}." if paper else f"No group of {where} refutes it.")
-    if stand_in and paper:
+    if stand_in and v.groups:
         first += (" That data set stands in for the paper's CIFAR-10 (on real MNIST the nets fit before, or too soon "
-                  "after, reaching the edge to judge the edge claims): a finding "
+                  "after, reaching the edge to judge the edge claims): a verdict there is a finding "
                   "on the stand-in, at the book's step sizes, not on the paper's data.")
     second = (f" Outside the paper's claim, the book's extension fails at {', '.join(ext)}: a boundary of the "
               "extension, not a refutation of the paper." if ext else

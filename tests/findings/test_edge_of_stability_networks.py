@@ -384,13 +384,15 @@ def test_extensions_are_reported_beside_and_never_refute_the_papers_claim():
     assert v_ce.state == HOLDS and v_ce.reported["relu (mnist)"].state == DOES_NOT_HOLD
     assert v_ce.groups["relu (mnist1d)"].measured["setup"] == "stand-in"
     assert v_ce.reported["relu (mnist)"].measured["setup"] == "extension"
-    assert eos.scope_text(v_ce, "ce").startswith("No group of the paper's nets on MNIST-1D refutes it. Outside")
+    assert eos.scope_text(v_ce, "ce").startswith("No group of the paper's nets on MNIST-1D refutes it. That data set "
+                                                 "stands in for the paper's CIFAR-10")  # said with every verdict
+    assert "Outside the paper's claim, the book's extension fails at relu (mnist)" in eos.scope_text(v_ce, "ce")
     bad_ce = eos.hovers_at_2_over_eta_ce(_families(relu={"band_fraction": 0.1}).pipe(_ce))
     assert bad_ce.state == DOES_NOT_HOLD
     assert eos.scope_text(bad_ce, "ce") == (
         "On the paper's nets on MNIST-1D it is refuted by relu (mnist1d). That data set stands in for the paper's "
         "CIFAR-10 (on real MNIST the nets fit before, or too soon after, reaching the edge to judge the edge claims): "
-        "a finding on the stand-in, at the book's step sizes, not on "
+        "a verdict there is a finding on the stand-in, at the book's step sizes, not on "
         "the paper's data.")
     # no run at all: the claim's own loss says where it would have been judged
     assert eos.scope_text(eos.hovers_at_2_over_eta_ce(_families().iloc[:0]), "ce") == (
@@ -417,7 +419,7 @@ def test_hovers_holds_fails_and_is_inconclusive():
     # a run that starts above the edge catapults (its sharpness falls far below 2/eta): not the paper's regime, never
     # counted against the claim, whatever its band fraction
     catapult = eos.hovers_at_2_over_eta(_families(tanh={"s0": 9.0, "band_fraction": 0.1}))
-    assert catapult.state == INCONCLUSIVE and "started at or above the edge" in catapult.reason
+    assert catapult.state == INCONCLUSIVE and "started at or above 0.9 x 2/eta" in catapult.reason
     assert eos.loss_nonmonotone_yet_decreasing(_families(elu={"s0": 1.2, "uptick_fraction": 0.0})).state == INCONCLUSIVE
 
 
@@ -582,7 +584,8 @@ def test_central_flow_tracks_relu_needs_a_smooth_control_where_the_central_flow_
     # measures do not separate the flows at this length, so ReLU's failure is not judged
     worse = table.assign(gf_late_relative_distance=table["gf_late_relative_distance"].where(~smooth, 0.04))
     v = eos.central_flow_tracks_relu(worse)
-    assert v.state == INCONCLUSIVE and "no C^2 family passed the control" in v.reason
+    assert v.state == INCONCLUSIVE and "no C^2 family is a reference" in v.reason
+    assert "tanh: its central flow did not beat its gradient flow (distance 0.050 vs 0.040" in v.reason
     assert v.groups["eta=0.2"].measured["smooth_failing_control"] == ["tanh", "softplus(3)"]
     # the same with ReLU failing outright: still inconclusive, not a refutation
     failing = worse.assign(cf_late_relative_distance=worse["cf_late_relative_distance"].where(smooth, 0.5))
@@ -594,6 +597,8 @@ def test_central_flow_tracks_relu_needs_a_smooth_control_where_the_central_flow_
     g = eos.central_flow_tracks_relu(above).groups["eta=0.2"]
     assert g.state == HOLDS and g.measured["smooth_families"] == ["tanh"]
     assert g.measured["smooth_failing_control"] == ["softplus(3)"]
+    assert g.measured["smooth_not_reference"] == ["softplus(3): started at 5.20 x 2/eta, above 0.6 (its flows begin "
+                                                  "in a catapult)"]
     assert eos.central_flow_tracks_relu(table.assign(s0_units=float("nan"))).state == INCONCLUSIVE  # not recorded
 
 
@@ -631,7 +636,8 @@ def test_page_texts_read_whole_in_every_state():
     assert texts["band-hovers-at-2-over-eta"].startswith("relu (mnist) 95%")
     assert texts["upticks-loss-nonmonotone-yet-decreasing-ce"].startswith("relu (mnist1d) 30%")
     assert texts["scope-hovers-at-2-over-eta"] == "No group of the paper's nets on MNIST refutes it."
-    assert texts["scope-hovers-at-2-over-eta-ce"] == "No group of the paper's nets on MNIST-1D refutes it."
+    assert texts["scope-hovers-at-2-over-eta-ce"].startswith("No group of the paper's nets on MNIST-1D refutes it. "
+                                                             "That data set stands in for the paper's CIFAR-10")
     assert texts["ce-edge"] == "No cross-entropy run of the paper's nets on MNIST-1D reached the edge."
     ce = _summary([{"family": "relu", "crossed_step": 100},
                    {"family": "tanh", "s0": 0.95, "crossed_step": 0},  # started at the edge: not named
