@@ -1136,8 +1136,8 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
             if usable(r) is not True:
                 return f"{fam}: {usable(r)}"
             if not r.get("s0_units", 0.0) < room:
-                return (f"{fam}: started at {r.get('s0_units', math.nan):.2f} x 2/eta, above {room:.2g} (its flows "
-                        "begin in a catapult)")
+                return (f"{fam}: started at {r.get('s0_units', math.nan):.2f} x 2/eta, above {room:.2g} (near or "
+                        "above the edge from the start, not sharpened into it)")
             return (f"{fam}: its central flow did not beat its gradient flow (distance "
                     f"{r['cf_late_relative_distance']:.3f} vs {r['gf_late_relative_distance']:.3f}, loss gap "
                     f"{r.get('cf_late_loss_gap', math.nan):.3f} vs {r.get('gf_late_loss_gap', math.nan):.3f})")

@@ -597,8 +597,8 @@ def test_central_flow_tracks_relu_needs_a_smooth_control_where_the_central_flow_
     g = eos.central_flow_tracks_relu(above).groups["eta=0.2"]
     assert g.state == HOLDS and g.measured["smooth_families"] == ["tanh"]
     assert g.measured["smooth_failing_control"] == ["softplus(3)"]
-    assert g.measured["smooth_not_reference"] == ["softplus(3): started at 5.20 x 2/eta, above 0.6 (its flows begin "
-                                                  "in a catapult)"]
+    assert g.measured["smooth_not_reference"] == ["softplus(3): started at 5.20 x 2/eta, above 0.6 (near or above "
+                                                  "the edge from the start, not sharpened into it)"]
     assert eos.central_flow_tracks_relu(table.assign(s0_units=float("nan"))).state == INCONCLUSIVE  # not recorded
 
 
