@@ -56,7 +56,8 @@ def _summary(rows):
         "blocks": 5,
         "end_over_start": 0.4,
     }
-    return pd.DataFrame([{**base, **r} for r in rows])
+    df = pd.DataFrame([{**base, **r} for r in rows])
+    return df.assign(window_time=df.window_steps * df.eta) if len(df) and "window_time" not in df else df
 
 
 def _ce(rows):
@@ -158,6 +159,7 @@ def test_run_metrics_reads_crossing_window_band_and_upticks():
     assert m["band_fraction"] == pytest.approx(7 / 8)  # 1.4 is outside [0.8, 1.3]
     assert m["uptick_fraction"] == pytest.approx(np.mean(np.diff(run.losses[30:101]) > 0))
     assert m["block_decreases"] == 4 and m["end_over_start"] < 0.9
+    assert m["window_steps"] == 70 and m["window_time"] == pytest.approx(70 * 0.2)  # on the gradient flow's clock
 
 
 def test_run_metrics_ends_the_cross_entropy_window_at_99_percent_accuracy():
@@ -356,8 +358,10 @@ def test_group_medians_describe_the_judged_runs():
     v = eos.progressive_sharpening(rows)
     assert v.groups["relu (mnist)"].measured["median_rise"] == 2.0  # the judged run's, not the median of 1.0 and 2.0
     assert v.groups["relu (mnist)"].measured["excluded"] == 1
-    close = _families(relu={"s0": 0.8, "rise": 1.0})
-    assert eos.progressive_sharpening(close).groups["relu (mnist)"].measured["median_rise"] == 1.0  # none judged: all
+    assert v.groups["relu (mnist)"].measured["medians_over"] == "judged runs"
+    close = eos.progressive_sharpening(_families(relu={"s0": 0.8, "rise": 1.0}))
+    assert close.groups["relu (mnist)"].measured["median_rise"] == 1.0  # none judged: all, and it says so
+    assert close.groups["relu (mnist)"].measured["medians_over"] == "unjudged runs (none judged)"
 
 
 def test_run_metrics_reads_the_first_check_at_99_percent_accuracy():
@@ -367,16 +371,22 @@ def test_run_metrics_reads_the_first_check_at_99_percent_accuracy():
 
 
 def test_extensions_are_reported_beside_and_never_refute_the_papers_claim():
-    extended = pd.concat([_families(), _summary([{"family": "softplus(5)", "band_fraction": 0.1}]),
-                          _summary([{"family": "tanh", "dataset": "digits", "band_fraction": 0.1}])])
+    extended = pd.concat([_families(), _summary([{"family": "softplus(5)", "band_fraction": 0.1, "median_units": 1.6}]),
+                          _summary([{"family": "tanh", "dataset": "digits", "band_fraction": 0.1,
+                                     "median_units": 0.6}])])
     v = eos.hovers_at_2_over_eta(extended)
     assert v.state == HOLDS and set(v.reported) == {"softplus(5) (mnist)", "tanh (digits)"}
     assert all(g.state == DOES_NOT_HOLD and g.measured["setup"] == "extension" for g in v.reported.values())
+    # a failing hovering group says where it sat (above the band, or below it as the loss heads to 0)
     assert eos.scope_text(v, "mse") == ("No group of the paper's nets on MNIST refutes it. Outside the paper's claim, "
-                                        "the book's extension fails at softplus(5) (mnist), tanh (digits): a boundary "
-                                        "of the extension, not a refutation of the paper.")
+                                        "the book's extension fails at softplus(5) (mnist) (median 1.60 x 2/eta, "
+                                        "above the band), tanh (digits) (median 0.60 x 2/eta, below the band): a "
+                                        "boundary of the extension, not a refutation of the paper.")
     refuted = eos.hovers_at_2_over_eta(pd.concat([_families(relu={"band_fraction": 0.5})]))
-    assert eos.scope_text(refuted, "mse") == "On the paper's nets on MNIST it is refuted by relu (mnist)."
+    assert eos.scope_text(refuted, "mse") == ("On the paper's nets on MNIST it is refuted by relu (mnist) (median 1.02 "
+                                              "x 2/eta, in the band).")
+    no_level = eos.loss_nonmonotone_yet_decreasing(_families(relu={"uptick_fraction": 0.0}))
+    assert eos.scope_text(no_level, "mse") == "On the paper's nets on MNIST it is refuted by relu (mnist)."
     # cross-entropy: a failing group on real MNIST is reported beside and leaves the claim standing; a failing group
     # on MNIST-1D refutes it there, and the text says that data set stands in for the paper's
     ce = pd.concat([_families().pipe(_ce), _families(relu={"band_fraction": 0.1}).assign(loss="ce")])
@@ -386,11 +396,12 @@ def test_extensions_are_reported_beside_and_never_refute_the_papers_claim():
     assert v_ce.reported["relu (mnist)"].measured["setup"] == "extension"
     assert eos.scope_text(v_ce, "ce").startswith("No group of the paper's nets on MNIST-1D refutes it. That data set "
                                                  "stands in for the paper's CIFAR-10")  # said with every verdict
-    assert "Outside the paper's claim, the book's extension fails at relu (mnist)" in eos.scope_text(v_ce, "ce")
+    assert "Outside the paper's claim, the book's extension fails at relu (mnist) (median" in eos.scope_text(v_ce, "ce")
     bad_ce = eos.hovers_at_2_over_eta_ce(_families(relu={"band_fraction": 0.1}).pipe(_ce))
     assert bad_ce.state == DOES_NOT_HOLD
     assert eos.scope_text(bad_ce, "ce") == (
-        "On the paper's nets on MNIST-1D it is refuted by relu (mnist1d). That data set stands in for the paper's "
+        "On the paper's nets on MNIST-1D it is refuted by relu (mnist1d) (median 1.02 x 2/eta, in the band). That "
+        "data set stands in for the paper's "
         "CIFAR-10 (on real MNIST the nets fit before, or too soon after, reaching the edge to judge the edge claims): "
         "a verdict there is a finding on the stand-in, at the book's step sizes, not on "
         "the paper's data.")
@@ -431,6 +442,27 @@ def test_loss_nonmonotone_yet_decreasing_holds_fails_and_is_inconclusive():
         _families(elu={"end_over_start": 1.2, "block_decreases": 1})).state == DOES_NOT_HOLD
     short = eos.loss_nonmonotone_yet_decreasing(_families(tanh={"window_steps": 5}))
     assert short.state == INCONCLUSIVE and "window too short" in short.reason
+
+
+def test_a_missing_fall_over_a_window_short_in_time_is_not_a_refutation():
+    # softplus(1) at its own step, seed 0: 600 steps at eta 0.068 (~41 units of time), rose at 38% of them, fell to
+    # 0.947 of its first block; the grid runs fell by far more in 80+ units
+    slow = {"eta": 0.068, "window_steps": 600, "uptick_fraction": 0.38, "end_over_start": 0.947}
+    v = eos.loss_nonmonotone_yet_decreasing_ce(_families(elu=slow).pipe(_ce))
+    assert v.state == INCONCLUSIVE and v.groups["elu (mnist1d)"].state == INCONCLUSIVE
+    assert "too short in time" in v.groups["elu (mnist1d)"].reason
+    assert v.groups["elu (mnist1d)"].measured["median_window_time"] == pytest.approx(600 * 0.068)
+    assert v.groups["elu (mnist1d)"].measured["median_end_over_start"] == pytest.approx(0.947)
+    # the same window long enough in time refutes it; a short window still refutes a loss that never rose...
+    assert eos.loss_nonmonotone_yet_decreasing_ce(
+        _families(elu=slow | {"eta": 0.1}).pipe(_ce)).state == DOES_NOT_HOLD  # 60 units
+    assert eos.loss_nonmonotone_yet_decreasing_ce(
+        _families(elu=slow | {"uptick_fraction": 0.01}).pipe(_ce)).state == DOES_NOT_HOLD
+    # ...and a fall seen within a short window counts for the claim
+    assert eos.loss_nonmonotone_yet_decreasing_ce(
+        _families(elu=slow | {"end_over_start": 0.5}).pipe(_ce)).state == HOLDS
+    # the threshold is a parameter
+    assert eos.loss_nonmonotone_yet_decreasing_ce(_families(elu=slow).pipe(_ce), min_time=40).state == DOES_NOT_HOLD
 
 
 def _control(**overrides):
@@ -658,7 +690,8 @@ def test_page_texts_read_whole_in_every_state():
                                        "first reached 0.9 x 2/eta at step 20")
     assert texts["crosscheck"].startswith("The Lanczos sharpness agreed with power iteration to a relative 3.0e-06 "
                                           "at the 2 iterates checked")
-    assert texts["cf"].startswith("relu (eta 0.2) 7.0% / 8.0%") and texts["runs"] == "12 GD runs"
+    assert texts["cf"].startswith("relu (eta 0.2) 7.0% / 8.0% (loss gap 0.010 / 0.200)")
+    assert texts["runs"] == "12 GD runs"
     assert texts["groups-hovers-at-2-over-eta"] == "holds for relu (mnist), tanh (mnist), elu (mnist)"
     assert texts["started-above"].startswith("2 of 6 runs started at or above the edge and never sharpened into it: "
                                              "tanh (mnist, mse, eta 0.2: 8.50 x 2/eta), tanh")
@@ -689,7 +722,9 @@ def test_page_texts_read_whole_in_every_state():
     refuted = _claims(pd.concat([_families(relu={"band_fraction": 0.1}), _families().pipe(_ce)]), _levels())
     texts = _page_texts(refuted, _cf_table().iloc[:0], control=_control(diverged=True))
     _no_holes(texts)
-    assert texts["scope-hovers-at-2-over-eta"] == "On the paper's nets on MNIST it is refuted by relu (mnist)."
+    assert texts["scope-hovers-at-2-over-eta"] == ("On the paper's nets on MNIST it is refuted by relu (mnist) (median "
+                                                   "1.02 x 2/eta, in the band).")
+    assert texts["fall-loss-nonmonotone-yet-decreasing"].startswith("relu (mnist) 0.40")
     assert texts["control"] == "GD diverged in the positive control."
     assert texts["cf"] == "the central flow was not run"
 
