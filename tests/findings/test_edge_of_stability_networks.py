@@ -362,6 +362,8 @@ def test_group_medians_describe_the_judged_runs():
     close = eos.progressive_sharpening(_families(relu={"s0": 0.8, "rise": 1.0}))
     assert close.groups["relu (mnist)"].measured["median_rise"] == 1.0  # none judged: all, and it says so
     assert close.groups["relu (mnist)"].measured["medians_over"] == "unjudged runs (none judged)"
+    assert eos._medians_text(close, "median_rise", ".1f", "-fold").startswith(
+        "relu (mnist) 1.0-fold (over unjudged runs), tanh (mnist) 3.0-fold, ")
 
 
 def test_run_metrics_reads_the_first_check_at_99_percent_accuracy():
@@ -446,23 +448,40 @@ def test_loss_nonmonotone_yet_decreasing_holds_fails_and_is_inconclusive():
 
 def test_a_missing_fall_over_a_window_short_in_time_is_not_a_refutation():
     # softplus(1) at its own step, seed 0: 600 steps at eta 0.068 (~41 units of time), rose at 38% of them, fell to
-    # 0.947 of its first block; the grid runs fell by far more in 80+ units
-    slow = {"eta": 0.068, "window_steps": 600, "uptick_fraction": 0.38, "end_over_start": 0.947}
-    v = eos.loss_nonmonotone_yet_decreasing_ce(_families(elu=slow).pipe(_ce))
+    # 0.947 of its first block; a grid run at eta 1 is judged on 50 steps or more, 50 units of time
+    slow = {"eta": 0.068, "own_step": True, "window_steps": 600, "uptick_fraction": 0.38, "end_over_start": 0.947}
+
+    def rows(**elu):
+        return _families(relu={"eta": 1.0}, tanh={"eta": 1.0}, elu=slow | elu).pipe(_ce)
+
+    v = eos.loss_nonmonotone_yet_decreasing_ce(rows())
     assert v.state == INCONCLUSIVE and v.groups["elu (mnist1d)"].state == INCONCLUSIVE
-    assert "too short in time" in v.groups["elu (mnist1d)"].reason
+    assert "too short in time" in v.groups["elu (mnist1d)"].reason and v.measured["min_time"] == 50
     assert v.groups["elu (mnist1d)"].measured["median_window_time"] == pytest.approx(600 * 0.068)
     assert v.groups["elu (mnist1d)"].measured["median_end_over_start"] == pytest.approx(0.947)
     # the same window long enough in time refutes it; a short window still refutes a loss that never rose...
-    assert eos.loss_nonmonotone_yet_decreasing_ce(
-        _families(elu=slow | {"eta": 0.1}).pipe(_ce)).state == DOES_NOT_HOLD  # 60 units
-    assert eos.loss_nonmonotone_yet_decreasing_ce(
-        _families(elu=slow | {"uptick_fraction": 0.01}).pipe(_ce)).state == DOES_NOT_HOLD
+    assert eos.loss_nonmonotone_yet_decreasing_ce(rows(eta=0.1)).state == DOES_NOT_HOLD  # 60 units
+    assert eos.loss_nonmonotone_yet_decreasing_ce(rows(uptick_fraction=0.01)).state == DOES_NOT_HOLD
     # ...and a fall seen within a short window counts for the claim
-    assert eos.loss_nonmonotone_yet_decreasing_ce(
-        _families(elu=slow | {"end_over_start": 0.5}).pipe(_ce)).state == HOLDS
+    assert eos.loss_nonmonotone_yet_decreasing_ce(rows(end_over_start=0.5)).state == HOLDS
     # the threshold is a parameter
-    assert eos.loss_nonmonotone_yet_decreasing_ce(_families(elu=slow).pipe(_ce), min_time=40).state == DOES_NOT_HOLD
+    assert eos.loss_nonmonotone_yet_decreasing_ce(rows(), min_time=40).state == DOES_NOT_HOLD
+    # square loss: the grid's largest step sets it (50 steps at 0.2: 10 units); an own-step run at 0.01 with 800
+    # steps at the edge covers 8
+    square = _families(elu={"eta": 0.01, "own_step": True, "window_steps": 800, "end_over_start": 0.95})
+    assert eos.grid_window_time(square, "mse", 50) == pytest.approx(10.0)
+    assert "too short in time" in eos.loss_nonmonotone_yet_decreasing(square).groups["elu (mnist)"].reason
+    assert eos.loss_nonmonotone_yet_decreasing(square.assign(window_steps=2000)).state == DOES_NOT_HOLD  # 20 units
+
+
+def test_grid_window_time_reads_the_grid_runs_of_one_loss():
+    grid = _summary([{"eta": 0.15}, {"eta": 0.2}, {"eta": 0.01, "own_step": True}, {"eta": 1.0, "loss": "ce"}])
+    assert eos.grid_window_time(grid, "mse", 50) == pytest.approx(10.0)  # the own-step run is not on the grid
+    assert eos.grid_window_time(grid, "ce", 50) == pytest.approx(50.0)
+    assert eos.grid_window_time(grid.drop(columns="own_step"), "mse", 50) == pytest.approx(10.0)
+    only_own = _summary([{"eta": 0.01, "own_step": True}])
+    assert eos.grid_window_time(only_own, "mse", 50) == pytest.approx(0.5)  # no grid run: all runs
+    assert eos.grid_window_time(grid.iloc[:0], "mse", 50) == 0.0
 
 
 def _control(**overrides):
@@ -690,7 +709,7 @@ def test_page_texts_read_whole_in_every_state():
                                        "first reached 0.9 x 2/eta at step 20")
     assert texts["crosscheck"].startswith("The Lanczos sharpness agreed with power iteration to a relative 3.0e-06 "
                                           "at the 2 iterates checked")
-    assert texts["cf"].startswith("relu (eta 0.2) 7.0% / 8.0% (loss gap 0.010 / 0.200)")
+    assert texts["cf"].startswith("relu (eta 0.2) 7.0% / 8.0% (loss gap 1.0% / 20.0%)")
     assert texts["runs"] == "12 GD runs"
     assert texts["groups-hovers-at-2-over-eta"] == "holds for relu (mnist), tanh (mnist), elu (mnist)"
     assert texts["started-above"].startswith("2 of 6 runs started at or above the edge and never sharpened into it: "
@@ -725,6 +744,7 @@ def test_page_texts_read_whole_in_every_state():
     assert texts["scope-hovers-at-2-over-eta"] == ("On the paper's nets on MNIST it is refuted by relu (mnist) (median "
                                                    "1.02 x 2/eta, in the band).")
     assert texts["fall-loss-nonmonotone-yet-decreasing"].startswith("relu (mnist) 0.40")
+    assert texts["fall-loss-nonmonotone-yet-decreasing"].endswith("(the criterion asks <= 0.9)")
     assert texts["control"] == "GD diverged in the positive control."
     assert texts["cf"] == "the central flow was not run"
 
@@ -775,3 +795,24 @@ def test_started_above_and_own_steps_texts_name_the_own_step_run():
     assert own == ("1 family started above 0.6 x 2/eta at every step size of the grid and also ran at a step of its "
                    "own, set so that it starts at 0.58 x 2/eta: softplus(1) (mse, mnist) at eta 0.0097 (2/eta = 206; "
                    "it started at 9-12 x 2/eta at the grid's steps; 0.58 x 2/eta at its own; 4,900 steps).")
+
+
+def test_the_lanczos_crosscheck_picks_a_judged_run_and_agrees_with_a_dense_eigensolver():
+    from nslib.tools.curvature import hessian
+
+    f, theta0, y = _tiny_problem()
+    dense = float(torch.linalg.eigvalsh(hessian(f, theta0))[-1])  # independent reference at theta0
+
+    def run(dataset, eta, units):  # sharpness checks in units of 2/eta, then a last one at the dense value
+        r = _run([*units, 0.0], [1.0], eta=eta, family="tanh")
+        r.dataset, r.f, r.final_theta = dataset, f, theta0
+        r.sharpness[-1] = dense
+        return r
+
+    extension = run("digits", 0.5, [0.3, 1.0])  # the larger step, but not a judged group
+    catapult = run("mnist", 0.4, [1.2, 1.0])  # judged group, but started above the edge
+    judged = run("mnist", 0.2, [0.3, 1.0])
+    table = eos.crosscheck_table([extension, catapult, judged], max_runs=1)
+    assert table[["dataset", "eta", "setup"]].values.tolist() == [["mnist", 0.2, "paper"]]
+    assert table["lanczos"].iloc[0] == pytest.approx(dense)
+    assert table["power iteration"].iloc[0] == pytest.approx(dense, rel=1e-4)
