@@ -14,6 +14,7 @@ before Sphinx runs, what each page cost, and the configuration for publishing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 import inspect
 import json
@@ -275,12 +276,18 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+@functools.lru_cache(maxsize=None)
+def _nslib_metadata(notebook: Path) -> dict:
+    """A notebook's ``metadata.nslib``, read once per build (the scorecard asks for it once per claim)."""
+    return json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("nslib", {})
+
+
 def _setup_note(notebook: Path, claim: str) -> str:
     """" (as close as ...)" from the notebook's ``metadata.nslib.setup_note``: how its rerun of the paper's set-up
     differs from the paper's (the Edge of Stability page runs the paper's nets on MNIST, where the paper used
     CIFAR-10). A string covers every claim of the page, a mapping claim id -> note only those it names; empty where
     the page runs the authors' own set-up."""
-    note = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("nslib", {}).get("setup_note")
+    note = _nslib_metadata(notebook).get("setup_note")
     if isinstance(note, dict):
         note = note.get(claim)
     return f" ({note})" if note else ""
