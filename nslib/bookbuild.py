@@ -296,7 +296,8 @@ def _setup_note(notebook: Path, claim: str) -> str:
 def scorecard_markdown(executed: dict[Path, Any]) -> str:
     """The scorecard (MyST): per claim, its words, whose claim it is (the paper's or this book's own), the verdict
     of this build in a word and a colour with its one-line reading (a "does not hold" says whether it stands against
-    the paper on its own set-up or marks a boundary of this book's extension), and its distribution over the atlas
+    the paper on its own set-up, or on the book's closest rerun of it, or is this book's own claim), and its
+    distribution over the atlas
     (with the groups that decided it; a seed-independent claim counted once); a marker
     where the verdict rests on low-precision rounding (computed on this machine's CPU kernels, where the paper used
     GPUs). Rows come from the executed pages' glue; a page not executed says so."""
@@ -318,9 +319,11 @@ def scorecard_markdown(executed: dict[Path, Any]) -> str:
             else:
                 verdict = "not executed in this build"
             if state == STATES[1]:  # a "does not hold" says what it is evidence of
-                verdict += (f" — <em>against the paper, on its own set-up{_setup_note(info.path, cid)}</em>"
+                note = _setup_note(info.path, cid)  # where the rerun differs from the paper's set-up, it says how
+                verdict += ((f" — <em>against the paper's claim, on this book's closest rerun of its set-up{note}</em>"
+                             if note else " — <em>against the paper, on its own set-up</em>")
                             if info.kind(cid) == "paper" else
-                            " — <em>a boundary of this book's extension, not a finding against the paper</em>")
+                            " — <em>this book's own claim, found not to hold; not a finding against the paper</em>")
             if rounding:
                 verdict += (' <span title="rests on float16/bfloat16 rounding: computed with this CPU\'s kernels; '
                             'the paper used GPUs">⚙ CPU kernels here</span>')

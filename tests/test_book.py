@@ -48,15 +48,17 @@ def test_the_scorecard_states_every_claim_in_words_with_its_reading(path):
         assert words.replace("|", "\\|") in row and "holds at 9 of 10 seeds" in row
         assert "color:#c4261d" in row and "✘ does not hold</span> for 1 of 3 groups (tanh ce)" in row
         assert ("| this book |" if cid in info.book_claims else "| paper |") in row
-        assert ("a boundary of this book's extension" in row) == (cid in info.book_claims)
-        assert ("against the paper, on its own set-up" in row) == (cid not in info.book_claims)
+        assert ("this book's own claim, found not to hold; not a finding against the paper" in row) == (
+            cid in info.book_claims)
+        assert ("against the paper" in row and "set-up" in row) == (cid not in info.book_claims)
         assert ("⚙ CPU kernels here" in row) == bool((info.atlas or {}).get("kernels"))
         if path.stem == "edge-of-stability-networks" and cid not in info.book_claims:  # MNIST for CIFAR-10: said
-            assert ("own set-up (as close as offline allows: the paper's nets and losses on real MNIST" in row) == (
-                not cid.endswith("-ce"))
+            assert ("closest rerun of its set-up (as close as offline allows: the paper's nets and losses on real "
+                    "MNIST" in row) == (not cid.endswith("-ce"))
+            assert "on its own set-up" not in row  # a rerun on other data never reads as the paper's own set-up
             assert ("on MNIST-1D, a stand-in for its CIFAR-10" in row) == cid.endswith("-ce")  # and the stand-in
         if path.stem == "maxpool-jacobians" and cid == "share32-grows-with-batch":  # a note for some claims only
-            assert "own set-up (LeNet-5 on MNIST; the authors' shares are VGG19's on CIFAR-10)" in row
+            assert "closest rerun of its set-up (LeNet-5 on MNIST; the authors' shares are VGG19's on CIFAR-10)" in row
         if path.stem == "maxpool-jacobians" and cid == "fp32-robust-to-beta":
             assert "own set-up</em>" in row
     missing = scorecard_markdown({path: None})  # a page the build did not execute says so, never a blank
