@@ -373,7 +373,8 @@ def toy_smooth_converges(runs: ToyRuns, tol: float = 1e-8, margin: float = 100.0
 def toy_smooth_faster(stalls: Verdict, smooth: Verdict) -> Verdict:
     """Kumar's v1 claim on his own set-up: the smooth (softplus) counterpart of the ReLU-output toy converges faster
     than the ReLU toy at the same constant steps. Faster in the paper's sense (iterations to reach an accuracy
-    epsilon): the ReLU toy's gap stalls at a level of at least 0.01 x the step and never reaches an epsilon below it
+    epsilon): the ReLU toy's gap stalls at a level of at least ``min_gap_per_step`` x the step and never reaches an
+    epsilon below it
     (``stalls``, the :func:`relu_toy_stalls` verdict: the plateau's level without its slope band), while the
     softplus toy at every step below its stability edge reaches its own optimum to ``tol`` (``smooth``, the
     :func:`toy_smooth_converges` verdict). The two are combined by the book's one rule, as groups: either refuted
@@ -381,9 +382,10 @@ def toy_smooth_faster(stalls: Verdict, smooth: Verdict) -> Verdict:
     steps: the stall is judged at every step of the grid, the softplus toy at the steps below its 2/L
     (``steps_compared``); a holding verdict with no step judged for both would compare different steps, and is
     inconclusive."""
-    criterion = ("the ReLU toy stalls at a gap of at least 0.01 x the step at every step while the softplus toy, at "
-                 "the same steps below its 2/L, converges to its own optimum (toy-smooth-converges): for every "
-                 "epsilon below the ReLU plateau the smooth toy gets there and the ReLU toy never does")
+    # the stall's level is relu_toy_stalls' parameter, read from its criterion rather than typed again here
+    criterion = (f"the ReLU toy stalls ({stalls.criterion}) while the softplus toy, at the same steps below its 2/L, "
+                 "converges to its own optimum (toy-smooth-converges): for every epsilon below the ReLU plateau the "
+                 "smooth toy gets there and the ReLU toy never does")
     m_p, m_s = stalls.measured, smooth.measured
     gaps = [g.measured.get("largest_judged_gap") for g in smooth.groups.values()]
     gaps = [g for g in gaps if g is not None]
