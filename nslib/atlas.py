@@ -630,6 +630,7 @@ def atlas_reasons(stem: str):
     rows["decided by"] = [", ".join(g for g, gs in _group_states_of(cell).items() if gs == st) or "—"
                           for st, cell in zip(rows.state, rows.groups)]
     rows["reason"] = [r or "—" for r in rows.reason]
+    rows["variation"] = rows.variation.replace(_BASELINE, "book profile")  # the CSV's "none" reads as missing
     rows = rows[["claim", "variation", "seed", "state", "decided by", "reason"]].reset_index(drop=True)
     if rows.empty:  # a page shows a sentence, not pandas' "Empty DataFrame"
         note = "no atlas yet" if table.empty else "every claim holds at every point of the atlas"

@@ -564,6 +564,7 @@ def _cf_table(relu_cf=0.07, relu_gf=0.08, relu_edge=True, smooth=(0.05, 0.06), c
             "family": "relu",
             "eta": 0.2,
             "gd_diverged": False,
+            "s0_units": 0.3,
             "cf_reached_edge": relu_edge,
             "cf_late_edge_fraction": edge_fraction,
             "cf_relative_error": errors[0],
@@ -656,6 +657,41 @@ def test_central_flow_tracks_relu_needs_a_smooth_control_where_the_central_flow_
     assert g.measured["smooth_not_reference"] == ["softplus(3): started at 5.20 x 2/eta, above 0.6 (near or above "
                                                   "the edge from the start, not sharpened into it)"]
     assert eos.central_flow_tracks_relu(table.assign(s0_units=float("nan"))).state == INCONCLUSIVE  # not recorded
+    # the ReLU net itself must have sharpened into the edge: started at 0.95 x 2/eta it is not judged (at 0.62 it is)
+    relu_above = table.assign(s0_units=np.where(table["family"] == "relu", 0.95, table["s0_units"]))
+    r = eos.central_flow_tracks_relu(relu_above)
+    assert r.state == INCONCLUSIVE and "ReLU: started at 0.95 x 2/eta, not below 0.9" in r.reason
+    assert eos.central_flow_tracks_relu(relu_above.assign(s0_units=relu_above.s0_units.clip(upper=0.62))).state == HOLDS
+
+
+def test_central_flow_loss_gaps_within_the_tie_margin_decide_nothing():
+    assert eos._loss_comparison(0.069, 0.068, 0.1) == "tie"
+    assert eos._loss_comparison(0.05, 0.2, 0.1) == "better" and eos._loss_comparison(0.2, 0.05, 0.1) == "worse"
+    assert eos._loss_comparison(float("nan"), 0.05, 0.1) == "missing"
+    assert eos._loss_comparison(0.089, 0.1, 0.1) == "better" and eos._loss_comparison(0.091, 0.1, 0.1) == "tie"
+    # beyond the tie, the gaps' own errors (the self-checks') must not straddle; an unchecked flow's NaN counts as 0
+    assert eos._loss_comparison(0.068, 0.013, 0.1, 0.03, 0.002) == "worse"
+    assert eos._loss_comparison(0.068, 0.013, 0.1, 0.06, 0.002) == "straddle"
+    assert eos._loss_comparison(0.05, 0.2, 0.1, float("nan"), 0.1) == "better"
+    assert eos._loss_comparison(0.05, 0.2, 0.1, float("nan"), 0.16) == "straddle"
+    table = _cf_table()
+    relu_errors = np.where(table["family"] == "relu", 0.1, float("nan"))  # only the ReLU net's flows are checked
+    straddle = eos.central_flow_tracks_relu(table.assign(cf_loss_error=relu_errors, gf_loss_error=relu_errors))
+    assert straddle.state == INCONCLUSIVE and "less than their own errors" in straddle.reason
+    # ReLU: distances pass, loss gaps tie -> inconclusive; a tie cannot rescue a failing distance
+    tie = eos.central_flow_tracks_relu(_cf_table(loss_gaps=(0.19, 0.2)))
+    assert tie.state == INCONCLUSIVE and "within 10% of each other" in tie.reason
+    assert tie.groups["eta=0.2"].measured["relu_loss_comparison"] == "tie"
+    assert eos.central_flow_tracks_relu(_cf_table(relu_cf=0.2, loss_gaps=(0.19, 0.2))).state == DOES_NOT_HOLD
+    # the margin is a parameter: at 1% the same gaps decide
+    assert eos.central_flow_tracks_relu(_cf_table(loss_gaps=(0.19, 0.2)), loss_tie=0.01).state == HOLDS
+    # a C^2 control whose loss gap ties its gradient flow's is no reference
+    table = _cf_table()
+    smooth = table["family"] != "relu"
+    tied = table.assign(cf_late_loss_gap=table["cf_late_loss_gap"].where(~smooth, 0.069),
+                        gf_late_loss_gap=table["gf_late_loss_gap"].where(~smooth, 0.068))
+    v = eos.central_flow_tracks_relu(tied)
+    assert v.state == INCONCLUSIVE and "no C^2 family is a reference" in v.reason
 
 
 _AUTHORS = {"lr": 1.0, "steps": 80, "reached_edge": True, "edge_from_step": 5, "flows_apart": 0.04,
@@ -821,3 +857,28 @@ def test_the_lanczos_crosscheck_picks_a_judged_run_and_agrees_with_a_dense_eigen
     assert table[["dataset", "eta", "setup"]].values.tolist() == [["mnist", 0.2, "paper"]]
     assert table["lanczos"].iloc[0] == pytest.approx(dense)
     assert table["power iteration"].iloc[0] == pytest.approx(dense, rel=1e-4)
+
+
+def test_compare_flows_smooths_gds_loss_over_every_step_against_the_closed_form():
+    # f = a x^2 / 2 + b y^2 / 2 with a = 2/eta: x flips sign each step (its term constant), y decays by (1 - eta b)
+    # per step, so GD's loss at step j is a x0^2 / 2 + b y0^2 r^(2j) / 2, and the record every 5 steps would alias it
+    eta, a, b, steps, every = 0.5, 4.0, 0.3, 40, 5
+    A = torch.tensor([a, b], dtype=torch.float64)
+
+    def f(theta):
+        return 0.5 * (A * theta**2).sum()
+
+    theta0 = torch.tensor([0.1, 1.0], dtype=torch.float64)
+    run = eos.compare_flows(f, theta0, "quadratic", eta, steps, every=every, k=1)
+    step = np.arange(steps + 1)
+    exact = 0.5 * a * 0.1**2 + 0.5 * b * (1 - eta * b) ** (2 * step)
+    assert run.gd_step_losses == pytest.approx(exact, rel=1e-12)
+    for k, smoothed in zip(run.losses["step"], run.losses["GD, smoothed"]):
+        assert smoothed == pytest.approx(exact[max(0, k - every):k + every].mean(), rel=1e-12)
+    assert run.s0_units == pytest.approx(1.0, rel=1e-6)  # the top eigenvalue a = 2/eta, at the edge from the start
+    # a run that starts at or above skip_above x 2/eta gets GD only, and the table says why its flows are missing
+    skipped = eos.compare_flows(f, theta0, "quadratic", eta, steps, every=every, k=1, skip_above=0.6)
+    assert skipped.cf is None and skipped.gf is None and "not run: GD started at 1.00 x 2/eta" in skipped.cf_failed
+    assert skipped.gd_step_losses == pytest.approx(exact, rel=1e-12)
+    row = eos.central_flow_table([skipped]).iloc[0]
+    assert row["s0_units"] == pytest.approx(1.0, rel=1e-6) and row["cf_failed"].startswith("not run")

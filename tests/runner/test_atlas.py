@@ -339,3 +339,12 @@ def test_a_fresh_atlas_holds_the_point_of_the_default_page(stem):
     table = atlas.read_atlas(stem)
     base = table[(table.variation == "none") & (table.seed == seed)]
     assert set(base.run_hash) == {run_hash("book", info.resolve("book", {"seed": seed}))}
+
+
+def test_the_atlas_reasons_name_the_book_profile_not_none(monkeypatch):
+    table = _table(["holds", "inconclusive"], varied=["does not hold"])
+    table["groups"] = json.dumps({})
+    table.loc[table.state == "inconclusive", "reason"] = "a reason"
+    monkeypatch.setattr(atlas, "read_atlas", lambda stem: table)
+    rows = atlas.atlas_reasons(STEM).data
+    assert list(rows.variation) == ["book profile", "v"] and list(rows.reason) == ["a reason", "—"]
