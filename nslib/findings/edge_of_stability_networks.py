@@ -876,13 +876,22 @@ def per_run_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------ The central flow against GD
 
+def smoothed_losses(step_losses: np.ndarray, steps: Sequence[int], half: int) -> np.ndarray:
+    """GD's loss at each record ``k`` of ``steps``, averaged over the ``2 * half`` steps k - half ... k + half - 1
+    (fewer at the ends: from step 0, up to the last step). An even count of consecutive steps averages a period-two
+    flip exactly; the slower self-stabilisation cycles of the edge (tens of steps) stay in, as noise on both flows'
+    loss gaps."""
+    step_losses = np.asarray(step_losses, dtype=float)
+    return np.array([step_losses[max(0, k - half):k + half].mean() for k in steps])
+
+
 @dataclass
 class CentralFlowRun:
     """GD, its central flow and the gradient flow from one init at one step size, on the GD run's record times.
-    ``gf_error`` is how far the gradient flow moved when its tolerances were tightened tenfold
-    (:func:`nslib.tools.flows.checked_flow`), ``cf_error`` how far the central flow moved with two RK4 substeps per
-    GD step instead of one (NaN when not checked): each a max over time, bounding that flow's own error.
-    ``gf_failed`` / ``cf_failed`` say why a flow is missing."""
+    ``gf_error`` is how far the gradient flow moved when its tolerances were tightened tenfold (the two solves of
+    :func:`nslib.tools.flows.checked_flow`, both kept by :func:`compare_flows`), ``cf_error`` how far the central
+    flow moved with two RK4 substeps per GD step instead of one (NaN when not checked): each a max over time,
+    bounding that flow's own error. ``gf_failed`` / ``cf_failed`` say why a flow is missing."""
 
     family: str
     eta: float
@@ -905,8 +914,7 @@ def compare_flows(f, theta0: torch.Tensor, family: str, eta: float, steps: int, 
     :func:`nslib.tools.flows.central_flow`, one RK4 step per GD step) and the gradient flow (dopri5, checked at
     ``rtol`` and ``rtol / 10``, the tighter kept), all recorded at GD's times k * eta every ``every`` steps; with the
     train loss along each (for the central flow also its prediction of GD's time-averaged loss, f + sum_i c_i S_i)
-    and GD's loss smoothed over every step (``GD, smoothed``: the mean over the ``2 * every`` steps centred on the
-    record, fewer at the ends; an even count of steps averages a period-2 oscillation exactly).
+    and GD's loss smoothed over every step (``GD, smoothed``: :func:`smoothed_losses`).
     With ``check`` the central flow is solved again with two substeps and ``cf_error`` is the distance moved; that
     solve's predicted loss and the looser gradient flow's loss are kept too (``..., check`` columns), so that the
     loss measure gets each flow's own error as the distance does.
@@ -922,7 +930,7 @@ def compare_flows(f, theta0: torch.Tensor, family: str, eta: float, steps: int, 
 
     step_losses: list[float] = []
     gd = flows.gradient_descent(f, theta0, eta, steps, every=every,
-                                on_iterate=lambda k, theta, value, g: step_losses.append(float(value)))
+                                on_iterate=lambda step, theta, value, g: step_losses.append(float(value)))
     step_losses = np.array(step_losses)
     cf = gf = cf_check = gf_loose = None
     cf_failed = gf_failed = None
@@ -947,11 +955,11 @@ def compare_flows(f, theta0: torch.Tensor, family: str, eta: float, steps: int, 
         except flows.FlowError as e:
             gf_failed = str(e)
     rows = []
+    record_steps = [int(round(t / eta)) for t in gd.times]
+    smoothed = smoothed_losses(step_losses, record_steps, every)
     with torch.no_grad():
         for i, t in enumerate(gd.times):
-            k = int(round(t / eta))
-            row = {"t": t, "step": k, "GD": float(f(gd.thetas[i])),
-                   "GD, smoothed": float(step_losses[max(0, k - every):k + every].mean())}
+            row = {"t": t, "step": record_steps[i], "GD": float(f(gd.thetas[i])), "GD, smoothed": float(smoothed[i])}
             if cf is not None:
                 row["central flow"] = float(f(cf.thetas[i]))
                 row["central flow, predicted GD average"] = row["central flow"] + float(cf.info["excess"][i])
@@ -975,20 +983,19 @@ def central_flow_families(fams: Sequence[str]) -> list[str]:
 
 def compare_flows_for(fams: Sequence[str], dataset: str, loss: str, etas: Sequence[float], steps: int, *,
                       n_train: int, width: int, depth: int, k: int, seed: int = 0, device="cpu",
-                      checked: Sequence[str] = ("relu",), room: float | None = ROOM,
-                      **kwargs) -> list[CentralFlowRun]:
+                      judged: str = "relu", room: float | None = ROOM, **kwargs) -> list[CentralFlowRun]:
     """:func:`compare_flows` for every family and step size, on ``dataset`` with ``loss``, each family from the
-    grid's shared initialisation. The central flows of the families in ``checked`` are self-checked (it doubles
-    their cost): the ReLU net's, whose margin against the gradient flow the verdict decides. A family other than those
-    in ``checked`` that starts at or above ``room`` x 2/eta, which :func:`central_flow_tracks_relu` never takes as a
-    reference, gets GD only (``skip_above``); None runs every flow."""
+    grid's shared initialisation. Every central flow is self-checked (it doubles its cost): the judged net's margin
+    and its references' are decided beyond their own errors alike. A family other than ``judged`` that starts at or
+    above ``room`` x 2/eta, which :func:`central_flow_tracks_relu` never takes as a reference, gets GD only
+    (``skip_above``); None runs every flow."""
     X, y, n_classes = load_standardised(dataset, n_train, seed=seed, dtype=torch.float64, device=device)
     out = []
     for fam in fams:
         net = make_family_net(fam, X.shape[1], width, depth=depth, n_classes=n_classes, seed=seed, device=device)
         f, theta0 = flat_loss(net, loss_function(loss, n_classes), X, y)
-        out += [compare_flows(f, theta0, fam, float(eta), steps, k=k, seed=seed, check=fam in checked,
-                              skip_above=None if fam in checked else room, **kwargs)
+        out += [compare_flows(f, theta0, fam, float(eta), steps, k=k, seed=seed, check=True,
+                              skip_above=None if fam == judged else room, **kwargs)
                 for eta in etas]
     return out
 
@@ -1126,18 +1133,26 @@ def _loss_errors(run: CentralFlowRun, late: slice, smooth: int = 5) -> dict:
     train loss (``GD, smoothed``, from every step: :func:`compare_flows`; a record without it, a centred running mean
     over ``smooth`` recorded points) and the central flow's predicted time-averaged loss L + tr(Sigma)/eta
     (``cf_late_loss_gap``), and the same for the gradient flow's loss (``gf_late_loss_gap``); each with its own
-    error (``cf_loss_error``, ``gf_loss_error``): how far the gap moved with the flow's self-check (two substeps,
-    the looser tolerance); NaN where the flow was not checked."""
+    error (``cf_loss_error``, ``gf_loss_error``): the late mean of |L_flow - L_check| / GD's smoothed loss, against
+    the flow's self-check (two substeps; the looser tolerance), which bounds how far the gap can move with it (the
+    triangle inequality; the change in the mean gap itself could cancel over time); NaN where the flow was not
+    checked."""
     gd = (run.losses["GD, smoothed"] if "GD, smoothed" in run.losses else
           run.losses["GD"].rolling(smooth, center=True, min_periods=1).mean()).to_numpy()[late]
 
     def gap(col):
         return float(np.nanmean(np.abs(run.losses[col].to_numpy()[late] / gd - 1))) if col in run.losses else math.nan
 
+    def moved(col):
+        check = f"{col}, check"
+        if col not in run.losses or check not in run.losses:
+            return math.nan
+        return float(np.nanmean(np.abs(run.losses[col].to_numpy()[late] - run.losses[check].to_numpy()[late]) / gd))
+
     out = {}
     for flow, col in (("cf", "central flow, predicted GD average"), ("gf", "gradient flow")):
         out[f"{flow}_late_loss_gap"] = gap(col)
-        out[f"{flow}_loss_error"] = abs(gap(col) - gap(f"{col}, check"))
+        out[f"{flow}_loss_error"] = moved(col)
     return out
 
 
@@ -1235,7 +1250,7 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
                                 loss_tie, row.get("cf_loss_error", math.nan), row.get("gf_loss_error", math.nan))
 
     def control(row):  # on a smooth net the central flow must beat the gradient flow, as the paper has it
-        if not row.get("s0_units", 0.0) < room:  # NaN (not recorded) or above: not a reference
+        if not row.get("s0_units", math.nan) < room:  # NaN (not recorded) or above: not a reference
             return False
         e_cf, e_gf = (v if math.isfinite(v) else 0.0 for v in (row["cf_relative_error"], row["gf_relative_error"]))
         return bool(row["cf_late_relative_distance"] + e_cf < row["gf_late_relative_distance"] - e_gf
@@ -1251,8 +1266,10 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
             r = rows[fam]
             if usable(r) is not True:
                 return f"{fam}: {usable(r)}"
-            if not r.get("s0_units", 0.0) < room:
-                return (f"{fam}: started at {r.get('s0_units', math.nan):.2f} x 2/eta, above {room:.2g} (near or "
+            if pd.isna(r.get("s0_units", math.nan)):
+                return f"{fam}: its start sharpness was not recorded"
+            if not r["s0_units"] < room:
+                return (f"{fam}: started at {r['s0_units']:.2f} x 2/eta, above {room:.2g} (near or "
                         "above the edge from the start, not sharpened into it)")
             return (f"{fam}: its central flow did not beat its gradient flow (distance "
                     f"{r['cf_late_relative_distance']:.3f} vs {r['gf_late_relative_distance']:.3f}, loss gap "
@@ -1262,7 +1279,7 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
         not_reference = [why_not(fam) for fam, r in rows.items() if smoothness(fam) == "C2" and fam not in smooth]
         c1 = {fam: r["cf_late_relative_distance"] for fam, r in rows.items()
               if smoothness(fam) == "C1" and usable(r) is True}
-        started_low = [f for f in usable_smooth if rows[f].get("s0_units", 0.0) < room]
+        started_low = [f for f in usable_smooth if rows[f].get("s0_units", math.nan) < room]
         m = {"smooth_families": list(smooth), "smooth_cf": list(smooth.values()), "c1_families": list(c1),
              "c1_cf": list(c1.values()), "smooth_failing_control": [f for f in started_low if f not in smooth],
              "smooth_not_reference": not_reference}
@@ -1270,8 +1287,10 @@ def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: fl
             state = "no ReLU net was run"
         elif usable(rows[relu]) is not True:
             state = f"ReLU: {usable(rows[relu])}"
-        elif not rows[relu].get("s0_units", math.nan) < REACH:  # at the edge from the start: as _ABOVE
-            state = (f"ReLU: started at {rows[relu].get('s0_units', math.nan):.2f} x 2/eta, not below {REACH:g} (at "
+        elif pd.isna(rows[relu].get("s0_units", math.nan)):
+            state = "ReLU: its start sharpness was not recorded"
+        elif not rows[relu]["s0_units"] < REACH:  # at the edge from the start: as _ABOVE
+            state = (f"ReLU: started at {rows[relu]['s0_units']:.2f} x 2/eta, not below {REACH:g} (at "
                      "or above the edge from the start, not sharpened into it)")
         elif not usable_smooth:
             state = "no C^2 family sat at the edge with both flows"

@@ -2,6 +2,8 @@
 direct computations, and its criteria on constructed data: each must be able to come out true, false and
 inconclusive."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -656,7 +658,12 @@ def test_central_flow_tracks_relu_needs_a_smooth_control_where_the_central_flow_
     assert g.measured["smooth_failing_control"] == []  # dropped for its start, not for failing the control
     assert g.measured["smooth_not_reference"] == ["softplus(3): started at 5.20 x 2/eta, above 0.6 (near or above "
                                                   "the edge from the start, not sharpened into it)"]
-    assert eos.central_flow_tracks_relu(table.assign(s0_units=float("nan"))).state == INCONCLUSIVE  # not recorded
+    # a C^2 start not recorded: no reference (the ReLU net's own start is recorded here)
+    unrecorded = eos.central_flow_tracks_relu(table.assign(s0_units=table["s0_units"].where(~smooth, float("nan"))))
+    assert unrecorded.state == INCONCLUSIVE and "no C^2 family is a reference" in unrecorded.reason
+    assert "tanh: its start sharpness was not recorded" in unrecorded.reason and "nan" not in unrecorded.reason
+    no_relu_start = eos.central_flow_tracks_relu(table.assign(s0_units=table["s0_units"].where(smooth, float("nan"))))
+    assert no_relu_start.state == INCONCLUSIVE and "ReLU: its start sharpness was not recorded" in no_relu_start.reason
     # the ReLU net itself must have sharpened into the edge: started at 0.95 x 2/eta it is not judged (at 0.62 it is)
     relu_above = table.assign(s0_units=np.where(table["family"] == "relu", 0.95, table["s0_units"]))
     r = eos.central_flow_tracks_relu(relu_above)
@@ -869,12 +876,15 @@ def test_compare_flows_smooths_gds_loss_over_every_step_against_the_closed_form(
         return 0.5 * (A * theta**2).sum()
 
     theta0 = torch.tensor([0.1, 1.0], dtype=torch.float64)
-    run = eos.compare_flows(f, theta0, "quadratic", eta, steps, every=every, k=1)
+    run = eos.compare_flows(f, theta0, "quadratic", eta, steps, every=every, k=1, check=True)
     step = np.arange(steps + 1)
     exact = 0.5 * a * 0.1**2 + 0.5 * b * (1 - eta * b) ** (2 * step)
-    assert run.gd_step_losses == pytest.approx(exact, rel=1e-12)
-    for k, smoothed in zip(run.losses["step"], run.losses["GD, smoothed"]):
-        assert smoothed == pytest.approx(exact[max(0, k - every):k + every].mean(), rel=1e-12)
+    assert run.gd_step_losses == pytest.approx(exact, rel=1e-12)  # every step recorded, not every fifth
+    assert run.losses["GD, smoothed"].to_numpy() == pytest.approx(
+        eos.smoothed_losses(exact, run.losses["step"], every), rel=1e-12)
+    # the self-checks' losses are kept, so the loss measure gets an error bar as the distance does
+    assert run.losses["gradient flow, check"].notna().all()
+    assert run.losses["central flow, predicted GD average, check"].notna().all()
     assert run.s0_units == pytest.approx(1.0, rel=1e-6)  # the top eigenvalue a = 2/eta, at the edge from the start
     # a run that starts at or above skip_above x 2/eta gets GD only, and the table says why its flows are missing
     skipped = eos.compare_flows(f, theta0, "quadratic", eta, steps, every=every, k=1, skip_above=0.6)
@@ -882,3 +892,26 @@ def test_compare_flows_smooths_gds_loss_over_every_step_against_the_closed_form(
     assert skipped.gd_step_losses == pytest.approx(exact, rel=1e-12)
     row = eos.central_flow_table([skipped]).iloc[0]
     assert row["s0_units"] == pytest.approx(1.0, rel=1e-6) and row["cf_failed"].startswith("not run")
+
+
+def test_smoothed_losses_average_a_period_two_flip_exactly_and_shorten_at_the_ends():
+    c, d, half = 0.5, 0.2, 5
+    flip = c + d * (-1.0) ** np.arange(41)  # GD's loss flipping every step about c
+    inner = eos.smoothed_losses(flip, [5, 10, 20, 35], half)
+    assert inner == pytest.approx([c] * 4, rel=1e-14)  # ten consecutive steps: five of each sign
+    ends = eos.smoothed_losses(flip, [0, 40], half)
+    assert ends[0] == pytest.approx(flip[:5].mean()) and ends[1] == pytest.approx(flip[35:].mean())
+    assert ends[0] != pytest.approx(c)  # five steps at the start: one flip left over, as documented
+
+
+def test_loss_errors_bound_the_change_of_the_gap_by_the_mean_change_of_the_prediction():
+    gd = np.ones(8)
+    pred = np.array([1.0, 1.0, 1.0, 1.0, 1.1, 0.9, 1.1, 0.9])
+    check = np.array([1.0, 1.0, 1.0, 1.0, 0.9, 1.1, 0.9, 1.1])  # the check flips the sign of each late deviation
+    losses = pd.DataFrame({"GD, smoothed": gd, "central flow, predicted GD average": pred,
+                           "central flow, predicted GD average, check": check, "gradient flow": gd * 1.2})
+    run = eos.CentralFlowRun("relu", 0.4, None, None, None, None, None, losses)
+    e = eos._loss_errors(run, slice(4, None))
+    # the late mean gap is 0.1 for both solves, so their difference (0) would hide the change; the bound sees 0.2
+    assert e["cf_late_loss_gap"] == pytest.approx(0.1) and e["cf_loss_error"] == pytest.approx(0.2)
+    assert e["gf_late_loss_gap"] == pytest.approx(0.2) and math.isnan(e["gf_loss_error"])  # no check column: NaN
