@@ -1199,7 +1199,7 @@ def _loss_comparison(l_cf: float, l_gf: float, tie: float, e_cf: float = 0.0, e_
     return "straddle"
 
 
-def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: float = 2.0,
+def central_flow_tracks_relu(table: pd.DataFrame, relu: str = "relu", factor: float = 2.0, *,
                              min_edge_fraction: float = 0.5, min_etas: int = 2, room: float = ROOM,
                              loss_tie: float = 0.1) -> Verdict:
     """At each step size: the central flow's late distance to GD (relative to GD's distance travelled) for the ReLU
